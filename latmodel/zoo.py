@@ -1,0 +1,341 @@
+"""Name -> network factory.
+
+One registry (:data:`MODELS`) maps a model name to a :class:`ModelSpec`: how to
+build the network (random weights; pretrained weights are ``trimmer``'s job), its
+architecture family (used for leave-one-family-out validation), the widths it can
+be built at, and per-network overrides for the block splitter.
+
+Besides registered names, :func:`build_model` accepts
+
+* ``package.module:factory`` -- any importable callable returning an ``nn.Module``;
+* ``random:SEED`` -- a randomly sampled chain of CNN blocks (nn-Meter-style
+  sampling of layer configurations), used to widen the calibration corpus.
+
+To add a network, add one entry to :data:`MODELS`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import logging
+import random
+import re
+from typing import Any, Callable
+
+from .errors import NetcutError, UnknownModelError
+
+__all__ = [
+    "ModelSpec",
+    "MODELS",
+    "build_model",
+    "family_of",
+    "resolve_spec",
+    "native_resolution",
+    "RandomChainNet",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """How to build one network.
+
+    ``builder(width, resolution)`` returns an ``nn.Module`` in eval mode.
+    ``widths`` lists the width multipliers the builder accepts (``(1.0,)`` when it
+    takes none).  ``head_start`` names the first module of the classification head
+    where the generic rule in :mod:`latmodel.blocks` would keep a head layer in the
+    feature chain (SqueezeNet's final 1x1 convolution, for example).
+    """
+
+    name: str
+    family: str
+    builder: Callable[[float, int], Any]
+    widths: tuple[float, ...] = (1.0,)
+    head_start: str | None = None
+    resolution_px: int = 224
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "widths": list(self.widths),
+            "head_start": self.head_start,
+            "resolution_px": self.resolution_px,
+        }
+
+
+def _tv(name: str, width_kw: str | None = None) -> Callable[[float, int], Any]:
+    def build(width: float, resolution: int):
+        from torchvision import models
+
+        kwargs: dict[str, Any] = {}
+        if width_kw is not None and width != 1.0:
+            kwargs[width_kw] = width
+        return models.get_model(name, weights=None, **kwargs)
+
+    return build
+
+
+def _lite(index: int) -> Callable[[float, int], Any]:
+    def build(width: float, resolution: int):
+        try:
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise NetcutError(
+                f"efficientnet_lite{index} needs the package 'efficientnet-lite-pytorch'; "
+                "install it with: pip install --no-deps efficientnet-lite-pytorch"
+            ) from exc
+        import torch
+
+        class EfficientNetLite(EfficientNet):
+            # The package's forward reads ``inputs.size(0)`` at the start and keeps it
+            # live until the classifier, so no point in the network has a single live
+            # value and nothing could be cut.  Same modules and weights, same math,
+            # with ``flatten`` in place of ``view(bs, -1)``.
+            def forward(self, inputs):
+                x = self._avg_pooling(self.extract_features(inputs))
+                return self._fc(self._dropout(torch.flatten(x, 1)))
+
+        # The package pads with a static 'same' padding computed from image_size,
+        # so the network must be built for the resolution it will run at.
+        model = EfficientNet.from_name(f"efficientnet-lite{index}", image_size=resolution)
+        model.__class__ = EfficientNetLite
+        return model
+
+    return build
+
+
+def _spec(name: str, family: str, builder=None, **kw) -> ModelSpec:
+    return ModelSpec(name=name, family=family, builder=builder or _tv(name), **kw)
+
+
+MODELS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in [
+        _spec("mobilenet_v2", "mobilenet_v2", _tv("mobilenet_v2", "width_mult"), widths=(0.5, 0.75, 1.0, 1.4)),
+        _spec("mobilenet_v3_small", "mobilenet_v3", _tv("mobilenet_v3_small", "width_mult"), widths=(0.75, 1.0)),
+        _spec("mobilenet_v3_large", "mobilenet_v3", _tv("mobilenet_v3_large", "width_mult"), widths=(0.75, 1.0)),
+        _spec("resnet18", "resnet"),
+        _spec("resnet34", "resnet"),
+        _spec("resnet50", "resnet"),
+        _spec("efficientnet_b0", "efficientnet"),
+        _spec("efficientnet_b1", "efficientnet", resolution_px=240),
+        _spec("mnasnet0_5", "mnasnet"),
+        _spec("mnasnet1_0", "mnasnet"),
+        _spec("shufflenet_v2_x0_5", "shufflenet"),
+        _spec("shufflenet_v2_x1_0", "shufflenet"),
+        _spec("squeezenet1_1", "squeezenet", head_start="classifier"),
+        _spec("densenet121", "densenet"),
+        _spec("regnet_x_400mf", "regnet"),
+        _spec("regnet_y_400mf", "regnet"),
+        _spec("googlenet", "googlenet"),
+        _spec("efficientnet_lite0", "efficientnet_lite", _lite(0), resolution_px=224),
+        _spec("efficientnet_lite1", "efficientnet_lite", _lite(1), resolution_px=240),
+        _spec("efficientnet_lite2", "efficientnet_lite", _lite(2), resolution_px=260),
+    ]
+}
+
+_FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_RANDOM_RE = re.compile(r"^random:(\d{1,9})$")
+
+
+def resolve_spec(name: str) -> ModelSpec:
+    """Return the :class:`ModelSpec` for ``name`` (registered, factory path or ``random:SEED``)."""
+    if not isinstance(name, str) or not name.strip():
+        raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
+    name = name.strip()
+    if name in MODELS:
+        return MODELS[name]
+    m = _RANDOM_RE.match(name)
+    if m:
+        seed = int(m.group(1))
+        return ModelSpec(name=name, family="random", builder=lambda w, r, s=seed: RandomChainNet(s, width=w))
+    if ":" in name:
+        if not _FACTORY_RE.match(name):
+            raise UnknownModelError(
+                f"model {name!r} is not a valid factory path; expected 'package.module:factory' "
+                "(a module importable from the current directory and a callable returning an nn.Module)"
+            )
+        module_name, _, attr = name.partition(":")
+        return ModelSpec(name=name, family=f"custom:{module_name}", builder=_factory_builder(module_name, attr))
+    close = difflib.get_close_matches(name, list(MODELS), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownModelError(
+        f"unknown model {name!r}{hint} Known models: {', '.join(sorted(MODELS))}; "
+        "or give 'package.module:factory' for your own network"
+    )
+
+
+def _factory_builder(module_name: str, attr: str) -> Callable[[float, int], Any]:
+    def build(width: float, resolution: int):
+        import sys
+        import os
+
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise UnknownModelError(
+                f"cannot import module {module_name!r} for model '{module_name}:{attr}': {exc}; "
+                "make sure it is on PYTHONPATH or in the current directory"
+            ) from exc
+        factory = getattr(module, attr, None)
+        if factory is None or not callable(factory):
+            raise UnknownModelError(
+                f"module {module_name!r} has no callable {attr!r}; expected 'package.module:factory' "
+                "where factory() returns an nn.Module"
+            )
+        return factory()
+
+    return build
+
+
+def build_model(name: str, *, width: float = 1.0, resolution: int = 224):
+    """Build network ``name`` with random weights, in eval mode.
+
+    Raises :class:`NetcutError` for an unknown name, an unsupported width or a
+    factory that does not return an ``nn.Module``.
+    """
+    import torch.nn as nn
+
+    spec = resolve_spec(name)
+    if spec.name in MODELS and width not in spec.widths:
+        raise NetcutError(
+            f"model {spec.name!r} cannot be built at width {width}; allowed widths: "
+            f"{', '.join(str(w) for w in spec.widths)}"
+        )
+    if not isinstance(resolution, int) or resolution <= 0:
+        raise NetcutError(f"resolution must be a positive integer number of pixels, got {resolution!r}")
+    model = spec.builder(width, resolution)
+    if not isinstance(model, nn.Module):
+        raise NetcutError(
+            f"factory for model {name!r} returned {type(model).__name__}, not a torch.nn.Module; "
+            "make the factory return the network itself"
+        )
+    return model.eval()
+
+
+def family_of(name: str) -> str:
+    """The architecture family of ``name`` (for leave-one-family-out validation)."""
+    return resolve_spec(name).family
+
+
+def native_resolution(name: str) -> int:
+    """The input resolution the network was designed for (224 unless registered otherwise)."""
+    return resolve_spec(name).resolution_px
+
+
+# --------------------------------------------------------------------------- random chains
+
+
+def _random_chain_layers(seed: int, width: float = 1.0):
+    """Sample a list of layer configurations, in the spirit of nn-Meter's sampling.
+
+    Each block is one of: dense conv (k in 1/3/5/7), depthwise-separable conv,
+    inverted residual (expansion 1-6, k 3/5/7, optional SE), residual basic block,
+    or a max-pool; channels and strides vary so that spatial sizes and channel
+    counts cover what real CNNs use.
+    """
+    rng = random.Random(seed)
+    layers = []
+    channels = int(rng.choice([16, 24, 32, 48]) * width) or 8
+    layers.append(("stem", 3, channels, rng.choice([3, 5, 7]), 2, None))
+    n_blocks = rng.randint(5, 14)
+    downsamples = rng.randint(2, 4)
+    down_at = set(rng.sample(range(n_blocks), downsamples))
+    for i in range(n_blocks):
+        kind = rng.choices(["dense", "dwsep", "mbconv", "basic", "pool"], weights=[3, 3, 5, 3, 1])[0]
+        stride = 2 if i in down_at else 1
+        grow = rng.choice([1.0, 1.0, 1.5, 2.0]) if stride == 2 else rng.choice([1.0, 1.0, 1.0, 1.25])
+        out = max(8, int(round(channels * grow / 8.0)) * 8)
+        out = min(out, 1024)
+        k = rng.choice([1, 3, 3, 5, 7]) if kind == "dense" else rng.choice([3, 3, 5, 7])
+        extra = {"expand": rng.choice([1, 3, 4, 6]), "se": rng.random() < 0.3, "act": rng.choice(["relu", "relu6", "hswish", "silu"])}
+        if kind == "pool":
+            out = channels
+        layers.append((kind, channels, out, k, stride, extra))
+        channels = out
+    return layers
+
+
+def _act(name: str):
+    import torch.nn as nn
+
+    return {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "silu": nn.SiLU}[name](inplace=True)
+
+
+def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000):
+    """A randomly sampled CNN (deterministic per ``seed``) with a standard head."""
+    import torch
+    import torch.nn as nn
+
+    class _SE(nn.Module):
+        def __init__(self, c: int):
+            super().__init__()
+            r = max(8, c // 4)
+            self.fc1 = nn.Conv2d(c, r, 1)
+            self.fc2 = nn.Conv2d(r, c, 1)
+
+        def forward(self, x):
+            s = torch.nn.functional.adaptive_avg_pool2d(x, 1)
+            s = torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
+            return x * s
+
+    class _Block(nn.Module):
+        def __init__(self, kind, cin, cout, k, stride, extra):
+            super().__init__()
+            act = extra["act"]
+            self.residual = kind in ("mbconv", "basic") and stride == 1 and cin == cout
+            if kind == "dense":
+                body = [nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout), _act(act)]
+            elif kind == "dwsep":
+                body = [
+                    nn.Conv2d(cin, cin, k, stride, k // 2, groups=cin, bias=False), nn.BatchNorm2d(cin), _act(act),
+                    nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), _act(act),
+                ]
+            elif kind == "mbconv":
+                mid = cin * extra["expand"]
+                body = []
+                if mid != cin:
+                    body += [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), _act(act)]
+                body += [nn.Conv2d(mid, mid, k, stride, k // 2, groups=mid, bias=False), nn.BatchNorm2d(mid), _act(act)]
+                if extra["se"]:
+                    body.append(_SE(mid))
+                body += [nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+            elif kind == "basic":
+                body = [
+                    nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), _act(act),
+                    nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout),
+                ]
+            else:  # pool
+                body = [nn.MaxPool2d(3, stride, 1)]
+            self.body = nn.Sequential(*body)
+
+        def forward(self, x):
+            y = self.body(x)
+            return y + x if self.residual else y
+
+    layers = _random_chain_layers(seed, width)
+    modules = []
+    for kind, cin, cout, k, stride, extra in layers:
+        if kind == "stem":
+            modules.append(nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)))
+        else:
+            modules.append(_Block(kind, cin, cout, k, stride, extra))
+    last = layers[-1][2]
+
+    class _RandomChain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(*modules)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(last, num_classes)
+
+        def forward(self, x):
+            x = self.avgpool(self.features(x))
+            return self.classifier(torch.flatten(x, 1))
+
+    return _RandomChain()
