@@ -123,6 +123,13 @@ def _is_container(module) -> bool:
     return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
 
 
+def _LEAF_BASES() -> tuple:
+    import torch.nn as nn
+
+    return (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm,
+            nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)
+
+
 def _make_tracer():
     import inspect
 
@@ -136,6 +143,11 @@ def _make_tracer():
             proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, *rest)
             proxy.node.meta["module_path"] = target if kind == "call_module" else self.current_module_qualname
             return proxy
+
+        def is_leaf_module(self, m, module_qualname: str) -> bool:
+            # Subclasses of standard layers (e.g. EfficientNet-Lite's 'same'-padding
+            # Conv2d) stay single module calls, so hooks and features see a convolution.
+            return super().is_leaf_module(m, module_qualname) or isinstance(m, _LEAF_BASES())
 
     leaf = [
         obj
@@ -206,6 +218,22 @@ def _pools_globally(in_shape, out_shape) -> bool:
     if out_shape is None or len(out_shape) != 4:
         return True
     return out_shape[2] * out_shape[3] == 1 and in_shape is not None and len(in_shape) == 4 and in_shape[2] * in_shape[3] > 1
+
+
+def _adaptive_to_1x1(seg, modules) -> bool:
+    """The block ends in a global pool (adaptive pooling or a spatial mean) with a 1 x 1 output."""
+    import torch.nn as nn
+
+    shape = _tensor_shape(seg[-1])
+    if shape is None or len(shape) != 4 or shape[2] * shape[3] != 1:
+        return False
+    for n in seg:
+        if n.op == "call_module" and isinstance(modules[n.target], (nn.modules.pooling._AdaptiveAvgPoolNd,
+                                                                     nn.modules.pooling._AdaptiveMaxPoolNd)):
+            return True
+        if n.op in ("call_function", "call_method") and _target_name(n) in ("adaptive_avg_pool2d", "adaptive_max_pool2d", "mean"):
+            return True
+    return False
 
 
 def _tensor_shape(node):
@@ -320,7 +348,11 @@ def split_model(
             head_at = b
             break
         in_shape = _tensor_shape(merged[b - 1][-1]) if b else tuple(example.shape)
-        if any(_is_head_node(n, modules) for n in seg) or _pools_globally(in_shape, _tensor_shape(seg[-1])):
+        has_weights = any(n.op == "call_module" and any(p.dim() >= 2 for p in modules[n.target].parameters())
+                          for n in seg)
+        if any(_is_head_node(n, modules) for n in seg) or (
+            not has_weights and (_pools_globally(in_shape, _tensor_shape(seg[-1])) or _adaptive_to_1x1(seg, modules))
+        ) or len(_tensor_shape(seg[-1]) or ()) != 4:
             head_at = b
             break
     if head_at == 0:

@@ -1,0 +1,230 @@
+"""``latmodel`` command line: a thin layer over the Python API.
+
+    latmodel blocks   --model NAME [--resolution 224]
+    latmodel profile  [--models a,b] [--resolutions 224,160] --out table.csv
+    latmodel fit      table.csv [more.csv ...] --out predictor/ [--base predictor/]
+    latmodel evaluate --predictor predictor/ table.csv [--plot pred_vs_meas.png]
+    latmodel predict  --predictor predictor/ --model NAME [--resolution 224] [--json]
+
+User errors (:class:`latmodel.errors.NetcutError`) print one line and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import NetcutError
+
+__all__ = ["main", "build_parser", "run_cli", "parse_csv_list", "positive_int", "positive_float"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (exit 2), like every other user error."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise NetcutError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def parse_csv_list(text: str, item: Callable = str, what: str = "value") -> list:
+    """Parse ``a,b,c``; each item through ``item`` (which raises ArgumentTypeError)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not parts or any(not p for p in parts):
+        raise NetcutError(f"expected a comma-separated list of {what}s, got {text!r}")
+    out = []
+    for p in parts:
+        try:
+            out.append(item(p))
+        except argparse.ArgumentTypeError as exc:
+            raise NetcutError(f"bad {what} in {text!r}: {exc}") from None
+    return out
+
+
+def _out_path(text: str, *, is_dir: bool = False) -> Path:
+    path = Path(text)
+    parent = path.parent if not is_dir else path.parent
+    if str(parent) and not parent.exists():
+        raise NetcutError(f"output folder {str(parent)!r} does not exist; create it first (mkdir -p {parent})")
+    return path
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_blocks(args) -> int:
+    from tabulate import tabulate
+
+    from .features import network_features
+    from .blocks import load_chain
+
+    chain = load_chain(args.model, args.resolution, width=args.width)
+    feats = network_features(args.model, args.resolution, width=args.width)
+    rows = [
+        {
+            "index": info.index,
+            "name": info.name,
+            "output shape": "x".join(str(v) for v in info.out_shape),
+            "MFLOPs": round(f["flops"] / 1e6, 2),
+            "params": int(f["params"]),
+        }
+        for info, f in zip(chain.infos, feats)
+    ]
+    if args.json:
+        print(json.dumps({"model": args.model, "resolution_px": args.resolution, "width": args.width,
+                          "blocks": [{**info.to_dict(), "flops": f["flops"], "params": f["params"]}
+                                     for info, f in zip(chain.infos, feats)]}, indent=2))
+        return 0
+    print(f"{args.model} at {args.resolution}px: {len(chain)} blocks (cut after any of them)")
+    print(tabulate(rows, headers="keys", tablefmt="simple"))
+    total = sum(f["flops"] for f in feats)
+    print(f"total: {total / 1e6:.1f} MFLOPs (multiply-adds) in the feature blocks")
+    return 0
+
+
+def cmd_profile(args) -> int:
+    from .measure import profile
+
+    out = _out_path(args.out)
+    models = parse_csv_list(args.models, what="model name") if args.models else None
+    resolutions = parse_csv_list(args.resolutions, positive_int, "resolution") if args.resolutions else None
+    widths = parse_csv_list(args.widths, positive_float, "width") if args.widths else None
+    summary = profile(
+        models, out, resolutions=resolutions, widths=widths, threads=args.threads, batch_size=args.batch_size,
+        repeats=args.repeats, warmup=args.warmup, pin_cpu=args.pin_cpu, device=args.device,
+        progress=not args.quiet,
+    )
+    print(summary.to_text())
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from .model import fit_tables
+
+    out = _out_path(args.out, is_dir=True)
+    report = fit_tables([Path(t) for t in args.tables], out, base=Path(args.base) if args.base else None,
+                        cv=not args.no_cv)
+    print(report.to_text())
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .model import evaluate_tables
+
+    plot = _out_path(args.plot) if args.plot else None
+    report = evaluate_tables(Path(args.predictor), [Path(t) for t in args.tables], plot=plot)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_text())
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .model import load_predictor
+
+    predictor = load_predictor(Path(args.predictor))
+    pred = predictor.predict_network(args.model, args.resolution, width=args.width, batch_size=args.batch_size)
+    print(json.dumps(pred.to_dict(), indent=2) if args.json else pred.to_text())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="latmodel", description="Per-block latency features, device profiling and prediction.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("blocks", help="print a network's chain of blocks (cut points)")
+    p.add_argument("--model", required=True, help="registered name, package.module:factory or random:SEED")
+    p.add_argument("--resolution", type=positive_int, default=224, help="input resolution, pixels (default 224)")
+    p.add_argument("--width", type=positive_float, default=1.0, help="width multiplier (default 1.0)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_blocks)
+
+    p = sub.add_parser("profile", help="measure per-block, prefix and whole-network latency on this device")
+    p.add_argument("--models", help="comma-separated models (default: the calibration corpus)")
+    p.add_argument("--resolutions", help="comma-separated resolutions, pixels (default: 224 with --models, the corpus's otherwise)")
+    p.add_argument("--widths", help="comma-separated width multipliers (default 1.0)")
+    p.add_argument("--out", required=True, help="CSV table to write or extend (resumes: measured configs are skipped)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads while measuring (default 1)")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass (default 1)")
+    p.add_argument("--repeats", type=positive_int, default=None, help="timed repeats per measurement (default: auto)")
+    p.add_argument("--warmup", type=positive_int, default=None, help="untimed warm-up runs (default: auto)")
+    p.add_argument("--pin-cpu", type=int, default=None, help="pin the measuring process to this CPU core")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("fit", help="train a latency predictor from measurement tables")
+    p.add_argument("tables", nargs="+", help="measurement CSV(s) from 'latmodel profile'")
+    p.add_argument("--out", required=True, help="predictor folder to write (must not exist, or be a predictor)")
+    p.add_argument("--base", help="adapt this existing predictor to the new device's (few) measurements")
+    p.add_argument("--no-cv", action="store_true", help="skip leave-one-family-out cross-validation")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("evaluate", help="score a predictor on measurements it never saw")
+    p.add_argument("tables", nargs="+", help="measurement CSV(s)")
+    p.add_argument("--predictor", required=True, help="predictor folder")
+    p.add_argument("--plot", help="write a predicted-vs-measured PNG here")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict a network's per-block and prefix latency, offline")
+    p.add_argument("--predictor", required=True, help="predictor folder")
+    p.add_argument("--model", required=True, help="registered name, package.module:factory or random:SEED")
+    p.add_argument("--resolution", type=positive_int, default=224, help="input resolution, pixels (default 224)")
+    p.add_argument("--width", type=positive_float, default=1.0, help="width multiplier (default 1.0)")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass (default 1)")
+    p.add_argument("--json", action="store_true", help="machine-readable output with latency_ms fields")
+    p.set_defaults(func=cmd_predict)
+    return parser
+
+
+def run_cli(build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] | None, prog: str) -> int:
+    """Parse ``argv`` and run the chosen command; user errors -> one line on stderr, exit 2."""
+    try:
+        parser = build()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except NetcutError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(build_parser, argv, "latmodel")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Per-block features from fvcore plus structural descriptors.
+
+Every column is documented once, in :data:`COLUMN_DOCS`; :data:`FEATURE_COLUMNS`
+is the ordered list the predictor trains on.  Counting conventions follow
+fvcore: one multiply-add is one flop.  fvcore ignores elementwise and pooling
+ops by default; :data:`OP_HANDLES` adds them (one flop per output element, and
+``kernel area`` flops per output element for windowed pooling), because on a
+CPU memory-bound ops cost real time.  Add an op by adding one entry there.
+
+Structural descriptors (convolution kinds, kernel sizes, channels, bytes moved)
+come from forward hooks on the block's modules during one forward pass.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import warnings
+from typing import Any, Callable, Iterable
+
+__all__ = [
+    "FEATURE_COLUMNS",
+    "COLUMN_DOCS",
+    "OP_HANDLES",
+    "OP_KINDS",
+    "block_features",
+    "chain_features",
+    "network_features",
+    "clear_cache",
+]
+
+logger = logging.getLogger(__name__)
+
+BYTES_PER_ELEMENT = 4  # float32 inference
+
+COLUMN_DOCS: dict[str, str] = {
+    "batch_size": "images per forward pass",
+    "in_channels": "channels of the block's input tensor",
+    "in_height_px": "height of the block's input feature map, pixels",
+    "in_width_px": "width of the block's input feature map, pixels",
+    "out_channels": "channels of the block's output tensor",
+    "out_height_px": "height of the block's output feature map, pixels",
+    "out_width_px": "width of the block's output feature map, pixels",
+    "in_bytes": "bytes of the input tensor (float32)",
+    "out_bytes": "bytes of the output tensor (float32)",
+    "params": "number of parameters (fvcore parameter_count)",
+    "param_bytes": "bytes of the parameters (float32)",
+    "intermediate_bytes": "bytes written by all leaf modules inside the block (sum of their outputs)",
+    "flops": "total multiply-adds, fvcore counting, including the elementwise/pooling handles below",
+    "flops_conv": "multiply-adds in convolutions (fvcore 'conv')",
+    "flops_linear": "multiply-adds in linear / matmul / addmm / einsum",
+    "flops_norm": "flops in batch / group / layer / instance norm",
+    "flops_pool": "flops in max / average / adaptive pooling and means",
+    "flops_elementwise": "flops in elementwise ops (add, mul, activations), one per output element",
+    "flops_other": "flops in any other counted op",
+    "flops_conv_dense": "multiply-adds of dense convolutions (groups == 1, kernel > 1x1)",
+    "flops_conv_pointwise": "multiply-adds of 1x1 convolutions with groups == 1",
+    "flops_conv_depthwise": "multiply-adds of depthwise convolutions (groups == in_channels)",
+    "flops_conv_grouped": "multiply-adds of other grouped convolutions",
+    "n_conv_dense": "number of dense convolutions",
+    "n_conv_pointwise": "number of pointwise (1x1) convolutions",
+    "n_conv_depthwise": "number of depthwise convolutions",
+    "n_conv_grouped": "number of grouped (not depthwise) convolutions",
+    "n_linear": "number of linear layers",
+    "n_norm": "number of normalisation layers",
+    "n_pool": "number of pooling layers",
+    "n_act": "number of activation layers (modules)",
+    "n_ops": "number of graph nodes in the block (ops and module calls)",
+    "activations": "output elements of conv/linear/matmul ops (fvcore ActivationCountAnalysis)",
+    "max_kernel_size": "largest convolution kernel side in the block (0 if none)",
+    "stride": "input height / output height (2 for a downsampling block)",
+    "arithmetic_intensity": "flops / (in_bytes + out_bytes + param_bytes + intermediate_bytes)",
+}
+FEATURE_COLUMNS: tuple[str, ...] = tuple(COLUMN_DOCS)
+
+# --------------------------------------------------------------------------- fvcore handles
+
+OP_KINDS: dict[str, str] = {
+    "conv": "flops_conv",
+    "linear": "flops_linear", "addmm": "flops_linear", "matmul": "flops_linear", "bmm": "flops_linear",
+    "einsum": "flops_linear",
+    "batch_norm": "flops_norm", "group_norm": "flops_norm", "layer_norm": "flops_norm",
+    "instance_norm": "flops_norm",
+    "adaptive_avg_pool2d": "flops_pool", "adaptive_max_pool2d": "flops_pool", "max_pool2d": "flops_pool",
+    "avg_pool2d": "flops_pool", "mean": "flops_pool",
+}
+
+
+def _numel(value) -> int:
+    from fvcore.nn.jit_handles import get_shape
+
+    shape = get_shape(value)
+    return int(math.prod(shape)) if shape else 0
+
+
+def _elementwise(inputs: list, outputs: list) -> int:
+    """One flop per output element (add, mul, relu, hardswish, cat, pad, ...)."""
+    return _numel(outputs[0])
+
+
+def _input_elementwise(inputs: list, outputs: list) -> int:
+    """One flop per input element (reductions such as mean)."""
+    return _numel(inputs[0])
+
+
+def _windowed_pool(inputs: list, outputs: list) -> int:
+    """Kernel area flops per output element (max_pool2d / avg_pool2d)."""
+    kernel = inputs[1].toIValue() if len(inputs) > 1 else None
+    area = int(math.prod(kernel)) if kernel else 1
+    if kernel and len(kernel) == 1:
+        area = kernel[0] * kernel[0]
+    return _numel(outputs[0]) * area
+
+
+_ELEMENTWISE_OPS = [
+    "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "relu", "relu_", "hardtanh", "hardtanh_",
+    "silu", "silu_", "hardswish", "hardswish_", "sigmoid", "sigmoid_", "hardsigmoid", "hardsigmoid_",
+    "clamp", "clamp_", "clamp_min", "clamp_min_", "gelu", "tanh", "leaky_relu", "leaky_relu_", "elu",
+    "cat", "constant_pad_nd", "pad", "contiguous", "clone",
+]
+OP_HANDLES: dict[str, Callable[[list, list], int]] = {
+    **{f"aten::{op}": _elementwise for op in _ELEMENTWISE_OPS},
+    "aten::max_pool2d": _windowed_pool,
+    "aten::avg_pool2d": _windowed_pool,
+    "aten::mean": _input_elementwise,
+}
+# Ops that move no data or are no-ops at inference; counted as zero, silently.
+_ZERO_OPS = [
+    "aten::dropout", "aten::dropout_", "aten::feature_dropout", "aten::view", "aten::reshape", "aten::flatten",
+    "aten::transpose", "aten::permute", "aten::chunk", "aten::split", "aten::size", "aten::Int",
+    "aten::unsqueeze", "aten::squeeze", "aten::expand", "aten::expand_as", "aten::detach", "aten::to",
+    "aten::slice", "aten::select", "aten::narrow", "aten::t", "aten::numel", "aten::alias",
+]
+
+_reported_unsupported: set[str] = set()
+
+
+@contextlib.contextmanager
+def _quiet_fvcore():
+    """Silence fvcore's import-time FutureWarning and its per-op log lines (ours only)."""
+    fv_logger = logging.getLogger("fvcore")
+    old_level = fv_logger.level
+    fv_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"fvcore.*")
+            warnings.filterwarnings("ignore", category=UserWarning, message=r".*(?:tracer|TracerWarning).*")
+            warnings.filterwarnings("ignore", message=r".*torch\.jit.*")
+            try:
+                from torch.jit import TracerWarning
+
+                warnings.filterwarnings("ignore", category=TracerWarning)
+            except ImportError:  # pragma: no cover
+                pass
+            yield
+    finally:
+        fv_logger.setLevel(old_level)
+
+
+def _fvcore_counts(block, x) -> tuple[dict[str, int], int, int]:
+    """(flops by operator, activation count, parameter count) for one block."""
+    with _quiet_fvcore():
+        from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis, parameter_count
+
+        flops = FlopCountAnalysis(block, (x,))
+        flops.set_op_handle(**OP_HANDLES, **{op: None for op in _ZERO_OPS})
+        flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        by_op = dict(flops.by_operator())
+        for op, count in flops.unsupported_ops().items():
+            if op not in _reported_unsupported:
+                _reported_unsupported.add(op)
+                logger.warning("fvcore cannot count op %s (seen %d times); its cost is left out of the flops", op, count)
+        acts = ActivationCountAnalysis(block, (x,))
+        acts.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        activations = int(acts.total())
+        params = int(parameter_count(block).get("", 0))
+    return {k: int(v) for k, v in by_op.items()}, activations, params
+
+
+def _structure(block, x) -> tuple[dict[str, float], Any]:
+    """Forward hooks on the block's modules: conv kinds, kernel sizes, bytes written."""
+    import torch
+    import torch.nn as nn
+
+    stats = {
+        "flops_conv_dense": 0, "flops_conv_pointwise": 0, "flops_conv_depthwise": 0, "flops_conv_grouped": 0,
+        "n_conv_dense": 0, "n_conv_pointwise": 0, "n_conv_depthwise": 0, "n_conv_grouped": 0,
+        "n_linear": 0, "n_norm": 0, "n_pool": 0, "n_act": 0, "intermediate_bytes": 0, "max_kernel_size": 0,
+    }
+    acts = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.GELU, nn.Tanh, nn.LeakyReLU,
+            nn.ELU, nn.Hardtanh)
+    norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
+    pools = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd,
+             nn.modules.pooling._AdaptiveMaxPoolNd)
+
+    def hook(module, inputs, output):
+        if isinstance(output, torch.Tensor) and not list(module.children()):
+            stats["intermediate_bytes"] += output.numel() * BYTES_PER_ELEMENT
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            cin, groups = module.in_channels, module.groups
+            macs = output.numel() * (cin // groups) * kh * kw
+            if groups == 1:
+                kind = "pointwise" if kh * kw == 1 else "dense"
+            elif groups == cin:
+                kind = "depthwise"
+            else:
+                kind = "grouped"
+            stats[f"flops_conv_{kind}"] += macs
+            stats[f"n_conv_{kind}"] += 1
+            stats["max_kernel_size"] = max(stats["max_kernel_size"], kh, kw)
+        elif isinstance(module, nn.Linear):
+            stats["n_linear"] += 1
+        elif isinstance(module, norms):
+            stats["n_norm"] += 1
+        elif isinstance(module, pools):
+            stats["n_pool"] += 1
+        elif isinstance(module, acts):
+            stats["n_act"] += 1
+
+    handles = [m.register_forward_hook(hook) for m in block.modules() if m is not block]
+    try:
+        with torch.no_grad():
+            out = block(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return stats, out
+
+
+def _shape4(shape) -> tuple[int, int, int]:
+    if len(shape) == 4:
+        return int(shape[1]), int(shape[2]), int(shape[3])
+    if len(shape) == 2:
+        return int(shape[1]), 1, 1
+    return int(math.prod(shape[1:])), 1, 1
+
+
+def block_features(block, x) -> tuple[dict[str, float], Any]:
+    """Features of one block run on input ``x``; returns (features, block output)."""
+    by_op, activations, params = _fvcore_counts(block, x)
+    structure, out = _structure(block, x)
+    kinds = {k: 0 for k in ("flops_conv", "flops_linear", "flops_norm", "flops_pool", "flops_elementwise", "flops_other")}
+    elementwise_names = {op.split("::")[1] for op in OP_HANDLES if OP_HANDLES[op] is _elementwise}
+    for op, count in by_op.items():
+        if op in OP_KINDS:
+            kinds[OP_KINDS[op]] += count
+        elif op in elementwise_names:
+            kinds["flops_elementwise"] += count
+        else:
+            kinds["flops_other"] += count
+    cin, hin, win = _shape4(tuple(x.shape))
+    cout, hout, wout = _shape4(tuple(out.shape))
+    feats: dict[str, float] = {
+        "batch_size": int(x.shape[0]),
+        "in_channels": cin, "in_height_px": hin, "in_width_px": win,
+        "out_channels": cout, "out_height_px": hout, "out_width_px": wout,
+        "in_bytes": x.numel() * BYTES_PER_ELEMENT,
+        "out_bytes": out.numel() * BYTES_PER_ELEMENT,
+        "params": params,
+        "param_bytes": params * BYTES_PER_ELEMENT,
+        "intermediate_bytes": structure.pop("intermediate_bytes"),
+        "flops": sum(by_op.values()),
+        **kinds,
+        **structure,
+        "n_ops": sum(1 for n in getattr(block, "graph", None).nodes if n.op not in ("placeholder", "output"))
+        if hasattr(block, "graph") else 0,
+        "activations": activations,
+        "stride": (hin / hout) if hout else 1.0,
+    }
+    moved = feats["in_bytes"] + feats["out_bytes"] + feats["param_bytes"] + feats["intermediate_bytes"]
+    feats["arithmetic_intensity"] = feats["flops"] / moved if moved else 0.0
+    return {k: feats[k] for k in FEATURE_COLUMNS}, out
+
+
+def chain_features(chain, seed: int = 0) -> list[dict[str, Any]]:
+    """One feature dict per block of ``chain`` (with ``block_index`` and ``block_name``)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(chain.input_shape, generator=gen)
+    rows = []
+    with torch.no_grad():
+        for info, block in zip(chain.infos, chain.blocks):
+            feats, x = block_features(block, x)
+            rows.append({"block_index": info.index, "block_name": info.name, **feats})
+    return rows
+
+
+_CACHE: dict[tuple, list[dict[str, Any]]] = {}
+
+
+def network_features(name: str, resolution: int = 224, *, width: float = 1.0, batch_size: int = 1,
+                     model=None) -> list[dict[str, Any]]:
+    """Per-block features of network ``name``; cached per (name, resolution, width, batch).
+
+    Pass ``model`` for an instance whose structure differs from what ``name`` builds
+    (it is then not cached).
+    """
+    from .blocks import load_chain
+
+    key = (name, int(resolution), float(width), int(batch_size))
+    if model is None and key in _CACHE:
+        return [dict(r) for r in _CACHE[key]]
+    chain = load_chain(name, resolution, width=width, batch_size=batch_size, model=model)
+    rows = chain_features(chain)
+    if model is None:
+        _CACHE[key] = [dict(r) for r in rows]
+    return rows
+
+
+def clear_cache() -> None:
+    """Forget cached network features."""
+    _CACHE.clear()
+
+
+def iter_docs() -> Iterable[tuple[str, str]]:
+    """(column, description) pairs, in order."""
+    return COLUMN_DOCS.items()

@@ -1,0 +1,238 @@
+"""The measurement table: schema, reading with validation, atomic appends.
+
+One CSV row per measured block.  A *configuration* (``config_id``) is one network
+at one resolution, width, batch size, thread count and device; all its rows share
+the configuration's columns, the device record and the whole-network timing.
+
+Columns (every one documented in :data:`TABLE_DOCS`):
+
+* identity and device record: :data:`CONFIG_COLUMNS`
+* block identity: ``block_index``, ``n_blocks``, ``block_name``
+* features: :data:`latmodel.features.FEATURE_COLUMNS`
+* timings: :data:`TIMING_COLUMNS` (milliseconds; medians over repeats)
+* reliability: ``flagged`` (0/1) and ``flag_reason``
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .errors import TableError
+from .features import COLUMN_DOCS, FEATURE_COLUMNS
+
+__all__ = [
+    "TABLE_SCHEMA_VERSION",
+    "CONFIG_COLUMNS",
+    "BLOCK_COLUMNS",
+    "TIMING_COLUMNS",
+    "FLAG_COLUMNS",
+    "TABLE_COLUMNS",
+    "TABLE_DOCS",
+    "REQUIRED_FOR_FIT",
+    "read_table",
+    "read_tables",
+    "write_table",
+    "append_rows",
+    "config_ids",
+    "sanitize_cell",
+    "atomic_write_text",
+]
+
+logger = logging.getLogger(__name__)
+
+TABLE_SCHEMA_VERSION = 1
+
+_CONFIG_DOCS = {
+    "schema_version": f"measurement table schema version (this code writes {TABLE_SCHEMA_VERSION})",
+    "config_id": "unique key of the measured configuration: model@resolution@width@batch@threads@device_id",
+    "model": "network name (registry name, package.module:factory, or random:SEED)",
+    "family": "architecture family, used for leave-one-family-out validation",
+    "resolution_px": "square input resolution, pixels",
+    "width": "width multiplier the network was built with",
+    "threads": "torch intra-op threads during measurement",
+    "device_kind": "'cpu' or 'cuda'",
+    "device_name": "CPU model name or GPU name",
+    "device_id": "short hash of the device record (device_name, cores, threads, backend, torch version)",
+    "cpu_count": "logical cores of the measuring machine",
+    "torch_version": "torch version that measured",
+    "measured_at": "UTC time the configuration was measured (ISO 8601)",
+}
+_BLOCK_DOCS = {
+    "block_index": "position of the block in the chain, from 0",
+    "n_blocks": "number of feature blocks in the network's chain",
+    "block_name": "module path(s) the block covers",
+}
+_TIMING_DOCS = {
+    "incontext_median_ms": "median latency of the block inside a forward pass of the whole chain",
+    "incontext_p10_ms": "10th percentile of the in-context latency",
+    "incontext_p90_ms": "90th percentile of the in-context latency",
+    "incontext_cv": "coefficient of variation (std / mean) of the in-context latency",
+    "alone_median_ms": "median latency of the block run alone (its own input, warm caches)",
+    "prefix_median_ms": "median latency of blocks 0..block_index run alone as a network: what a TRN cut here costs",
+    "prefix_p10_ms": "10th percentile of the prefix latency",
+    "prefix_p90_ms": "90th percentile of the prefix latency",
+    "prefix_cv": "coefficient of variation of the prefix latency",
+    "network_median_ms": "median latency of the whole chain (all feature blocks) measured in the same run",
+    "network_cv": "coefficient of variation of the whole-chain latency",
+}
+_FLAG_DOCS = {
+    "flagged": "1 if the measurement looked unreliable (see flag_reason), else 0",
+    "flag_reason": "why the row was flagged: high spread, drift between repeats, competing load; empty if not",
+}
+
+CONFIG_COLUMNS: tuple[str, ...] = tuple(_CONFIG_DOCS)
+BLOCK_COLUMNS: tuple[str, ...] = tuple(_BLOCK_DOCS)
+TIMING_COLUMNS: tuple[str, ...] = tuple(_TIMING_DOCS)
+FLAG_COLUMNS: tuple[str, ...] = tuple(_FLAG_DOCS)
+TABLE_COLUMNS: tuple[str, ...] = CONFIG_COLUMNS + BLOCK_COLUMNS + FEATURE_COLUMNS + TIMING_COLUMNS + FLAG_COLUMNS
+TABLE_DOCS: dict[str, str] = {**_CONFIG_DOCS, **_BLOCK_DOCS, **COLUMN_DOCS, **_TIMING_DOCS, **_FLAG_DOCS}
+
+#: What ``latmodel fit`` needs; the other timing columns are optional.
+REQUIRED_FOR_FIT: tuple[str, ...] = (
+    ("config_id", "model", "family", "resolution_px", "block_index") + FEATURE_COLUMNS + ("incontext_median_ms",)
+)
+_STRING_COLUMNS = {"config_id", "model", "family", "device_kind", "device_name", "device_id", "torch_version",
+                   "measured_at", "block_name", "flag_reason"}
+_POSITIVE_COLUMNS = ("incontext_median_ms", "prefix_median_ms", "network_median_ms", "alone_median_ms")
+MAX_TABLE_BYTES = 512 * 1024 * 1024
+
+
+def sanitize_cell(value):
+    """Neutralise spreadsheet formula injection in a string cell (leading = + - @ tab CR)."""
+    if isinstance(value, str) and value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
+
+
+def read_table(path, *, required: Sequence[str] = REQUIRED_FOR_FIT):
+    """Read and validate one measurement table; returns a pandas DataFrame.
+
+    Raises :class:`TableError` with one clear line for a missing file, an empty
+    table, missing columns, a newer schema version, non-numeric features, or
+    NaN / non-positive latencies in required timing columns.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"measurement table {str(path)!r} does not exist; create one with 'latmodel profile --out {path}'")
+    size = path.stat().st_size
+    if size == 0:
+        raise TableError(f"measurement table {str(path)!r} is empty; measure something with 'latmodel profile'")
+    if size > MAX_TABLE_BYTES:
+        raise TableError(f"measurement table {str(path)!r} is {size} bytes, over the {MAX_TABLE_BYTES} byte limit")
+    try:
+        df = pd.read_csv(path, dtype={c: "string" for c in _STRING_COLUMNS}, keep_default_na=True,
+                         encoding="utf-8", on_bad_lines="error")
+    except UnicodeDecodeError:
+        raise TableError(f"measurement table {str(path)!r} is not UTF-8 text; expected a CSV written by 'latmodel profile'") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TableError(f"measurement table {str(path)!r} is not a valid CSV: {first}") from None
+    if df.empty:
+        raise TableError(f"measurement table {str(path)!r} has a header but no rows; measure something with 'latmodel profile'")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        raise TableError(
+            f"measurement table {str(path)!r} lacks required column(s) {shown}; "
+            "it must be written by 'latmodel profile' (schema in docs/TABLE.md)"
+        )
+    if "schema_version" in df.columns:
+        versions = pd.to_numeric(df["schema_version"], errors="coerce")
+        if versions.isna().any() or (versions > TABLE_SCHEMA_VERSION).any() or (versions < 1).any():
+            bad = sorted(set(df["schema_version"].astype(str)) - {str(TABLE_SCHEMA_VERSION)})
+            raise TableError(
+                f"measurement table {str(path)!r} has schema version(s) {', '.join(bad)}; this netcut reads "
+                f"version {TABLE_SCHEMA_VERSION}; upgrade netcut or re-measure with 'latmodel profile'"
+            )
+    numeric = [c for c in required if c not in _STRING_COLUMNS]
+    for col in numeric:
+        converted = pd.to_numeric(df[col], errors="coerce")
+        bad = converted.isna() | ~converted.map(lambda v: math.isfinite(v) if v == v else False)
+        if bad.any():
+            row = int(bad.idxmax()) + 2  # header is line 1
+            raise TableError(
+                f"measurement table {str(path)!r} has a missing or non-numeric value in column {col!r} "
+                f"(line {row}: {df[col].iloc[int(bad.idxmax())]!r}); re-measure or remove that row"
+            )
+        df[col] = converted
+    for col in _POSITIVE_COLUMNS:
+        if col in df.columns and (col in required or df[col].notna().any()):
+            values = pd.to_numeric(df[col], errors="coerce")
+            bad = values.isna() | (values <= 0) if col in required else (values <= 0)
+            if bad.any():
+                row = int(bad.idxmax()) + 2
+                raise TableError(
+                    f"measurement table {str(path)!r} has a NaN or non-positive latency in {col!r} "
+                    f"(line {row}: {df[col].iloc[int(bad.idxmax())]!r}); latencies must be > 0 ms"
+                )
+            df[col] = values
+    return df
+
+
+def read_tables(paths: Iterable, **kwargs):
+    """Read several tables and concatenate them (each validated on its own)."""
+    import pandas as pd
+
+    paths = list(paths)
+    if not paths:
+        raise TableError("no measurement table given; pass at least one CSV written by 'latmodel profile'")
+    frames = [read_table(p, **kwargs) for p in paths]
+    return pd.concat(frames, ignore_index=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_table(path, df) -> None:
+    """Write ``df`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise TableError(f"output folder {str(path.parent)!r} does not exist; create it first")
+    df = df.copy()
+    for col in df.columns:
+        if df[col].dtype == object or str(df[col].dtype) == "string":
+            df[col] = df[col].map(sanitize_cell)
+    atomic_write_text(path, df.to_csv(index=False))
+
+
+def append_rows(path, rows: Sequence[dict]) -> None:
+    """Append rows (dicts keyed by :data:`TABLE_COLUMNS`) to the table at ``path`` atomically.
+
+    The whole table is rewritten to a temporary file and renamed over the old one,
+    so a process killed mid-write leaves either the old or the new table.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    new = pd.DataFrame(list(rows), columns=list(TABLE_COLUMNS))
+    if path.exists() and path.stat().st_size > 0:
+        old = read_table(path, required=("config_id",))
+        new = pd.concat([old, new], ignore_index=True)
+    write_table(path, new)
+
+
+def config_ids(path) -> set[str]:
+    """Configurations already in the table at ``path`` (empty if it does not exist)."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    return set(read_table(path, required=("config_id",))["config_id"].astype(str))
