@@ -107,9 +107,9 @@ def cmd_blocks(args) -> int:
 
 
 def cmd_profile(args) -> int:
+    out = _out_path(args.out)
     from .measure import profile
 
-    out = _out_path(args.out)
     models = parse_csv_list(args.models, what="model name") if args.models else None
     resolutions = parse_csv_list(args.resolutions, positive_int, "resolution") if args.resolutions else None
     widths = parse_csv_list(args.widths, positive_float, "width") if args.widths else None

@@ -105,11 +105,27 @@ def _input_elementwise(inputs: list, outputs: list) -> int:
 
 def _windowed_pool(inputs: list, outputs: list) -> int:
     """Kernel area flops per output element (max_pool2d / avg_pool2d)."""
-    kernel = inputs[1].toIValue() if len(inputs) > 1 else None
-    area = int(math.prod(kernel)) if kernel else 1
-    if kernel and len(kernel) == 1:
+    kernel = _constant_ints(inputs[1]) if len(inputs) > 1 else None
+    if not kernel:
+        area = 1
+    elif len(kernel) == 1:
         area = kernel[0] * kernel[0]
+    else:
+        area = int(math.prod(kernel))
     return _numel(outputs[0]) * area
+
+
+def _constant_ints(value) -> list[int] | None:
+    """A constant int list argument of a traced op (a constant or a prim::ListConstruct of constants)."""
+    ivalue = value.toIValue()
+    if ivalue is not None:
+        return [int(v) for v in ivalue] if isinstance(ivalue, (list, tuple)) else [int(ivalue)]
+    node = value.node()
+    if node.kind() == "prim::ListConstruct":
+        items = [i.toIValue() for i in node.inputs()]
+        if all(isinstance(i, int) for i in items):
+            return items
+    return None
 
 
 _ELEMENTWISE_OPS = [

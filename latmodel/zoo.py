@@ -66,11 +66,11 @@ class ModelSpec:
         }
 
 
-def _tv(name: str, width_kw: str | None = None) -> Callable[[float, int], Any]:
+def _tv(name: str, width_kw: str | None = None, **fixed: Any) -> Callable[[float, int], Any]:
     def build(width: float, resolution: int):
         from torchvision import models
 
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(fixed)
         if width_kw is not None and width != 1.0:
             kwargs[width_kw] = width
         return models.get_model(name, weights=None, **kwargs)
@@ -130,7 +130,7 @@ MODELS: dict[str, ModelSpec] = {
         _spec("densenet121", "densenet"),
         _spec("regnet_x_400mf", "regnet"),
         _spec("regnet_y_400mf", "regnet"),
-        _spec("googlenet", "googlenet"),
+        _spec("googlenet", "googlenet", _tv("googlenet", init_weights=False)),
         _spec("efficientnet_lite0", "efficientnet_lite", _lite(0), resolution_px=224),
         _spec("efficientnet_lite1", "efficientnet_lite", _lite(1), resolution_px=240),
         _spec("efficientnet_lite2", "efficientnet_lite", _lite(2), resolution_px=260),

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from latmodel.blocks import BlockInfo, load_chain, split_model
+from latmodel.errors import NetcutError, UnknownModelError, UntraceableModelError
+from latmodel.zoo import MODELS, build_model, family_of, resolve_spec
+
+
+def test_tiny_chain_shapes_and_names(tiny):
+    chain = split_model(tiny, 8, name="tiny")
+    assert [i.name for i in chain.infos] == ["0..2", "3..4", "5", "6"]
+    assert [i.out_shape for i in chain.infos] == [(1, 4, 8, 8), (1, 4, 8, 8), (1, 8, 8, 8), (1, 8, 4, 4)]
+    assert chain.infos[0].in_shape == (1, 3, 8, 8)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(chain.forward(x), tiny(x))
+        assert torch.equal(chain.prefix(1)(x), tiny[:5](x))
+
+
+def test_blockinfo_round_trip():
+    info = BlockInfo(index=2, name="features.2", in_shape=(1, 16, 112, 112), out_shape=(1, 24, 56, 56), n_nodes=9)
+    assert BlockInfo.from_dict(info.to_dict()) == info
+
+
+@pytest.mark.parametrize(
+    "name,n_blocks",
+    [("mobilenet_v2", 19), ("resnet18", 10), ("efficientnet_b0", 18), ("mobilenet_v3_small", 13),
+     ("googlenet", 16), ("efficientnet_lite0", 18), ("shufflenet_v2_x1_0", 19), ("squeezenet1_1", 12)],
+)
+def test_blocks_reproduce_network_exactly(name, n_blocks):
+    torch.manual_seed(0)
+    model = build_model(name, resolution=96)
+    chain = load_chain(name, 96, model=model)
+    assert len(chain) == n_blocks
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.equal(chain.forward(x), model(x))
+        feats = chain.forward_features(x)
+    assert feats.dim() == 4
+
+
+def test_every_registered_model_splits():
+    for name in MODELS:
+        chain = load_chain(name, 64)
+        assert len(chain) >= 4, name
+        shapes = [i.out_shape for i in chain.infos]
+        assert all(len(s) == 4 for s in shapes), name
+        for a, b in zip(chain.infos, chain.infos[1:]):
+            assert a.out_shape == b.in_shape
+
+
+def test_random_chain_is_deterministic():
+    a = load_chain("random:5", 64)
+    b = load_chain("random:5", 64)
+    assert [i.to_dict() for i in a.infos] == [i.to_dict() for i in b.infos]
+    assert family_of("random:5") == "random"
+
+
+def test_unknown_model_lists_close_matches():
+    with pytest.raises(UnknownModelError, match="did you mean mobilenet_v2"):
+        resolve_spec("mobilenetv2")
+
+
+def test_factory_models():
+    chain = load_chain("tests.tinymodels:tiny", 8)
+    assert len(chain) == 4
+    with pytest.raises(NetcutError, match="returned str, not a torch.nn.Module"):
+        build_model("tests.tinymodels:not_a_module")
+    with pytest.raises(UntraceableModelError, match="cannot be traced"):
+        load_chain("tests.tinymodels:untraceable", 8)
+    with pytest.raises(UnknownModelError, match="cannot import module"):
+        build_model("tests.no_such_module:f")
+
+
+def test_bad_resolution_and_width():
+    with pytest.raises(NetcutError, match="resolution must be a positive integer"):
+        load_chain("resnet18", 0)
+    with pytest.raises(NetcutError, match="allowed widths"):
+        build_model("resnet18", width=0.5)
+    with pytest.raises(NetcutError, match="does not run on"):
+        load_chain("squeezenet1_1", 2)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "latmodel.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["blocks", "--model", "mobilenetv2"], "did you mean mobilenet_v2"),
+        (["blocks", "--model", "tests.tinymodels:not_a_module"], "not a torch.nn.Module"),
+        (["blocks", "--model", "tests.tinymodels:untraceable"], "cannot be traced"),
+        (["blocks", "--model", "resnet18", "--resolution", "0"], "positive integer"),
+        (["blocks", "--model", "resnet18", "--resolution", "-3"], "positive integer"),
+        (["profile", "--models", "resnet18", "--out", "/no/such/dir/t.csv"], "does not exist"),
+    ],
+)
+def test_cli_user_errors_are_one_line_exit_2(args, needle):
+    proc = _cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert needle in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_blocks_prints_chain():
+    proc = _cli("blocks", "--model", "mobilenet_v2")
+    assert proc.returncode == 0, proc.stderr
+    assert "19 blocks" in proc.stdout
+    assert "features.18" in proc.stdout and "1x1280x7x7" in proc.stdout

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+from latmodel.blocks import split_model
+from latmodel.features import COLUMN_DOCS, FEATURE_COLUMNS, chain_features, network_features
+from latmodel.table import TABLE_COLUMNS, TABLE_DOCS
+
+
+def test_every_column_documented():
+    assert set(FEATURE_COLUMNS) == set(COLUMN_DOCS)
+    assert set(TABLE_COLUMNS) == set(TABLE_DOCS)
+    assert len(TABLE_COLUMNS) == len(set(TABLE_COLUMNS))
+
+
+def test_tiny_features_hand_computed(tiny):
+    rows = chain_features(split_model(tiny, 8, name="tiny"))
+    b0, b1, b2, b3 = rows
+    # conv 3->4, 3x3, 8x8 output: 4*8*8 outputs x 3 inputs x 9 taps
+    assert b0["flops_conv"] == 4 * 8 * 8 * 3 * 9 == 6912
+    assert b0["flops_conv_dense"] == 6912 and b0["n_conv_dense"] == 1
+    assert b0["flops_norm"] == 2 * 256  # fvcore: batch norm at inference, 2 flops per element
+    assert b0["flops_elementwise"] == 256  # our relu handle: one per output element
+    assert b0["flops"] == 6912 + 512 + 256
+    assert b0["params"] == 4 * 3 * 9 + 2 * 4
+    assert b0["param_bytes"] == 4 * b0["params"]
+    assert b0["in_bytes"] == 3 * 8 * 8 * 4 and b0["out_bytes"] == 4 * 8 * 8 * 4
+    # depthwise 3x3 on 4 channels + relu6 (hardtanh)
+    assert b1["flops_conv_depthwise"] == 4 * 8 * 8 * 9 == 2304
+    assert b1["n_conv_depthwise"] == 1 and b1["flops_elementwise"] == 256
+    # pointwise 4->8
+    assert b2["flops_conv_pointwise"] == 8 * 8 * 8 * 4 == 2048
+    assert b2["max_kernel_size"] == 1 and b2["activations"] == 512
+    # max pool 2x2: 8*4*4 outputs x 4 window elements
+    assert b3["flops_pool"] == 8 * 4 * 4 * 4 == 512 and b3["stride"] == 2.0 and b3["n_pool"] == 1
+    for r in rows:
+        assert set(FEATURE_COLUMNS) <= set(r)
+
+
+def test_grouped_and_elementwise_ops():
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1, groups=2, bias=False)
+
+        def forward(self, x):
+            return torch.sigmoid(self.conv(x)) * x + x
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 1, bias=False), Res(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    rows = chain_features(split_model(net, 4, name="g"))
+    grouped = rows[1]
+    assert grouped["flops_conv_grouped"] == 4 * 4 * 4 * 2 * 9 and grouped["n_conv_grouped"] == 1
+    # sigmoid, mul, add: three elementwise ops over 64 elements
+    assert grouped["flops_elementwise"] == 3 * 64
+
+
+def test_network_features_cached_and_consistent():
+    a = network_features("mobilenet_v2", 64)
+    b = network_features("mobilenet_v2", 64)
+    assert a == b and a is not b
+    assert len(a) == 19
+    assert a[0]["in_height_px"] == 64 and a[-1]["out_channels"] == 1280
+
+
+def test_fvcore_noise_is_silenced(capfd, caplog):
+    import latmodel.features as f
+
+    f.clear_cache()
+    network_features("efficientnet_lite0", 64)
+    out, err = capfd.readouterr()
+    assert "Unsupported operator" not in err + out
+    assert "FutureWarning" not in err
