@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from latmodel.blocks import load_chain
+from latmodel.errors import NetcutError
+from trimmer import search as search_mod
+from trimmer.candidates import Candidate, check_deadline, enumerate_candidates, prune
+from trimmer.report import pareto_front
+from trimmer.search import SearchConfig, run_search
+from trimmer.trn import build_trn, export_trn, load_trn, TRNConfig
+
+TINY = "tests.tinymodels:tiny"
+
+
+class FakePrediction:
+    def __init__(self, block_ms):
+        self.block_latency_ms = tuple(block_ms)
+        self.prefix_latency_ms = tuple(np.cumsum(block_ms))
+        self.prefix_upper_ms = tuple(1.1 * v for v in self.prefix_latency_ms)
+
+
+class FakePredictor:
+    """Latency = 1 ms per block; head 0.5 ms (exact numbers for pruning tests)."""
+
+    device_ = {"threads": 1}
+    resolutions_ = (8, 64)
+
+    def predict_chain(self, feats, *, model_name=None, resolution=None):
+        return FakePrediction([1.0] * len(feats))
+
+    def head_latency_ms(self, c, h, w, n_classes, batch_size=1):
+        return 0.5
+
+
+@pytest.fixture
+def fake_predictor(monkeypatch):
+    import latmodel.model
+
+    monkeypatch.setattr(latmodel.model, "load_predictor", lambda path: FakePredictor(), raising=False)
+    return FakePredictor()
+
+
+@pytest.fixture
+def tiny_npz(tmp_path):
+    """3 classes of 8x8 greyscale images, separable by brightness pattern."""
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        y = np.repeat(np.arange(3), n)
+        x = rng.integers(0, 40, size=(len(y), 8, 8)).astype(np.uint8)
+        for i, label in enumerate(y):
+            x[i, :, label * 2:label * 2 + 3] += 200
+        return x, y
+
+    train_x, train_y = make(20)
+    test_x, test_y = make(6)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
+             classes=np.array(["a", "b", "c"]))
+    return path
+
+
+def test_candidates_prefix_sums_and_pruning(fake_predictor):
+    cands = enumerate_candidates(fake_predictor, [TINY], resolution=8, n_classes=3)
+    assert [c.cut for c in cands] == [0, 1, 2, 3]
+    assert [c.predicted_latency_ms for c in cands] == [1.5, 2.5, 3.5, 4.5]
+    assert [c.off_the_shelf for c in cands] == [False, False, False, True]
+    kept, pruned = prune(cands, 2.5)
+    assert [c.cut for c in kept] == [0, 1] and [c.cut for c in pruned] == [2, 3]
+    kept_u, _ = prune(cands, 2.5, margin="upper")  # upper = 1.1 x backbone + head
+    assert [c.cut for c in kept_u] == [0]
+    assert Candidate.from_dict(cands[2].to_dict()) == cands[2]
+    with pytest.raises(NetcutError, match=r"fastest is tests.tinymodels:tiny@8px/cut00 .* 1.50 ms"):
+        check_deadline(cands, 1.0)
+
+
+def test_pareto_front():
+    pts = [(1, 0.5), (2, 0.4), (3, 0.8), (3, 0.7), (4, 0.8), (5, 0.9)]
+    assert pareto_front(pts) == [(1, 0.5), (3, 0.8), (5, 0.9)]
+
+
+def test_trn_full_depth_reproduces_base_features_and_export_round_trip(tmp_path):
+    torch.manual_seed(0)
+    from tests.tinymodels import tiny
+
+    model = tiny()
+    chain = load_chain(TINY, 8, model=model)
+    trn = build_trn(chain, len(chain) - 1, 3)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(trn.forward_features(x), model[:7](x))
+    cfg = TRNConfig(base=TINY, cut=len(chain) - 1, resolution_px=8, n_classes=3, classes=("a", "b", "c"))
+    export_trn(trn, cfg, tmp_path / "trn")
+    loaded, cfg2 = load_trn(tmp_path / "trn")
+    assert cfg2 == cfg
+    with torch.no_grad():
+        assert torch.equal(loaded(x), trn(x))
+        scripted = torch.jit.load(str(tmp_path / "trn" / "trn.torchscript.pt"))
+        assert torch.allclose(scripted(x), trn(x))
+
+
+def test_trn_config_path_traversal_refused(tmp_path):
+    from latmodel.errors import ArtifactError
+
+    d = TRNConfig(base=TINY, cut=0, resolution_px=8, n_classes=2, classes=("a", "b")).to_dict()
+    d["state_dict_file"] = "../../etc/passwd"
+    (tmp_path / "trn.json").write_text(json.dumps(d))
+    with pytest.raises(ArtifactError, match="not a plain file name"):
+        load_trn(tmp_path)
+
+
+def _config(npz, **kw):
+    base = dict(deadline_ms=3.0, models=(TINY,), predictor="unused", data=str(npz), epochs=3, resolution_px=8,
+                pretrained=False, batch_size=16)
+    base.update(kw)
+    return SearchConfig(**base)
+
+
+def test_search_end_to_end_resume_and_report(fake_predictor, tiny_npz, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    report = run_search(_config(tiny_npz), out, progress=False)
+    assert report["candidates_total"] == 4
+    assert report["candidates_pruned"] == 2  # 3.5 and 4.5 ms > 3 ms
+    assert report["candidates_kept"] == 2 == report["candidates_trained"]
+    assert report["chosen"]["predicted_latency_ms"] <= 3.0
+    assert report["best_off_the_shelf"] is None and report["relative_accuracy_gain"] is None
+    for name in ("candidates.csv", "report.json", "pareto.png", "trn/trn.json", "trn/state_dict.pt"):
+        assert (out / name).is_file(), name
+    rows = (out / "candidates.csv").read_text().splitlines()
+    assert len(rows) == 5 and rows[0].startswith("candidate_id,")
+    assert json.loads((out / "report.json").read_text()) == report
+
+    # Resume: nothing is retrained.
+    def boom(*a, **k):
+        raise AssertionError("a finished candidate was retrained")
+
+    monkeypatch.setattr(search_mod, "run_job", boom)
+    again = run_search(_config(tiny_npz), out, progress=False)
+    assert again["candidates_trained_this_run"] == 0 and again["candidates_resumed"] == 2
+    assert again["chosen"] == report["chosen"]
+
+
+def test_exhaustive_trains_everything_and_gain_is_consistent(fake_predictor, tiny_npz, tmp_path):
+    report = run_search(_config(tiny_npz, deadline_ms=5.0, exhaustive=True), tmp_path / "ex", progress=False)
+    assert report["candidates_trained"] == 4 and report["candidates_pruned"] == 0
+    ots = report["best_off_the_shelf"]
+    chosen = report["chosen"]
+    assert ots["off_the_shelf"] and ots["cut"] == 3
+    assert chosen["val_accuracy"] >= ots["val_accuracy"]
+    assert report["relative_accuracy_gain"] == pytest.approx(chosen["test_accuracy"] / ots["test_accuracy"] - 1)
+
+
+def test_changed_training_settings_refuse_resume(fake_predictor, tiny_npz, tmp_path):
+    out = tmp_path / "run"
+    run_search(_config(tiny_npz), out, progress=False)
+    with pytest.raises(NetcutError, match="other training settings"):
+        run_search(_config(tiny_npz, epochs=4), out, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kw,needle",
+    [
+        (dict(deadline_ms=0.5), "no candidate can meet the 0.5 ms deadline"),
+        (dict(data="/no/such/dataset"), "neither a known dataset"),
+        (dict(resolution_px=224), "calibrated at 8..64 px"),
+    ],
+)
+def test_search_bad_input(fake_predictor, tiny_npz, tmp_path, kw, needle):
+    out = tmp_path / "run"
+    with pytest.raises(NetcutError, match=needle):
+        run_search(_config(tiny_npz, **kw), out, progress=False)
+    assert not (out / "report.json").exists()
+
+
+def test_search_config_validation():
+    with pytest.raises(NetcutError, match="--epochs must be an integer >= 1"):
+        SearchConfig(epochs=0)
+    with pytest.raises(NetcutError, match="--mode must be one of"):
+        SearchConfig(mode="bogus")

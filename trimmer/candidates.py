@@ -1,0 +1,144 @@
+"""TRN candidates: enumerate (base network, cut), predict their latency, prune by deadline.
+
+A candidate is the base network's blocks ``0..cut`` plus a new head (global
+average pooling + linear).  The uncut network with a new head (``cut`` = last
+block) is the base network's *off-the-shelf* reference point.
+
+Latency queries cost microseconds: the predictor runs once per base network (one
+batched call for all its blocks) and every cut is answered from the prefix sums;
+the head's cost is added per candidate.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any, Iterable, Sequence
+
+from latmodel.errors import NetcutError
+
+__all__ = ["Candidate", "enumerate_candidates", "prune", "check_deadline", "PRUNE_MARGINS"]
+
+logger = logging.getLogger(__name__)
+
+#: How a candidate's latency is compared with the deadline: the prediction itself,
+#: or its upper bound (the predictor's residual quantile) for a safety margin.
+PRUNE_MARGINS = ("none", "upper")
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One TRN: ``base`` cut after block ``cut`` (``cut == n_blocks - 1`` is off-the-shelf)."""
+
+    base: str
+    cut: int
+    n_blocks: int
+    block_name: str
+    resolution_px: int
+    out_channels: int
+    flops: int
+    backbone_latency_ms: float
+    head_latency_ms: float
+    predicted_latency_ms: float
+    predicted_upper_ms: float
+
+    @property
+    def candidate_id(self) -> str:
+        return f"{self.base}@{self.resolution_px}px/cut{self.cut:02d}"
+
+    @property
+    def off_the_shelf(self) -> bool:
+        return self.cut == self.n_blocks - 1
+
+    def latency_for(self, margin: str) -> float:
+        return self.predicted_upper_ms if margin == "upper" else self.predicted_latency_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["candidate_id"] = self.candidate_id
+        d["off_the_shelf"] = self.off_the_shelf
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Candidate":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: d[k] for k in names}
+        return cls(**{**kw, "cut": int(kw["cut"]), "n_blocks": int(kw["n_blocks"]),
+                      "resolution_px": int(kw["resolution_px"]), "out_channels": int(kw["out_channels"]),
+                      "flops": int(kw["flops"])})
+
+
+def enumerate_candidates(predictor, models: Sequence[str], *, resolution: int, n_classes: int,
+                         width: float = 1.0, chains: dict | None = None) -> list[Candidate]:
+    """Every (base, cut) candidate of ``models`` with its predicted latency.
+
+    ``predictor`` is a fitted :class:`latmodel.model.LatencyModel`.  ``chains``
+    optionally maps a base name to an already split (e.g. pretrained) model, so
+    features come from the exact network that will be trained.
+    """
+    from latmodel.features import network_features
+
+    if n_classes < 2:
+        raise NetcutError(f"a classifier needs at least 2 classes, got {n_classes}")
+    candidates: list[Candidate] = []
+    head_cache: dict[tuple[int, int, int], float] = {}
+    for base in models:
+        model = (chains or {}).get(base)
+        feats = network_features(base, resolution, width=width, model=model)
+        pred = predictor.predict_chain(feats, model_name=base, resolution=resolution)
+        flops = 0
+        for k, row in enumerate(feats):
+            flops += int(row["flops"])
+            key = (int(row["out_channels"]), int(row["out_height_px"]), int(row["out_width_px"]))
+            if key not in head_cache:  # heads of equal shape cost the same: one query per shape
+                head_cache[key] = float(predictor.head_latency_ms(*key, n_classes))
+            head_ms = head_cache[key]
+            backbone = float(pred.prefix_latency_ms[k])
+            upper = float(pred.prefix_upper_ms[k])
+            candidates.append(Candidate(
+                base=base, cut=k, n_blocks=len(feats), block_name=str(row["block_name"]),
+                resolution_px=int(resolution), out_channels=int(row["out_channels"]), flops=flops,
+                backbone_latency_ms=backbone, head_latency_ms=head_ms,
+                predicted_latency_ms=backbone + head_ms, predicted_upper_ms=upper + head_ms,
+            ))
+    return candidates
+
+
+def prune(candidates: Iterable[Candidate], deadline_ms: float, *, margin: str = "none"
+          ) -> tuple[list[Candidate], list[Candidate]]:
+    """Split candidates into (kept, pruned): kept ones are predicted to meet ``deadline_ms``."""
+    if margin not in PRUNE_MARGINS:
+        raise NetcutError(f"margin must be one of {', '.join(PRUNE_MARGINS)}, got {margin!r}")
+    kept, pruned = [], []
+    for c in candidates:
+        (kept if c.latency_for(margin) <= deadline_ms else pruned).append(c)
+    return kept, pruned
+
+
+def check_deadline(candidates: Sequence[Candidate], deadline_ms: float, *, margin: str = "none") -> None:
+    """Raise a clear error when no candidate can meet the deadline."""
+    if not candidates:
+        raise NetcutError("no candidates to search: give at least one base network with --models")
+    if not deadline_ms > 0 or deadline_ms == float("inf"):
+        raise NetcutError(f"deadline must be a positive number of milliseconds, got {deadline_ms!r}")
+    fastest = min(candidates, key=lambda c: c.latency_for(margin))
+    if fastest.latency_for(margin) > deadline_ms:
+        what = "upper-bound latency" if margin == "upper" else "predicted latency"
+        raise NetcutError(
+            f"no candidate can meet the {deadline_ms:g} ms deadline: the fastest is {fastest.candidate_id} "
+            f"({fastest.block_name}) with {what} {fastest.latency_for(margin):.2f} ms; raise --deadline-ms, "
+            "lower --resolution, or add a smaller base network"
+        )
+
+
+def time_queries(predictor, models: Sequence[str], *, resolution: int, n_classes: int, repeats: int = 5) -> dict:
+    """Seconds to enumerate all candidates (cold, then warm with features cached)."""
+    t0 = time.perf_counter()
+    cands = enumerate_candidates(predictor, models, resolution=resolution, n_classes=n_classes)
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        enumerate_candidates(predictor, models, resolution=resolution, n_classes=n_classes)
+    warm = (time.perf_counter() - t0) / repeats
+    return {"candidates": len(cands), "cold_seconds": cold, "warm_seconds": warm,
+            "warm_us_per_candidate": 1e6 * warm / max(1, len(cands))}

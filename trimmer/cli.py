@@ -1,0 +1,167 @@
+"""``trimmer`` command line: a thin layer over :mod:`trimmer.search` and :mod:`trimmer.candidates`.
+
+    trimmer search     [--deadline-ms 12] [--models a,b] [--data PATH] [--mode head] [--epochs N] --out DIR
+    trimmer candidates [--deadline-ms 12] [--models a,b] [--json]
+
+User errors print one line and exit 2; Ctrl-C says how to resume.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from latmodel.cli import _Parser, parse_csv_list, positive_float, positive_int, run_cli
+from latmodel.errors import NetcutError
+
+__all__ = ["main", "build_parser"]
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _epochs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--epochs must be at least 1 (got {text!r}): a TRN must be retrained")
+    return value
+
+
+def _weights(items: Sequence[str] | None) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items or ():
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise NetcutError(f"--weights expects NAME=PATH (e.g. resnet18=./resnet18.pth), got {item!r}")
+        if not Path(path).is_file():
+            raise NetcutError(f"--weights file {path!r} for {name} does not exist")
+        out.append((name, path))
+    return tuple(out)
+
+
+def _config(args):
+    from .search import DEFAULT_BASES, DEFAULT_PREDICTOR, SearchConfig
+
+    models = tuple(parse_csv_list(args.models, what="model name")) if args.models else DEFAULT_BASES
+    return SearchConfig(
+        deadline_ms=args.deadline_ms, models=models, predictor=args.predictor or str(DEFAULT_PREDICTOR),
+        data=getattr(args, "data", None), mode=getattr(args, "mode", "head"), epochs=getattr(args, "epochs", 15),
+        batch_size=getattr(args, "batch_size", 64), finetune_blocks=getattr(args, "finetune_blocks", 1),
+        resolution_px=args.resolution, margin=args.margin, exhaustive=getattr(args, "exhaustive", False),
+        verify=getattr(args, "verify", False), seed=getattr(args, "seed", 0),
+        limit_per_class=getattr(args, "limit_per_class", None), weights=_weights(getattr(args, "weights", None)),
+        pretrained=not getattr(args, "no_pretrained", False), workers=getattr(args, "workers", 1),
+        scheduler=getattr(args, "scheduler", None) or None,
+    )
+
+
+def cmd_search(args) -> int:
+    import os
+
+    from .report import summary_text
+    from .search import run_search
+
+    if args.scheduler is None:
+        args.scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    config = _config(args)
+    out = Path(args.out)
+    report = run_search(config, out, progress=not args.quiet)
+    print(summary_text(report, out))
+    return 0
+
+
+def cmd_candidates(args) -> int:
+    from latmodel.model import load_predictor
+
+    from .candidates import check_deadline, enumerate_candidates, prune
+    from .search import _check_resolution
+
+    config = _config(args)
+    predictor = load_predictor(Path(config.predictor))
+    _check_resolution(predictor, config.resolution_px)
+    cands = enumerate_candidates(predictor, config.models, resolution=config.resolution_px, n_classes=args.classes)
+    check_deadline(cands, config.deadline_ms, margin=config.margin)
+    kept, pruned = prune(cands, config.deadline_ms, margin=config.margin)
+    kept_ids = {c.candidate_id for c in kept}
+    if args.json:
+        print(json.dumps({"deadline_ms": config.deadline_ms, "margin": config.margin,
+                          "resolution_px": config.resolution_px,
+                          "candidates": [{**c.to_dict(), "status": "kept" if c.candidate_id in kept_ids else "pruned"}
+                                         for c in cands]}, indent=2))
+        return 0
+    from tabulate import tabulate
+
+    rows = [{"candidate": c.candidate_id, "cut after": c.block_name, "pred ms": round(c.predicted_latency_ms, 2),
+             "upper ms": round(c.predicted_upper_ms, 2), "status": "kept" if c.candidate_id in kept_ids else "pruned"}
+            for c in cands]
+    print(tabulate(rows, headers="keys", tablefmt="simple"))
+    print(f"{len(kept)} of {len(cands)} candidates meet the {config.deadline_ms:g} ms deadline")
+    return 0
+
+
+def _common(p, *, deadline_default):
+    from .search import DEFAULT_RESOLUTION
+
+    p.add_argument("--deadline-ms", type=positive_float, default=deadline_default,
+                   help=f"latency deadline per image, ms (default {deadline_default:g})")
+    p.add_argument("--models", help="comma-separated base networks (default: mobilenet_v2 and EfficientNet-Lite0/1/2)")
+    p.add_argument("--predictor", help="predictor folder (default: the bundled CPU 1-thread predictor)")
+    p.add_argument("--resolution", type=positive_int, default=DEFAULT_RESOLUTION,
+                   help=f"input resolution, pixels (default {DEFAULT_RESOLUTION})")
+    p.add_argument("--margin", choices=["none", "upper"], default="none",
+                   help="compare the deadline with the prediction (none) or its upper bound (upper)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .search import DEFAULT_DEADLINE_MS
+
+    parser = _Parser(prog="trimmer", description="NetCut: the most accurate trimmed network within a deadline.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("search", help="enumerate, predict, prune, retrain and choose a TRN")
+    _common(p, deadline_default=DEFAULT_DEADLINE_MS)
+    p.add_argument("--data", help="dataset: an ImageFolder directory, 'fashion-mnist' or an IDX folder "
+                                  "(default: the embedded Fashion-MNIST subset)")
+    p.add_argument("--mode", choices=["head", "finetune", "full"], default="head", help="what retrains (default head)")
+    p.add_argument("--epochs", type=_epochs, default=15, help="training epochs per candidate (default 15)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="training batch size (default 64)")
+    p.add_argument("--finetune-blocks", type=positive_int, default=1, help="blocks that train in finetune mode")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
+    p.add_argument("--limit-per-class", type=positive_int, default=None, help="use at most N training images per class")
+    p.add_argument("--weights", action="append", metavar="NAME=PATH", help="local pretrained weights for a base network")
+    p.add_argument("--no-pretrained", action="store_true", help="allow random initialisation (for testing only)")
+    p.add_argument("--exhaustive", action="store_true", help="retrain every candidate (the baseline NetCut is compared with)")
+    p.add_argument("--verify", action="store_true", help="measure the chosen TRN's latency on this device")
+    p.add_argument("--workers", type=positive_int, default=1, help="local worker processes for retraining (default 1)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT (or DASK_SCHEDULER_ADDRESS)")
+    p.add_argument("--out", required=True, help="output folder (resumes if it holds an interrupted search)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("candidates", help="list candidates with predicted latency; no training (fast)")
+    _common(p, deadline_default=DEFAULT_DEADLINE_MS)
+    p.add_argument("--classes", type=positive_int, default=10, help="classes of the new head (default 10)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_candidates)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(build_parser, argv, "trimmer")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,501 @@
+"""NetCut: enumerate TRN candidates -> predict -> prune -> retrain survivors -> choose.
+
+:func:`run_search` is the main job.  It is resumable: every finished candidate
+is written atomically to ``OUT/results/`` as soon as it is done, and a search
+started again with the same ``--out`` (and the same training settings) skips
+them.  Retraining jobs run through joblib: local processes with ``workers > 1``,
+or a Dask cluster through joblib's Dask backend when a scheduler address is
+given.  The unit of work is one base network in ``head`` mode (its feature
+cache serves every cut in one pass over the data) and one candidate otherwise.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from latmodel.errors import NetcutError
+
+from .candidates import PRUNE_MARGINS, Candidate, check_deadline, enumerate_candidates, prune
+
+__all__ = [
+    "DEFAULT_BASES",
+    "DEFAULT_PREDICTOR",
+    "DEFAULT_DEADLINE_MS",
+    "DEFAULT_RESOLUTION",
+    "SearchConfig",
+    "CandidateResult",
+    "TrainJob",
+    "run_search",
+    "run_job",
+]
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PREDICTOR = ROOT / "data" / "predictors" / "cpu-1thread"
+DEFAULT_BASES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+DEFAULT_DEADLINE_MS = 12.0
+DEFAULT_RESOLUTION = 160
+SEARCH_SCHEMA_VERSION = 1
+_ID_SAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """What to search.  Fields that change trained results form :meth:`training_key`."""
+
+    deadline_ms: float = DEFAULT_DEADLINE_MS
+    models: tuple[str, ...] = DEFAULT_BASES
+    predictor: str = str(DEFAULT_PREDICTOR)
+    data: str | None = None
+    mode: str = "head"
+    epochs: int = 15
+    batch_size: int = 64
+    finetune_blocks: int = 1
+    resolution_px: int = DEFAULT_RESOLUTION
+    margin: str = "none"
+    exhaustive: bool = False
+    verify: bool = False
+    seed: int = 0
+    limit_per_class: int | None = None
+    weights: tuple[tuple[str, str], ...] = ()
+    pretrained: bool = True
+    workers: int = 1
+    scheduler: str | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.deadline_ms, (int, float)) or not 0 < self.deadline_ms < float("inf"):
+            raise NetcutError(f"--deadline-ms must be a positive number of milliseconds, got {self.deadline_ms!r}")
+        if not self.models:
+            raise NetcutError("--models is empty; give at least one base network")
+        if len(set(self.models)) != len(self.models):
+            raise NetcutError(f"--models lists a network twice: {', '.join(self.models)}")
+        if self.margin not in PRUNE_MARGINS:
+            raise NetcutError(f"--margin must be one of {', '.join(PRUNE_MARGINS)}, got {self.margin!r}")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise NetcutError(f"--epochs must be an integer >= 1, got {self.epochs!r}")
+        if not isinstance(self.resolution_px, int) or self.resolution_px <= 0:
+            raise NetcutError(f"--resolution must be a positive integer, got {self.resolution_px!r}")
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise NetcutError(f"--workers must be an integer >= 1, got {self.workers!r}")
+        from .train import MODES
+
+        if self.mode not in MODES:
+            raise NetcutError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+
+    def train_config(self):
+        from .train import TrainConfig
+
+        return TrainConfig(mode=self.mode, epochs=self.epochs, batch_size=self.batch_size,
+                           finetune_blocks=self.finetune_blocks, seed=self.seed, device=self.device)
+
+    def training_key(self, data_fingerprint: str) -> dict[str, Any]:
+        """The settings a finished candidate's result depends on (resume must match them)."""
+        return {
+            "schema_version": SEARCH_SCHEMA_VERSION,
+            "data": data_fingerprint,
+            "train": self.train_config().to_dict(),
+            "resolution_px": self.resolution_px,
+            "pretrained": self.pretrained,
+            "weights": [list(w) for w in self.weights],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["models"] = list(self.models)
+        d["weights"] = [list(w) for w in self.weights]
+        return d
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateResult:
+    """A trained candidate: its accuracies and cost."""
+
+    candidate_id: str
+    val_accuracy: float
+    test_accuracy: float
+    epochs_run: int
+    train_seconds: float
+    weights_file: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CandidateResult":
+        return cls(candidate_id=str(d["candidate_id"]), val_accuracy=float(d["val_accuracy"]),
+                   test_accuracy=float(d["test_accuracy"]), epochs_run=int(d["epochs_run"]),
+                   train_seconds=float(d["train_seconds"]), weights_file=str(d.get("weights_file", "")))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainJob:
+    """One unit of retraining work, self-contained so it can run in another process or on a cluster."""
+
+    base: str
+    cuts: tuple[int, ...]
+    n_blocks: int
+    resolution_px: int
+    mode: str
+    train: dict
+    weights_path: str | None
+    pretrained: bool
+
+
+# --------------------------------------------------------------------------- state on disk
+
+
+def _safe_id(candidate_id: str) -> str:
+    return _ID_SAFE.sub("_", candidate_id.replace("/", "__"))
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    _atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+
+
+class _State:
+    """``OUT/`` of a search: the training key, finished results and head weights."""
+
+    def __init__(self, out: Path, key: dict[str, Any]):
+        self.out = out
+        self.results_dir = out / "results"
+        self.weights_dir = out / "weights"
+        key_path = out / "search.json"
+        if key_path.exists():
+            try:
+                old = json.loads(key_path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                raise NetcutError(f"{str(key_path)!r} is damaged; delete it (and {self.results_dir}) to start afresh") from None
+            if old != key:
+                diff = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
+                raise NetcutError(
+                    f"--out {str(out)!r} holds a search with other training settings ({', '.join(diff)} differ); "
+                    "use a new --out folder, or the same data, mode, epochs, seed and resolution to resume"
+                )
+        out.mkdir(exist_ok=True)
+        self.results_dir.mkdir(exist_ok=True)
+        self.weights_dir.mkdir(exist_ok=True)
+        if not key_path.exists():
+            atomic_write_json(key_path, key)
+
+    def load(self, candidate_id: str) -> CandidateResult | None:
+        path = self.results_dir / f"{_safe_id(candidate_id)}.json"
+        if not path.is_file():
+            return None
+        try:
+            result = CandidateResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            logger.warning("ignoring damaged result file %s; the candidate is retrained", path)
+            return None
+        if result.weights_file and not (self.weights_dir / result.weights_file).is_file():
+            return None
+        return result
+
+    def save(self, candidate_id: str, result: dict, state: dict | None) -> CandidateResult:
+        import torch
+
+        weights_file = ""
+        if state is not None:
+            weights_file = f"{_safe_id(candidate_id)}.pt"
+            tmp = self.weights_dir / f".{weights_file}.tmp"
+            torch.save({k: torch.as_tensor(v) for k, v in state.items()}, tmp)
+            os.replace(tmp, self.weights_dir / weights_file)
+        res = CandidateResult(candidate_id=candidate_id, val_accuracy=float(result["val_accuracy"]),
+                              test_accuracy=float(result["test_accuracy"]), epochs_run=int(result["epochs_run"]),
+                              train_seconds=float(result["train_seconds"]), weights_file=weights_file)
+        atomic_write_json(self.results_dir / f"{_safe_id(candidate_id)}.json", res.to_dict())
+        return res
+
+    def weights(self, result: CandidateResult) -> dict:
+        import torch
+
+        return torch.load(self.weights_dir / result.weights_file, map_location="cpu", weights_only=True)
+
+
+# --------------------------------------------------------------------------- jobs
+
+_DATA_FOR_WORKERS: dict[str, Any] = {}
+
+
+def run_job(job: TrainJob, data, progress: bool = False) -> list[dict]:
+    """Train every cut of ``job``; returns ``[{candidate_id, result, state}]``.
+
+    ``state`` is the head's Linear weights in ``head`` mode and the whole TRN's
+    state dict otherwise (the search keeps it only for the best candidate).
+    """
+    import copy
+
+    import torch
+    from latmodel.blocks import load_chain
+
+    from .train import TrainConfig, extract_pooled_features, train_head_on_features, train_trn
+    from .weights import load_pretrained
+
+    config = TrainConfig.from_dict(job.train)
+    model, _ = load_pretrained(job.base, resolution=job.resolution_px, weights_path=job.weights_path,
+                               pretrained=job.pretrained)
+    chain = load_chain(job.base, job.resolution_px, model=model)
+    out = []
+    if job.mode == "head":
+        with _threads(config.num_threads):
+            splits = {}
+            for split in ("train", "val", "test"):
+                x = getattr(data, f"{split}_x")
+                splits[split] = extract_pooled_features(chain.blocks, x, job.resolution_px, job.cuts,
+                                                        batch_size=config.batch_size, device=config.device,
+                                                        progress=progress)
+        for cut in job.cuts:
+            state, result = train_head_on_features(
+                splits["train"][cut], data.train_y, splits["val"][cut], data.val_y, splits["test"][cut], data.test_y,
+                data.n_classes, config,
+            )
+            out.append({"candidate_id": f"{job.base}@{job.resolution_px}px/cut{cut:02d}", "result": result.to_dict(),
+                        "state": {k: v.numpy() for k, v in state.items()}})
+        return out
+    for cut in job.cuts:
+        blocks = copy.deepcopy(chain.blocks[: cut + 1])
+        trn, result = train_trn(blocks, data.n_classes, data, job.resolution_px, config, progress=progress)
+        out.append({"candidate_id": f"{job.base}@{job.resolution_px}px/cut{cut:02d}", "result": result.to_dict(),
+                    "state": {k: v.detach().cpu().numpy() for k, v in trn.state_dict().items()}})
+        del trn, blocks
+    return out
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    import torch
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _run_jobs(jobs: Sequence[TrainJob], data, config: SearchConfig, progress: bool) -> Iterator[dict]:
+    """Yield job outputs as they finish (locally in-process, in local workers, or on Dask)."""
+    if not jobs:
+        return
+    if config.workers == 1 and not config.scheduler:
+        for job in jobs:
+            yield from run_job(job, data, progress=progress)
+        return
+    from joblib import Parallel, delayed, parallel_config
+
+    backend_ctx: Any
+    if config.scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise NetcutError("--scheduler needs dask.distributed; install it with: pip install 'dask[distributed]'") from None
+        try:
+            client = Client(config.scheduler, timeout="10s")
+        except OSError as exc:
+            raise NetcutError(f"cannot reach the Dask scheduler at {config.scheduler!r}: {exc}") from None
+        backend_ctx = contextlib.ExitStack()
+        backend_ctx.callback(client.close)
+        backend_ctx.enter_context(parallel_config(backend="dask", n_jobs=-1))
+    else:
+        backend_ctx = parallel_config(backend="loky", n_jobs=config.workers, inner_max_num_threads=1)
+    with backend_ctx:
+        runner = Parallel(return_as="generator_unordered")
+        for outputs in runner(delayed(run_job)(job, data) for job in jobs):
+            yield from outputs
+
+
+# --------------------------------------------------------------------------- the search
+
+
+def _data_fingerprint(data) -> str:
+    h = hashlib.sha256()
+    for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+        t = getattr(data, name)
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _check_resolution(predictor, resolution: int) -> None:
+    seen = getattr(predictor, "resolutions_", None)
+    if seen:
+        lo, hi = min(seen), max(seen)
+        if not lo <= resolution <= hi:
+            raise NetcutError(
+                f"the predictor was calibrated at {lo}..{hi} px and cannot predict {resolution} px; "
+                f"use --resolution between {lo} and {hi}, or profile and fit a predictor at that resolution"
+            )
+
+
+def _choose(candidates: Sequence[Candidate], results: dict[str, CandidateResult], deadline_ms: float,
+            margin: str, *, off_the_shelf: bool = False) -> tuple[Candidate, CandidateResult] | None:
+    """Most accurate trained candidate meeting the deadline: highest val accuracy, then lower latency.
+
+    Selection uses the validation split; the test accuracy is reported, never used to choose.
+    """
+    pool = [c for c in candidates if c.candidate_id in results and c.latency_for(margin) <= deadline_ms
+            and (c.off_the_shelf or not off_the_shelf)]
+    if not pool:
+        return None
+    best = max(pool, key=lambda c: (results[c.candidate_id].val_accuracy, -c.predicted_latency_ms))
+    return best, results[best.candidate_id]
+
+
+def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str, Any]:
+    """Run NetCut and write ``OUT/`` (candidates.csv, report.json, pareto.png, trn/). Returns the report."""
+    import torch
+    from latmodel.blocks import load_chain
+    from latmodel.model import load_predictor
+
+    from .data import load_data
+    from .report import write_report
+    from .trn import TRNConfig, build_trn, export_trn
+    from .weights import load_pretrained
+
+    t_start = time.perf_counter()
+    out = Path(out)
+    if not out.parent.exists():
+        raise NetcutError(f"output folder {str(out.parent)!r} does not exist; create it first (mkdir -p {out.parent})")
+    if out.exists() and not out.is_dir():
+        raise NetcutError(f"--out {str(out)!r} is a file; give a folder")
+    weights = dict(config.weights)
+    unknown = sorted(set(weights) - set(config.models))
+    if unknown:
+        raise NetcutError(f"--weights names {', '.join(unknown)}, which is not in --models ({', '.join(config.models)})")
+
+    predictor = load_predictor(Path(config.predictor))
+    _check_resolution(predictor, config.resolution_px)
+    data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class)
+    n_classes = data.n_classes
+
+    # Pretrained bases: loaded here first, so a missing weights file fails before any work.
+    bases = {}
+    for base in config.models:
+        model, info = load_pretrained(base, resolution=config.resolution_px, weights_path=weights.get(base),
+                                      pretrained=config.pretrained)
+        bases[base] = (load_chain(base, config.resolution_px, model=model), info)
+
+    t_pred = time.perf_counter()
+    candidates = enumerate_candidates(predictor, config.models, resolution=config.resolution_px,
+                                      n_classes=n_classes)
+    prediction_seconds = time.perf_counter() - t_pred
+    check_deadline(candidates, config.deadline_ms, margin=config.margin)
+    kept, pruned = prune(candidates, config.deadline_ms, margin=config.margin)
+    to_train = candidates if config.exhaustive else kept
+    logger.info("%d candidates, %d kept, %d pruned", len(candidates), len(kept), len(pruned))
+
+    state = _State(out, config.training_key(_data_fingerprint(data)))
+    results: dict[str, CandidateResult] = {}
+    pending: dict[str, list[Candidate]] = {}
+    for c in to_train:
+        done = state.load(c.candidate_id)
+        if done is not None:
+            results[c.candidate_id] = done
+        else:
+            pending.setdefault(c.base, []).append(c)
+    resumed = len(results)
+    train_cfg = config.train_config().to_dict()
+    jobs = []
+    for base, cands in pending.items():
+        cuts = tuple(sorted(c.cut for c in cands))
+        groups = [cuts] if config.mode == "head" else [(k,) for k in cuts]
+        for g in groups:
+            jobs.append(TrainJob(base=base, cuts=g, n_blocks=cands[0].n_blocks, resolution_px=config.resolution_px,
+                                 mode=config.mode, train=train_cfg, weights_path=weights.get(base),
+                                 pretrained=config.pretrained))
+    n_pending = sum(len(v) for v in pending.values())
+    t_train = time.perf_counter()
+    best_so_far: tuple[float, str] | None = None
+    by_id = {c.candidate_id: c for c in candidates}
+    with _progress_bar(n_pending, progress) as bar:
+        for item in _run_jobs(jobs, data, config, progress=False):
+            cid = item["candidate_id"]
+            cand = by_id[cid]
+            keep_state = config.mode == "head"
+            if not keep_state and cand.latency_for(config.margin) <= config.deadline_ms:
+                score = item["result"]["val_accuracy"]
+                keep_state = best_so_far is None or score > best_so_far[0]
+                if keep_state:
+                    best_so_far = (score, cid)
+            results[cid] = state.save(cid, item["result"], item["state"] if keep_state else None)
+            bar.update(1)
+            bar.set_postfix_str(f"{cid} acc={item['result']['test_accuracy']:.3f}")
+    training_seconds = time.perf_counter() - t_train
+
+    chosen = _choose(candidates, results, config.deadline_ms, config.margin)
+    ots = _choose(candidates, results, config.deadline_ms, config.margin, off_the_shelf=True)
+    exported = None
+    verified_ms = None
+    if chosen is not None:
+        cand, res = chosen
+        chain, info = bases[cand.base]
+        trn = build_trn(chain, cand.cut, n_classes)
+        if res.weights_file:
+            sd = state.weights(res)
+            if config.mode == "head":
+                trn.head.fc.load_state_dict(sd)
+            else:
+                trn.load_state_dict(sd)
+        trn_cfg = TRNConfig(base=cand.base, cut=cand.cut, resolution_px=config.resolution_px, n_classes=n_classes,
+                            classes=tuple(data.classes), in_channels=3, weights_source=info.source)
+        exported = export_trn(trn, trn_cfg, out / "trn")
+        if config.verify:
+            verified_ms = _verify_latency(trn, config.resolution_px, predictor)
+    exploration_seconds = time.perf_counter() - t_start
+    report = write_report(
+        out, config=config, candidates=candidates, kept=kept, results=results, chosen=chosen, off_the_shelf=ots,
+        exported=exported, verified_latency_ms=verified_ms, prediction_seconds=prediction_seconds,
+        training_seconds=training_seconds, exploration_seconds=exploration_seconds, resumed=resumed,
+        trained_now=n_pending, data=data, predictor=predictor,
+    )
+    return report
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="retraining", unit="cand", disable=not enabled or total == 0)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _verify_latency(trn, resolution: int, predictor) -> float:
+    """Measure the chosen TRN here, with the predictor's thread count; median ms."""
+    import torch
+    from latmodel.measure import time_callable
+
+    threads = int((getattr(predictor, "device_", None) or {}).get("threads", 1) or 1)
+    x = torch.randn(1, 3, resolution, resolution)
+    with _threads(threads), torch.inference_mode():
+        stats = time_callable(lambda: trn(x), warmup=10, repeats=30)
+    return float(stats.median_ms)

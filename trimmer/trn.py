@@ -1,0 +1,173 @@
+"""Build, export and reload TRimmed Networks (TRNs).
+
+A TRN is a base network's blocks ``0..cut`` (from :func:`latmodel.blocks.load_chain`)
+followed by a new :class:`~trimmer.train.Head`.  An exported TRN is a folder:
+
+* ``trn.json``      -- config that rebuilds it (schema version, base, cut, resolution, classes, ...)
+* ``state_dict.pt`` -- its weights, a plain tensor dict (loaded with ``weights_only=True``)
+* ``trn.torchscript.pt`` -- TorchScript (traced) for deployment without netcut
+
+:func:`load_trn` rebuilds the module from the config and the state dict; it never
+unpickles objects and refuses configs whose file names leave the folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from latmodel.errors import ArtifactError, NetcutError
+
+__all__ = ["TRN_SCHEMA_VERSION", "TRNConfig", "build_trn", "export_trn", "load_trn"]
+
+logger = logging.getLogger(__name__)
+
+TRN_SCHEMA_VERSION = 1
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+MAX_CONFIG_BYTES = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class TRNConfig:
+    """Everything needed to rebuild a TRN (weights come from the state dict)."""
+
+    base: str
+    cut: int
+    resolution_px: int
+    n_classes: int
+    classes: tuple[str, ...]
+    width: float = 1.0
+    in_channels: int = 0
+    dropout: float = 0.0
+    weights_source: str = ""
+    state_dict_file: str = "state_dict.pt"
+    torchscript_file: str = "trn.torchscript.pt"
+    schema_version: int = TRN_SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["classes"] = list(self.classes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "TRNConfig":
+        if not isinstance(d, dict):
+            raise ArtifactError(f"TRN config must be a JSON object, got {type(d).__name__}")
+        version = d.get("schema_version")
+        if version != TRN_SCHEMA_VERSION:
+            raise ArtifactError(
+                f"TRN config has schema version {version!r}; this netcut reads version {TRN_SCHEMA_VERSION}; "
+                "re-export the TRN with this netcut's 'trimmer search'"
+            )
+        try:
+            cfg = cls(
+                base=str(d["base"]), cut=int(d["cut"]), resolution_px=int(d["resolution_px"]),
+                n_classes=int(d["n_classes"]), classes=tuple(str(c) for c in d["classes"]),
+                width=float(d.get("width", 1.0)), in_channels=int(d.get("in_channels", 0)),
+                dropout=float(d.get("dropout", 0.0)), weights_source=str(d.get("weights_source", "")),
+                state_dict_file=str(d.get("state_dict_file", "state_dict.pt")),
+                torchscript_file=str(d.get("torchscript_file", "trn.torchscript.pt")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"TRN config is missing or has a bad field: {exc}") from None
+        for name in (cfg.state_dict_file, cfg.torchscript_file):
+            if not _SAFE_NAME.match(name) or name in (".", ".."):
+                raise ArtifactError(
+                    f"TRN config names file {name!r}, which is not a plain file name inside the TRN folder "
+                    "(no path separators or '..'); refusing to load it"
+                )
+        if cfg.cut < 0 or cfg.resolution_px <= 0 or cfg.n_classes < 2 or len(cfg.classes) != cfg.n_classes:
+            raise ArtifactError(
+                f"TRN config is inconsistent: cut={cfg.cut}, resolution_px={cfg.resolution_px}, "
+                f"n_classes={cfg.n_classes}, {len(cfg.classes)} class names"
+            )
+        return cfg
+
+
+def build_trn(chain, cut: int, n_classes: int, *, dropout: float = 0.0, head_state: dict | None = None):
+    """A :class:`~trimmer.train.TRN` from blocks ``0..cut`` of ``chain`` and a new head."""
+    from .train import TRN, Head
+
+    if not 0 <= cut < len(chain.blocks):
+        raise NetcutError(f"cut {cut} is out of range; {chain.model_name} has blocks 0..{len(chain.blocks) - 1}")
+    channels = int(chain.infos[cut].out_shape[1])
+    head = Head(channels, n_classes, dropout=dropout)
+    if head_state is not None:
+        head.fc.load_state_dict(head_state)
+    return TRN(chain.blocks[: cut + 1], head).eval()
+
+
+def export_trn(trn, config: TRNConfig, out_dir) -> Path:
+    """Write ``trn`` to ``out_dir`` (config JSON, state dict, TorchScript) atomically."""
+    import torch
+
+    out_dir = Path(out_dir)
+    if not out_dir.parent.exists():
+        raise NetcutError(f"output folder {str(out_dir.parent)!r} does not exist; create it first")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        trn = trn.eval()
+        state = {k: v.detach().cpu().contiguous() for k, v in trn.state_dict().items()}
+        torch.save(state, tmp / config.state_dict_file)
+        example = torch.zeros(1, 3, config.resolution_px, config.resolution_px)
+        # TorchScript is deprecated upstream in favour of torch.export, but it is what
+        # deployment runtimes (LibTorch, mobile) load today; silence the notice only here.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit.*")
+            traced = torch.jit.trace(trn, example, check_trace=False)
+            traced.save(str(tmp / config.torchscript_file))
+        (tmp / "trn.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def load_trn(folder, *, model=None):
+    """Rebuild an exported TRN; returns ``(trn, config)``.
+
+    The base network is built with random weights (or ``model`` is split) and
+    every weight is then loaded from the state dict, with ``weights_only=True``.
+    """
+    import torch
+    from latmodel.blocks import load_chain
+
+    folder = Path(folder)
+    cfg_path = folder / "trn.json"
+    if not cfg_path.is_file():
+        raise ArtifactError(f"{str(folder)!r} is not an exported TRN: it has no trn.json")
+    if cfg_path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ArtifactError(f"{str(cfg_path)!r} is larger than {MAX_CONFIG_BYTES} bytes; not a TRN config")
+    try:
+        raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{str(cfg_path)!r} is not valid JSON: {exc}") from None
+    config = TRNConfig.from_dict(raw)
+    state_path = folder / config.state_dict_file
+    if not state_path.is_file():
+        raise ArtifactError(f"TRN folder {str(folder)!r} lacks its weights file {config.state_dict_file!r}")
+    try:
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError...: all mean "not our weights"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArtifactError(f"cannot load TRN weights {str(state_path)!r} safely: {first}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ArtifactError(f"TRN weights {str(state_path)!r} are not a tensor dictionary")
+    chain = load_chain(config.base, config.resolution_px, width=config.width, model=model)
+    trn = build_trn(chain, config.cut, config.n_classes, dropout=config.dropout)
+    try:
+        trn.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ArtifactError(f"TRN weights do not match the network its config describes: {first}") from None
+    return trn.eval(), config
