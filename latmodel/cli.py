@@ -126,8 +126,17 @@ def cmd_fit(args) -> int:
     from .model import fit_tables
 
     out = _out_path(args.out, is_dir=True)
+    params = {}
+    if args.n_estimators is not None:
+        params["n_estimators"] = args.n_estimators
+    if args.upper_quantile is not None:
+        if not 0.5 <= args.upper_quantile < 1.0:
+            raise NetcutError(f"--upper-quantile must be in [0.5, 1), got {args.upper_quantile}")
+        params["upper_quantile"] = args.upper_quantile
+    if args.n_jobs is not None:
+        params["n_jobs"] = args.n_jobs
     report = fit_tables([Path(t) for t in args.tables], out, base=Path(args.base) if args.base else None,
-                        cv=not args.no_cv)
+                        cv=not args.no_cv, params=params)
     print(report.to_text())
     return 0
 
@@ -181,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="predictor folder to write (must not exist, or be a predictor)")
     p.add_argument("--base", help="adapt this existing predictor to the new device's (few) measurements")
     p.add_argument("--no-cv", action="store_true", help="skip leave-one-family-out cross-validation")
+    p.add_argument("--n-estimators", type=positive_int, default=None, help="stage-1 boosting rounds (default 600)")
+    p.add_argument("--upper-quantile", type=positive_float, default=None,
+                   help="residual quantile for the prefix upper bound (default 0.95)")
+    p.add_argument("--n-jobs", type=positive_int, default=None, help="XGBoost threads (default 1)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("evaluate", help="score a predictor on measurements it never saw")

@@ -1,0 +1,344 @@
+"""Tests of the latency predictor on a small synthetic table with a known latency formula."""
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latmodel.artifact import MANIFEST_NAME, PREDICTOR_SCHEMA_VERSION, sha256_bytes
+from latmodel.baselines import FlopsLinearBaseline, alone_lookup_prefix_ms, sort_blocks
+from latmodel.cli import main
+from latmodel.errors import ArtifactError, NetcutError, TableError
+from latmodel.features import FEATURE_COLUMNS
+from latmodel.metrics import error_metrics
+from latmodel.model import (
+    STAGE1_FILE,
+    LatencyModel,
+    NetworkPrediction,
+    NotFittedError,
+    evaluate_tables,
+    fit_tables,
+    load_predictor,
+)
+from latmodel.table import TABLE_COLUMNS
+
+FAST = dict(n_estimators=40, max_depth=3, stage2_estimators=20, inner_folds=2, learning_rate=0.2)
+
+
+def synthetic_table(n_configs_per_family: int = 4, n_blocks: int = 6, seed: int = 0) -> pd.DataFrame:
+    """Blocks with random features; latency = 0.05 ms + 8 ms/GFLOP + 0.5 ms/MB moved.
+
+    The prefix run alone costs the summed in-context latency, less 25% of the first
+    block and 10% of the second (cold caches inflate them in context).
+    """
+    rng = np.random.RandomState(seed)
+    rows = []
+    for family in ("alpha", "beta", "gamma", "random"):
+        for c in range(n_configs_per_family):
+            cid = f"{family}{c}@224@1.0@1@1@dev"
+            inctx, prefix = [], []
+            for b in range(n_blocks):
+                f = {col: 0.0 for col in FEATURE_COLUMNS}
+                flops = float(rng.uniform(1e6, 2e8))
+                moved = float(rng.uniform(1e4, 4e6))
+                f.update(batch_size=1, in_channels=16 * (b + 1), in_height_px=112 // (b + 1), in_width_px=112 // (b + 1),
+                         out_channels=16 * (b + 2), out_height_px=112 // (b + 2), out_width_px=112 // (b + 2),
+                         in_bytes=moved / 4, out_bytes=moved / 4, intermediate_bytes=moved / 4, param_bytes=moved / 4,
+                         params=moved / 16, flops=flops, flops_conv=0.9 * flops, flops_conv_dense=0.9 * flops,
+                         flops_elementwise=0.1 * flops, n_conv_dense=2, n_act=2, n_norm=2, n_ops=8,
+                         activations=flops / 100, max_kernel_size=3, stride=1.0,
+                         arithmetic_intensity=flops / moved)
+                ms = 0.05 + 8.0 * flops / 1e9 + 0.5 * moved / 1e6
+                inctx.append(ms)
+                prefix.append(sum(inctx) - (0.25 * inctx[0] if b >= 0 else 0) - (0.10 * inctx[1] if b >= 1 else 0))
+                rows.append({**f, "schema_version": 1, "config_id": cid, "model": f"{family}{c}", "family": family,
+                             "resolution_px": 224, "width": 1.0, "threads": 1, "device_kind": "cpu",
+                             "device_name": "fake cpu", "device_id": "dev", "cpu_count": 2,
+                             "torch_version": "2.x", "measured_at": "2026-01-01T00:00:00Z",
+                             "block_index": b, "n_blocks": n_blocks, "block_name": f"layer{b}",
+                             "incontext_median_ms": ms, "incontext_p10_ms": ms, "incontext_p90_ms": ms,
+                             "incontext_cv": 0.01, "alone_median_ms": 0.9 * ms, "prefix_median_ms": prefix[-1],
+                             "prefix_p10_ms": prefix[-1], "prefix_p90_ms": prefix[-1], "prefix_cv": 0.01,
+                             "network_median_ms": None, "network_cv": 0.01,
+                             "flagged": 0, "flag_reason": ""})
+            for r in rows[-n_blocks:]:
+                r["network_median_ms"] = prefix[-1]
+    rows[3]["flagged"] = 1
+    rows[3]["flag_reason"] = "high spread"
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return synthetic_table()
+
+
+@pytest.fixture(scope="module")
+def fitted(table) -> LatencyModel:
+    return LatencyModel(**FAST).fit(table)
+
+
+@pytest.fixture()
+def saved(fitted, tmp_path) -> Path:
+    return fitted.save(tmp_path / "pred")
+
+
+# ----------------------------------------------------------------------------- metrics and baselines
+
+
+def test_error_metrics_exact():
+    m = error_metrics([1.05, 0.8, 2.0, 1.0], [1.0, 1.0, 2.0, 1.0])
+    assert m.n == 4
+    assert m.mape_pct == pytest.approx((5 + 20 + 0 + 0) / 4)
+    assert m.rmspe_pct == pytest.approx(math.sqrt((0.05**2 + 0.2**2) / 4) * 100)
+    assert m.within_5_pct == 75.0
+    assert m.within_10_pct == 75.0
+
+
+def test_flops_linear_baseline_recovers_line():
+    df = pd.DataFrame({"config_id": ["a"] * 3 + ["b"] * 2, "block_index": [0, 1, 2, 0, 1],
+                       "flops": [1e9, 1e9, 2e9, 3e9, 1e9]})
+    df["prefix_median_ms"] = 1.0 + 2.0 * np.array([1, 2, 4, 3, 4])
+    base = FlopsLinearBaseline.fit(df)
+    assert base.intercept_ms == pytest.approx(1.0)
+    assert base.ms_per_gflop == pytest.approx(2.0)
+    np.testing.assert_allclose(base.predict_prefix_ms(df), df["prefix_median_ms"])
+    assert FlopsLinearBaseline.from_dict(base.to_dict()) == base
+
+
+def test_alone_lookup_sums_along_each_chain():
+    df = sort_blocks(pd.DataFrame({"config_id": ["b", "a", "a"], "block_index": [0, 1, 0],
+                                   "alone_median_ms": [5.0, 2.0, 1.0]}))
+    np.testing.assert_allclose(alone_lookup_prefix_ms(df), [1.0, 3.0, 5.0])
+
+
+def test_sort_blocks_refuses_gaps():
+    with pytest.raises(TableError, match="consecutive blocks"):
+        sort_blocks(pd.DataFrame({"config_id": ["a", "a"], "block_index": [0, 2]}))
+
+
+# ----------------------------------------------------------------------------- fit / predict
+
+
+def test_predict_before_fit_raises():
+    with pytest.raises(NotFittedError, match="not fitted"):
+        LatencyModel().predict_blocks([{c: 1.0 for c in FEATURE_COLUMNS}])
+
+
+def test_hyperparameters_stored_unchanged():
+    m = LatencyModel(n_estimators=7, upper_quantile=0.9)
+    assert m.get_params()["n_estimators"] == 7 and m.upper_quantile == 0.9
+    with pytest.raises(ValueError, match="upper_quantile"):
+        LatencyModel(upper_quantile=1.5).fit(synthetic_table(2, 3))
+
+
+def test_fit_predict_blocks_and_prefixes(fitted, table):
+    df = sort_blocks(table)
+    s1, prefix, upper = fitted.predict_table(df)
+    rel_block = np.abs(s1 / df["incontext_median_ms"] - 1)
+    rel_prefix = np.abs(prefix / df["prefix_median_ms"] - 1)
+    assert np.median(rel_block) < 0.15
+    assert np.median(rel_prefix) < 0.15
+    assert (upper >= prefix).all()
+    assert fitted.n_rows_ == 96 and fitted.n_flagged_ == 1
+    assert fitted.feature_names_ == list(FEATURE_COLUMNS)
+    assert fitted.device_["device_id"] == "dev" and fitted.device_["threads"] == 1
+    assert len(fitted.residual_quantiles_) == 5
+
+
+def test_predict_chain_is_consistent(fitted, table):
+    rows = sort_blocks(table).query("config_id == 'alpha0@224@1.0@1@1@dev'").to_dict("records")
+    pred = fitted.predict_chain(rows, model_name="alpha0", resolution=224)
+    assert len(pred) == 6 and pred.block_names[0] == "layer0"
+    assert pred.total_latency_ms == pred.prefix_latency_ms[-1]
+    assert all(u >= p for u, p in zip(pred.prefix_upper_ms, pred.prefix_latency_ms))
+    assert NetworkPrediction.from_dict(json.loads(json.dumps(pred.to_dict()))) == pred
+    text = pred.to_text()
+    assert "prefix upper ms" in text and "total:" in text
+
+
+def test_head_latency_positive_and_grows_with_classes(fitted):
+    small = fitted.head_latency_ms(256, 7, 7, 10)
+    big = fitted.head_latency_ms(256, 7, 7, 1000)
+    assert 0 < small <= big
+    with pytest.raises(NetcutError, match="positive"):
+        fitted.head_latency_ms(0, 7, 7, 10)
+
+
+# ----------------------------------------------------------------------------- artifact
+
+
+def test_save_load_round_trip_exact(fitted, saved, table):
+    df = sort_blocks(table)
+    loaded = load_predictor(saved)
+    for a, b in zip(fitted.predict_table(df), loaded.predict_table(df)):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.head_latency_ms(64, 7, 7, 10) == fitted.head_latency_ms(64, 7, 7, 10)
+    manifest = json.loads((saved / MANIFEST_NAME).read_text())
+    assert manifest["schema_version"] == PREDICTOR_SCHEMA_VERSION
+    assert manifest["feature_names"] == list(FEATURE_COLUMNS)
+    assert set(manifest["libraries"]) >= {"xgboost", "scikit-learn", "torch", "netcut"}
+    assert manifest["training"]["families"] == ["alpha", "beta", "gamma", "random"]
+
+
+def _rewrite_manifest(folder: Path, **changes) -> None:
+    m = json.loads((folder / MANIFEST_NAME).read_text())
+    m.update(changes)
+    (folder / MANIFEST_NAME).write_text(json.dumps(m))
+
+
+def test_schema_version_mismatch_refused(saved):
+    _rewrite_manifest(saved, schema_version=PREDICTOR_SCHEMA_VERSION + 1)
+    with pytest.raises(ArtifactError, match=r"schema version 2; this netcut reads version 1.*latmodel fit"):
+        load_predictor(saved)
+
+
+def test_feature_name_mismatch_refused(saved):
+    names = list(FEATURE_COLUMNS)
+    names[0] = "bogus_feature"
+    _rewrite_manifest(saved, feature_names=names)
+    with pytest.raises(ArtifactError, match=r"other features.*bogus_feature.*latmodel fit"):
+        load_predictor(saved)
+
+
+def test_truncated_model_file_refused(saved):
+    path = saved / STAGE1_FILE
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ArtifactError, match="truncated"):
+        load_predictor(saved)
+    # even with the manifest updated to the truncated size, the JSON check refuses it
+    m = json.loads((saved / MANIFEST_NAME).read_text())
+    m["files"][STAGE1_FILE] = {"bytes": len(raw) // 2, "sha256": sha256_bytes(raw[: len(raw) // 2])}
+    (saved / MANIFEST_NAME).write_text(json.dumps(m))
+    with pytest.raises(ArtifactError, match="corrupt or truncated"):
+        load_predictor(saved)
+
+
+class _Exploit:
+    def __init__(self, target: str):
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.target), "pwned"))
+
+
+def test_pickle_disguised_as_model_refused_and_never_run(saved, tmp_path):
+    marker = tmp_path / "marker.txt"
+    payload = pickle.dumps(_Exploit(str(marker)))
+    (saved / STAGE1_FILE).write_bytes(payload)
+    m = json.loads((saved / MANIFEST_NAME).read_text())
+    m["files"][STAGE1_FILE] = {"bytes": len(payload), "sha256": sha256_bytes(payload)}
+    (saved / MANIFEST_NAME).write_text(json.dumps(m))
+    with pytest.raises(ArtifactError, match="not an XGBoost JSON model"):
+        load_predictor(saved)
+    assert not marker.exists()
+
+
+def test_save_refuses_to_overwrite_non_predictor(fitted, tmp_path):
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(ArtifactError, match="not a netcut predictor"):
+        fitted.save(other)
+    assert (other / "keep.txt").read_text() == "mine"
+
+
+def test_save_replaces_an_existing_predictor(fitted, saved):
+    fitted.save(saved)
+    assert load_predictor(saved).n_rows_ == fitted.n_rows_
+    assert sorted(p.name for p in saved.parent.iterdir() if p.name.startswith(".")) == []
+
+
+# ----------------------------------------------------------------------------- fit_tables / evaluate / CLI
+
+
+def test_fit_tables_and_evaluate(table, tmp_path):
+    train = table[table["family"] != "gamma"]
+    test = table[table["family"] == "gamma"]
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    report = fit_tables([tmp_path / "train.csv"], tmp_path / "pred", params=FAST)
+    assert report.n_configs == 12 and report.n_flagged == 1
+    cv = report.cross_validation
+    assert cv.held_out_families == ("alpha", "beta")
+    assert set(cv.levels) == {"ours", "linear in FLOPs", "lookup of blocks alone", "summed in-context (measured)"}
+    assert "leave-one-family-out" in report.to_text()
+    manifest = json.loads((tmp_path / "pred" / MANIFEST_NAME).read_text())
+    assert manifest["training"]["tables"][0]["sha256"]
+    assert "leave_one_family_out" in manifest["metrics"]
+    ev = evaluate_tables(tmp_path / "pred", [tmp_path / "test.csv"], plot=tmp_path / "p.png")
+    assert ev.n_configs == 4
+    assert ev.levels["ours"]["prefix"].n == 24
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads(json.dumps(ev.to_dict()))["levels"]["ours"]["network"]["n"] == 4
+
+
+def test_adaptation_from_base(fitted, table, tmp_path):
+    fast = dict(FAST, adapt_rounds=10)
+    new = table.copy()
+    for col in ("incontext_median_ms", "prefix_median_ms", "network_median_ms", "alone_median_ms"):
+        new[col] = new[col] * 1.8
+    few = new[new["config_id"].isin(new["config_id"].unique()[:3])]
+    adapted = LatencyModel(**fast).fit(few, init_model=fitted)
+    df = sort_blocks(new)
+    ratio = np.median(adapted.predict_table(df)[1] / df["prefix_median_ms"])
+    assert 0.85 < ratio < 1.15
+    assert adapted.adapted_from_["device_id"] == "dev"
+
+
+def _cli_fit(tmp_path, text: str, capsys) -> tuple[int, str]:
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    rc = main(["fit", str(path), "--out", str(tmp_path / "out"), "--no-cv"])
+    err = capsys.readouterr().err
+    return rc, err
+
+
+@pytest.mark.parametrize("case", ["missing_column", "nan_latency", "nonpositive_latency", "empty"])
+def test_cli_fit_bad_tables_exit_2(case, table, tmp_path, capsys):
+    df = table.copy()
+    if case == "missing_column":
+        text = df.drop(columns=["flops"]).to_csv(index=False)
+    elif case == "nan_latency":
+        df.loc[5, "incontext_median_ms"] = float("nan")
+        text = df.to_csv(index=False)
+    elif case == "nonpositive_latency":
+        df.loc[5, "incontext_median_ms"] = 0.0
+        text = df.to_csv(index=False)
+    else:
+        text = ""
+    rc, err = _cli_fit(tmp_path, text, capsys)
+    assert rc == 2
+    assert err.count("\n") == 1 and err.startswith("latmodel: error:")
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_fit_and_predict(table, tmp_path, capsys):
+    table.to_csv(tmp_path / "t.csv", index=False)
+    rc = main(["fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "out"), "--no-cv", "--n-estimators", "20"])
+    assert rc == 0, capsys.readouterr().err
+    assert "cross-validation skipped" in capsys.readouterr().out
+    rc = main(["predict", "--predictor", str(tmp_path / "out"), "--model", "random:3", "--resolution", "64",
+               "--json"])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["blocks"][-1]["prefix_latency_ms"] == d["total_latency_ms"]
+    rc = main(["predict", "--predictor", str(tmp_path / "nope"), "--model", "random:3"])
+    assert rc == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_predict_network_random_model_prefix_sums(fitted):
+    pred = fitted.predict_network("random:7", 64)
+    assert len(pred) >= 5
+    p = np.array(pred.prefix_latency_ms)
+    assert pred.total_latency_ms == p[-1]
+    assert (np.diff(p) >= 0).all()
+    assert all(u >= q for u, q in zip(pred.prefix_upper_ms, p))
+    assert fitted.predict_network("random:7", 64) is pred  # cached per (network, resolution)
