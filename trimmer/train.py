@@ -1,0 +1,636 @@
+"""Retraining a trimmed network (TRN): a compact plain-PyTorch engine.
+
+A backbone is an ordered list of blocks (``list[nn.Module]``), each taking the
+previous block's output; running them in order gives a 4-D feature map.  The TRN
+for cut ``k`` keeps ``blocks[0..k]`` (inclusive, as
+:meth:`latmodel.blocks.BlockChain.prefix`) and adds a new :class:`Head`
+(global average pooling, optional dropout, ``Linear``).
+
+Three training modes (:class:`TrainConfig.mode`), with these defaults
+(:data:`MODE_DEFAULTS`; ``lr`` / ``optimizer`` override them):
+
+``head``
+    Blocks frozen, only the head trains: AdamW, lr 1e-2.  Uses the *feature
+    cache*: :func:`extract_pooled_features` runs the data once through the
+    backbone and keeps the pooled features after each requested cut, so every
+    cut point of a base network is served by one pass, and the head trains on
+    ``N x C`` features (:func:`train_head_on_features`), which takes seconds.
+``finetune``
+    The head and the last ``finetune_blocks`` kept blocks train, the rest are
+    frozen (and their batch norms stay in eval mode): AdamW, lr 1e-3.  The
+    frozen prefix's outputs are computed once and cached when they fit in
+    ``cache_frozen_bytes``.
+``full``
+    Every block trains: SGD with Nesterov momentum 0.9, lr 1e-2.
+
+All modes use weight decay 1e-4, a cosine learning-rate schedule over
+``epochs``, cross-entropy, seeded initialisation and shuffling, and early
+stopping on validation accuracy, ties broken by validation loss (``patience``
+epochs without improvement); the weights of the best validation epoch are kept
+and tested.  On CUDA, ``amp``
+runs the forward passes under autocast (bfloat16 where supported, else float16
+with a ``GradScaler``).  There is no data augmentation.  ``finetune`` and
+``full`` train copies of the blocks, never the caller's modules.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import logging
+import math
+import re
+import time
+from typing import Any, Iterator, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from latmodel.errors import NetcutError
+
+from .data import DataSplits, batches, to_model_input
+
+__all__ = [
+    "MODES",
+    "OPTIMIZERS",
+    "MODE_DEFAULTS",
+    "TrainConfig",
+    "TrainResult",
+    "Head",
+    "TRN",
+    "global_pool",
+    "extract_pooled_features",
+    "train_head_on_features",
+    "train_trn",
+    "evaluate_accuracy",
+]
+
+logger = logging.getLogger(__name__)
+
+MODES: tuple[str, ...] = ("head", "finetune", "full")
+OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd")
+MODE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "head": {"optimizer": "adamw", "lr": 1e-2},
+    "finetune": {"optimizer": "adamw", "lr": 1e-3},
+    "full": {"optimizer": "sgd", "lr": 1e-2},
+}
+_DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to retrain a TRN (see the module docstring for the modes and defaults).
+
+    ``lr`` / ``optimizer`` of None take the mode's default from
+    :data:`MODE_DEFAULTS`.  ``patience`` of None disables early stopping.
+    ``amp`` only has an effect on CUDA.  ``num_threads`` sets torch's CPU
+    threads while training (None leaves them).  ``cache_frozen_bytes`` bounds
+    the finetune mode's cache of frozen-prefix outputs (0 disables it).
+    """
+
+    mode: str = "head"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float | None = None
+    optimizer: str | None = None
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    finetune_blocks: int = 1
+    dropout: float = 0.0
+    patience: int | None = 3
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = True
+    num_threads: int | None = None
+    cache_frozen_bytes: int = 512 * 2**20
+
+    def __post_init__(self) -> None:
+        def bad(field: str, allowed: str) -> NetcutError:
+            return NetcutError(f"training option {field} must be {allowed}, got {getattr(self, field)!r}")
+
+        if self.mode not in MODES:
+            raise bad("mode", f"one of {', '.join(MODES)}")
+        if not _is_int(self.epochs) or self.epochs < 1:
+            raise bad("epochs", "an integer >= 1")
+        if not _is_int(self.batch_size) or self.batch_size < 1:
+            raise bad("batch_size", "an integer >= 1")
+        if self.lr is not None and (not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool)
+                                    or not math.isfinite(self.lr) or self.lr <= 0):
+            raise bad("lr", "a positive number (or None for the mode's default)")
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)} (or None for the mode's default)")
+        if not isinstance(self.weight_decay, (int, float)) or not 0 <= self.weight_decay < math.inf:
+            raise bad("weight_decay", "a number >= 0")
+        if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
+            raise bad("momentum", "a number with 0 <= momentum < 1")
+        if not _is_int(self.finetune_blocks) or self.finetune_blocks < 1:
+            raise bad("finetune_blocks", "an integer >= 1")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise bad("dropout", "a number with 0 <= dropout < 1")
+        if self.patience is not None and (not _is_int(self.patience) or self.patience < 1):
+            raise bad("patience", "an integer >= 1 (or None to disable early stopping)")
+        if not _is_int(self.seed):
+            raise bad("seed", "an integer")
+        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
+            raise bad("device", "'cpu', 'cuda' or 'cuda:N'")
+        if not isinstance(self.amp, bool):
+            raise bad("amp", "true or false")
+        if self.num_threads is not None and (not _is_int(self.num_threads) or self.num_threads < 1):
+            raise bad("num_threads", "an integer >= 1 (or None)")
+        if not _is_int(self.cache_frozen_bytes) or self.cache_frozen_bytes < 0:
+            raise bad("cache_frozen_bytes", "an integer >= 0")
+
+    @property
+    def effective_lr(self) -> float:
+        return float(self.lr) if self.lr is not None else MODE_DEFAULTS[self.mode]["lr"]
+
+    @property
+    def effective_optimizer(self) -> str:
+        return self.optimizer if self.optimizer is not None else MODE_DEFAULTS[self.mode]["optimizer"]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise NetcutError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        return cls(**d)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """Outcome of one retraining: accuracies (fractions in [0, 1]; NaN for an empty split) at the best epoch."""
+
+    val_accuracy: float
+    test_accuracy: float
+    epochs_run: int
+    best_epoch: int
+    train_seconds: float
+    n_train: int
+    n_val: int
+    n_test: int
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainResult":
+        return cls(
+            val_accuracy=float(d["val_accuracy"]),
+            test_accuracy=float(d["test_accuracy"]),
+            epochs_run=int(d["epochs_run"]),
+            best_epoch=int(d["best_epoch"]),
+            train_seconds=float(d["train_seconds"]),
+            n_train=int(d["n_train"]),
+            n_val=int(d["n_val"]),
+            n_test=int(d["n_test"]),
+        )
+
+
+# --------------------------------------------------------------------------- modules
+
+
+def global_pool(x):
+    """Global average pooling of a 4-D map to ``N x C`` (2-D input is returned unchanged)."""
+    if x.dim() == 2:
+        return x
+    if x.dim() != 4:
+        raise ValueError(f"expected a 4-D feature map N x C x H x W, got shape {tuple(x.shape)}")
+    return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+
+class Head(nn.Module):
+    """Global average pooling + dropout + ``Linear(in_channels, n_classes)``.
+
+    Also accepts already pooled ``N x C`` features (the feature cache), so a head
+    trained on cached features is the same module that runs inside a :class:`TRN`.
+    """
+
+    def __init__(self, in_channels: int, n_classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.in_channels = int(in_channels)
+        self.n_classes = int(n_classes)
+        self.dropout = nn.Dropout(p=float(dropout))
+        self.fc = nn.Linear(self.in_channels, self.n_classes)
+
+    def forward(self, x):
+        return self.fc(self.dropout(global_pool(x)))
+
+
+class TRN(nn.Module):
+    """A trimmed network: the kept blocks, run in order, then a :class:`Head`."""
+
+    def __init__(self, blocks: Sequence[Any], head: Head):
+        super().__init__()
+        self.blocks = nn.ModuleList(list(blocks))
+        self.head = head
+
+    @property
+    def cut_index(self) -> int:
+        """Index of the last kept block of the base network."""
+        return len(self.blocks) - 1
+
+    def forward_features(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def forward(self, x):
+        return self.head(self.forward_features(x))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _resolve_device(device: str):
+
+    if not isinstance(device, str) or not _DEVICE_RE.match(device):
+        raise NetcutError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise NetcutError(f"device {device!r} requested but CUDA is not available; use device 'cpu'")
+    return torch.device(device)
+
+
+def _amp_setup(device, amp: bool):
+    """(autocast context factory, GradScaler or None) for ``device``."""
+
+    if device.type != "cuda" or not amp:
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _progress(iterable, *, total: int | None, desc: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    # disable=None: tqdm turns itself off when stderr is not a terminal.
+    return tqdm(iterable, total=total, desc=desc, leave=False, disable=None if progress else True)
+
+
+def _make_optimizer(params, config: TrainConfig):
+
+    if config.effective_optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.effective_lr, momentum=config.momentum,
+                               nesterov=config.momentum > 0, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.effective_lr, weight_decay=config.weight_decay)
+
+
+def _accuracy(logits, y) -> tuple[int, int]:
+    return int((logits.argmax(dim=1) == y).sum()), int(len(y))
+
+
+def _frac(correct: int, total: int) -> float:
+    return correct / total if total else float("nan")
+
+
+class _EarlyStopping:
+    """Tracks the best epoch and the state to restore.
+
+    An epoch is better when its validation accuracy is higher, or equal with a
+    lower validation loss (small validation sets tie often).  Without a
+    validation split the last epoch is kept.
+    """
+
+    def __init__(self, patience: int | None, has_val: bool):
+        self.patience = patience
+        self.has_val = has_val
+        self.best_acc = -math.inf
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.best_state: dict | None = None
+        self.bad_epochs = 0
+
+    def update(self, epoch: int, val_acc: float, val_loss: float, module) -> bool:
+        """Record one epoch; returns True when training should stop."""
+        better = val_acc > self.best_acc or (val_acc == self.best_acc and val_loss < self.best_loss)
+        if not self.has_val or better:
+            self.best_acc, self.best_loss = val_acc, val_loss
+            self.best_epoch = epoch
+            self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            self.bad_epochs = 0
+            return False
+        self.bad_epochs += 1
+        return self.patience is not None and self.bad_epochs >= self.patience
+
+
+# --------------------------------------------------------------------------- feature cache
+
+
+def extract_pooled_features(blocks: Sequence[Any], x_uint8, resolution: int, cut_indices: Sequence[int],
+                            batch_size: int = 64, device: str = "cpu", progress: bool = True, *, amp: bool = True) -> dict:
+    """Pooled features after each cut in ``cut_indices``, from ONE pass over ``x_uint8``.
+
+    Runs ``blocks[0..max(cut_indices)]`` in eval mode without gradients, one
+    batch at a time (:func:`~trimmer.data.to_model_input` at ``resolution``),
+    and records :func:`global_pool` of the output of each requested block.
+    Returns ``{k: float32 CPU tensor N x C_k}``.  The blocks are moved to
+    ``device``; their train/eval flags are restored afterwards.
+    """
+
+    cuts = sorted({int(k) for k in cut_indices})
+    if not cuts:
+        raise NetcutError("cut_indices is empty; give at least one block index to extract features after")
+    if cuts[0] < 0 or cuts[-1] >= len(blocks):
+        raise NetcutError(f"cut index {cuts[0] if cuts[0] < 0 else cuts[-1]} is out of range; the network has blocks 0..{len(blocks) - 1}")
+    if batch_size < 1:
+        raise NetcutError(f"batch_size must be >= 1, got {batch_size}")
+    dev = _resolve_device(device) if isinstance(device, str) else torch.device(device)
+    autocast, _ = _amp_setup(dev, amp)
+    used = list(blocks[: cuts[-1] + 1])
+    was_training = [b.training for b in used]
+    wanted = set(cuts)
+    out: dict[int, list] = {k: [] for k in cuts}
+    xs = x_uint8 if len(x_uint8) else x_uint8.new_zeros((1, *x_uint8.shape[1:]))
+    n_batches = math.ceil(len(xs) / batch_size)
+    try:
+        for b in used:
+            b.to(dev).eval()
+        with torch.no_grad():
+            for xb, _ in _progress(batches(xs, None, batch_size), total=n_batches, desc="features", progress=progress):
+                h = to_model_input(xb.to(dev), resolution)
+                with autocast():
+                    for i, block in enumerate(used):
+                        h = block(h)
+                        if i in wanted:
+                            out[i].append(global_pool(h).float().cpu())
+    finally:
+        for b, t in zip(used, was_training):
+            b.train(t)
+    feats = {k: torch.cat(v) for k, v in out.items()}
+    if not len(x_uint8):
+        feats = {k: v[:0] for k, v in feats.items()}
+    return feats
+
+
+def train_head_on_features(feats_train, y_train, feats_val, y_val, feats_test, y_test, n_classes: int,
+                           config: TrainConfig | None = None, *, progress: bool = False):
+    """Train dropout + ``Linear`` on cached pooled features; early stopping on val accuracy.
+
+    The features are standardised with the training set's per-channel mean and
+    standard deviation while training (which makes one learning rate suit every
+    cut point); the scaling is folded into the returned weights, so they apply
+    to the raw pooled features.  Minibatches of ``config.batch_size``, shuffled
+    with a generator seeded by ``config.seed``; the Linear is initialised after
+    ``torch.manual_seed(seed)``.  Accuracies are those of the returned layer.
+    Returns ``(state, result)`` where ``state`` is the best-on-val
+    ``{"weight", "bias"}`` of the Linear (load it with
+    ``Head.fc.load_state_dict(state)``) and ``result`` a :class:`TrainResult`.
+    """
+    config = config or TrainConfig()
+    t0 = time.perf_counter()
+    if feats_train.dim() != 2 or len(feats_train) == 0:
+        raise NetcutError(f"training features must be a non-empty N x C matrix, got shape {tuple(feats_train.shape)}")
+    n_classes = int(n_classes)
+    for name, y in (("train", y_train), ("val", y_val), ("test", y_test)):
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+            raise NetcutError(f"{name} labels must lie in 0..{n_classes - 1}, found {int(y.min())}..{int(y.max())}")
+    device = _resolve_device(config.device)
+    ftr, ytr = feats_train.float().to(device), y_train.long().to(device)
+    fva, yva = feats_val.float().to(device), y_val.long().to(device)
+    fte, yte = feats_test.float().to(device), y_test.long().to(device)
+    # Train on standardised features (train statistics), then fold the scaling
+    # into the Linear so the returned layer takes the raw pooled features.
+    mean = ftr.mean(dim=0)
+    scale = ftr.std(dim=0, unbiased=False).clamp_min(1e-6) if len(ftr) > 1 else torch.ones_like(mean)
+    torch.manual_seed(config.seed)
+    fc = nn.Linear(feats_train.shape[1], n_classes)
+    model = nn.Sequential(nn.Dropout(p=config.dropout), fc).to(device)
+    gen = torch.Generator().manual_seed(config.seed)
+    ztr, zva = (ftr - mean) / scale, (fva - mean) / scale
+    opt = _make_optimizer(model.parameters(), config)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+    stopper = _EarlyStopping(config.patience, has_val=len(yva) > 0)
+
+    def evaluate(layer, f, y) -> tuple[float, float]:
+        """(accuracy, mean cross-entropy); NaNs for an empty split."""
+        if not len(y):
+            return float("nan"), float("nan")
+        layer.eval()
+        with torch.no_grad():
+            logits = layer(f)
+            return _frac(*_accuracy(logits, y)), float(F.cross_entropy(logits, y))
+
+    epochs_run = 0
+    for epoch in _progress(range(1, config.epochs + 1), total=config.epochs, desc="head", progress=progress):
+        model.train()
+        order = torch.randperm(len(ytr), generator=gen).to(device)
+        for i in range(0, len(ytr), config.batch_size):
+            idx = order[i:i + config.batch_size]
+            loss = F.cross_entropy(model(ztr[idx]), ytr[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        sched.step()
+        epochs_run = epoch
+        if stopper.update(epoch, *evaluate(model, zva, yva), fc):
+            break
+    best = stopper.best_state
+    weight = best["weight"] / scale
+    state = {"weight": weight.detach().cpu().clone(), "bias": (best["bias"] - weight @ mean).detach().cpu().clone()}
+    folded = nn.Linear(feats_train.shape[1], n_classes).to(device)
+    folded.load_state_dict(state)
+    result = TrainResult(
+        val_accuracy=evaluate(folded, fva, yva)[0], test_accuracy=evaluate(folded, fte, yte)[0], epochs_run=epochs_run,
+        best_epoch=stopper.best_epoch, train_seconds=time.perf_counter() - t0, n_train=len(ytr), n_val=len(yva),
+        n_test=len(yte),
+    )
+    logger.debug("head on features: %s", result)
+    return state, result
+
+
+# --------------------------------------------------------------------------- TRN training
+
+
+def _check_inputs(blocks, n_classes, data: DataSplits, resolution) -> None:
+    if len(blocks) == 0:
+        raise NetcutError("a TRN needs at least one block; got an empty block list")
+    if not _is_int(n_classes) or n_classes < 2:
+        raise NetcutError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+    if not _is_int(resolution) or resolution < 1:
+        raise NetcutError(f"resolution must be a positive integer number of pixels, got {resolution!r}")
+    if len(data.train_y) == 0:
+        raise NetcutError(f"dataset {data.source} has no training images")
+    for name in ("train", "val", "test"):
+        y = getattr(data, f"{name}_y")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+            raise NetcutError(f"{name} labels of {data.source} lie in {int(y.min())}..{int(y.max())}, outside 0..{n_classes - 1}")
+
+
+def _train_head_mode(blocks, n_classes, data, resolution, config, progress):
+    k = len(blocks) - 1
+    feats = {
+        split: extract_pooled_features(blocks, getattr(data, f"{split}_x"), resolution, [k], config.batch_size,
+                                       config.device, progress, amp=config.amp)[k]
+        for split in ("train", "val", "test")
+    }
+    state, result = train_head_on_features(feats["train"], data.train_y, feats["val"], data.val_y, feats["test"],
+                                           data.test_y, n_classes, config, progress=progress)
+    head = Head(feats["train"].shape[1], n_classes, config.dropout)
+    head.fc.load_state_dict(state)
+    return TRN(blocks, head), result
+
+
+def _train_blocks_mode(blocks, n_classes, data, resolution, config, progress):
+    device = _resolve_device(config.device)
+    autocast, scaler = _amp_setup(device, config.amp)
+    blocks = [copy.deepcopy(b) for b in blocks]
+    n_trainable = len(blocks) if config.mode == "full" else min(config.finetune_blocks, len(blocks))
+    frozen, trainable = blocks[: len(blocks) - n_trainable], blocks[len(blocks) - n_trainable:]
+    for b in blocks:
+        b.to(device)
+    for b in frozen:
+        b.requires_grad_(False).eval()
+    for b in trainable:
+        b.requires_grad_(True)
+
+    def prefix(xb):
+        h = to_model_input(xb.to(device), resolution)
+        if frozen:
+            with torch.no_grad(), autocast():
+                for b in frozen:
+                    h = b(h)
+            h = h.float()
+        return h
+
+    with torch.no_grad():
+        probe = prefix(data.train_x[:1])
+        for b in trainable:
+            b.eval()
+        with autocast():
+            channels = global_pool(nn.Sequential(*trainable)(probe)).shape[1]
+    torch.manual_seed(config.seed)
+    head = Head(channels, n_classes, config.dropout)
+    tail = nn.Sequential(*trainable, head).to(device)
+
+    # Frozen-prefix cache: the frozen blocks are deterministic (eval mode, no augmentation).
+    n_total = len(data.train_y) + len(data.val_y) + len(data.test_y)
+    cache_bytes = probe[0].numel() * 4 * n_total
+    cached = bool(frozen) and cache_bytes <= config.cache_frozen_bytes
+    sources: dict[str, Any] = {}
+    for split in ("train", "val", "test"):
+        x = getattr(data, f"{split}_x")
+        if cached:
+            parts = [prefix(xb).cpu() for xb, _ in batches(x, None, config.batch_size)]
+            sources[split] = torch.cat(parts) if parts else torch.empty((0, *probe.shape[1:]))
+        else:
+            sources[split] = x
+    logger.debug("%s: %d frozen + %d trainable blocks, frozen cache %s (%d bytes)", config.mode, len(frozen),
+                 len(trainable), "on" if cached else "off", cache_bytes)
+
+    def inputs(xb):
+        return xb.to(device) if cached else prefix(xb)
+
+    def evaluate(split: str) -> tuple[float, float]:
+        """(accuracy, mean cross-entropy) on a split; NaNs when it is empty."""
+        y = getattr(data, f"{split}_y")
+        if not len(y):
+            return float("nan"), float("nan")
+        tail.eval()
+        correct, loss_sum = 0, 0.0
+        with torch.no_grad(), autocast():
+            for xb, yb in batches(sources[split], y, config.batch_size):
+                logits, yb = tail(inputs(xb)).float(), yb.to(device)
+                correct += _accuracy(logits, yb)[0]
+                loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
+        return _frac(correct, len(y)), loss_sum / len(y)
+
+    params = [p for p in tail.parameters() if p.requires_grad]
+    opt = _make_optimizer(params, config)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+    gen = torch.Generator().manual_seed(config.seed)
+    stopper = _EarlyStopping(config.patience, has_val=len(data.val_y) > 0)
+    epochs_run = 0
+    bar = _progress(range(1, config.epochs + 1), total=config.epochs, desc=config.mode, progress=progress)
+    for epoch in bar:
+        tail.train()
+        for xb, yb in batches(sources["train"], data.train_y, config.batch_size, shuffle=True, generator=gen):
+            with autocast():
+                loss = F.cross_entropy(tail(inputs(xb)).float(), yb.to(device))
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+        sched.step()
+        epochs_run = epoch
+        val_acc, val_loss = evaluate("val")
+        bar.set_postfix(loss=float(loss.detach()), val_acc=val_acc)
+        if stopper.update(epoch, val_acc, val_loss, tail):
+            break
+    tail.load_state_dict(stopper.best_state)
+    val_acc, test_acc = evaluate("val")[0], evaluate("test")[0]
+    trn = TRN(blocks, head).eval()
+    return trn, (val_acc, test_acc, epochs_run, stopper.best_epoch)
+
+
+def train_trn(blocks: Sequence[Any], n_classes: int, data: DataSplits, resolution: int, config: TrainConfig | None = None,
+              progress: bool = True):
+    """Retrain the TRN made of ``blocks`` (the kept blocks, already cut) plus a new head.
+
+    Returns ``(TRN in eval mode on config.device, TrainResult)``.  ``head`` mode
+    reuses the caller's (frozen) blocks; ``finetune`` / ``full`` train copies.
+    """
+
+    config = config or TrainConfig()
+    _check_inputs(blocks, n_classes, data, resolution)
+    _resolve_device(config.device)
+    t0 = time.perf_counter()
+    with _threads(config.num_threads):
+        if config.mode == "head":
+            trn, result = _train_head_mode(list(blocks), n_classes, data, resolution, config, progress)
+            trn = trn.to(torch.device(config.device)).eval()
+            result = dataclasses.replace(result, train_seconds=time.perf_counter() - t0)
+        else:
+            trn, (val_acc, test_acc, epochs_run, best_epoch) = _train_blocks_mode(
+                list(blocks), n_classes, data, resolution, config, progress)
+            result = TrainResult(
+                val_accuracy=val_acc, test_accuracy=test_acc, epochs_run=epochs_run, best_epoch=best_epoch,
+                train_seconds=time.perf_counter() - t0, n_train=len(data.train_y), n_val=len(data.val_y),
+                n_test=len(data.test_y),
+            )
+    logger.info("trained %s TRN (%d blocks): val %.4f, test %.4f, %d epochs (best %d), %.1f s", config.mode, len(blocks),
+                result.val_accuracy, result.test_accuracy, result.epochs_run, result.best_epoch, result.train_seconds)
+    return trn, result
+
+
+def evaluate_accuracy(model, x_uint8, y, resolution: int, batch_size: int = 64, device: str = "cpu") -> float:
+    """Top-1 accuracy of ``model`` on uint8 images (converted per batch); NaN for no images."""
+
+    if not len(y):
+        return float("nan")
+    dev = _resolve_device(device) if isinstance(device, str) else torch.device(device)
+    model = model.to(dev).eval()
+    correct = 0
+    with torch.no_grad():
+        for xb, yb in batches(x_uint8, y, batch_size):
+            correct += _accuracy(model(to_model_input(xb.to(dev), resolution)), yb.to(dev))[0]
+    return _frac(correct, len(y))
