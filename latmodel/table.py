@@ -204,12 +204,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def write_table(path, df) -> None:
     """Write ``df`` atomically (temporary file in the same folder, then rename)."""
+    import pandas as pd
+
     path = Path(path)
     if not path.parent.exists():
         raise TableError(f"output folder {str(path.parent)!r} does not exist; create it first")
     df = df.copy()
     for col in df.columns:
-        if df[col].dtype == object or str(df[col].dtype) == "string":
+        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
             df[col] = df[col].map(sanitize_cell)
     atomic_write_text(path, df.to_csv(index=False))
 
