@@ -257,6 +257,7 @@ def run_job(job: TrainJob, data, progress: bool = False) -> list[dict]:
     from .weights import load_pretrained
 
     config = TrainConfig.from_dict(job.train)
+    torch.manual_seed(config.seed)  # same weights in every process when --no-pretrained initialises randomly
     model, _ = load_pretrained(job.base, resolution=job.resolution_px, weights_path=job.weights_path,
                                pretrained=job.pretrained)
     chain = load_chain(job.base, job.resolution_px, model=model)
@@ -398,6 +399,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
     # Pretrained bases: loaded here first, so a missing weights file fails before any work.
     bases = {}
     for base in config.models:
+        torch.manual_seed(config.seed)
         model, info = load_pretrained(base, resolution=config.resolution_px, weights_path=weights.get(base),
                                       pretrained=config.pretrained)
         bases[base] = (load_chain(base, config.resolution_px, model=model), info)
