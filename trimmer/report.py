@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 REPORT_SCHEMA_VERSION = 1
 CANDIDATE_COLUMNS = (
     "candidate_id", "base", "cut", "n_blocks", "block_name", "off_the_shelf", "resolution_px", "out_channels",
-    "flops", "predicted_latency_ms", "predicted_upper_ms", "status", "val_accuracy", "test_accuracy",
+    "flops", "backbone_latency_ms", "head_latency_ms", "predicted_latency_ms", "predicted_upper_ms", "status", "val_accuracy", "test_accuracy",
     "epochs_run", "train_seconds",
 )
 
@@ -126,6 +126,8 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         res = results.get(c.candidate_id)
         rows.append({
             **{k: v for k, v in c.to_dict().items() if k in CANDIDATE_COLUMNS},
+            "backbone_latency_ms": round(c.backbone_latency_ms, 4),
+            "head_latency_ms": round(c.head_latency_ms, 4),
             "predicted_latency_ms": round(c.predicted_latency_ms, 4),
             "predicted_upper_ms": round(c.predicted_upper_ms, 4),
             "status": "kept" if c.candidate_id in kept_ids else "pruned",
