@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PREDICTOR = ROOT / "data" / "predictors" / "cpu-1thread"
 DEFAULT_BASES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 DEFAULT_DEADLINE_MS = 12.0
-DEFAULT_RESOLUTION = 160
+DEFAULT_RESOLUTION = 128
 SEARCH_SCHEMA_VERSION = 1
 _ID_SAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
 
