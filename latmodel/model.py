@@ -477,7 +477,13 @@ class LatencyModel:
     * ``n_estimators``, ``max_depth``, ``learning_rate``, ``subsample``, ``colsample_bytree``,
       ``min_child_weight``, ``reg_lambda``: stage-1 XGBoost settings.
     * ``stage1_prior``: ``"roofline"`` (trees learn the log ratio to the roofline fit) or ``"none"``.
+    * ``stage1_target``: ``"incontext"`` (``incontext_median_ms``) or ``"prefix_increment"``
+      (``prefix_median_ms[k] - prefix_median_ms[k-1]``, floored at 10 % of the in-context time).
     * ``stage2``: learn the prefix correction (``True``) or sum stage-1 blocks as they are.
+    * ``stage2_reference``: what stage 2's ratio is learned against: ``"measured"`` (the
+      table's summed in-context latencies: the pure prefix-alone vs in-context effect) or
+      ``"oof"`` (summed out-of-fold stage-1 predictions: also absorbs stage-1 bias).
+      At prediction time the ratio always multiplies the summed stage-1 predictions.
     * ``stage2_estimators``, ``stage2_depth``: the correction model's size.
     * ``upper_quantile``: quantile of log residuals used for ``prefix_upper_ms``.
     * ``inner_folds``: grouped folds for the out-of-fold stage-1 predictions stage 2 learns from.
@@ -491,7 +497,8 @@ class LatencyModel:
 
     def __init__(self, *, n_estimators: int = 600, max_depth: int = 5, learning_rate: float = 0.05,
                  subsample: float = 0.8, colsample_bytree: float = 0.8, min_child_weight: float = 3.0,
-                 reg_lambda: float = 1.0, stage1_prior: str = "roofline", stage2: bool = True,
+                 reg_lambda: float = 1.0, stage1_prior: str = "roofline", stage1_target: str = "incontext",
+                 stage2: bool = True, stage2_reference: str = "measured",
                  stage2_estimators: int = 200, stage2_depth: int = 3, upper_quantile: float = 0.95,
                  inner_folds: int = 4, flagged_weight: float = 0.25, adapt_strategy: str = "scale+boost",
                  adapt_rounds: int = 100, random_state: int = 0, n_jobs: int = 1):
@@ -503,7 +510,9 @@ class LatencyModel:
         self.min_child_weight = min_child_weight
         self.reg_lambda = reg_lambda
         self.stage1_prior = stage1_prior
+        self.stage1_target = stage1_target
         self.stage2 = stage2
+        self.stage2_reference = stage2_reference
         self.stage2_estimators = stage2_estimators
         self.stage2_depth = stage2_depth
         self.upper_quantile = upper_quantile
@@ -536,6 +545,10 @@ class LatencyModel:
     def _check_params(self) -> None:
         if self.stage1_prior not in ("roofline", "none"):
             raise ValueError(f"stage1_prior must be 'roofline' or 'none', got {self.stage1_prior!r}")
+        if self.stage1_target not in ("incontext", "prefix_increment"):
+            raise ValueError(f"stage1_target must be 'incontext' or 'prefix_increment', got {self.stage1_target!r}")
+        if self.stage2_reference not in ("measured", "oof"):
+            raise ValueError(f"stage2_reference must be 'measured' or 'oof', got {self.stage2_reference!r}")
         if self.adapt_strategy not in ("scale", "boost", "scale+boost", "refit"):
             raise ValueError(f"adapt_strategy must be scale, boost, scale+boost or refit, got {self.adapt_strategy!r}")
         if not 0.5 <= float(self.upper_quantile) < 1.0:
@@ -599,12 +612,31 @@ class LatencyModel:
 
         keep = weights > 0
         X = df.loc[keep, list(FEATURE_COLUMNS)].to_numpy(dtype=np.float32)
-        y = np.log(df.loc[keep, "incontext_median_ms"].to_numpy(dtype=float))
+        y = np.log(self._stage1_target_ms(df)[keep])
         margin = self._margin(df.loc[keep], roofline, offset)
         dtrain = xgb.DMatrix(X, label=y, weight=weights[keep], base_margin=margin,
                              feature_names=list(FEATURE_COLUMNS), nthread=int(self.n_jobs))
         return xgb.train(self._xgb_params(), dtrain, num_boost_round=int(rounds or self.n_estimators),
                          xgb_model=init, verbose_eval=False)
+
+    def _stage1_target_ms(self, df):
+        """What stage 1 learns, in ms, per row of the sorted frame ``df``."""
+        import numpy as np
+
+        incontext = df["incontext_median_ms"].to_numpy(dtype=float)
+        if self.stage1_target == "incontext":
+            return incontext
+        if "prefix_median_ms" not in df.columns or df["prefix_median_ms"].isna().any():
+            raise TableError("stage1_target='prefix_increment' needs 'prefix_median_ms' on every row")
+        prefix = df["prefix_median_ms"].to_numpy(dtype=float)
+        previous = df.groupby("config_id", sort=False)["prefix_median_ms"].shift(1).fillna(0.0).to_numpy(float)
+        return np.maximum(prefix - previous, 0.1 * incontext)
+
+    def _stage2_reference_ms(self, df, oof_s1):
+        """Block latencies whose prefix sums stage 2's ratio is learned against (see ``stage2_reference``)."""
+        if self.stage2_reference == "measured":
+            return self._stage1_target_ms(df)
+        return oof_s1
 
     def _margin(self, df, roofline, offset):
         import numpy as np
@@ -663,7 +695,7 @@ class LatencyModel:
             tr = df.iloc[train_idx]
             w = weights[train_idx]
             roof = roofline_base if roofline_base is not None else (
-                _fit_roofline(tr, tr["incontext_median_ms"], np.maximum(w, 1e-6))
+                _fit_roofline(tr, self._stage1_target_ms(tr), np.maximum(w, 1e-6))
                 if self.stage1_prior == "roofline" else None)
             off = offset
             if init is not None and "scale" in self.adapt_strategy:
@@ -679,7 +711,7 @@ class LatencyModel:
         import numpy as np
 
         pred = base.predict_blocks(df)
-        r = np.log(df["incontext_median_ms"].to_numpy(dtype=float) / pred)
+        r = np.log(base._stage1_target_ms(df) / pred)
         keep = weights > 0
         if not keep.any():
             return base.stage1_offset_
@@ -726,7 +758,7 @@ class LatencyModel:
             residual_source = f"inherited from the base predictor (adapted with {self.adapt_strategy})"
             self.adapted_from_ = dict(init_model.device_)
         else:
-            roofline = (_fit_roofline(df, df["incontext_median_ms"], np.maximum(weights, 1e-6))
+            roofline = (_fit_roofline(df, self._stage1_target_ms(df), np.maximum(weights, 1e-6))
                         if self.stage1_prior == "roofline" else None)
             offset = 0.0
             stage1 = self._fit_stage1(df, weights, roofline=roofline)
@@ -740,7 +772,7 @@ class LatencyModel:
         if not adapting and (self.stage2 or has_prefix):
             oof_s1 = self._oof_stage1(df, weights)
         if not adapting and self.stage2 and has_prefix and oof_s1 is not None:
-            stage2 = self._fit_stage2(df, oof_s1, weights)
+            stage2 = self._fit_stage2(df, self._stage2_reference_ms(df, oof_s1), weights)
         if not adapting:
             residual_q, residual_source = self._residual_quantiles(df, weights, oof_s1, has_prefix)
 
@@ -779,7 +811,7 @@ class LatencyModel:
         pred = np.zeros(len(df))
         if self.stage2 and n_groups >= 2:
             for tr, te in GroupKFold(n_splits=min(int(self.inner_folds), n_groups)).split(df, groups=groups):
-                s2 = self._fit_stage2(df.iloc[tr], oof_s1[tr], weights[tr])
+                s2 = self._fit_stage2(df.iloc[tr], self._stage2_reference_ms(df.iloc[tr], oof_s1[tr]), weights[tr])
                 pred[te] = self._predict_prefix(df.iloc[te], oof_s1[te], s2)
         else:
             pred = self._predict_prefix(df, oof_s1, None)
@@ -891,7 +923,9 @@ class LatencyModel:
             "stage2_feature_names": self.stage2_feature_names_,
             "target_transform": {
                 "stage1": "log(incontext_median_ms) - log(roofline prior ms) - offset",
-                "stage2": "log(prefix_median_ms / cumulative stage-1 ms)",
+                "stage2": ("log(prefix_median_ms / cumulative measured stage-1 target ms); applied to cumulative "
+                           "stage-1 predictions" if self.stage2_reference == "measured"
+                           else "log(prefix_median_ms / cumulative out-of-fold stage-1 ms)"),
             },
             "hyperparameters": self.get_params(),
             "stage1_prior": "roofline" if self.roofline_ is not None else "none",

@@ -1,0 +1,153 @@
+"""Leave-one-family-out accuracy of the latency predictor against simple estimators.
+
+    python benchmarks/bench_predictor_accuracy.py [--table data/calibration/cpu-1thread.csv]
+        [--out benchmarks/results/predictor_accuracy.json] [--variants] [--plot PNG]
+
+For every architecture family except ``random`` (always in training): train on the
+other families, predict the held-out family's whole networks and TRN prefixes.
+Estimators side by side, all on the same held-out rows:
+
+* ours -- the two-stage XGBoost predictor (:class:`latmodel.model.LatencyModel`);
+* linear in FLOPs -- fitted per training fold;
+* lookup of blocks alone -- ``alone_median_ms`` summed along the chain;
+* summed in-context (measured) -- ``incontext_median_ms`` summed (oracle-ish: the
+  network must have been measured already).
+
+Metrics at whole-network level (vs ``network_median_ms``) and prefix level (vs
+``prefix_median_ms``): share within +-10 % and +-5 %, MAPE, RMSPE; plus deadline
+classification: for each network, 25 deadlines spread log-uniformly over its
+measured prefix range, and for every (prefix, deadline) pair whether it is
+correctly predicted to meet / miss the deadline (and, for ours, how often the
+upper bound wrongly says "meets").  ``--variants`` adds the ablations used to
+choose the design (no stage 2, no roofline prior, stage 1 on prefix increments).
+Flagged rows are left out of the metrics.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+logger = logging.getLogger("bench_predictor_accuracy")
+
+VARIANTS: dict[str, dict] = {
+    "ours (no stage 2: summed stage-1 blocks)": {"stage2": False},
+    "ours (no roofline prior)": {"stage1_prior": "none"},
+    "ours (stage 1 on prefix increments)": {"stage1_target": "prefix_increment"},
+    "ours (stage 2 ratio vs out-of-fold stage 1)": {"stage2_reference": "oof"},
+    "ours (flagged rows dropped)": {"flagged_weight": 0.0},
+    "ours (flagged rows full weight)": {"flagged_weight": 1.0},
+}
+N_DEADLINES = 25
+
+
+def deadline_accuracy(df, predicted_ms) -> dict:
+    """Share of (prefix, deadline) pairs whose meet/miss verdict is right; also false 'meets'."""
+    import numpy as np
+
+    meas = df["prefix_median_ms"].to_numpy(float)
+    pred = np.asarray(predicted_ms, dtype=float)
+    correct = total = false_meet = 0
+    for _, idx in df.groupby("config_id", sort=False).indices.items():
+        m, p = meas[idx], pred[idx]
+        deadlines = np.geomspace(m.min(), m.max(), N_DEADLINES) if m.max() > m.min() else np.array([m.max()])
+        truth = m[:, None] <= deadlines[None, :]
+        said = p[:, None] <= deadlines[None, :]
+        correct += int((truth == said).sum())
+        false_meet += int((said & ~truth).sum())
+        total += truth.size
+    return {"pairs": total, "correct_pct": 100.0 * correct / total, "false_meet_pct": 100.0 * false_meet / total}
+
+
+def summarize(df, predicted_ms) -> dict:
+    from latmodel.model import _levels_for
+
+    levels = _levels_for(df, predicted_ms)
+    ok = df["flagged"].to_numpy() != 1
+    return {
+        "network": levels["network"].to_dict(),
+        "prefix": levels["prefix"].to_dict(),
+        "deadlines": deadline_accuracy(df[ok].reset_index(drop=True), predicted_ms[ok]),
+    }
+
+
+def main(argv=None) -> int:
+    import numpy as np
+
+    from latmodel.baselines import alone_lookup_prefix_ms, incontext_sum_prefix_ms
+    from latmodel.model import _by_family_within10, cross_validate_predictions, plot_predicted_vs_measured
+    from latmodel.table import read_table
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", default=str(ROOT / "data/calibration/cpu-1thread.csv"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/predictor_accuracy.json"))
+    ap.add_argument("--plot", default=str(ROOT / "benchmarks/results/predictor_accuracy.png"))
+    ap.add_argument("--variants", action="store_true", help="also run the design ablations")
+    ap.add_argument("--n-estimators", type=int, default=None, help="override stage-1 rounds (quick runs)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    table = read_table(args.table)
+    params = {} if args.n_estimators is None else {"n_estimators": args.n_estimators}
+    t0 = time.perf_counter()
+    oof = cross_validate_predictions(table, params)
+    cv_seconds = time.perf_counter() - t0
+    df = oof.df
+    estimators = {
+        "ours": oof.ours_prefix,
+        "ours upper bound": oof.ours_upper,
+        "linear in FLOPs": oof.flops_linear,
+        "lookup of blocks alone": alone_lookup_prefix_ms(df),
+        "summed in-context (measured)": incontext_sum_prefix_ms(df),
+    }
+    results = {name: summarize(df, np.asarray(pred)) for name, pred in estimators.items()}
+    variants = {}
+    if args.variants:
+        for name, extra in VARIANTS.items():
+            t1 = time.perf_counter()
+            v = cross_validate_predictions(table, {**params, **extra})
+            assert (v.df["config_id"].to_numpy() == df["config_id"].to_numpy()).all()
+            variants[name] = {**summarize(v.df, v.ours_prefix), "params": extra,
+                              "seconds": round(time.perf_counter() - t1, 1)}
+            logger.info("%s: prefix within 10%% = %.1f", name, variants[name]["prefix"]["within_10_pct"])
+    out = {
+        "table": str(args.table),
+        "n_rows_held_out": int(len(df)),
+        "n_configs_held_out": int(df["config_id"].nunique()),
+        "held_out_families": sorted(set(df["family"].astype(str))),
+        "n_flagged_left_out": int((df["flagged"] == 1).sum()),
+        "cv_seconds": round(cv_seconds, 1),
+        "params": params,
+        "estimators": results,
+        "variants": variants,
+        "ours_prefix_within_10_by_family": _by_family_within10(df, oof.ours_prefix),
+        "note": "timings taken on a shared 2-core CPU; noisy",
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    if args.plot:
+        ok = df["flagged"].to_numpy() != 1
+        plot_predicted_vs_measured(df[ok].reset_index(drop=True), np.asarray(oof.ours_prefix)[ok], args.plot,
+                                   title="held-out families, prefixes")
+    rows = []
+    for name, r in {**results, **variants}.items():
+        rows.append([name, r["network"]["within_10_pct"], r["network"]["mape_pct"], r["prefix"]["within_10_pct"],
+                     r["prefix"]["within_5_pct"], r["prefix"]["mape_pct"], r["prefix"]["rmspe_pct"],
+                     r["deadlines"]["correct_pct"]])
+    from tabulate import tabulate
+
+    print(tabulate(rows, headers=["estimator", "net ±10%", "net MAPE", "prefix ±10%", "prefix ±5%", "prefix MAPE",
+                                  "prefix RMSPE", "deadline ok %"], floatfmt=".1f"))
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

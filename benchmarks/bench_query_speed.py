@@ -1,0 +1,150 @@
+"""How fast the predictor answers the trimmer, and what fitting it costs.
+
+    python benchmarks/bench_query_speed.py [--predictor data/predictors/cpu-1thread]
+        [--table data/calibration/cpu-1thread.csv] [--out benchmarks/results/query_speed.json]
+
+* **amortized query**: the trimmer predicts each base network once
+  (:meth:`LatencyModel.predict_chain`, one XGBoost call per stage) and answers every
+  cut k from ``prefix_latency_ms[k]``; we report the time per candidate
+  (network prediction + all lookups, divided by the number of cuts), per network
+  and for all zoo networks together, plus one batched :meth:`predict_table` over
+  every network at once;
+* **cold query**: a network never seen (features not cached): fx split + fvcore
+  features + prediction, split into its parts;
+* **head query**: :meth:`LatencyModel.head_latency_ms`;
+* **fit**: wall time and peak resident memory (``resource.getrusage`` of a child
+  process) of fitting on the shipped table, without cross-validation.
+
+Medians over repeats.  The CPU is shared with other work: timings are noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing as mp
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+ZOO_AT = [("mobilenet_v2", 224), ("resnet18", 224), ("resnet50", 224), ("efficientnet_b0", 224),
+          ("mnasnet1_0", 224), ("shufflenet_v2_x1_0", 224), ("regnet_y_400mf", 224), ("densenet121", 224),
+          ("googlenet", 224), ("squeezenet1_1", 224), ("mobilenet_v3_large", 224)]
+COLD = [("random:1001", 160), ("mobilenet_v3_small", 192)]
+
+
+def _median_us(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e6
+
+
+def _fit_child(table_path: str, queue) -> None:
+    from latmodel.model import LatencyModel
+    from latmodel.table import read_table
+
+    t = time.perf_counter()
+    table = read_table(table_path)
+    LatencyModel(n_jobs=1).fit(table)
+    queue.put(time.perf_counter() - t)
+
+
+def main(argv=None) -> int:
+    import pandas as pd
+
+    from latmodel import features as F
+    from latmodel.model import load_predictor
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--predictor", default=str(ROOT / "data/predictors/cpu-1thread"))
+    ap.add_argument("--table", default=str(ROOT / "data/calibration/cpu-1thread.csv"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/query_speed.json"))
+    ap.add_argument("--repeats", type=int, default=50)
+    ap.add_argument("--no-fit", action="store_true", help="skip the fit timing")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    predictor = load_predictor(args.predictor)
+    per_network = []
+    frames = []
+    total_us = total_cuts = 0.0
+    for name, res in ZOO_AT:
+        feats = F.network_features(name, res)  # warm the feature cache: not part of the query
+        n = len(feats)
+
+        def query(feats=feats, name=name, res=res):
+            pred = predictor.predict_chain(feats, model_name=name, resolution=res)
+            return [(pred.prefix_latency_ms[k], pred.prefix_upper_ms[k]) for k in range(len(pred))]
+
+        us = _median_us(query, args.repeats)
+        per_network.append({"model": name, "resolution_px": res, "n_cuts": n, "network_us": round(us, 1),
+                            "amortized_us_per_candidate": round(us / n, 2)})
+        total_us += us
+        total_cuts += n
+        df = pd.DataFrame(feats)
+        df["config_id"] = f"{name}@{res}"
+        frames.append(df)
+    batch = pd.concat(frames, ignore_index=True)
+    batched_us = _median_us(lambda: predictor.predict_table(batch), max(5, args.repeats // 5))
+    head_us = _median_us(lambda: predictor.head_latency_ms(1280, 7, 7, 1000), args.repeats)
+
+    cold = []
+    for name, res in COLD:
+        F.clear_cache()
+        t = time.perf_counter()
+        feats = F.network_features(name, res)
+        t_feat = time.perf_counter() - t
+        t = time.perf_counter()
+        predictor.predict_chain(feats, model_name=name, resolution=res)
+        t_pred = time.perf_counter() - t
+        cold.append({"model": name, "resolution_px": res, "n_blocks": len(feats),
+                     "features_seconds": round(t_feat, 3), "prediction_seconds": round(t_pred, 4),
+                     "total_seconds": round(t_feat + t_pred, 3)})
+
+    fit = None
+    if not args.no_fit and Path(args.table).is_file():
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        p = ctx.Process(target=_fit_child, args=(args.table, q))
+        p.start()
+        seconds = q.get()
+        p.join()
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        rows = sum(1 for _ in open(args.table, encoding="utf-8")) - 1
+        fit = {"table": args.table, "rows": rows, "seconds": round(seconds, 2),
+               "peak_rss_bytes": int(peak_kib) * 1024, "n_jobs": 1,
+               "note": "includes the grouped out-of-fold stage-1 fits that stage 2 and the upper bound learn from"}
+
+    out = {
+        "predictor": args.predictor,
+        "amortized_query": {
+            "per_network": per_network,
+            "all_networks_us_per_candidate": round(total_us / total_cuts, 2),
+            "candidates": int(total_cuts),
+            "batched_predict_table_us_total": round(batched_us, 1),
+            "batched_us_per_candidate": round(batched_us / total_cuts, 2),
+        },
+        "head_latency_query_us": round(head_us, 1),
+        "cold_network": cold,
+        "fit": fit,
+        "note": "median over repeats on a shared 2-core CPU (other work running); noisy",
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in out.items() if k != "amortized_query"}, indent=2))
+    print("amortized us per candidate:", out["amortized_query"]["all_networks_us_per_candidate"],
+          "batched:", out["amortized_query"]["batched_us_per_candidate"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
