@@ -116,7 +116,7 @@ def cmd_profile(args) -> int:
     summary = profile(
         models, out, resolutions=resolutions, widths=widths, threads=args.threads, batch_size=args.batch_size,
         repeats=args.repeats, warmup=args.warmup, pin_cpu=args.pin_cpu, device=args.device,
-        progress=not args.quiet,
+        progress=not args.quiet, corpus=args.corpus if models is None else None,
     )
     print(summary.to_text())
     return 0
@@ -173,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profile", help="measure per-block, prefix and whole-network latency on this device")
     p.add_argument("--models", help="comma-separated models (default: the calibration corpus)")
+    p.add_argument("--corpus", choices=["default", "small"], default="default",
+                   help="which calibration corpus to measure when --models is not given (default: default)")
     p.add_argument("--resolutions", help="comma-separated resolutions, pixels (default: 224 with --models, the corpus's otherwise)")
     p.add_argument("--widths", help="comma-separated width multipliers (default 1.0)")
     p.add_argument("--out", required=True, help="CSV table to write or extend (resumes: measured configs are skipped)")
@@ -190,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="predictor folder to write (must not exist, or be a predictor)")
     p.add_argument("--base", help="adapt this existing predictor to the new device's (few) measurements")
     p.add_argument("--no-cv", action="store_true", help="skip leave-one-family-out cross-validation")
-    p.add_argument("--n-estimators", type=positive_int, default=None, help="stage-1 boosting rounds (default 600)")
+    p.add_argument("--n-estimators", type=positive_int, default=None, help="stage-1 boosting rounds (default 800)")
     p.add_argument("--upper-quantile", type=positive_float, default=None,
                    help="residual quantile for the prefix upper bound (default 0.95)")
     p.add_argument("--n-jobs", type=positive_int, default=None, help="XGBoost threads (default 1)")

@@ -2,18 +2,23 @@
 
 Model (see docs in :class:`LatencyModel`):
 
-* **roofline prior** -- a non-negative least-squares fit of in-context block latency
-  on per-kind FLOPs, bytes moved and op count (:data:`ROOFLINE_TERMS`); it gives the
-  trees a physically sensible starting point (``base_margin``) so they extrapolate
-  to blocks larger or smaller than any in the table, and it prices the new
-  classification head (:meth:`LatencyModel.head_latency_ms`).
 * **stage 1** -- XGBoost on the block features (:data:`latmodel.features.FEATURE_COLUMNS`)
-  predicting ``log(incontext_median_ms)`` on top of the log roofline prior.
+  predicting ``log(incontext_median_ms)`` (latencies span three orders of magnitude;
+  a log target makes the squared loss a relative one).  Optionally on top of a
+  roofline prior (``stage1_prior="roofline"``, as ``base_margin``); on the 1-thread
+  table that prior made held-out prefixes worse (it misprices channel shuffles), so
+  it is off by default.
 * **stage 2** -- a small XGBoost on prefix-level features (:data:`STAGE2_FEATURES`:
   block index, cumulative stage-1 latency, cumulative bytes, ...) predicting
-  ``log(prefix_median_ms / cumulative stage-1 latency)``: the correction for running
-  the prefix alone (cold caches at the start, no downstream blocks).  Stage 1 is
-  trained out-of-fold (grouped by family) before stage 2 learns from it.
+  ``log(prefix_median_ms / cumulative in-context latency)``: the correction for
+  running the prefix alone (cold caches make the first blocks cost less alone than
+  in context).  At prediction time the ratio multiplies the cumulative stage-1
+  prediction, so prefix sums stay additive up to a bounded factor; the result is
+  made non-decreasing along the chain.
+* **roofline** -- a non-negative least-squares fit of in-context block latency on
+  per-kind FLOPs, bytes moved and layer count (:data:`ROOFLINE_TERMS`); it prices
+  the new classification head (:meth:`LatencyModel.head_latency_ms`), which no
+  measured block resembles.
 
 Predicting all prefixes of a network is one batched ``inplace_predict`` per stage.
 ``prefix_upper_ms`` multiplies the prediction by ``exp(q)``, ``q`` the
@@ -80,7 +85,8 @@ ROOFLINE_TERMS: dict[str, tuple[tuple[str, ...], float]] = {
     "gflops_memory_bound": (("flops_norm", "flops_pool", "flops_elementwise", "flops_other"), 1e-9),
     "gbytes_activations": (("in_bytes", "out_bytes", "intermediate_bytes"), 1e-9),
     "gbytes_params": (("param_bytes",), 1e-9),
-    "n_ops": (("n_ops",), 1.0),
+    "n_layers": (("n_conv_dense", "n_conv_pointwise", "n_conv_depthwise", "n_conv_grouped", "n_linear", "n_norm",
+                  "n_pool", "n_act"), 1.0),
 }
 
 #: Prefix-level features of stage 2 (computed from stage-1 predictions and block features).
@@ -102,6 +108,7 @@ POSITION_BUCKETS: tuple[tuple[int, int | None], ...] = ((0, 0), (1, 1), (2, 3), 
 
 _LIBRARIES = ("xgboost", "scikit-learn", "torch", "numpy", "pandas")
 STAGE1_FILE = "stage1.json"
+_STAGE1_FILES = {"plain": STAGE1_FILE, "roofline": "stage1_roofline.json"}
 STAGE2_FILE = "stage2.json"
 
 
@@ -476,7 +483,8 @@ class LatencyModel:
 
     * ``n_estimators``, ``max_depth``, ``learning_rate``, ``subsample``, ``colsample_bytree``,
       ``min_child_weight``, ``reg_lambda``: stage-1 XGBoost settings.
-    * ``stage1_prior``: ``"roofline"`` (trees learn the log ratio to the roofline fit) or ``"none"``.
+    * ``stage1_prior``: ``"none"`` (trees on the features), ``"roofline"`` (trees learn the log
+      ratio to the roofline fit) or ``"blend"`` (both, geometric mean of their predictions).
     * ``stage1_target``: ``"incontext"`` (``incontext_median_ms``) or ``"prefix_increment"``
       (``prefix_median_ms[k] - prefix_median_ms[k-1]``, floored at 10 % of the in-context time).
     * ``stage2``: learn the prefix correction (``True``) or sum stage-1 blocks as they are.
@@ -484,6 +492,10 @@ class LatencyModel:
       table's summed in-context latencies: the pure prefix-alone vs in-context effect) or
       ``"oof"`` (summed out-of-fold stage-1 predictions: also absorbs stage-1 bias).
       At prediction time the ratio always multiplies the summed stage-1 predictions.
+    * ``stage2_last_block``: the correction is learned and applied for prefixes ending at
+      block ``0..stage2_last_block``; a longer prefix k adds its blocks' stage-1 latencies
+      to the corrected prefix ``stage2_last_block`` (the cold-cache difference is a
+      start-up cost).  ``None``: learn and apply it at every position.
     * ``stage2_estimators``, ``stage2_depth``: the correction model's size.
     * ``upper_quantile``: quantile of log residuals used for ``prefix_upper_ms``.
     * ``inner_folds``: grouped folds for the out-of-fold stage-1 predictions stage 2 learns from.
@@ -495,12 +507,12 @@ class LatencyModel:
     * ``random_state``, ``n_jobs``: XGBoost seed and threads.
     """
 
-    def __init__(self, *, n_estimators: int = 600, max_depth: int = 5, learning_rate: float = 0.05,
+    def __init__(self, *, n_estimators: int = 800, max_depth: int = 3, learning_rate: float = 0.05,
                  subsample: float = 0.8, colsample_bytree: float = 0.8, min_child_weight: float = 3.0,
-                 reg_lambda: float = 1.0, stage1_prior: str = "roofline", stage1_target: str = "incontext",
-                 stage2: bool = True, stage2_reference: str = "measured",
+                 reg_lambda: float = 1.0, stage1_prior: str = "blend", stage1_target: str = "incontext",
+                 stage2: bool = True, stage2_reference: str = "measured", stage2_last_block: int | None = 3,
                  stage2_estimators: int = 200, stage2_depth: int = 3, upper_quantile: float = 0.95,
-                 inner_folds: int = 4, flagged_weight: float = 0.25, adapt_strategy: str = "scale+boost",
+                 inner_folds: int = 4, flagged_weight: float = 0.1, adapt_strategy: str = "scale+boost",
                  adapt_rounds: int = 100, random_state: int = 0, n_jobs: int = 1):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -513,6 +525,7 @@ class LatencyModel:
         self.stage1_target = stage1_target
         self.stage2 = stage2
         self.stage2_reference = stage2_reference
+        self.stage2_last_block = stage2_last_block
         self.stage2_estimators = stage2_estimators
         self.stage2_depth = stage2_depth
         self.upper_quantile = upper_quantile
@@ -543,14 +556,16 @@ class LatencyModel:
         return f"LatencyModel({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     def _check_params(self) -> None:
-        if self.stage1_prior not in ("roofline", "none"):
-            raise ValueError(f"stage1_prior must be 'roofline' or 'none', got {self.stage1_prior!r}")
+        if self.stage1_prior not in ("roofline", "none", "blend"):
+            raise ValueError(f"stage1_prior must be 'none', 'roofline' or 'blend', got {self.stage1_prior!r}")
         if self.stage1_target not in ("incontext", "prefix_increment"):
             raise ValueError(f"stage1_target must be 'incontext' or 'prefix_increment', got {self.stage1_target!r}")
         if self.stage2_reference not in ("measured", "oof"):
             raise ValueError(f"stage2_reference must be 'measured' or 'oof', got {self.stage2_reference!r}")
         if self.adapt_strategy not in ("scale", "boost", "scale+boost", "refit"):
             raise ValueError(f"adapt_strategy must be scale, boost, scale+boost or refit, got {self.adapt_strategy!r}")
+        if self.stage2_last_block is not None and int(self.stage2_last_block) < 0:
+            raise ValueError(f"stage2_last_block must be >= 0 or None, got {self.stage2_last_block!r}")
         if not 0.5 <= float(self.upper_quantile) < 1.0:
             raise ValueError(f"upper_quantile must be in [0.5, 1), got {self.upper_quantile!r}")
         if not 0.0 <= float(self.flagged_weight) <= 1.0:
@@ -606,18 +621,26 @@ class LatencyModel:
 
         return np.where(df["flagged"].to_numpy() == 1, float(self.flagged_weight), 1.0)
 
-    def _fit_stage1(self, df, weights, *, roofline, init=None, rounds=None, offset=0.0):
+    def _stage1_kinds(self) -> list[str]:
+        """Stage-1 boosters to fit: plain trees, trees on the roofline prior, or both (blend)."""
+        return {"none": ["plain"], "roofline": ["roofline"], "blend": ["plain", "roofline"]}[self.stage1_prior]
+
+    def _fit_stage1(self, df, weights, *, roofline, kinds, init=None, rounds=None, offset=0.0):
+        """One booster per kind in ``kinds`` (``init``: boosters to continue, same kinds)."""
         import numpy as np
         import xgboost as xgb
 
         keep = weights > 0
         X = df.loc[keep, list(FEATURE_COLUMNS)].to_numpy(dtype=np.float32)
         y = np.log(self._stage1_target_ms(df)[keep])
-        margin = self._margin(df.loc[keep], roofline, offset)
-        dtrain = xgb.DMatrix(X, label=y, weight=weights[keep], base_margin=margin,
-                             feature_names=list(FEATURE_COLUMNS), nthread=int(self.n_jobs))
-        return xgb.train(self._xgb_params(), dtrain, num_boost_round=int(rounds or self.n_estimators),
-                         xgb_model=init, verbose_eval=False)
+        boosters = []
+        for i, kind in enumerate(kinds):
+            margin = self._margin(df.loc[keep], roofline if kind == "roofline" else None, offset)
+            dtrain = xgb.DMatrix(X, label=y, weight=weights[keep], base_margin=margin,
+                                 feature_names=list(FEATURE_COLUMNS), nthread=int(self.n_jobs))
+            boosters.append(xgb.train(self._xgb_params(), dtrain, num_boost_round=int(rounds or self.n_estimators),
+                                      xgb_model=init[i] if init is not None else None, verbose_eval=False))
+        return boosters
 
     def _stage1_target_ms(self, df):
         """What stage 1 learns, in ms, per row of the sorted frame ``df``."""
@@ -645,12 +668,14 @@ class LatencyModel:
             return np.full(len(df), float(offset))
         return np.log(_roofline_ms(df, roofline)) + float(offset)
 
-    def _predict_stage1(self, booster, df, roofline, offset):
+    def _predict_stage1(self, boosters, kinds, df, roofline, offset):
+        """Geometric mean of the stage-1 boosters' predictions (ms); one call per booster."""
         import numpy as np
 
         X = df[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float32)
-        margin = self._margin(df, roofline, offset)
-        return np.exp(booster.inplace_predict(X, base_margin=margin, validate_features=False))
+        logs = [b.inplace_predict(X, base_margin=self._margin(df, roofline if kind == "roofline" else None, offset),
+                                  validate_features=False) for b, kind in zip(boosters, kinds)]
+        return np.exp(np.mean(logs, axis=0))
 
     def _fit_stage2(self, df, s1_ms, weights):
         import numpy as np
@@ -661,6 +686,10 @@ class LatencyModel:
             return None
         Z, cum = _prefix_features(df, s1_ms)
         keep = target_ok & (weights > 0)
+        if self.stage2_last_block is not None:
+            keep &= df["block_index"].to_numpy() <= int(self.stage2_last_block)
+        if not keep.any():
+            return None
         y = np.log(df["prefix_median_ms"].to_numpy(dtype=float)[keep] / cum[keep])
         d = xgb.DMatrix(Z[keep], label=y, weight=weights[keep], feature_names=list(STAGE2_FEATURES),
                         nthread=int(self.n_jobs))
@@ -673,12 +702,19 @@ class LatencyModel:
         """Prefix latency (ms) per row: cumulative stage 1 times the stage-2 ratio, made non-decreasing."""
         import numpy as np
 
+        import pandas as pd
+
         Z, cum = _prefix_features(df, s1_ms)
         if stage2 is None:
             return cum
-        return _cummax_by_config(df, cum * np.exp(stage2.inplace_predict(Z, validate_features=False)))
+        delta = cum * (np.exp(stage2.inplace_predict(Z, validate_features=False)) - 1.0)
+        if self.stage2_last_block is not None:
+            late = df["block_index"].to_numpy() > int(self.stage2_last_block)
+            delta = pd.Series(np.where(late, np.nan, delta), index=df.index)
+            delta = delta.groupby(df["config_id"].to_numpy(), sort=False).ffill().fillna(0.0).to_numpy()
+        return _cummax_by_config(df, np.maximum(cum + delta, 0.5 * cum))
 
-    def _oof_stage1(self, df, weights, *, init=None, rounds=None, offset=0.0, roofline_base=None):
+    def _oof_stage1(self, df, weights, *, offset=0.0, roofline_base=None):
         """Grouped out-of-fold stage-1 predictions (ms) for every row of ``df``."""
         import numpy as np
         from sklearn.model_selection import GroupKFold
@@ -694,15 +730,11 @@ class LatencyModel:
         for train_idx, test_idx in GroupKFold(n_splits=min(int(self.inner_folds), n_groups)).split(df, groups=groups):
             tr = df.iloc[train_idx]
             w = weights[train_idx]
+            kinds = self._stage1_kinds()
             roof = roofline_base if roofline_base is not None else (
-                _fit_roofline(tr, self._stage1_target_ms(tr), np.maximum(w, 1e-6))
-                if self.stage1_prior == "roofline" else None)
-            off = offset
-            if init is not None and "scale" in self.adapt_strategy:
-                off = self._adapt_offset(init, tr, w)
-            b = self._fit_stage1(tr, w, roofline=roof, init=init.stage1_ if init is not None else None,
-                                 rounds=rounds, offset=off)
-            oof[test_idx] = self._predict_stage1(b, df.iloc[test_idx], roof, off)
+                _fit_roofline(tr, self._stage1_target_ms(tr), np.maximum(w, 1e-6)) if "roofline" in kinds else None)
+            b = self._fit_stage1(tr, w, roofline=roof, kinds=kinds, offset=offset)
+            oof[test_idx] = self._predict_stage1(b, kinds, df.iloc[test_idx], roof, offset)
         return oof
 
     @staticmethod
@@ -745,11 +777,12 @@ class LatencyModel:
                 else init_model.stage1_offset_
             boost = "boost" in self.adapt_strategy
             rounds = int(self.adapt_rounds)
+            kinds = list(init_model.stage1_kinds_)
             if boost:
-                stage1 = self._fit_stage1(df, weights, roofline=roofline, init=init_model.stage1_, rounds=rounds,
-                                          offset=offset)
+                stage1 = self._fit_stage1(df, weights, roofline=roofline, kinds=kinds, init=init_model.stage1_,
+                                          rounds=rounds, offset=offset)
             else:
-                stage1 = init_model.stage1_
+                stage1 = list(init_model.stage1_)
             stage2 = init_model.stage2_
             head_roofline = dict(init_model.head_roofline_)
             head_roofline = {k: v * math.exp(offset - init_model.stage1_offset_) for k, v in head_roofline.items()}
@@ -758,10 +791,11 @@ class LatencyModel:
             residual_source = f"inherited from the base predictor (adapted with {self.adapt_strategy})"
             self.adapted_from_ = dict(init_model.device_)
         else:
+            kinds = self._stage1_kinds()
             roofline = (_fit_roofline(df, self._stage1_target_ms(df), np.maximum(weights, 1e-6))
-                        if self.stage1_prior == "roofline" else None)
+                        if "roofline" in kinds else None)
             offset = 0.0
-            stage1 = self._fit_stage1(df, weights, roofline=roofline)
+            stage1 = self._fit_stage1(df, weights, roofline=roofline, kinds=kinds)
             head_roofline = _fit_roofline(df, df["incontext_median_ms"], np.maximum(weights, 1e-6))
             stage2 = None
             residual_q = None
@@ -777,6 +811,7 @@ class LatencyModel:
             residual_q, residual_source = self._residual_quantiles(df, weights, oof_s1, has_prefix)
 
         self.stage1_ = stage1
+        self.stage1_kinds_ = list(kinds)
         self.stage2_ = stage2
         self.roofline_ = roofline
         self.head_roofline_ = head_roofline
@@ -832,7 +867,7 @@ class LatencyModel:
         """In-context latency (ms) of each block; ``features``: DataFrame, list of dicts or 2-D array."""
         self._check_fitted()
         df = _as_frame(features, self.feature_names_)
-        return self._predict_stage1(self.stage1_, df, self.roofline_, self.stage1_offset_)
+        return self._predict_stage1(self.stage1_, self.stage1_kinds_, df, self.roofline_, self.stage1_offset_)
 
     def predict_table(self, table):
         """(block ms, prefix ms, prefix upper ms) for every row of a sorted measurement table; one call per stage."""
@@ -894,8 +929,9 @@ class LatencyModel:
         Priced with the roofline fit of this device (:data:`ROOFLINE_TERMS`, fitted by
         non-negative least squares on the table's in-context block latencies): a
         constant, ms per GFLOP of memory-bound ops (the pool) and of GEMMs (the
-        Linear), ms per GB of activations and of parameters, and ms per op.  The
-        trees are not used: no table block looks like a Linear head.
+        Linear), ms per GB of activations and of parameters, and ms per layer (the
+        pool and the Linear).  The trees are not used: no table block looks like a
+        Linear head, and trees cannot extrapolate to one.
         """
         import pandas as pd
 
@@ -908,7 +944,7 @@ class LatencyModel:
         row.update({
             "flops_pool": float(b * c * h * w), "flops_linear": float(b * c * n),
             "in_bytes": 4.0 * b * c * h * w, "out_bytes": 4.0 * b * n, "intermediate_bytes": 4.0 * b * (c + n),
-            "param_bytes": 4.0 * (c * n + n), "n_ops": 3.0,
+            "param_bytes": 4.0 * (c * n + n), "n_pool": 1.0, "n_linear": 1.0, "n_ops": 3.0,
         })
         return float(_roofline_ms(pd.DataFrame([row]), self.head_roofline_)[0])
 
@@ -928,7 +964,7 @@ class LatencyModel:
                            else "log(prefix_median_ms / cumulative out-of-fold stage-1 ms)"),
             },
             "hyperparameters": self.get_params(),
-            "stage1_prior": "roofline" if self.roofline_ is not None else "none",
+            "stage1_boosters": [[kind, _STAGE1_FILES[kind]] for kind in self.stage1_kinds_],
             "roofline": self.roofline_,
             "head_roofline": self.head_roofline_,
             "stage1_offset": self.stage1_offset_,
@@ -957,7 +993,8 @@ class LatencyModel:
     def save(self, path) -> Path:
         """Write the predictor folder ``path`` atomically (see :mod:`latmodel.artifact`)."""
         self._check_fitted()
-        files = {STAGE1_FILE: bytes(self.stage1_.save_raw(raw_format="json"))}
+        files = {_STAGE1_FILES[kind]: bytes(b.save_raw(raw_format="json"))
+                 for kind, b in zip(self.stage1_kinds_, self.stage1_)}
         if self.stage2_ is not None:
             files[STAGE2_FILE] = bytes(self.stage2_.save_raw(raw_format="json"))
         return write_predictor_folder(Path(path), self.manifest(), files)
@@ -981,8 +1018,16 @@ class LatencyModel:
         if manifest.get("stage2_feature_names") != list(STAGE2_FEATURES):
             raise ArtifactError(f"predictor {str(path)!r} has a prefix model with other features than this "
                                 f"netcut computes; {fix}")
-        if STAGE1_FILE not in files or (manifest.get("has_stage2") and STAGE2_FILE not in files):
-            raise ArtifactError(f"predictor {str(path)!r} lacks {STAGE1_FILE} or {STAGE2_FILE}; {fix}")
+        stage1_list = manifest.get("stage1_boosters")
+        if (not isinstance(stage1_list, list) or not stage1_list
+                or any(not isinstance(e, list) or len(e) != 2 or _STAGE1_FILES.get(e[0]) != e[1] for e in stage1_list)):
+            raise ArtifactError(f"manifest of predictor {str(path)!r} lists no valid stage-1 boosters "
+                                f"(allowed: {', '.join(_STAGE1_FILES.values())}); {fix}")
+        kinds = [e[0] for e in stage1_list]
+        needed = [e[1] for e in stage1_list] + ([STAGE2_FILE] if manifest.get("has_stage2") else [])
+        lacking_files = [f for f in needed if f not in files]
+        if lacking_files:
+            raise ArtifactError(f"predictor {str(path)!r} lacks {', '.join(lacking_files)}; {fix}")
         try:
             params = dict(manifest["hyperparameters"])
             self = cls(**params)
@@ -1008,10 +1053,13 @@ class LatencyModel:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else "XGBoostError"
                 raise ArtifactError(f"model file {name!r} of {str(path)!r} cannot be loaded ({first[:200]}); {fix}") from None
             boosters[name] = booster
-        s1 = boosters[STAGE1_FILE]
-        if s1.num_features() != len(FEATURE_COLUMNS) or (s1.feature_names and list(s1.feature_names) != names):
-            raise ArtifactError(f"{STAGE1_FILE} of {str(path)!r} expects {s1.num_features()} features, the manifest "
-                                f"lists {len(names)}; {fix}")
+        s1 = [boosters[_STAGE1_FILES[kind]] for kind in kinds]
+        for kind, b in zip(kinds, s1):
+            if b.num_features() != len(FEATURE_COLUMNS) or (b.feature_names and list(b.feature_names) != names):
+                raise ArtifactError(f"{_STAGE1_FILES[kind]} of {str(path)!r} expects {b.num_features()} features, "
+                                    f"the manifest lists {len(names)}; {fix}")
+        if "roofline" in kinds and roofline is None:
+            raise ArtifactError(f"manifest of predictor {str(path)!r} has a roofline booster but no roofline; {fix}")
         s2 = boosters.get(STAGE2_FILE)
         if s2 is not None and s2.num_features() != len(STAGE2_FEATURES):
             raise ArtifactError(f"{STAGE2_FILE} of {str(path)!r} expects {s2.num_features()} features, not "
@@ -1020,6 +1068,7 @@ class LatencyModel:
             b.set_param({"nthread": int(self.n_jobs)})
         training = manifest.get("training", {})
         self.stage1_ = s1
+        self.stage1_kinds_ = kinds
         self.stage2_ = s2
         self.roofline_ = None if roofline is None else {k: float(v) for k, v in roofline.items()}
         self.head_roofline_ = {k: float(v) for k, v in head.items()}
