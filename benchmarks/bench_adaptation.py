@@ -11,7 +11,8 @@ score TRN prefixes and whole networks of the remaining configurations.  Side by 
 
 * ``base, unadapted`` -- the 1-thread predictor as it is;
 * ``scale`` -- one global latency factor (weighted median of log ratios);
-* ``boost`` -- continue boosting the base trees on the new rows;
+* ``boost`` -- continue boosting the base trees on the new rows (``adapt_rounds`` more
+  rounds, the default strategy);
 * ``scale+boost`` -- both;
 * ``from scratch`` -- a new predictor fitted on the same few rows only.
 

@@ -49,7 +49,6 @@ from .artifact import (
 from .baselines import (
     FlopsLinearBaseline,
     alone_lookup_prefix_ms,
-    cumsum_by_config,
     incontext_sum_prefix_ms,
     sort_blocks,
 )
@@ -323,16 +322,89 @@ class EvaluationReport:
 # =========================================================================== helpers
 
 
-def _roofline_design(df):
-    """Design matrix of :data:`ROOFLINE_TERMS` for a frame with feature columns."""
+_FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_COLUMNS)}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Chains:
+    """Blocks of one or more chains as arrays: the fast path of prediction (no pandas).
+
+    ``X``: features in :data:`FEATURE_COLUMNS` order, one row per block; rows of a chain
+    are consecutive and in block order; ``starts[i]``: row index of row i's chain start.
+    """
+
+    X: Any
+    starts: Any
+    block_index: Any
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    def col(self, name: str):
+        return self.X[:, _FEATURE_INDEX[name]]
+
+    @classmethod
+    def from_frame(cls, df) -> "_Chains":
+        """From a frame sorted by (config_id, block_index) (see :func:`sort_blocks`)."""
+        import numpy as np
+
+        X = df[list(FEATURE_COLUMNS)].to_numpy(dtype=float)
+        ids = df["config_id"].to_numpy()
+        new = np.ones(len(ids), dtype=bool)
+        new[1:] = ids[1:] != ids[:-1]
+        first = np.flatnonzero(new)
+        starts = first[np.cumsum(new) - 1]
+        return cls(X=X, starts=starts, block_index=df["block_index"].to_numpy(dtype=int))
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[dict]) -> "_Chains":
+        """One chain from per-block feature dicts, in order."""
+        import numpy as np
+
+        try:
+            X = np.array([[float(r[c]) for c in FEATURE_COLUMNS] for r in rows], dtype=float)
+        except KeyError as exc:
+            raise NetcutError(f"block features lack column {exc.args[0]!r}; compute them with "
+                              "latmodel.features.network_features") from None
+        n = len(rows)
+        return cls(X=X.reshape(n, len(FEATURE_COLUMNS)), starts=np.zeros(n, dtype=int), block_index=np.arange(n))
+
+    def cumsum(self, values):
+        """Cumulative sum of ``values`` along each chain."""
+        import numpy as np
+
+        v = np.asarray(values, dtype=float)
+        c = np.cumsum(v)
+        return c - c[self.starts] + v[self.starts]
+
+    def cummax(self, values):
+        """Running maximum along each chain."""
+        import numpy as np
+
+        v = np.asarray(values, dtype=float).copy()
+        firsts = np.flatnonzero(self.starts == np.arange(len(v)))
+        for a, b in zip(firsts, [*firsts[1:], len(v)]):
+            v[a:b] = np.maximum.accumulate(v[a:b])
+        return v
+
+
+def _as_chains(data) -> _Chains:
+    if isinstance(data, _Chains):
+        return data
+    return _Chains.from_frame(data)
+
+
+def _roofline_design(data):
+    """Design matrix of :data:`ROOFLINE_TERMS` for blocks (a frame or :class:`_Chains`)."""
     import numpy as np
 
+    ch = _as_chains(data)
     cols = []
     for name, (columns, scale) in ROOFLINE_TERMS.items():
         if not columns:
-            cols.append(np.ones(len(df)))
+            cols.append(np.ones(len(ch)))
         else:
-            cols.append(sum(df[c].to_numpy(dtype=float) for c in columns) * scale)
+            cols.append(sum(ch.col(c) for c in columns) * scale)
     return np.stack(cols, axis=1)
 
 
@@ -350,37 +422,41 @@ def _fit_roofline(df, y_ms, weights) -> dict[str, float]:
     return {name: float(c) for name, c in zip(ROOFLINE_TERMS, coef)}
 
 
-def _roofline_ms(df, coef: dict[str, float]):
+def _roofline_ms(data, coef: dict[str, float]):
     import numpy as np
 
-    design = _roofline_design(df)
+    design = _roofline_design(data)
     c = np.array([coef[name] for name in ROOFLINE_TERMS])
     return np.maximum(design @ c, 1e-3)
 
 
-def _as_frame(features, names: Sequence[str]):
+def _to_chains(features) -> _Chains:
+    """Blocks given as a frame, a list of feature dicts (one chain), one dict, or a 2-D array."""
     import numpy as np
     import pandas as pd
 
+    if isinstance(features, _Chains):
+        return features
     if isinstance(features, pd.DataFrame):
-        df = features
-    elif isinstance(features, dict):
-        df = pd.DataFrame([features])
-    elif isinstance(features, (list, tuple)) and (not features or isinstance(features[0], dict)):
-        df = pd.DataFrame(list(features))
-    else:
-        arr = np.asarray(features, dtype=float)
-        if arr.ndim == 1:
-            arr = arr[None, :]
-        if arr.ndim != 2 or arr.shape[1] != len(names):
-            raise NetcutError(f"expected features with {len(names)} columns ({', '.join(names[:3])}, ...), "
-                              f"got an array of shape {arr.shape}")
-        df = pd.DataFrame(arr, columns=list(names))
-    missing = [c for c in names if c not in df.columns]
-    if missing:
-        raise NetcutError(f"features lack column(s) {', '.join(missing[:6])}; compute them with "
-                          "latmodel.features.network_features")
-    return df
+        missing = [c for c in FEATURE_COLUMNS if c not in features.columns]
+        if missing:
+            raise NetcutError(f"features lack column(s) {', '.join(missing[:6])}; compute them with "
+                              "latmodel.features.network_features")
+        if "config_id" in features.columns and "block_index" in features.columns:
+            return _Chains.from_frame(features)
+        return _Chains.from_rows(features[list(FEATURE_COLUMNS)].to_dict("records"))
+    if isinstance(features, dict):
+        return _Chains.from_rows([features])
+    if isinstance(features, (list, tuple)) and (not features or isinstance(features[0], dict)):
+        return _Chains.from_rows(list(features))
+    arr = np.asarray(features, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != len(FEATURE_COLUMNS):
+        raise NetcutError(f"expected features with {len(FEATURE_COLUMNS)} columns ({', '.join(FEATURE_COLUMNS[:3])}, "
+                          f"...), got an array of shape {arr.shape}")
+    n = arr.shape[0]
+    return _Chains(X=arr, starts=np.zeros(n, dtype=int), block_index=np.arange(n))
 
 
 def _bucket_of(block_index) -> "Any":
@@ -394,40 +470,27 @@ def _bucket_of(block_index) -> "Any":
     return out
 
 
-def _prefix_features(df, s1_ms):
-    """Stage-2 features for every row of the sorted frame ``df`` given stage-1 block predictions."""
+def _prefix_features(data, s1_ms):
+    """Stage-2 features for every block (a sorted frame or :class:`_Chains`) given stage-1 predictions."""
     import numpy as np
 
-    import pandas as pd
-
+    ch = _as_chains(data)
     s1 = np.asarray(s1_ms, dtype=float)
-    cum = cumsum_by_config(df, s1)
-    keys = df["config_id"].to_numpy()
-    first_pred = pd.Series(s1, index=df.index).groupby(keys, sort=False).transform("first").to_numpy(dtype=float)
-    in0 = df.groupby("config_id", sort=False)["in_bytes"].transform("first").to_numpy(dtype=float)
-    act = df["in_bytes"].to_numpy(float) + df["out_bytes"].to_numpy(float) + df["intermediate_bytes"].to_numpy(float)
+    cum = ch.cumsum(s1)
+    act = ch.col("in_bytes") + ch.col("out_bytes") + ch.col("intermediate_bytes")
     feats = {
-        "block_index": df["block_index"].to_numpy(dtype=float),
+        "block_index": ch.block_index.astype(float),
         "log_cum_pred_ms": np.log(cum),
         "log_block_pred_ms": np.log(s1),
-        "first_block_share": first_pred / cum,
+        "first_block_share": s1[ch.starts] / cum,
         "last_block_share": s1 / cum,
-        "log_cum_gflops": np.log1p(cumsum_by_config(df, df["flops"]) / 1e9 * 1e3),
-        "log_cum_param_bytes": np.log1p(cumsum_by_config(df, df["param_bytes"])),
-        "log_cum_activation_bytes": np.log1p(cumsum_by_config(df, act)),
-        "log_input_bytes": np.log1p(in0),
-        "log_out_bytes": np.log1p(df["out_bytes"].to_numpy(float)),
+        "log_cum_gflops": np.log1p(ch.cumsum(ch.col("flops")) / 1e9 * 1e3),
+        "log_cum_param_bytes": np.log1p(ch.cumsum(ch.col("param_bytes"))),
+        "log_cum_activation_bytes": np.log1p(ch.cumsum(act)),
+        "log_input_bytes": np.log1p(ch.col("in_bytes")[ch.starts]),
+        "log_out_bytes": np.log1p(ch.col("out_bytes")),
     }
     return np.stack([feats[n] for n in STAGE2_FEATURES], axis=1).astype(np.float32), cum
-
-
-def _cummax_by_config(df, values):
-    """Running maximum along each configuration's chain (a longer prefix never costs less)."""
-    import numpy as np
-    import pandas as pd
-
-    s = pd.Series(np.asarray(values, dtype=float), index=df.index)
-    return s.groupby(df["config_id"].to_numpy(), sort=False).cummax().to_numpy()
 
 
 def _library_versions() -> dict[str, str]:
@@ -512,8 +575,8 @@ class LatencyModel:
                  reg_lambda: float = 1.0, stage1_prior: str = "blend", stage1_target: str = "incontext",
                  stage2: bool = True, stage2_reference: str = "measured", stage2_last_block: int | None = 3,
                  stage2_estimators: int = 200, stage2_depth: int = 3, upper_quantile: float = 0.95,
-                 inner_folds: int = 4, flagged_weight: float = 0.1, adapt_strategy: str = "scale+boost",
-                 adapt_rounds: int = 100, random_state: int = 0, n_jobs: int = 1):
+                 inner_folds: int = 4, flagged_weight: float = 0.1, adapt_strategy: str = "boost",
+                 adapt_rounds: int = 300, random_state: int = 0, n_jobs: int = 1):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
@@ -668,12 +731,13 @@ class LatencyModel:
             return np.full(len(df), float(offset))
         return np.log(_roofline_ms(df, roofline)) + float(offset)
 
-    def _predict_stage1(self, boosters, kinds, df, roofline, offset):
+    def _predict_stage1(self, boosters, kinds, data, roofline, offset):
         """Geometric mean of the stage-1 boosters' predictions (ms); one call per booster."""
         import numpy as np
 
-        X = df[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float32)
-        logs = [b.inplace_predict(X, base_margin=self._margin(df, roofline if kind == "roofline" else None, offset),
+        ch = _as_chains(data)
+        X = ch.X.astype(np.float32)
+        logs = [b.inplace_predict(X, base_margin=self._margin(ch, roofline if kind == "roofline" else None, offset),
                                   validate_features=False) for b, kind in zip(boosters, kinds)]
         return np.exp(np.mean(logs, axis=0))
 
@@ -698,21 +762,20 @@ class LatencyModel:
         params["lambda"] = 5.0
         return xgb.train(params, d, num_boost_round=int(self.stage2_estimators), verbose_eval=False)
 
-    def _predict_prefix(self, df, s1_ms, stage2):
-        """Prefix latency (ms) per row: cumulative stage 1 times the stage-2 ratio, made non-decreasing."""
+    def _predict_prefix(self, data, s1_ms, stage2):
+        """Prefix latency (ms) per block: cumulative stage 1 plus the stage-2 correction, non-decreasing."""
         import numpy as np
 
-        import pandas as pd
-
-        Z, cum = _prefix_features(df, s1_ms)
+        ch = _as_chains(data)
+        Z, cum = _prefix_features(ch, s1_ms)
         if stage2 is None:
             return cum
         delta = cum * (np.exp(stage2.inplace_predict(Z, validate_features=False)) - 1.0)
         if self.stage2_last_block is not None:
-            late = df["block_index"].to_numpy() > int(self.stage2_last_block)
-            delta = pd.Series(np.where(late, np.nan, delta), index=df.index)
-            delta = delta.groupby(df["config_id"].to_numpy(), sort=False).ffill().fillna(0.0).to_numpy()
-        return _cummax_by_config(df, np.maximum(cum + delta, 0.5 * cum))
+            last = int(self.stage2_last_block)
+            late = ch.block_index > last
+            delta = np.where(late, delta[np.minimum(ch.starts + last, len(ch) - 1)], delta)
+        return ch.cummax(np.maximum(cum + delta, 0.5 * cum))
 
     def _oof_stage1(self, df, weights, *, offset=0.0, roofline_base=None):
         """Grouped out-of-fold stage-1 predictions (ms) for every row of ``df``."""
@@ -866,18 +929,18 @@ class LatencyModel:
     def predict_blocks(self, features):
         """In-context latency (ms) of each block; ``features``: DataFrame, list of dicts or 2-D array."""
         self._check_fitted()
-        df = _as_frame(features, self.feature_names_)
-        return self._predict_stage1(self.stage1_, self.stage1_kinds_, df, self.roofline_, self.stage1_offset_)
+        return self._predict_stage1(self.stage1_, self.stage1_kinds_, _to_chains(features), self.roofline_,
+                                    self.stage1_offset_)
 
     def predict_table(self, table):
         """(block ms, prefix ms, prefix upper ms) for every row of a sorted measurement table; one call per stage."""
         import numpy as np
 
         self._check_fitted()
-        s1 = self.predict_blocks(table)
-        prefix = self._predict_prefix(table, s1, self.stage2_)
-        upper = prefix * np.exp(np.asarray(self.residual_quantiles_)[_bucket_of(table["block_index"].to_numpy())])
-        upper = _cummax_by_config(table, upper)
+        ch = _to_chains(table)
+        s1 = self.predict_blocks(ch)
+        prefix = self._predict_prefix(ch, s1, self.stage2_)
+        upper = ch.cummax(prefix * np.exp(np.asarray(self.residual_quantiles_)[_bucket_of(ch.block_index)]))
         return s1, prefix, upper
 
     def predict_chain(self, block_feature_rows: list[dict], *, model_name: str = "network", resolution: int = 224,
@@ -886,10 +949,7 @@ class LatencyModel:
         self._check_fitted()
         if not block_feature_rows:
             raise NetcutError(f"network {model_name!r} has no blocks to predict")
-        df = _as_frame(list(block_feature_rows), self.feature_names_).copy()
-        df["config_id"] = "chain"
-        df["block_index"] = range(len(df))
-        s1, prefix, upper = self.predict_table(df)
+        s1, prefix, upper = self.predict_table(_Chains.from_rows(list(block_feature_rows)))
         names = [str(r.get("block_name", f"block{i}")) for i, r in enumerate(block_feature_rows)]
         return NetworkPrediction(
             model=str(model_name), resolution_px=int(resolution), width=float(width), block_names=tuple(names),
@@ -933,20 +993,22 @@ class LatencyModel:
         pool and the Linear).  The trees are not used: no table block looks like a
         Linear head, and trees cannot extrapolate to one.
         """
-        import pandas as pd
+        import numpy as np
 
         self._check_fitted()
         c, h, w, n, b = (int(in_channels), int(in_height_px), int(in_width_px), int(n_classes), int(batch_size))
         if min(c, h, w, n, b) <= 0:
             raise NetcutError(f"head dimensions must be positive, got channels={c}, height={h}, width={w}, "
                               f"classes={n}, batch={b}")
-        row = {col: 0.0 for col in FEATURE_COLUMNS}
-        row.update({
+        row = np.zeros((1, len(FEATURE_COLUMNS)))
+        for col, value in {
             "flops_pool": float(b * c * h * w), "flops_linear": float(b * c * n),
             "in_bytes": 4.0 * b * c * h * w, "out_bytes": 4.0 * b * n, "intermediate_bytes": 4.0 * b * (c + n),
             "param_bytes": 4.0 * (c * n + n), "n_pool": 1.0, "n_linear": 1.0, "n_ops": 3.0,
-        })
-        return float(_roofline_ms(pd.DataFrame([row]), self.head_roofline_)[0])
+        }.items():
+            row[0, _FEATURE_INDEX[col]] = value
+        head = _Chains(X=row, starts=np.zeros(1, dtype=int), block_index=np.zeros(1, dtype=int))
+        return float(_roofline_ms(head, self.head_roofline_)[0])
 
     # ------------------------------------------------------------------ persistence
 
