@@ -342,3 +342,45 @@ def test_predict_network_random_model_prefix_sums(fitted):
     assert (np.diff(p) >= 0).all()
     assert all(u >= q for u, q in zip(pred.prefix_upper_ms, p))
     assert fitted.predict_network("random:7", 64) is pred  # cached per (network, resolution)
+
+
+def test_chain_arrays_cumsum_cummax_exact():
+    from latmodel.model import _Chains
+
+    ch = _Chains(X=np.zeros((5, len(FEATURE_COLUMNS))), starts=np.array([0, 0, 0, 3, 3]),
+                 block_index=np.array([0, 1, 2, 0, 1]))
+    np.testing.assert_array_equal(ch.cumsum([1.0, 2.0, 3.0, 10.0, 20.0]), [1.0, 3.0, 6.0, 10.0, 30.0])
+    np.testing.assert_array_equal(ch.cummax([1.0, 3.0, 2.0, 5.0, 4.0]), [1.0, 3.0, 3.0, 5.0, 5.0])
+
+
+def test_head_latency_from_roofline_coefficients(saved):
+    from latmodel.model import ROOFLINE_TERMS
+
+    model = load_predictor(saved)
+    model.head_roofline_ = {name: 0.0 for name in ROOFLINE_TERMS}
+    model.head_roofline_.update(const=0.5, gbytes_params=100.0, n_layers=0.01)
+    # GAP + Linear(10 -> 4): params (10*4 + 4) * 4 bytes; two layers (pool, linear)
+    assert model.head_latency_ms(10, 2, 2, 4) == pytest.approx(0.5 + 100.0 * 176 / 1e9 + 0.02)
+
+
+def test_stage2_correction_is_a_start_up_cost(fitted, table):
+    """Past stage2_last_block, a prefix grows by exactly its blocks' stage-1 latencies."""
+    df = sort_blocks(table).query("config_id == 'beta1@224@1.0@1@1@dev'").reset_index(drop=True)
+    s1, prefix, _ = fitted.predict_table(df)
+    last = fitted.stage2_last_block
+    np.testing.assert_allclose(np.diff(prefix)[last:], s1[last + 1:], rtol=1e-9)
+
+
+def test_cli_fit_refuses_foreign_out_and_evaluate_json(table, tmp_path, capsys):
+    table.to_csv(tmp_path / "t.csv", index=False)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    assert main(["fit", str(tmp_path / "t.csv"), "--out", str(foreign), "--no-cv"]) == 2
+    assert "not a netcut predictor" in capsys.readouterr().err
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    assert main(["fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "p"), "--no-cv", "--n-estimators", "10"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--predictor", str(tmp_path / "p"), str(tmp_path / "t.csv"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_configs"] == 16 and report["levels"]["ours"]["block"]["n"] == 95
