@@ -1,0 +1,128 @@
+"""What ``latmodel profile`` measures by default: the calibration corpus.
+
+A predictor learns latency from per-block features, so the corpus must cover
+what the candidates will contain: every kind of block (dense, pointwise,
+depthwise, grouped, squeeze-excite, dense concatenation, inception branches),
+at the spatial sizes and channel counts they run at.  Three sources:
+
+* **the zoo** -- every :data:`latmodel.zoo.MODELS` entry at its native resolution
+  (224, or 240 / 260 for EfficientNet-B1 and -Lite1/2) and at 160 px, MobileNetV2
+  at all four widths; a few networks also at 192 px (the MobileNets, ResNet-18,
+  EfficientNet-B0) or 128 px (the smallest networks, and the bases trimmer's
+  default search cuts at 128 px: MobileNetV2 and EfficientNet-Lite0/1/2), so the
+  resolution-dependence of each block kind is seen more than twice;
+* **sampled networks** -- ``random:SEED`` chains (nn-Meter-style sampling of
+  layer kinds, kernels, expansions, strides and channel growth, see
+  :func:`latmodel.zoo.RandomChainNet`), which fill in block configurations no zoo
+  network has.  Some keep large feature maps for many blocks and are expensive at
+  224 px, so they run at 96-160 px;
+* nothing else: the networks candidates are cut from are all in the zoo.
+
+:func:`default_corpus` is sized so the whole corpus measures in about 25 minutes
+at one thread on the 2-core development machine (automatic repeats);
+:func:`small_corpus` (13 configurations, about 6 minutes at 2 threads) is what the 2-thread
+table and quick checks of a new device use.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from .errors import NetcutError
+
+__all__ = ["ProfileConfig", "default_corpus", "small_corpus", "CORPORA", "get_corpus", "RANDOM_SEEDS"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileConfig:
+    """One network at one input resolution and width multiplier."""
+
+    model: str
+    resolution_px: int
+    width: float = 1.0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ProfileConfig":
+        return cls(model=str(d["model"]), resolution_px=int(d["resolution_px"]), width=float(d.get("width", 1.0)))
+
+
+#: Extra resolutions beyond (native, 160) for some networks.
+_EXTRA_RESOLUTIONS: dict[str, tuple[int, ...]] = {
+    # trimmer's default search runs these bases at 128 px
+    "mobilenet_v2": (192, 128),
+    "efficientnet_lite0": (128,),
+    "efficientnet_lite1": (128,),
+    "efficientnet_lite2": (128,),
+    "mobilenet_v3_large": (192,),
+    "resnet18": (192,),
+    "efficientnet_b0": (192,),
+    "mobilenet_v3_small": (128,),
+    "mnasnet0_5": (128,),
+    "shufflenet_v2_x0_5": (128,),
+    "squeezenet1_1": (128,),
+}
+#: Seeds of the sampled networks and the resolutions they cycle through.
+RANDOM_SEEDS: tuple[int, ...] = tuple(range(1, 25))
+_RANDOM_RESOLUTIONS: tuple[int, ...] = (96, 128, 160)
+
+
+def _zoo_configs() -> list[ProfileConfig]:
+    from .zoo import MODELS
+
+    configs = []
+    for name, spec in MODELS.items():
+        resolutions = sorted({spec.resolution_px, 160, *_EXTRA_RESOLUTIONS.get(name, ())}, reverse=True)
+        widths = spec.widths if name == "mobilenet_v2" else (1.0,)
+        for width in widths:
+            for res in resolutions:
+                if width != 1.0 and res not in (spec.resolution_px, 160):
+                    continue  # other widths at the two main resolutions only
+                configs.append(ProfileConfig(name, res, float(width)))
+    return configs
+
+
+def _random_configs() -> list[ProfileConfig]:
+    return [ProfileConfig(f"random:{seed}", _RANDOM_RESOLUTIONS[i % len(_RANDOM_RESOLUTIONS)])
+            for i, seed in enumerate(RANDOM_SEEDS)]
+
+
+def default_corpus() -> list[ProfileConfig]:
+    """The zoo at several resolutions plus the sampled networks (the 1-thread calibration table)."""
+    return _zoo_configs() + _random_configs()
+
+
+def small_corpus() -> list[ProfileConfig]:
+    """13 configurations covering every block kind once: for 2 threads, a new device, quick checks."""
+    return [
+        ProfileConfig("mobilenet_v2", 224),
+        ProfileConfig("mobilenet_v2", 160, 0.5),
+        ProfileConfig("mobilenet_v3_small", 224),
+        ProfileConfig("mobilenet_v3_large", 160),
+        ProfileConfig("resnet18", 224),
+        ProfileConfig("resnet50", 160),
+        ProfileConfig("efficientnet_b0", 224),
+        ProfileConfig("mnasnet1_0", 160),
+        ProfileConfig("shufflenet_v2_x1_0", 224),
+        ProfileConfig("regnet_y_400mf", 224),
+        ProfileConfig("googlenet", 160),
+        ProfileConfig("efficientnet_lite0", 224),
+        ProfileConfig("random:1", 96),
+    ]
+
+
+#: Corpus name -> factory (``latmodel profile --corpus NAME``).
+CORPORA: dict[str, Callable[[], list[ProfileConfig]]] = {
+    "default": default_corpus,
+    "small": small_corpus,
+}
+
+
+def get_corpus(name: str | None = None) -> list[ProfileConfig]:
+    """The corpus called ``name`` (None: ``"default"``)."""
+    name = "default" if name is None else name
+    if name not in CORPORA:
+        raise NetcutError(f"unknown corpus {name!r}; choose one of: {', '.join(CORPORA)}")
+    return CORPORA[name]()

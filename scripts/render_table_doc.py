@@ -1,0 +1,77 @@
+"""Render docs/TABLE.md from latmodel.table.TABLE_DOCS (the single source of the column docs).
+
+    python scripts/render_table_doc.py            # writes docs/TABLE.md
+    python scripts/render_table_doc.py --check    # exit 1 if docs/TABLE.md is out of date
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from latmodel.table import (  # noqa: E402
+    BLOCK_COLUMNS,
+    CONFIG_COLUMNS,
+    FLAG_COLUMNS,
+    REQUIRED_FOR_FIT,
+    TABLE_DOCS,
+    TABLE_SCHEMA_VERSION,
+    TIMING_COLUMNS,
+)
+from latmodel.features import FEATURE_COLUMNS  # noqa: E402
+
+INTRO = f"""# Measurement table (schema version {TABLE_SCHEMA_VERSION})
+
+Written by `latmodel profile`, read by `latmodel fit` / `evaluate`.  One CSV row per
+block of a measured configuration (one network at one resolution, width, batch
+size, thread count and device); all rows of a configuration share its
+`config_id`, device record and whole-network timing.  Times are milliseconds,
+medians over repeats unless the name says otherwise.  Rows whose measurement
+looked unreliable have `flagged = 1` and say why in `flag_reason`; they are kept,
+not dropped.
+
+*Generated from `latmodel.table.TABLE_DOCS` by `scripts/render_table_doc.py`; do
+not edit by hand.*  Columns marked **fit** are required by `latmodel fit`.
+"""
+
+SECTIONS = [
+    ("Configuration and device record", CONFIG_COLUMNS),
+    ("Block identity", BLOCK_COLUMNS),
+    ("Features (fvcore counts and structure)", FEATURE_COLUMNS),
+    ("Timings", TIMING_COLUMNS),
+    ("Reliability", FLAG_COLUMNS),
+]
+
+
+def render() -> str:
+    parts = [INTRO]
+    for title, columns in SECTIONS:
+        parts.append(f"\n## {title}\n\n| column | meaning |\n|---|---|")
+        for col in columns:
+            fit = " **fit**" if col in REQUIRED_FOR_FIT else ""
+            doc = TABLE_DOCS[col].replace("|", "\\|")
+            parts.append(f"| `{col}`{fit} | {doc} |")
+    return "\n".join(parts) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if docs/TABLE.md differs from the rendering")
+    args = parser.parse_args(argv)
+    target = ROOT / "docs" / "TABLE.md"
+    text = render()
+    if args.check:
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            print(f"{target} is out of date; run python scripts/render_table_doc.py", file=sys.stderr)
+            return 1
+        return 0
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The calibration corpus: what it covers and how it is chosen."""
+from __future__ import annotations
+
+import pytest
+
+from latmodel.corpus import CORPORA, RANDOM_SEEDS, ProfileConfig, default_corpus, get_corpus, small_corpus
+from latmodel.errors import NetcutError
+from latmodel.zoo import MODELS
+
+
+def test_default_corpus_covers_the_whole_zoo_at_two_or_more_resolutions():
+    corpus = default_corpus()
+    assert len(corpus) == len(set(corpus)) == 82
+    for name, spec in MODELS.items():
+        resolutions = {c.resolution_px for c in corpus if c.model == name}
+        assert {spec.resolution_px, 160} <= resolutions, name
+    assert {c.width for c in corpus if c.model == "mobilenet_v2"} == {0.5, 0.75, 1.0, 1.4}
+    for base in ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"):
+        assert ProfileConfig(base, 128) in corpus  # trimmer's default search resolution
+    for c in corpus:
+        if c.model in MODELS:
+            assert c.width in MODELS[c.model].widths
+
+
+def test_default_corpus_sampled_networks_stay_small():
+    sampled = [c for c in default_corpus() if c.model.startswith("random:")]
+    assert 20 <= len(sampled) <= 30
+    assert [c.model for c in sampled] == [f"random:{s}" for s in RANDOM_SEEDS]
+    assert {c.resolution_px for c in sampled} == {96, 128, 160}
+
+
+def test_small_corpus_is_a_spread_subset():
+    small = small_corpus()
+    assert 10 <= len(small) <= 15
+    assert len({c.model for c in small}) == len(small) - 1  # mobilenet_v2 twice (two widths)
+    families = {MODELS[c.model].family for c in small if c.model in MODELS}
+    assert len(families) >= 9
+
+
+def test_get_corpus_and_registry():
+    assert set(CORPORA) == {"default", "small"}
+    assert get_corpus() == default_corpus()
+    assert get_corpus("small") == small_corpus()
+    with pytest.raises(NetcutError, match="unknown corpus 'tiny'; choose one of: default, small"):
+        get_corpus("tiny")
+
+
+def test_profile_config_round_trip():
+    c = ProfileConfig("mobilenet_v2", 160, 0.75)
+    assert ProfileConfig.from_dict(c.to_dict()) == c
+    assert ProfileConfig.from_dict({"model": "resnet18", "resolution_px": "224"}) == ProfileConfig("resnet18", 224, 1.0)
