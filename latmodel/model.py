@@ -887,6 +887,7 @@ class LatencyModel:
         self.n_rows_ = int(len(df))
         self.n_configs_ = int(df["config_id"].nunique())
         self.families_ = sorted({str(f) for f in df["family"]})
+        self.resolutions_ = sorted({int(r) for r in df["resolution_px"]})
         self.n_flagged_ = int((df["flagged"] == 1).sum())
         self.baseline_flops_ = (FlopsLinearBaseline.fit(df).to_dict() if has_prefix else None)
         self.fit_seconds_ = time.perf_counter() - t0
@@ -1044,6 +1045,7 @@ class LatencyModel:
                 "rows": self.n_rows_,
                 "configs": self.n_configs_,
                 "families": self.families_,
+                "resolutions_px": list(getattr(self, "resolutions_", [])),
                 "flagged_rows": self.n_flagged_,
                 "fit_seconds": round(self.fit_seconds_, 3),
                 "tables": getattr(self, "tables_", []),
@@ -1144,6 +1146,7 @@ class LatencyModel:
         self.n_rows_ = int(training.get("rows", 0))
         self.n_configs_ = int(training.get("configs", 0))
         self.families_ = list(training.get("families", []))
+        self.resolutions_ = [int(v) for v in training.get("resolutions_px", [])]
         self.n_flagged_ = int(training.get("flagged_rows", 0))
         self.fit_seconds_ = float(training.get("fit_seconds", 0.0))
         self.tables_ = list(training.get("tables", []))

@@ -384,3 +384,8 @@ def test_cli_fit_refuses_foreign_out_and_evaluate_json(table, tmp_path, capsys):
     assert main(["evaluate", "--predictor", str(tmp_path / "p"), str(tmp_path / "t.csv"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n_configs"] == 16 and report["levels"]["ours"]["block"]["n"] == 95
+
+
+def test_calibrated_resolutions_round_trip(fitted, saved, table):
+    assert fitted.resolutions_ == sorted({int(r) for r in table["resolution_px"]})
+    assert load_predictor(saved).resolutions_ == fitted.resolutions_
