@@ -19,24 +19,23 @@ from latmodel.errors import NetcutError
 __all__ = ["main", "build_parser"]
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+def _int_at_least(minimum: int, hint: str = ""):
+    """argparse type: an integer >= ``minimum`` (``hint`` explains why, in the error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}{hint}")
+        return value
+
+    return parse
 
 
-def _epochs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--epochs must be at least 1 (got {text!r}): a TRN must be retrained")
-    return value
+_nonneg_int = _int_at_least(0)
+_epochs = _int_at_least(1, ": a TRN must be retrained for at least one epoch")
 
 
 def _weights(items: Sequence[str] | None) -> tuple[tuple[str, str], ...]:

@@ -158,24 +158,10 @@ def _safe_id(candidate_id: str) -> str:
     return _ID_SAFE.sub("_", candidate_id.replace("/", "__"))
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def atomic_write_json(path: Path, obj: Any) -> None:
-    _atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+    from latmodel.table import atomic_write_text
+
+    atomic_write_text(Path(path), json.dumps(obj, indent=2) + "\n")
 
 
 class _State:
@@ -437,7 +423,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
     best_so_far: tuple[float, str] | None = None
     by_id = {c.candidate_id: c for c in candidates}
     with _progress_bar(n_pending, progress) as bar:
-        for item in _run_jobs(jobs, data, config, progress=False):
+        for item in _run_jobs(jobs, data, config, progress=progress):
             cid = item["candidate_id"]
             cand = by_id[cid]
             keep_state = config.mode == "head"
