@@ -67,7 +67,10 @@ def main(argv=None) -> int:
     ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--limit-per-class", type=int, default=None,
-                    help="training images per class (default: all 180 of the embedded subset; finetune uses 60)")
+                    help="training images per class (default: all 180 of the embedded subset in head mode)")
+    ap.add_argument("--finetune-models", default="mobilenet_v2", help="base networks for the finetune mode")
+    ap.add_argument("--finetune-limit-per-class", type=int, default=30)
+    ap.add_argument("--finetune-epochs", type=int, default=3)
     ap.add_argument("--out", default=str(RESULTS / "exploration.json"))
     args = ap.parse_args(argv)
     models = tuple(args.models.split(","))
@@ -83,8 +86,10 @@ def main(argv=None) -> int:
                "models": list(models), "resolution_px": args.resolution, "epochs": args.epochs,
                "ground_truth_measure_seconds": round(measure_seconds, 1), "modes": {}}
     for mode in modes:
-        limit = args.limit_per_class if args.limit_per_class else (60 if mode != "head" else None)
-        common = dict(models=models, mode=mode, epochs=args.epochs, resolution_px=args.resolution, seed=0,
+        head = mode == "head"
+        limit = args.limit_per_class if head else args.finetune_limit_per_class
+        common = dict(models=models if head else tuple(args.finetune_models.split(",")), mode=mode,
+                      epochs=args.epochs if head else args.finetune_epochs, resolution_px=args.resolution, seed=0,
                       limit_per_class=limit)
         # Exhaustive: every candidate, once.
         ex_out = work / f"exhaustive-{mode}"
@@ -128,7 +133,8 @@ def main(argv=None) -> int:
                 if (nc_pick and ex_pick) else None,
             })
             print(json.dumps(per_deadline[-1]))
-        results["modes"][mode] = {"limit_per_class": limit, "candidates": len(rows), "deadlines": per_deadline}
+        results["modes"][mode] = {"models": list(common["models"]), "epochs": common["epochs"],
+                                  "limit_per_class": limit, "candidates": len(rows), "deadlines": per_deadline}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -67,6 +67,8 @@ def plot_pareto(rows: list[dict], deadline_ms: float, chosen_id: str | None, pat
         ax.scatter([r["predicted_latency_ms"] for r in trn], [100 * r["test_accuracy"] for r in trn], s=18,
                    color=color, alpha=0.75, label=f"{base} TRNs")
         ots = [r for r in pts if r["off_the_shelf"]]
+        if not ots:
+            continue
         ax.scatter([r["predicted_latency_ms"] for r in ots], [100 * r["test_accuracy"] for r in ots], s=110,
                    marker="*", color=color, edgecolor="black", linewidth=0.6, zorder=4, label=f"{base} off-the-shelf")
     all_pts = [(r["predicted_latency_ms"], 100 * r["test_accuracy"]) for r in trained]

@@ -1,0 +1,61 @@
+"""How stable is a calibration? Compare two tables of the same corpus measured twice.
+
+    python scripts/calibration_stability.py A.csv B.csv [--json OUT]
+
+For every (configuration, block) present in both: the relative difference
+|b - a| / a of the in-context block median, the prefix median and the
+whole-network median.  Prints the median and 90th percentile of each, overall and
+for rows flagged in neither table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def compare(a_path, b_path) -> dict:
+    import numpy as np
+
+    from latmodel.table import read_table
+
+    key = ["config_id", "block_index"]
+    cols = ["incontext_median_ms", "prefix_median_ms", "network_median_ms", "flagged"]
+    a = read_table(a_path)[key + cols]
+    b = read_table(b_path)[key + cols]
+    j = a.merge(b, on=key, suffixes=("_a", "_b"))
+    out = {"table_a": str(a_path), "table_b": str(b_path), "rows_compared": int(len(j)),
+           "configs_compared": int(j["config_id"].nunique())}
+    quiet = (j["flagged_a"] == 0) & (j["flagged_b"] == 0)
+    for subset, mask in (("all", np.ones(len(j), bool)), ("unflagged_in_both", quiet.to_numpy())):
+        part = j[mask]
+        res = {"rows": int(len(part))}
+        for col in ("incontext_median_ms", "prefix_median_ms", "network_median_ms"):
+            frame = part.drop_duplicates("config_id") if col == "network_median_ms" else part
+            rel = (frame[f"{col}_b"] - frame[f"{col}_a"]).abs() / frame[f"{col}_a"]
+            res[col] = {"median_rel_diff": float(rel.median()) if len(rel) else None,
+                        "p90_rel_diff": float(rel.quantile(0.9)) if len(rel) else None,
+                        "within_5pct": float((rel <= 0.05).mean()) if len(rel) else None}
+        out[subset] = res
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("a")
+    ap.add_argument("b")
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args(argv)
+    result = compare(args.a, args.b)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
