@@ -89,3 +89,43 @@ def test_ctrl_c_prints_how_to_resume(tiny_npz, tmp_path):
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("trimmer: interrupted; run the same command again to resume")
     assert "Traceback" not in stderr
+
+
+def _profile(args):
+    cmd = [sys.executable, "-m", "latmodel.cli", "profile", *args]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _table_without_timings(path: Path):
+    from latmodel.features import FEATURE_COLUMNS
+    from latmodel.table import read_table
+
+    df = read_table(path)
+    cols = ["config_id", "block_index", "block_name", *FEATURE_COLUMNS]
+    return sorted(map(tuple, df[cols].astype(str).to_numpy().tolist()))
+
+
+@pytest.mark.slow
+def test_sigkill_mid_profile_then_resume_matches_uninterrupted(tmp_path):
+    common = ["--models", "random:3,random:5,random:7", "--resolutions", "32", "--repeats", "3", "--warmup", "1",
+              "--quiet"]
+    ref = tmp_path / "ref.csv"
+    proc = _profile([*common, "--out", str(ref)])
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+
+    out = tmp_path / "killed.csv"
+    proc = _profile([*common, "--out", str(out)])
+    deadline = time.time() + 240
+    while time.time() < deadline and not out.exists():
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    from latmodel.table import config_ids
+
+    done_before = config_ids(out)  # the table on disk is always whole: old or new, never half-written
+    assert 1 <= len(done_before) < 3, "the kill should land mid-run"
+
+    proc = _profile([*common, "--out", str(out)])
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert _table_without_timings(out) == _table_without_timings(ref)
