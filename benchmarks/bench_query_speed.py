@@ -66,6 +66,43 @@ def _fit_child(table_path: str, queue) -> None:
     queue.put(time.perf_counter() - t)
 
 
+def _empirical_measurement(predicted_us_per_candidate: float) -> dict:
+    """The empirical estimator: time measuring ONE TRN on this device, against one predicted query.
+
+    The TRN is mobilenet_v2 cut after block 13 at 128 px (a typical kept candidate).
+    What measuring it costs: a fresh child process with the calibration settings
+    (``latmodel profile``'s worker does exactly this per configuration) = the process
+    start with torch imported + building the prefix + 10 warm-up and 30 timed runs.
+    """
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import time, torch; t=time.perf_counter(); torch.set_num_threads(1)\n"
+        "from latmodel.blocks import load_chain\n"
+        "from latmodel.measure import time_callable\n"
+        "c=load_chain('mobilenet_v2',128); p=c.prefix(13); x=torch.randn(1,3,128,128)\n"
+        "with torch.inference_mode(): s=time_callable(lambda: p(x), warmup=10, repeats=30)\n"
+        "print(time.perf_counter()-t, s.median_ms)"
+    )
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296",
+           "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    total_s = time.perf_counter() - t0
+    in_process_s, median_ms = (float(v) for v in proc.stdout.split())
+    return {
+        "trn": "mobilenet_v2@128px/cut13",
+        "measure_one_trn_seconds": round(total_s, 3),
+        "measure_one_trn_in_process_seconds": round(in_process_s, 3),
+        "measured_median_ms": round(median_ms, 3),
+        "predicted_query_us_per_candidate": round(predicted_us_per_candidate, 2),
+        "ratio_measure_over_query": round(total_s * 1e6 / predicted_us_per_candidate),
+        "ratio_in_process_over_query": round(in_process_s * 1e6 / predicted_us_per_candidate),
+    }
+
+
 def main(argv=None) -> int:
     import pandas as pd
 
@@ -134,8 +171,10 @@ def main(argv=None) -> int:
                "peak_rss_bytes": int(peak_kib) * 1024, "n_jobs": 1,
                "note": "includes the grouped out-of-fold stage-1 fits that stage 2 and the upper bound learn from"}
 
+    empirical = _empirical_measurement(total_us / total_cuts)
     out = {
         "predictor": args.predictor,
+        "empirical_vs_predicted": empirical,
         "amortized_query": {
             "per_network": per_network,
             "all_networks_us_per_candidate": round(total_us / total_cuts, 2),
