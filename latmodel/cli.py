@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -135,8 +136,9 @@ def cmd_fit(args) -> int:
         params["upper_quantile"] = args.upper_quantile
     if args.n_jobs is not None:
         params["n_jobs"] = args.n_jobs
+    scheduler = args.scheduler if args.scheduler is not None else os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     report = fit_tables([Path(t) for t in args.tables], out, base=Path(args.base) if args.base else None,
-                        cv=not args.no_cv, params=params)
+                        cv=not args.no_cv, params=params, scheduler=scheduler)
     print(report.to_text())
     return 0
 
@@ -196,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upper-quantile", type=positive_float, default=None,
                    help="residual quantile for the prefix upper bound (default 0.95)")
     p.add_argument("--n-jobs", type=positive_int, default=None, help="XGBoost threads (default 1)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="train the boosters on this Dask scheduler's workers with xgboost.dask "
+                        "(default: $DASK_SCHEDULER_ADDRESS if set, else locally)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("evaluate", help="score a predictor on measurements it never saw")

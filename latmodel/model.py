@@ -26,9 +26,16 @@ Predicting all prefixes of a network is one batched ``inplace_predict`` per stag
 
 The predictor is saved as a folder (:mod:`latmodel.artifact`): XGBoost JSON model
 files and a ``manifest.json``; nothing is pickled.
+
+Every booster is trained by :func:`_train_booster`, the one place that chooses
+between local ``xgboost.train`` and ``xgboost.dask.train`` on a Dask cluster
+(``fit_tables(..., scheduler=...)``, ``latmodel fit --scheduler``); both return the
+same kind of :class:`xgboost.Booster`, so saving, loading and prediction do not
+depend on where it was trained.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import inspect
@@ -106,6 +113,8 @@ STAGE2_FEATURES: tuple[str, ...] = (
 POSITION_BUCKETS: tuple[tuple[int, int | None], ...] = ((0, 0), (1, 1), (2, 3), (4, 7), (8, None))
 
 _LIBRARIES = ("xgboost", "scikit-learn", "torch", "numpy", "pandas")
+#: Seconds to wait for a Dask scheduler before giving up (``fit_tables(..., scheduler=...)``).
+_SCHEDULER_TIMEOUT_S = 10.0
 STAGE1_FILE = "stage1.json"
 _STAGE1_FILES = {"plain": STAGE1_FILE, "roofline": "stage1_roofline.json"}
 STAGE2_FILE = "stage2.json"
@@ -536,6 +545,77 @@ def _jsonable(x):
     return x
 
 
+@dataclasses.dataclass(frozen=True)
+class _TrainArrays:
+    """What one booster is trained on: features, log-latency label, row weights, optional margin."""
+
+    X: Any
+    label: Any
+    weight: Any
+    feature_names: tuple[str, ...]
+    base_margin: Any = None
+
+
+def _train_booster(params: dict, dtrain_arrays: _TrainArrays, num_boost_round: int, xgb_model=None, client=None):
+    """Train one XGBoost booster locally (``client=None``) or on the Dask cluster behind ``client``.
+
+    The only place boosters are trained.  With a client the rows are split into one
+    dask-array chunk per worker and trained with ``xgboost.dask.train`` (each worker
+    uses its own thread count); the returned :class:`xgboost.Booster` is the same kind
+    of object as a local one, set to ``params["nthread"]`` threads for prediction.
+    Both paths use ``params`` unchanged otherwise (``tree_method="hist"``).
+    """
+    import xgboost as xgb
+
+    a = dtrain_arrays
+    if client is None:
+        dtrain = xgb.DMatrix(a.X, label=a.label, weight=a.weight, base_margin=a.base_margin,
+                             feature_names=list(a.feature_names), nthread=int(params["nthread"]))
+        return xgb.train(params, dtrain, num_boost_round=int(num_boost_round), xgb_model=xgb_model,
+                         verbose_eval=False)
+    import dask.array as da
+    from xgboost import dask as xgb_dask
+
+    n = int(a.X.shape[0])
+    n_parts = max(1, min(len(client.nthreads()), n))
+    rows = -(-n // n_parts)
+
+    def chunked(v):
+        return None if v is None else da.from_array(v, chunks=(rows,) + tuple(v.shape[1:]))
+
+    dtrain = xgb_dask.DaskDMatrix(client, chunked(a.X), chunked(a.label), weight=chunked(a.weight),
+                                  base_margin=chunked(a.base_margin), feature_names=list(a.feature_names))
+    remote = {k: v for k, v in params.items() if k != "nthread"}
+    out = xgb_dask.train(client, remote, dtrain, num_boost_round=int(num_boost_round), xgb_model=xgb_model,
+                         verbose_eval=False)
+    booster = out["booster"]
+    booster.set_param({"nthread": int(params["nthread"])})
+    return booster
+
+
+def _connect_scheduler(scheduler: str):
+    """A ``distributed.Client`` for ``scheduler``; NetcutError (one line) if it cannot be reached."""
+    try:
+        from distributed import Client
+        from xgboost import dask as _xgb_dask  # noqa: F401  (fails without dask.dataframe / pyarrow)
+    except ImportError as exc:
+        raise NetcutError(f"--scheduler needs dask.distributed and xgboost.dask ({exc}); install them with: "
+                          "pip install 'dask[distributed,dataframe]'") from None
+    try:
+        client = Client(scheduler, timeout=f"{_SCHEDULER_TIMEOUT_S:g}s")  # xgboost.dask needs it as default
+    except (OSError, ValueError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise NetcutError(f"cannot reach the Dask scheduler at {scheduler!r} ({first[:200]}); start one with "
+                          "'dask scheduler' and give its tcp://HOST:PORT, or drop --scheduler to fit locally") from None
+    try:
+        client.wait_for_workers(1, timeout=_SCHEDULER_TIMEOUT_S)
+    except (TimeoutError, OSError):
+        client.close()
+        raise NetcutError(f"the Dask scheduler at {scheduler!r} has no workers after {_SCHEDULER_TIMEOUT_S:g} s; "
+                          f"start some with 'dask worker {scheduler} --nthreads 1'") from None
+    return client
+
+
 # =========================================================================== the estimator
 
 
@@ -688,10 +768,9 @@ class LatencyModel:
         """Stage-1 boosters to fit: plain trees, trees on the roofline prior, or both (blend)."""
         return {"none": ["plain"], "roofline": ["roofline"], "blend": ["plain", "roofline"]}[self.stage1_prior]
 
-    def _fit_stage1(self, df, weights, *, roofline, kinds, init=None, rounds=None, offset=0.0):
+    def _fit_stage1(self, df, weights, *, roofline, kinds, init=None, rounds=None, offset=0.0, client=None):
         """One booster per kind in ``kinds`` (``init``: boosters to continue, same kinds)."""
         import numpy as np
-        import xgboost as xgb
 
         keep = weights > 0
         X = df.loc[keep, list(FEATURE_COLUMNS)].to_numpy(dtype=np.float32)
@@ -699,10 +778,10 @@ class LatencyModel:
         boosters = []
         for i, kind in enumerate(kinds):
             margin = self._margin(df.loc[keep], roofline if kind == "roofline" else None, offset)
-            dtrain = xgb.DMatrix(X, label=y, weight=weights[keep], base_margin=margin,
-                                 feature_names=list(FEATURE_COLUMNS), nthread=int(self.n_jobs))
-            boosters.append(xgb.train(self._xgb_params(), dtrain, num_boost_round=int(rounds or self.n_estimators),
-                                      xgb_model=init[i] if init is not None else None, verbose_eval=False))
+            arrays = _TrainArrays(X=X, label=y, weight=weights[keep], base_margin=margin,
+                                  feature_names=tuple(FEATURE_COLUMNS))
+            boosters.append(_train_booster(self._xgb_params(), arrays, int(rounds or self.n_estimators),
+                                           xgb_model=init[i] if init is not None else None, client=client))
         return boosters
 
     def _stage1_target_ms(self, df):
@@ -741,9 +820,8 @@ class LatencyModel:
                                   validate_features=False) for b, kind in zip(boosters, kinds)]
         return np.exp(np.mean(logs, axis=0))
 
-    def _fit_stage2(self, df, s1_ms, weights):
+    def _fit_stage2(self, df, s1_ms, weights, client=None):
         import numpy as np
-        import xgboost as xgb
 
         target_ok = df["prefix_median_ms"].notna().to_numpy() if "prefix_median_ms" in df.columns else None
         if target_ok is None or not target_ok.any():
@@ -755,12 +833,14 @@ class LatencyModel:
         if not keep.any():
             return None
         y = np.log(df["prefix_median_ms"].to_numpy(dtype=float)[keep] / cum[keep])
-        d = xgb.DMatrix(Z[keep], label=y, weight=weights[keep], feature_names=list(STAGE2_FEATURES),
-                        nthread=int(self.n_jobs))
+        arrays = _TrainArrays(X=Z[keep], label=y, weight=weights[keep], feature_names=tuple(STAGE2_FEATURES))
         params = self._xgb_params(depth=self.stage2_depth, rate=0.05)
         params["min_child_weight"] = max(5.0, float(self.min_child_weight))
         params["lambda"] = 5.0
-        return xgb.train(params, d, num_boost_round=int(self.stage2_estimators), verbose_eval=False)
+        # the intercept XGBoost would estimate (weighted mean label), computed once here: a Dask fit
+        # would reduce it across workers in another order and differ in the last bit
+        params["base_score"] = float(np.average(y, weights=weights[keep]))
+        return _train_booster(params, arrays, int(self.stage2_estimators), client=client)
 
     def _predict_prefix(self, data, s1_ms, stage2):
         """Prefix latency (ms) per block: cumulative stage 1 plus the stage-2 correction, non-decreasing."""
@@ -777,7 +857,7 @@ class LatencyModel:
             delta = np.where(late, delta[np.minimum(ch.starts + last, len(ch) - 1)], delta)
         return ch.cummax(np.maximum(cum + delta, 0.5 * cum))
 
-    def _oof_stage1(self, df, weights, *, offset=0.0, roofline_base=None):
+    def _oof_stage1(self, df, weights, *, offset=0.0, roofline_base=None, client=None):
         """Grouped out-of-fold stage-1 predictions (ms) for every row of ``df``."""
         import numpy as np
         from sklearn.model_selection import GroupKFold
@@ -796,7 +876,7 @@ class LatencyModel:
             kinds = self._stage1_kinds()
             roof = roofline_base if roofline_base is not None else (
                 _fit_roofline(tr, self._stage1_target_ms(tr), np.maximum(w, 1e-6)) if "roofline" in kinds else None)
-            b = self._fit_stage1(tr, w, roofline=roof, kinds=kinds, offset=offset)
+            b = self._fit_stage1(tr, w, roofline=roof, kinds=kinds, offset=offset, client=client)
             oof[test_idx] = self._predict_stage1(b, kinds, df.iloc[test_idx], roof, offset)
         return oof
 
@@ -814,11 +894,14 @@ class LatencyModel:
         cw = np.cumsum(weights[keep][order])
         return float(base.stage1_offset_ + r[keep][order][np.searchsorted(cw, cw[-1] / 2)])
 
-    def fit(self, table, *, init_model: "LatencyModel | None" = None) -> "LatencyModel":
+    def fit(self, table, *, init_model: "LatencyModel | None" = None, client=None) -> "LatencyModel":
         """Fit on a measurement table (rows from ``latmodel profile``); returns self.
 
         ``init_model``: a fitted predictor for another device to adapt from
         (see ``adapt_strategy``); the table then holds the new device's (few) rows.
+        ``client``: a ``distributed.Client``; every booster (stage 1, its inner folds,
+        stage 2) is then trained on that Dask cluster (see :func:`_train_booster`).
+        Not a hyperparameter: it is neither stored nor saved.
         """
         import numpy as np
 
@@ -843,7 +926,7 @@ class LatencyModel:
             kinds = list(init_model.stage1_kinds_)
             if boost:
                 stage1 = self._fit_stage1(df, weights, roofline=roofline, kinds=kinds, init=init_model.stage1_,
-                                          rounds=rounds, offset=offset)
+                                          rounds=rounds, offset=offset, client=client)
             else:
                 stage1 = list(init_model.stage1_)
             stage2 = init_model.stage2_
@@ -858,7 +941,7 @@ class LatencyModel:
             roofline = (_fit_roofline(df, self._stage1_target_ms(df), np.maximum(weights, 1e-6))
                         if "roofline" in kinds else None)
             offset = 0.0
-            stage1 = self._fit_stage1(df, weights, roofline=roofline, kinds=kinds)
+            stage1 = self._fit_stage1(df, weights, roofline=roofline, kinds=kinds, client=client)
             head_roofline = _fit_roofline(df, df["incontext_median_ms"], np.maximum(weights, 1e-6))
             stage2 = None
             residual_q = None
@@ -867,11 +950,11 @@ class LatencyModel:
         has_prefix = "prefix_median_ms" in df.columns and df["prefix_median_ms"].notna().any()
         oof_s1 = None
         if not adapting and (self.stage2 or has_prefix):
-            oof_s1 = self._oof_stage1(df, weights)
+            oof_s1 = self._oof_stage1(df, weights, client=client)
         if not adapting and self.stage2 and has_prefix and oof_s1 is not None:
-            stage2 = self._fit_stage2(df, self._stage2_reference_ms(df, oof_s1), weights)
+            stage2 = self._fit_stage2(df, self._stage2_reference_ms(df, oof_s1), weights, client=client)
         if not adapting:
-            residual_q, residual_source = self._residual_quantiles(df, weights, oof_s1, has_prefix)
+            residual_q, residual_source = self._residual_quantiles(df, weights, oof_s1, has_prefix, client=client)
 
         self.stage1_ = stage1
         self.stage1_kinds_ = list(kinds)
@@ -895,7 +978,7 @@ class LatencyModel:
         self._cache = {}
         return self
 
-    def _residual_quantiles(self, df, weights, oof_s1, has_prefix):
+    def _residual_quantiles(self, df, weights, oof_s1, has_prefix, client=None):
         """``upper_quantile`` of grouped out-of-fold log(measured / predicted) prefix latency, per bucket."""
         import numpy as np
 
@@ -910,7 +993,8 @@ class LatencyModel:
         pred = np.zeros(len(df))
         if self.stage2 and n_groups >= 2:
             for tr, te in GroupKFold(n_splits=min(int(self.inner_folds), n_groups)).split(df, groups=groups):
-                s2 = self._fit_stage2(df.iloc[tr], self._stage2_reference_ms(df.iloc[tr], oof_s1[tr]), weights[tr])
+                s2 = self._fit_stage2(df.iloc[tr], self._stage2_reference_ms(df.iloc[tr], oof_s1[tr]), weights[tr],
+                                      client=client)
                 pred[te] = self._predict_prefix(df.iloc[te], oof_s1[te], s2)
         else:
             pred = self._predict_prefix(df, oof_s1, None)
@@ -1212,8 +1296,12 @@ class _OOF:
 
 
 def cross_validate_predictions(table, params: dict | None = None, *, init_model: LatencyModel | None = None,
-                               families: Sequence[str] | None = None, log_progress: bool = True) -> _OOF:
-    """Leave-one-family-out predictions for every non-``random`` row (ours and the FLOPs baseline)."""
+                               families: Sequence[str] | None = None, log_progress: bool = True,
+                               client=None) -> _OOF:
+    """Leave-one-family-out predictions for every non-``random`` row (ours and the FLOPs baseline).
+
+    ``client``: train each fold's boosters on that Dask cluster (folds run one after another).
+    """
     import numpy as np
 
     df = LatencyModel._validate_table(table)
@@ -1226,7 +1314,7 @@ def cross_validate_predictions(table, params: dict | None = None, *, init_model:
         train, held = df[~test], df[test].reset_index(drop=True)
         if train.empty:
             raise TableError(f"cross-validation needs more than one family; the table has only {fam!r}")
-        model = LatencyModel(**(params or {})).fit(train, init_model=init_model)
+        model = LatencyModel(**(params or {})).fit(train, init_model=init_model, client=client)
         s1, prefix, upper = model.predict_table(held)
         has_prefix = "prefix_median_ms" in train.columns and train["prefix_median_ms"].notna().any()
         flops = FlopsLinearBaseline.fit(sort_blocks(train)).predict_prefix_ms(held) if has_prefix else \
@@ -1252,9 +1340,10 @@ def _estimator_levels(oof: _OOF) -> dict[str, dict[str, ErrorMetrics]]:
     return levels
 
 
-def cross_validate(table, params: dict | None = None, *, init_model: LatencyModel | None = None) -> CrossValidation:
+def cross_validate(table, params: dict | None = None, *, init_model: LatencyModel | None = None,
+                   client=None) -> CrossValidation:
     """Leave-one-family-out cross-validation of ours against the simple estimators (see :mod:`baselines`)."""
-    oof = cross_validate_predictions(table, params, init_model=init_model)
+    oof = cross_validate_predictions(table, params, init_model=init_model, client=client)
     return CrossValidation(
         held_out_families=tuple(sorted(set(oof.df["family"].astype(str)))),
         levels=_estimator_levels(oof),
@@ -1266,12 +1355,18 @@ def _table_records(paths) -> list[dict]:
     return [{"path": str(p), "sha256": sha256_file(p), "bytes": Path(p).stat().st_size} for p in paths]
 
 
-def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict | None = None) -> FitReport:
+def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict | None = None,
+               scheduler: str | None = None) -> FitReport:
     """Fit a predictor on measurement tables and write it to folder ``out``.
 
     ``base``: an existing predictor folder to adapt (few rows of a new device).
     ``cv``: run leave-one-family-out cross-validation first and store its metrics.
     ``params``: :class:`LatencyModel` hyperparameters overriding the defaults (or the base's).
+    ``scheduler``: ``tcp://HOST:PORT`` of a Dask scheduler: every booster (final fit and
+    cross-validation folds, one fold after another) is trained there with
+    ``xgboost.dask``, its rows split into one partition per worker.  The tables are
+    still read here; the cheap parts (roofline least squares, baselines, prediction)
+    stay local.  The saved predictor has the same form as a local fit's.
     """
     from .table import read_tables
 
@@ -1285,15 +1380,20 @@ def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict
     table = read_tables(paths)
     init = load_predictor(base) if base is not None else None
     params = {**(init.get_params() if init is not None else {}), **(params or {})}
-    t0 = time.perf_counter()
-    cvres = None
-    if cv:
-        fams = sorted({str(f) for f in table["family"]} - {"random"})
-        if len(fams) >= 2 or (len(fams) == 1 and "random" in set(table["family"].astype(str))):
-            cvres = cross_validate(table, params, init_model=init)
-        else:
-            logger.warning("cross-validation skipped: the table has fewer than two families")
-    model = LatencyModel(**params).fit(table, init_model=init)
+    with contextlib.ExitStack() as stack:
+        client = None
+        if scheduler:
+            client = stack.enter_context(_connect_scheduler(str(scheduler)))
+            logger.info("fitting on the Dask cluster at %s (%d workers)", scheduler, len(client.nthreads()))
+        t0 = time.perf_counter()
+        cvres = None
+        if cv:
+            fams = sorted({str(f) for f in table["family"]} - {"random"})
+            if len(fams) >= 2 or (len(fams) == 1 and "random" in set(table["family"].astype(str))):
+                cvres = cross_validate(table, params, init_model=init, client=client)
+            else:
+                logger.warning("cross-validation skipped: the table has fewer than two families")
+        model = LatencyModel(**params).fit(table, init_model=init, client=client)
     model.tables_ = _table_records(paths)
     if cvres is not None:
         model.metrics_ = {"leave_one_family_out": cvres.to_dict()}
