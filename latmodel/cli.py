@@ -2,7 +2,7 @@
 
     latmodel blocks   --model NAME [--resolution 224]
     latmodel profile  [--models a,b] [--resolutions 224,160] --out table.csv
-    latmodel fit      table.csv [more.csv ...] --out predictor/ [--base predictor/]
+    latmodel fit      table.csv [more.csv ...] --out predictor/ [--base predictor/] [--scheduler tcp://HOST:PORT]
     latmodel evaluate --predictor predictor/ table.csv [--plot pred_vs_meas.png]
     latmodel predict  --predictor predictor/ --model NAME [--resolution 224] [--json]
 
