@@ -183,3 +183,10 @@ def test_search_config_validation():
         SearchConfig(epochs=0)
     with pytest.raises(NetcutError, match="--mode must be one of"):
         SearchConfig(mode="bogus")
+
+
+def test_verify_measures_the_chosen_trn(fake_predictor, tiny_npz, tmp_path):
+    report = run_search(_config(tiny_npz, verify=True), tmp_path / "v", progress=False)
+    chosen = report["chosen"]
+    assert chosen["verified_latency_ms"] > 0
+    assert chosen["verified_meets_deadline"] == (chosen["verified_latency_ms"] <= 3.0)
