@@ -149,9 +149,20 @@ def section_adaptation(r):
     return lines
 
 
+def section_scaleout(r):
+    c = r["search"]
+    lines = ["### Scale-out: the same search on 1 vs 2 workers\n", _header(r),
+             f"exhaustive `{c['mode']}` search, {', '.join(c['models'])}, {c['resolution_px']} px, "
+             f"{c['limit_per_class']} images/class, {r['jobs']} jobs; 2 cores, so little speedup is expected.\n",
+             "| run | wall s | training s | chosen TRN |", "|---|---|---|---|"]
+    for run in r["runs"]:
+        lines.append(f"| {run['run']} | {run['seconds']:.1f} | {run['training_seconds']:.1f} | {run['chosen']} |")
+    return lines
+
+
 SECTIONS = [("predictor_accuracy", section_accuracy), ("query_speed", section_speed),
             ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto),
-            ("costs", section_costs)]
+            ("scaleout", section_scaleout), ("costs", section_costs)]
 
 
 def render() -> str:
