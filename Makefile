@@ -21,6 +21,7 @@ setup: .setup-stamp
 	touch .setup-stamp
 
 demo: setup
+	mkdir -p $(dir $(OUT))
 	trimmer search --out $(OUT)
 
 test: setup
