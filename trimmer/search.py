@@ -234,8 +234,6 @@ def run_job(job: TrainJob, data, progress: bool = False) -> list[dict]:
     ``state`` is the head's Linear weights in ``head`` mode and the whole TRN's
     state dict otherwise (the search keeps it only for the best candidate).
     """
-    import copy
-
     import torch
     from latmodel.blocks import load_chain
 
@@ -265,11 +263,12 @@ def run_job(job: TrainJob, data, progress: bool = False) -> list[dict]:
                         "state": {k: v.numpy() for k, v in state.items()}})
         return out
     for cut in job.cuts:
-        blocks = copy.deepcopy(chain.blocks[: cut + 1])
-        trn, result = train_trn(blocks, data.n_classes, data, job.resolution_px, config, progress=progress)
+        # train_trn trains a deep copy in finetune/full mode: the base chain stays pretrained.
+        trn, result = train_trn(chain.blocks[: cut + 1], data.n_classes, data, job.resolution_px, config,
+                                progress=progress)
         out.append({"candidate_id": f"{job.base}@{job.resolution_px}px/cut{cut:02d}", "result": result.to_dict(),
                     "state": {k: v.detach().cpu().numpy() for k, v in trn.state_dict().items()}})
-        del trn, blocks
+        del trn
     return out
 
 
