@@ -42,7 +42,7 @@ def measured_prefix_ms(models, resolution, workdir: Path) -> dict[tuple[str, int
     table = workdir / "truth.csv"
     profile(list(models), table, resolutions=[resolution], threads=1, pin_cpu=1, progress=True)
     df = read_table(table)
-    return {(r.model, int(r.block_index)): float(r.prefix_median_ms) for r in df.itertuples()}
+    return {(r.model, int(r.block_index)): float(r.prefix_ms) for r in df.itertuples()}
 
 
 def read_candidates(out: Path) -> list[dict]:

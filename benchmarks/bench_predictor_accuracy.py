@@ -8,13 +8,13 @@ other families, predict the held-out family's whole networks and TRN prefixes.
 Estimators side by side, all on the same held-out rows:
 
 * ours -- the two-stage XGBoost predictor (:class:`latmodel.model.LatencyModel`);
-* linear in FLOPs -- fitted per training fold;
-* lookup of blocks alone -- ``alone_median_ms`` summed along the chain;
-* summed in-context (measured) -- ``incontext_median_ms`` summed (oracle-ish: the
+* linear in FLOPs, log-log in FLOPs -- fitted per training fold on prefix rows;
+* lookup of blocks alone -- ``alone_ms`` summed along the chain;
+* summed in-context (measured) -- ``incontext_ms`` summed (oracle-ish: the
   network must have been measured already).
 
-Metrics at whole-network level (vs ``network_median_ms``) and prefix level (vs
-``prefix_median_ms``): share within +-10 % and +-5 %, MAPE, RMSPE; plus deadline
+Metrics at whole-network level (vs ``network_ms``) and prefix level (vs
+``prefix_ms``): share within +-10 % and +-5 %, MAPE, RMSPE; plus deadline
 classification: for each network, 25 deadlines spread log-uniformly over its
 measured prefix range, and for every (prefix, deadline) pair whether it is
 correctly predicted to meet / miss the deadline (and, for ours, how often the
@@ -57,7 +57,7 @@ def deadline_accuracy(df, predicted_ms) -> dict:
     """Share of (prefix, deadline) pairs whose meet/miss verdict is right; also false 'meets'."""
     import numpy as np
 
-    meas = df["prefix_median_ms"].to_numpy(float)
+    meas = df["prefix_ms"].to_numpy(float)
     pred = np.asarray(predicted_ms, dtype=float)
     correct = total = false_meet = 0
     for _, idx in df.groupby("config_id", sort=False).indices.items():
@@ -112,6 +112,7 @@ def main(argv=None) -> int:
         "ours": oof.ours_prefix,
         "ours upper bound": oof.ours_upper,
         "linear in FLOPs": oof.flops_linear,
+        "log-log in FLOPs": oof.flops_loglog,
         "lookup of blocks alone": alone_lookup_prefix_ms(df),
         "summed in-context (measured)": incontext_sum_prefix_ms(df),
     }

@@ -2,14 +2,16 @@
 
 All of them answer for every row of a measurement table (one row per block of a
 configuration) the latency of the *prefix* ending at that block, i.e. of a TRN
-cut there, so they compare directly with ``prefix_median_ms``:
+cut there, so they compare directly with ``prefix_ms``:
 
 * :class:`FlopsLinearBaseline` -- latency linear in the prefix's FLOPs
   (``intercept_ms + ms_per_gflop * cumulative GFLOPs``), fitted on training rows by
   least squares on the *relative* error (weights 1 / measured latency), which is
   the most favourable fit for the relative metrics we report.
+* :class:`FlopsLogLogBaseline` -- ``log latency`` linear in ``log FLOPs`` (a power law;
+  the best of the FLOPs-only estimators in ../shared/reference/anchors.md).
 * :func:`alone_lookup_prefix_ms` -- a lookup table of blocks timed alone
-  (``alone_median_ms``), summed along the chain.
+  (``alone_ms``), summed along the chain.
 * :func:`incontext_sum_prefix_ms` -- the blocks' measured in-context latencies
   summed along the chain (oracle-ish: needs the network measured already).
 
@@ -24,6 +26,7 @@ from .errors import TableError
 
 __all__ = [
     "FlopsLinearBaseline",
+    "FlopsLogLogBaseline",
     "alone_lookup_prefix_ms",
     "incontext_sum_prefix_ms",
     "sort_blocks",
@@ -68,10 +71,10 @@ class FlopsLinearBaseline:
         """Least squares on relative error over the prefix rows of the (sorted) ``table``."""
         import numpy as np
 
-        if "prefix_median_ms" not in table.columns or table["prefix_median_ms"].isna().all():
-            raise TableError("the linear-in-FLOPs baseline needs the 'prefix_median_ms' column")
+        if "prefix_ms" not in table.columns or table["prefix_ms"].isna().all():
+            raise TableError("the linear-in-FLOPs baseline needs the 'prefix_ms' column")
         gflops = cumsum_by_config(table, table["flops"]) / 1e9
-        y = table["prefix_median_ms"].to_numpy(dtype=float)
+        y = table["prefix_ms"].to_numpy(dtype=float)
         ok = np.isfinite(y) & (y > 0)
         x, y = gflops[ok], y[ok]
         w = 1.0 / y
@@ -94,13 +97,49 @@ class FlopsLinearBaseline:
                    n_rows=int(d.get("n_rows", 0)))
 
 
+@dataclasses.dataclass(frozen=True)
+class FlopsLogLogBaseline:
+    """Prefix latency = ``exp(log_ms_at_1_gflop) * GFLOPs ** exponent`` (least squares in log space)."""
+
+    log_ms_at_1_gflop: float = 0.0
+    exponent: float = 1.0
+    n_rows: int = 0
+
+    @classmethod
+    def fit(cls, table) -> "FlopsLogLogBaseline":
+        import numpy as np
+
+        if "prefix_ms" not in table.columns or table["prefix_ms"].isna().all():
+            raise TableError("the log-log FLOPs baseline needs the 'prefix_ms' column")
+        gflops = cumsum_by_config(table, table["flops"]) / 1e9
+        y = table["prefix_ms"].to_numpy(dtype=float)
+        ok = np.isfinite(y) & (y > 0) & (gflops > 0)
+        design = np.stack([np.ones(int(ok.sum())), np.log(gflops[ok])], axis=1)
+        (b, a), *_ = np.linalg.lstsq(design, np.log(y[ok]), rcond=None)
+        return cls(log_ms_at_1_gflop=float(b), exponent=float(a), n_rows=int(ok.sum()))
+
+    def predict_prefix_ms(self, table):
+        import numpy as np
+
+        gflops = np.maximum(cumsum_by_config(table, table["flops"]) / 1e9, 1e-9)
+        return np.exp(self.log_ms_at_1_gflop + self.exponent * np.log(gflops))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FlopsLogLogBaseline":
+        return cls(log_ms_at_1_gflop=float(d["log_ms_at_1_gflop"]), exponent=float(d["exponent"]),
+                   n_rows=int(d.get("n_rows", 0)))
+
+
 def alone_lookup_prefix_ms(table):
-    """Prefix latency as the sum of the blocks' ``alone_median_ms`` (a lookup table of blocks timed alone)."""
-    if "alone_median_ms" not in table.columns:
-        raise TableError("the lookup-table baseline needs the 'alone_median_ms' column")
-    return cumsum_by_config(table, table["alone_median_ms"])
+    """Prefix latency as the sum of the blocks' ``alone_ms`` (a lookup table of blocks timed alone)."""
+    if "alone_ms" not in table.columns:
+        raise TableError("the lookup-table baseline needs the 'alone_ms' column")
+    return cumsum_by_config(table, table["alone_ms"])
 
 
 def incontext_sum_prefix_ms(table):
-    """Prefix latency as the sum of the blocks' measured ``incontext_median_ms``."""
-    return cumsum_by_config(table, table["incontext_median_ms"])
+    """Prefix latency as the sum of the blocks' measured ``incontext_ms``."""
+    return cumsum_by_config(table, table["incontext_ms"])

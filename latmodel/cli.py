@@ -5,6 +5,7 @@
     latmodel fit      table.csv [more.csv ...] --out predictor/ [--base predictor/] [--scheduler tcp://HOST:PORT]
     latmodel evaluate --predictor predictor/ table.csv [--plot pred_vs_meas.png]
     latmodel predict  --predictor predictor/ --model NAME [--resolution 224] [--json]
+    latmodel refeature table.csv --out new.csv
 
 User errors (:class:`latmodel.errors.NetcutError`) print one line and exit 2.
 """
@@ -161,6 +162,15 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_refeature(args) -> int:
+    from .table import refresh_features
+
+    out = _out_path(args.out)
+    n = refresh_features(Path(args.table), out, progress=not args.quiet)
+    print(f"refeature: features of {n} configuration(s) recomputed; written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="latmodel", description="Per-block latency features, device profiling and prediction.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -182,12 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="CSV table to write or extend (resumes: measured configs are skipped)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads while measuring (default 1)")
     p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass (default 1)")
-    p.add_argument("--repeats", type=positive_int, default=None, help="timed repeats per measurement (default: auto)")
+    p.add_argument("--repeats", type=positive_int, default=None, help="interleaved rounds; each quantity is timed once per round (default: auto, 7-60)")
     p.add_argument("--warmup", type=positive_int, default=None, help="untimed warm-up runs (default: auto)")
     p.add_argument("--pin-cpu", type=int, default=None, help="pin the measuring process to this CPU core")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("refeature", help="recompute a table's feature columns with this netcut's feature set")
+    p.add_argument("table", help="measurement CSV from 'latmodel profile'")
+    p.add_argument("--out", required=True, help="CSV to write (may be the same file)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_refeature)
 
     p = sub.add_parser("fit", help="train a latency predictor from measurement tables")
     p.add_argument("tables", nargs="+", help="measurement CSV(s) from 'latmodel profile'")

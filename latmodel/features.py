@@ -70,6 +70,14 @@ COLUMN_DOCS: dict[str, str] = {
     "max_kernel_size": "largest convolution kernel side in the block (0 if none)",
     "stride": "input height / output height (2 for a downsampling block)",
     "arithmetic_intensity": "flops / (in_bytes + out_bytes + param_bytes + intermediate_bytes)",
+    "flops_conv_depthwise_large": "multiply-adds of depthwise convolutions with a kernel side of 5 or more",
+    "flops_conv_padded": ("convolution multiply-adds with input and output channels (per group) rounded up to "
+                          "multiples of 16, the SIMD blocking of oneDNN's AVX-512 kernels: >= flops_conv"),
+    "flops_act_transcendental": ("output elements of activations that need exp or a division (SiLU, sigmoid, "
+                                 "GELU, tanh, ELU, hardswish, hardsigmoid), as opposed to ReLU-like clamps"),
+    "flops_cat": "output elements of concatenations (torch.cat: a full copy of the inputs)",
+    "flops_max_pool": "flops in max pooling (kernel area per output element)",
+    "n_ops_per_mflop": "n_ops / (flops / 1e6): how much fixed per-operator overhead the block carries",
 }
 FEATURE_COLUMNS: tuple[str, ...] = tuple(COLUMN_DOCS)
 
@@ -202,7 +210,9 @@ def _structure(block, x) -> tuple[dict[str, float], Any]:
         "flops_conv_dense": 0, "flops_conv_pointwise": 0, "flops_conv_depthwise": 0, "flops_conv_grouped": 0,
         "n_conv_dense": 0, "n_conv_pointwise": 0, "n_conv_depthwise": 0, "n_conv_grouped": 0,
         "n_linear": 0, "n_norm": 0, "n_pool": 0, "n_act": 0, "intermediate_bytes": 0, "max_kernel_size": 0,
+        "flops_conv_depthwise_large": 0, "flops_conv_padded": 0, "flops_act_transcendental": 0,
     }
+    transcendental = (nn.SiLU, nn.Sigmoid, nn.GELU, nn.Tanh, nn.ELU, nn.Hardswish, nn.Hardsigmoid)
     acts = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.GELU, nn.Tanh, nn.LeakyReLU,
             nn.ELU, nn.Hardtanh)
     norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
@@ -224,6 +234,17 @@ def _structure(block, x) -> tuple[dict[str, float], Any]:
                 kind = "grouped"
             stats[f"flops_conv_{kind}"] += macs
             stats[f"n_conv_{kind}"] += 1
+            if kind == "depthwise" and max(kh, kw) >= 5:
+                stats["flops_conv_depthwise_large"] += macs
+            cout = module.out_channels
+            per_group_in, per_group_out = cin // groups, cout // groups
+            if kind == "depthwise":  # one channel per group: the channels themselves are vectorised
+                padded = macs * _round16(cout) / cout
+            else:
+                # an RGB input (3 channels) runs oneDNN's unblocked first-layer kernels: no input padding
+                pad_in = _round16(per_group_in) / per_group_in if per_group_in >= 8 else 1.0
+                padded = macs * pad_in * (_round16(per_group_out) / per_group_out)
+            stats["flops_conv_padded"] += padded
             stats["max_kernel_size"] = max(stats["max_kernel_size"], kh, kw)
         elif isinstance(module, nn.Linear):
             stats["n_linear"] += 1
@@ -233,6 +254,8 @@ def _structure(block, x) -> tuple[dict[str, float], Any]:
             stats["n_pool"] += 1
         elif isinstance(module, acts):
             stats["n_act"] += 1
+            if isinstance(module, transcendental) and isinstance(output, torch.Tensor):
+                stats["flops_act_transcendental"] += output.numel()
 
     handles = [m.register_forward_hook(hook) for m in block.modules() if m is not block]
     try:
@@ -242,6 +265,10 @@ def _structure(block, x) -> tuple[dict[str, float], Any]:
         for h in handles:
             h.remove()
     return stats, out
+
+
+def _round16(channels: int) -> int:
+    return -(-int(channels) // 16) * 16
 
 
 def _shape4(shape) -> tuple[int, int, int]:
@@ -286,6 +313,13 @@ def block_features(block, x) -> tuple[dict[str, float], Any]:
     }
     moved = feats["in_bytes"] + feats["out_bytes"] + feats["param_bytes"] + feats["intermediate_bytes"]
     feats["arithmetic_intensity"] = feats["flops"] / moved if moved else 0.0
+    # Functional activations (F.silu, torch.sigmoid in forward) have no module for the hook to see.
+    functional = sum(by_op.get(op, 0) for op in ("silu", "silu_", "sigmoid", "sigmoid_", "gelu", "tanh", "elu",
+                                                 "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_"))
+    feats["flops_act_transcendental"] = max(feats["flops_act_transcendental"], functional)
+    feats["flops_cat"] = by_op.get("cat", 0)
+    feats["flops_max_pool"] = by_op.get("max_pool2d", 0) + by_op.get("adaptive_max_pool2d", 0)
+    feats["n_ops_per_mflop"] = feats["n_ops"] / (feats["flops"] / 1e6) if feats["flops"] else 0.0
     return {k: feats[k] for k in FEATURE_COLUMNS}, out
 
 

@@ -9,23 +9,26 @@ width, batch size and thread count), all in the same process:
   what a TRN cut after block k costs (the ground truth the predictor is judged on);
 * **alone** -- each block run on its own cached input (a lookup-table entry).
 
-The whole-chain median (``network_median_ms``) is measured in the same run by
-plain forward passes without timestamps, interleaved with the timestamped ones
-so that drift affects both equally; the sum of the in-context block medians is
-checked against it (``ProfileSummary.to_text``).
+All of them are timed in the same **interleaved rounds** (:func:`time_interleaved`):
+each round times every quantity once, so slow phases of a shared machine hit all
+quantities alike.  The table's reference columns hold the **minimum over the
+rounds** (why: :func:`measure_config`), medians beside them.  The whole chain
+(``network_ms``) is timed by plain passes without timestamps in the same rounds;
+the sum of the in-context block minima is checked against it
+(``ProfileSummary.to_text``).
 
 Why not ``torch.utils.benchmark.Timer`` for everything: we need every single
-sample (percentiles, drift between the first and last third of the repeats), a
-clock we can replace with a fake one in tests, and timestamps *between* blocks of
-one forward pass, none of which ``Timer`` exposes.  We follow the same practice
-(untimed warm-up runs, a fixed thread count set before anything runs,
+sample (minimum, percentiles, pooling more rounds in), a clock we can replace with
+a fake one in tests, timestamps *between* blocks of one forward pass, and many
+quantities timed round-robin, none of which ``Timer`` exposes.  We follow the same
+practice (untimed warm-up runs, a fixed thread count set before anything runs,
 ``torch.inference_mode``, garbage collection off while timing, a sync before each
 timestamp on GPU) with a loop of our own.
 
-Noise is flagged, never hidden: a quantity whose spread or drift exceeds the
-:class:`NoisePolicy` thresholds, or a run during which other processes used the
-cores we measure on, is re-measured once with more repeats; if it is still noisy
-its rows are written with ``flagged=1`` and a ``flag_reason``.
+Noise is flagged, never hidden: a quantity whose floor too few rounds reached, an
+in-context sum far from the whole chain, or a run during which other processes
+used the cores we measure on, gets as many rounds again (pooled); if it is still
+unreliable its rows are written with ``flagged=1`` and a ``flag_reason``.
 
 :func:`profile` runs each configuration in a fresh child process
 (``python -m latmodel.measure --worker JOB --result OUT``) whose environment fixes
@@ -64,6 +67,11 @@ __all__ = [
     "time_chain",
     "time_prefixes",
     "time_blocks_alone",
+    "time_interleaved",
+    "InterleavedTimings",
+    "RoundModel",
+    "fit_round_model",
+    "FLOOR_TOLERANCE",
     "NoisePolicy",
     "noise_reasons",
     "consistency_reason",
@@ -90,6 +98,8 @@ CHILD_ENV: dict[str, str] = {
 }
 _DEFAULT_TIMEOUT_S = 900.0
 _NS_PER_MS = 1_000_000.0
+#: A sample within this fraction above the minimum counts as having reached the floor.
+FLOOR_TOLERANCE = 0.05
 
 Clock = Callable[[], int]
 
@@ -104,6 +114,10 @@ class TimingStats:
     ``cv`` is std / mean (population std).  ``drift`` is the median of the last
     third of the samples divided by the median of the first third, minus one
     (0.0 with fewer than 3 samples): positive when the device slowed down.
+    ``min_ms`` is the smallest sample -- the reference statistic of the table (see
+    :func:`measure_config`) -- and ``near_min`` how many samples lie within
+    :data:`FLOOR_TOLERANCE` of it: a floor that only one sample reached is not yet
+    trustworthy.
     """
 
     median_ms: float
@@ -112,6 +126,8 @@ class TimingStats:
     cv: float
     n: int
     drift: float = 0.0
+    min_ms: float = math.nan
+    near_min: int = 0
 
     @property
     def robust_cv(self) -> float:
@@ -125,7 +141,8 @@ class TimingStats:
     @classmethod
     def from_dict(cls, d: dict) -> "TimingStats":
         return cls(median_ms=float(d["median_ms"]), p10_ms=float(d["p10_ms"]), p90_ms=float(d["p90_ms"]),
-                   cv=float(d["cv"]), n=int(d["n"]), drift=float(d.get("drift", 0.0)))
+                   cv=float(d["cv"]), n=int(d["n"]), drift=float(d.get("drift", 0.0)),
+                   min_ms=float(d.get("min_ms", math.nan)), near_min=int(d.get("near_min", 0)))
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -152,8 +169,11 @@ def stats_from_samples(samples_ms: Sequence[float]) -> TimingStats:
         first = statistics.median(values[:third])
         last = statistics.median(values[-third:])
         drift = last / first - 1.0 if first > 0 else 0.0
+    floor = ordered[0]
+    near_min = sum(v <= floor * (1.0 + FLOOR_TOLERANCE) for v in ordered)
     return TimingStats(median_ms=_percentile(ordered, 50), p10_ms=_percentile(ordered, 10),
-                       p90_ms=_percentile(ordered, 90), cv=cv, n=len(values), drift=drift)
+                       p90_ms=_percentile(ordered, 90), cv=cv, n=len(values), drift=drift, min_ms=floor,
+                       near_min=near_min)
 
 
 @contextlib.contextmanager
@@ -305,6 +325,201 @@ def time_blocks_alone(blocks: Sequence, x, *, warmup: int | Sequence[int], repea
             for k, (block, inp) in enumerate(zip(blocks, inputs))]
 
 
+@dataclasses.dataclass(frozen=True)
+class InterleavedTimings:
+    """Every quantity of one configuration, from the same interleaved rounds.
+
+    ``incontext``/``alone``/``prefix``: one :class:`TimingStats` per block (prefix k is
+    blocks ``0..k`` run alone); ``network``: plain passes of the whole chain;
+    ``stamped``: per timestamped pass, the sum of its intervals (vs ``network``: what
+    the timestamps cost).  ``samples`` holds the raw samples (ms) by the same keys,
+    so more rounds can be pooled in.  ``reference``: the round model fitted to all of
+    them (:func:`fit_round_model`), whose fast-state latencies the table records.
+    """
+
+    incontext: tuple
+    alone: tuple
+    prefix: tuple
+    network: TimingStats
+    stamped: TimingStats
+    rounds: int
+    samples: dict
+    reference: "RoundModel | None" = None
+
+
+def _interleaved_rounds(blocks: Sequence, x, prefixes: Sequence, inputs: Sequence, rounds: int, clock: Clock,
+                        sync, samples: dict) -> None:
+    n = len(blocks)
+    stamps = [0] * (n + 1)
+
+    def timed(fn) -> float:
+        fn()  # untimed: brings this quantity's weights and buffers back into the caches
+        if sync is not None:
+            sync()
+        t0 = clock()
+        fn()
+        if sync is not None:
+            sync()
+        return (clock() - t0) / _NS_PER_MS
+
+    def timestamped():
+        if sync is not None:
+            sync()
+        y = x
+        stamps[0] = clock()
+        for i, block in enumerate(blocks):
+            y = block(y)
+            if sync is not None:
+                sync()
+            stamps[i + 1] = clock()
+        for i in range(n):
+            samples["incontext"][i].append((stamps[i + 1] - stamps[i]) / _NS_PER_MS)
+        samples["stamped"].append((stamps[n] - stamps[0]) / _NS_PER_MS)
+
+    def plain():
+        if sync is not None:
+            sync()
+        t0 = clock()
+        _plain_pass(blocks, x)
+        if sync is not None:
+            sync()
+        samples["network"].append((clock() - t0) / _NS_PER_MS)
+
+    done = len(samples["network"])
+    with _gc_paused():
+        for r in range(done, done + rounds):
+            # Alternate orders so that no quantity always runs right after the same other one.
+            for fn in ((timestamped, plain) if r % 2 == 0 else (plain, timestamped)):
+                fn()
+            order = range(n) if r % 2 == 0 else range(n - 1, -1, -1)
+            for k in order:
+                samples["prefix"][k].append(timed(lambda p=prefixes[k]: p(x)))
+            for k in order:
+                samples["alone"][k].append(timed(lambda b=blocks[k], i=inputs[k]: b(i)))
+
+
+@dataclasses.dataclass(frozen=True)
+class RoundModel:
+    """Interleaved rounds explained as machine speed x quantity latency.
+
+    Fitted by :func:`fit_round_model`.  ``latency_ms`` maps ``"incontext"``,
+    ``"alone"``, ``"prefix"`` (tuples, one per block) and ``"network"`` (a 1-tuple) to
+    each quantity's latency at the fastest machine speed seen; ``spread`` holds, by
+    the same keys, the robust spread of what the model leaves unexplained (about a
+    cv); ``round_slowdown`` is each round's speed relative to the anchor round (1.0;
+    the few faster rounds are below 1); ``fast_rounds`` counts rounds within
+    :data:`FLOOR_TOLERANCE` of the anchor.
+    """
+
+    latency_ms: dict
+    spread: dict
+    round_slowdown: tuple
+    fast_rounds: int
+
+
+def fit_round_model(samples: dict, anchor_rank: int = 3) -> RoundModel:
+    """Fit ``log t[r, q] = speed[r] + level[q] + e`` to interleaved samples by median polish.
+
+    ``samples`` is :attr:`InterleavedTimings.samples` (lists of per-round samples
+    keyed ``incontext``/``alone``/``prefix`` (one list per block) and ``network``).
+
+    Why: on a shared host other tenants slow the whole machine down in phases of
+    seconds, and how much of a run falls into them varies from run to run (on the
+    development VM the median of one network varied by up to 40% between runs).  One
+    round times every quantity within a fraction of a second, so a round's samples
+    share one machine speed.  Median polish (Tukey; two sweeps of row and column
+    medians, robust to the odd preempted sample) separates that speed from each
+    quantity's own level.  Each quantity's latency is then reported at the fastest
+    round speed seen: interference only adds time, so the fastest speed is the
+    device's own; and because the speed is estimated from every quantity of a round
+    at once, one quantity need not itself have been timed in its luckiest moment (a
+    plain per-quantity minimum needs that, and is noisier).  scipy/statsmodels have
+    no median polish, and this is ten lines of numpy.
+    """
+    import numpy as np
+
+    keys = [("incontext", i) for i in range(len(samples["incontext"]))]
+    keys += [("alone", i) for i in range(len(samples["alone"]))]
+    keys += [("prefix", i) for i in range(len(samples["prefix"]))]
+    columns = [samples[k][i] for k, i in keys] + [samples["network"]]
+    keys.append(("network", 0))
+    rounds = len(samples["network"])
+    if rounds == 0 or any(len(c) != rounds for c in columns):
+        raise ValueError("fit_round_model needs the same number of rounds for every quantity")
+    logs = np.log(np.maximum(np.asarray(columns, dtype=float).T, 1e-9))  # rounds x quantities
+    speed = np.zeros(rounds)
+    level = np.median(logs, axis=0)
+    for _ in range(2):
+        speed = np.median(logs - level[None, :], axis=1)
+        level = np.median(logs - speed[:, None], axis=0)
+    # The anchor is the anchor_rank-th fastest round, not the fastest: with short rounds a
+    # single round can fall into a brief burst of speed that the next run never sees.
+    fastest = float(np.sort(speed)[min(anchor_rank, rounds) - 1])
+    residual = logs - speed[:, None] - level[None, :]
+    p10, p90 = np.percentile(residual, [10, 90], axis=0)
+    spread = (p90 - p10) / 2.5631
+    latency = np.exp(level + fastest)
+    out_latency: dict = {k: [] for k in ("incontext", "alone", "prefix", "network")}
+    out_spread: dict = {k: [] for k in out_latency}
+    for (kind, _), lat, spr in zip(keys, latency, spread):
+        out_latency[kind].append(float(lat))
+        out_spread[kind].append(float(spr))
+    slowdown = np.exp(speed - fastest)
+    return RoundModel(latency_ms={k: tuple(v) for k, v in out_latency.items()},
+                      spread={k: tuple(v) for k, v in out_spread.items()},
+                      round_slowdown=tuple(float(v) for v in slowdown),
+                      fast_rounds=int((slowdown <= 1.0 + FLOOR_TOLERANCE).sum()))
+
+
+def time_interleaved(blocks: Sequence, x, *, rounds: int, warmup: int = 2, clock: Clock = time.perf_counter_ns,
+                     sync: Callable[[], Any] | None = None, previous: InterleavedTimings | None = None,
+                     anchor_rank: int = 3) -> InterleavedTimings:
+    """Time a chain's blocks in context, its whole chain, every prefix and every block alone, round-robin.
+
+    One *round* times every quantity once: a timestamped pass and a plain pass of the
+    whole chain (in-context block latencies, whole-chain latency), then each prefix
+    ``blocks[:k+1]`` run alone, then each block alone on its cached input.  Each prefix
+    and block runs once untimed right before its timed call, so it is timed in a
+    steady state, as a deployed TRN runs.  Timing quantities in rounds rather than
+    one after the other means slow phases of the machine (other tenants of a
+    shared host, frequency changes) hit all of them alike, instead of inflating
+    whichever prefix happened to be timed then.  ``previous`` pools more rounds into
+    an earlier result.  ``warmup`` plain passes run untimed first.
+    """
+    import torch.nn as nn
+
+    _check_counts(warmup, rounds)
+    if not blocks:
+        raise NetcutError("time_interleaved needs at least one block")
+    n = len(blocks)
+    prefixes = [nn.Sequential(*blocks[: k + 1]) for k in range(n)]
+    inputs = []
+    y = x
+    for block in blocks:
+        inputs.append(y)
+        y = block(y)
+    del y
+    if previous is None:
+        samples = {"incontext": [[] for _ in range(n)], "alone": [[] for _ in range(n)],
+                   "prefix": [[] for _ in range(n)], "network": [], "stamped": []}
+        for _ in range(warmup):
+            _plain_pass(blocks, x)
+    else:
+        samples = {k: ([list(v) for v in vals] if k in ("incontext", "alone", "prefix") else list(vals))
+                   for k, vals in previous.samples.items()}
+    _interleaved_rounds(blocks, x, prefixes, inputs, rounds, clock, sync, samples)
+    return InterleavedTimings(
+        incontext=tuple(stats_from_samples(v) for v in samples["incontext"]),
+        alone=tuple(stats_from_samples(v) for v in samples["alone"]),
+        prefix=tuple(stats_from_samples(v) for v in samples["prefix"]),
+        network=stats_from_samples(samples["network"]),
+        stamped=stats_from_samples(samples["stamped"]),
+        rounds=len(samples["network"]),
+        samples=samples,
+        reference=fit_round_model(samples, anchor_rank),
+    )
+
+
 # --------------------------------------------------------------------------- noise
 
 
@@ -312,26 +527,33 @@ def time_blocks_alone(blocks: Sequence, x, *, warmup: int | Sequence[int], repea
 class NoisePolicy:
     """When a measurement is flagged.
 
-    ``cv_threshold`` applies to the robust cv (:attr:`TimingStats.robust_cv`, from
-    the 10th-90th percentile spread): a plain std / mean jumps above 0.10 when a
-    single repeat out of fifty is preempted, although the median is still good.
-    ``drift_threshold`` bounds |last third / first third - 1| of the medians.
-    ``consistency_threshold`` bounds |sum of in-context block medians / whole-chain
-    median - 1|: both come from the same interleaved passes, so a large gap means
-    the cores were time-shared (a preemption lengthens a few blocks of many passes:
-    every pass total is slow while most blocks' medians are not).
+    The table's reference latencies come from a model of the interleaved rounds
+    (:func:`fit_round_model`: machine speed per round x latency per quantity, reported
+    at the fastest speed seen).  A quantity is flagged when what that model leaves
+    unexplained spreads more than ``spread_threshold`` (about a cv).  ``floor_min_count``
+    is the round model's anchor rank (:func:`fit_round_model`).
+    ``consistency_threshold`` bounds |sum of in-context block latencies / whole-chain
+    latency - 1|: both come from the same rounds, so a large gap says the cores were
+    time-shared.
     ``load_tolerance_cores``: other processes may use this many cores more than
     the cores left free (``measured cores - threads``) before the run is flagged.
-    Before re-measuring, wait up to ``quiet_wait_s`` for the cores to quieten.
+    ``neighbour_tolerance_cores``: when pinned, how many of the other cores may be
+    busy on average (they share the last-level cache and memory bandwidth: on the
+    development VM a test suite on the other core slowed a whole configuration's
+    run by up to 1.5x, which no round reaches past).
+    A flagged configuration is measured for ``remeasure_factor - 1`` times as many
+    rounds again (after waiting up to ``quiet_wait_s`` for the cores to quieten) and
+    the samples are pooled.
     """
 
-    cv_threshold: float = 0.10
-    drift_threshold: float = 0.10
+    spread_threshold: float = 0.15
+    floor_min_count: int = 3
     consistency_threshold: float = 0.10
     check_load: bool = True
     load_tolerance_cores: float = 0.25
+    neighbour_tolerance_cores: float = 0.5
     remeasure: bool = True
-    remeasure_factor: float = 2.0
+    remeasure_factor: float = 1.5
     quiet_wait_s: float = 5.0
 
     def to_dict(self) -> dict:
@@ -342,22 +564,20 @@ class NoisePolicy:
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
-def noise_reasons(stats: TimingStats, what: str, policy: NoisePolicy = NoisePolicy()) -> list[str]:
-    """Why ``stats`` look unreliable (empty list if they do not)."""
-    reasons = []
-    if stats.robust_cv > policy.cv_threshold:
-        reasons.append(f"{what} spread: robust cv {stats.robust_cv:.2f} > {policy.cv_threshold:.2f}")
-    if abs(stats.drift) > policy.drift_threshold:
-        reasons.append(f"{what} drift {stats.drift * 100:+.0f}% between first and last third of repeats")
-    return reasons
+def noise_reasons(spread: float, what: str, policy: NoisePolicy = NoisePolicy()) -> list[str]:
+    """Why a quantity whose round-model residual spread is ``spread`` looks unreliable ([] if it does not)."""
+    if spread > policy.spread_threshold:
+        return [f"{what} spread: {spread:.2f} > {policy.spread_threshold:.2f} beyond the machine's "
+                "round-to-round speed"]
+    return []
 
 
-def consistency_reason(incontext: Sequence[TimingStats], network: TimingStats,
-                       policy: NoisePolicy = NoisePolicy()) -> str:
-    """Why the in-context block medians and the whole-chain median disagree ('' if they agree)."""
-    if network.median_ms <= 0:
+def consistency_reason(model: RoundModel, policy: NoisePolicy = NoisePolicy()) -> str:
+    """Why the in-context block latencies and the whole-chain latency disagree ('' if they agree)."""
+    network = model.latency_ms["network"][0]
+    if not network > 0:
         return ""
-    gap = sum(s.median_ms for s in incontext) / network.median_ms - 1.0
+    gap = sum(model.latency_ms["incontext"]) / network - 1.0
     if abs(gap) <= policy.consistency_threshold:
         return ""
     return (f"in-context sum {gap * 100:+.0f}% vs whole chain (> {policy.consistency_threshold * 100:.0f}%): "
@@ -394,9 +614,10 @@ class LoadMonitor:
     elsewhere the 1-minute load average at start stands in.
     """
 
-    def __init__(self, threads: int, tolerance_cores: float = 0.25):
+    def __init__(self, threads: int, tolerance_cores: float = 0.25, neighbour_tolerance_cores: float = math.inf):
         self.threads = threads
         self.tolerance_cores = tolerance_cores
+        self.neighbour_tolerance_cores = neighbour_tolerance_cores
         total = os.cpu_count() or 1
         try:
             mine = set(os.sched_getaffinity(0))
@@ -404,7 +625,10 @@ class LoadMonitor:
             mine = set(range(total))
         self.cpus = mine if len(mine) < total else None
         self.n_cores = len(mine)
+        # Pinned: the other cores share caches and memory bandwidth with ours.
+        self.neighbours = set(range(total)) - mine if self.cpus is not None else set()
         self._start: tuple[float, float, float] | None = None
+        self._neighbour_start: float | None = None
         self._loadavg: float | None = None
 
     def start(self) -> "LoadMonitor":
@@ -412,8 +636,18 @@ class LoadMonitor:
         if busy is None:
             with contextlib.suppress(OSError, AttributeError):
                 self._loadavg = os.getloadavg()[0]
+        self._neighbour_start = _proc_stat_busy_s(self.neighbours) if self.neighbours else None
         self._start = (time.monotonic(), busy if busy is not None else math.nan, time.process_time())
         return self
+
+    def neighbour_cores(self) -> float | None:
+        """Average number of the *other* (unpinned) cores kept busy since ``start`` (None if not pinned)."""
+        if self._start is None or self._neighbour_start is None:
+            return None
+        wall = time.monotonic() - self._start[0]
+        if wall < 0.25:
+            return None
+        return max(0.0, ((_proc_stat_busy_s(self.neighbours) or 0.0) - self._neighbour_start) / wall)
 
     def others_cores(self) -> float | None:
         """Average number of cores other processes kept busy since ``start`` (None if unknown)."""
@@ -432,27 +666,34 @@ class LoadMonitor:
     def reason(self) -> str:
         others = self.others_cores()
         free = self.n_cores - self.threads
-        if others is None or others <= free + self.tolerance_cores:
-            return ""
-        where = f"the {self.n_cores} pinned core(s)" if self.cpus is not None else f"the {self.n_cores} core(s)"
-        return (f"competing load: other processes used {others:.2f} cores of {where} "
-                f"({free} free beside {self.threads} measuring thread(s))")
+        reasons = []
+        if others is not None and others > free + self.tolerance_cores:
+            where = f"the {self.n_cores} pinned core(s)" if self.cpus is not None else f"the {self.n_cores} core(s)"
+            reasons.append(f"competing load: other processes used {others:.2f} cores of {where} "
+                           f"({free} free beside {self.threads} measuring thread(s))")
+        neighbours = self.neighbour_cores()
+        if neighbours is not None and neighbours > self.neighbour_tolerance_cores:
+            reasons.append(f"neighbouring load: other processes kept {neighbours:.2f} of the {len(self.neighbours)} "
+                           "unpinned core(s) busy (they share caches and memory bandwidth with the measured one)")
+        return "; ".join(reasons)
 
 
 def wait_for_quiet(threads: int, tolerance_cores: float = 0.25, max_wait_s: float = 20.0,
-                   window_s: float = 0.5) -> bool:
-    """Wait until other processes leave our cores alone for ``window_s`` (at most ``max_wait_s``).
+                   window_s: float = 0.5, neighbour_tolerance_cores: float = math.inf) -> bool:
+    """Wait until other processes leave our cores (and, when pinned, the neighbouring ones, up to
+    ``neighbour_tolerance_cores``) alone for ``window_s`` (at most ``max_wait_s``).
 
     Returns True if the cores were quiet, False if we gave up (or cannot tell).
     """
     deadline = time.monotonic() + max_wait_s
     while True:
-        monitor = LoadMonitor(threads, tolerance_cores).start()
+        monitor = LoadMonitor(threads, tolerance_cores, neighbour_tolerance_cores).start()
         time.sleep(window_s)
         others = monitor.others_cores()
         if others is None:
             return False
-        if others <= monitor.n_cores - threads + tolerance_cores:
+        neighbours = monitor.neighbour_cores() or 0.0
+        if others <= monitor.n_cores - threads + tolerance_cores and neighbours <= neighbour_tolerance_cores:
             return True
         if time.monotonic() >= deadline:
             logger.info("cores still busy after %.0f s (others use %.2f cores); measuring anyway", max_wait_s, others)
@@ -529,102 +770,65 @@ def make_config_id(model: str, resolution: int, width: float, batch_size: int, t
 
 # --------------------------------------------------------------------------- one configuration
 
-#: Automatic repeat budget: seconds of timed work per measured quantity.
-_CHAIN_TARGET_S = 1.5   # timestamped + plain passes together
-_PREFIX_TARGET_S = 2.0  # all prefixes together
-_ALONE_TARGET_S = 0.8   # all blocks alone together
-_WARMUP_TARGET_S = 0.25
-_MIN_REPEATS, _MAX_REPEATS = 7, 50
+#: Automatic round budget: seconds of timed work per configuration, and its bounds.
+_CONFIG_TARGET_S = 6.0
+_MIN_ROUNDS, _MAX_ROUNDS = 7, 60
 
 
-def _auto_repeats(target_s: float, unit_ms: float) -> int:
-    if unit_ms <= 0:
-        return _MAX_REPEATS
-    return max(_MIN_REPEATS, min(_MAX_REPEATS, math.ceil(target_s * 1000.0 / unit_ms)))
-
-
-def _auto_warmup(unit_ms: float, low: int, high: int) -> int:
-    if unit_ms <= 0:
-        return high
-    return max(low, min(high, math.ceil(_WARMUP_TARGET_S * 1000.0 / unit_ms)))
+def _auto_rounds(round_ms: float) -> int:
+    if round_ms <= 0:
+        return _MAX_ROUNDS
+    return max(_MIN_ROUNDS, min(_MAX_ROUNDS, math.ceil(_CONFIG_TARGET_S * 1000.0 / round_ms)))
 
 
 @dataclasses.dataclass
 class _Measurement:
-    incontext: list
-    network: TimingStats
-    alone: list
-    prefix: dict
+    timings: InterleavedTimings
     config_reasons: list
     row_reasons: dict
-    stamped: TimingStats
 
 
-def _measure_chain_all(blocks, x, *, repeats, warmup, clock, sync, noise: NoisePolicy, threads: int) -> _Measurement:
-    n = len(blocks)
-    # Pilot: two untimed passes (allocations, oneDNN primitives), three timed ones.
-    pilot = _sample_callable(lambda: _plain_pass(blocks, x), 2, 3, clock, sync)
-    net_ms = statistics.median(pilot)
-    chain_warm = warmup if warmup is not None else _auto_warmup(net_ms, 2, 10)
-    chain_reps = repeats if repeats is not None else _auto_repeats(_CHAIN_TARGET_S, 2 * net_ms)
+def _judge(t: InterleavedTimings, monitor, noise: NoisePolicy) -> _Measurement:
+    ref = t.reference
+    load = monitor.reason() if monitor is not None else ""
+    reasons = [consistency_reason(ref, noise), load]
+    config_reasons = noise_reasons(ref.spread["network"][0], "whole chain", noise) + [r for r in reasons if r]
+    row_reasons = {k: noise_reasons(ref.spread["prefix"][k], "prefix", noise) for k in range(len(t.prefix))}
+    return _Measurement(t, config_reasons, row_reasons)
 
-    def run(scale: float, prefixes_only: Iterable[int] | None = None, previous: _Measurement | None = None,
-            chain: bool = False):
-        monitor = LoadMonitor(threads, noise.load_tolerance_cores).start() if noise.check_load else None
-        if prefixes_only is None or chain:
-            reps = max(chain_reps + 1, round(chain_reps * scale)) if scale > 1 else chain_reps
-            per_block, whole = _chain_samples(blocks, x, warmup=chain_warm, repeats=reps, clock=clock, sync=sync)
-            incontext = [stats_from_samples(v) for v in per_block]
-            network = stats_from_samples(whole)
-            # Per-pass sum of the timestamped intervals: compared with the plain passes it
-            # isolates what the timestamps themselves cost.
-            stamped = stats_from_samples([sum(v) for v in zip(*per_block)])
-        else:
-            incontext, network, stamped = previous.incontext, previous.network, previous.stamped
-        block_ms = [max(s.median_ms, 1e-6) for s in incontext]
-        prefix_ms = [sum(block_ms[: k + 1]) for k in range(n)]
 
-        def plan(target_s, unit):
-            if repeats is not None:
-                r = repeats
-            else:
-                r = _auto_repeats(target_s / n, unit)
-            return max(r + 1, round(r * scale)) if scale > 1 else r
+def _measure_chain_all(blocks, x, *, rounds, warmup, clock, sync, noise: NoisePolicy, threads: int) -> _Measurement:
+    # Pilot: two untimed passes (allocations, oneDNN primitives), three timestamped ones
+    # give the block latencies from which one round's cost is estimated.
+    for _ in range(2):
+        _plain_pass(blocks, x)
+    pilot = _chain_samples(blocks, x, warmup=0, repeats=3, clock=clock, sync=sync)[0]
+    block_ms = [statistics.median(v) for v in pilot]
+    prefix_sum = sum(sum(block_ms[: k + 1]) for k in range(len(blocks)))
+    round_ms = 2 * sum(block_ms) + 2 * prefix_sum + 2 * sum(block_ms)
+    n_rounds = rounds if rounds is not None else _auto_rounds(round_ms)
+    chain_warm = warmup if warmup is not None else 2
 
-        if prefixes_only is None:
-            alone = time_blocks_alone(
-                blocks, x, warmup=[warmup if warmup is not None else _auto_warmup(t, 1, 5) for t in block_ms],
-                repeats=[plan(_ALONE_TARGET_S, t) for t in block_ms], clock=clock, sync=sync)
-        else:
-            alone = previous.alone
-        prefix = time_prefixes(
-            blocks, x, warmup=[warmup if warmup is not None else _auto_warmup(t, 1, 5) for t in prefix_ms],
-            repeats=[plan(_PREFIX_TARGET_S, t) for t in prefix_ms], clock=clock, sync=sync, only=prefixes_only)
-        if previous is not None:
-            prefix = {**previous.prefix, **prefix}
-        load = monitor.reason() if monitor is not None else ""
-        consistency = consistency_reason(incontext, network, noise)
-        config_reasons = (noise_reasons(network, "whole chain", noise) + ([consistency] if consistency else [])
-                          + ([load] if load else []))
-        row_reasons = {k: noise_reasons(prefix[k], "prefix", noise) for k in range(n)}
-        return _Measurement(incontext, network, alone, prefix, config_reasons, row_reasons, stamped)
-
-    m = run(1.0)
-    again = [k for k, r in m.row_reasons.items() if r]
-    if noise.remeasure and (m.config_reasons or again):
-        # Once, with more repeats, after waiting (boundedly) for the cores to quieten: the
-        # chain (in-context + whole) if it or the load was flagged, and the noisy prefixes.
-        # A prefix whose own spread and drift were fine keeps its median: medians shrug off
-        # the odd preempted repeat.
+    monitor = (LoadMonitor(threads, noise.load_tolerance_cores, noise.neighbour_tolerance_cores).start()
+               if noise.check_load else None)
+    m = _judge(time_interleaved(blocks, x, rounds=n_rounds, warmup=chain_warm, clock=clock, sync=sync,
+                                anchor_rank=noise.floor_min_count),
+               monitor, noise)
+    if noise.remeasure and (m.config_reasons or any(m.row_reasons.values())):
+        # Once: more rounds, pooled with the first ones, after waiting (boundedly) for the
+        # cores to quieten.  Pooling suits the minimum: extra rounds can only find the floor.
         if noise.check_load:
-            wait_for_quiet(threads, noise.load_tolerance_cores, noise.quiet_wait_s)
-        if m.config_reasons:
-            logger.info("re-measuring the chain and %d prefix(es) with more repeats: %s", len(again),
-                        "; ".join(m.config_reasons))
-            m = run(noise.remeasure_factor, prefixes_only=again, previous=m, chain=True)
-        else:
-            logger.info("re-measuring %d noisy prefix(es) with more repeats", len(again))
-            m = run(noise.remeasure_factor, prefixes_only=again, previous=m)
+            wait_for_quiet(threads, noise.load_tolerance_cores, noise.quiet_wait_s,
+                           neighbour_tolerance_cores=noise.neighbour_tolerance_cores)
+        flagged = sum(bool(r) for r in m.row_reasons.values())
+        logger.info("measuring %d more rounds (%d flagged prefix(es)%s)", n_rounds, flagged,
+                    "; " + "; ".join(m.config_reasons) if m.config_reasons else "")
+        extra = max(1, round(n_rounds * (noise.remeasure_factor - 1.0)))
+        monitor = (LoadMonitor(threads, noise.load_tolerance_cores, noise.neighbour_tolerance_cores).start()
+                   if noise.check_load else None)
+        m = _judge(time_interleaved(blocks, x, rounds=extra, warmup=0, clock=clock, sync=sync, previous=m.timings,
+                                    anchor_rank=noise.floor_min_count),
+                   monitor, noise)
     return m
 
 
@@ -655,12 +859,27 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
     """Measure one configuration in this process; one row per block with every ``TABLE_COLUMNS`` key.
 
     ``model`` is a model name (see :func:`latmodel.zoo.build_model`), an ``nn.Module``
-    (labelled ``name``) or a :class:`~latmodel.blocks.BlockChain`.  ``repeats`` /
-    ``warmup`` None: chosen from a pilot run so each measured quantity gets about
-    1-2 s of timed work (7 to 50 repeats).  Sets torch's thread count for the
-    duration and restores it.  A ``diagnostics`` dict, if given, receives
-    ``timestamped_total_median_ms``: the median over timestamped passes of the sum
-    of their intervals (vs ``network_median_ms``: what the timestamps cost).
+    (labelled ``name``) or a :class:`~latmodel.blocks.BlockChain`.  All quantities are
+    timed in interleaved rounds (:func:`time_interleaved`); ``repeats`` is the number
+    of rounds (each quantity is timed once per round), None: chosen from a pilot run
+    so the configuration gets about 8 s of timed work (7 to 60 rounds).  ``warmup``:
+    untimed whole-chain passes first (default 2).
+
+    The reference columns (``incontext_ms``, ``alone_ms``, ``prefix_ms``,
+    ``network_ms``) hold the **minimum over the rounds**; medians are kept beside them.
+    Why the minimum: on a shared host (a cloud VM, a machine where other work runs)
+    other tenants slow the whole machine down in phases lasting seconds, and how much
+    of a run falls into such phases varies from run to run: on the development VM the
+    median of the same network varied by up to 40% between runs while the minimum
+    varied by 3% (median over pairs of runs).  Interference only ever adds time, so
+    the minimum is the latency of the device itself, the quantity a predictor can
+    learn and that a dedicated embedded device shows; ``timeit`` advises the same.
+    The median and the 90th percentile stay in the table for safety margins.
+
+    Sets torch's thread count for the duration and restores it.  A ``diagnostics``
+    dict, if given, receives ``timestamped_total_median_ms`` / ``_min_ms``: the sum of
+    the intervals of the timestamped passes (vs the plain passes: what the
+    timestamps cost).
     """
     import torch
 
@@ -671,7 +890,7 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise NetcutError(f"{label} must be a positive integer, got {value!r}")
     if repeats is not None:
-        _check_counts(0, repeats)
+        _check_counts(0, repeats)  # rounds
     if warmup is not None:
         _check_counts(warmup, 1)
     chain, label = _as_chain(model, resolution, width, batch_size, name)
@@ -691,13 +910,15 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
             if device == "cuda":
                 x = x.cuda()
                 blocks = [b.cuda() for b in blocks]
-            m = _measure_chain_all(blocks, x, repeats=repeats, warmup=warmup, clock=clock, sync=sync,
+            m = _measure_chain_all(blocks, x, rounds=repeats, warmup=warmup, clock=clock, sync=sync,
                                    noise=noise, threads=threads)
     finally:
         torch.set_num_threads(old_threads)
 
+    t = m.timings
     if diagnostics is not None:
-        diagnostics["timestamped_total_median_ms"] = m.stamped.median_ms
+        diagnostics["timestamped_total_median_ms"] = t.stamped.median_ms
+        diagnostics["timestamped_total_min_ms"] = t.stamped.min_ms
     n = len(chain)
     config = {
         "schema_version": TABLE_SCHEMA_VERSION,
@@ -716,7 +937,8 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
     }
     rows = []
     for k, (info, feats) in enumerate(zip(chain.infos, features)):
-        ic, pf = m.incontext[k], m.prefix[k]
+        ic, pf, al = t.incontext[k], t.prefix[k], t.alone[k]
+        lat = t.reference.latency_ms
         reasons = m.config_reasons + m.row_reasons[k]
         row = {
             **config,
@@ -724,17 +946,19 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
             "n_blocks": n,
             "block_name": info.name,
             **{c: v for c, v in feats.items() if c not in ("block_index", "block_name")},
+            "incontext_ms": _r(lat["incontext"][k]),
             "incontext_median_ms": _r(ic.median_ms),
-            "incontext_p10_ms": _r(ic.p10_ms),
-            "incontext_p90_ms": _r(ic.p90_ms),
             "incontext_cv": _r(ic.cv),
-            "alone_median_ms": _r(m.alone[k].median_ms),
+            "alone_ms": _r(lat["alone"][k]),
+            "alone_median_ms": _r(al.median_ms),
+            "prefix_ms": _r(lat["prefix"][k]),
             "prefix_median_ms": _r(pf.median_ms),
-            "prefix_p10_ms": _r(pf.p10_ms),
             "prefix_p90_ms": _r(pf.p90_ms),
             "prefix_cv": _r(pf.cv),
-            "network_median_ms": _r(m.network.median_ms),
-            "network_cv": _r(m.network.cv),
+            "network_ms": _r(lat["network"][0]),
+            "network_median_ms": _r(t.network.median_ms),
+            "network_cv": _r(t.network.cv),
+            "rounds": t.rounds,
             "flagged": int(bool(reasons)),
             "flag_reason": "; ".join(reasons),
         }
@@ -754,7 +978,7 @@ class ConfigOutcome:
     rows: int = 0
     seconds: float = 0.0
     n_blocks: int = 0
-    network_median_ms: float = math.nan
+    network_ms: float = math.nan
     incontext_sum_ms: float = math.nan
     flagged_rows: int = 0
     reason: str = ""
@@ -762,13 +986,13 @@ class ConfigOutcome:
 
     @property
     def incontext_vs_network(self) -> float:
-        """Sum of in-context block medians / whole-chain median - 1."""
-        return self.incontext_sum_ms / self.network_median_ms - 1.0 if self.network_median_ms > 0 else math.nan
+        """Sum of in-context block minima / whole-chain minimum - 1."""
+        return self.incontext_sum_ms / self.network_ms - 1.0 if self.network_ms > 0 else math.nan
 
     @property
     def timestamp_overhead(self) -> float:
-        """Median timestamped pass / median plain pass - 1: what the timestamps cost."""
-        return self.timestamped_total_ms / self.network_median_ms - 1.0 if self.network_median_ms > 0 else math.nan
+        """Fastest timestamped pass / fastest plain pass - 1: what the timestamps cost."""
+        return self.timestamped_total_ms / self.network_ms - 1.0 if self.network_ms > 0 else math.nan
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -826,12 +1050,12 @@ class ProfileSummary:
         ]
         measured = [o for o in self.outcomes if o.status == "measured"]
         if measured:
-            lines.append("sum of in-context block medians vs whole-chain median (same run); in brackets the "
-                         "median timestamped pass vs the median plain pass (timestamp cost):")
+            lines.append("sum of in-context block minima vs whole-chain minimum (same rounds); in brackets the "
+                         "fastest timestamped pass vs the fastest plain pass (timestamp cost):")
             for o in measured:
                 flag = f"  [flagged rows: {o.flagged_rows}]" if o.flagged_rows else ""
                 stamp = f" ({o.timestamp_overhead * 100:+.1f}%)" if not math.isnan(o.timestamped_total_ms) else ""
-                lines.append(f"  {o.config_id}: {o.n_blocks} blocks, network {o.network_median_ms:.3f} ms, "
+                lines.append(f"  {o.config_id}: {o.n_blocks} blocks, network {o.network_ms:.3f} ms, "
                              f"in-context sum {o.incontext_vs_network * 100:+.1f}%{stamp}, {o.seconds:.0f} s{flag}")
         for o in self.outcomes:
             if o.status == "failed":
@@ -983,7 +1207,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     (:class:`NetcutError`); a child that crashes or times out is reported in the
     summary and the others continue.
     """
-    from .table import append_rows, config_ids
+    from .table import TABLE_SCHEMA_VERSION, append_rows, config_ids, table_schema_versions
 
     started = time.monotonic()
     out = Path(out)
@@ -1006,8 +1230,12 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     ids = [make_config_id(c.model, c.resolution_px, c.width, batch_size, threads, record.device_id) for c in configs]
     try:
         done = config_ids(out)
+        versions = table_schema_versions(out)
     except TableError as exc:
         raise TableError(f"cannot resume into {str(out)!r}: {exc}") from None
+    if versions - {TABLE_SCHEMA_VERSION}:
+        raise TableError(f"cannot resume into {str(out)!r}: it holds schema {sorted(versions)} rows and this netcut "
+                         f"writes schema {TABLE_SCHEMA_VERSION}; measure into a new file with --out")
     todo = [(c, i) for c, i in zip(configs, ids) if i not in done]
     _validate_configs([c for c, _ in todo])
 
@@ -1035,10 +1263,10 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                     append_rows(out, rows)
                     outcomes.append(ConfigOutcome(
                         cid, "measured", rows=len(rows), seconds=seconds, n_blocks=len(rows),
-                        network_median_ms=float(rows[0]["network_median_ms"]),
-                        incontext_sum_ms=float(sum(r["incontext_median_ms"] for r in rows)),
+                        network_ms=float(rows[0]["network_ms"]),
+                        incontext_sum_ms=float(sum(r["incontext_ms"] for r in rows)),
                         flagged_rows=sum(int(r["flagged"]) for r in rows),
-                        timestamped_total_ms=float(result.get("diagnostics", {}).get("timestamped_total_median_ms",
+                        timestamped_total_ms=float(result.get("diagnostics", {}).get("timestamped_total_min_ms",
                                                                                       math.nan)),
                     ))
                 bar.update(1)

@@ -3,14 +3,14 @@
 Model (see docs in :class:`LatencyModel`):
 
 * **stage 1** -- XGBoost on the block features (:data:`latmodel.features.FEATURE_COLUMNS`)
-  predicting ``log(incontext_median_ms)`` (latencies span three orders of magnitude;
+  predicting ``log(incontext_ms)`` (latencies span three orders of magnitude;
   a log target makes the squared loss a relative one).  Optionally on top of a
   roofline prior (``stage1_prior="roofline"``, as ``base_margin``); on the 1-thread
   table that prior made held-out prefixes worse (it misprices channel shuffles), so
   it is off by default.
 * **stage 2** -- a small XGBoost on prefix-level features (:data:`STAGE2_FEATURES`:
   block index, cumulative stage-1 latency, cumulative bytes, ...) predicting
-  ``log(prefix_median_ms / cumulative in-context latency)``: the correction for
+  ``log(prefix_ms / cumulative in-context latency)``: the correction for
   running the prefix alone (cold caches make the first blocks cost less alone than
   in context).  At prediction time the ratio multiplies the cumulative stage-1
   prediction, so prefix sums stay additive up to a bounded factor; the result is
@@ -55,6 +55,7 @@ from .artifact import (
 )
 from .baselines import (
     FlopsLinearBaseline,
+    FlopsLogLogBaseline,
     alone_lookup_prefix_ms,
     incontext_sum_prefix_ms,
     sort_blocks,
@@ -224,9 +225,9 @@ class CrossValidation:
 
     def to_text(self) -> str:
         lines = []
-        for level, label in (("block", "block level (vs incontext_median_ms)"),
-                             ("prefix", "prefix level (vs prefix_median_ms)"),
-                             ("network", "whole networks (vs network_median_ms)")):
+        for level, label in (("block", "block level (vs incontext_ms)"),
+                             ("prefix", "prefix level (vs prefix_ms)"),
+                             ("network", "whole networks (vs network_ms)")):
             rows = {est: lv[level] for est, lv in self.levels.items() if level in lv}
             if rows:
                 lines.append(label)
@@ -628,8 +629,8 @@ class LatencyModel:
       ``min_child_weight``, ``reg_lambda``: stage-1 XGBoost settings.
     * ``stage1_prior``: ``"none"`` (trees on the features), ``"roofline"`` (trees learn the log
       ratio to the roofline fit) or ``"blend"`` (both, geometric mean of their predictions).
-    * ``stage1_target``: ``"incontext"`` (``incontext_median_ms``) or ``"prefix_increment"``
-      (``prefix_median_ms[k] - prefix_median_ms[k-1]``, floored at 10 % of the in-context time).
+    * ``stage1_target``: ``"incontext"`` (``incontext_ms``) or ``"prefix_increment"``
+      (``prefix_ms[k] - prefix_ms[k-1]``, floored at 10 % of the in-context time).
     * ``stage2``: learn the prefix correction (``True``) or sum stage-1 blocks as they are.
     * ``stage2_reference``: what stage 2's ratio is learned against: ``"measured"`` (the
       table's summed in-context latencies: the pure prefix-alone vs in-context effect) or
@@ -745,14 +746,14 @@ class LatencyModel:
 
         if not isinstance(table, pd.DataFrame) or table.empty:
             raise TableError("expected a non-empty measurement table (pandas DataFrame from latmodel.table.read_table)")
-        need = ("config_id", "family", "block_index", "incontext_median_ms", *FEATURE_COLUMNS)
+        need = ("config_id", "family", "block_index", "incontext_ms", *FEATURE_COLUMNS)
         missing = [c for c in need if c not in table.columns]
         if missing:
             raise TableError(f"measurement table lacks column(s) {', '.join(missing[:6])}; "
                              "write it with 'latmodel profile'")
-        y = pd.to_numeric(table["incontext_median_ms"], errors="coerce").to_numpy(dtype=float)
+        y = pd.to_numeric(table["incontext_ms"], errors="coerce").to_numpy(dtype=float)
         if not (np.isfinite(y) & (y > 0)).all():
-            raise TableError("measurement table has NaN or non-positive 'incontext_median_ms'; latencies must be > 0 ms")
+            raise TableError("measurement table has NaN or non-positive 'incontext_ms'; latencies must be > 0 ms")
         df = sort_blocks(table)
         if "flagged" not in df.columns:
             df["flagged"] = 0
@@ -788,13 +789,13 @@ class LatencyModel:
         """What stage 1 learns, in ms, per row of the sorted frame ``df``."""
         import numpy as np
 
-        incontext = df["incontext_median_ms"].to_numpy(dtype=float)
+        incontext = df["incontext_ms"].to_numpy(dtype=float)
         if self.stage1_target == "incontext":
             return incontext
-        if "prefix_median_ms" not in df.columns or df["prefix_median_ms"].isna().any():
-            raise TableError("stage1_target='prefix_increment' needs 'prefix_median_ms' on every row")
-        prefix = df["prefix_median_ms"].to_numpy(dtype=float)
-        previous = df.groupby("config_id", sort=False)["prefix_median_ms"].shift(1).fillna(0.0).to_numpy(float)
+        if "prefix_ms" not in df.columns or df["prefix_ms"].isna().any():
+            raise TableError("stage1_target='prefix_increment' needs 'prefix_ms' on every row")
+        prefix = df["prefix_ms"].to_numpy(dtype=float)
+        previous = df.groupby("config_id", sort=False)["prefix_ms"].shift(1).fillna(0.0).to_numpy(float)
         return np.maximum(prefix - previous, 0.1 * incontext)
 
     def _stage2_reference_ms(self, df, oof_s1):
@@ -823,7 +824,7 @@ class LatencyModel:
     def _fit_stage2(self, df, s1_ms, weights, client=None):
         import numpy as np
 
-        target_ok = df["prefix_median_ms"].notna().to_numpy() if "prefix_median_ms" in df.columns else None
+        target_ok = df["prefix_ms"].notna().to_numpy() if "prefix_ms" in df.columns else None
         if target_ok is None or not target_ok.any():
             return None
         Z, cum = _prefix_features(df, s1_ms)
@@ -832,7 +833,7 @@ class LatencyModel:
             keep &= df["block_index"].to_numpy() <= int(self.stage2_last_block)
         if not keep.any():
             return None
-        y = np.log(df["prefix_median_ms"].to_numpy(dtype=float)[keep] / cum[keep])
+        y = np.log(df["prefix_ms"].to_numpy(dtype=float)[keep] / cum[keep])
         arrays = _TrainArrays(X=Z[keep], label=y, weight=weights[keep], feature_names=tuple(STAGE2_FEATURES))
         params = self._xgb_params(depth=self.stage2_depth, rate=0.05)
         params["min_child_weight"] = max(5.0, float(self.min_child_weight))
@@ -942,12 +943,12 @@ class LatencyModel:
                         if "roofline" in kinds else None)
             offset = 0.0
             stage1 = self._fit_stage1(df, weights, roofline=roofline, kinds=kinds, client=client)
-            head_roofline = _fit_roofline(df, df["incontext_median_ms"], np.maximum(weights, 1e-6))
+            head_roofline = _fit_roofline(df, df["incontext_ms"], np.maximum(weights, 1e-6))
             stage2 = None
             residual_q = None
             residual_source = ""
             self.adapted_from_ = None
-        has_prefix = "prefix_median_ms" in df.columns and df["prefix_median_ms"].notna().any()
+        has_prefix = "prefix_ms" in df.columns and df["prefix_ms"].notna().any()
         oof_s1 = None
         if not adapting and (self.stage2 or has_prefix):
             oof_s1 = self._oof_stage1(df, weights, client=client)
@@ -973,6 +974,7 @@ class LatencyModel:
         self.resolutions_ = sorted({int(r) for r in df["resolution_px"]})
         self.n_flagged_ = int((df["flagged"] == 1).sum())
         self.baseline_flops_ = (FlopsLinearBaseline.fit(df).to_dict() if has_prefix else None)
+        self.baseline_flops_loglog_ = (FlopsLogLogBaseline.fit(df).to_dict() if has_prefix else None)
         self.fit_seconds_ = time.perf_counter() - t0
         self.metrics_ = {}
         self._cache = {}
@@ -998,7 +1000,7 @@ class LatencyModel:
                 pred[te] = self._predict_prefix(df.iloc[te], oof_s1[te], s2)
         else:
             pred = self._predict_prefix(df, oof_s1, None)
-        meas = df["prefix_median_ms"].to_numpy(dtype=float)
+        meas = df["prefix_ms"].to_numpy(dtype=float)
         ok = np.isfinite(meas) & (weights == 1.0)
         r = np.log(meas[ok] / pred[ok])
         buckets = _bucket_of(df["block_index"].to_numpy()[ok])
@@ -1105,10 +1107,10 @@ class LatencyModel:
             "feature_names": self.feature_names_,
             "stage2_feature_names": self.stage2_feature_names_,
             "target_transform": {
-                "stage1": "log(incontext_median_ms) - log(roofline prior ms) - offset",
-                "stage2": ("log(prefix_median_ms / cumulative measured stage-1 target ms); applied to cumulative "
+                "stage1": "log(incontext_ms) - log(roofline prior ms) - offset",
+                "stage2": ("log(prefix_ms / cumulative measured stage-1 target ms); applied to cumulative "
                            "stage-1 predictions" if self.stage2_reference == "measured"
-                           else "log(prefix_median_ms / cumulative out-of-fold stage-1 ms)"),
+                           else "log(prefix_ms / cumulative out-of-fold stage-1 ms)"),
             },
             "hyperparameters": self.get_params(),
             "stage1_boosters": [[kind, _STAGE1_FILES[kind]] for kind in self.stage1_kinds_],
@@ -1134,7 +1136,7 @@ class LatencyModel:
                 "fit_seconds": round(self.fit_seconds_, 3),
                 "tables": getattr(self, "tables_", []),
             },
-            "baselines": {"flops_linear": self.baseline_flops_},
+            "baselines": {"flops_linear": self.baseline_flops_, "flops_loglog": self.baseline_flops_loglog_},
             "metrics": self.metrics_,
         })
 
@@ -1235,6 +1237,7 @@ class LatencyModel:
         self.fit_seconds_ = float(training.get("fit_seconds", 0.0))
         self.tables_ = list(training.get("tables", []))
         self.baseline_flops_ = (manifest.get("baselines") or {}).get("flops_linear")
+        self.baseline_flops_loglog_ = (manifest.get("baselines") or {}).get("flops_loglog")
         self.metrics_ = dict(manifest.get("metrics") or {})
         self.libraries_ = dict(manifest.get("libraries") or {})
         self._cache = {}
@@ -1256,15 +1259,15 @@ def _levels_for(df, prefix_pred, block_pred=None) -> dict[str, ErrorMetrics]:
     ok = df["flagged"].to_numpy() != 1
     out = {}
     if block_pred is not None:
-        out["block"] = error_metrics(np.asarray(block_pred)[ok], df["incontext_median_ms"].to_numpy(float)[ok])
-    if "prefix_median_ms" in df.columns:
-        meas = df["prefix_median_ms"].to_numpy(float)
+        out["block"] = error_metrics(np.asarray(block_pred)[ok], df["incontext_ms"].to_numpy(float)[ok])
+    if "prefix_ms" in df.columns:
+        meas = df["prefix_ms"].to_numpy(float)
         m = ok & np.isfinite(meas)
         out["prefix"] = error_metrics(np.asarray(prefix_pred)[m], meas[m])
-    if "network_median_ms" in df.columns:
+    if "network_ms" in df.columns:
         last = (df["block_index"] == df.groupby("config_id", sort=False)["block_index"].transform("max")).to_numpy()
         unflagged_cfg = df.groupby("config_id", sort=False)["flagged"].transform("max").to_numpy() != 1
-        meas = df["network_median_ms"].to_numpy(float)
+        meas = df["network_ms"].to_numpy(float)
         m = last & unflagged_cfg & np.isfinite(meas)
         out["network"] = error_metrics(np.asarray(prefix_pred)[m], meas[m])
     return out
@@ -1274,9 +1277,9 @@ def _by_family_within10(df, prefix_pred) -> dict[str, float]:
     import numpy as np
 
     out = {}
-    if "prefix_median_ms" not in df.columns:
+    if "prefix_ms" not in df.columns:
         return out
-    meas = df["prefix_median_ms"].to_numpy(float)
+    meas = df["prefix_ms"].to_numpy(float)
     ok = (df["flagged"].to_numpy() != 1) & np.isfinite(meas)
     rel = np.abs(np.asarray(prefix_pred) / meas - 1.0)
     fam = df["family"].astype(str).to_numpy()
@@ -1293,6 +1296,7 @@ class _OOF:
     ours_prefix: Any
     ours_upper: Any
     flops_linear: Any
+    flops_loglog: Any = None
 
 
 def cross_validate_predictions(table, params: dict | None = None, *, init_model: LatencyModel | None = None,
@@ -1316,25 +1320,28 @@ def cross_validate_predictions(table, params: dict | None = None, *, init_model:
             raise TableError(f"cross-validation needs more than one family; the table has only {fam!r}")
         model = LatencyModel(**(params or {})).fit(train, init_model=init_model, client=client)
         s1, prefix, upper = model.predict_table(held)
-        has_prefix = "prefix_median_ms" in train.columns and train["prefix_median_ms"].notna().any()
-        flops = FlopsLinearBaseline.fit(sort_blocks(train)).predict_prefix_ms(held) if has_prefix else \
-            np.full(len(held), np.nan)
-        parts.append((held, s1, prefix, upper, flops))
+        has_prefix = "prefix_ms" in train.columns and train["prefix_ms"].notna().any()
+        nan = np.full(len(held), np.nan)
+        flops = FlopsLinearBaseline.fit(sort_blocks(train)).predict_prefix_ms(held) if has_prefix else nan
+        loglog = FlopsLogLogBaseline.fit(sort_blocks(train)).predict_prefix_ms(held) if has_prefix else nan
+        parts.append((held, s1, prefix, upper, flops, loglog))
         if log_progress:
             logger.info("cross-validation fold %d/%d (held out %s) done", i + 1, len(fams), fam)
     import pandas as pd
 
     df_all = pd.concat([p[0] for p in parts], ignore_index=True)
-    cat = [np.concatenate([p[k] for p in parts]) for k in range(1, 5)]
-    return _OOF(df=df_all, ours_block=cat[0], ours_prefix=cat[1], ours_upper=cat[2], flops_linear=cat[3])
+    cat = [np.concatenate([p[k] for p in parts]) for k in range(1, 6)]
+    return _OOF(df=df_all, ours_block=cat[0], ours_prefix=cat[1], ours_upper=cat[2], flops_linear=cat[3],
+                flops_loglog=cat[4])
 
 
 def _estimator_levels(oof: _OOF) -> dict[str, dict[str, ErrorMetrics]]:
     df = oof.df
     levels = {"ours": _levels_for(df, oof.ours_prefix, oof.ours_block)}
-    if "prefix_median_ms" in df.columns:
+    if "prefix_ms" in df.columns:
         levels["linear in FLOPs"] = _levels_for(df, oof.flops_linear)
-    if "alone_median_ms" in df.columns and df["alone_median_ms"].notna().all():
+        levels["log-log in FLOPs"] = _levels_for(df, oof.flops_loglog)
+    if "alone_ms" in df.columns and df["alone_ms"].notna().all():
         levels["lookup of blocks alone"] = _levels_for(df, alone_lookup_prefix_ms(df))
     levels["summed in-context (measured)"] = _levels_for(df, incontext_sum_prefix_ms(df))
     return levels
@@ -1417,11 +1424,14 @@ def evaluate_tables(predictor_path, tables: Sequence, *, plot=None) -> Evaluatio
     if model.baseline_flops_ is not None:
         levels["linear in FLOPs"] = _levels_for(df, FlopsLinearBaseline.from_dict(model.baseline_flops_)
                                                 .predict_prefix_ms(df))
-    if "alone_median_ms" in df.columns and df["alone_median_ms"].notna().all():
+    if getattr(model, "baseline_flops_loglog_", None) is not None:
+        levels["log-log in FLOPs"] = _levels_for(df, FlopsLogLogBaseline.from_dict(model.baseline_flops_loglog_)
+                                                 .predict_prefix_ms(df))
+    if "alone_ms" in df.columns and df["alone_ms"].notna().all():
         levels["lookup of blocks alone"] = _levels_for(df, alone_lookup_prefix_ms(df))
     levels["summed in-context (measured)"] = _levels_for(df, incontext_sum_prefix_ms(df))
     plot_path = None
-    if plot is not None and "prefix_median_ms" in df.columns:
+    if plot is not None and "prefix_ms" in df.columns:
         plot_path = str(plot_predicted_vs_measured(df, prefix, plot))
     return EvaluationReport(
         predictor=str(predictor_path), tables=tuple(str(t) for t in tables), n_rows=int(len(df)),
@@ -1431,7 +1441,7 @@ def evaluate_tables(predictor_path, tables: Sequence, *, plot=None) -> Evaluatio
 
 
 def plot_predicted_vs_measured(df, predicted_ms, path, *, title: str = "TRN prefix latency") -> Path:
-    """Log-log scatter of predicted vs measured ``prefix_median_ms`` with y=x and a +-10% band, by family."""
+    """Log-log scatter of predicted vs measured ``prefix_ms`` with y=x and a +-10% band, by family."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1439,7 +1449,7 @@ def plot_predicted_vs_measured(df, predicted_ms, path, *, title: str = "TRN pref
     import numpy as np
 
     path = Path(path)
-    meas = df["prefix_median_ms"].to_numpy(float)
+    meas = df["prefix_ms"].to_numpy(float)
     pred = np.asarray(predicted_ms, dtype=float)
     ok = np.isfinite(meas) & (meas > 0) & (pred > 0)
     fam = df["family"].astype(str).to_numpy()

@@ -9,7 +9,9 @@ Columns (every one documented in :data:`TABLE_DOCS`):
 * identity and device record: :data:`CONFIG_COLUMNS`
 * block identity: ``block_index``, ``n_blocks``, ``block_name``
 * features: :data:`latmodel.features.FEATURE_COLUMNS`
-* timings: :data:`TIMING_COLUMNS` (milliseconds; medians over repeats)
+* timings: :data:`TIMING_COLUMNS` (milliseconds; the ``*_ms`` reference columns are
+  minima over interleaved rounds, medians kept beside them; schema 1 tables, whose
+  reference was the median, are upgraded on reading)
 * reliability: ``flagged`` (0/1) and ``flag_reason``
 """
 from __future__ import annotations
@@ -39,6 +41,8 @@ __all__ = [
     "write_table",
     "append_rows",
     "config_ids",
+    "table_schema_versions",
+    "refresh_features",
     "sanitize_cell",
     "atomic_write_text",
     "atomic_write_bytes",
@@ -46,7 +50,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TABLE_SCHEMA_VERSION = 1
+TABLE_SCHEMA_VERSION = 2
 
 _CONFIG_DOCS = {
     "schema_version": f"measurement table schema version (this code writes {TABLE_SCHEMA_VERSION})",
@@ -69,17 +73,21 @@ _BLOCK_DOCS = {
     "block_name": "module path(s) the block covers",
 }
 _TIMING_DOCS = {
-    "incontext_median_ms": "median latency of the block inside a forward pass of the whole chain",
-    "incontext_p10_ms": "10th percentile of the in-context latency",
-    "incontext_p90_ms": "90th percentile of the in-context latency",
-    "incontext_cv": "coefficient of variation (std / mean) of the in-context latency",
-    "alone_median_ms": "median latency of the block run alone (its own input, warm caches)",
-    "prefix_median_ms": "median latency of blocks 0..block_index run alone as a network: what a TRN cut here costs",
-    "prefix_p10_ms": "10th percentile of the prefix latency",
-    "prefix_p90_ms": "90th percentile of the prefix latency",
-    "prefix_cv": "coefficient of variation of the prefix latency",
-    "network_median_ms": "median latency of the whole chain (all feature blocks) measured in the same run",
-    "network_cv": "coefficient of variation of the whole-chain latency",
+    "incontext_ms": ("reference latency of the block inside a forward pass of the whole chain: the minimum over "
+                     "the interleaved rounds (see 'Which statistic' in docs/TABLE.md)"),
+    "incontext_median_ms": "median over the rounds of the in-context latency (diagnostic)",
+    "incontext_cv": "coefficient of variation (std / mean) of the in-context latency over the rounds",
+    "alone_ms": "reference latency of the block run alone on its own input (warm caches): a lookup-table entry",
+    "alone_median_ms": "median over the rounds of the block's latency alone (diagnostic)",
+    "prefix_ms": ("reference latency of blocks 0..block_index run alone as a network: what a TRN cut here costs "
+                  "(the predictor's ground truth)"),
+    "prefix_median_ms": "median over the rounds of the prefix latency (diagnostic)",
+    "prefix_p90_ms": "90th percentile over the rounds of the prefix latency (a tail for safety margins)",
+    "prefix_cv": "coefficient of variation of the prefix latency over the rounds",
+    "network_ms": "reference latency of the whole chain (all feature blocks) measured in the same rounds",
+    "network_median_ms": "median over the rounds of the whole-chain latency (diagnostic)",
+    "network_cv": "coefficient of variation of the whole-chain latency over the rounds",
+    "rounds": "number of interleaved measurement rounds (each round times every quantity of the configuration once)",
 }
 _FLAG_DOCS = {
     "flagged": "1 if the measurement looked unreliable (see flag_reason), else 0",
@@ -95,11 +103,11 @@ TABLE_DOCS: dict[str, str] = {**_CONFIG_DOCS, **_BLOCK_DOCS, **COLUMN_DOCS, **_T
 
 #: What ``latmodel fit`` needs; the other timing columns are optional.
 REQUIRED_FOR_FIT: tuple[str, ...] = (
-    ("config_id", "model", "family", "resolution_px", "block_index") + FEATURE_COLUMNS + ("incontext_median_ms",)
+    ("config_id", "model", "family", "resolution_px", "block_index") + FEATURE_COLUMNS + ("incontext_ms",)
 )
 _STRING_COLUMNS = {"config_id", "model", "family", "device_kind", "device_name", "device_id", "torch_version",
                    "measured_at", "block_name", "flag_reason"}
-_POSITIVE_COLUMNS = ("incontext_median_ms", "prefix_median_ms", "network_median_ms", "alone_median_ms")
+_POSITIVE_COLUMNS = ("incontext_ms", "prefix_ms", "network_ms", "alone_ms")
 MAX_TABLE_BYTES = 512 * 1024 * 1024
 
 
@@ -137,12 +145,14 @@ def read_table(path, *, required: Sequence[str] = REQUIRED_FOR_FIT):
         raise TableError(f"measurement table {str(path)!r} is not a valid CSV: {first}") from None
     if df.empty:
         raise TableError(f"measurement table {str(path)!r} has a header but no rows; measure something with 'latmodel profile'")
+    df = _upgrade_v1(df)
     missing = [c for c in required if c not in df.columns]
     if missing:
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
         raise TableError(
             f"measurement table {str(path)!r} lacks required column(s) {shown}; "
-            "it must be written by 'latmodel profile' (schema in docs/TABLE.md)"
+            "it must be written by 'latmodel profile' (schema in docs/TABLE.md); if only feature columns "
+            "are missing (an older netcut), add them with 'latmodel refeature TABLE --out NEW.csv'"
         )
     if "schema_version" in df.columns:
         versions = pd.to_numeric(df["schema_version"], errors="coerce")
@@ -175,6 +185,44 @@ def read_table(path, *, required: Sequence[str] = REQUIRED_FOR_FIT):
                 )
             df[col] = values
     return df
+
+
+_V1_REFERENCE = ("incontext", "alone", "prefix", "network")
+
+
+def _upgrade_v1(df):
+    """Schema 1 tables had medians as their reference columns (``X_median_ms``, no ``X_ms``).
+
+    Their medians become the reference (``X_ms``) and stay as ``X_median_ms``; rows keep
+    ``schema_version`` 1 so the origin stays visible.  Schema 1 was written by sequential
+    loops (prefix after prefix) whose medians drift with the machine's load; re-measure
+    for reference quality.
+    """
+    if "schema_version" not in df.columns:
+        return df
+    import pandas as pd
+
+    versions = pd.to_numeric(df["schema_version"], errors="coerce")
+    if not (versions == 1).any():
+        return df
+    for kind in _V1_REFERENCE:
+        old, new = f"{kind}_median_ms", f"{kind}_ms"
+        if old in df.columns and new not in df.columns:
+            df[new] = df[old]
+    return df
+
+
+def table_schema_versions(path) -> set[int]:
+    """Schema versions found in the table at ``path`` (empty if it does not exist)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    df = read_table(path, required=("config_id",))
+    if "schema_version" not in df.columns:
+        return set()
+    return {int(v) for v in pd.to_numeric(df["schema_version"], errors="coerce").dropna().unique()}
 
 
 def read_tables(paths: Iterable, **kwargs):
@@ -235,6 +283,11 @@ def append_rows(path, rows: Sequence[dict]) -> None:
     new = pd.DataFrame(list(rows), columns=list(TABLE_COLUMNS))
     if path.exists() and path.stat().st_size > 0:
         old = read_table(path, required=("config_id",))
+        if "schema_version" in old.columns and (pd.to_numeric(old["schema_version"], errors="coerce")
+                                                != TABLE_SCHEMA_VERSION).any():
+            raise TableError(
+                f"measurement table {str(path)!r} was written with an older schema (docs/TABLE.md); new rows "
+                f"(schema {TABLE_SCHEMA_VERSION}) cannot be appended to it; write to a new file with --out")
         new = pd.concat([old, new], ignore_index=True)
     write_table(path, new)
 
@@ -245,3 +298,47 @@ def config_ids(path) -> set[str]:
     if not path.exists() or path.stat().st_size == 0:
         return set()
     return set(read_table(path, required=("config_id",))["config_id"].astype(str))
+
+
+def refresh_features(path, out, *, progress: bool = True) -> int:
+    """Recompute every configuration's feature columns of the table at ``path``; write it to ``out``.
+
+    For tables measured before the feature set changed (a predictor refuses features it
+    was not trained with, and ``latmodel fit`` needs every current column).  Timings and
+    flags are kept; each (model, resolution, width, batch size) is rebuilt and
+    featurised once.  Returns the number of configurations refreshed.
+    """
+    import pandas as pd
+
+    from .features import FEATURE_COLUMNS, network_features
+    from .errors import NetcutError
+
+    out = Path(out)
+    if not out.parent.exists():
+        raise TableError(f"output folder {str(out.parent)!r} does not exist; create it first")
+    df = read_table(path, required=("config_id", "model", "resolution_px", "block_index"))
+    df = df.copy()
+    for col in FEATURE_COLUMNS:
+        if col not in df.columns:
+            df[col] = math.nan
+    keys = ["model", "resolution_px", "width", "batch_size"]
+    for col, default in (("width", 1.0), ("batch_size", 1)):
+        if col not in df.columns:
+            df[col] = default
+    groups = list(df.groupby(keys, sort=False).groups.items())
+    from tqdm import tqdm
+
+    for (model, res, width, batch), index in tqdm(groups, desc="features", unit="config", disable=not progress):
+        try:
+            rows = network_features(str(model), int(res), width=float(width), batch_size=int(batch))
+        except NetcutError as exc:
+            raise TableError(f"cannot rebuild {model!r} at {res} px to recompute its features: {exc}") from None
+        part = df.loc[index].sort_values("block_index")
+        if len(rows) != len(part) or list(part["block_index"]) != list(range(len(rows))):
+            raise TableError(f"{model!r} at {res} px now splits into {len(rows)} blocks but the table has "
+                             f"{len(part)} rows for it; re-measure it with 'latmodel profile'")
+        values = pd.DataFrame([{c: r[c] for c in FEATURE_COLUMNS} for r in rows], index=part.index)
+        df.loc[part.index, list(FEATURE_COLUMNS)] = values
+    ordered = [c for c in TABLE_COLUMNS if c in df.columns] + [c for c in df.columns if c not in TABLE_COLUMNS]
+    write_table(out, df[ordered])
+    return len(groups)

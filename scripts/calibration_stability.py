@@ -3,9 +3,10 @@
     python scripts/calibration_stability.py A.csv B.csv [--json OUT]
 
 For every (configuration, block) present in both: the relative difference
-|b - a| / a of the in-context block median, the prefix median and the
-whole-network median.  Prints the median and 90th percentile of each, overall and
-for rows flagged in neither table.
+|b - a| / a of the reference latencies (``incontext_ms``, ``prefix_ms``,
+``network_ms``; docs/TABLE.md) and, where both tables have them, of the medians
+over rounds (``*_median_ms``).  Prints the median and 90th percentile of each and
+the share within 5% and 10%, overall and for rows flagged in neither table.
 """
 from __future__ import annotations
 
@@ -23,9 +24,14 @@ def compare(a_path, b_path) -> dict:
     from latmodel.table import read_table
 
     key = ["config_id", "block_index"]
-    cols = ["incontext_median_ms", "prefix_median_ms", "network_median_ms", "flagged"]
-    a = read_table(a_path)[key + cols]
-    b = read_table(b_path)[key + cols]
+    need = ("config_id", "block_index", "incontext_ms", "prefix_ms", "network_ms")
+    ta, tb = read_table(a_path, required=need), read_table(b_path, required=need)
+    quantities = ["incontext_ms", "prefix_ms", "network_ms"]
+    quantities += [f"{c[:-3]}_median_ms" for c in quantities
+                   if f"{c[:-3]}_median_ms" in ta.columns and f"{c[:-3]}_median_ms" in tb.columns]
+    cols = quantities + ["flagged"]
+    a = ta[key + cols]
+    b = tb[key + cols]
     j = a.merge(b, on=key, suffixes=("_a", "_b"))
     out = {"table_a": str(a_path), "table_b": str(b_path), "rows_compared": int(len(j)),
            "configs_compared": int(j["config_id"].nunique())}
@@ -33,12 +39,13 @@ def compare(a_path, b_path) -> dict:
     for subset, mask in (("all", np.ones(len(j), bool)), ("unflagged_in_both", quiet.to_numpy())):
         part = j[mask]
         res = {"rows": int(len(part))}
-        for col in ("incontext_median_ms", "prefix_median_ms", "network_median_ms"):
-            frame = part.drop_duplicates("config_id") if col == "network_median_ms" else part
+        for col in quantities:
+            frame = part.drop_duplicates("config_id") if col.startswith("network_") else part
             rel = (frame[f"{col}_b"] - frame[f"{col}_a"]).abs() / frame[f"{col}_a"]
             res[col] = {"median_rel_diff": float(rel.median()) if len(rel) else None,
                         "p90_rel_diff": float(rel.quantile(0.9)) if len(rel) else None,
-                        "within_5pct": float((rel <= 0.05).mean()) if len(rel) else None}
+                        "within_5pct": float((rel <= 0.05).mean()) if len(rel) else None,
+                        "within_10pct": float((rel <= 0.10).mean()) if len(rel) else None}
         out[subset] = res
     return out
 
@@ -50,6 +57,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
     result = compare(args.a, args.b)
+    result["command"] = "python scripts/calibration_stability.py " + " ".join(
+        [Path(args.a).name, Path(args.b).name] + (["--json", args.json] if args.json else []))
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -28,13 +28,33 @@ INTRO = f"""# Measurement table (schema version {TABLE_SCHEMA_VERSION})
 Written by `latmodel profile`, read by `latmodel fit` / `evaluate`.  One CSV row per
 block of a measured configuration (one network at one resolution, width, batch
 size, thread count and device); all rows of a configuration share its
-`config_id`, device record and whole-network timing.  Times are milliseconds,
-medians over repeats unless the name says otherwise.  Rows whose measurement
-looked unreliable have `flagged = 1` and say why in `flag_reason`; they are kept,
-not dropped.
+`config_id`, device record and whole-network timing.  Times are milliseconds.
+Rows whose measurement looked unreliable have `flagged = 1` and say why in
+`flag_reason`; they are kept, not dropped.
 
 *Generated from `latmodel.table.TABLE_DOCS` by `scripts/render_table_doc.py`; do
 not edit by hand.*  Columns marked **fit** are required by `latmodel fit`.
+
+## Which statistic
+
+Every quantity of a configuration (each block in context, each block alone, each
+prefix, the whole chain) is timed once per *round*, round after round
+(`latmodel.measure.time_interleaved`).  The reference columns `incontext_ms`,
+`alone_ms`, `prefix_ms` and `network_ms` come from a model of those rounds
+(`latmodel.measure.fit_round_model`): each round's samples share one machine
+speed, each quantity has one latency, `log t = speed[round] + latency[quantity]`,
+fitted by median polish; the latency is reported at the speed of the third-fastest
+round.  On a shared host (a cloud VM, a desk machine running other work) other
+tenants slow everything down in phases of seconds, and how much of a run they
+cover varies from run to run: on the 2-core development VM the median of one
+network varied by up to 40% between runs, the round-model latency by about 4%.
+Interference only adds time, so the fast state is the device's own; a dedicated
+embedded device shows it.  The medians (`*_median_ms`) and the prefix's 90th
+percentile stay in the table for safety margins.
+
+Schema 1 tables (medians of prefix-after-prefix loops as the reference, columns
+`*_median_ms` only) are still read: their medians become the reference columns.
+New rows cannot be appended to them.
 """
 
 SECTIONS = [

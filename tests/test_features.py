@@ -72,3 +72,38 @@ def test_fvcore_noise_is_silenced(capfd, caplog):
     out, err = capfd.readouterr()
     assert "Unsupported operator" not in err + out
     assert "FutureWarning" not in err
+
+
+def test_padding_kernel_activation_concat_and_pool_features_hand_computed():
+    from latmodel.features import block_features
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(8, 24, 3, padding=1, bias=False)
+            self.dw = nn.Conv2d(24, 24, 5, padding=2, groups=24, bias=False)
+            self.act = nn.SiLU()
+            self.pool = nn.MaxPool2d(2)
+
+        def forward(self, x):
+            y = self.act(self.dw(self.conv(x)))
+            return self.pool(torch.cat([y, y], 1))
+
+    feats, out = block_features(Block().eval(), torch.zeros(1, 8, 4, 4))
+    assert tuple(out.shape) == (1, 48, 2, 2)
+    dense = 24 * 16 * 8 * 9  # 24x4x4 outputs x 8 inputs x 3x3 taps
+    depthwise = 24 * 16 * 25
+    assert feats["flops_conv"] == dense + depthwise
+    assert feats["flops_conv_depthwise_large"] == depthwise  # 5x5
+    # channels rounded up to 16: dense in 8 -> 16 (x2), out 24 -> 32; depthwise 24 -> 32 channels
+    assert feats["flops_conv_padded"] == pytest.approx(dense * 2 * 32 / 24 + depthwise * 32 / 24)
+    assert feats["flops_act_transcendental"] == 24 * 16  # SiLU output elements
+    assert feats["flops_cat"] == 48 * 16
+    assert feats["flops_max_pool"] == 48 * 4 * 4  # 48x2x2 outputs x 2x2 window
+
+
+def test_rgb_input_convolution_is_not_padded():
+    from latmodel.features import block_features
+
+    feats, _ = block_features(nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False)).eval(), torch.zeros(1, 3, 4, 4))
+    assert feats["flops_conv_padded"] == feats["flops_conv"] == 16 * 16 * 3 * 9

@@ -19,6 +19,7 @@ from latmodel.measure import (
     ProfileSummary,
     TimingStats,
     consistency_reason,
+    fit_round_model,
     make_config_id,
     measure_config,
     noise_reasons,
@@ -27,6 +28,7 @@ from latmodel.measure import (
     time_blocks_alone,
     time_callable,
     time_chain,
+    time_interleaved,
     time_prefixes,
 )
 from latmodel.table import TABLE_COLUMNS, read_table
@@ -149,32 +151,98 @@ def test_time_prefixes_and_alone_exact():
 # --------------------------------------------------------------------------- noise
 
 
-def test_noise_reasons_spread_and_drift():
-    steady = stats_from_samples([10.0] * 9)
-    assert noise_reasons(steady, "prefix") == []
-    spread = stats_from_samples([10.0, 14.0, 12.0] * 3)
-    assert spread.robust_cv == pytest.approx(4.0 / (2.5631 * 12.0))
-    assert noise_reasons(spread, "prefix") == ["prefix spread: robust cv 0.13 > 0.10"]
-    drifting = stats_from_samples([10.0, 10.0, 10.0, 10.0, 10.0, 12.0, 12.0, 12.0, 12.0])
-    assert noise_reasons(drifting, "whole chain", NoisePolicy(cv_threshold=1.0)) == [
-        "whole chain drift +20% between first and last third of repeats"]
+def test_time_interleaved_exact_rounds_and_calls():
+    clock = FakeClock()
+    blocks = [Tick(clock, 1.0), Tick(clock, 2.0), Tick(clock, 4.0)]
+    t = time_interleaved(blocks, None, rounds=4, warmup=2, clock=clock)
+    ref = t.reference.latency_ms
+    assert t.rounds == 4 and t.network.n == 4
+    assert [s.median_ms for s in t.incontext] == [1.0, 2.0, 4.0]
+    assert [s.median_ms for s in t.alone] == [1.0, 2.0, 4.0]
+    assert [s.median_ms for s in t.prefix] == [1.0, 3.0, 7.0]
+    assert t.network.median_ms == 7.0 and t.stamped.median_ms == 7.0
+    assert ref["prefix"] == pytest.approx((1.0, 3.0, 7.0)) and ref["network"] == pytest.approx((7.0,))
+    assert ref["incontext"] == pytest.approx((1.0, 2.0, 4.0)) and ref["alone"] == pytest.approx((1.0, 2.0, 4.0))
+    assert t.reference.round_slowdown == pytest.approx((1.0,) * 4) and t.reference.fast_rounds == 4
+    # block 0 per round: timestamped + plain pass, 3 prefixes and itself alone, each once untimed and
+    # once timed; plus the input cache (1) and 2 warm-up passes
+    assert blocks[0].calls == 1 + 2 + 4 * (2 + 2 * 3 + 2)
+    more = time_interleaved(blocks, None, rounds=2, warmup=0, clock=clock, previous=t)
+    assert more.rounds == 6 and more.prefix[2].n == 6
+
+
+def test_fit_round_model_separates_machine_speed_from_latency():
+    # 6 rounds; the machine runs 1.0x-1.6x slow by round, identically for every quantity;
+    # one quantity also suffers a preempted sample (x3) in one round.
+    slow = [1.3, 1.0, 1.6, 1.0, 1.2, 1.0]
+    level = {"incontext": [1.0, 2.0], "alone": [0.8, 1.5], "prefix": [0.9, 3.2]}
+    samples = {k: [[v * s for s in slow] for v in vals] for k, vals in level.items()}
+    samples["network"] = [3.1 * s for s in slow]
+    samples["prefix"][1][1] *= 3.0
+    model = fit_round_model(samples)
+    assert model.latency_ms["incontext"] == pytest.approx((1.0, 2.0))
+    assert model.latency_ms["alone"] == pytest.approx((0.8, 1.5))
+    assert model.latency_ms["prefix"] == pytest.approx((0.9, 3.2))
+    assert model.latency_ms["network"] == pytest.approx((3.1,))
+    assert model.round_slowdown == pytest.approx(tuple(slow))
+    assert model.fast_rounds == 3
+    assert model.spread["incontext"] == pytest.approx((0.0, 0.0), abs=1e-12)
+    assert model.spread["prefix"][1] > 0.0
+    # the per-quantity median would be 1.1-1.25x too slow here, and it depends on how
+    # much of the run was slow; the round model does not
+    assert stats_from_samples(samples["network"]).median_ms == pytest.approx(3.1 * 1.1)
+
+
+def test_fit_round_model_anchor_is_not_one_lucky_round():
+    slow = [1.0, 1.0, 1.0, 1.0, 0.5]  # one round in a burst of speed
+    samples = {"incontext": [[2.0 * s for s in slow]], "alone": [[2.0 * s for s in slow]],
+               "prefix": [[2.0 * s for s in slow]], "network": [2.0 * s for s in slow]}
+    assert fit_round_model(samples).latency_ms["network"] == pytest.approx((2.0,))
+    assert fit_round_model(samples, anchor_rank=1).latency_ms["network"] == pytest.approx((1.0,))
+    with pytest.raises(ValueError, match="same number of rounds"):
+        fit_round_model({**samples, "network": [1.0]})
+
+
+def test_noise_reasons_spread():
+    assert noise_reasons(0.05, "prefix") == []
+    assert noise_reasons(0.2, "prefix") == [
+        "prefix spread: 0.20 > 0.15 beyond the machine's round-to-round speed"]
+    assert noise_reasons(0.2, "prefix", NoisePolicy(spread_threshold=0.3)) == []
 
 
 def test_consistency_reason():
-    blocks = [stats_from_samples([2.0]), stats_from_samples([3.0])]
-    assert consistency_reason(blocks, stats_from_samples([5.4])) == ""  # -7%
-    assert consistency_reason(blocks, stats_from_samples([10.0])) == (
+    samples = {"incontext": [[2.0], [3.0]], "alone": [[2.0], [3.0]], "prefix": [[2.0], [5.0]]}
+    assert consistency_reason(fit_round_model({**samples, "network": [5.4]})) == ""  # -7%
+    assert consistency_reason(fit_round_model({**samples, "network": [10.0]})) == (
         "in-context sum -50% vs whole chain (> 10%): cores time-shared")
 
 
-def test_one_preempted_repeat_does_not_flag():
-    stats = stats_from_samples([10.0] * 19 + [60.0])
-    assert stats.cv > 0.10  # plain std / mean would flag it ...
-    assert noise_reasons(stats, "prefix") == []  # ... the robust spread does not
+def test_load_monitor_flags_busy_neighbouring_cores(monkeypatch):
+    import latmodel.measure as measure
+
+    monkeypatch.setattr(measure.os, "sched_getaffinity", lambda pid: {1})
+    monkeypatch.setattr(measure.os, "cpu_count", lambda: 2)
+    busy_s = {frozenset({1}): [5.0, 5.0], frozenset({0}): [7.0, 7.9]}  # /proc/stat busy seconds: start, end
+    reads: dict = {}
+
+    def fake_busy(cpus):
+        key = frozenset(cpus)
+        reads[key] = reads.get(key, 0) + 1
+        return busy_s[key][min(reads[key] - 1, 1)]
+
+    monkeypatch.setattr(measure, "_proc_stat_busy_s", fake_busy)
+    monitor = measure.LoadMonitor(1, 0.25, neighbour_tolerance_cores=0.5).start()
+    wall0, busy0, own0 = monitor._start
+    monitor._start = (wall0 - 1.0, busy0, own0)  # as if 1 s had passed
+    assert monitor.neighbour_cores() == pytest.approx(0.9, rel=0.01)
+    assert monitor.reason() == ("neighbouring load: other processes kept 0.90 of the 1 unpinned core(s) busy "
+                                "(they share caches and memory bandwidth with the measured one)")
+    unpinned_tolerant = measure.LoadMonitor(1, 0.25).start()  # default: neighbours not judged
+    assert unpinned_tolerant.reason() == ""
 
 
 def test_noise_policy_round_trip():
-    p = NoisePolicy(cv_threshold=0.2, check_load=False)
+    p = NoisePolicy(spread_threshold=0.2, check_load=False)
     assert NoisePolicy.from_dict(p.to_dict()) == p
 
 
@@ -205,7 +273,8 @@ def test_measure_config_rows_with_a_steady_fake_clock(tiny):
                           noise=NoisePolicy(check_load=False, consistency_threshold=math.inf),
                           record=RECORD, diagnostics=diagnostics)
     n = len(chain)
-    assert diagnostics == {"timestamped_total_median_ms": 4.0}  # 4 blocks x 1 ms per timestamped pass
+    # 4 blocks x 1 ms per timestamped pass
+    assert diagnostics == {"timestamped_total_median_ms": 4.0, "timestamped_total_min_ms": 4.0}
     assert n == 4
     assert len(rows) == n
     for k, row in enumerate(rows):
@@ -214,9 +283,10 @@ def test_measure_config_rows_with_a_steady_fake_clock(tiny):
         assert row["config_id"] == f"tiny@16px@w1.0@b1@t1@{RECORD.device_id}"
         assert row["family"] == "custom" and row["device_name"] == "Test CPU"
         # every interval spans exactly one clock call: 1 ms
-        assert row["incontext_median_ms"] == 1.0 and row["prefix_median_ms"] == 1.0
-        assert row["alone_median_ms"] == 1.0 and row["network_median_ms"] == 1.0
+        assert row["incontext_ms"] == 1.0 and row["prefix_ms"] == 1.0
+        assert row["alone_ms"] == 1.0 and row["network_ms"] == 1.0
         assert row["flagged"] == 0 and row["flag_reason"] == ""
+        assert row["rounds"] == 3 and row["prefix_median_ms"] == 1.0
     assert [r["out_channels"] for r in rows] == [4, 4, 8, 8]
     assert rows[3]["out_height_px"] == 8
 
@@ -232,7 +302,8 @@ def test_measure_config_flags_a_noisy_clock_after_remeasuring(tiny):
     clock = FakeClock([1.0, 3.0, 2.0])  # intervals cycle through 1, 3, 2 ms
     rows = measure_config(tiny, 16, name="tiny", repeats=4, warmup=1, clock=clock, noise=NO_LOAD, record=RECORD)
     assert all(r["flagged"] == 1 for r in rows)
-    assert all(r["flag_reason"].startswith("whole chain spread: robust cv") for r in rows)
+    assert all(r["rounds"] == 6 for r in rows)  # 4 rounds, then 2 more pooled in (remeasure_factor 1.5)
+    assert all(r["flag_reason"].startswith("whole chain spread: 0.43 > 0.15") for r in rows)
     assert "prefix spread" in rows[0]["flag_reason"]
 
 
@@ -250,7 +321,7 @@ def test_measure_config_threads_restored_and_bad_input(tiny):
 @pytest.mark.gpu
 def test_measure_config_cuda_path(tiny):  # pragma: no cover - needs a GPU
     rows = measure_config(tiny, 16, name="tiny", device="cuda", repeats=3, warmup=1, noise=NO_LOAD)
-    assert rows[0]["device_kind"] == "cuda" and all(r["incontext_median_ms"] > 0 for r in rows)
+    assert rows[0]["device_kind"] == "cuda" and all(r["incontext_ms"] > 0 for r in rows)
 
 
 # --------------------------------------------------------------------------- profile (child processes)
@@ -321,7 +392,7 @@ def test_profile_missing_output_folder(tmp_path):
 
 
 def test_outcome_round_trip_and_ratio():
-    o = ConfigOutcome("m@224px", "measured", rows=3, n_blocks=3, network_median_ms=10.0, incontext_sum_ms=10.5,
+    o = ConfigOutcome("m@224px", "measured", rows=3, n_blocks=3, network_ms=10.0, incontext_sum_ms=10.5,
                       timestamped_total_ms=10.1)
     assert o.incontext_vs_network == pytest.approx(0.05)
     assert o.timestamp_overhead == pytest.approx(0.01)

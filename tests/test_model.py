@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from latmodel.artifact import MANIFEST_NAME, PREDICTOR_SCHEMA_VERSION, sha256_bytes
-from latmodel.baselines import FlopsLinearBaseline, alone_lookup_prefix_ms, sort_blocks
+from latmodel.baselines import FlopsLinearBaseline, FlopsLogLogBaseline, alone_lookup_prefix_ms, sort_blocks
 from latmodel.cli import main
 from latmodel.errors import ArtifactError, NetcutError, TableError
 from latmodel.features import FEATURE_COLUMNS
@@ -25,7 +25,7 @@ from latmodel.model import (
     fit_tables,
     load_predictor,
 )
-from latmodel.table import TABLE_COLUMNS
+from latmodel.table import TABLE_COLUMNS, TABLE_SCHEMA_VERSION
 
 FAST = dict(n_estimators=40, max_depth=3, stage2_estimators=20, inner_folds=2, learning_rate=0.2)
 
@@ -56,18 +56,18 @@ def synthetic_table(n_configs_per_family: int = 4, n_blocks: int = 6, seed: int 
                 ms = 0.05 + 8.0 * flops / 1e9 + 0.5 * moved / 1e6
                 inctx.append(ms)
                 prefix.append(sum(inctx) - (0.25 * inctx[0] if b >= 0 else 0) - (0.10 * inctx[1] if b >= 1 else 0))
-                rows.append({**f, "schema_version": 1, "config_id": cid, "model": f"{family}{c}", "family": family,
+                rows.append({**f, "schema_version": TABLE_SCHEMA_VERSION, "config_id": cid, "model": f"{family}{c}", "family": family,
                              "resolution_px": 224, "width": 1.0, "threads": 1, "device_kind": "cpu",
                              "device_name": "fake cpu", "device_id": "dev", "cpu_count": 2,
                              "torch_version": "2.x", "measured_at": "2026-01-01T00:00:00Z",
                              "block_index": b, "n_blocks": n_blocks, "block_name": f"layer{b}",
-                             "incontext_median_ms": ms, "incontext_p10_ms": ms, "incontext_p90_ms": ms,
-                             "incontext_cv": 0.01, "alone_median_ms": 0.9 * ms, "prefix_median_ms": prefix[-1],
-                             "prefix_p10_ms": prefix[-1], "prefix_p90_ms": prefix[-1], "prefix_cv": 0.01,
-                             "network_median_ms": None, "network_cv": 0.01,
+                             "incontext_ms": ms, "incontext_median_ms": ms, "incontext_cv": 0.01,
+                             "alone_ms": 0.9 * ms, "alone_median_ms": 0.9 * ms, "prefix_ms": prefix[-1],
+                             "prefix_median_ms": prefix[-1], "prefix_p90_ms": prefix[-1], "prefix_cv": 0.01,
+                             "network_ms": None, "network_median_ms": None, "network_cv": 0.01, "rounds": 9,
                              "flagged": 0, "flag_reason": ""})
             for r in rows[-n_blocks:]:
-                r["network_median_ms"] = prefix[-1]
+                r["network_ms"] = r["network_median_ms"] = prefix[-1]
     rows[3]["flagged"] = 1
     rows[3]["flag_reason"] = "high spread"
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
@@ -103,17 +103,28 @@ def test_error_metrics_exact():
 def test_flops_linear_baseline_recovers_line():
     df = pd.DataFrame({"config_id": ["a"] * 3 + ["b"] * 2, "block_index": [0, 1, 2, 0, 1],
                        "flops": [1e9, 1e9, 2e9, 3e9, 1e9]})
-    df["prefix_median_ms"] = 1.0 + 2.0 * np.array([1, 2, 4, 3, 4])
+    df["prefix_ms"] = 1.0 + 2.0 * np.array([1, 2, 4, 3, 4])
     base = FlopsLinearBaseline.fit(df)
     assert base.intercept_ms == pytest.approx(1.0)
     assert base.ms_per_gflop == pytest.approx(2.0)
-    np.testing.assert_allclose(base.predict_prefix_ms(df), df["prefix_median_ms"])
+    np.testing.assert_allclose(base.predict_prefix_ms(df), df["prefix_ms"])
     assert FlopsLinearBaseline.from_dict(base.to_dict()) == base
+
+
+def test_flops_loglog_baseline_recovers_power_law():
+    df = pd.DataFrame({"config_id": ["a"] * 3 + ["b"] * 2, "block_index": [0, 1, 2, 0, 1],
+                       "flops": [1e9, 1e9, 2e9, 3e9, 1e9]})
+    df["prefix_ms"] = 2.0 * np.array([1, 2, 4, 3, 4], dtype=float) ** 0.5  # cumulative GFLOPs
+    base = FlopsLogLogBaseline.fit(df)
+    assert base.log_ms_at_1_gflop == pytest.approx(np.log(2.0))
+    assert base.exponent == pytest.approx(0.5)
+    np.testing.assert_allclose(base.predict_prefix_ms(df), df["prefix_ms"])
+    assert FlopsLogLogBaseline.from_dict(base.to_dict()) == base
 
 
 def test_alone_lookup_sums_along_each_chain():
     df = sort_blocks(pd.DataFrame({"config_id": ["b", "a", "a"], "block_index": [0, 1, 0],
-                                   "alone_median_ms": [5.0, 2.0, 1.0]}))
+                                   "alone_ms": [5.0, 2.0, 1.0]}))
     np.testing.assert_allclose(alone_lookup_prefix_ms(df), [1.0, 3.0, 5.0])
 
 
@@ -140,8 +151,8 @@ def test_hyperparameters_stored_unchanged():
 def test_fit_predict_blocks_and_prefixes(fitted, table):
     df = sort_blocks(table)
     s1, prefix, upper = fitted.predict_table(df)
-    rel_block = np.abs(s1 / df["incontext_median_ms"] - 1)
-    rel_prefix = np.abs(prefix / df["prefix_median_ms"] - 1)
+    rel_block = np.abs(s1 / df["incontext_ms"] - 1)
+    rel_prefix = np.abs(prefix / df["prefix_ms"] - 1)
     assert np.median(rel_block) < 0.15
     assert np.median(rel_prefix) < 0.15
     assert (upper >= prefix).all()
@@ -267,7 +278,8 @@ def test_fit_tables_and_evaluate(table, tmp_path):
     assert report.n_configs == 12 and report.n_flagged == 1
     cv = report.cross_validation
     assert cv.held_out_families == ("alpha", "beta")
-    assert set(cv.levels) == {"ours", "linear in FLOPs", "lookup of blocks alone", "summed in-context (measured)"}
+    assert set(cv.levels) == {"ours", "linear in FLOPs", "log-log in FLOPs", "lookup of blocks alone",
+                              "summed in-context (measured)"}
     assert "leave-one-family-out" in report.to_text()
     manifest = json.loads((tmp_path / "pred" / MANIFEST_NAME).read_text())
     assert manifest["training"]["tables"][0]["sha256"]
@@ -282,12 +294,12 @@ def test_fit_tables_and_evaluate(table, tmp_path):
 def test_adaptation_from_base(fitted, table, tmp_path):
     fast = dict(FAST, adapt_rounds=10)
     new = table.copy()
-    for col in ("incontext_median_ms", "prefix_median_ms", "network_median_ms", "alone_median_ms"):
+    for col in ("incontext_ms", "prefix_ms", "network_ms", "alone_ms"):
         new[col] = new[col] * 1.8
     few = new[new["config_id"].isin(new["config_id"].unique()[:3])]
     adapted = LatencyModel(**fast).fit(few, init_model=fitted)
     df = sort_blocks(new)
-    ratio = np.median(adapted.predict_table(df)[1] / df["prefix_median_ms"])
+    ratio = np.median(adapted.predict_table(df)[1] / df["prefix_ms"])
     assert 0.85 < ratio < 1.15
     assert adapted.adapted_from_["device_id"] == "dev"
 
@@ -306,10 +318,10 @@ def test_cli_fit_bad_tables_exit_2(case, table, tmp_path, capsys):
     if case == "missing_column":
         text = df.drop(columns=["flops"]).to_csv(index=False)
     elif case == "nan_latency":
-        df.loc[5, "incontext_median_ms"] = float("nan")
+        df.loc[5, "incontext_ms"] = float("nan")
         text = df.to_csv(index=False)
     elif case == "nonpositive_latency":
-        df.loc[5, "incontext_median_ms"] = 0.0
+        df.loc[5, "incontext_ms"] = 0.0
         text = df.to_csv(index=False)
     else:
         text = ""

@@ -477,12 +477,14 @@ def _progress_bar(total: int, enabled: bool):
 
 
 def _verify_latency(trn, resolution: int, predictor) -> float:
-    """Measure the chosen TRN here, with the predictor's thread count; median ms."""
+    """Measure the chosen TRN here, with the predictor's thread count, the way the calibration table was
+    measured (interleaved rounds, round-model latency at the fast machine state; docs/TABLE.md), so the
+    number compares with the prediction."""
     import torch
-    from latmodel.measure import time_callable
+    from latmodel.measure import time_interleaved
 
     threads = int((getattr(predictor, "device_", None) or {}).get("threads", 1) or 1)
     x = torch.randn(1, 3, resolution, resolution)
     with _threads(threads), torch.inference_mode():
-        stats = time_callable(lambda: trn(x), warmup=10, repeats=30)
-    return float(stats.median_ms)
+        timings = time_interleaved([trn], x, rounds=15, warmup=5)
+    return float(timings.reference.latency_ms["network"][0])
