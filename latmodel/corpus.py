@@ -23,7 +23,8 @@ the whole corpus measures in about 25 minutes at one thread on the 2-core
 development machine (automatic rounds).  The sampled networks are most of the
 corpus on purpose: the predictor is judged on architecture families it has never
 seen, and going from 24 to 64 sampled networks took held-out MnasNet prefixes from
-37% to 70% within +-10% (EfficientNet stayed about 10% under-predicted);
+37% to 70% within +-10% (measured on different passes, so partly the measurement;
+EfficientNet stayed about 10% under-predicted);
 :func:`small_corpus` (13 configurations, about 6 minutes at 2 threads) is what the 2-thread
 table and quick checks of a new device use.
 """

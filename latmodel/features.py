@@ -71,8 +71,6 @@ COLUMN_DOCS: dict[str, str] = {
     "stride": "input height / output height (2 for a downsampling block)",
     "arithmetic_intensity": "flops / (in_bytes + out_bytes + param_bytes + intermediate_bytes)",
     "flops_conv_depthwise_large": "multiply-adds of depthwise convolutions with a kernel side of 5 or more",
-    "flops_conv_padded": ("convolution multiply-adds with input and output channels (per group) rounded up to "
-                          "multiples of 16, the SIMD blocking of oneDNN's AVX-512 kernels: >= flops_conv"),
     "flops_act_transcendental": ("output elements of activations that need exp or a division (SiLU, sigmoid, "
                                  "GELU, tanh, ELU, hardswish, hardsigmoid), as opposed to ReLU-like clamps"),
     "flops_cat": "output elements of concatenations (torch.cat: a full copy of the inputs)",
@@ -210,7 +208,7 @@ def _structure(block, x) -> tuple[dict[str, float], Any]:
         "flops_conv_dense": 0, "flops_conv_pointwise": 0, "flops_conv_depthwise": 0, "flops_conv_grouped": 0,
         "n_conv_dense": 0, "n_conv_pointwise": 0, "n_conv_depthwise": 0, "n_conv_grouped": 0,
         "n_linear": 0, "n_norm": 0, "n_pool": 0, "n_act": 0, "intermediate_bytes": 0, "max_kernel_size": 0,
-        "flops_conv_depthwise_large": 0, "flops_conv_padded": 0, "flops_act_transcendental": 0,
+        "flops_conv_depthwise_large": 0, "flops_act_transcendental": 0,
     }
     transcendental = (nn.SiLU, nn.Sigmoid, nn.GELU, nn.Tanh, nn.ELU, nn.Hardswish, nn.Hardsigmoid)
     acts = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.GELU, nn.Tanh, nn.LeakyReLU,
@@ -236,15 +234,6 @@ def _structure(block, x) -> tuple[dict[str, float], Any]:
             stats[f"n_conv_{kind}"] += 1
             if kind == "depthwise" and max(kh, kw) >= 5:
                 stats["flops_conv_depthwise_large"] += macs
-            cout = module.out_channels
-            per_group_in, per_group_out = cin // groups, cout // groups
-            if kind == "depthwise":  # one channel per group: the channels themselves are vectorised
-                padded = macs * _round16(cout) / cout
-            else:
-                # an RGB input (3 channels) runs oneDNN's unblocked first-layer kernels: no input padding
-                pad_in = _round16(per_group_in) / per_group_in if per_group_in >= 8 else 1.0
-                padded = macs * pad_in * (_round16(per_group_out) / per_group_out)
-            stats["flops_conv_padded"] += padded
             stats["max_kernel_size"] = max(stats["max_kernel_size"], kh, kw)
         elif isinstance(module, nn.Linear):
             stats["n_linear"] += 1
@@ -265,10 +254,6 @@ def _structure(block, x) -> tuple[dict[str, float], Any]:
         for h in handles:
             h.remove()
     return stats, out
-
-
-def _round16(channels: int) -> int:
-    return -(-int(channels) // 16) * 16
 
 
 def _shape4(shape) -> tuple[int, int, int]:

@@ -305,8 +305,9 @@ def refresh_features(path, out, *, progress: bool = True) -> int:
 
     For tables measured before the feature set changed (a predictor refuses features it
     was not trained with, and ``latmodel fit`` needs every current column).  Timings and
-    flags are kept; each (model, resolution, width, batch size) is rebuilt and
-    featurised once.  Returns the number of configurations refreshed.
+    flags are kept, columns this schema does not know are dropped; each (model,
+    resolution, width, batch size) is rebuilt and featurised once.  Returns the number
+    of configurations refreshed.
     """
     import pandas as pd
 
@@ -339,6 +340,6 @@ def refresh_features(path, out, *, progress: bool = True) -> int:
                              f"{len(part)} rows for it; re-measure it with 'latmodel profile'")
         values = pd.DataFrame([{c: r[c] for c in FEATURE_COLUMNS} for r in rows], index=part.index)
         df.loc[part.index, list(FEATURE_COLUMNS)] = values
-    ordered = [c for c in TABLE_COLUMNS if c in df.columns] + [c for c in df.columns if c not in TABLE_COLUMNS]
-    write_table(out, df[ordered])
+    # Only this schema's columns: a feature an older netcut computed and this one does not is dropped.
+    write_table(out, df[[c for c in TABLE_COLUMNS if c in df.columns]])
     return len(groups)
