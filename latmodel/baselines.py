@@ -58,6 +58,14 @@ def cumsum_by_config(table, values):
     return s.groupby(table["config_id"].to_numpy(), sort=False).cumsum().to_numpy()
 
 
+def _prefix_gflops_and_ms(table, what: str):
+    """(cumulative GFLOPs, measured prefix ms) of every row of the sorted ``table``."""
+    if "prefix_ms" not in table.columns or table["prefix_ms"].isna().all():
+        raise TableError(f"the {what} baseline needs the 'prefix_ms' column")
+    gflops = cumsum_by_config(table, table["flops"]) / 1e9
+    return gflops, table["prefix_ms"].to_numpy(dtype=float)
+
+
 @dataclasses.dataclass(frozen=True)
 class FlopsLinearBaseline:
     """Prefix latency = ``intercept_ms + ms_per_gflop * GFLOPs of the prefix``."""
@@ -71,10 +79,7 @@ class FlopsLinearBaseline:
         """Least squares on relative error over the prefix rows of the (sorted) ``table``."""
         import numpy as np
 
-        if "prefix_ms" not in table.columns or table["prefix_ms"].isna().all():
-            raise TableError("the linear-in-FLOPs baseline needs the 'prefix_ms' column")
-        gflops = cumsum_by_config(table, table["flops"]) / 1e9
-        y = table["prefix_ms"].to_numpy(dtype=float)
+        gflops, y = _prefix_gflops_and_ms(table, "linear-in-FLOPs")
         ok = np.isfinite(y) & (y > 0)
         x, y = gflops[ok], y[ok]
         w = 1.0 / y
@@ -109,10 +114,7 @@ class FlopsLogLogBaseline:
     def fit(cls, table) -> "FlopsLogLogBaseline":
         import numpy as np
 
-        if "prefix_ms" not in table.columns or table["prefix_ms"].isna().all():
-            raise TableError("the log-log FLOPs baseline needs the 'prefix_ms' column")
-        gflops = cumsum_by_config(table, table["flops"]) / 1e9
-        y = table["prefix_ms"].to_numpy(dtype=float)
+        gflops, y = _prefix_gflops_and_ms(table, "log-log FLOPs")
         ok = np.isfinite(y) & (y > 0) & (gflops > 0)
         design = np.stack([np.ones(int(ok.sum())), np.log(gflops[ok])], axis=1)
         (b, a), *_ = np.linalg.lstsq(design, np.log(y[ok]), rcond=None)

@@ -227,6 +227,41 @@ def _plain_pass(blocks: Sequence, x):
     return x
 
 
+def _block_inputs(blocks: Sequence, x) -> list:
+    """The input each block sees in a forward pass of the chain (for timing blocks alone)."""
+    inputs = []
+    for block in blocks:
+        inputs.append(x)
+        x = block(x)
+    return inputs
+
+
+def _stamped_pass(blocks: Sequence, x, clock: Clock, sync, stamps: list) -> list[float]:
+    """One forward pass with a timestamp (after a sync) between blocks; the block intervals, ms."""
+    if sync is not None:
+        sync()
+    y = x
+    stamps[0] = clock()
+    for i, block in enumerate(blocks):
+        y = block(y)
+        if sync is not None:
+            sync()
+        stamps[i + 1] = clock()
+    del y
+    return [(stamps[i + 1] - stamps[i]) / _NS_PER_MS for i in range(len(blocks))]
+
+
+def _timed_plain_pass(blocks: Sequence, x, clock: Clock, sync) -> float:
+    """One forward pass timed as a whole, ms."""
+    if sync is not None:
+        sync()
+    t0 = clock()
+    _plain_pass(blocks, x)
+    if sync is not None:
+        sync()
+    return (clock() - t0) / _NS_PER_MS
+
+
 def _chain_samples(blocks: Sequence, x, *, warmup: int, repeats: int, clock: Clock, sync
                    ) -> tuple[list[list[float]], list[float]]:
     """Per-block in-context samples and whole-chain samples, interleaved pass by pass."""
@@ -238,28 +273,11 @@ def _chain_samples(blocks: Sequence, x, *, warmup: int, repeats: int, clock: Clo
     stamps = [0] * (n + 1)
 
     def timestamped():
-        if sync is not None:
-            sync()
-        y = x
-        stamps[0] = clock()
-        for i, block in enumerate(blocks):
-            y = block(y)
-            if sync is not None:
-                sync()
-            stamps[i + 1] = clock()
-        del y
-        for i in range(n):
-            per_block[i].append((stamps[i + 1] - stamps[i]) / _NS_PER_MS)
+        for i, interval in enumerate(_stamped_pass(blocks, x, clock, sync, stamps)):
+            per_block[i].append(interval)
 
     def plain():
-        if sync is not None:
-            sync()
-        t0 = clock()
-        y = _plain_pass(blocks, x)
-        if sync is not None:
-            sync()
-        whole.append((clock() - t0) / _NS_PER_MS)
-        del y
+        whole.append(_timed_plain_pass(blocks, x, clock, sync))
 
     with _gc_paused():
         for r in range(repeats):
@@ -315,12 +333,7 @@ def time_blocks_alone(blocks: Sequence, x, *, warmup: int | Sequence[int], repea
     n = len(blocks)
     warm = [warmup] * n if isinstance(warmup, int) else list(warmup)
     reps = [repeats] * n if isinstance(repeats, int) else list(repeats)
-    inputs = []
-    y = x
-    for block in blocks:
-        inputs.append(y)
-        y = block(y)
-    del y
+    inputs = _block_inputs(blocks, x)
     return [time_callable(lambda b=block, i=inp: b(i), warmup=warm[k], repeats=reps[k], clock=clock, sync=sync)
             for k, (block, inp) in enumerate(zip(blocks, inputs))]
 
@@ -363,27 +376,12 @@ def _interleaved_rounds(blocks: Sequence, x, prefixes: Sequence, inputs: Sequenc
         return (clock() - t0) / _NS_PER_MS
 
     def timestamped():
-        if sync is not None:
-            sync()
-        y = x
-        stamps[0] = clock()
-        for i, block in enumerate(blocks):
-            y = block(y)
-            if sync is not None:
-                sync()
-            stamps[i + 1] = clock()
-        for i in range(n):
-            samples["incontext"][i].append((stamps[i + 1] - stamps[i]) / _NS_PER_MS)
+        for i, interval in enumerate(_stamped_pass(blocks, x, clock, sync, stamps)):
+            samples["incontext"][i].append(interval)
         samples["stamped"].append((stamps[n] - stamps[0]) / _NS_PER_MS)
 
     def plain():
-        if sync is not None:
-            sync()
-        t0 = clock()
-        _plain_pass(blocks, x)
-        if sync is not None:
-            sync()
-        samples["network"].append((clock() - t0) / _NS_PER_MS)
+        samples["network"].append(_timed_plain_pass(blocks, x, clock, sync))
 
     done = len(samples["network"])
     with _gc_paused():
@@ -493,12 +491,7 @@ def time_interleaved(blocks: Sequence, x, *, rounds: int, warmup: int = 2, clock
         raise NetcutError("time_interleaved needs at least one block")
     n = len(blocks)
     prefixes = [nn.Sequential(*blocks[: k + 1]) for k in range(n)]
-    inputs = []
-    y = x
-    for block in blocks:
-        inputs.append(y)
-        y = block(y)
-    del y
+    inputs = _block_inputs(blocks, x)
     if previous is None:
         samples = {"incontext": [[] for _ in range(n)], "alone": [[] for _ in range(n)],
                    "prefix": [[] for _ in range(n)], "network": [], "stamped": []}
