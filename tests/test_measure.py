@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -234,9 +235,10 @@ def test_load_monitor_flags_busy_neighbouring_cores(monkeypatch):
     monitor = measure.LoadMonitor(1, 0.25, neighbour_tolerance_cores=0.5).start()
     wall0, busy0, own0 = monitor._start
     monitor._start = (wall0 - 1.0, busy0, own0)  # as if 1 s had passed
-    assert monitor.neighbour_cores() == pytest.approx(0.9, rel=0.01)
-    assert monitor.reason() == ("neighbouring load: other processes kept 0.90 of the 1 unpinned core(s) busy "
-                                "(they share caches and memory bandwidth with the measured one)")
+    # 0.9 busy seconds over the 1 s window (plus the real time this test takes)
+    assert monitor.neighbour_cores() == pytest.approx(0.9, rel=0.05)
+    assert re.fullmatch(r"neighbouring load: other processes kept 0\.(8[5-9]|90) of the 1 unpinned core\(s\) busy "
+                        r"\(they share caches and memory bandwidth with the measured one\)", monitor.reason())
     unpinned_tolerant = measure.LoadMonitor(1, 0.25).start()  # default: neighbours not judged
     assert unpinned_tolerant.reason() == ""
 
