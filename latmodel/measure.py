@@ -11,14 +11,14 @@ width, batch size and thread count), all in the same process:
 
 All of them are timed in the same **interleaved rounds** (:func:`time_interleaved`):
 each round times every quantity once, so slow phases of a shared machine hit all
-quantities alike.  The table's reference columns hold the **minimum over the
-rounds** (why: :func:`measure_config`), medians beside them.  The whole chain
-(``network_ms``) is timed by plain passes without timestamps in the same rounds;
-the sum of the in-context block minima is checked against it
-(``ProfileSummary.to_text``).
+quantities alike.  The table's reference columns hold each quantity's latency from
+a model of the rounds (:func:`fit_round_model`; why: :func:`measure_config`),
+medians beside them.  The whole chain (``network_ms``) is timed by plain passes
+without timestamps in the same rounds; the sum of the in-context block latencies is
+checked against it (``ProfileSummary.to_text``).
 
 Why not ``torch.utils.benchmark.Timer`` for everything: we need every single
-sample (minimum, percentiles, pooling more rounds in), a clock we can replace with
+sample (round model, percentiles, pooling more rounds in), a clock we can replace with
 a fake one in tests, timestamps *between* blocks of one forward pass, and many
 quantities timed round-robin, none of which ``Timer`` exposes.  We follow the same
 practice (untimed warm-up runs, a fixed thread count set before anything runs,
@@ -98,7 +98,7 @@ CHILD_ENV: dict[str, str] = {
 }
 _DEFAULT_TIMEOUT_S = 900.0
 _NS_PER_MS = 1_000_000.0
-#: A sample within this fraction above the minimum counts as having reached the floor.
+#: A round within this fraction of the anchor round's speed counts as a fast round (:class:`RoundModel`).
 FLOOR_TOLERANCE = 0.05
 
 Clock = Callable[[], int]
@@ -114,10 +114,7 @@ class TimingStats:
     ``cv`` is std / mean (population std).  ``drift`` is the median of the last
     third of the samples divided by the median of the first third, minus one
     (0.0 with fewer than 3 samples): positive when the device slowed down.
-    ``min_ms`` is the smallest sample -- the reference statistic of the table (see
-    :func:`measure_config`) -- and ``near_min`` how many samples lie within
-    :data:`FLOOR_TOLERANCE` of it: a floor that only one sample reached is not yet
-    trustworthy.
+    ``min_ms`` is the smallest sample.
     """
 
     median_ms: float
@@ -127,7 +124,6 @@ class TimingStats:
     n: int
     drift: float = 0.0
     min_ms: float = math.nan
-    near_min: int = 0
 
     @property
     def robust_cv(self) -> float:
@@ -142,7 +138,7 @@ class TimingStats:
     def from_dict(cls, d: dict) -> "TimingStats":
         return cls(median_ms=float(d["median_ms"]), p10_ms=float(d["p10_ms"]), p90_ms=float(d["p90_ms"]),
                    cv=float(d["cv"]), n=int(d["n"]), drift=float(d.get("drift", 0.0)),
-                   min_ms=float(d.get("min_ms", math.nan)), near_min=int(d.get("near_min", 0)))
+                   min_ms=float(d.get("min_ms", math.nan)))
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -170,10 +166,8 @@ def stats_from_samples(samples_ms: Sequence[float]) -> TimingStats:
         last = statistics.median(values[-third:])
         drift = last / first - 1.0 if first > 0 else 0.0
     floor = ordered[0]
-    near_min = sum(v <= floor * (1.0 + FLOOR_TOLERANCE) for v in ordered)
     return TimingStats(median_ms=_percentile(ordered, 50), p10_ms=_percentile(ordered, 10),
-                       p90_ms=_percentile(ordered, 90), cv=cv, n=len(values), drift=drift, min_ms=floor,
-                       near_min=near_min)
+                       p90_ms=_percentile(ordered, 90), cv=cv, n=len(values), drift=drift, min_ms=floor)
 
 
 @contextlib.contextmanager
@@ -809,7 +803,7 @@ def _measure_chain_all(blocks, x, *, rounds, warmup, clock, sync, noise: NoisePo
                monitor, noise)
     if noise.remeasure and (m.config_reasons or any(m.row_reasons.values())):
         # Once: more rounds, pooled with the first ones, after waiting (boundedly) for the
-        # cores to quieten.  Pooling suits the minimum: extra rounds can only find the floor.
+        # cores to quieten.  Pooling suits the round model: more rounds, more chances of the fast state.
         if noise.check_load:
             wait_for_quiet(threads, noise.load_tolerance_cores, noise.quiet_wait_s,
                            neighbour_tolerance_cores=noise.neighbour_tolerance_cores)
@@ -855,19 +849,21 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
     (labelled ``name``) or a :class:`~latmodel.blocks.BlockChain`.  All quantities are
     timed in interleaved rounds (:func:`time_interleaved`); ``repeats`` is the number
     of rounds (each quantity is timed once per round), None: chosen from a pilot run
-    so the configuration gets about 8 s of timed work (7 to 60 rounds).  ``warmup``:
+    so the configuration gets about 6 s of timed work (7 to 60 rounds).  ``warmup``:
     untimed whole-chain passes first (default 2).
 
     The reference columns (``incontext_ms``, ``alone_ms``, ``prefix_ms``,
-    ``network_ms``) hold the **minimum over the rounds**; medians are kept beside them.
-    Why the minimum: on a shared host (a cloud VM, a machine where other work runs)
-    other tenants slow the whole machine down in phases lasting seconds, and how much
-    of a run falls into such phases varies from run to run: on the development VM the
-    median of the same network varied by up to 40% between runs while the minimum
-    varied by 3% (median over pairs of runs).  Interference only ever adds time, so
-    the minimum is the latency of the device itself, the quantity a predictor can
-    learn and that a dedicated embedded device shows; ``timeit`` advises the same.
-    The median and the 90th percentile stay in the table for safety margins.
+    ``network_ms``) hold each quantity's latency from the round model
+    (:func:`fit_round_model`: one machine speed per round, one latency per quantity,
+    reported at the fast machine state); medians are kept beside them.  Why: on a
+    shared host (a cloud VM, a machine where other work runs) other tenants slow the
+    whole machine down in phases lasting seconds, and how much of a run falls into
+    such phases varies from run to run: on the development VM the median of the same
+    network varied by up to 40% between runs, while two passes of the whole corpus
+    gave round-model prefix latencies a median 3.6% apart.  Interference only ever
+    adds time, so the fast state is the device's own, the quantity a predictor can
+    learn and that a dedicated embedded device shows.  The median and the 90th
+    percentile stay in the table for safety margins.
 
     Sets torch's thread count for the duration and restores it.  A ``diagnostics``
     dict, if given, receives ``timestamped_total_median_ms`` / ``_min_ms``: the sum of
@@ -979,7 +975,7 @@ class ConfigOutcome:
 
     @property
     def incontext_vs_network(self) -> float:
-        """Sum of in-context block minima / whole-chain minimum - 1."""
+        """Sum of in-context block latencies / whole-chain latency - 1 (round model)."""
         return self.incontext_sum_ms / self.network_ms - 1.0 if self.network_ms > 0 else math.nan
 
     @property
@@ -1043,7 +1039,7 @@ class ProfileSummary:
         ]
         measured = [o for o in self.outcomes if o.status == "measured"]
         if measured:
-            lines.append("sum of in-context block minima vs whole-chain minimum (same rounds); in brackets the "
+            lines.append("sum of in-context block latencies vs whole chain (same rounds); in brackets the "
                          "fastest timestamped pass vs the fastest plain pass (timestamp cost):")
             for o in measured:
                 flag = f"  [flagged rows: {o.flagged_rows}]" if o.flagged_rows else ""

@@ -10,7 +10,7 @@ Columns (every one documented in :data:`TABLE_DOCS`):
 * block identity: ``block_index``, ``n_blocks``, ``block_name``
 * features: :data:`latmodel.features.FEATURE_COLUMNS`
 * timings: :data:`TIMING_COLUMNS` (milliseconds; the ``*_ms`` reference columns are
-  minima over interleaved rounds, medians kept beside them; schema 1 tables, whose
+  round-model latencies from interleaved rounds, medians kept beside them; schema 1 tables, whose
   reference was the median, are upgraded on reading)
 * reliability: ``flagged`` (0/1) and ``flag_reason``
 """
@@ -73,8 +73,8 @@ _BLOCK_DOCS = {
     "block_name": "module path(s) the block covers",
 }
 _TIMING_DOCS = {
-    "incontext_ms": ("reference latency of the block inside a forward pass of the whole chain: the minimum over "
-                     "the interleaved rounds (see 'Which statistic' in docs/TABLE.md)"),
+    "incontext_ms": ("reference latency of the block inside a forward pass of the whole chain, from the round "
+                     "model of the interleaved rounds (see 'Which statistic' in docs/TABLE.md)"),
     "incontext_median_ms": "median over the rounds of the in-context latency (diagnostic)",
     "incontext_cv": "coefficient of variation (std / mean) of the in-context latency over the rounds",
     "alone_ms": "reference latency of the block run alone on its own input (warm caches): a lookup-table entry",
