@@ -25,10 +25,11 @@ practice (untimed warm-up runs, a fixed thread count set before anything runs,
 ``torch.inference_mode``, garbage collection off while timing, a sync before each
 timestamp on GPU) with a loop of our own.
 
-Noise is flagged, never hidden: a quantity whose floor too few rounds reached, an
-in-context sum far from the whole chain, or a run during which other processes
-used the cores we measure on, gets as many rounds again (pooled); if it is still
-unreliable its rows are written with ``flagged=1`` and a ``flag_reason``.
+Noise is flagged, never hidden: a quantity whose spread the round model cannot
+explain, an in-context sum far from the whole chain, or a run during which other
+processes used the cores we measure on (or, when pinned, the neighbouring ones)
+gets half as many rounds again (pooled); if it is still unreliable its rows are
+written with ``flagged=1`` and a ``flag_reason``.
 
 :func:`profile` runs each configuration in a fresh child process
 (``python -m latmodel.measure --worker JOB --result OUT``) whose environment fixes
@@ -1196,7 +1197,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     (:class:`NetcutError`); a child that crashes or times out is reported in the
     summary and the others continue.
     """
-    from .table import TABLE_SCHEMA_VERSION, append_rows, config_ids, table_schema_versions
+    from .table import TABLE_SCHEMA_VERSION, append_rows, read_table
 
     started = time.monotonic()
     out = Path(out)
@@ -1217,11 +1218,15 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     _check_names(configs)
     record = device_record(device, threads=threads, batch_size=batch_size)
     ids = [make_config_id(c.model, c.resolution_px, c.width, batch_size, threads, record.device_id) for c in configs]
-    try:
-        done = config_ids(out)
-        versions = table_schema_versions(out)
-    except TableError as exc:
-        raise TableError(f"cannot resume into {str(out)!r}: {exc}") from None
+    done, versions = set(), set()
+    if out.exists() and out.stat().st_size > 0:
+        try:  # one read gives both what is measured already and the schema it was written with
+            existing = read_table(out, required=("config_id",))
+        except TableError as exc:
+            raise TableError(f"cannot resume into {str(out)!r}: {exc}") from None
+        done = set(existing["config_id"].astype(str))
+        if "schema_version" in existing.columns:
+            versions = {int(v) for v in existing["schema_version"].dropna().unique()}
     if versions - {TABLE_SCHEMA_VERSION}:
         raise TableError(f"cannot resume into {str(out)!r}: it holds schema {sorted(versions)} rows and this netcut "
                          f"writes schema {TABLE_SCHEMA_VERSION}; measure into a new file with --out")

@@ -41,7 +41,6 @@ __all__ = [
     "write_table",
     "append_rows",
     "config_ids",
-    "table_schema_versions",
     "refresh_features",
     "sanitize_cell",
     "atomic_write_text",
@@ -210,19 +209,6 @@ def _upgrade_v1(df):
         if old in df.columns and new not in df.columns:
             df[new] = df[old]
     return df
-
-
-def table_schema_versions(path) -> set[int]:
-    """Schema versions found in the table at ``path`` (empty if it does not exist)."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.exists() or path.stat().st_size == 0:
-        return set()
-    df = read_table(path, required=("config_id",))
-    if "schema_version" not in df.columns:
-        return set()
-    return {int(v) for v in pd.to_numeric(df["schema_version"], errors="coerce").dropna().unique()}
 
 
 def read_tables(paths: Iterable, **kwargs):
