@@ -124,9 +124,12 @@ def section_pareto(r):
 
 
 def section_costs(r):
-    p, f, m = r["profile_default_corpus"], r["fit"], r["main_job"]
+    p, f, m = r["profile"], r["fit"], r["main_job"]
     return ["### Costs\n", _header(r), "| what | figure |", "|---|---|",
-            f"| `latmodel profile`, default corpus ({p['configs']} configs, {p['rows']} rows) | {p['span_minutes']} min |",
+            f"| `latmodel profile`, small corpus ({p['small_corpus_configs']} configs, 1 thread, pinned) | "
+            f"{p['small_corpus_seconds']} s ({p['seconds_per_config']} s per config) |",
+            f"| `latmodel profile`, default corpus ({p['default_corpus_configs']} configs), scaled from that | "
+            f"~{p['default_corpus_minutes_estimated']} min |",
             f"| `latmodel fit` ({f['rows']} rows), no CV | {f['seconds']} s, peak {f['peak_rss_mib']} MiB |",
             f"| `latmodel fit` with leave-one-family-out CV | {r.get('fit_with_cv_seconds')} s |",
             f"| main job (`make demo`'s `trimmer search`) | {m['seconds']} s |"]
@@ -166,7 +169,18 @@ def section_scaleout(r):
     return lines
 
 
-SECTIONS = [("predictor_accuracy", section_accuracy), ("query_speed", section_speed),
+def section_op_costs(r):
+    fm = "x".join(str(v) for v in r["feature_map"][1:])
+    lines = ["### What elementwise operators cost (why `flops_act_transcendental` and `flops_pad` exist)\n",
+             f"*one {fm} feature map, 1 thread, first quartile over {r['rounds']} interleaved rounds; "
+             "`python benchmarks/bench_op_costs.py`*\n",
+             "| operator | ns per element | x ReLU |", "|---|---|---|"]
+    for name, o in r["operators"].items():
+        lines.append(f"| {name} | {o['ns_per_element']:.3f} | {o['x_relu']:.2f} |")
+    return lines
+
+
+SECTIONS = [("predictor_accuracy", section_accuracy), ("op_costs", section_op_costs), ("query_speed", section_speed),
             ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 

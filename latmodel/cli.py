@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("blocks", help="print a network's chain of blocks (cut points)")
-    p.add_argument("--model", required=True, help="registered name, package.module:factory or random:SEED")
+    p.add_argument("--model", required=True, help="registered name, package.module:factory or random:SEED / random2:SEED")
     p.add_argument("--resolution", type=positive_int, default=224, help="input resolution, pixels (default 224)")
     p.add_argument("--width", type=positive_float, default=1.0, help="width multiplier (default 1.0)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict a network's per-block and prefix latency, offline")
     p.add_argument("--predictor", required=True, help="predictor folder")
-    p.add_argument("--model", required=True, help="registered name, package.module:factory or random:SEED")
+    p.add_argument("--model", required=True, help="registered name, package.module:factory or random:SEED / random2:SEED")
     p.add_argument("--resolution", type=positive_int, default=224, help="input resolution, pixels (default 224)")
     p.add_argument("--width", type=positive_float, default=1.0, help="width multiplier (default 1.0)")
     p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass (default 1)")

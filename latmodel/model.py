@@ -1046,7 +1046,7 @@ class LatencyModel:
 
     def predict_network(self, model, resolution: int = 224, *, width: float = 1.0,
                         batch_size: int = 1) -> NetworkPrediction:
-        """Predict a network given by name (registry, ``pkg.mod:factory``, ``random:SEED``) or as an nn.Module.
+        """Predict a network given by name (registry, ``pkg.mod:factory``, ``random:SEED``, ``random2:SEED``) or as an nn.Module.
 
         Features come from :func:`latmodel.features.network_features` (cached per
         configuration); predictions for named networks are cached on this predictor.

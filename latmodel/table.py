@@ -54,7 +54,7 @@ TABLE_SCHEMA_VERSION = 2
 _CONFIG_DOCS = {
     "schema_version": f"measurement table schema version (this code writes {TABLE_SCHEMA_VERSION})",
     "config_id": "unique key of the measured configuration: model@resolution@width@batch@threads@device_id",
-    "model": "network name (registry name, package.module:factory, or random:SEED)",
+    "model": "network name (registry name, package.module:factory, random:SEED or random2:SEED)",
     "family": "architecture family, used for leave-one-family-out validation",
     "resolution_px": "square input resolution, pixels",
     "width": "width multiplier the network was built with",

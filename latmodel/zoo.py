@@ -9,7 +9,11 @@ Besides registered names, :func:`build_model` accepts
 
 * ``package.module:factory`` -- any importable callable returning an ``nn.Module``;
 * ``random:SEED`` -- a randomly sampled chain of CNN blocks (nn-Meter-style
-  sampling of layer configurations), used to widen the calibration corpus.
+  sampling of layer configurations), used to widen the calibration corpus;
+* ``random2:SEED`` -- the same with the second sampler (:data:`SAMPLERS`), which
+  also draws what ports of TensorFlow networks do: explicit "same" padding ops
+  before convolutions, SiLU / GELU / sigmoid activations, SiLU in
+  squeeze-excitation and in the stem.  ``random:SEED`` networks never change.
 
 To add a network, add one entry to :data:`MODELS`.
 """
@@ -138,11 +142,14 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_RANDOM_RE = re.compile(r"^random:(\d{1,9})$")
+_RANDOM_RE = re.compile(r"^(random2?):(\d{1,9})$")
+#: Sampler name (the part before ``:SEED``) -> sampler version of :func:`RandomChainNet`.
+#: Each version is frozen once tables hold its networks: a new sampler gets a new name.
+SAMPLERS: dict[str, int] = {"random": 1, "random2": 2}
 
 
 def resolve_spec(name: str) -> ModelSpec:
-    """Return the :class:`ModelSpec` for ``name`` (registered, factory path or ``random:SEED``)."""
+    """Return the :class:`ModelSpec` for ``name`` (registered, factory path, ``random:SEED`` or ``random2:SEED``)."""
     if not isinstance(name, str) or not name.strip():
         raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
     name = name.strip()
@@ -150,8 +157,9 @@ def resolve_spec(name: str) -> ModelSpec:
         return MODELS[name]
     m = _RANDOM_RE.match(name)
     if m:
-        seed = int(m.group(1))
-        return ModelSpec(name=name, family="random", builder=lambda w, r, s=seed: RandomChainNet(s, width=w))
+        seed, version = int(m.group(2)), SAMPLERS[m.group(1)]
+        return ModelSpec(name=name, family="random",
+                         builder=lambda w, r, s=seed, v=version: RandomChainNet(s, width=w, sampler=v))
     if ":" in name:
         if not _FACTORY_RE.match(name):
             raise UnknownModelError(
@@ -231,13 +239,19 @@ def native_resolution(name: str) -> int:
 # --------------------------------------------------------------------------- random chains
 
 
-def _random_chain_layers(seed: int, width: float = 1.0):
+def _random_chain_layers(seed: int, width: float = 1.0, sampler: int = 1):
     """Sample a list of layer configurations, in the spirit of nn-Meter's sampling.
 
     Each block is one of: dense conv (k in 1/3/5/7), depthwise-separable conv,
     inverted residual (expansion 1-6, k 3/5/7, optional SE), residual basic block,
     or a max-pool; channels and strides vary so that spatial sizes and channel
     counts cover what real CNNs use.
+
+    ``sampler=2`` draws, after everything sampler 1 draws (so the layer kinds,
+    kernels and channels of a seed are the same in both), from a second random
+    stream: the activation (also GELU and sigmoid, SiLU twice as often), explicit
+    "same" padding (``pad``, 40% of blocks) and SiLU in squeeze-excitation.
+    Sampler 1 is frozen: the shipped tables hold its networks.
     """
     rng = random.Random(seed)
     layers = []
@@ -258,31 +272,60 @@ def _random_chain_layers(seed: int, width: float = 1.0):
             out = channels
         layers.append((kind, channels, out, k, stride, extra))
         channels = out
+    if sampler == 2:
+        rng2 = random.Random(f"sampler2:{seed}")
+        acts = ["relu", "relu6", "hswish", "silu", "silu", "gelu", "sigmoid"]
+        layers[0] = (*layers[0][:5], {"act": rng2.choice(acts), "pad": rng2.random() < 0.4})
+        for i in range(1, len(layers)):
+            extra = dict(layers[i][5])
+            extra.update(act=rng2.choice(acts), pad=rng2.random() < 0.4, se_act=rng2.choice(["relu", "silu"]))
+            layers[i] = (*layers[i][:5], extra)
+    elif sampler != 1:
+        raise NetcutError(f"unknown random-chain sampler {sampler!r}; allowed: {sorted(set(SAMPLERS.values()))}")
     return layers
 
 
 def _act(name: str):
     import torch.nn as nn
 
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    if name == "gelu":
+        return nn.GELU()
     return {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "silu": nn.SiLU}[name](inplace=True)
 
 
-def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000):
-    """A randomly sampled CNN (deterministic per ``seed``) with a standard head."""
+def _same_padding(k: int, stride: int) -> tuple[int, int, int, int]:
+    """TensorFlow-style 'same' padding (left, right, top, bottom) for an even-sized input."""
+    total = max(k - stride, 0)
+    before = total // 2
+    return (before, total - before, before, total - before)
+
+
+def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000, sampler: int = 1):
+    """A randomly sampled CNN (deterministic per ``seed`` and ``sampler``) with a standard head."""
     import torch
     import torch.nn as nn
 
     class _SE(nn.Module):
-        def __init__(self, c: int):
+        def __init__(self, c: int, act: str = "relu"):
             super().__init__()
             r = max(8, c // 4)
             self.fc1 = nn.Conv2d(c, r, 1)
             self.fc2 = nn.Conv2d(r, c, 1)
+            # sampler 1's SE calls torch.relu (no module): kept so that its networks' features do not change
+            self.act = None if act == "relu" else _act(act)
 
         def forward(self, x):
-            s = torch.nn.functional.adaptive_avg_pool2d(x, 1)
-            s = torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
-            return x * s
+            s = self.fc1(torch.nn.functional.adaptive_avg_pool2d(x, 1))
+            s = torch.relu(s) if self.act is None else self.act(s)
+            return x * torch.sigmoid(self.fc2(s))
+
+    def conv(cin, cout, k, stride, extra, groups=1):
+        """A k x k convolution; with ``extra['pad']`` an explicit ZeroPad2d before an unpadded one."""
+        if k > 1 and extra.get("pad"):
+            return [nn.ZeroPad2d(_same_padding(k, stride)), nn.Conv2d(cin, cout, k, stride, 0, groups=groups, bias=False)]
+        return [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False)]
 
     class _Block(nn.Module):
         def __init__(self, kind, cin, cout, k, stride, extra):
@@ -290,10 +333,10 @@ def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000):
             act = extra["act"]
             self.residual = kind in ("mbconv", "basic") and stride == 1 and cin == cout
             if kind == "dense":
-                body = [nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout), _act(act)]
+                body = [*conv(cin, cout, k, stride, extra), nn.BatchNorm2d(cout), _act(act)]
             elif kind == "dwsep":
                 body = [
-                    nn.Conv2d(cin, cin, k, stride, k // 2, groups=cin, bias=False), nn.BatchNorm2d(cin), _act(act),
+                    *conv(cin, cin, k, stride, extra, groups=cin), nn.BatchNorm2d(cin), _act(act),
                     nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), _act(act),
                 ]
             elif kind == "mbconv":
@@ -301,14 +344,14 @@ def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000):
                 body = []
                 if mid != cin:
                     body += [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), _act(act)]
-                body += [nn.Conv2d(mid, mid, k, stride, k // 2, groups=mid, bias=False), nn.BatchNorm2d(mid), _act(act)]
+                body += [*conv(mid, mid, k, stride, extra, groups=mid), nn.BatchNorm2d(mid), _act(act)]
                 if extra["se"]:
-                    body.append(_SE(mid))
+                    body.append(_SE(mid, extra.get("se_act", "relu")))
                 body += [nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
             elif kind == "basic":
                 body = [
-                    nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), _act(act),
-                    nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout),
+                    *conv(cin, cout, 3, stride, extra), nn.BatchNorm2d(cout), _act(act),
+                    *conv(cout, cout, 3, 1, extra), nn.BatchNorm2d(cout),
                 ]
             else:  # pool
                 body = [nn.MaxPool2d(3, stride, 1)]
@@ -318,11 +361,12 @@ def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000):
             y = self.body(x)
             return y + x if self.residual else y
 
-    layers = _random_chain_layers(seed, width)
+    layers = _random_chain_layers(seed, width, sampler)
     modules = []
     for kind, cin, cout, k, stride, extra in layers:
         if kind == "stem":
-            modules.append(nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)))
+            extra = extra or {"act": "relu"}
+            modules.append(nn.Sequential(*conv(cin, cout, k, stride, extra), nn.BatchNorm2d(cout), _act(extra["act"])))
         else:
             modules.append(_Block(kind, cin, cout, k, stride, extra))
     last = layers[-1][2]

@@ -61,6 +61,26 @@ def test_random_chain_is_deterministic():
     assert family_of("random:5") == "random"
 
 
+def test_random_chain_samplers():
+    from latmodel.zoo import _random_chain_layers
+
+    # sampler 1 is frozen: the shipped calibration table holds its networks
+    assert [layer[:5] for layer in _random_chain_layers(1)] == [
+        ("stem", 3, 24, 7, 2), ("mbconv", 24, 48, 3, 2), ("mbconv", 48, 48, 7, 1), ("mbconv", 48, 48, 5, 1),
+        ("pool", 48, 48, 3, 2), ("basic", 48, 96, 3, 2), ("basic", 96, 96, 3, 1)]
+    assert _random_chain_layers(1)[1][5] == {"expand": 1, "se": False, "act": "silu"}
+    # sampler 2: same layers, plus padding / activation draws; explicit pads keep the shapes
+    for seed in (65, 66, 67):
+        v1, v2 = _random_chain_layers(seed), _random_chain_layers(seed, sampler=2)
+        assert [a[:5] for a in v1] == [b[:5] for b in v2]
+        a, b = load_chain(f"random:{seed}", 64), load_chain(f"random2:{seed}", 64)
+        assert [i.out_shape for i in a.infos] == [i.out_shape for i in b.infos]
+    pads = sum(isinstance(m, torch.nn.ZeroPad2d) for m in build_model("random2:66").modules())
+    assert pads > 0 and family_of("random2:66") == "random"
+    with pytest.raises(NetcutError, match="unknown random-chain sampler"):
+        _random_chain_layers(1, sampler=3)
+
+
 def test_unknown_model_lists_close_matches():
     with pytest.raises(UnknownModelError, match="did you mean mobilenet_v2"):
         resolve_spec("mobilenetv2")

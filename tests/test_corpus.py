@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from latmodel.corpus import CORPORA, RANDOM_SEEDS, ProfileConfig, default_corpus, get_corpus, small_corpus
+from latmodel.corpus import CORPORA, RANDOM2_SEEDS, RANDOM_SEEDS, ProfileConfig, default_corpus, get_corpus, small_corpus
 from latmodel.errors import NetcutError
 from latmodel.zoo import MODELS
 
 
 def test_default_corpus_covers_the_whole_zoo_at_two_or_more_resolutions():
     corpus = default_corpus()
-    assert len(corpus) == len(set(corpus)) == 122
+    assert len(corpus) == len(set(corpus)) == 154
     for name, spec in MODELS.items():
         resolutions = {c.resolution_px for c in corpus if c.model == name}
         assert {spec.resolution_px, 160} <= resolutions, name
@@ -27,6 +27,10 @@ def test_default_corpus_sampled_networks_stay_small():
     assert len(sampled) == 64
     assert [c.model for c in sampled] == [f"random:{s}" for s in RANDOM_SEEDS]
     assert {c.resolution_px for c in sampled} == {96, 128, 160}
+    sampled2 = [c for c in default_corpus() if c.model.startswith("random2:")]
+    assert [c.model for c in sampled2] == [f"random2:{s}" for s in RANDOM2_SEEDS]
+    assert not set(RANDOM_SEEDS) & set(RANDOM2_SEEDS)  # one seed, one network in the corpus
+    assert {c.resolution_px for c in sampled2} == {96, 128, 160}
 
 
 def test_small_corpus_is_a_spread_subset():

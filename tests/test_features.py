@@ -99,3 +99,25 @@ def test_padding_kernel_activation_concat_and_pool_features_hand_computed():
     assert feats["flops_cat"] == 48 * 16
     assert feats["flops_max_pool"] == 48 * 4 * 4  # 48x2x2 outputs x 2x2 window
 
+
+
+def test_only_exponential_activations_count_as_transcendental_and_explicit_padding_is_counted():
+    from latmodel.features import block_features
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pad = nn.ZeroPad2d((0, 1, 0, 1))  # TensorFlow 'same' padding for a 3x3 stride-2 conv
+            self.dw = nn.Conv2d(4, 4, 3, stride=2, padding=0, groups=4, bias=False)
+            self.hswish = nn.Hardswish()
+            self.gelu = nn.GELU()
+
+        def forward(self, x):
+            y = self.hswish(self.dw(self.pad(x)))  # 4x4x4 elements, piecewise linear: not counted
+            return self.gelu(y) * torch.sigmoid(y)  # 64 + 64 exponential elements
+
+    feats, out = block_features(Block().eval(), torch.zeros(1, 4, 8, 8))
+    assert tuple(out.shape) == (1, 4, 4, 4)
+    assert feats["flops_pad"] == 4 * 9 * 9  # the padded copy: 4 channels x 9 x 9
+    assert feats["flops_act_transcendental"] == 2 * 4 * 4 * 4
+    assert feats["flops_conv_depthwise"] == 4 * 4 * 4 * 9
