@@ -169,6 +169,24 @@ def section_scaleout(r):
     return lines
 
 
+def section_independent(r):
+    lines = ["### The predictor against an independent measurement\n",
+             f"*held-out families of the cross-validation above, {r['configs']} configurations, rows unflagged in both "
+             f"passes; `{r['repeat']}` is a second profile pass of the same corpus, never trained on; `{r['command']}`*\n",
+             "| comparison | prefixes ±10% | prefix median diff | whole networks ±10% | network median diff |",
+             "|---|---|---|---|---|"]
+    names = {"table_vs_repeat": "measurement vs measurement (two passes)", "ours_vs_table": "ours vs the table",
+             "ours_vs_repeat": "ours vs the independent pass"}
+    for key, label in names.items():
+        p, n = r["prefix"][key], r["network"][key]
+        lines.append(f"| {label} | {p['within_10_pct']:.1f}% | {p['median_rel_diff_pct']:.1f}% | "
+                     f"{n['within_10_pct']:.1f}% | {n['median_rel_diff_pct']:.1f}% |")
+    lines.append("\nMedian shift of the independent pass by family: " + ", ".join(
+        f"{k} {v:+.1f}%" for k, v in r["repeat_shift_by_family_pct"].items())
+        + " (it measured family after family; `latmodel profile` now shuffles the order).")
+    return lines
+
+
 def section_op_costs(r):
     fm = "x".join(str(v) for v in r["feature_map"][1:])
     lines = ["### What elementwise operators cost (why `flops_act_transcendental` and `flops_pad` exist)\n",
@@ -180,7 +198,8 @@ def section_op_costs(r):
     return lines
 
 
-SECTIONS = [("predictor_accuracy", section_accuracy), ("op_costs", section_op_costs), ("query_speed", section_speed),
+SECTIONS = [("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
+            ("op_costs", section_op_costs), ("query_speed", section_speed),
             ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 

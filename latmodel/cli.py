@@ -118,7 +118,7 @@ def cmd_profile(args) -> int:
     summary = profile(
         models, out, resolutions=resolutions, widths=widths, threads=args.threads, batch_size=args.batch_size,
         repeats=args.repeats, warmup=args.warmup, pin_cpu=args.pin_cpu, device=args.device,
-        progress=not args.quiet, corpus=args.corpus if models is None else None,
+        progress=not args.quiet, corpus=args.corpus if models is None else None, order=args.order,
     )
     print(summary.to_text())
     return 0
@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=positive_int, default=None, help="untimed warm-up runs (default: auto)")
     p.add_argument("--pin-cpu", type=int, default=None, help="pin the measuring process to this CPU core")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default cpu)")
+    p.add_argument("--order", choices=["shuffled", "given"], default="shuffled",
+                   help="measure configurations in a fixed shuffled order (default: a slow spell of a shared "
+                        "machine then hits no architecture family as a whole) or in the order given")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)
 

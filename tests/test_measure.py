@@ -418,3 +418,27 @@ def test_table_doc_is_up_to_date():
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "render_table_doc.py"), "--check"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_profile_order_shuffled_is_fixed_and_given_keeps_the_list(tmp_path, monkeypatch):
+    import latmodel.measure as measure
+
+    seen = []
+
+    def fake_child(job, tmp, timeout_s):  # no child process: record the order, report a failure
+        seen.append(f"{job['model']}@{job['resolution_px']}")
+        return None, "fake child"
+
+    monkeypatch.setattr(measure, "_run_child", fake_child)
+    models = ["random:1", "random:2", "random:3", "random:4", "random:5", "random:6"]
+    given = [f"{m}@32" for m in models]
+    profile(models, tmp_path / "t.csv", resolutions=[32], progress=False, order="given")
+    assert seen == given
+    seen.clear()
+    profile(models, tmp_path / "t.csv", resolutions=[32], progress=False)  # default: shuffled
+    first = list(seen)
+    seen.clear()
+    profile(models, tmp_path / "t.csv", resolutions=[32], progress=False)
+    assert seen == first and sorted(first) == sorted(given) and first != given
+    with pytest.raises(NetcutError, match="order must be one of shuffled, given, got 'random'"):
+        profile(models, tmp_path / "t.csv", resolutions=[32], progress=False, order="random")
