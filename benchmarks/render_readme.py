@@ -183,7 +183,8 @@ def section_independent(r):
                      f"{n['within_10_pct']:.1f}% | {n['median_rel_diff_pct']:.1f}% |")
     lines.append("\nMedian shift of the independent pass by family: " + ", ".join(
         f"{k} {v:+.1f}%" for k, v in r["repeat_shift_by_family_pct"].items())
-        + " (it measured family after family; `latmodel profile` now shuffles the order).")
+        + " (configurations measured in a shuffled order; an earlier pass measured family after family and "
+          "shifted whole families by up to +6.5%, `data/calibration/README.md`).")
     return lines
 
 
