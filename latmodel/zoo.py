@@ -253,6 +253,8 @@ def _random_chain_layers(seed: int, width: float = 1.0, sampler: int = 1):
     "same" padding (``pad``, 40% of blocks) and SiLU in squeeze-excitation.
     Sampler 1 is frozen: the shipped tables hold its networks.
     """
+    if sampler not in (1, 2):
+        raise NetcutError(f"unknown random-chain sampler {sampler!r}; allowed: {sorted(set(SAMPLERS.values()))}")
     rng = random.Random(seed)
     layers = []
     channels = int(rng.choice([16, 24, 32, 48]) * width) or 8
@@ -280,8 +282,6 @@ def _random_chain_layers(seed: int, width: float = 1.0, sampler: int = 1):
             extra = dict(layers[i][5])
             extra.update(act=rng2.choice(acts), pad=rng2.random() < 0.4, se_act=rng2.choice(["relu", "silu"]))
             layers[i] = (*layers[i][:5], extra)
-    elif sampler != 1:
-        raise NetcutError(f"unknown random-chain sampler {sampler!r}; allowed: {sorted(set(SAMPLERS.values()))}")
     return layers
 
 
