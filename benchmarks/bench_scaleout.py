@@ -89,7 +89,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from latmodel.table import atomic_write_text
+    from latmodel.fileio import atomic_write_text
     from trimmer.search import SearchConfig
 
     torch.set_num_threads(1)

@@ -22,11 +22,10 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from .errors import ArtifactError
+from .fileio import atomic_dir
 
 __all__ = [
     "PREDICTOR_SCHEMA_VERSION",
@@ -116,9 +115,7 @@ def write_predictor_folder(out, manifest: dict, files: dict[str, bytes]) -> Path
     manifest["schema_version"] = PREDICTOR_SCHEMA_VERSION
     manifest["files"] = {name: {"bytes": len(raw), "sha256": sha256_bytes(raw)} for name, raw in files.items()}
     text = json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-    old = None
-    try:
+    with atomic_dir(out) as tmp:
         for name, raw in files.items():
             with open(tmp / name, "wb") as fh:
                 fh.write(raw)
@@ -128,19 +125,6 @@ def write_predictor_folder(out, manifest: dict, files: dict[str, bytes]) -> Path
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
-            os.rmdir(old)
-            os.replace(out, old)
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None and old.exists() and not out.exists():
-            os.replace(old, out)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return out
 
 

@@ -30,6 +30,7 @@ import logging
 from typing import Any, Sequence
 
 from .errors import NetcutError, UntraceableModelError
+from .fileio import first_line
 
 __all__ = ["BlockInfo", "BlockChain", "split_model", "load_chain"]
 
@@ -167,7 +168,7 @@ def _trace(model, name: str):
         graph = tracer.trace(model)
     except Exception as exc:  # fx raises many types; all mean "cannot trace"
         where = tracer.current_module_qualname or "<top level>"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise UntraceableModelError(
             f"model {name!r} cannot be traced by torch.fx at module {where!r}: {first}. "
             "Data-dependent control flow is not supported; wrap that part in a leaf module "
@@ -286,7 +287,7 @@ def split_model(
         with torch.no_grad():
             ShapeProp(gm).propagate(example)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise NetcutError(
             f"model {name!r} does not run on a {batch_size}x{in_channels}x{resolution}x{resolution} input: {first}. "
             "Use a larger --resolution or check the model's expected input"

@@ -1310,7 +1310,7 @@ def _worker(job_path: str, result_path: str) -> int:
     rows = measure_config(job["model"], int(job["resolution_px"]), float(job["width"]), threads=threads,
                           batch_size=int(job["batch_size"]), repeats=job.get("repeats"), warmup=job.get("warmup"),
                           device=job["device"], record=record, diagnostics=diagnostics)
-    from .table import atomic_write_text
+    from .fileio import atomic_write_text
 
     atomic_write_text(Path(result_path), json.dumps({"rows": rows, "diagnostics": diagnostics}))
     return 0

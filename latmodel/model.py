@@ -61,6 +61,7 @@ from .baselines import (
     sort_blocks,
 )
 from .errors import ArtifactError, NetcutError, TableError
+from .fileio import first_line
 from .features import FEATURE_COLUMNS
 from .metrics import ErrorMetrics, error_metrics, metrics_table
 
@@ -1200,8 +1201,7 @@ class LatencyModel:
             try:
                 booster.load_model(bytearray(raw))
             except xgb.core.XGBoostError as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else "XGBoostError"
-                raise ArtifactError(f"model file {name!r} of {str(path)!r} cannot be loaded ({first[:200]}); {fix}") from None
+                raise ArtifactError(f"model file {name!r} of {str(path)!r} cannot be loaded ({first_line(exc)}); {fix}") from None
             boosters[name] = booster
         s1 = [boosters[_STAGE1_FILES[kind]] for kind in kinds]
         for kind, b in zip(kinds, s1):

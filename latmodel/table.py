@@ -16,15 +16,13 @@ Columns (every one documented in :data:`TABLE_DOCS`):
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import TableError
+from .fileio import atomic_write_text, first_line, sanitize_cell
 from .features import COLUMN_DOCS, FEATURE_COLUMNS
 
 __all__ = [
@@ -42,9 +40,6 @@ __all__ = [
     "append_rows",
     "config_ids",
     "refresh_features",
-    "sanitize_cell",
-    "atomic_write_text",
-    "atomic_write_bytes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -110,12 +105,6 @@ _POSITIVE_COLUMNS = ("incontext_ms", "prefix_ms", "network_ms", "alone_ms")
 MAX_TABLE_BYTES = 512 * 1024 * 1024
 
 
-def sanitize_cell(value):
-    """Neutralise spreadsheet formula injection in a string cell (leading = + - @ tab CR)."""
-    if isinstance(value, str) and value and value[0] in "=+-@\t\r":
-        return "'" + value
-    return value
-
 
 def read_table(path, *, required: Sequence[str] = REQUIRED_FOR_FIT):
     """Read and validate one measurement table; returns a pandas DataFrame.
@@ -140,8 +129,7 @@ def read_table(path, *, required: Sequence[str] = REQUIRED_FOR_FIT):
     except UnicodeDecodeError:
         raise TableError(f"measurement table {str(path)!r} is not UTF-8 text; expected a CSV written by 'latmodel profile'") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TableError(f"measurement table {str(path)!r} is not a valid CSV: {first}") from None
+        raise TableError(f"measurement table {str(path)!r} is not a valid CSV: {first_line(exc)}") from None
     if df.empty:
         raise TableError(f"measurement table {str(path)!r} has a header but no rows; measure something with 'latmodel profile'")
     df = _upgrade_v1(df)
@@ -221,26 +209,6 @@ def read_tables(paths: Iterable, **kwargs):
     frames = [read_table(p, **kwargs) for p in paths]
     return pd.concat(frames, ignore_index=True)
 
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path, text: str) -> None:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_table(path, df) -> None:

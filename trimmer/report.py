@@ -4,10 +4,10 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
+
+from latmodel.fileio import atomic_path, atomic_write_text, sanitize_cell
 
 __all__ = ["REPORT_SCHEMA_VERSION", "CANDIDATE_COLUMNS", "write_report", "pareto_front", "plot_pareto", "summary_text"]
 
@@ -33,20 +33,12 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, flo
 
 
 def _csv_text(rows: list[dict]) -> str:
-    from latmodel.table import sanitize_cell
-
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(CANDIDATE_COLUMNS), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: sanitize_cell(v) for k, v in row.items()})
     return buf.getvalue()
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    from latmodel.table import atomic_write_text
-
-    atomic_write_text(path, text)
 
 
 def plot_pareto(rows: list[dict], deadline_ms: float, chosen_id: str | None, path: Path, *, title: str = "") -> None:
@@ -90,15 +82,11 @@ def plot_pareto(rows: list[dict], deadline_ms: float, chosen_id: str | None, pat
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _cand_summary(pair) -> dict[str, Any] | None:
@@ -138,7 +126,7 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
             "epochs_run": None if res is None else res.epochs_run,
             "train_seconds": None if res is None else round(res.train_seconds, 3),
         })
-    _atomic_text(out / "candidates.csv", _csv_text(rows))
+    atomic_write_text(out / "candidates.csv", _csv_text(rows))
     chosen_d = _cand_summary(chosen)
     ots_d = _cand_summary(off_the_shelf)
     if chosen_d is not None and verified_latency_ms is not None:
@@ -177,7 +165,7 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
     }
     plot_pareto(rows, config.deadline_ms, chosen_d["candidate_id"] if chosen_d else None, out / "pareto.png",
                 title=f"NetCut on {data.source}: deadline {config.deadline_ms:g} ms, mode {config.mode}")
-    _atomic_text(out / "report.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
     return report
 
 

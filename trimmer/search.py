@@ -15,13 +15,13 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from latmodel.errors import NetcutError
+from latmodel.fileio import atomic_path, atomic_write_json
 
 from .candidates import PRUNE_MARGINS, Candidate, check_deadline, enumerate_candidates, prune
 
@@ -158,12 +158,6 @@ def _safe_id(candidate_id: str) -> str:
     return _ID_SAFE.sub("_", candidate_id.replace("/", "__"))
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    from latmodel.table import atomic_write_text
-
-    atomic_write_text(Path(path), json.dumps(obj, indent=2) + "\n")
-
-
 class _State:
     """``OUT/`` of a search: the training key, finished results and head weights."""
 
@@ -208,9 +202,8 @@ class _State:
         weights_file = ""
         if state is not None:
             weights_file = f"{_safe_id(candidate_id)}.pt"
-            tmp = self.weights_dir / f".{weights_file}.tmp"
-            torch.save({k: torch.as_tensor(v) for k, v in state.items()}, tmp)
-            os.replace(tmp, self.weights_dir / weights_file)
+            with atomic_path(self.weights_dir / weights_file) as tmp:
+                torch.save({k: torch.as_tensor(v) for k, v in state.items()}, tmp)
         res = CandidateResult(candidate_id=candidate_id, val_accuracy=float(result["val_accuracy"]),
                               test_accuracy=float(result["test_accuracy"]), epochs_run=int(result["epochs_run"]),
                               train_seconds=float(result["train_seconds"]), weights_file=weights_file)

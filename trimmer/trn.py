@@ -15,15 +15,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import re
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 from latmodel.errors import ArtifactError, NetcutError
+from latmodel.fileio import atomic_dir, first_line
 
 __all__ = ["TRN_SCHEMA_VERSION", "TRNConfig", "build_trn", "export_trn", "load_trn"]
 
@@ -111,8 +109,7 @@ def export_trn(trn, config: TRNConfig, out_dir) -> Path:
     out_dir = Path(out_dir)
     if not out_dir.parent.exists():
         raise NetcutError(f"output folder {str(out_dir.parent)!r} does not exist; create it first")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         trn = trn.eval()
         state = {k: v.detach().cpu().contiguous() for k, v in trn.state_dict().items()}
         torch.save(state, tmp / config.state_dict_file)
@@ -124,12 +121,6 @@ def export_trn(trn, config: TRNConfig, out_dir) -> Path:
             traced = torch.jit.trace(trn, example, check_trace=False)
             traced.save(str(tmp / config.torchscript_file))
         (tmp / "trn.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -159,8 +150,7 @@ def load_trn(folder, *, model=None):
     try:
         state = torch.load(state_path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError, EOFError...: all mean "not our weights"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArtifactError(f"cannot load TRN weights {str(state_path)!r} safely: {first}") from None
+        raise ArtifactError(f"cannot load TRN weights {str(state_path)!r} safely: {first_line(exc)}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ArtifactError(f"TRN weights {str(state_path)!r} are not a tensor dictionary")
     chain = load_chain(config.base, config.resolution_px, width=config.width, model=model)
@@ -168,6 +158,5 @@ def load_trn(folder, *, model=None):
     try:
         trn.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ArtifactError(f"TRN weights do not match the network its config describes: {first}") from None
+        raise ArtifactError(f"TRN weights do not match the network its config describes: {first_line(exc)}") from None
     return trn.eval(), config

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from latmodel.errors import NetcutError
+from latmodel.fileio import first_line
 
 __all__ = [
     "WeightSource",
@@ -206,12 +207,6 @@ def _sha256_prefix(path: Path) -> str:
     return h.hexdigest()[:_SHA_PREFIX_CHARS]
 
 
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else ""
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 def load_state_dict_file(path: str | Path) -> dict[str, Any]:
     """Read a state_dict file safely (``weights_only=True``) and unwrap it.
 
@@ -232,7 +227,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, Any]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
         raise NetcutError(
-            f"cannot read weights file {path}: {type(exc).__name__}: {_first_line(exc)}; expected a PyTorch state_dict "
+            f"cannot read weights file {path}: {type(exc).__name__}: {first_line(exc)}; expected a PyTorch state_dict "
             "saved with torch.save(model.state_dict(), PATH) (only tensors and plain containers are accepted; "
             "files that would run code are refused)"
         ) from exc
@@ -312,7 +307,7 @@ def _download(source: WeightSource, dest: Path) -> Path:
         torch.hub.download_url_to_file(url, str(dest), hash_prefix=m.group(1) if m else None, progress=False)
     except Exception as exc:
         raise NetcutError(
-            f"cannot download {url}: {type(exc).__name__}: {_first_line(exc)}; check the internet connection, or "
+            f"cannot download {url}: {type(exc).__name__}: {first_line(exc)}; check the internet connection, or "
             "give a local state_dict with --weights PATH, or use --no-pretrained"
         ) from exc
     return dest
