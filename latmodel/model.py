@@ -61,6 +61,7 @@ from .baselines import (
     sort_blocks,
 )
 from .errors import ArtifactError, NetcutError, TableError
+from .cluster import connect_scheduler
 from .fileio import first_line
 from .features import FEATURE_COLUMNS
 from .metrics import ErrorMetrics, error_metrics, metrics_table
@@ -116,7 +117,6 @@ POSITION_BUCKETS: tuple[tuple[int, int | None], ...] = ((0, 0), (1, 1), (2, 3), 
 
 _LIBRARIES = ("xgboost", "scikit-learn", "torch", "numpy", "pandas")
 #: Seconds to wait for a Dask scheduler before giving up (``fit_tables(..., scheduler=...)``).
-_SCHEDULER_TIMEOUT_S = 10.0
 STAGE1_FILE = "stage1.json"
 _STAGE1_FILES = {"plain": STAGE1_FILE, "roofline": "stage1_roofline.json"}
 STAGE2_FILE = "stage2.json"
@@ -593,29 +593,6 @@ def _train_booster(params: dict, dtrain_arrays: _TrainArrays, num_boost_round: i
     booster = out["booster"]
     booster.set_param({"nthread": int(params["nthread"])})
     return booster
-
-
-def _connect_scheduler(scheduler: str):
-    """A ``distributed.Client`` for ``scheduler``; NetcutError (one line) if it cannot be reached."""
-    try:
-        from distributed import Client
-        from xgboost import dask as _xgb_dask  # noqa: F401  (fails without dask.dataframe / pyarrow)
-    except ImportError as exc:
-        raise NetcutError(f"--scheduler needs dask.distributed and xgboost.dask ({exc}); install them with: "
-                          "pip install 'dask[distributed,dataframe]'") from None
-    try:
-        client = Client(scheduler, timeout=f"{_SCHEDULER_TIMEOUT_S:g}s")  # xgboost.dask needs it as default
-    except (OSError, ValueError, TypeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise NetcutError(f"cannot reach the Dask scheduler at {scheduler!r} ({first[:200]}); start one with "
-                          "'dask scheduler' and give its tcp://HOST:PORT, or drop --scheduler to fit locally") from None
-    try:
-        client.wait_for_workers(1, timeout=_SCHEDULER_TIMEOUT_S)
-    except (TimeoutError, OSError):
-        client.close()
-        raise NetcutError(f"the Dask scheduler at {scheduler!r} has no workers after {_SCHEDULER_TIMEOUT_S:g} s; "
-                          f"start some with 'dask worker {scheduler} --nthreads 1'") from None
-    return client
 
 
 # =========================================================================== the estimator
@@ -1390,7 +1367,7 @@ def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict
     with contextlib.ExitStack() as stack:
         client = None
         if scheduler:
-            client = stack.enter_context(_connect_scheduler(str(scheduler)))
+            client = stack.enter_context(connect_scheduler(str(scheduler), need_xgboost=True))
             logger.info("fitting on the Dask cluster at %s (%d workers)", scheduler, len(client.nthreads()))
         t0 = time.perf_counter()
         cvres = None

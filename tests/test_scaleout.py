@@ -105,12 +105,13 @@ def test_fit_on_dask_cluster_matches_local_fit(tmp_path):
 
 
 def test_fit_with_unreachable_scheduler_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    import latmodel.cluster as netcut_cluster
     import latmodel.model as model
     from latmodel.cli import main
     from latmodel.errors import NetcutError
     from tests.test_model import synthetic_table
 
-    monkeypatch.setattr(model, "_SCHEDULER_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(netcut_cluster, "SCHEDULER_TIMEOUT_S", 1.0)
     synthetic_table().to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(NetcutError, match=r"cannot reach the Dask scheduler at 'tcp://127\.0\.0\.1:1'"):
         model.fit_tables([tmp_path / "t.csv"], tmp_path / "p", cv=False, scheduler="tcp://127.0.0.1:1")
@@ -122,11 +123,12 @@ def test_fit_with_unreachable_scheduler_is_one_clear_error(tmp_path, monkeypatch
 
 
 def test_fit_on_scheduler_without_workers_is_one_clear_error(tmp_path, monkeypatch):
+    import latmodel.cluster as netcut_cluster
     import latmodel.model as model
     from latmodel.errors import NetcutError
     from tests.test_model import synthetic_table
 
-    monkeypatch.setattr(model, "_SCHEDULER_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(netcut_cluster, "SCHEDULER_TIMEOUT_S", 0.5)
     synthetic_table().to_csv(tmp_path / "t.csv", index=False)
     with distributed.LocalCluster(n_workers=0, dashboard_address=None) as cluster:
         with pytest.raises(NetcutError, match="has no workers after 0.5 s; start some with 'dask worker tcp://"):

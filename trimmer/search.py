@@ -290,14 +290,9 @@ def _run_jobs(jobs: Sequence[TrainJob], data, config: SearchConfig, progress: bo
 
     backend_ctx: Any
     if config.scheduler:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise NetcutError("--scheduler needs dask.distributed; install it with: pip install 'dask[distributed]'") from None
-        try:
-            client = Client(config.scheduler, timeout="10s")
-        except OSError as exc:
-            raise NetcutError(f"cannot reach the Dask scheduler at {config.scheduler!r}: {exc}") from None
+        from latmodel.cluster import connect_scheduler
+
+        client = connect_scheduler(config.scheduler)
         backend_ctx = contextlib.ExitStack()
         backend_ctx.callback(client.close)
         backend_ctx.enter_context(parallel_config(backend="dask", n_jobs=-1))
