@@ -1,0 +1,68 @@
+"""Proposal policies: which of the feasible candidates NetCut retrains.
+
+A policy takes the candidates that fit the deadline (and, for ``ranked``, their
+probe scores) and returns the ones to fine-tune.  One registry,
+:data:`PROPOSAL_POLICIES`: adding a policy is adding an entry.
+
+* ``feasible``: every candidate that fits (NetCut's plain pruning).
+* ``deepest``: per base network only its deepest cut that fits.
+* ``ranked``: the ``top_k`` candidates with the best probe score
+  (:mod:`trimmer.probe`); ties go to the deeper cut, then the faster one.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Mapping, Sequence
+
+from latmodel.errors import NetcutError
+
+from .candidates import Candidate
+
+__all__ = ["PROPOSAL_POLICIES", "DEFAULT_PROPOSAL", "DEFAULT_TOP_K", "NEEDS_PROBE", "propose"]
+
+logger = logging.getLogger(__name__)
+
+#: Candidates fine-tuned by ``ranked`` (chosen with benchmarks/bench_exploration.py).
+DEFAULT_TOP_K = 1
+
+
+def _feasible(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int) -> list[Candidate]:
+    return list(feasible)
+
+
+def _deepest(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int) -> list[Candidate]:
+    best: dict[str, Candidate] = {}
+    for c in feasible:
+        if c.base not in best or c.cut > best[c.base].cut:
+            best[c.base] = c
+    return [c for c in feasible if best.get(c.base) is c]
+
+
+def _ranked(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int) -> list[Candidate]:
+    missing = [c.candidate_id for c in feasible if c.candidate_id not in scores]
+    if missing:
+        raise NetcutError(f"no probe score for {len(missing)} feasible candidate(s), e.g. {missing[0]}")
+    order = sorted(feasible, key=lambda c: (-scores[c.candidate_id], -c.flops, c.predicted_latency_ms))
+    chosen = {c.candidate_id for c in order[:top_k]}
+    return [c for c in feasible if c.candidate_id in chosen]
+
+
+PolicyFn = Callable[[Sequence[Candidate], Mapping[str, float], int], list]
+
+#: name -> policy; the order is the order ``--propose`` lists them in (the first is the default).
+PROPOSAL_POLICIES: dict[str, PolicyFn] = {"ranked": _ranked, "deepest": _deepest, "feasible": _feasible}
+DEFAULT_PROPOSAL = next(iter(PROPOSAL_POLICIES))
+#: Policies that need probe scores before they can propose.
+NEEDS_PROBE = frozenset({"ranked"})
+
+
+def propose(policy: str, feasible: Sequence[Candidate], *, scores: Mapping[str, float] | None = None,
+            top_k: int = DEFAULT_TOP_K) -> list[Candidate]:
+    """The candidates ``policy`` retrains, in the order of ``feasible``."""
+    if policy not in PROPOSAL_POLICIES:
+        raise NetcutError(f"--propose must be one of {', '.join(PROPOSAL_POLICIES)}, got {policy!r}")
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+        raise NetcutError(f"--top-k must be an integer >= 1, got {top_k!r}")
+    if policy in NEEDS_PROBE and scores is None:
+        raise NetcutError(f"the {policy!r} policy needs probe scores")
+    return PROPOSAL_POLICIES[policy](feasible, scores or {}, top_k)
