@@ -36,7 +36,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def measured_prefix_ms(models, resolution, workdir: Path) -> dict[tuple[str, int], float]:
     """(base, cut) -> measured latency of blocks 0..cut run alone (ms), via latmodel profile."""
-    from latmodel.measure import profile
+    from latmodel.profiling import profile
     from latmodel.table import read_table
 
     table = workdir / "truth.csv"

@@ -81,7 +81,7 @@ def _empirical_measurement(predicted_us_per_candidate: float) -> dict:
     code = (
         "import time, torch; t=time.perf_counter(); torch.set_num_threads(1)\n"
         "from latmodel.blocks import load_chain\n"
-        "from latmodel.measure import time_callable\n"
+        "from latmodel.timing import time_callable\n"
         "c=load_chain('mobilenet_v2',128); p=c.prefix(13); x=torch.randn(1,3,128,128)\n"
         "with torch.inference_mode(): s=time_callable(lambda: p(x), warmup=10, repeats=30)\n"
         "print(time.perf_counter()-t, s.median_ms)"

@@ -110,7 +110,7 @@ def cmd_blocks(args) -> int:
 
 def cmd_profile(args) -> int:
     out = _out_path(args.out)
-    from .measure import profile
+    from .profiling import profile
 
     models = parse_csv_list(args.models, what="model name") if args.models else None
     resolutions = parse_csv_list(args.resolutions, positive_int, "resolution") if args.resolutions else None
@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=positive_int, default=None, help="untimed warm-up runs (default: auto)")
     p.add_argument("--pin-cpu", type=int, default=None, help="pin the measuring process to this CPU core")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default cpu)")
-    from .measure import PROFILE_ORDERS  # a light module: no torch at import
+    from .profiling import PROFILE_ORDERS  # a light module: no torch at import
 
     p.add_argument("--order", choices=list(PROFILE_ORDERS), default=PROFILE_ORDERS[0],
                    help="measure configurations in a fixed shuffled order (default: a slow spell of a shared "

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     tables = list(args.tables)
     if args.remeasure_into:
         from latmodel.corpus import ProfileConfig
-        from latmodel.measure import profile
+        from latmodel.profiling import profile
 
         todo = [ProfileConfig(m, r, w) for m, r, w in disagreeing(tables, args.agree_pct)]
         print(f"re-measuring {len(todo)} configuration(s) into {args.remeasure_into}", flush=True)

@@ -1,0 +1,85 @@
+"""The device record: what a table was measured on (CPU or GPU, threads, torch, backend) and config ids."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import platform
+
+from .errors import NetcutError
+
+__all__ = ["DEVICE_KINDS", "check_device_kind", "DeviceRecord", "device_record", "make_config_id"]
+
+#: Devices a configuration can be measured on.
+DEVICE_KINDS: tuple[str, ...] = ("cpu", "cuda")
+
+
+def check_device_kind(device: str) -> None:
+    """:class:`NetcutError` unless ``device`` is one of :data:`DEVICE_KINDS`."""
+    if device not in DEVICE_KINDS:
+        raise NetcutError(f"device must be {' or '.join(repr(d) for d in DEVICE_KINDS)}, got {device!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceRecord:
+    """What was measured on: enough to tell two tables' devices apart."""
+
+    device_kind: str
+    device_name: str
+    cpu_count: int
+    threads: int
+    torch_version: str
+    backend: str
+    batch_size: int
+
+    @property
+    def device_id(self) -> str:
+        """Short sha256 of kind, name, cores, threads, torch version and backend (not the batch size,
+        which is part of the workload and has its own place in ``config_id``)."""
+        key = "|".join(str(v) for v in (self.device_kind, self.device_name, self.cpu_count, self.threads,
+                                         self.torch_version, self.backend))
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "device_id": self.device_id}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DeviceRecord":
+        return cls(device_kind=str(d["device_kind"]), device_name=str(d["device_name"]),
+                   cpu_count=int(d["cpu_count"]), threads=int(d["threads"]),
+                   torch_version=str(d["torch_version"]), backend=str(d["backend"]),
+                   batch_size=int(d["batch_size"]))
+
+
+def _cpu_model_name() -> str:
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                    return value.strip()
+    return platform.processor() or platform.machine() or "unknown cpu"
+
+
+def device_record(device: str = "cpu", *, threads: int = 1, batch_size: int = 1) -> DeviceRecord:
+    """The record of this machine: CPU model from /proc/cpuinfo, GPU name from torch.cuda."""
+    import torch
+
+    check_device_kind(device)
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise NetcutError("device 'cuda' was requested but torch sees no CUDA GPU; use --device cpu")
+        name = torch.cuda.get_device_name(0)
+        backend = f"cuda{torch.version.cuda}/cudnn{torch.backends.cudnn.version()}"
+    else:
+        name = _cpu_model_name()
+        capability = torch.backends.cpu.get_cpu_capability()
+        onednn = "onednn" if torch.backends.mkldnn.is_available() else "native"
+        backend = f"{onednn}/{capability}"
+    return DeviceRecord(device_kind=device, device_name=name, cpu_count=os.cpu_count() or 1, threads=threads,
+                        torch_version=torch.__version__, backend=backend, batch_size=batch_size)
+
+
+def make_config_id(model: str, resolution: int, width: float, batch_size: int, threads: int, device_id: str) -> str:
+    return f"{model}@{resolution}px@w{float(width)}@b{batch_size}@t{threads}@{device_id}"

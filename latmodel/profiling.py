@@ -1,0 +1,418 @@
+"""The ``profile`` runner: every configuration measured in a fresh child process, rows appended to a table.
+
+:func:`profile` runs each configuration in a fresh child process
+(``python -m latmodel.profiling --worker JOB --result OUT``) whose environment fixes
+the glibc malloc thresholds (without them page faults make latency drift up to
+1.4x on this machine) and the OpenMP / MKL thread counts before torch starts.
+The parent appends each finished configuration to the table atomically, so an
+interrupted run resumes where it stopped.  The child measures with
+:func:`latmodel.measure.measure_config`.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .device import DeviceRecord, check_device_kind, device_record, make_config_id
+from .errors import NetcutError, TableError
+from .measure import measure_config
+from .timing import require_positive_int
+
+__all__ = ["CHILD_ENV", "PROFILE_ORDERS", "ConfigOutcome", "ProfileSummary", "profile", "main"]
+
+logger = logging.getLogger(__name__)
+
+#: Environment of every measuring child (besides the thread counts).  The malloc
+#: thresholds keep freed activations mapped, so repeats do not page-fault anew.
+CHILD_ENV: dict[str, str] = {
+    "MALLOC_MMAP_THRESHOLD_": "33554432",
+    "MALLOC_TRIM_THRESHOLD_": "4294967296",
+    "PYTHONHASHSEED": "0",
+}
+_DEFAULT_TIMEOUT_S = 900.0
+#: The module the measuring child runs (``python -m``): this one, whose :func:`main` is the child's entry.
+_CHILD_MODULE = "latmodel.profiling"
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigOutcome:
+    """What happened to one configuration in :func:`profile`."""
+
+    config_id: str
+    status: str  # "measured" | "skipped" | "failed"
+    rows: int = 0
+    seconds: float = 0.0
+    n_blocks: int = 0
+    network_ms: float = math.nan
+    incontext_sum_ms: float = math.nan
+    flagged_rows: int = 0
+    reason: str = ""
+    timestamped_total_ms: float = math.nan
+
+    @property
+    def incontext_vs_network(self) -> float:
+        """Sum of in-context block latencies / whole-chain latency - 1 (round model)."""
+        return self.incontext_sum_ms / self.network_ms - 1.0 if self.network_ms > 0 else math.nan
+
+    @property
+    def timestamp_overhead(self) -> float:
+        """Fastest timestamped pass / fastest plain pass - 1: what the timestamps cost."""
+        return self.timestamped_total_ms / self.network_ms - 1.0 if self.network_ms > 0 else math.nan
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConfigOutcome":
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileSummary:
+    """Result of :func:`profile`."""
+
+    out_path: str
+    outcomes: tuple[ConfigOutcome, ...]
+    seconds: float
+
+    def _count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def measured(self) -> int:
+        return self._count("measured")
+
+    @property
+    def skipped(self) -> int:
+        return self._count("skipped")
+
+    @property
+    def failed(self) -> int:
+        return self._count("failed")
+
+    @property
+    def flagged(self) -> int:
+        """Measured configurations with at least one flagged row."""
+        return sum(o.status == "measured" and o.flagged_rows > 0 for o in self.outcomes)
+
+    @property
+    def rows_written(self) -> int:
+        return sum(o.rows for o in self.outcomes if o.status == "measured")
+
+    def to_dict(self) -> dict:
+        return {"out_path": self.out_path, "seconds": self.seconds, "outcomes": [o.to_dict() for o in self.outcomes]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ProfileSummary":
+        return cls(out_path=str(d["out_path"]), seconds=float(d["seconds"]),
+                   outcomes=tuple(ConfigOutcome.from_dict(o) for o in d["outcomes"]))
+
+    def to_text(self) -> str:
+        lines = [
+            f"profile: {self.measured} configuration(s) measured, {self.skipped} skipped (already in the table), "
+            f"{self.failed} failed, {self.flagged} flagged; {self.rows_written} rows written in "
+            f"{self.seconds:.1f} s to {self.out_path}"
+        ]
+        measured = [o for o in self.outcomes if o.status == "measured"]
+        if measured:
+            lines.append("sum of in-context block latencies vs whole chain (same rounds); in brackets the "
+                         "fastest timestamped pass vs the fastest plain pass (timestamp cost):")
+            for o in measured:
+                flag = f"  [flagged rows: {o.flagged_rows}]" if o.flagged_rows else ""
+                stamp = f" ({o.timestamp_overhead * 100:+.1f}%)" if not math.isnan(o.timestamped_total_ms) else ""
+                lines.append(f"  {o.config_id}: {o.n_blocks} blocks, network {o.network_ms:.3f} ms, "
+                             f"in-context sum {o.incontext_vs_network * 100:+.1f}%{stamp}, {o.seconds:.0f} s{flag}")
+        for o in self.outcomes:
+            if o.status == "failed":
+                lines.append(f"  FAILED {o.config_id}: {o.reason}")
+        return "\n".join(lines)
+
+
+def _pinned_cpus(pin_cpu, threads: int) -> tuple[int, ...] | None:
+    if pin_cpu is None:
+        return None
+    cpus = (pin_cpu,) if isinstance(pin_cpu, int) else tuple(pin_cpu)
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        raise NetcutError("--pin-cpu needs Linux (os.sched_setaffinity); leave it out on this system") from None
+    if not cpus or any(not isinstance(c, int) or isinstance(c, bool) or c not in allowed for c in cpus):
+        raise NetcutError(f"cannot pin to CPU(s) {list(cpus)}: allowed CPUs are {allowed}")
+    if len(set(cpus)) < threads:
+        raise NetcutError(
+            f"pinning {threads} threads to {len(set(cpus))} core(s) {sorted(set(cpus))} would make them share a core; "
+            f"pin at least {threads} cores or use --threads {len(set(cpus))}"
+        )
+    return tuple(sorted(set(cpus)))
+
+
+def _positive(name: str, value, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    require_positive_int(name, value)
+
+
+def _configs(models, resolutions, widths, corpus) -> list:
+    from .corpus import ProfileConfig, get_corpus
+
+    if resolutions is not None:
+        for r in resolutions:
+            if not isinstance(r, int) or isinstance(r, bool) or r <= 0:
+                raise NetcutError(f"resolution must be a positive integer number of pixels, got {r!r}")
+    if widths is not None:
+        for w in widths:
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not (0 < w < math.inf):
+                raise NetcutError(f"width must be a positive number, got {w!r}")
+    if models is None:
+        configs = list(get_corpus(corpus)) if corpus is None or isinstance(corpus, str) else list(corpus)
+        if resolutions is not None:
+            configs = [c for c in configs if c.resolution_px in set(resolutions)]
+        if widths is not None:
+            configs = [c for c in configs if float(c.width) in {float(w) for w in widths}]
+        if not configs:
+            raise NetcutError("the corpus has no configuration at the given --resolutions / --widths; "
+                              "drop those options or pick values the corpus uses")
+        return configs
+    if isinstance(models, str):
+        models = [models]
+    if corpus is not None:
+        raise NetcutError("give either models or a corpus, not both")
+    if not models:
+        raise NetcutError("no model given; pass model names or leave them out to profile the default corpus")
+    return [ProfileConfig(m, r, float(w)) for m in models for r in (resolutions or [224]) for w in (widths or [1.0])]
+
+
+def _check_names(configs) -> None:
+    """Names and widths (cheap: nothing is built)."""
+    from .zoo import MODELS, resolve_spec
+
+    for c in configs:
+        spec = resolve_spec(c.model)
+        if spec.name in MODELS and float(c.width) not in spec.widths:
+            raise NetcutError(f"model {c.model!r} cannot be built at width {c.width}; allowed widths: "
+                              f"{', '.join(str(w) for w in spec.widths)}")
+
+
+def _validate_configs(configs) -> None:
+    """Fail fast, before any child starts: every network builds, is a module and traces.
+
+    Each (model, width) is built once, at the smallest resolution it will be measured at.
+    """
+    from .blocks import split_model
+    from .zoo import build_model, resolve_spec
+
+    smallest: dict[tuple[str, float], int] = {}
+    for c in configs:
+        key = (c.model, float(c.width))
+        smallest[key] = min(smallest.get(key, c.resolution_px), c.resolution_px)
+    for (name, width), res in smallest.items():
+        model = build_model(name, width=width, resolution=res)
+        split_model(model, res, name=name, head_start=resolve_spec(name).head_start)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(CHILD_ENV)
+    env["OMP_NUM_THREADS"] = str(threads)
+    env["MKL_NUM_THREADS"] = str(threads)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _run_child(job: dict, workdir: Path, timeout_s: float) -> tuple[dict | None, str]:
+    job_path = workdir / "job.json"
+    result_path = workdir / "rows.json"
+    err_path = workdir / "stderr.txt"
+    with contextlib.suppress(FileNotFoundError):
+        result_path.unlink()
+    job_path.write_text(json.dumps(job), encoding="utf-8")
+    cmd = [sys.executable, "-m", _CHILD_MODULE, "--worker", str(job_path), "--result", str(result_path)]
+    with open(err_path, "w", encoding="utf-8") as err:
+        try:
+            proc = subprocess.run(cmd, env=_child_env(job["threads"]), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=err, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            return None, f"timed out after {timeout_s:.0f} s (raise timeout_s or lower --repeats)"
+    if proc.returncode != 0:
+        last = _last_line(err_path) or "(no message)"
+        return None, f"child exited with status {proc.returncode}: {last}"
+    try:
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+        result["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, f"child wrote no readable result: {exc}"
+    return result, ""
+
+
+#: Orders ``profile`` can measure configurations in (see its docstring).
+PROFILE_ORDERS: tuple[str, ...] = ("shuffled", "given")
+
+
+def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
+            resolutions: Sequence[int] | None = None, widths: Sequence[float] | None = None, threads: int = 1,
+            batch_size: int = 1, repeats: int | None = None, warmup: int | None = None, pin_cpu=None,
+            device: str = "cpu", progress: bool = True, corpus=None,
+            timeout_s: float = _DEFAULT_TIMEOUT_S, order: str = "shuffled") -> ProfileSummary:
+    """Measure configurations, each in a fresh child process, appending rows to ``out``.
+
+    ``models`` None: the corpus ``corpus`` (a name from :data:`latmodel.corpus.CORPORA`,
+    default ``"default"``, or a list of :class:`~latmodel.corpus.ProfileConfig`),
+    restricted to ``resolutions`` / ``widths`` when given.  Otherwise every model x
+    resolution (default 224) x width (default 1.0).  Configurations already in
+    ``out`` are skipped, so re-running an interrupted command resumes it.
+
+    ``order``: ``"shuffled"`` (default) measures the configurations in a fixed
+    pseudo-random order (the same every run: a resumed run continues it),
+    ``"given"`` in the order listed.  Why shuffled: a shared machine's speed drifts over
+    minutes, beyond what a configuration's rounds can see; measured family after family,
+    a slow spell shifts a whole architecture family (two passes of the 154-configuration
+    corpus on 2026-11-28 differed by a median +5% for DenseNet, GoogLeNet, MobileNetV3
+    and EfficientNet-Lite, about 0% for the rest), which is the error leave-one-family-out
+    validation is most sensitive to.  Shuffled, the drift becomes per-configuration noise.
+
+    Everything the user gave is validated before the first child starts
+    (:class:`NetcutError`); a child that crashes or times out is reported in the
+    summary and the others continue.
+    """
+    from .table import TABLE_SCHEMA_VERSION, append_rows, read_table
+
+    started = time.monotonic()
+    out = Path(out)
+    if not out.parent.exists():
+        raise NetcutError(f"output folder {str(out.parent)!r} does not exist; create it first (mkdir -p {out.parent})")
+    if out.is_dir():
+        raise NetcutError(f"--out {str(out)!r} is a folder; give a CSV file path such as {out / 'table.csv'}")
+    _positive("threads", threads)
+    _positive("batch size", batch_size)
+    _positive("repeats", repeats, allow_none=True)
+    _positive("warmup", warmup, allow_none=True)
+    check_device_kind(device)
+    if not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
+        raise NetcutError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
+    if order not in PROFILE_ORDERS:
+        raise NetcutError(f"order must be one of {', '.join(PROFILE_ORDERS)}, got {order!r}")
+    cpus = _pinned_cpus(pin_cpu, threads)
+    configs = _configs(models, resolutions, widths, corpus)
+    _check_names(configs)
+    record = device_record(device, threads=threads, batch_size=batch_size)
+    ids = [make_config_id(c.model, c.resolution_px, c.width, batch_size, threads, record.device_id) for c in configs]
+    done, versions = set(), set()
+    if out.exists() and out.stat().st_size > 0:
+        try:  # one read gives both what is measured already and the schema it was written with
+            existing = read_table(out, required=("config_id",))
+        except TableError as exc:
+            raise TableError(f"cannot resume into {str(out)!r}: {exc}") from None
+        done = set(existing["config_id"].astype(str))
+        if "schema_version" in existing.columns:
+            versions = {int(v) for v in existing["schema_version"].dropna().unique()}
+    if versions - {TABLE_SCHEMA_VERSION}:
+        raise TableError(f"cannot resume into {str(out)!r}: it holds schema {sorted(versions)} rows and this netcut "
+                         f"writes schema {TABLE_SCHEMA_VERSION}; measure into a new file with --out")
+    todo = list(zip(configs, ids))
+    if order == "shuffled":
+        random.Random(0).shuffle(todo)  # the whole list, then what is done is dropped: resuming keeps the order
+    todo = [(c, i) for c, i in todo if i not in done]
+    _validate_configs([c for c, _ in todo])
+
+    outcomes = [ConfigOutcome(i, "skipped") for c, i in zip(configs, ids) if i in done]
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), unit="config", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="latmodel-profile-") as tmp:
+            for config, cid in todo:
+                bar.set_postfix_str(cid.rsplit("@", 1)[0], refresh=True)
+                job = {"model": config.model, "resolution_px": config.resolution_px, "width": config.width,
+                       "threads": threads, "batch_size": batch_size, "repeats": repeats, "warmup": warmup,
+                       "device": device, "pin_cpu": list(cpus) if cpus else None, "record": record.to_dict()}
+                t0 = time.monotonic()
+                result, why = _run_child(job, Path(tmp), timeout_s)
+                seconds = time.monotonic() - t0
+                if result is None:
+                    logger.warning("configuration %s failed: %s", cid, why)
+                    outcomes.append(ConfigOutcome(cid, "failed", seconds=seconds, reason=why))
+                else:
+                    rows = result["rows"]
+                    if rows and rows[0]["config_id"] != cid:
+                        raise RuntimeError(f"child measured {rows[0]['config_id']!r}, expected {cid!r}")
+                    append_rows(out, rows)
+                    outcomes.append(ConfigOutcome(
+                        cid, "measured", rows=len(rows), seconds=seconds, n_blocks=len(rows),
+                        network_ms=float(rows[0]["network_ms"]),
+                        incontext_sum_ms=float(sum(r["incontext_ms"] for r in rows)),
+                        flagged_rows=sum(int(r["flagged"]) for r in rows),
+                        timestamped_total_ms=float(result.get("diagnostics", {}).get("timestamped_total_min_ms",
+                                                                                      math.nan)),
+                    ))
+                bar.update(1)
+    finally:
+        bar.close()
+    return ProfileSummary(out_path=str(out), outcomes=tuple(outcomes), seconds=time.monotonic() - started)
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def _worker(job_path: str, result_path: str) -> int:
+    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
+    if job.get("pin_cpu"):
+        os.sched_setaffinity(0, set(job["pin_cpu"]))  # before torch starts its thread pool
+    import torch
+
+    threads = int(job["threads"])
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(1)
+    record = DeviceRecord.from_dict(job["record"])
+    mine = device_record(job["device"], threads=threads, batch_size=int(job["batch_size"]))
+    if mine.device_id != record.device_id:
+        logger.warning("child device record %s differs from the parent's %s", mine.to_dict(), record.to_dict())
+    diagnostics: dict = {}
+    rows = measure_config(job["model"], int(job["resolution_px"]), float(job["width"]), threads=threads,
+                          batch_size=int(job["batch_size"]), repeats=job.get("repeats"), warmup=job.get("warmup"),
+                          device=job["device"], record=record, diagnostics=diagnostics)
+    from .fileio import atomic_write_text
+
+    atomic_write_text(Path(result_path), json.dumps({"rows": rows, "diagnostics": diagnostics}))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Child entry point: ``python -m latmodel.profiling --worker JOB.json --result ROWS.json``."""
+    parser = argparse.ArgumentParser(prog=f"python -m {_CHILD_MODULE}",
+                                     description="measure one configuration (used by 'latmodel profile')")
+    parser.add_argument("--worker", required=True, help="job JSON written by profile()")
+    parser.add_argument("--result", required=True, help="where to write the rows (JSON)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _worker(args.worker, args.result)
+    except NetcutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The profile runner: child processes, resume, failures, validation, order, and its CLI."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from latmodel.errors import NetcutError, UnknownModelError, UntraceableModelError
+from latmodel.profiling import CHILD_ENV, ConfigOutcome, ProfileSummary, profile
+from latmodel.table import TABLE_COLUMNS, read_table
+
+from .conftest import ROOT, tiny_net
+
+
+def crashes_in_child():
+    """A factory that works in the parent (validation) and crashes in the measuring child."""
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") == CHILD_ENV["MALLOC_MMAP_THRESHOLD_"]:
+        raise RuntimeError("boom in the child")
+    return tiny_net()
+
+
+def test_profile_writes_then_resumes(tmp_path):
+    out = tmp_path / "table.csv"
+    first = profile(["random:1"], out, resolutions=[32], repeats=3, warmup=1, progress=False)
+    assert (first.measured, first.skipped, first.failed) == (1, 0, 0)
+    df = read_table(out)
+    assert len(df) == first.rows_written == first.outcomes[0].n_blocks > 1
+    assert list(df.columns) == list(TABLE_COLUMNS)
+    assert df["config_id"].nunique() == 1 and df["config_id"].iloc[0].startswith("random:1@32px@w1.0@b1@t1@")
+    assert sorted(df["block_index"]) == list(range(len(df)))
+    text = first.to_text()
+    assert "1 configuration(s) measured, 0 skipped" in text and "in-context sum" in text
+    assert first.outcomes[0].timestamped_total_ms > 0
+    assert ProfileSummary.from_dict(first.to_dict()) == first
+    before = out.read_bytes()
+    second = profile(["random:1"], out, resolutions=[32], repeats=3, warmup=1, progress=False)
+    assert (second.measured, second.skipped, second.rows_written) == (0, 1, 0)
+    assert out.read_bytes() == before
+
+
+def test_profile_child_crash_and_timeout_are_reported(tmp_path, monkeypatch):
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "t.csv"
+    summary = profile(["tests.test_profiling:crashes_in_child"], out, resolutions=[16], repeats=1, warmup=1,
+                      progress=False)
+    assert (summary.measured, summary.failed) == (0, 1)
+    assert summary.outcomes[0].reason.endswith("RuntimeError: boom in the child")
+    assert "FAILED tests.test_profiling:crashes_in_child@16px" in summary.to_text()
+    assert not out.exists()
+    slow = profile(["random:2"], out, resolutions=[32], repeats=1, progress=False, timeout_s=0.2)
+    assert slow.failed == 1 and slow.outcomes[0].reason.startswith("timed out after")
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(models=["nosuchnet"]), UnknownModelError, "unknown model 'nosuchnet'"),
+        (dict(models=["resnet18"], resolutions=[0]), NetcutError, "resolution must be a positive integer"),
+        (dict(models=["resnet18"], widths=[0.5]), NetcutError, "cannot be built at width 0.5"),
+        (dict(models=["tests.tinymodels:not_a_module"]), NetcutError, "not a torch.nn.Module"),
+        (dict(models=["tests.tinymodels:untraceable"], resolutions=[16]), UntraceableModelError, "cannot be traced"),
+        (dict(models=["resnet18"], threads=2, pin_cpu=[0]), NetcutError, "share a core|cannot pin"),
+        (dict(models=["resnet18"], corpus="small"), NetcutError, "either models or a corpus"),
+        (dict(models=None, corpus="huge"), NetcutError, "unknown corpus 'huge'"),
+    ],
+)
+def test_profile_validates_before_spawning(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        profile(out=tmp_path / "t.csv", progress=False, **kwargs)
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_profile_missing_output_folder(tmp_path):
+    with pytest.raises(NetcutError, match="output folder .* does not exist"):
+        profile(["resnet18"], tmp_path / "nope" / "t.csv", progress=False)
+
+
+def test_outcome_round_trip_and_ratio():
+    o = ConfigOutcome("m@224px", "measured", rows=3, n_blocks=3, network_ms=10.0, incontext_sum_ms=10.5,
+                      timestamped_total_ms=10.1)
+    assert o.incontext_vs_network == pytest.approx(0.05)
+    assert o.timestamp_overhead == pytest.approx(0.01)
+    text = ProfileSummary("t.csv", (o,), 1.0).to_text()
+    assert "m@224px: 3 blocks, network 10.000 ms, in-context sum +5.0% (+1.0%), 0 s" in text
+    assert ConfigOutcome.from_dict(o.to_dict()) == o
+
+
+def test_cli_unknown_model_exits_2_with_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "latmodel.cli", "profile", "--models", "nosuchnet", "--out", str(tmp_path / "x.csv")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("latmodel: error: unknown model 'nosuchnet'")
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_profile_order_shuffled_is_fixed_and_given_keeps_the_list(tmp_path, monkeypatch):
+    import latmodel.profiling as profiling
+
+    seen = []
+
+    def fake_child(job, tmp, timeout_s):  # no child process: record the order, report a failure
+        seen.append(f"{job['model']}@{job['resolution_px']}")
+        return None, "fake child"
+
+    monkeypatch.setattr(profiling, "_run_child", fake_child)
+    models = ["random:1", "random:2", "random:3", "random:4", "random:5", "random:6"]
+    given = [f"{m}@32" for m in models]
+    profile(models, tmp_path / "t.csv", resolutions=[32], progress=False, order="given")
+    assert seen == given
+    seen.clear()
+    profile(models, tmp_path / "t.csv", resolutions=[32], progress=False)  # default: shuffled
+    first = list(seen)
+    seen.clear()
+    profile(models, tmp_path / "t.csv", resolutions=[32], progress=False)
+    assert seen == first and sorted(first) == sorted(given) and first != given
+    with pytest.raises(NetcutError, match="order must be one of shuffled, given, got 'random'"):
+        profile(models, tmp_path / "t.csv", resolutions=[32], progress=False, order="random")
