@@ -39,9 +39,9 @@ not edit by hand.*  Columns marked **fit** are required by `latmodel fit`.
 
 Every quantity of a configuration (each block in context, each block alone, each
 prefix, the whole chain) is timed once per *round*, round after round
-(`latmodel.measure.time_interleaved`).  The reference columns `incontext_ms`,
+(`latmodel.timing.time_interleaved`).  The reference columns `incontext_ms`,
 `alone_ms`, `prefix_ms` and `network_ms` come from a model of those rounds
-(`latmodel.measure.fit_round_model`): each round's samples share one machine
+(`latmodel.round_model.fit_round_model`): each round's samples share one machine
 speed, each quantity has one latency, `log t = speed[round] + latency[quantity]`,
 fitted by median polish; the latency is reported at the speed of the third-fastest
 round.  On a shared host (a cloud VM, a desk machine running other work) other

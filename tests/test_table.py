@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from latmodel.errors import TableError
-from latmodel.measure import profile
+from latmodel.profiling import profile
 from latmodel.table import TABLE_SCHEMA_VERSION, append_rows, read_table
 
 from .test_model import synthetic_table
@@ -55,7 +55,8 @@ def test_newer_schema_is_refused(tmp_path):
 def test_refeature_recomputes_feature_columns_and_keeps_timings(tmp_path):
     from latmodel.cli import main
     from latmodel.features import FEATURE_COLUMNS, network_features
-    from latmodel.measure import NoisePolicy, measure_config
+    from latmodel.measure import measure_config
+    from latmodel.noise import NoisePolicy
 
     from .test_measure import FakeClock
 

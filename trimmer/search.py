@@ -469,7 +469,7 @@ def _verify_latency(trn, resolution: int, predictor) -> float:
     measured (interleaved rounds, round-model latency at the fast machine state; docs/TABLE.md), so the
     number compares with the prediction."""
     import torch
-    from latmodel.measure import time_interleaved
+    from latmodel.timing import time_interleaved
 
     threads = int((getattr(predictor, "device_", None) or {}).get("threads", 1) or 1)
     x = torch.randn(1, 3, resolution, resolution)
