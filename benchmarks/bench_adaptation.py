@@ -42,7 +42,9 @@ def main(argv=None) -> int:
     import pandas as pd
 
     from latmodel.baselines import sort_blocks
-    from latmodel.model import LatencyModel, _levels_for, load_predictor
+    from latmodel.evaluation import levels_for as _levels_for
+    from latmodel.model import LatencyModel
+    from latmodel.predictor_io import load_predictor
     from latmodel.table import read_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from latmodel.model import cross_validate_predictions
+    from latmodel.evaluation import cross_validate_predictions
     from latmodel.table import read_table
 
     table, repeat = read_table(args.table), read_table(args.repeat)

@@ -72,7 +72,7 @@ def deadline_accuracy(df, predicted_ms) -> dict:
 
 
 def summarize(df, predicted_ms) -> dict:
-    from latmodel.model import _levels_for
+    from latmodel.evaluation import levels_for as _levels_for
 
     levels = _levels_for(df, predicted_ms)
     everything = _levels_for(df.assign(flagged=0), predicted_ms)
@@ -90,7 +90,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     from latmodel.baselines import alone_lookup_prefix_ms, incontext_sum_prefix_ms
-    from latmodel.model import _by_family_within10, cross_validate_predictions, plot_predicted_vs_measured
+    from latmodel.evaluation import by_family_within10 as _by_family_within10
+    from latmodel.evaluation import cross_validate_predictions, plot_predicted_vs_measured
     from latmodel.table import read_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

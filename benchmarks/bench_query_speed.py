@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     import pandas as pd
 
     from latmodel import features as F
-    from latmodel.model import load_predictor
+    from latmodel.predictor_io import load_predictor
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--predictor", default=str(ROOT / "data/predictors/cpu-1thread"))

@@ -125,7 +125,8 @@ def cmd_profile(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from .model import fit_tables
+    from .evaluation import fit_tables
+    from .render import fit_report_text
 
     out = _out_path(args.out, is_dir=True)
     params = {}
@@ -140,25 +141,27 @@ def cmd_fit(args) -> int:
     scheduler = args.scheduler if args.scheduler is not None else os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     report = fit_tables([Path(t) for t in args.tables], out, base=Path(args.base) if args.base else None,
                         cv=not args.no_cv, params=params, scheduler=scheduler)
-    print(report.to_text())
+    print(fit_report_text(report))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .model import evaluate_tables
+    from .evaluation import evaluate_tables
+    from .render import evaluation_report_text
 
     plot = _out_path(args.plot) if args.plot else None
     report = evaluate_tables(Path(args.predictor), [Path(t) for t in args.tables], plot=plot)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_text())
+    print(json.dumps(report.to_dict(), indent=2) if args.json else evaluation_report_text(report))
     return 0
 
 
 def cmd_predict(args) -> int:
-    from .model import load_predictor
+    from .predictor_io import load_predictor
+    from .render import network_prediction_text
 
     predictor = load_predictor(Path(args.predictor))
     pred = predictor.predict_network(args.model, args.resolution, width=args.width, batch_size=args.batch_size)
-    print(json.dumps(pred.to_dict(), indent=2) if args.json else pred.to_text())
+    print(json.dumps(pred.to_dict(), indent=2) if args.json else network_prediction_text(pred))
     return 0
 
 

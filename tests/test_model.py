@@ -16,15 +16,11 @@ from latmodel.cli import main
 from latmodel.errors import ArtifactError, NetcutError, TableError
 from latmodel.features import FEATURE_COLUMNS
 from latmodel.metrics import error_metrics
-from latmodel.model import (
-    STAGE1_FILE,
-    LatencyModel,
-    NetworkPrediction,
-    NotFittedError,
-    evaluate_tables,
-    fit_tables,
-    load_predictor,
-)
+from latmodel.evaluation import evaluate_tables, fit_tables
+from latmodel.model import LatencyModel, NotFittedError
+from latmodel.predictor_io import STAGE1_FILE, load_predictor
+from latmodel.render import fit_report_text, network_prediction_text
+from latmodel.reports import NetworkPrediction
 from latmodel.table import TABLE_COLUMNS, TABLE_SCHEMA_VERSION
 
 FAST = dict(n_estimators=40, max_depth=3, stage2_estimators=20, inner_folds=2, learning_rate=0.2)
@@ -55,7 +51,7 @@ def synthetic_table(n_configs_per_family: int = 4, n_blocks: int = 6, seed: int 
                          arithmetic_intensity=flops / moved)
                 ms = 0.05 + 8.0 * flops / 1e9 + 0.5 * moved / 1e6
                 inctx.append(ms)
-                prefix.append(sum(inctx) - (0.25 * inctx[0] if b >= 0 else 0) - (0.10 * inctx[1] if b >= 1 else 0))
+                prefix.append(sum(inctx) - 0.25 * inctx[0] - (0.10 * inctx[1] if b >= 1 else 0))
                 rows.append({**f, "schema_version": TABLE_SCHEMA_VERSION, "config_id": cid, "model": f"{family}{c}", "family": family,
                              "resolution_px": 224, "width": 1.0, "threads": 1, "device_kind": "cpu",
                              "device_name": "fake cpu", "device_id": "dev", "cpu_count": 2,
@@ -156,6 +152,9 @@ def test_fit_predict_blocks_and_prefixes(fitted, table):
     assert np.median(rel_block) < 0.15
     assert np.median(rel_prefix) < 0.15
     assert (upper >= prefix).all()
+    # stage 2 learned the cold-cache discount: the first block alone costs 75% of its in-context time
+    first = (df["block_index"] == 0).to_numpy()
+    assert np.median(prefix[first] / s1[first]) == pytest.approx(0.75, abs=0.1)
     assert fitted.n_rows_ == 96 and fitted.n_flagged_ == 1
     assert fitted.feature_names_ == list(FEATURE_COLUMNS)
     assert fitted.device_["device_id"] == "dev" and fitted.device_["threads"] == 1
@@ -169,7 +168,7 @@ def test_predict_chain_is_consistent(fitted, table):
     assert pred.total_latency_ms == pred.prefix_latency_ms[-1]
     assert all(u >= p for u, p in zip(pred.prefix_upper_ms, pred.prefix_latency_ms))
     assert NetworkPrediction.from_dict(json.loads(json.dumps(pred.to_dict()))) == pred
-    text = pred.to_text()
+    text = network_prediction_text(pred)
     assert "prefix upper ms" in text and "total:" in text
 
 
@@ -280,7 +279,7 @@ def test_fit_tables_and_evaluate(table, tmp_path):
     assert cv.held_out_families == ("alpha", "beta")
     assert set(cv.levels) == {"ours", "linear in FLOPs", "log-log in FLOPs", "lookup of blocks alone",
                               "summed in-context (measured)"}
-    assert "leave-one-family-out" in report.to_text()
+    assert "leave-one-family-out" in fit_report_text(report)
     manifest = json.loads((tmp_path / "pred" / MANIFEST_NAME).read_text())
     assert manifest["training"]["tables"][0]["sha256"]
     assert "leave_one_family_out" in manifest["metrics"]
@@ -357,16 +356,16 @@ def test_predict_network_random_model_prefix_sums(fitted):
 
 
 def test_chain_arrays_cumsum_cummax_exact():
-    from latmodel.model import _Chains
+    from latmodel.chains import Chains
 
-    ch = _Chains(X=np.zeros((5, len(FEATURE_COLUMNS))), starts=np.array([0, 0, 0, 3, 3]),
+    ch = Chains(X=np.zeros((5, len(FEATURE_COLUMNS))), starts=np.array([0, 0, 0, 3, 3]),
                  block_index=np.array([0, 1, 2, 0, 1]))
     np.testing.assert_array_equal(ch.cumsum([1.0, 2.0, 3.0, 10.0, 20.0]), [1.0, 3.0, 6.0, 10.0, 30.0])
     np.testing.assert_array_equal(ch.cummax([1.0, 3.0, 2.0, 5.0, 4.0]), [1.0, 3.0, 3.0, 5.0, 5.0])
 
 
 def test_head_latency_from_roofline_coefficients(saved):
-    from latmodel.model import ROOFLINE_TERMS
+    from latmodel.roofline import ROOFLINE_TERMS
 
     model = load_predictor(saved)
     model.head_roofline_ = {name: 0.0 for name in ROOFLINE_TERMS}
