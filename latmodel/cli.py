@@ -138,6 +138,10 @@ def cmd_fit(args) -> int:
         params["upper_quantile"] = args.upper_quantile
     if args.n_jobs is not None:
         params["n_jobs"] = args.n_jobs
+    if args.adapt is not None:
+        if not args.base:
+            raise NetcutError("--adapt needs --base PREDICTOR (the predictor to adapt); drop --adapt for a fresh fit")
+        params["adapt_strategy"] = args.adapt
     scheduler = args.scheduler if args.scheduler is not None else os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     report = fit_tables([Path(t) for t in args.tables], out, base=Path(args.base) if args.base else None,
                         cv=not args.no_cv, params=params, scheduler=scheduler)
@@ -217,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tables", nargs="+", help="measurement CSV(s) from 'latmodel profile'")
     p.add_argument("--out", required=True, help="predictor folder to write (must not exist, or be a predictor)")
     p.add_argument("--base", help="adapt this existing predictor to the new device's (few) measurements")
+    from .model import ADAPT_STRATEGIES
+
+    p.add_argument("--adapt", choices=list(ADAPT_STRATEGIES), default=None,
+                   help="how --base is adapted (default: the base's adapt_strategy); see README 'Adapting'")
     p.add_argument("--no-cv", action="store_true", help="skip leave-one-family-out cross-validation")
     p.add_argument("--n-estimators", type=positive_int, default=None, help="stage-1 boosting rounds (default 800)")
     p.add_argument("--upper-quantile", type=positive_float, default=None,
