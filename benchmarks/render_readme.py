@@ -147,6 +147,9 @@ def section_adaptation(r):
     for size in sizes:
         cells = []
         for e in ests:
+            if e not in r["results"][size]["estimators"]:  # the budget set exists below "all" only
+                cells.append("")
+                continue
             p = r["results"][size]["estimators"][e]["prefix"]
             cells.append(f"{p['within_10_pct']:.0f}% / {p['mape_pct']:.0f}%")
         lines.append(f"| {size} | " + " | ".join(cells) + " |")

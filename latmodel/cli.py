@@ -1,8 +1,9 @@
 """``latmodel`` command line: a thin layer over the Python API.
 
     latmodel blocks   --model NAME [--resolution 224]
-    latmodel profile  [--models a,b] [--resolutions 224,160] --out table.csv
-    latmodel fit      table.csv [more.csv ...] --out predictor/ [--base predictor/] [--scheduler tcp://HOST:PORT]
+    latmodel profile  [--models a,b] [--resolutions 224,160] --out table.csv [--budget N [--dry-run]]
+    latmodel fit      table.csv [more.csv ...] --out predictor/ [--base predictor/ [--adapt correct]]
+                      [--scheduler tcp://HOST:PORT]
     latmodel evaluate --predictor predictor/ table.csv [--plot pred_vs_meas.png]
     latmodel predict  --predictor predictor/ --model NAME [--resolution 224] [--json]
     latmodel refeature table.csv --out new.csv
@@ -115,10 +116,23 @@ def cmd_profile(args) -> int:
     models = parse_csv_list(args.models, what="model name") if args.models else None
     resolutions = parse_csv_list(args.resolutions, positive_int, "resolution") if args.resolutions else None
     widths = parse_csv_list(args.widths, positive_float, "width") if args.widths else None
+    corpus = args.corpus if models is None else None
+    if args.budget is not None:
+        from .budget import budget_plan_text, plan_budget
+
+        if models is not None or resolutions is not None or widths is not None:
+            raise NetcutError("--budget chooses from the corpus (--corpus); drop --models / --resolutions / --widths")
+        plan = plan_budget(args.budget, args.corpus, features_table=args.features_from)
+        print(budget_plan_text(plan), flush=True)
+        if args.dry_run:
+            return 0
+        corpus = list(plan.configs)
+    elif args.dry_run or args.features_from:
+        raise NetcutError("--dry-run and --features-from go with --budget N; add --budget or drop them")
     summary = profile(
         models, out, resolutions=resolutions, widths=widths, threads=args.threads, batch_size=args.batch_size,
         repeats=args.repeats, warmup=args.warmup, pin_cpu=args.pin_cpu, device=args.device,
-        progress=not args.quiet, corpus=args.corpus if models is None else None, order=args.order,
+        progress=not args.quiet, corpus=corpus, order=args.order,
     )
     print(summary.to_text())
     return 0
@@ -138,6 +152,10 @@ def cmd_fit(args) -> int:
         params["upper_quantile"] = args.upper_quantile
     if args.n_jobs is not None:
         params["n_jobs"] = args.n_jobs
+    if args.adapt is not None:
+        if not args.base:
+            raise NetcutError("--adapt needs --base PREDICTOR (the predictor to adapt); drop --adapt for a fresh fit")
+        params["adapt_strategy"] = args.adapt
     scheduler = args.scheduler if args.scheduler is not None else os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     report = fit_tables([Path(t) for t in args.tables], out, base=Path(args.base) if args.base else None,
                         cv=not args.no_cv, params=params, scheduler=scheduler)
@@ -204,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--order", choices=list(PROFILE_ORDERS), default=PROFILE_ORDERS[0],
                    help="measure configurations in a fixed shuffled order (default: a slow spell of a shared "
                         "machine then hits no architecture family as a whole) or in the order given")
+    p.add_argument("--budget", type=positive_int, default=None, metavar="N",
+                   help="measure only the N corpus configurations that best fit an adaptation (--base in "
+                        "'latmodel fit'); prints how long they take")
+    p.add_argument("--features-from", default=None, metavar="TABLE",
+                   help="with --budget: a table holding the corpus's features (default: the shipped 1-thread table)")
+    p.add_argument("--dry-run", action="store_true", help="with --budget: print the choice and stop")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)
 
@@ -217,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tables", nargs="+", help="measurement CSV(s) from 'latmodel profile'")
     p.add_argument("--out", required=True, help="predictor folder to write (must not exist, or be a predictor)")
     p.add_argument("--base", help="adapt this existing predictor to the new device's (few) measurements")
+    from .model import ADAPT_STRATEGIES
+
+    p.add_argument("--adapt", choices=list(ADAPT_STRATEGIES), default=None,
+                   help="how --base is adapted (default: the base's adapt_strategy); see README 'Adapting'")
     p.add_argument("--no-cv", action="store_true", help="skip leave-one-family-out cross-validation")
     p.add_argument("--n-estimators", type=positive_int, default=None, help="stage-1 boosting rounds (default 800)")
     p.add_argument("--upper-quantile", type=positive_float, default=None,

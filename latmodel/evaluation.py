@@ -155,11 +155,22 @@ def _table_records(paths) -> list[dict]:
     return [{"path": str(p), "sha256": sha256_file(p), "bytes": Path(p).stat().st_size} for p in paths]
 
 
+def _base_record(folder: Path) -> dict:
+    """Which predictor an adapted one came from: its path, manifest sha256 and creation time."""
+    import json
+
+    manifest = folder / MANIFEST_NAME
+    created = json.loads(manifest.read_text()).get("created_at")
+    return {"path": str(folder), "manifest_sha256": sha256_file(manifest), "created_at": created}
+
+
 def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict | None = None,
                scheduler: str | None = None) -> FitReport:
     """Fit a predictor on measurement tables and write it to folder ``out``.
 
-    ``base``: an existing predictor folder to adapt (few rows of a new device).
+    ``base``: an existing predictor folder to adapt (few rows of a new device); how is
+    ``params["adapt_strategy"]`` (default: the base's); the adapted predictor records the
+    base's path, manifest sha256 and creation time in ``adapted_from``.
     ``cv``: run leave-one-family-out cross-validation first and store its metrics.
     ``params``: :class:`LatencyModel` hyperparameters overriding the defaults (or the base's).
     ``scheduler``: ``tcp://HOST:PORT`` of a Dask scheduler: every booster (final fit and
@@ -180,6 +191,14 @@ def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict
     table = read_tables(paths)
     init = load_predictor(base) if base is not None else None
     params = {**(init.get_params() if init is not None else {}), **(params or {})}
+    base_record = None
+    if init is not None:
+        # refuse too small a table before cross-validation spends time on it (nothing is written to out)
+        probe = LatencyModel(**params)
+        probe._check_params()
+        df = LatencyModel._validate_table(table)
+        probe._check_adaptation_rows(df, probe._weights(df))
+        base_record = _base_record(Path(base))
     with contextlib.ExitStack() as stack:
         client = None
         if scheduler:
@@ -195,7 +214,8 @@ def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict
                 logger.warning("cross-validation skipped: the table has fewer than two families")
         model = LatencyModel(**params).fit(
             table, init_model=init, client=client, table_records=_table_records(paths),
-            metrics={"leave_one_family_out": cvres.to_dict()} if cvres is not None else None)
+            metrics={"leave_one_family_out": cvres.to_dict()} if cvres is not None else None,
+            base_record=base_record)
     save_predictor(model, out)
     fw = float(model.flagged_weight)
     logger.info("%d flagged rows weighted %g", model.n_flagged_, fw)

@@ -45,7 +45,10 @@ from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES, bucket_of, prefi
 from .reports import NetworkPrediction
 from .roofline import fit_roofline, roofline_ms
 
-__all__ = ["LatencyModel", "NotFittedError", "load_predictor", "library_versions"]
+__all__ = ["ADAPT_STRATEGIES", "LatencyModel", "NotFittedError", "load_predictor", "library_versions"]
+
+#: How ``fit(table, init_model=base)`` adapts a base predictor (``adapt_strategy``).
+ADAPT_STRATEGIES: tuple[str, ...] = ("boost", "scale", "scale+boost", "correct", "refit")
 
 #: Libraries whose versions a predictor records (besides netcut itself).
 _LIBRARIES = ("xgboost", "scikit-learn", "torch", "numpy", "pandas")
@@ -122,7 +125,9 @@ class LatencyModel:
     * ``adapt_strategy``, ``adapt_rounds``: how ``fit(table, init_model=base)`` adapts a base
       predictor to a new device: ``"scale"`` (one global latency factor),
       ``"boost"`` (continue boosting the base trees on the new rows),
-      ``"scale+boost"`` (both), ``"refit"`` (ignore the base).
+      ``"scale+boost"`` (both), ``"correct"`` (the base's trees times a small per-device
+      log-linear correction, :mod:`latmodel.transfer`), ``"refit"`` (ignore the base).
+    * ``adapt_alpha``: ridge penalty of the ``"correct"`` adaptation's slopes.
     * ``random_state``, ``n_jobs``: XGBoost seed and threads.
     """
 
@@ -132,7 +137,7 @@ class LatencyModel:
                  stage2: bool = True, stage2_reference: str = "measured", stage2_last_block: int | None = 3,
                  stage2_estimators: int = 200, stage2_depth: int = 3, upper_quantile: float = 0.95,
                  inner_folds: int = 4, flagged_weight: float = 0.1, adapt_strategy: str = "boost",
-                 adapt_rounds: int = 300, random_state: int = 0, n_jobs: int = 1):
+                 adapt_rounds: int = 300, adapt_alpha: float = 3.0, random_state: int = 0, n_jobs: int = 1):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
@@ -152,6 +157,7 @@ class LatencyModel:
         self.flagged_weight = flagged_weight
         self.adapt_strategy = adapt_strategy
         self.adapt_rounds = adapt_rounds
+        self.adapt_alpha = adapt_alpha
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -181,8 +187,11 @@ class LatencyModel:
             raise ValueError(f"stage1_target must be 'incontext' or 'prefix_increment', got {self.stage1_target!r}")
         if self.stage2_reference not in ("measured", "oof"):
             raise ValueError(f"stage2_reference must be 'measured' or 'oof', got {self.stage2_reference!r}")
-        if self.adapt_strategy not in ("scale", "boost", "scale+boost", "refit"):
-            raise ValueError(f"adapt_strategy must be scale, boost, scale+boost or refit, got {self.adapt_strategy!r}")
+        if self.adapt_strategy not in ADAPT_STRATEGIES:
+            raise ValueError(f"adapt_strategy must be one of {', '.join(ADAPT_STRATEGIES)}, "
+                             f"got {self.adapt_strategy!r}")
+        if not float(self.adapt_alpha) >= 0.0:
+            raise ValueError(f"adapt_alpha must be >= 0, got {self.adapt_alpha!r}")
         if self.stage2_last_block is not None and int(self.stage2_last_block) < 0:
             raise ValueError(f"stage2_last_block must be >= 0 or None, got {self.stage2_last_block!r}")
         if not 0.5 <= float(self.upper_quantile) < 1.0:
@@ -371,7 +380,7 @@ class LatencyModel:
         return float(base.stage1_offset_ + r[keep][order][np.searchsorted(cw, cw[-1] / 2)])
 
     def fit(self, table, *, init_model: "LatencyModel | None" = None, client=None,
-            table_records=(), metrics: dict | None = None) -> "LatencyModel":
+            table_records=(), metrics: dict | None = None, base_record: dict | None = None) -> "LatencyModel":
         """Fit on a measurement table (rows from ``latmodel profile``); returns self.
 
         ``init_model``: a fitted predictor for another device to adapt from
@@ -381,6 +390,8 @@ class LatencyModel:
         Not a hyperparameter: it is neither stored nor saved.
         ``table_records``, ``metrics``: where the table came from and how these
         hyperparameters scored on it; stored as ``tables_`` / ``metrics_`` (and saved).
+        ``base_record``: where ``init_model`` came from (path, manifest sha256, created_at);
+        stored in ``adapted_from_["base_predictor"]``.
         """
         self._check_params()
         df = self._validate_table(table)
@@ -396,6 +407,8 @@ class LatencyModel:
         has_prefix = "prefix_ms" in df.columns and df["prefix_ms"].notna().any()
         if init_model is not None and self.adapt_strategy != "refit":
             stages = self._adapt_stages(df, weights, init_model, client=client)
+            stages["adapted_from"] = {**stages["adapted_from"], "method": self.adapt_strategy,
+                                      "base_predictor": dict(base_record or {})}
         else:
             stages = self._fit_stages(df, weights, has_prefix, client=client)
         self._set_learned(
@@ -431,13 +444,23 @@ class LatencyModel:
         residual_q, residual_source = self._residual_quantiles(df, weights, oof_s1, has_prefix, client=client)
         return dict(stage1=stage1, stage1_kinds=kinds, stage2=stage2, roofline=roofline, head_roofline=head_roofline,
                     stage1_offset=0.0, residual_quantiles=residual_q, residual_source=residual_source,
-                    adapted_from=None)
+                    adapted_from=None, correction=None)
+
+    def _check_adaptation_rows(self, df, weights) -> None:
+        """TableError when the new-device table has fewer rows than ``adapt_strategy`` needs."""
+        if self.adapt_strategy == "correct":
+            from .transfer import check_correction_rows
+
+            check_correction_rows(df, weights)
 
     def _adapt_stages(self, df, weights, base: "LatencyModel", *, client=None) -> dict:
-        """Adaptation of ``base`` to the rows of a new device (``adapt_strategy`` scale and/or boost).
+        """Adaptation of ``base`` to the rows of a new device (``adapt_strategy`` scale and/or boost, or correct).
 
         Stage 2 and the residual quantiles are the base's: too few new rows to estimate them.
         """
+        self._check_adaptation_rows(df, weights)
+        if self.adapt_strategy == "correct":
+            return self._correct_stages(df, weights, base)
         roofline = dict(base.roofline_) if base.roofline_ is not None else None
         offset = self._adapt_offset(base, df, weights) if "scale" in self.adapt_strategy else base.stage1_offset_
         kinds = list(base.stage1_kinds_)
@@ -451,12 +474,30 @@ class LatencyModel:
                     head_roofline={k: v * factor for k, v in base.head_roofline_.items()}, stage1_offset=offset,
                     residual_quantiles=list(base.residual_quantiles_),
                     residual_source=f"inherited from the base predictor (adapted with {self.adapt_strategy})",
-                    adapted_from=dict(base.device_))
+                    adapted_from=dict(base.device_),
+                    # continued boosting learns the whole new-device residual: a base correction would count twice
+                    correction=None if "boost" in self.adapt_strategy else base.correction_)
+
+    def _correct_stages(self, df, weights, base: "LatencyModel") -> dict:
+        """The base's boosters as they are, times a per-device correction fitted on the new rows."""
+        from .transfer import fit_correction
+
+        ch = as_chains(df)
+        correction = fit_correction(ch, self._stage1_target_ms(df), base.predict_blocks(ch), weights,
+                                    alpha=float(self.adapt_alpha), n_configs=df["config_id"].nunique())
+        if base.correction_ is not None:  # adapting an adapted predictor: the log factors add
+            correction = base.correction_.then(correction)
+        return dict(stage1=list(base.stage1_), stage1_kinds=list(base.stage1_kinds_), stage2=base.stage2_,
+                    roofline=dict(base.roofline_) if base.roofline_ is not None else None,
+                    head_roofline=dict(base.head_roofline_), stage1_offset=base.stage1_offset_,
+                    residual_quantiles=list(base.residual_quantiles_),
+                    residual_source="inherited from the base predictor (adapted with correct)",
+                    adapted_from=dict(base.device_), correction=correction)
 
     def _set_learned(self, *, stage1, stage1_kinds, stage2, roofline, head_roofline, stage1_offset,
                      residual_quantiles, residual_source, device, adapted_from, n_rows, n_configs, families,
                      resolutions, n_flagged, fit_seconds, tables, baseline_flops, baseline_flops_loglog, metrics,
-                     libraries) -> None:
+                     libraries, correction=None) -> None:
         """Set every learned attribute (``name_``): the one place, used by ``fit`` and by loading."""
         self.stage1_ = list(stage1)
         self.stage1_kinds_ = list(stage1_kinds)
@@ -470,6 +511,7 @@ class LatencyModel:
         self.residual_source_ = str(residual_source)
         self.device_ = dict(device)
         self.adapted_from_ = adapted_from
+        self.correction_ = correction  # latmodel.transfer.DeviceCorrection or None
         self.n_rows_ = int(n_rows)
         self.n_configs_ = int(n_configs)
         self.families_ = list(families)
@@ -519,8 +561,13 @@ class LatencyModel:
     def predict_blocks(self, features):
         """In-context latency (ms) of each block; ``features``: DataFrame, list of dicts or 2-D array."""
         self._check_fitted()
-        return self._predict_stage1(self.stage1_, self.stage1_kinds_, to_chains(features), self.roofline_,
-                                    self.stage1_offset_)
+        ch = to_chains(features)
+        s1 = self._predict_stage1(self.stage1_, self.stage1_kinds_, ch, self.roofline_, self.stage1_offset_)
+        if self.correction_ is not None:
+            import numpy as np
+
+            s1 = s1 * np.exp(self.correction_.log_factor(ch))
+        return s1
 
     def predict_table(self, table):
         """(block ms, prefix ms, prefix upper ms) for every row of a sorted measurement table; one call per stage."""
@@ -528,8 +575,15 @@ class LatencyModel:
 
         self._check_fitted()
         ch = to_chains(table)
-        s1 = self.predict_blocks(ch)
-        prefix = self._predict_prefix(ch, s1, self.stage2_)
+        if self.correction_ is None:
+            s1 = self.predict_blocks(ch)
+            prefix = self._predict_prefix(ch, s1, self.stage2_)
+        else:
+            from .transfer import corrected_prefix_ms
+
+            raw = self._predict_stage1(self.stage1_, self.stage1_kinds_, ch, self.roofline_, self.stage1_offset_)
+            s1 = raw * np.exp(self.correction_.log_factor(ch))
+            prefix = corrected_prefix_ms(ch, self._predict_prefix(ch, raw, self.stage2_), raw, s1)
         upper = ch.cummax(prefix * np.exp(np.asarray(self.residual_quantiles_)[bucket_of(ch.block_index)]))
         return s1, prefix, upper
 
@@ -598,7 +652,10 @@ class LatencyModel:
         }.items():
             row[0, FEATURE_INDEX[col]] = value
         head = Chains(X=row, starts=np.zeros(1, dtype=int), block_index=np.zeros(1, dtype=int))
-        return float(roofline_ms(head, self.head_roofline_)[0])
+        ms = float(roofline_ms(head, self.head_roofline_)[0])
+        if self.correction_ is not None:  # the base's roofline times the correction for the head's own row
+            ms *= float(np.exp(self.correction_.log_factor(head)[0]))
+        return ms
 
     # ------------------------------------------------------------------ persistence (latmodel.predictor_io)
 

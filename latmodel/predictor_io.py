@@ -19,6 +19,7 @@ from .fileio import first_line
 from .model import LatencyModel, library_versions
 from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES
 from .roofline import ROOFLINE_TERMS
+from .transfer import DeviceCorrection
 
 __all__ = ["STAGE1_FILE", "STAGE1_FILES", "STAGE2_FILE", "predictor_manifest", "save_predictor", "load_predictor"]
 
@@ -70,6 +71,8 @@ def predictor_manifest(model: LatencyModel) -> dict:
         },
         "device": model.device_,
         "adapted_from": model.adapted_from_,
+        # the "correct" adaptation's per-device factor (latmodel.transfer); null otherwise
+        "correction": model.correction_.to_dict() if model.correction_ is not None else None,
         # the versions writing the folder (for a fresh fit: those it was trained with)
         "libraries": library_versions(),
         "training": {
@@ -133,6 +136,8 @@ def load_predictor(path, *, cls: type[LatencyModel] = LatencyModel) -> LatencyMo
             if coef is not None and (set(coef) != set(ROOFLINE_TERMS)
                                      or not all(isinstance(v, (int, float)) for v in coef.values())):
                 raise ValueError("roofline coefficients do not match this netcut's terms")
+        correction = (DeviceCorrection.from_dict(manifest["correction"])
+                      if manifest.get("correction") is not None else None)
         rq = manifest["residual_quantiles"]
         if [list(b) for b in POSITION_BUCKETS] != rq["position_buckets"] or \
                 len(rq["log_ratio"]) != len(POSITION_BUCKETS):
@@ -184,5 +189,6 @@ def load_predictor(path, *, cls: type[LatencyModel] = LatencyModel) -> LatencyMo
         baseline_flops_loglog=baselines.get("flops_loglog"),
         metrics=manifest.get("metrics") or {},
         libraries=manifest.get("libraries") or {},
+        correction=correction,
     )
     return model
