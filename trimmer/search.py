@@ -235,6 +235,7 @@ _BASES: dict[tuple, tuple[Any, Any]] = {}
 _MAX_BASES = 8
 #: The dataset a local worker process loaded from a :class:`_DataFile` (one at a time).
 _WORKER_DATA: dict[str, Any] = {}
+_SPLIT_ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
 
 
 def _file_identity(path: str | None) -> tuple | None:
@@ -297,9 +298,6 @@ class _DataFile:
         # Copy-on-write maps: workers share the pages, and the tensors stay writable for torch.
         arrays = {name: torch.from_numpy(np.load(folder / f"{name}.npy", mmap_mode="c")) for name in _SPLIT_ARRAYS}
         return DataSplits(**arrays, classes=tuple(meta["classes"]), source=str(meta["source"]))
-
-
-_SPLIT_ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
 
 
 def _job_data(data):
@@ -395,7 +393,7 @@ def _run_jobs(jobs: Iterable[TrainJob], data, config: SearchConfig, progress: bo
 
 def _data_fingerprint(data) -> str:
     h = hashlib.sha256()
-    for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+    for name in _SPLIT_ARRAYS:
         t = getattr(data, name)
         h.update(name.encode())
         h.update(str(tuple(t.shape)).encode())
