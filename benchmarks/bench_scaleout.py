@@ -54,9 +54,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 def _run(name: str, config, out: Path) -> dict:
     """One search into the fresh folder ``out``; its wall time, training time and pick."""
     from latmodel.features import clear_cache
-    from trimmer.search import run_search
+    from trimmer.search import clear_base_cache, run_search
 
     clear_cache()
+    clear_base_cache()
     t0 = time.perf_counter()
     report = run_search(config, out, progress=False)
     seconds = time.perf_counter() - t0

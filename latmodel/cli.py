@@ -22,12 +22,12 @@ from typing import Callable, Sequence
 
 from .errors import NetcutError
 
-__all__ = ["main", "build_parser", "run_cli", "parse_csv_list", "positive_int", "positive_float"]
+__all__ = ["main", "build_parser", "Parser", "run_cli", "parse_csv_list", "positive_int", "positive_float"]
 
 logger = logging.getLogger(__name__)
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line (exit 2), like every other user error."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
@@ -193,9 +193,9 @@ def cmd_refeature(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="latmodel", description="Per-block latency features, device profiling and prediction.")
+    parser = Parser(prog="latmodel", description="Per-block latency features, device profiling and prediction.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("blocks", help="print a network's chain of blocks (cut points)")
     p.add_argument("--model", required=True, help="registered name, package.module:factory or random:SEED / random2:SEED")

@@ -16,22 +16,30 @@ from tests.test_trimmer_search import tiny_npz  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The child holds after its first saved candidate: it writes EVENT (the file the test waits for), then
+# blocks until the test interrupts it, so the interrupt lands between candidates without any timing.
 _BOOT = textwrap.dedent("""
     import sys, time
+    from pathlib import Path
     import latmodel.model
     from tests.test_trimmer_search import FakePredictor
     latmodel.model.load_predictor = lambda path: FakePredictor()
     from trimmer import search
-    if {slow}:
-        _orig = search.run_job
-        def _slow(job, data, progress=False):
-            out = _orig(job, data, progress)
-            time.sleep(0.8)  # make the kill land between candidates
-            return out
-        search.run_job = _slow
+    event = {event!r}
+    if event:
+        _orig = search._State.save
+        def _save_then_hold(self, *a, **k):
+            res = _orig(self, *a, **k)
+            Path(event).write_text(res.candidate_id)
+            deadline = time.monotonic() + 120  # bounded: a test that never interrupts still ends
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+            raise SystemExit("test hook: no interrupt came")
+        search._State.save = _save_then_hold
     from trimmer.cli import main
     sys.exit(main(sys.argv[1:]))
 """)
+_EVENT_TIMEOUT_S = 240
 
 
 def _default_sigint():
@@ -40,10 +48,22 @@ def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _search(args, slow=False, **popen):
-    cmd = [sys.executable, "-c", _BOOT.format(slow=slow), *args]
+def _search(args, event: Path | None = None, **popen):
+    cmd = [sys.executable, "-c", _BOOT.format(event=str(event) if event else ""), *args]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_default_sigint, **popen)
+
+
+def _wait_for(event: Path, proc) -> None:
+    """Wait (bounded) until the child writes ``event``; fail early if it exits first."""
+    end = time.monotonic() + _EVENT_TIMEOUT_S
+    while not event.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"the search ended before reaching the event: {proc.stderr.read()[-2000:]}")
+        if time.monotonic() > end:
+            proc.kill()
+            pytest.fail(f"no event file {event} within {_EVENT_TIMEOUT_S} s")
+        time.sleep(0.02)
 
 
 def _rows(out: Path):
@@ -51,45 +71,39 @@ def _rows(out: Path):
         return sorted(tuple(v for k, v in r.items() if k != "train_seconds") for r in csv.DictReader(fh))
 
 
+_COMMON = ["search", "--models", "tests.tinymodels:tiny", "--resolution", "8", "--no-pretrained", "--exhaustive",
+           "--deadline-ms", "5", "--mode", "full", "--epochs", "2", "--batch-size", "16", "--quiet"]
+
+
 @pytest.mark.slow
 def test_sigkill_mid_search_then_resume_matches_uninterrupted(tiny_npz, tmp_path):
-    common = ["search", "--data", str(tiny_npz), "--models", "tests.tinymodels:tiny", "--resolution", "8",
-              "--no-pretrained", "--exhaustive", "--deadline-ms", "5", "--mode", "full", "--epochs", "2",
-              "--batch-size", "16", "--quiet"]
+    common = [*_COMMON, "--data", str(tiny_npz)]
     ref = tmp_path / "ref"
     proc = _search([*common, "--out", str(ref)])
     assert proc.wait(timeout=300) == 0, proc.stderr.read()
 
     out = tmp_path / "killed"
-    proc = _search([*common, "--out", str(out)], slow=True)
-    results = out / "results"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if results.is_dir() and len(list(results.glob("*.json"))) >= 1:
-            break
-        time.sleep(0.02)
+    event = tmp_path / "saved-one"
+    proc = _search([*common, "--out", str(out)], event=event)
+    _wait_for(event, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    done_before = len(list(results.glob("*.json")))
-    assert 1 <= done_before < 4, "the kill should land mid-run"
+    results = out / "results"
+    assert len(list(results.glob("*.json"))) == 1, "the kill lands after the first candidate"
     assert not (out / "report.json").exists()
 
     proc = _search([*common, "--out", str(out)])
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
-    assert f"({done_before} resumed)" in stdout
+    assert "(1 resumed)" in stdout
     assert _rows(out) == _rows(ref)
 
 
 def test_ctrl_c_prints_how_to_resume(tiny_npz, tmp_path):
     out = tmp_path / "int"
-    proc = _search(["search", "--data", str(tiny_npz), "--models", "tests.tinymodels:tiny", "--resolution", "8",
-                    "--no-pretrained", "--exhaustive", "--deadline-ms", "5", "--mode", "full", "--epochs", "2",
-                    "--quiet", "--out", str(out)], slow=True)
-    deadline = time.time() + 240
-    # right after the first finished candidate: the next one is still 0.8 s away (slow=True)
-    while time.time() < deadline and not list((out / "results").glob("*.json")):
-        time.sleep(0.02)
+    event = tmp_path / "saved-one"
+    proc = _search([*_COMMON, "--data", str(tiny_npz), "--out", str(out)], event=event)
+    _wait_for(event, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr[-2000:]
@@ -98,8 +112,28 @@ def test_ctrl_c_prints_how_to_resume(tiny_npz, tmp_path):
     assert "Traceback" not in stderr
 
 
-def _profile(args):
-    cmd = [sys.executable, "-m", "latmodel.cli", "profile", *args]
+_PROFILE_BOOT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import latmodel.table
+    event = {event!r}
+    if event:
+        _orig = latmodel.table.append_rows
+        def _append_then_hold(*a, **k):
+            _orig(*a, **k)
+            Path(event).write_text("appended")
+            deadline = time.monotonic() + 120  # bounded: a test that never kills still ends
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+            raise SystemExit("test hook: no kill came")
+        latmodel.table.append_rows = _append_then_hold
+    from latmodel.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def _profile(args, event: Path | None = None):
+    cmd = [sys.executable, "-c", _PROFILE_BOOT.format(event=str(event) if event else ""), "profile", *args]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -121,16 +155,15 @@ def test_sigkill_mid_profile_then_resume_matches_uninterrupted(tmp_path):
     assert proc.wait(timeout=300) == 0, proc.stderr.read()
 
     out = tmp_path / "killed.csv"
-    proc = _profile([*common, "--out", str(out)])
-    deadline = time.time() + 240
-    while time.time() < deadline and not out.exists():
-        time.sleep(0.02)
+    event = tmp_path / "appended-one"
+    proc = _profile([*common, "--out", str(out)], event=event)
+    _wait_for(event, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     from latmodel.table import config_ids
 
     done_before = config_ids(out)  # the table on disk is always whole: old or new, never half-written
-    assert 1 <= len(done_before) < 3, "the kill should land mid-run"
+    assert len(done_before) == 1, "the kill lands after the first configuration"
 
     proc = _profile([*common, "--out", str(out)])
     _, stderr = proc.communicate(timeout=300)

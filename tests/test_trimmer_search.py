@@ -190,3 +190,51 @@ def test_verify_measures_the_chosen_trn(fake_predictor, tiny_npz, tmp_path):
     chosen = report["chosen"]
     assert chosen["verified_latency_ms"] > 0
     assert chosen["verified_meets_deadline"] == (chosen["verified_latency_ms"] <= 3.0)
+
+
+def test_finetune_search_builds_each_base_once_and_keeps_only_winning_weights(fake_predictor, tiny_npz, tmp_path,
+                                                                              monkeypatch):
+    import trimmer.weights
+
+    calls = []
+    orig = trimmer.weights.load_pretrained
+    monkeypatch.setattr(trimmer.weights, "load_pretrained", lambda *a, **k: calls.append(a) or orig(*a, **k))
+    search_mod.clear_base_cache()
+    out = tmp_path / "ft"
+    report = run_search(_config(tiny_npz, mode="finetune", deadline_ms=5.0, exhaustive=True, epochs=1), out,
+                        progress=False)
+    assert len(calls) == 1  # parent, features and every job share one build per process
+    results = [json.loads(p.read_text()) for p in (out / "results").glob("*.json")]
+    assert len(results) == 4
+    chosen = next(r for r in results if r["candidate_id"] == report["chosen"]["candidate_id"])
+    assert chosen["weights_file"] and (out / "weights" / chosen["weights_file"]).is_file()
+    # a candidate whose result ranks below an earlier one was never a possible winner: no weights kept
+    kept = sorted(p.name for p in (out / "weights").iterdir())
+    assert kept == sorted(r["weights_file"] for r in results if r["weights_file"])
+
+
+def test_data_file_round_trip(tiny_npz, tmp_path):
+    from trimmer.data import load_data
+
+    data = load_data(str(tiny_npz))
+    (tmp_path / "d").mkdir()
+    ref = search_mod._DataFile.write(data, tmp_path / "d")
+    back = search_mod._job_data(ref)
+    assert search_mod._job_data(ref) is back  # loaded once per process
+    for name in search_mod._SPLIT_ARRAYS:
+        assert torch.equal(getattr(back, name), getattr(data, name))
+    assert back.classes == data.classes and back.source == data.source
+
+
+def test_load_data_dispatches_through_the_registry(monkeypatch, tiny_npz):
+    from trimmer import data as data_mod
+
+    seen = []
+
+    def fake(**kw):
+        seen.append(kw)
+        return data_mod.load_npz(tiny_npz, **kw)
+
+    monkeypatch.setitem(data_mod.DATASETS, "my-set", data_mod.DatasetKind(fake, by_name=True))
+    assert data_mod.load_data("my-set", seed=3).n_classes == 3
+    assert seen and seen[0]["seed"] == 3

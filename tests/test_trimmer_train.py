@@ -11,8 +11,6 @@ from latmodel.errors import NetcutError
 from trimmer.data import DataSplits, to_model_input
 from trimmer.train import (
     MODE_DEFAULTS,
-    TRN,
-    Head,
     TrainConfig,
     TrainResult,
     evaluate_accuracy,
@@ -20,6 +18,7 @@ from trimmer.train import (
     train_head_on_features,
     train_trn,
 )
+from trimmer.trn import TRN, Head
 
 RES = 16
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from typing import Any, Iterable, Sequence
 
 from latmodel.errors import NetcutError
@@ -73,18 +72,19 @@ def enumerate_candidates(predictor, models: Sequence[str], *, resolution: int, n
     """Every (base, cut) candidate of ``models`` with its predicted latency.
 
     ``predictor`` is a fitted :class:`latmodel.model.LatencyModel`.  ``chains``
-    optionally maps a base name to an already split (e.g. pretrained) model, so
-    features come from the exact network that will be trained.
+    optionally maps a base name to its already split (e.g. pretrained)
+    :class:`latmodel.blocks.BlockChain`: features then come from the exact
+    network that will be trained, without building and tracing it again.
     """
-    from latmodel.features import network_features
+    from latmodel.features import chain_features, network_features
 
     if n_classes < 2:
         raise NetcutError(f"a classifier needs at least 2 classes, got {n_classes}")
     candidates: list[Candidate] = []
     head_cache: dict[tuple[int, int, int], float] = {}
     for base in models:
-        model = (chains or {}).get(base)
-        feats = network_features(base, resolution, width=width, model=model)
+        chain = (chains or {}).get(base)
+        feats = chain_features(chain) if chain is not None else network_features(base, resolution, width=width)
         pred = predictor.predict_chain(feats, model_name=base, resolution=resolution)
         flops = 0
         for k, row in enumerate(feats):
@@ -129,16 +129,3 @@ def check_deadline(candidates: Sequence[Candidate], deadline_ms: float, *, margi
             f"({fastest.block_name}) with {what} {fastest.latency_for(margin):.2f} ms; raise --deadline-ms, "
             "lower --resolution, or add a smaller base network"
         )
-
-
-def time_queries(predictor, models: Sequence[str], *, resolution: int, n_classes: int, repeats: int = 5) -> dict:
-    """Seconds to enumerate all candidates (cold, then warm with features cached)."""
-    t0 = time.perf_counter()
-    cands = enumerate_candidates(predictor, models, resolution=resolution, n_classes=n_classes)
-    cold = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        enumerate_candidates(predictor, models, resolution=resolution, n_classes=n_classes)
-    warm = (time.perf_counter() - t0) / repeats
-    return {"candidates": len(cands), "cold_seconds": cold, "warm_seconds": warm,
-            "warm_us_per_candidate": 1e6 * warm / max(1, len(cands))}

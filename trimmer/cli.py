@@ -8,12 +8,13 @@ User errors print one line and exit 2; Ctrl-C says how to resume.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from latmodel.cli import _Parser, parse_csv_list, positive_float, positive_int, run_cli
+from latmodel.cli import Parser, parse_csv_list, positive_float, positive_int, run_cli
 from latmodel.errors import NetcutError
 
 __all__ = ["main", "build_parser"]
@@ -50,19 +51,29 @@ def _weights(items: Sequence[str] | None) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _config(args):
-    from .search import DEFAULT_BASES, DEFAULT_PREDICTOR, SearchConfig
+def _search_defaults() -> dict:
+    """SearchConfig's field defaults: the one place the CLI's defaults come from."""
+    from .search import SearchConfig
 
-    models = tuple(parse_csv_list(args.models, what="model name")) if args.models else DEFAULT_BASES
+    return {f.name: f.default for f in dataclasses.fields(SearchConfig)}
+
+
+def _config(args):
+    from .search import SearchConfig
+
+    d = _search_defaults()
+    models = tuple(parse_csv_list(args.models, what="model name")) if args.models else d["models"]
     return SearchConfig(
-        deadline_ms=args.deadline_ms, models=models, predictor=args.predictor or str(DEFAULT_PREDICTOR),
-        data=getattr(args, "data", None), mode=getattr(args, "mode", "head"), epochs=getattr(args, "epochs", 15),
-        batch_size=getattr(args, "batch_size", 64), finetune_blocks=getattr(args, "finetune_blocks", 1),
-        resolution_px=args.resolution, margin=args.margin, exhaustive=getattr(args, "exhaustive", False),
-        verify=getattr(args, "verify", False), seed=getattr(args, "seed", 0),
-        limit_per_class=getattr(args, "limit_per_class", None), weights=_weights(getattr(args, "weights", None)),
-        pretrained=not getattr(args, "no_pretrained", False), workers=getattr(args, "workers", 1),
-        scheduler=getattr(args, "scheduler", None) or None,
+        deadline_ms=args.deadline_ms, models=models, predictor=args.predictor or d["predictor"],
+        data=getattr(args, "data", d["data"]), mode=getattr(args, "mode", d["mode"]),
+        epochs=getattr(args, "epochs", d["epochs"]), batch_size=getattr(args, "batch_size", d["batch_size"]),
+        finetune_blocks=getattr(args, "finetune_blocks", d["finetune_blocks"]),
+        resolution_px=args.resolution, margin=args.margin, exhaustive=getattr(args, "exhaustive", d["exhaustive"]),
+        verify=getattr(args, "verify", d["verify"]), seed=getattr(args, "seed", d["seed"]),
+        limit_per_class=getattr(args, "limit_per_class", d["limit_per_class"]),
+        weights=_weights(getattr(args, "weights", None)),
+        pretrained=not getattr(args, "no_pretrained", not d["pretrained"]), workers=getattr(args, "workers", d["workers"]),
+        scheduler=getattr(args, "scheduler", d["scheduler"]) or None,
     )
 
 
@@ -110,48 +121,54 @@ def cmd_candidates(args) -> int:
     return 0
 
 
-def _common(p, *, deadline_default):
-    from .search import DEFAULT_RESOLUTION
+def _common(p, d: dict):
+    from .candidates import PRUNE_MARGINS
 
-    p.add_argument("--deadline-ms", type=positive_float, default=deadline_default,
-                   help=f"latency deadline per image, ms (default {deadline_default:g})")
-    p.add_argument("--models", help="comma-separated base networks (default: mobilenet_v2 and EfficientNet-Lite0/1/2)")
+    p.add_argument("--deadline-ms", type=positive_float, default=d["deadline_ms"],
+                   help=f"latency deadline per image, ms (default {d['deadline_ms']:g})")
+    p.add_argument("--models", help=f"comma-separated base networks (default {', '.join(d['models'])})")
     p.add_argument("--predictor", help="predictor folder (default: the bundled CPU 1-thread predictor)")
-    p.add_argument("--resolution", type=positive_int, default=DEFAULT_RESOLUTION,
-                   help=f"input resolution, pixels (default {DEFAULT_RESOLUTION})")
-    p.add_argument("--margin", choices=["none", "upper"], default="none",
+    p.add_argument("--resolution", type=positive_int, default=d["resolution_px"],
+                   help=f"input resolution, pixels (default {d['resolution_px']})")
+    p.add_argument("--margin", choices=list(PRUNE_MARGINS), default=d["margin"],
                    help="compare the deadline with the prediction (none) or its upper bound (upper)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .search import DEFAULT_DEADLINE_MS
+    from .train import MODES
 
-    parser = _Parser(prog="trimmer", description="NetCut: the most accurate trimmed network within a deadline.")
+    d = _search_defaults()
+    parser = Parser(prog="trimmer", description="NetCut: the most accurate trimmed network within a deadline.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("search", help="enumerate, predict, prune, retrain and choose a TRN")
-    _common(p, deadline_default=DEFAULT_DEADLINE_MS)
+    _common(p, d)
     p.add_argument("--data", help="dataset: an ImageFolder directory, 'fashion-mnist' or an IDX folder "
                                   "(default: the embedded Fashion-MNIST subset)")
-    p.add_argument("--mode", choices=["head", "finetune", "full"], default="head", help="what retrains (default head)")
-    p.add_argument("--epochs", type=_epochs, default=15, help="training epochs per candidate (default 15)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="training batch size (default 64)")
-    p.add_argument("--finetune-blocks", type=positive_int, default=1, help="blocks that train in finetune mode")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
-    p.add_argument("--limit-per-class", type=positive_int, default=None, help="use at most N training images per class")
+    p.add_argument("--mode", choices=list(MODES), default=d["mode"], help=f"what retrains (default {d['mode']})")
+    p.add_argument("--epochs", type=_epochs, default=d["epochs"],
+                   help=f"training epochs per candidate (default {d['epochs']})")
+    p.add_argument("--batch-size", type=positive_int, default=d["batch_size"],
+                   help=f"training batch size (default {d['batch_size']})")
+    p.add_argument("--finetune-blocks", type=positive_int, default=d["finetune_blocks"],
+                   help="blocks that train in finetune mode")
+    p.add_argument("--seed", type=_nonneg_int, default=d["seed"], help=f"random seed (default {d['seed']})")
+    p.add_argument("--limit-per-class", type=positive_int, default=d["limit_per_class"],
+                   help="use at most N training images per class")
     p.add_argument("--weights", action="append", metavar="NAME=PATH", help="local pretrained weights for a base network")
     p.add_argument("--no-pretrained", action="store_true", help="allow random initialisation (for testing only)")
     p.add_argument("--exhaustive", action="store_true", help="retrain every candidate (the baseline NetCut is compared with)")
     p.add_argument("--verify", action="store_true", help="measure the chosen TRN's latency on this device")
-    p.add_argument("--workers", type=positive_int, default=1, help="local worker processes for retraining (default 1)")
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT (or DASK_SCHEDULER_ADDRESS)")
+    p.add_argument("--workers", type=positive_int, default=d["workers"],
+                   help=f"local worker processes for retraining (default {d['workers']})")
+    p.add_argument("--scheduler", default=d["scheduler"], help="Dask scheduler address tcp://HOST:PORT (or DASK_SCHEDULER_ADDRESS)")
     p.add_argument("--out", required=True, help="output folder (resumes if it holds an interrupted search)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("candidates", help="list candidates with predicted latency; no training (fast)")
-    _common(p, deadline_default=DEFAULT_DEADLINE_MS)
+    _common(p, d)
     p.add_argument("--classes", type=positive_int, default=10, help="classes of the new head (default 10)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_candidates)

@@ -41,7 +41,9 @@ __all__ = [
     "EMBEDDED_FILENAME",
     "IMAGE_EXTENSIONS",
     "DataSplits",
+    "DatasetKind",
     "DATASETS",
+    "DEFAULT_DATASET",
     "embedded_data_path",
     "read_idx",
     "stratified_split",
@@ -459,17 +461,41 @@ def load_image_folder(path: str | Path, *, val_fraction: float = 0.1, test_fract
     return DataSplits(*txs, classes=tuple(classes), source=str(root))
 
 
-DATASETS: dict[str, Callable[..., DataSplits]] = {
-    "fashion-mnist-subset": load_embedded_subset,
-    "fashion-mnist": load_fashion_mnist,
-    "image-folder": load_image_folder,
-    "npz": load_npz,
+@dataclasses.dataclass(frozen=True)
+class DatasetKind:
+    """A registered dataset: its loader and how a spec selects it.
+
+    ``by_name``: the spec is the registry name itself (no path); ``recognises``:
+    a test on an existing path (kinds are tried in registry order).
+    """
+
+    load: Callable[..., DataSplits]
+    by_name: bool = False
+    recognises: Callable[[Path], bool] | None = None
+
+
+def _is_npz(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() == ".npz"
+
+
+def _is_idx_folder(path: Path) -> bool:
+    return path.is_dir() and bool(_find_idx(path))
+
+
+#: Every dataset :func:`load_data` knows, by name; path kinds in the order they are tried
+#: (an image folder is any directory, so it comes last).
+DATASETS: dict[str, DatasetKind] = {
+    "fashion-mnist-subset": DatasetKind(load_embedded_subset, by_name=True),
+    "fashion-mnist": DatasetKind(load_fashion_mnist, by_name=True, recognises=_is_idx_folder),
+    "npz": DatasetKind(load_npz, recognises=_is_npz),
+    "image-folder": DatasetKind(load_image_folder, recognises=Path.is_dir),
 }
+DEFAULT_DATASET = "fashion-mnist-subset"
 
 
 def load_data(spec: str | Path | None = None, *, val_fraction: float = 0.1, test_fraction: float | None = None, seed: int = 0,
               limit_per_class: int | None = None, image_size: int = 224) -> DataSplits:
-    """Load a dataset spec (see the module docstring) as :class:`DataSplits`.
+    """Load a dataset spec (see the module docstring) as :class:`DataSplits`, through :data:`DATASETS`.
 
     ``val_fraction`` / ``test_fraction`` are per-class fractions (stratified,
     seeded by ``seed``); ``test_fraction`` only applies to datasets without a
@@ -486,23 +512,20 @@ def load_data(spec: str | Path | None = None, *, val_fraction: float = 0.1, test
         raise NetcutError(f"seed must be an integer, got {seed!r}")
     _check_limit(limit_per_class)
     kw = dict(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, limit_per_class=limit_per_class)
-    if spec is None or str(spec) == "fashion-mnist-subset":
-        return load_embedded_subset(**kw)
-    if str(spec) == "fashion-mnist":
-        return load_fashion_mnist(**kw)
+    name = DEFAULT_DATASET if spec is None else str(spec)
+    kind = DATASETS.get(name)
+    if kind is not None and kind.by_name:
+        return kind.load(**kw)
     path = Path(spec).expanduser()
     if not path.exists():
         raise NetcutError(
-            f"dataset {str(spec)!r} is neither a known dataset ({', '.join(k for k in DATASETS if k not in ('image-folder', 'npz'))}) "
+            f"dataset {str(spec)!r} is neither a known dataset ({', '.join(k for k, v in DATASETS.items() if v.by_name)}) "
             "nor an existing path; give a folder of class subfolders (ROOT/CLASS/IMAGE.jpg), a Fashion-MNIST IDX folder or a .npz"
         )
-    if path.is_file():
-        if path.suffix.lower() == ".npz":
-            return load_npz(path, **kw)
-        raise NetcutError(f"dataset path {path} is a file; expected a folder (image classes or Fashion-MNIST IDX files) or a .npz")
-    if _find_idx(path):
-        return load_fashion_mnist(path, **kw)
-    return load_image_folder(path, image_size=image_size, **kw)
+    for kind in DATASETS.values():
+        if kind.recognises is not None and kind.recognises(path):
+            return kind.load(path, image_size=image_size, **kw)
+    raise NetcutError(f"dataset path {path} is a file; expected a folder (image classes or Fashion-MNIST IDX files) or a .npz")
 
 
 # --------------------------------------------------------------------------- model input

@@ -7,10 +7,15 @@ them.  Retraining jobs run through joblib: local processes with ``workers > 1``,
 or a Dask cluster through joblib's Dask backend when a scheduler address is
 given.  The unit of work is one base network in ``head`` mode (its feature
 cache serves every cut in one pass over the data) and one candidate otherwise.
+
+Each process builds (weights loaded) and traces a base network once
+(:func:`base_chain`); the dataset travels to each worker once; a finetune/full
+job sends its trained weights back only when the candidate can still be chosen.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -18,12 +23,13 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from latmodel.errors import NetcutError
 from latmodel.fileio import atomic_path, atomic_write_json
 
 from .candidates import PRUNE_MARGINS, Candidate, check_deadline, enumerate_candidates, prune
+from .compute import progress_bar
 
 __all__ = [
     "DEFAULT_BASES",
@@ -35,6 +41,8 @@ __all__ = [
     "TrainJob",
     "run_search",
     "run_job",
+    "base_chain",
+    "clear_base_cache",
 ]
 
 logger = logging.getLogger(__name__)
@@ -149,6 +157,7 @@ class TrainJob:
     train: dict
     weights_path: str | None
     pretrained: bool
+    state_min_val: float | None = None  # ship a cut's trained weights back only at this val accuracy or above
 
 
 # --------------------------------------------------------------------------- state on disk
@@ -218,29 +227,110 @@ class _State:
 
 # --------------------------------------------------------------------------- jobs
 
-_DATA_FOR_WORKERS: dict[str, Any] = {}
+#: Split base networks (and their weights' provenance) built in this process, by
+#: (name, resolution, weights file identity, pretrained, seed): each is built and
+#: traced once per process, whatever the number of jobs.  Jobs never change them
+#: (head mode restores train flags; finetune/full train copies).
+_BASES: dict[tuple, tuple[Any, Any]] = {}
+_MAX_BASES = 8
+#: The dataset a local worker process loaded from a :class:`_DataFile` (one at a time).
+_WORKER_DATA: dict[str, Any] = {}
+_SPLIT_ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+
+
+def _file_identity(path: str | None) -> tuple | None:
+    if path is None:
+        return None
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return (str(path),)  # load_pretrained reports the missing file
+    return (str(path), st.st_mtime_ns, st.st_size)
+
+
+def base_chain(base: str, resolution: int, *, weights_path: str | None, pretrained: bool, seed: int):
+    """``(BlockChain, WeightsInfo)`` of a base network with its weights loaded; built once per process."""
+    import torch
+    from latmodel.blocks import load_chain
+
+    from .weights import load_pretrained
+
+    key = (base, int(resolution), _file_identity(weights_path), bool(pretrained), int(seed))
+    hit = _BASES.get(key)
+    if hit is None:
+        torch.manual_seed(seed)  # same weights in every process when --no-pretrained initialises randomly
+        model, info = load_pretrained(base, resolution=resolution, weights_path=weights_path, pretrained=pretrained)
+        hit = (load_chain(base, resolution, model=model), info)
+        while len(_BASES) >= _MAX_BASES:
+            _BASES.pop(next(iter(_BASES)))
+        _BASES[key] = hit
+    return hit
+
+
+def clear_base_cache() -> None:
+    """Forget this process's built base networks (e.g. to time a cold search)."""
+    _BASES.clear()
+
+
+@dataclasses.dataclass(frozen=True)
+class _DataFile:
+    """A dataset written once as ``.npy`` files for local worker processes, which map it once each."""
+
+    folder: str
+
+    @classmethod
+    def write(cls, data, folder: Path) -> "_DataFile":
+        import numpy as np
+
+        for name in _SPLIT_ARRAYS:
+            np.save(folder / f"{name}.npy", getattr(data, name).contiguous().numpy())
+        atomic_write_json(folder / "meta.json", {"classes": list(data.classes), "source": data.source})
+        return cls(str(folder))
+
+    def load(self):
+        import numpy as np
+        import torch
+
+        from .data import DataSplits
+
+        folder = Path(self.folder)
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        # Copy-on-write maps: workers share the pages, and the tensors stay writable for torch.
+        arrays = {name: torch.from_numpy(np.load(folder / f"{name}.npy", mmap_mode="c")) for name in _SPLIT_ARRAYS}
+        return DataSplits(**arrays, classes=tuple(meta["classes"]), source=str(meta["source"]))
+
+
+def _job_data(data):
+    """The job's dataset: ``data`` itself, or a :class:`_DataFile` loaded once in this process."""
+    if not isinstance(data, _DataFile):
+        return data
+    if data.folder not in _WORKER_DATA:
+        _WORKER_DATA.clear()
+        _WORKER_DATA[data.folder] = data.load()
+    return _WORKER_DATA[data.folder]
 
 
 def run_job(job: TrainJob, data, progress: bool = False) -> list[dict]:
     """Train every cut of ``job``; returns ``[{candidate_id, result, state}]``.
 
     ``state`` is the head's Linear weights in ``head`` mode and the whole TRN's
-    state dict otherwise (the search keeps it only for the best candidate).
+    state dict otherwise; it is None for a cut whose validation accuracy is
+    below ``job.state_min_val`` (it cannot be chosen, so its weights stay here).
     """
-    import torch
-    from latmodel.blocks import load_chain
-
+    from .compute import torch_threads
     from .train import TrainConfig, extract_pooled_features, train_head_on_features, train_trn
-    from .weights import load_pretrained
 
     config = TrainConfig.from_dict(job.train)
-    torch.manual_seed(config.seed)  # same weights in every process when --no-pretrained initialises randomly
-    model, _ = load_pretrained(job.base, resolution=job.resolution_px, weights_path=job.weights_path,
-                               pretrained=job.pretrained)
-    chain = load_chain(job.base, job.resolution_px, model=model)
+    data = _job_data(data)
+    chain, _ = base_chain(job.base, job.resolution_px, weights_path=job.weights_path, pretrained=job.pretrained,
+                          seed=config.seed)
+
+    def wanted(result) -> bool:
+        return job.state_min_val is None or result.val_accuracy >= job.state_min_val
+
     out = []
     if job.mode == "head":
-        with _threads(config.num_threads):
+        with torch_threads(config.num_threads):
             splits = {}
             for split in ("train", "val", "test"):
                 x = getattr(data, f"{split}_x")
@@ -253,54 +343,48 @@ def run_job(job: TrainJob, data, progress: bool = False) -> list[dict]:
                 data.n_classes, config,
             )
             out.append({"candidate_id": f"{job.base}@{job.resolution_px}px/cut{cut:02d}", "result": result.to_dict(),
-                        "state": {k: v.numpy() for k, v in state.items()}})
+                        "state": {k: v.numpy() for k, v in state.items()} if wanted(result) else None})
         return out
     for cut in job.cuts:
-        # train_trn trains a deep copy in finetune/full mode: the base chain stays pretrained.
+        # train_trn trains a deep copy in finetune/full mode: the cached base chain stays pretrained.
         trn, result = train_trn(chain.blocks[: cut + 1], data.n_classes, data, job.resolution_px, config,
                                 progress=progress)
+        state = {k: v.detach().cpu().numpy() for k, v in trn.state_dict().items()} if wanted(result) else None
         out.append({"candidate_id": f"{job.base}@{job.resolution_px}px/cut{cut:02d}", "result": result.to_dict(),
-                    "state": {k: v.detach().cpu().numpy() for k, v in trn.state_dict().items()}})
+                    "state": state})
         del trn
     return out
 
 
-@contextlib.contextmanager
-def _threads(n: int | None):
-    import torch
+def _run_jobs(jobs: Iterable[TrainJob], data, config: SearchConfig, progress: bool) -> Iterator[dict]:
+    """Yield job outputs as they finish (locally in-process, in local workers, or on Dask).
 
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _run_jobs(jobs: Sequence[TrainJob], data, config: SearchConfig, progress: bool) -> Iterator[dict]:
-    """Yield job outputs as they finish (locally in-process, in local workers, or on Dask)."""
-    if not jobs:
-        return
+    ``jobs`` is consumed lazily, so a job made when it is dispatched sees the best result so far.
+    The dataset travels once: as is in-process, as one scattered copy per Dask worker, and as
+    ``.npy`` files that each local worker process maps once.
+    """
     if config.workers == 1 and not config.scheduler:
         for job in jobs:
             yield from run_job(job, data, progress=progress)
         return
+    import tempfile
+
     from joblib import Parallel, delayed, parallel_config
 
-    backend_ctx: Any
-    if config.scheduler:
-        from latmodel.cluster import connect_scheduler
+    with contextlib.ExitStack() as stack:
+        if config.scheduler:
+            from latmodel.cluster import connect_scheduler
 
-        client = connect_scheduler(config.scheduler)
-        backend_ctx = contextlib.ExitStack()
-        backend_ctx.callback(client.close)
-        backend_ctx.enter_context(parallel_config(backend="dask", n_jobs=-1))
-    else:
-        backend_ctx = parallel_config(backend="loky", n_jobs=config.workers, inner_max_num_threads=1)
-    with backend_ctx:
+            client = connect_scheduler(config.scheduler)
+            stack.callback(client.close)
+            stack.enter_context(parallel_config(backend="dask", n_jobs=-1, scatter=[data]))
+            payload = data
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trimmer-data-")))
+            payload = _DataFile.write(data, folder)
+            stack.enter_context(parallel_config(backend="loky", n_jobs=config.workers, inner_max_num_threads=1))
         runner = Parallel(return_as="generator_unordered")
-        for outputs in runner(delayed(run_job)(job, data) for job in jobs):
+        for outputs in runner(delayed(run_job)(job, payload) for job in jobs):
             yield from outputs
 
 
@@ -309,7 +393,7 @@ def _run_jobs(jobs: Sequence[TrainJob], data, config: SearchConfig, progress: bo
 
 def _data_fingerprint(data) -> str:
     h = hashlib.sha256()
-    for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+    for name in _SPLIT_ARRAYS:
         t = getattr(data, name)
         h.update(name.encode())
         h.update(str(tuple(t.shape)).encode())
@@ -328,6 +412,34 @@ def _check_resolution(predictor, resolution: int) -> None:
             )
 
 
+class _Best:
+    """The best trained candidate so far among those meeting the deadline, ranked as :func:`_choose` ranks."""
+
+    def __init__(self, deadline_ms: float, margin: str):
+        self.deadline_ms = deadline_ms
+        self.margin = margin
+        self.key: tuple[float, float] | None = None
+
+    def _eligible(self, cand: Candidate) -> bool:
+        return cand.latency_for(self.margin) <= self.deadline_ms
+
+    def offer(self, cand: Candidate, val_accuracy: float) -> bool:
+        """Record a result; True when it ranks at least as high as every eligible one so far (it can win)."""
+        if not self._eligible(cand):
+            return False
+        key = (val_accuracy, -cand.predicted_latency_ms)
+        if self.key is not None and not key >= self.key:
+            return False
+        self.key = key
+        return True
+
+    def state_min_val(self, cand: Candidate) -> float | None:
+        """The val accuracy a result of ``cand`` needs to possibly win (inf: it cannot; None: any)."""
+        if not self._eligible(cand):
+            return float("inf")
+        return None if self.key is None else self.key[0]
+
+
 def _choose(candidates: Sequence[Candidate], results: dict[str, CandidateResult], deadline_ms: float,
             margin: str, *, off_the_shelf: bool = False) -> tuple[Candidate, CandidateResult] | None:
     """Most accurate trained candidate meeting the deadline: highest val accuracy, then lower latency.
@@ -344,14 +456,11 @@ def _choose(candidates: Sequence[Candidate], results: dict[str, CandidateResult]
 
 def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str, Any]:
     """Run NetCut and write ``OUT/`` (candidates.csv, report.json, pareto.png, trn/). Returns the report."""
-    import torch
-    from latmodel.blocks import load_chain
     from latmodel.model import load_predictor
 
     from .data import load_data
     from .report import write_report
     from .trn import TRNConfig, build_trn, export_trn
-    from .weights import load_pretrained
 
     t_start = time.perf_counter()
     out = Path(out)
@@ -369,17 +478,15 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
     data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class)
     n_classes = data.n_classes
 
-    # Pretrained bases: loaded here first, so a missing weights file fails before any work.
-    bases = {}
-    for base in config.models:
-        torch.manual_seed(config.seed)
-        model, info = load_pretrained(base, resolution=config.resolution_px, weights_path=weights.get(base),
-                                      pretrained=config.pretrained)
-        bases[base] = (load_chain(base, config.resolution_px, model=model), info)
+    # Pretrained bases: loaded here first, so a missing weights file fails before any work; in-process
+    # jobs and the feature code reuse these very chains.
+    bases = {base: base_chain(base, config.resolution_px, weights_path=weights.get(base), pretrained=config.pretrained,
+                              seed=config.seed)
+             for base in config.models}
 
     t_pred = time.perf_counter()
     candidates = enumerate_candidates(predictor, config.models, resolution=config.resolution_px,
-                                      n_classes=n_classes)
+                                      n_classes=n_classes, chains={b: chain for b, (chain, _) in bases.items()})
     prediction_seconds = time.perf_counter() - t_pred
     check_deadline(candidates, config.deadline_ms, margin=config.margin)
     kept, pruned = prune(candidates, config.deadline_ms, margin=config.margin)
@@ -396,29 +503,35 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
         else:
             pending.setdefault(c.base, []).append(c)
     resumed = len(results)
+    by_id = {c.candidate_id: c for c in candidates}
+    by_base_cut = {(c.base, c.cut): c for c in candidates}
+    # Finetune/full weights are kept only for a candidate that can still be chosen: it meets the deadline and
+    # ranks (val accuracy, then lower latency; as _choose) at least as high as every such one so far.
+    head_mode = config.mode == "head"
+    best = _Best(config.deadline_ms, config.margin)
+    for cid, res in results.items():
+        best.offer(by_id[cid], res.val_accuracy)
     train_cfg = config.train_config().to_dict()
     jobs = []
     for base, cands in pending.items():
         cuts = tuple(sorted(c.cut for c in cands))
-        groups = [cuts] if config.mode == "head" else [(k,) for k in cuts]
+        groups = [cuts] if head_mode else [(k,) for k in cuts]
         for g in groups:
             jobs.append(TrainJob(base=base, cuts=g, n_blocks=cands[0].n_blocks, resolution_px=config.resolution_px,
                                  mode=config.mode, train=train_cfg, weights_path=weights.get(base),
                                  pretrained=config.pretrained))
+
+    def dispatched() -> Iterator[TrainJob]:
+        for job in jobs:  # read when joblib dispatches the job: the bar is the best result at that moment
+            yield job if head_mode else dataclasses.replace(
+                job, state_min_val=best.state_min_val(by_base_cut[job.base, job.cuts[0]]))
+
     n_pending = sum(len(v) for v in pending.values())
     t_train = time.perf_counter()
-    best_so_far: tuple[float, str] | None = None
-    by_id = {c.candidate_id: c for c in candidates}
-    with _progress_bar(n_pending, progress) as bar:
-        for item in _run_jobs(jobs, data, config, progress=progress):
+    with progress_bar(n_pending, progress, desc="retraining", unit="cand") as bar:
+        for item in _run_jobs(dispatched(), data, config, progress=progress):
             cid = item["candidate_id"]
-            cand = by_id[cid]
-            keep_state = config.mode == "head"
-            if not keep_state and cand.latency_for(config.margin) <= config.deadline_ms:
-                score = item["result"]["val_accuracy"]
-                keep_state = best_so_far is None or score > best_so_far[0]
-                if keep_state:
-                    best_so_far = (score, cid)
+            keep_state = head_mode or best.offer(by_id[cid], item["result"]["val_accuracy"])
             results[cid] = state.save(cid, item["result"], item["state"] if keep_state else None)
             bar.update(1)
             bar.set_postfix_str(f"{cid} acc={item['result']['test_accuracy']:.3f}")
@@ -431,7 +544,8 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
     if chosen is not None:
         cand, res = chosen
         chain, info = bases[cand.base]
-        trn = build_trn(chain, cand.cut, n_classes)
+        # A copy on the CPU: loading the trained weights must not change the cached base network.
+        trn = copy.deepcopy(build_trn(chain, cand.cut, n_classes)).cpu()
         if res.weights_file:
             sd = state.weights(res)
             if config.mode == "head":
@@ -453,17 +567,6 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
     return report
 
 
-@contextlib.contextmanager
-def _progress_bar(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc="retraining", unit="cand", disable=not enabled or total == 0)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
 def _verify_latency(trn, resolution: int, predictor) -> float:
     """Measure the chosen TRN here, with the predictor's thread count, the way the calibration table was
     measured (interleaved rounds, round-model latency at the fast machine state; docs/TABLE.md), so the
@@ -471,8 +574,10 @@ def _verify_latency(trn, resolution: int, predictor) -> float:
     import torch
     from latmodel.timing import time_interleaved
 
+    from .compute import torch_threads
+
     threads = int((getattr(predictor, "device_", None) or {}).get("threads", 1) or 1)
     x = torch.randn(1, 3, resolution, resolution)
-    with _threads(threads), torch.inference_mode():
+    with torch_threads(threads), torch.inference_mode():
         timings = time_interleaved([trn], x, rounds=15, warmup=5)
     return float(timings.reference.latency_ms["network"][0])

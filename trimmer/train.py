@@ -2,8 +2,8 @@
 
 A backbone is an ordered list of blocks (``list[nn.Module]``), each taking the
 previous block's output; running them in order gives a 4-D feature map.  The TRN
-for cut ``k`` keeps ``blocks[0..k]`` (inclusive, as
-:meth:`latmodel.blocks.BlockChain.prefix`) and adds a new :class:`Head`
+for cut ``k`` (:class:`~trimmer.trn.TRN`) keeps ``blocks[0..k]`` (inclusive, as
+:meth:`latmodel.blocks.BlockChain.prefix`) and adds a new :class:`~trimmer.trn.Head`
 (global average pooling, optional dropout, ``Linear``).
 
 Three training modes (:class:`TrainConfig.mode`), with these defaults
@@ -34,21 +34,17 @@ with a ``GradScaler``).  There is no data augmentation.  ``finetune`` and
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import logging
 import math
-import re
 import time
-from typing import Any, Iterator, Sequence
-
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+from typing import Any, Sequence
 
 from latmodel.errors import NetcutError
+from latmodel.features import BYTES_PER_ELEMENT
 
+from .compute import DEVICE_PATTERN, amp_setup, progress as _progress, resolve_device, torch_threads
 from .data import DataSplits, batches, to_model_input
 
 __all__ = [
@@ -57,9 +53,6 @@ __all__ = [
     "MODE_DEFAULTS",
     "TrainConfig",
     "TrainResult",
-    "Head",
-    "TRN",
-    "global_pool",
     "extract_pooled_features",
     "train_head_on_features",
     "train_trn",
@@ -75,7 +68,6 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
     "finetune": {"optimizer": "adamw", "lr": 1e-3},
     "full": {"optimizer": "sgd", "lr": 1e-2},
 }
-_DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
 # --------------------------------------------------------------------------- records
@@ -139,7 +131,7 @@ class TrainConfig:
             raise bad("patience", "an integer >= 1 (or None to disable early stopping)")
         if not _is_int(self.seed):
             raise bad("seed", "an integer")
-        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
             raise bad("device", "'cpu', 'cuda' or 'cuda:N'")
         if not isinstance(self.amp, bool):
             raise bad("amp", "true or false")
@@ -198,102 +190,11 @@ class TrainResult:
         )
 
 
-# --------------------------------------------------------------------------- modules
-
-
-def global_pool(x):
-    """Global average pooling of a 4-D map to ``N x C`` (2-D input is returned unchanged)."""
-    if x.dim() == 2:
-        return x
-    if x.dim() != 4:
-        raise ValueError(f"expected a 4-D feature map N x C x H x W, got shape {tuple(x.shape)}")
-    return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-
-
-class Head(nn.Module):
-    """Global average pooling + dropout + ``Linear(in_channels, n_classes)``.
-
-    Also accepts already pooled ``N x C`` features (the feature cache), so a head
-    trained on cached features is the same module that runs inside a :class:`TRN`.
-    """
-
-    def __init__(self, in_channels: int, n_classes: int, dropout: float = 0.0):
-        super().__init__()
-        self.in_channels = int(in_channels)
-        self.n_classes = int(n_classes)
-        self.dropout = nn.Dropout(p=float(dropout))
-        self.fc = nn.Linear(self.in_channels, self.n_classes)
-
-    def forward(self, x):
-        return self.fc(self.dropout(global_pool(x)))
-
-
-class TRN(nn.Module):
-    """A trimmed network: the kept blocks, run in order, then a :class:`Head`."""
-
-    def __init__(self, blocks: Sequence[Any], head: Head):
-        super().__init__()
-        self.blocks = nn.ModuleList(list(blocks))
-        self.head = head
-
-    @property
-    def cut_index(self) -> int:
-        """Index of the last kept block of the base network."""
-        return len(self.blocks) - 1
-
-    def forward_features(self, x):
-        for block in self.blocks:
-            x = block(x)
-        return x
-
-    def forward(self, x):
-        return self.head(self.forward_features(x))
-
-
 # --------------------------------------------------------------------------- helpers
 
 
-def _resolve_device(device: str):
-
-    if not isinstance(device, str) or not _DEVICE_RE.match(device):
-        raise NetcutError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise NetcutError(f"device {device!r} requested but CUDA is not available; use device 'cpu'")
-    return torch.device(device)
-
-
-def _amp_setup(device, amp: bool):
-    """(autocast context factory, GradScaler or None) for ``device``."""
-
-    if device.type != "cuda" or not amp:
-        return contextlib.nullcontext, None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _progress(iterable, *, total: int | None, desc: str, progress: bool):
-    from tqdm.auto import tqdm
-
-    # disable=None: tqdm turns itself off when stderr is not a terminal.
-    return tqdm(iterable, total=total, desc=desc, leave=False, disable=None if progress else True)
-
-
 def _make_optimizer(params, config: TrainConfig):
+    import torch
 
     if config.effective_optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.effective_lr, momentum=config.momentum,
@@ -352,6 +253,9 @@ def extract_pooled_features(blocks: Sequence[Any], x_uint8, resolution: int, cut
     Returns ``{k: float32 CPU tensor N x C_k}``.  The blocks are moved to
     ``device``; their train/eval flags are restored afterwards.
     """
+    import torch
+
+    from .trn import global_pool
 
     cuts = sorted({int(k) for k in cut_indices})
     if not cuts:
@@ -360,8 +264,8 @@ def extract_pooled_features(blocks: Sequence[Any], x_uint8, resolution: int, cut
         raise NetcutError(f"cut index {cuts[0] if cuts[0] < 0 else cuts[-1]} is out of range; the network has blocks 0..{len(blocks) - 1}")
     if batch_size < 1:
         raise NetcutError(f"batch_size must be >= 1, got {batch_size}")
-    dev = _resolve_device(device) if isinstance(device, str) else torch.device(device)
-    autocast, _ = _amp_setup(dev, amp)
+    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    autocast, _ = amp_setup(dev, amp)
     used = list(blocks[: cuts[-1] + 1])
     was_training = [b.training for b in used]
     wanted = set(cuts)
@@ -372,7 +276,7 @@ def extract_pooled_features(blocks: Sequence[Any], x_uint8, resolution: int, cut
         for b in used:
             b.to(dev).eval()
         with torch.no_grad():
-            for xb, _ in _progress(batches(xs, None, batch_size), total=n_batches, desc="features", progress=progress):
+            for xb, _ in _progress(batches(xs, None, batch_size), total=n_batches, desc="features", enabled=progress):
                 h = to_model_input(xb.to(dev), resolution)
                 with autocast():
                     for i, block in enumerate(used):
@@ -402,6 +306,10 @@ def train_head_on_features(feats_train, y_train, feats_val, y_val, feats_test, y
     ``{"weight", "bias"}`` of the Linear (load it with
     ``Head.fc.load_state_dict(state)``) and ``result`` a :class:`TrainResult`.
     """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
     config = config or TrainConfig()
     t0 = time.perf_counter()
     if feats_train.dim() != 2 or len(feats_train) == 0:
@@ -410,7 +318,7 @@ def train_head_on_features(feats_train, y_train, feats_val, y_val, feats_test, y
     for name, y in (("train", y_train), ("val", y_val), ("test", y_test)):
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
             raise NetcutError(f"{name} labels must lie in 0..{n_classes - 1}, found {int(y.min())}..{int(y.max())}")
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     ftr, ytr = feats_train.float().to(device), y_train.long().to(device)
     fva, yva = feats_val.float().to(device), y_val.long().to(device)
     fte, yte = feats_test.float().to(device), y_test.long().to(device)
@@ -437,7 +345,7 @@ def train_head_on_features(feats_train, y_train, feats_val, y_val, feats_test, y
             return _frac(*_accuracy(logits, y)), float(F.cross_entropy(logits, y))
 
     epochs_run = 0
-    for epoch in _progress(range(1, config.epochs + 1), total=config.epochs, desc="head", progress=progress):
+    for epoch in _progress(range(1, config.epochs + 1), total=config.epochs, desc="head", enabled=progress):
         model.train()
         order = torch.randperm(len(ytr), generator=gen).to(device)
         for i in range(0, len(ytr), config.batch_size):
@@ -483,6 +391,8 @@ def _check_inputs(blocks, n_classes, data: DataSplits, resolution) -> None:
 
 
 def _train_head_mode(blocks, n_classes, data, resolution, config, progress):
+    from .trn import TRN, Head
+
     k = len(blocks) - 1
     feats = {
         split: extract_pooled_features(blocks, getattr(data, f"{split}_x"), resolution, [k], config.batch_size,
@@ -497,8 +407,14 @@ def _train_head_mode(blocks, n_classes, data, resolution, config, progress):
 
 
 def _train_blocks_mode(blocks, n_classes, data, resolution, config, progress):
-    device = _resolve_device(config.device)
-    autocast, scaler = _amp_setup(device, config.amp)
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    from .trn import TRN, Head, global_pool
+
+    device = resolve_device(config.device)
+    autocast, scaler = amp_setup(device, config.amp)
     blocks = [copy.deepcopy(b) for b in blocks]
     n_trainable = len(blocks) if config.mode == "full" else min(config.finetune_blocks, len(blocks))
     frozen, trainable = blocks[: len(blocks) - n_trainable], blocks[len(blocks) - n_trainable:]
@@ -530,7 +446,7 @@ def _train_blocks_mode(blocks, n_classes, data, resolution, config, progress):
 
     # Frozen-prefix cache: the frozen blocks are deterministic (eval mode, no augmentation).
     n_total = len(data.train_y) + len(data.val_y) + len(data.test_y)
-    cache_bytes = probe[0].numel() * 4 * n_total
+    cache_bytes = probe[0].numel() * BYTES_PER_ELEMENT * n_total
     cached = bool(frozen) and cache_bytes <= config.cache_frozen_bytes
     sources: dict[str, Any] = {}
     for split in ("train", "val", "test"):
@@ -566,7 +482,7 @@ def _train_blocks_mode(blocks, n_classes, data, resolution, config, progress):
     gen = torch.Generator().manual_seed(config.seed)
     stopper = _EarlyStopping(config.patience, has_val=len(data.val_y) > 0)
     epochs_run = 0
-    bar = _progress(range(1, config.epochs + 1), total=config.epochs, desc=config.mode, progress=progress)
+    bar = _progress(range(1, config.epochs + 1), total=config.epochs, desc=config.mode, enabled=progress)
     for epoch in bar:
         tail.train()
         for xb, yb in batches(sources["train"], data.train_y, config.batch_size, shuffle=True, generator=gen):
@@ -599,12 +515,13 @@ def train_trn(blocks: Sequence[Any], n_classes: int, data: DataSplits, resolutio
     Returns ``(TRN in eval mode on config.device, TrainResult)``.  ``head`` mode
     reuses the caller's (frozen) blocks; ``finetune`` / ``full`` train copies.
     """
+    import torch
 
     config = config or TrainConfig()
     _check_inputs(blocks, n_classes, data, resolution)
-    _resolve_device(config.device)
+    resolve_device(config.device)
     t0 = time.perf_counter()
-    with _threads(config.num_threads):
+    with torch_threads(config.num_threads):
         if config.mode == "head":
             trn, result = _train_head_mode(list(blocks), n_classes, data, resolution, config, progress)
             trn = trn.to(torch.device(config.device)).eval()
@@ -624,10 +541,11 @@ def train_trn(blocks: Sequence[Any], n_classes: int, data: DataSplits, resolutio
 
 def evaluate_accuracy(model, x_uint8, y, resolution: int, batch_size: int = 64, device: str = "cpu") -> float:
     """Top-1 accuracy of ``model`` on uint8 images (converted per batch); NaN for no images."""
+    import torch
 
     if not len(y):
         return float("nan")
-    dev = _resolve_device(device) if isinstance(device, str) else torch.device(device)
+    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
     model = model.to(dev).eval()
     correct = 0
     with torch.no_grad():

@@ -1,7 +1,7 @@
 """Build, export and reload TRimmed Networks (TRNs).
 
-A TRN is a base network's blocks ``0..cut`` (from :func:`latmodel.blocks.load_chain`)
-followed by a new :class:`~trimmer.train.Head`.  An exported TRN is a folder:
+A :class:`TRN` is a base network's blocks ``0..cut`` (from :func:`latmodel.blocks.load_chain`)
+followed by a new :class:`Head` (global average pooling, dropout, ``Linear``).  An exported TRN is a folder:
 
 * ``trn.json``      -- config that rebuilds it (schema version, base, cut, resolution, classes, ...)
 * ``state_dict.pt`` -- its weights, a plain tensor dict (loaded with ``weights_only=True``)
@@ -18,18 +18,75 @@ import logging
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from latmodel.errors import ArtifactError, NetcutError
 from latmodel.fileio import atomic_dir, first_line
 
-__all__ = ["TRN_SCHEMA_VERSION", "TRNConfig", "build_trn", "export_trn", "load_trn"]
+__all__ = ["TRN_SCHEMA_VERSION", "TRNConfig", "global_pool", "Head", "TRN", "build_trn", "export_trn", "load_trn"]
 
 logger = logging.getLogger(__name__)
 
 TRN_SCHEMA_VERSION = 1
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 MAX_CONFIG_BYTES = 1 << 20
+
+
+# --------------------------------------------------------------------------- modules
+
+
+def global_pool(x):
+    """Global average pooling of a 4-D map to ``N x C`` (2-D input is returned unchanged)."""
+    if x.dim() == 2:
+        return x
+    if x.dim() != 4:
+        raise ValueError(f"expected a 4-D feature map N x C x H x W, got shape {tuple(x.shape)}")
+    return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+
+class Head(nn.Module):
+    """Global average pooling + dropout + ``Linear(in_channels, n_classes)``.
+
+    Also accepts already pooled ``N x C`` features (the feature cache), so a head
+    trained on cached features is the same module that runs inside a :class:`TRN`.
+    """
+
+    def __init__(self, in_channels: int, n_classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.in_channels = int(in_channels)
+        self.n_classes = int(n_classes)
+        self.dropout = nn.Dropout(p=float(dropout))
+        self.fc = nn.Linear(self.in_channels, self.n_classes)
+
+    def forward(self, x):
+        return self.fc(self.dropout(global_pool(x)))
+
+
+class TRN(nn.Module):
+    """A trimmed network: the kept blocks, run in order, then a :class:`Head`."""
+
+    def __init__(self, blocks: Sequence[Any], head: Head):
+        super().__init__()
+        self.blocks = nn.ModuleList(list(blocks))
+        self.head = head
+
+    @property
+    def cut_index(self) -> int:
+        """Index of the last kept block of the base network."""
+        return len(self.blocks) - 1
+
+    def forward_features(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def forward(self, x):
+        return self.head(self.forward_features(x))
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,9 +147,7 @@ class TRNConfig:
 
 
 def build_trn(chain, cut: int, n_classes: int, *, dropout: float = 0.0, head_state: dict | None = None):
-    """A :class:`~trimmer.train.TRN` from blocks ``0..cut`` of ``chain`` and a new head."""
-    from .train import TRN, Head
-
+    """A :class:`TRN` from blocks ``0..cut`` of ``chain`` and a new head."""
     if not 0 <= cut < len(chain.blocks):
         raise NetcutError(f"cut {cut} is out of range; {chain.model_name} has blocks 0..{len(chain.blocks) - 1}")
     channels = int(chain.infos[cut].out_shape[1])
@@ -104,8 +159,6 @@ def build_trn(chain, cut: int, n_classes: int, *, dropout: float = 0.0, head_sta
 
 def export_trn(trn, config: TRNConfig, out_dir) -> Path:
     """Write ``trn`` to ``out_dir`` (config JSON, state dict, TorchScript) atomically."""
-    import torch
-
     out_dir = Path(out_dir)
     if not out_dir.parent.exists():
         raise NetcutError(f"output folder {str(out_dir.parent)!r} does not exist; create it first")
@@ -130,7 +183,6 @@ def load_trn(folder, *, model=None):
     The base network is built with random weights (or ``model`` is split) and
     every weight is then loaded from the state dict, with ``weights_only=True``.
     """
-    import torch
     from latmodel.blocks import load_chain
 
     folder = Path(folder)

@@ -1,0 +1,26 @@
+"""trimmer.compute: one torch-thread helper with one meaning, device resolution."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from latmodel.errors import NetcutError
+from trimmer.compute import resolve_device, torch_threads
+
+
+def test_torch_threads_none_leaves_and_n_sets_then_restores():
+    before = torch.get_num_threads()
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(NetcutError, match="thread count must be an integer >= 1"):
+        with torch_threads(0):
+            pass
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(NetcutError, match="device must be 'cpu', 'cuda' or 'cuda:N'"):
+        resolve_device("tpu")

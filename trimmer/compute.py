@@ -1,0 +1,77 @@
+"""Where and how trimmer computes: device resolution, mixed precision, torch CPU threads, progress bars.
+
+One helper each, shared by training (:mod:`trimmer.train`) and the search
+(:mod:`trimmer.search`).
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Iterator
+
+from latmodel.errors import NetcutError
+
+__all__ = ["DEVICE_PATTERN", "resolve_device", "amp_setup", "torch_threads", "progress", "progress_bar"]
+
+#: Devices trimmer trains on.
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+def resolve_device(device: str):
+    """``torch.device`` for ``'cpu'``, ``'cuda'`` or ``'cuda:N'``; a clear error when CUDA is missing."""
+    import torch
+
+    if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
+        raise NetcutError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise NetcutError(f"device {device!r} requested but CUDA is not available; use device 'cpu'")
+    return torch.device(device)
+
+
+def amp_setup(device, amp: bool):
+    """(autocast context factory, GradScaler or None) for ``device``: bfloat16 where supported, else float16."""
+    import torch
+
+    if device.type != "cuda" or not amp:
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch CPU threads, restored afterwards; ``None`` leaves the count unchanged."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise NetcutError(f"torch thread count must be an integer >= 1 (or None to leave it), got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def progress(iterable, *, total: int | None, desc: str, enabled: bool):
+    """A transient progress bar over ``iterable`` (off when ``enabled`` is false or stderr is no terminal)."""
+    from tqdm.auto import tqdm
+
+    # disable=None: tqdm turns itself off when stderr is not a terminal.
+    return tqdm(iterable, total=total, desc=desc, leave=False, disable=None if enabled else True)
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, enabled: bool, *, desc: str, unit: str):
+    """A manually updated progress bar, closed on exit; off when disabled or ``total`` is 0."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit=unit, disable=not enabled or total == 0)
+    try:
+        yield bar
+    finally:
+        bar.close()
