@@ -45,7 +45,7 @@ from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES, bucket_of, prefi
 from .reports import NetworkPrediction
 from .roofline import fit_roofline, roofline_ms
 
-__all__ = ["ADAPT_STRATEGIES", "LatencyModel", "NotFittedError", "load_predictor", "library_versions"]
+__all__ = ["ADAPT_STRATEGIES", "LatencyModel", "NotFittedError", "library_versions"]
 
 #: How ``fit(table, init_model=base)`` adapts a base predictor (``adapt_strategy``).
 ADAPT_STRATEGIES: tuple[str, ...] = ("boost", "scale", "scale+boost", "correct", "refit")
@@ -57,15 +57,6 @@ _LIBRARIES = ("xgboost", "scikit-learn", "torch", "numpy", "pandas")
 class NotFittedError(NetcutError, ValueError):
     """The predictor was used before ``fit`` (or ``load``)."""
 
-
-def __getattr__(name: str):
-    # load_predictor lives in predictor_io, which imports this module: re-exported lazily
-    # (trimmer imports it from here)
-    if name == "load_predictor":
-        from .predictor_io import load_predictor
-
-        return load_predictor
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def library_versions() -> dict[str, str]:

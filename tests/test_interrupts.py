@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 _BOOT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    import latmodel.model
+    import latmodel.predictor_io
     from tests.test_trimmer_search import FakePredictor
-    latmodel.model.load_predictor = lambda path: FakePredictor()
+    latmodel.predictor_io.load_predictor = lambda path: FakePredictor()
     from trimmer import search
     event = {event!r}
     if event:

@@ -40,9 +40,9 @@ class FakePredictor:
 
 @pytest.fixture
 def fake_predictor(monkeypatch):
-    import latmodel.model
+    import latmodel.predictor_io
 
-    monkeypatch.setattr(latmodel.model, "load_predictor", lambda path: FakePredictor(), raising=False)
+    monkeypatch.setattr(latmodel.predictor_io, "load_predictor", lambda path: FakePredictor())
     return FakePredictor()
 
 

@@ -93,7 +93,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_candidates(args) -> int:
-    from latmodel.model import load_predictor
+    from latmodel.predictor_io import load_predictor
 
     from .candidates import check_deadline, enumerate_candidates, prune
     from .search import _check_resolution

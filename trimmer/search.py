@@ -456,7 +456,7 @@ def _choose(candidates: Sequence[Candidate], results: dict[str, CandidateResult]
 
 def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str, Any]:
     """Run NetCut and write ``OUT/`` (candidates.csv, report.json, pareto.png, trn/). Returns the report."""
-    from latmodel.model import load_predictor
+    from latmodel.predictor_io import load_predictor
 
     from .data import load_data
     from .report import write_report
