@@ -257,6 +257,28 @@ def _eval_restored(module):
             m.training = flag
 
 
+@contextlib.contextmanager
+def _stdio_silenced():
+    """File descriptors 1 and 2 to /dev/null: on failure the exporter's C++ side dumps the whole
+    TorchScript graph to stderr, which would bury the one-line error."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + [null]:
+            os.close(fd)
+
+
 def _export_bytes(module, example, output_names: Sequence[str], what: str) -> bytes:
     import io
 
@@ -266,7 +288,7 @@ def _export_bytes(module, example, output_names: Sequence[str], what: str) -> by
     try:
         # The TorchScript exporter (dynamo=False): traces the fx blocks exactly and needs no onnxscript;
         # torch 2.14 flags it deprecated, so the notice is silenced here only.
-        with _eval_restored(module), torch.no_grad(), warnings.catch_warnings():
+        with _eval_restored(module), torch.no_grad(), warnings.catch_warnings(), _stdio_silenced():
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (example,), buf, dynamo=False, opset_version=ONNX_OPSET,
                               input_names=[_INPUT], output_names=list(output_names), do_constant_folding=True)
