@@ -241,3 +241,16 @@ def test_predictor_runtime_check_and_mixed_tables():
         _table_device(pd.DataFrame({"runtime": ["torch", "onnxruntime"]}))
     assert _table_device(pd.DataFrame({"runtime": ["onnxruntime"] * 2, "runtime_version": ["1.32.0"] * 2})) == {
         "runtime": "onnxruntime", "runtime_version": "1.32.0"}
+
+
+def test_predict_needs_no_runtime_installed():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys; sys.modules['onnx'] = sys.modules['onnxruntime'] = sys.modules['openvino'] = None; "
+            "from latmodel.cli import main; sys.exit(main(['predict', '--predictor', 'data/predictors/cpu-1thread', "
+            "'--model', 'random:1', '--resolution', '32', '--json']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["total_latency_ms"] > 0
