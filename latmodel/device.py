@@ -1,4 +1,4 @@
-"""The device record: what a table was measured on (CPU or GPU, threads, torch, backend) and config ids."""
+"""The device record: what a table was measured on (CPU or GPU, threads, torch, runtime, backend) and config ids."""
 from __future__ import annotations
 
 import contextlib
@@ -32,13 +32,18 @@ class DeviceRecord:
     torch_version: str
     backend: str
     batch_size: int
+    runtime: str = "torch"
+    runtime_version: str = ""
 
     @property
     def device_id(self) -> str:
         """Short sha256 of kind, name, cores, threads, torch version and backend (not the batch size,
-        which is part of the workload and has its own place in ``config_id``)."""
-        key = "|".join(str(v) for v in (self.device_kind, self.device_name, self.cpu_count, self.threads,
-                                         self.torch_version, self.backend))
+        which is part of the workload and has its own place in ``config_id``), and of the runtime and
+        its version unless it is eager torch (so torch ids stay those of tables measured before runtimes)."""
+        parts = [self.device_kind, self.device_name, self.cpu_count, self.threads, self.torch_version, self.backend]
+        if self.runtime != "torch":
+            parts += [self.runtime, self.runtime_version]
+        key = "|".join(str(v) for v in parts)
         return hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
 
     def to_dict(self) -> dict:
@@ -49,7 +54,8 @@ class DeviceRecord:
         return cls(device_kind=str(d["device_kind"]), device_name=str(d["device_name"]),
                    cpu_count=int(d["cpu_count"]), threads=int(d["threads"]),
                    torch_version=str(d["torch_version"]), backend=str(d["backend"]),
-                   batch_size=int(d["batch_size"]))
+                   batch_size=int(d["batch_size"]), runtime=str(d.get("runtime") or "torch"),
+                   runtime_version=str(d.get("runtime_version") or ""))
 
 
 def _cpu_model_name() -> str:
@@ -62,11 +68,16 @@ def _cpu_model_name() -> str:
     return platform.processor() or platform.machine() or "unknown cpu"
 
 
-def device_record(device: str = "cpu", *, threads: int = 1, batch_size: int = 1) -> DeviceRecord:
-    """The record of this machine: CPU model from /proc/cpuinfo, GPU name from torch.cuda."""
+def device_record(device: str = "cpu", *, threads: int = 1, batch_size: int = 1,
+                  runtime: str = "torch") -> DeviceRecord:
+    """The record of this machine: CPU model from /proc/cpuinfo, GPU name from torch.cuda, the runtime's
+    version and configuration (:mod:`latmodel.runtimes`; :class:`NetcutError` if it is not installed)."""
     import torch
 
+    from .runtimes import require_runtime, runtime_version
+
     check_device_kind(device)
+    rt = require_runtime(runtime, device)
     if device == "cuda":
         if not torch.cuda.is_available():
             raise NetcutError("device 'cuda' was requested but torch sees no CUDA GPU; use --device cpu")
@@ -74,11 +85,10 @@ def device_record(device: str = "cpu", *, threads: int = 1, batch_size: int = 1)
         backend = f"cuda{torch.version.cuda}/cudnn{torch.backends.cudnn.version()}"
     else:
         name = _cpu_model_name()
-        capability = torch.backends.cpu.get_cpu_capability()
-        onednn = "onednn" if torch.backends.mkldnn.is_available() else "native"
-        backend = f"{onednn}/{capability}"
+        backend = rt.backend(threads)
     return DeviceRecord(device_kind=device, device_name=name, cpu_count=os.cpu_count() or 1, threads=threads,
-                        torch_version=torch.__version__, backend=backend, batch_size=batch_size)
+                        torch_version=torch.__version__, backend=backend, batch_size=batch_size,
+                        runtime=rt.name, runtime_version=runtime_version(rt.name))
 
 
 def make_config_id(model: str, resolution: int, width: float, batch_size: int, threads: int, device_id: str) -> str:

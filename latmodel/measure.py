@@ -8,6 +8,14 @@ latencies from the round model (:mod:`latmodel.round_model`), flags noise
 The sum of the in-context block latencies is checked against the whole chain
 (``network_ms``).  :mod:`latmodel.profiling` runs it in a fresh child process per
 configuration.
+
+``runtime`` (:mod:`latmodel.runtimes`) says what runs the blocks: eager PyTorch, or the
+blocks and prefixes exported to ONNX and compiled by that runtime.  The quantities are
+the same in every runtime: in context, block k is the k-th compiled block run on the
+previous one's output in a forward pass of the chained blocks (timestamps between
+them); the whole chain is that pass without timestamps; prefix k is blocks ``0..k``
+compiled as one graph (what a TRN cut there costs once deployed: the runtime fuses
+it as a whole, and the predictor's stage 2 learns that ratio to the in-context sum).
 """
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ import time
 from .device import DeviceRecord, device_record, make_config_id
 from .errors import NetcutError
 from .noise import LoadMonitor, NoisePolicy, consistency_reason, noise_reasons, wait_for_quiet
+from .runtimes import prepare_chain
 from .timing import (WARMUP_PASSES, Clock, InterleavedTimings, check_counts, pilot_block_ms, require_positive_int,
                      time_interleaved)
 
@@ -54,7 +63,8 @@ def _judge(t: InterleavedTimings, monitor, noise: NoisePolicy) -> _Measurement:
     return _Measurement(t, config_reasons, row_reasons)
 
 
-def _measure_chain_all(blocks, x, *, rounds, warmup, clock, sync, noise: NoisePolicy, threads: int) -> _Measurement:
+def _measure_chain_all(blocks, x, *, rounds, warmup, clock, sync, noise: NoisePolicy, threads: int,
+                       prefixes=None) -> _Measurement:
     # The pilot's block latencies estimate one round's cost.
     block_ms = pilot_block_ms(blocks, x, clock=clock, sync=sync)
     prefix_sum = sum(sum(block_ms[: k + 1]) for k in range(len(blocks)))
@@ -65,7 +75,7 @@ def _measure_chain_all(blocks, x, *, rounds, warmup, clock, sync, noise: NoisePo
     monitor = (LoadMonitor(threads, noise.load_tolerance_cores, noise.neighbour_tolerance_cores).start()
                if noise.check_load else None)
     m = _judge(time_interleaved(blocks, x, rounds=n_rounds, warmup=chain_warm, clock=clock, sync=sync,
-                                anchor_rank=noise.floor_min_count),
+                                anchor_rank=noise.floor_min_count, prefixes=prefixes),
                monitor, noise)
     if noise.remeasure and (m.config_reasons or any(m.row_reasons.values())):
         # Once: more rounds, pooled with the first ones, after waiting (boundedly) for the
@@ -80,7 +90,7 @@ def _measure_chain_all(blocks, x, *, rounds, warmup, clock, sync, noise: NoisePo
         monitor = (LoadMonitor(threads, noise.load_tolerance_cores, noise.neighbour_tolerance_cores).start()
                    if noise.check_load else None)
         m = _judge(time_interleaved(blocks, x, rounds=extra, warmup=0, clock=clock, sync=sync, previous=m.timings,
-                                    anchor_rank=noise.floor_min_count),
+                                    anchor_rank=noise.floor_min_count, prefixes=prefixes),
                    monitor, noise)
     return m
 
@@ -108,7 +118,8 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
                    repeats: int | None = None, warmup: int | None = None, device: str = "cpu",
                    clock: Clock = time.perf_counter_ns, noise: NoisePolicy = NoisePolicy(),
                    record: DeviceRecord | None = None, name: str | None = None, family: str | None = None,
-                   seed: int = 0, diagnostics: dict | None = None) -> list[dict]:
+                   seed: int = 0, diagnostics: dict | None = None, runtime: str = "torch",
+                   onnx_cache=None) -> list[dict]:
     """Measure one configuration in this process; one row per block with every ``TABLE_COLUMNS`` key.
 
     ``model`` is a model name (see :func:`latmodel.zoo.build_model`), an ``nn.Module``
@@ -131,6 +142,9 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
     learn and that a dedicated embedded device shows.  The median and the 90th
     percentile stay in the table for safety margins.
 
+    ``runtime``: a name from :data:`latmodel.runtimes.RUNTIMES`; ONNX runtimes export the
+    chain once into ``onnx_cache`` (default :func:`latmodel.runtimes.onnx_cache_dir`).
+
     Sets torch's thread count for the duration and restores it.  A ``diagnostics``
     dict, if given, receives ``timestamped_total_median_ms`` / ``_min_ms``: the sum of
     the intervals of the timestamped passes (vs the plain passes: what the
@@ -152,7 +166,9 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
         from .zoo import family_of
 
         family = family_of(label) if isinstance(model, str) else "custom"
-    record = record or device_record(device, threads=threads, batch_size=batch_size)
+    record = record or device_record(device, threads=threads, batch_size=batch_size, runtime=runtime)
+    if record.runtime != runtime:
+        raise NetcutError(f"the device record is for runtime {record.runtime!r}, the measurement for {runtime!r}")
     features = chain_features(chain, seed=seed)
     sync = torch.cuda.synchronize if device == "cuda" else None
     old_threads = torch.get_num_threads()
@@ -164,8 +180,9 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
             if device == "cuda":
                 x = x.cuda()
                 blocks = [b.cuda() for b in blocks]
-            m = _measure_chain_all(blocks, x, rounds=repeats, warmup=warmup, clock=clock, sync=sync,
-                                   noise=noise, threads=threads)
+            ready = prepare_chain(runtime, blocks, x, threads=threads, name=label, cache_dir=onnx_cache)
+            m = _measure_chain_all(list(ready.blocks), ready.x, rounds=repeats, warmup=warmup, clock=clock,
+                                   sync=sync, noise=noise, threads=threads, prefixes=list(ready.prefixes))
     finally:
         torch.set_num_threads(old_threads)
 
@@ -187,6 +204,8 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
         "device_id": record.device_id,
         "cpu_count": record.cpu_count,
         "torch_version": record.torch_version,
+        "runtime": record.runtime,
+        "runtime_version": record.runtime_version,
         "measured_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
     rows = []

@@ -76,7 +76,12 @@ def library_versions() -> dict[str, str]:
 
 def _table_device(df) -> dict:
     """Device columns of the training rows: the value where all rows agree, else the sorted values."""
-    cols = ("device_kind", "device_name", "device_id", "cpu_count", "threads", "torch_version")
+    cols = ("device_kind", "device_name", "device_id", "cpu_count", "threads", "torch_version", "runtime",
+            "runtime_version")
+    if "runtime" in df.columns and df["runtime"].dropna().nunique() > 1:
+        found = ", ".join(sorted(str(v) for v in df["runtime"].dropna().unique()))
+        raise TableError(f"the tables mix latencies of runtimes {found}; a predictor is for one runtime: "
+                         "fit one per runtime")
     rec: dict[str, Any] = {}
     for c in cols:
         if c in df.columns:
@@ -647,6 +652,23 @@ class LatencyModel:
         if self.correction_ is not None:  # the base's roofline times the correction for the head's own row
             ms *= float(np.exp(self.correction_.log_factor(head)[0]))
         return ms
+
+    # ------------------------------------------------------------------ runtime
+
+    @property
+    def runtime(self) -> str:
+        """The runtime whose latencies this predictor learned (predictors from before runtimes: ``"torch"``)."""
+        self._check_fitted()
+        return str(self.device_.get("runtime") or "torch")
+
+    def check_runtime(self, runtime: str, what: str = "the candidates") -> None:
+        """:class:`NetcutError` unless ``runtime`` is the runtime this predictor was fitted for."""
+        mine = self.runtime
+        if str(runtime or "torch") != mine:
+            version = self.device_.get("runtime_version") or self.device_.get("torch_version") or "?"
+            raise NetcutError(f"this predictor prices latencies for runtime {mine!r} ({version}) but {what} are "
+                              f"priced for {runtime!r}; use a predictor fitted on a {runtime} table "
+                              f"('latmodel profile --runtime {runtime}', then 'latmodel fit') or re-price with this one")
 
     # ------------------------------------------------------------------ persistence (latmodel.predictor_io)
 

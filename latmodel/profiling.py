@@ -7,6 +7,11 @@ the glibc malloc thresholds (without them page faults make latency drift up to
 The parent appends each finished configuration to the table atomically, so an
 interrupted run resumes where it stopped.  The child measures with
 :func:`latmodel.measure.measure_config`.
+
+With an ONNX runtime (``--runtime onnxruntime``, :mod:`latmodel.runtimes`) the parent
+exports every configuration still to measure before the first child starts, into the
+ONNX cache the children read: a network the exporter cannot convert is refused with one
+line before anything is written, and no child spends its time budget exporting.
 """
 from __future__ import annotations
 
@@ -205,6 +210,23 @@ def _check_names(configs) -> None:
                               f"{', '.join(str(w) for w in spec.widths)}")
 
 
+def _export_configs(configs, runtime: str, batch_size: int, cache_dir, progress: bool) -> None:
+    """Export each configuration's chain to the ONNX cache (the children then only read it)."""
+    from tqdm import tqdm
+
+    from .blocks import load_chain
+    from .runtimes import export_chain_onnx, get_runtime
+
+    if get_runtime(runtime).graph != "onnx" or not configs:
+        return
+    import torch
+
+    for c in tqdm(configs, desc="ONNX export", unit="config", disable=not progress, file=sys.stderr):
+        chain = load_chain(c.model, c.resolution_px, width=c.width, batch_size=batch_size)
+        x = torch.zeros(chain.input_shape)
+        export_chain_onnx(list(chain.blocks), x, name=f"{c.model} at {c.resolution_px} px", cache_dir=cache_dir)
+
+
 def _validate_configs(configs) -> None:
     """Fail fast, before any child starts: every network builds, is a module and traces.
 
@@ -274,7 +296,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
             resolutions: Sequence[int] | None = None, widths: Sequence[float] | None = None, threads: int = 1,
             batch_size: int = 1, repeats: int | None = None, warmup: int | None = None, pin_cpu=None,
             device: str = "cpu", progress: bool = True, corpus=None,
-            timeout_s: float = _DEFAULT_TIMEOUT_S, order: str = "shuffled") -> ProfileSummary:
+            timeout_s: float = _DEFAULT_TIMEOUT_S, order: str = "shuffled", runtime: str = "torch",
+            onnx_cache=None) -> ProfileSummary:
     """Measure configurations, each in a fresh child process, appending rows to ``out``.
 
     ``models`` None: the corpus ``corpus`` (a name from :data:`latmodel.corpus.CORPORA`,
@@ -291,6 +314,10 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     corpus on 2026-11-28 differed by a median +5% for DenseNet, GoogLeNet, MobileNetV3
     and EfficientNet-Lite, about 0% for the rest), which is the error leave-one-family-out
     validation is most sensitive to.  Shuffled, the drift becomes per-configuration noise.
+
+    ``runtime``: what runs the networks (:data:`latmodel.runtimes.RUNTIMES`); ONNX runtimes
+    export every configuration to ``onnx_cache`` first (default
+    :func:`latmodel.runtimes.onnx_cache_dir`).
 
     Everything the user gave is validated before the first child starts
     (:class:`NetcutError`); a child that crashes or times out is reported in the
@@ -309,6 +336,9 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     _positive("repeats", repeats, allow_none=True)
     _positive("warmup", warmup, allow_none=True)
     check_device_kind(device)
+    from .runtimes import require_runtime
+
+    require_runtime(runtime, device)
     if not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
         raise NetcutError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
     if order not in PROFILE_ORDERS:
@@ -316,7 +346,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     cpus = _pinned_cpus(pin_cpu, threads)
     configs = _configs(models, resolutions, widths, corpus)
     _check_names(configs)
-    record = device_record(device, threads=threads, batch_size=batch_size)
+    record = device_record(device, threads=threads, batch_size=batch_size, runtime=runtime)
     ids = [make_config_id(c.model, c.resolution_px, c.width, batch_size, threads, record.device_id) for c in configs]
     done, versions = set(), set()
     if out.exists() and out.stat().st_size > 0:
@@ -335,6 +365,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
         random.Random(0).shuffle(todo)  # the whole list, then what is done is dropped: resuming keeps the order
     todo = [(c, i) for c, i in todo if i not in done]
     _validate_configs([c for c, _ in todo])
+    _export_configs([c for c, _ in todo], runtime, batch_size, onnx_cache, progress)
 
     outcomes = [ConfigOutcome(i, "skipped") for c, i in zip(configs, ids) if i in done]
     from tqdm import tqdm
@@ -346,7 +377,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                 bar.set_postfix_str(cid.rsplit("@", 1)[0], refresh=True)
                 job = {"model": config.model, "resolution_px": config.resolution_px, "width": config.width,
                        "threads": threads, "batch_size": batch_size, "repeats": repeats, "warmup": warmup,
-                       "device": device, "pin_cpu": list(cpus) if cpus else None, "record": record.to_dict()}
+                       "device": device, "pin_cpu": list(cpus) if cpus else None, "record": record.to_dict(),
+                       "runtime": runtime, "onnx_cache": str(onnx_cache) if onnx_cache is not None else None}
                 t0 = time.monotonic()
                 result, why = _run_child(job, Path(tmp), timeout_s)
                 seconds = time.monotonic() - t0
@@ -386,13 +418,15 @@ def _worker(job_path: str, result_path: str) -> int:
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
     record = DeviceRecord.from_dict(job["record"])
-    mine = device_record(job["device"], threads=threads, batch_size=int(job["batch_size"]))
+    runtime = job.get("runtime", "torch")
+    mine = device_record(job["device"], threads=threads, batch_size=int(job["batch_size"]), runtime=runtime)
     if mine.device_id != record.device_id:
         logger.warning("child device record %s differs from the parent's %s", mine.to_dict(), record.to_dict())
     diagnostics: dict = {}
     rows = measure_config(job["model"], int(job["resolution_px"]), float(job["width"]), threads=threads,
                           batch_size=int(job["batch_size"]), repeats=job.get("repeats"), warmup=job.get("warmup"),
-                          device=job["device"], record=record, diagnostics=diagnostics)
+                          device=job["device"], record=record, diagnostics=diagnostics, runtime=runtime,
+                          onnx_cache=job.get("onnx_cache"))
     from .fileio import atomic_write_text
 
     atomic_write_text(Path(result_path), json.dumps({"rows": rows, "diagnostics": diagnostics}))

@@ -12,6 +12,8 @@ Columns (every one documented in :data:`TABLE_DOCS`):
 * timings: :data:`TIMING_COLUMNS` (milliseconds; the ``*_ms`` reference columns are
   round-model latencies from interleaved rounds, medians kept beside them; schema 1 tables, whose
   reference was the median, are upgraded on reading)
+* the runtime the latencies are for (``runtime``, ``runtime_version``; schema 1 and 2 tables,
+  measured before runtimes, are read as eager ``torch``)
 * reliability: ``flagged`` (0/1) and ``flag_reason``
 """
 from __future__ import annotations
@@ -44,7 +46,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TABLE_SCHEMA_VERSION = 2
+TABLE_SCHEMA_VERSION = 3
 
 _CONFIG_DOCS = {
     "schema_version": f"measurement table schema version (this code writes {TABLE_SCHEMA_VERSION})",
@@ -59,6 +61,9 @@ _CONFIG_DOCS = {
     "device_id": "short hash of the device record (device_name, cores, threads, backend, torch version)",
     "cpu_count": "logical cores of the measuring machine",
     "torch_version": "torch version that measured",
+    "runtime": ("inference runtime the latencies are for: 'torch' (eager PyTorch), 'onnxruntime' or 'openvino' "
+                "(latmodel.runtimes; schema 1 and 2 tables are read as 'torch')"),
+    "runtime_version": "version of that runtime (for 'torch' the torch version)",
     "measured_at": "UTC time the configuration was measured (ISO 8601)",
 }
 _BLOCK_DOCS = {
@@ -100,7 +105,7 @@ REQUIRED_FOR_FIT: tuple[str, ...] = (
     ("config_id", "model", "family", "resolution_px", "block_index") + FEATURE_COLUMNS + ("incontext_ms",)
 )
 _STRING_COLUMNS = {"config_id", "model", "family", "device_kind", "device_name", "device_id", "torch_version",
-                   "measured_at", "block_name", "flag_reason"}
+                   "runtime", "runtime_version", "measured_at", "block_name", "flag_reason"}
 _POSITIVE_COLUMNS = ("incontext_ms", "prefix_ms", "network_ms", "alone_ms")
 MAX_TABLE_BYTES = 512 * 1024 * 1024
 
@@ -132,7 +137,7 @@ def read_table(path, *, required: Sequence[str] = REQUIRED_FOR_FIT):
         raise TableError(f"measurement table {str(path)!r} is not a valid CSV: {first_line(exc)}") from None
     if df.empty:
         raise TableError(f"measurement table {str(path)!r} has a header but no rows; measure something with 'latmodel profile'")
-    df = _upgrade_v1(df)
+    df = _upgrade_runtime(_upgrade_v1(df))
     missing = [c for c in required if c not in df.columns]
     if missing:
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
@@ -196,6 +201,21 @@ def _upgrade_v1(df):
         old, new = f"{kind}_median_ms", f"{kind}_ms"
         if old in df.columns and new not in df.columns:
             df[new] = df[old]
+    return df
+
+
+def _upgrade_runtime(df):
+    """Tables from before runtimes (schema 1 and 2) measured eager PyTorch: ``runtime`` 'torch', its version
+    the torch version.  Rows keep their ``schema_version``."""
+    if "runtime" not in df.columns:
+        df["runtime"] = "torch"
+    missing = df["runtime"].isna()
+    if missing.any():
+        df.loc[missing, "runtime"] = "torch"
+    if "runtime_version" not in df.columns:
+        df["runtime_version"] = df["torch_version"] if "torch_version" in df.columns else ""
+    df["runtime"] = df["runtime"].astype("string")
+    df["runtime_version"] = df["runtime_version"].astype("string")
     return df
 
 

@@ -294,9 +294,11 @@ def _interleaved_rounds(blocks: Sequence, x, prefixes: Sequence, inputs: Sequenc
             for k in order:
                 samples["alone"][k].append(timed(lambda b=blocks[k], i=inputs[k]: b(i)))
 
+
 def time_interleaved(blocks: Sequence, x, *, rounds: int, warmup: int = WARMUP_PASSES,
                      clock: Clock = time.perf_counter_ns, sync: Callable[[], Any] | None = None,
-                     previous: InterleavedTimings | None = None, anchor_rank: int = ANCHOR_RANK) -> InterleavedTimings:
+                     previous: InterleavedTimings | None = None, anchor_rank: int = ANCHOR_RANK,
+                     prefixes: Sequence[Callable] | None = None) -> InterleavedTimings:
     """Time a chain's blocks in context, its whole chain, every prefix and every block alone, round-robin.
 
     One *round* times every quantity once: a timestamped pass and a plain pass of the
@@ -308,6 +310,9 @@ def time_interleaved(blocks: Sequence, x, *, rounds: int, warmup: int = WARMUP_P
     shared host, frequency changes) hit all of them alike, instead of inflating
     whichever prefix happened to be timed then.  ``previous`` pools more rounds into
     an earlier result.  ``warmup`` plain passes run untimed first.
+
+    ``blocks`` are callables (nn.Modules or a runtime's compiled blocks, :mod:`latmodel.runtimes`);
+    ``prefixes[k]`` runs blocks ``0..k`` as one network (default ``nn.Sequential(*blocks[:k+1])``).
     """
     import torch.nn as nn
 
@@ -315,7 +320,10 @@ def time_interleaved(blocks: Sequence, x, *, rounds: int, warmup: int = WARMUP_P
     if not blocks:
         raise NetcutError("time_interleaved needs at least one block")
     n = len(blocks)
-    prefixes = [nn.Sequential(*blocks[: k + 1]) for k in range(n)]
+    if prefixes is None:
+        prefixes = [nn.Sequential(*blocks[: k + 1]) for k in range(n)]
+    elif len(prefixes) != n:
+        raise NetcutError(f"time_interleaved needs one prefix per block, got {len(prefixes)} for {n} blocks")
     inputs = _block_inputs(blocks, x)
     if previous is None:
         samples = {"incontext": [[] for _ in range(n)], "alone": [[] for _ in range(n)],

@@ -54,7 +54,21 @@ percentile stay in the table for safety margins.
 
 Schema 1 tables (medians of prefix-after-prefix loops as the reference, columns
 `*_median_ms` only) are still read: their medians become the reference columns.
-New rows cannot be appended to them.
+Schema 2 tables (before runtimes) are read as `runtime` 'torch' with `runtime_version`
+their torch version.  New rows cannot be appended to either.
+
+## Runtimes
+
+`runtime` names what ran the network (`latmodel.runtimes.RUNTIMES`): `torch` (eager
+PyTorch) or an ONNX runtime (`onnxruntime`: CPUExecutionProvider, intra-op threads =
+`threads`, one inter-op thread, all graph optimisations; `openvino`: CPU, latency hint,
+one stream).  For an ONNX runtime the chain is exported once (opset 17, cached) and every
+block and every prefix is cut out of that graph and compiled on its own: `incontext_ms`
+is block k's compiled graph in a pass of the chained block graphs (timestamps between
+them, so it includes one runtime call per block), `network_ms` that pass without
+timestamps, `prefix_ms` blocks 0..k compiled as one graph (fused as deployed), `alone_ms`
+block k's graph on its cached input.  A predictor is fitted for one runtime and refuses
+another's candidates.
 """
 
 SECTIONS = [

@@ -27,3 +27,20 @@ def untraceable():
             return self.conv(-x)
 
     return DataDependent()
+
+
+def fft_net():
+    """Splits into blocks, but the ONNX exporter has no conversion for its FFT."""
+    import torch
+    import torch.nn as nn
+
+    class SpectralConv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(torch.fft.fft2(x).real)
+
+    return nn.Sequential(SpectralConv(), nn.ReLU(), nn.Conv2d(4, 4, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, 2)).eval()

@@ -1,0 +1,256 @@
+"""Runtimes: the registry, ONNX export round trips, the chain cache, the profiler driven by a fake runtime."""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from latmodel import runtimes
+from latmodel.device import DeviceRecord, device_record
+from latmodel.errors import ArtifactError, NetcutError, TableError
+from latmodel.runtimes import (CHECK_RTOL, RUNTIMES, OnnxExportError, Runtime, RuntimeMissingError, check_outputs,
+                               export_onnx, get_runtime, prepare_chain, require_runtime, time_module)
+
+from .conftest import tiny_net
+
+HAS_ONNX = importlib.util.find_spec("onnx") is not None
+HAS_ORT = HAS_ONNX and importlib.util.find_spec("onnxruntime") is not None
+needs_onnx = pytest.mark.skipif(not HAS_ONNX, reason="onnx is not installed (pip install 'netcut[runtimes]')")
+needs_ort = pytest.mark.skipif(not HAS_ORT, reason="onnxruntime is not installed (pip install 'netcut[runtimes]')")
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NETCUT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _reference_load(model: bytes, threads: int):
+    """A fake runtime: ONNX's own reference evaluator (pure numpy), counting what it compiles."""
+    from onnx.reference import ReferenceEvaluator
+
+    _reference_load.calls += 1
+    ev = ReferenceEvaluator(model)
+    name = ev.input_names[0]
+    return lambda x: ev.run(None, {name: x})[0]
+
+
+_reference_load.calls = 0
+FAKE = Runtime(name="fake", description="ONNX reference evaluator", packages=("onnx",), pip="pip install onnx",
+               graph="onnx", devices=("cpu",), version=lambda: "0.0-fake", backend=lambda t: f"reference/t{t}",
+               load=_reference_load)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_names_and_unknown_runtime():
+    assert list(RUNTIMES)[:2] == ["torch", "onnxruntime"] and "openvino" in RUNTIMES
+    assert get_runtime("torch").graph == "torch" and get_runtime("onnxruntime").devices == ("cpu",)
+    with pytest.raises(NetcutError, match="unknown runtime 'tflite'; choose one of: torch, onnxruntime, openvino"):
+        get_runtime("tflite")
+
+
+def test_missing_runtime_names_the_pip_command(monkeypatch):
+    monkeypatch.setitem(RUNTIMES, "ghost", dataclasses.replace(FAKE, name="ghost", packages=("no_such_pkg_4711",),
+                                                               pip="pip install no-such-pkg-4711"))
+    with pytest.raises(RuntimeMissingError, match="needs no_such_pkg_4711, which is not installed here; "
+                                                  "install it with: pip install no-such-pkg-4711"):
+        require_runtime("ghost")
+    with pytest.raises(NetcutError, match="runs on cpu, not 'cuda'"):
+        require_runtime("onnxruntime", "cuda")
+
+
+def test_device_record_names_runtime_and_keeps_torch_ids():
+    old = {"device_kind": "cpu", "device_name": "Test CPU", "cpu_count": 2, "threads": 1, "torch_version": "2.14.1",
+           "backend": "onednn/AVX512", "batch_size": 1}
+    rec = DeviceRecord.from_dict(old)  # a record from before runtimes
+    assert (rec.runtime, rec.device_id) == ("torch", "a2d97ae49e")
+    other = dataclasses.replace(rec, runtime="onnxruntime", runtime_version="1.32.0")
+    assert other.device_id != rec.device_id and DeviceRecord.from_dict(other.to_dict()) == other
+    assert device_record().runtime == "torch"
+
+
+# --------------------------------------------------------------------------- export
+
+
+@needs_ort
+def test_export_round_trip_tiny_net(tmp, tiny):
+    import torch
+
+    x = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    tiny[1].train()  # one BatchNorm in training mode: the export must not change anyone's mode
+    modes = [m.training for m in tiny.modules()]
+    path = export_onnx(tiny, x, tmp / "tiny.onnx")
+    assert [m.training for m in tiny.modules()] == modes
+    tiny.eval()
+    err = check_outputs(tiny, path, x, runtime="onnxruntime")
+    assert 0 <= err <= CHECK_RTOL
+    assert time_module(tiny, x, runtime="onnxruntime", rounds=2, warmup=1, onnx_path=path) > 0
+    assert time_module(tiny, x, runtime="torch", rounds=2, warmup=1) > 0
+
+
+@needs_ort
+def test_check_outputs_refuses_a_wrong_graph(tmp, tiny):
+    import torch
+
+    x = torch.randn(1, 3, 8, 8)
+    path = export_onnx(tiny, x, tmp / "tiny.onnx")
+    with torch.no_grad():
+        tiny[-1].bias.add_(1.0)  # the PyTorch network changed after the export
+    with pytest.raises(ArtifactError, match="differs from PyTorch by .* of the output's scale"):
+        check_outputs(tiny, path, x, runtime="onnxruntime")
+
+
+@needs_onnx
+def test_export_failure_names_the_operator_and_writes_nothing(tmp):
+    import torch
+
+    from tests.tinymodels import fft_net
+
+    with pytest.raises(OnnxExportError, match="operator 'aten::fft_fft2' has no ONNX opset 17 conversion"):
+        export_onnx(fft_net(), torch.randn(1, 3, 8, 8), tmp / "fft.onnx")
+    assert list(tmp.iterdir()) == []
+
+
+@pytest.fixture
+def tmp(tmp_path):
+    d = tmp_path / "out"
+    d.mkdir()
+    return d
+
+
+# --------------------------------------------------------------------------- chains
+
+
+@needs_onnx
+def test_prepare_chain_cuts_blocks_and_prefixes_once(monkeypatch):
+    import numpy as np
+    import torch
+
+    from latmodel.blocks import split_model
+
+    chain = split_model(tiny_net(), 8, name="tiny")
+    x = torch.randn(chain.input_shape, generator=torch.Generator().manual_seed(1))
+    monkeypatch.setitem(RUNTIMES, "fake", FAKE)
+    _reference_load.calls = 0
+    ready = prepare_chain("fake", list(chain.blocks), x)
+    n = len(chain)
+    assert _reference_load.calls == 2 * n and len(ready.prefixes) == n
+    with torch.no_grad():
+        h, refs = x, []
+        for b in chain.blocks:
+            h = b(h)
+            refs.append(h.numpy())
+    y = ready.x
+    for k in range(n):
+        y = ready.blocks[k](y)
+        assert np.allclose(y, refs[k], rtol=1e-4, atol=1e-6)
+        assert np.allclose(ready.prefixes[k](ready.x), refs[k], rtol=1e-4, atol=1e-6)
+
+    def no_export(*a, **k):
+        raise AssertionError("exported again despite the cache")
+
+    monkeypatch.setattr(runtimes, "_export_bytes", no_export)
+    prepare_chain("fake", list(chain.blocks), x)  # same blocks, same shape: read from the cache
+
+
+# --------------------------------------------------------------------------- profiler
+
+
+@needs_onnx
+def test_profile_driven_by_a_fake_runtime(tmp_path, monkeypatch):
+    import latmodel.profiling as profiling
+    from latmodel.table import read_table
+
+    monkeypatch.setitem(RUNTIMES, "fake", FAKE)
+    exports = []
+    real_export = runtimes._export_bytes
+    monkeypatch.setattr(runtimes, "_export_bytes", lambda *a, **k: exports.append(a[-1]) or real_export(*a, **k))
+
+    def in_process_child(job, workdir, timeout_s):  # the fake runtime is registered in this process only
+        json.loads(json.dumps(job))  # the job stays JSON
+        (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        assert exports, "the parent exports before any child runs"
+        profiling._worker(str(workdir / "job.json"), str(workdir / "rows.json"))
+        return json.loads((workdir / "rows.json").read_text(encoding="utf-8")), ""
+
+    monkeypatch.setattr(profiling, "_run_child", in_process_child)
+    out = tmp_path / "t.csv"
+    summary = profiling.profile(["tests.tinymodels:tiny"], out, resolutions=[8], repeats=2, warmup=1,
+                                progress=False, runtime="fake")
+    assert (summary.measured, summary.failed) == (1, 0)
+    df = read_table(out)
+    assert set(df["runtime"]) == {"fake"} and set(df["runtime_version"]) == {"0.0-fake"}
+    torch_id = device_record().device_id
+    assert not df["config_id"].iloc[0].endswith(torch_id)
+    assert len(exports) == 1  # once, in the parent; the child read the cache
+    assert (df["prefix_ms"] > 0).all() and (df["incontext_ms"] > 0).all()
+
+
+def test_profile_unknown_or_missing_runtime_writes_nothing(tmp_path, monkeypatch):
+    from latmodel.profiling import profile
+
+    with pytest.raises(NetcutError, match="unknown runtime 'tvm'"):
+        profile(["random:1"], tmp_path / "t.csv", resolutions=[32], progress=False, runtime="tvm")
+    monkeypatch.setitem(RUNTIMES, "ghost", dataclasses.replace(FAKE, name="ghost", packages=("no_such_pkg_4711",)))
+    with pytest.raises(RuntimeMissingError, match="install it with"):
+        profile(["random:1"], tmp_path / "t.csv", resolutions=[32], progress=False, runtime="ghost")
+    assert not (tmp_path / "t.csv").exists()
+
+
+@needs_onnx
+def test_cli_export_failure_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    from latmodel.cli import main
+
+    monkeypatch.setitem(RUNTIMES, "fake", FAKE)
+    rc = main(["profile", "--models", "tests.tinymodels:fft_net", "--resolutions", "16", "--runtime", "fake",
+               "--out", str(tmp_path / "t.csv"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "operator 'aten::fft_fft2'" in err[0]
+    assert not (tmp_path / "t.csv").exists()
+
+
+# --------------------------------------------------------------------------- tables and predictors
+
+
+def test_schema_2_tables_read_as_torch():
+    from latmodel.table import read_table
+
+    root = Path(__file__).resolve().parent.parent
+    df = read_table(root / "data" / "calibration" / "cpu-1thread.csv")
+    assert set(df["runtime"]) == {"torch"} and set(df["schema_version"]) == {2}
+    assert (df["runtime_version"] == df["torch_version"]).all()
+
+
+def test_predictor_runtime_check_and_mixed_tables():
+    from latmodel.model import _table_device
+    from latmodel.predictor_io import load_predictor
+
+    import pandas as pd
+
+    root = Path(__file__).resolve().parent.parent
+    shipped = load_predictor(root / "data" / "predictors" / "cpu-1thread")  # manifest from before runtimes
+    assert shipped.runtime == "torch"
+    shipped.check_runtime("torch")
+    with pytest.raises(NetcutError, match="prices latencies for runtime 'torch' .* priced for 'onnxruntime'"):
+        shipped.check_runtime("onnxruntime")
+    with pytest.raises(TableError, match="mix latencies of runtimes onnxruntime, torch"):
+        _table_device(pd.DataFrame({"runtime": ["torch", "onnxruntime"]}))
+    assert _table_device(pd.DataFrame({"runtime": ["onnxruntime"] * 2, "runtime_version": ["1.32.0"] * 2})) == {
+        "runtime": "onnxruntime", "runtime_version": "1.32.0"}
+
+
+def test_predict_needs_no_runtime_installed():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys; sys.modules['onnx'] = sys.modules['onnxruntime'] = sys.modules['openvino'] = None; "
+            "from latmodel.cli import main; sys.exit(main(['predict', '--predictor', 'data/predictors/cpu-1thread', "
+            "'--model', 'random:1', '--resolution', '32', '--json']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["total_latency_ms"] > 0
