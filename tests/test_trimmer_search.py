@@ -9,7 +9,7 @@ import torch
 
 from latmodel.blocks import load_chain
 from latmodel.errors import NetcutError
-from trimmer import search as search_mod
+from trimmer import jobs as jobs_mod
 from trimmer.candidates import Candidate, check_deadline, enumerate_candidates, prune
 from trimmer.report import pareto_front
 from trimmer.search import SearchConfig, run_search
@@ -140,7 +140,7 @@ def test_search_end_to_end_resume_and_report(fake_predictor, tiny_npz, tmp_path,
     def boom(*a, **k):
         raise AssertionError("a finished candidate was retrained")
 
-    monkeypatch.setattr(search_mod, "run_job", boom)
+    monkeypatch.setattr(jobs_mod, "run_job", boom)
     again = run_search(_config(tiny_npz), out, progress=False)
     assert again["candidates_trained_this_run"] == 0 and again["candidates_resumed"] == 2
     assert again["chosen"] == report["chosen"]
@@ -199,7 +199,7 @@ def test_finetune_search_builds_each_base_once_and_keeps_only_winning_weights(fa
     calls = []
     orig = trimmer.weights.load_pretrained
     monkeypatch.setattr(trimmer.weights, "load_pretrained", lambda *a, **k: calls.append(a) or orig(*a, **k))
-    search_mod.clear_base_cache()
+    jobs_mod.clear_base_cache()
     out = tmp_path / "ft"
     report = run_search(_config(tiny_npz, mode="finetune", deadline_ms=5.0, exhaustive=True, epochs=1), out,
                         progress=False)
@@ -218,10 +218,10 @@ def test_data_file_round_trip(tiny_npz, tmp_path):
 
     data = load_data(str(tiny_npz))
     (tmp_path / "d").mkdir()
-    ref = search_mod._DataFile.write(data, tmp_path / "d")
-    back = search_mod._job_data(ref)
-    assert search_mod._job_data(ref) is back  # loaded once per process
-    for name in search_mod._SPLIT_ARRAYS:
+    ref = jobs_mod._DataFile.write(data, tmp_path / "d")
+    back = jobs_mod._job_data(ref)
+    assert jobs_mod._job_data(ref) is back  # loaded once per process
+    for name in jobs_mod.SPLIT_ARRAYS:
         assert torch.equal(getattr(back, name), getattr(data, name))
     assert back.classes == data.classes and back.source == data.source
 

@@ -14,22 +14,20 @@ job sends its trained weights back only when the candidate can still be chosen.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import hashlib
-import json
 import logging
-import re
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from latmodel.errors import NetcutError
-from latmodel.fileio import atomic_path, atomic_write_json
 
 from .candidates import PRUNE_MARGINS, Candidate, check_deadline, enumerate_candidates, prune
 from .compute import progress_bar
+from .jobs import SPLIT_ARRAYS, TrainJob, base_chain, run_jobs
+from .state import CandidateResult, SearchState
 
 __all__ = [
     "DEFAULT_BASES",
@@ -37,12 +35,7 @@ __all__ = [
     "DEFAULT_DEADLINE_MS",
     "DEFAULT_RESOLUTION",
     "SearchConfig",
-    "CandidateResult",
-    "TrainJob",
     "run_search",
-    "run_job",
-    "base_chain",
-    "clear_base_cache",
 ]
 
 logger = logging.getLogger(__name__)
@@ -53,7 +46,6 @@ DEFAULT_BASES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0", "efficie
 DEFAULT_DEADLINE_MS = 9.0
 DEFAULT_RESOLUTION = 128
 SEARCH_SCHEMA_VERSION = 1
-_ID_SAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,276 +116,12 @@ class SearchConfig:
         return d
 
 
-@dataclasses.dataclass(frozen=True)
-class CandidateResult:
-    """A trained candidate: its accuracies and cost."""
-
-    candidate_id: str
-    val_accuracy: float
-    test_accuracy: float
-    epochs_run: int
-    train_seconds: float
-    weights_file: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CandidateResult":
-        return cls(candidate_id=str(d["candidate_id"]), val_accuracy=float(d["val_accuracy"]),
-                   test_accuracy=float(d["test_accuracy"]), epochs_run=int(d["epochs_run"]),
-                   train_seconds=float(d["train_seconds"]), weights_file=str(d.get("weights_file", "")))
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainJob:
-    """One unit of retraining work, self-contained so it can run in another process or on a cluster."""
-
-    base: str
-    cuts: tuple[int, ...]
-    n_blocks: int
-    resolution_px: int
-    mode: str
-    train: dict
-    weights_path: str | None
-    pretrained: bool
-    state_min_val: float | None = None  # ship a cut's trained weights back only at this val accuracy or above
-
-
-# --------------------------------------------------------------------------- state on disk
-
-
-def _safe_id(candidate_id: str) -> str:
-    return _ID_SAFE.sub("_", candidate_id.replace("/", "__"))
-
-
-class _State:
-    """``OUT/`` of a search: the training key, finished results and head weights."""
-
-    def __init__(self, out: Path, key: dict[str, Any]):
-        self.out = out
-        self.results_dir = out / "results"
-        self.weights_dir = out / "weights"
-        key_path = out / "search.json"
-        if key_path.exists():
-            try:
-                old = json.loads(key_path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                raise NetcutError(f"{str(key_path)!r} is damaged; delete it (and {self.results_dir}) to start afresh") from None
-            if old != key:
-                diff = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
-                raise NetcutError(
-                    f"--out {str(out)!r} holds a search with other training settings ({', '.join(diff)} differ); "
-                    "use a new --out folder, or the same data, mode, epochs, seed and resolution to resume"
-                )
-        out.mkdir(exist_ok=True)
-        self.results_dir.mkdir(exist_ok=True)
-        self.weights_dir.mkdir(exist_ok=True)
-        if not key_path.exists():
-            atomic_write_json(key_path, key)
-
-    def load(self, candidate_id: str) -> CandidateResult | None:
-        path = self.results_dir / f"{_safe_id(candidate_id)}.json"
-        if not path.is_file():
-            return None
-        try:
-            result = CandidateResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
-            logger.warning("ignoring damaged result file %s; the candidate is retrained", path)
-            return None
-        if result.weights_file and not (self.weights_dir / result.weights_file).is_file():
-            return None
-        return result
-
-    def save(self, candidate_id: str, result: dict, state: dict | None) -> CandidateResult:
-        import torch
-
-        weights_file = ""
-        if state is not None:
-            weights_file = f"{_safe_id(candidate_id)}.pt"
-            with atomic_path(self.weights_dir / weights_file) as tmp:
-                torch.save({k: torch.as_tensor(v) for k, v in state.items()}, tmp)
-        res = CandidateResult(candidate_id=candidate_id, val_accuracy=float(result["val_accuracy"]),
-                              test_accuracy=float(result["test_accuracy"]), epochs_run=int(result["epochs_run"]),
-                              train_seconds=float(result["train_seconds"]), weights_file=weights_file)
-        atomic_write_json(self.results_dir / f"{_safe_id(candidate_id)}.json", res.to_dict())
-        return res
-
-    def weights(self, result: CandidateResult) -> dict:
-        import torch
-
-        return torch.load(self.weights_dir / result.weights_file, map_location="cpu", weights_only=True)
-
-
-# --------------------------------------------------------------------------- jobs
-
-#: Split base networks (and their weights' provenance) built in this process, by
-#: (name, resolution, weights file identity, pretrained, seed): each is built and
-#: traced once per process, whatever the number of jobs.  Jobs never change them
-#: (head mode restores train flags; finetune/full train copies).
-_BASES: dict[tuple, tuple[Any, Any]] = {}
-_MAX_BASES = 8
-#: The dataset a local worker process loaded from a :class:`_DataFile` (one at a time).
-_WORKER_DATA: dict[str, Any] = {}
-_SPLIT_ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
-
-
-def _file_identity(path: str | None) -> tuple | None:
-    if path is None:
-        return None
-    try:
-        st = Path(path).stat()
-    except OSError:
-        return (str(path),)  # load_pretrained reports the missing file
-    return (str(path), st.st_mtime_ns, st.st_size)
-
-
-def base_chain(base: str, resolution: int, *, weights_path: str | None, pretrained: bool, seed: int):
-    """``(BlockChain, WeightsInfo)`` of a base network with its weights loaded; built once per process."""
-    import torch
-    from latmodel.blocks import load_chain
-
-    from .weights import load_pretrained
-
-    key = (base, int(resolution), _file_identity(weights_path), bool(pretrained), int(seed))
-    hit = _BASES.get(key)
-    if hit is None:
-        torch.manual_seed(seed)  # same weights in every process when --no-pretrained initialises randomly
-        model, info = load_pretrained(base, resolution=resolution, weights_path=weights_path, pretrained=pretrained)
-        hit = (load_chain(base, resolution, model=model), info)
-        while len(_BASES) >= _MAX_BASES:
-            _BASES.pop(next(iter(_BASES)))
-        _BASES[key] = hit
-    return hit
-
-
-def clear_base_cache() -> None:
-    """Forget this process's built base networks (e.g. to time a cold search)."""
-    _BASES.clear()
-
-
-@dataclasses.dataclass(frozen=True)
-class _DataFile:
-    """A dataset written once as ``.npy`` files for local worker processes, which map it once each."""
-
-    folder: str
-
-    @classmethod
-    def write(cls, data, folder: Path) -> "_DataFile":
-        import numpy as np
-
-        for name in _SPLIT_ARRAYS:
-            np.save(folder / f"{name}.npy", getattr(data, name).contiguous().numpy())
-        atomic_write_json(folder / "meta.json", {"classes": list(data.classes), "source": data.source})
-        return cls(str(folder))
-
-    def load(self):
-        import numpy as np
-        import torch
-
-        from .data import DataSplits
-
-        folder = Path(self.folder)
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        # Copy-on-write maps: workers share the pages, and the tensors stay writable for torch.
-        arrays = {name: torch.from_numpy(np.load(folder / f"{name}.npy", mmap_mode="c")) for name in _SPLIT_ARRAYS}
-        return DataSplits(**arrays, classes=tuple(meta["classes"]), source=str(meta["source"]))
-
-
-def _job_data(data):
-    """The job's dataset: ``data`` itself, or a :class:`_DataFile` loaded once in this process."""
-    if not isinstance(data, _DataFile):
-        return data
-    if data.folder not in _WORKER_DATA:
-        _WORKER_DATA.clear()
-        _WORKER_DATA[data.folder] = data.load()
-    return _WORKER_DATA[data.folder]
-
-
-def run_job(job: TrainJob, data, progress: bool = False) -> list[dict]:
-    """Train every cut of ``job``; returns ``[{candidate_id, result, state}]``.
-
-    ``state`` is the head's Linear weights in ``head`` mode and the whole TRN's
-    state dict otherwise; it is None for a cut whose validation accuracy is
-    below ``job.state_min_val`` (it cannot be chosen, so its weights stay here).
-    """
-    from .compute import torch_threads
-    from .train import TrainConfig, extract_pooled_features, train_head_on_features, train_trn
-
-    config = TrainConfig.from_dict(job.train)
-    data = _job_data(data)
-    chain, _ = base_chain(job.base, job.resolution_px, weights_path=job.weights_path, pretrained=job.pretrained,
-                          seed=config.seed)
-
-    def wanted(result) -> bool:
-        return job.state_min_val is None or result.val_accuracy >= job.state_min_val
-
-    out = []
-    if job.mode == "head":
-        with torch_threads(config.num_threads):
-            splits = {}
-            for split in ("train", "val", "test"):
-                x = getattr(data, f"{split}_x")
-                splits[split] = extract_pooled_features(chain.blocks, x, job.resolution_px, job.cuts,
-                                                        batch_size=config.batch_size, device=config.device,
-                                                        progress=progress)
-        for cut in job.cuts:
-            state, result = train_head_on_features(
-                splits["train"][cut], data.train_y, splits["val"][cut], data.val_y, splits["test"][cut], data.test_y,
-                data.n_classes, config,
-            )
-            out.append({"candidate_id": f"{job.base}@{job.resolution_px}px/cut{cut:02d}", "result": result.to_dict(),
-                        "state": {k: v.numpy() for k, v in state.items()} if wanted(result) else None})
-        return out
-    for cut in job.cuts:
-        # train_trn trains a deep copy in finetune/full mode: the cached base chain stays pretrained.
-        trn, result = train_trn(chain.blocks[: cut + 1], data.n_classes, data, job.resolution_px, config,
-                                progress=progress)
-        state = {k: v.detach().cpu().numpy() for k, v in trn.state_dict().items()} if wanted(result) else None
-        out.append({"candidate_id": f"{job.base}@{job.resolution_px}px/cut{cut:02d}", "result": result.to_dict(),
-                    "state": state})
-        del trn
-    return out
-
-
-def _run_jobs(jobs: Iterable[TrainJob], data, config: SearchConfig, progress: bool) -> Iterator[dict]:
-    """Yield job outputs as they finish (locally in-process, in local workers, or on Dask).
-
-    ``jobs`` is consumed lazily, so a job made when it is dispatched sees the best result so far.
-    The dataset travels once: as is in-process, as one scattered copy per Dask worker, and as
-    ``.npy`` files that each local worker process maps once.
-    """
-    if config.workers == 1 and not config.scheduler:
-        for job in jobs:
-            yield from run_job(job, data, progress=progress)
-        return
-    import tempfile
-
-    from joblib import Parallel, delayed, parallel_config
-
-    with contextlib.ExitStack() as stack:
-        if config.scheduler:
-            from latmodel.cluster import connect_scheduler
-
-            client = connect_scheduler(config.scheduler)
-            stack.callback(client.close)
-            stack.enter_context(parallel_config(backend="dask", n_jobs=-1, scatter=[data]))
-            payload = data
-        else:
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trimmer-data-")))
-            payload = _DataFile.write(data, folder)
-            stack.enter_context(parallel_config(backend="loky", n_jobs=config.workers, inner_max_num_threads=1))
-        runner = Parallel(return_as="generator_unordered")
-        for outputs in runner(delayed(run_job)(job, payload) for job in jobs):
-            yield from outputs
-
-
 # --------------------------------------------------------------------------- the search
 
 
 def _data_fingerprint(data) -> str:
     h = hashlib.sha256()
-    for name in _SPLIT_ARRAYS:
+    for name in SPLIT_ARRAYS:
         t = getattr(data, name)
         h.update(name.encode())
         h.update(str(tuple(t.shape)).encode())
@@ -493,7 +221,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
     to_train = candidates if config.exhaustive else kept
     logger.info("%d candidates, %d kept, %d pruned", len(candidates), len(kept), len(pruned))
 
-    state = _State(out, config.training_key(_data_fingerprint(data)))
+    state = SearchState(out, config.training_key(_data_fingerprint(data)))
     results: dict[str, CandidateResult] = {}
     pending: dict[str, list[Candidate]] = {}
     for c in to_train:
@@ -529,7 +257,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
     n_pending = sum(len(v) for v in pending.values())
     t_train = time.perf_counter()
     with progress_bar(n_pending, progress, desc="retraining", unit="cand") as bar:
-        for item in _run_jobs(dispatched(), data, config, progress=progress):
+        for item in run_jobs(dispatched(), data, config, progress=progress):
             cid = item["candidate_id"]
             keep_state = head_mode or best.offer(by_id[cid], item["result"]["val_accuracy"])
             results[cid] = state.save(cid, item["result"], item["state"] if keep_state else None)
