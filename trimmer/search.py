@@ -1,4 +1,9 @@
-"""NetCut: enumerate TRN candidates -> predict -> prune -> retrain survivors -> choose.
+"""NetCut: enumerate TRN candidates -> predict -> prune -> propose -> retrain the proposed -> choose.
+
+The proposal policy (:mod:`trimmer.proposal`) decides which feasible candidates
+are retrained; the default, ``ranked``, scores every feasible candidate with a
+closed-form probe (:mod:`trimmer.probe`, one forward pass per base network) and
+fine-tunes only the best ``top_k``.
 
 :func:`run_search` is the main job.  It is resumable: every finished candidate
 is written atomically to ``OUT/results/`` as soon as it is done, and a search
@@ -24,9 +29,11 @@ from typing import Any, Iterator, Sequence
 
 from latmodel.errors import NetcutError
 
-from .candidates import PRUNE_MARGINS, Candidate, check_deadline, enumerate_candidates, prune
-from .compute import progress_bar
+from .candidates import DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_deadline, enumerate_candidates, prune
+from .compute import WORK_BAR_FORMAT, progress_bar
+from .proposal import DEFAULT_PROPOSAL, DEFAULT_TOP_K, NEEDS_PROBE, propose
 from .jobs import SPLIT_ARRAYS, TrainJob, base_chain, run_jobs
+from .probe import ProbeScore
 from .state import CandidateResult, SearchState
 
 __all__ = [
@@ -61,7 +68,10 @@ class SearchConfig:
     batch_size: int = 64
     finetune_blocks: int = 1
     resolution_px: int = DEFAULT_RESOLUTION
-    margin: str = "none"
+    margin: str = DEFAULT_MARGIN
+    propose: str = DEFAULT_PROPOSAL
+    top_k: int = DEFAULT_TOP_K
+    probe_per_class: int | None = 100
     exhaustive: bool = False
     verify: bool = False
     seed: int = 0
@@ -87,6 +97,15 @@ class SearchConfig:
             raise NetcutError(f"--resolution must be a positive integer, got {self.resolution_px!r}")
         if not isinstance(self.workers, int) or self.workers < 1:
             raise NetcutError(f"--workers must be an integer >= 1, got {self.workers!r}")
+        from .proposal import PROPOSAL_POLICIES
+
+        if self.propose not in PROPOSAL_POLICIES:
+            raise NetcutError(f"--propose must be one of {', '.join(PROPOSAL_POLICIES)}, got {self.propose!r}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise NetcutError(f"--top-k must be an integer >= 1, got {self.top_k!r}")
+        if self.probe_per_class is not None and (isinstance(self.probe_per_class, bool)
+                                                 or not isinstance(self.probe_per_class, int) or self.probe_per_class < 2):
+            raise NetcutError(f"--probe-per-class must be an integer >= 2 (or None for all), got {self.probe_per_class!r}")
         from .train import MODES
 
         if self.mode not in MODES:
@@ -218,10 +237,22 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
     prediction_seconds = time.perf_counter() - t_pred
     check_deadline(candidates, config.deadline_ms, margin=config.margin)
     kept, pruned = prune(candidates, config.deadline_ms, margin=config.margin)
-    to_train = candidates if config.exhaustive else kept
     logger.info("%d candidates, %d kept, %d pruned", len(candidates), len(kept), len(pruned))
 
     state = SearchState(out, config.training_key(_data_fingerprint(data)))
+    t_probe = time.perf_counter()
+    probes: dict[str, ProbeScore] = {}
+    if config.exhaustive:
+        to_train = list(candidates)
+    else:
+        if config.propose in NEEDS_PROBE:
+            probes = _probe_feasible(kept, bases, data, config, state, progress)
+        to_train = propose(config.propose, kept, scores={k: v.probe_val_accuracy for k, v in probes.items()},
+                           top_k=config.top_k)
+    probe_seconds = time.perf_counter() - t_probe
+    logger.info("%s proposes %d of %d feasible candidates", "exhaustive" if config.exhaustive else config.propose,
+                len(to_train), len(kept))
+
     results: dict[str, CandidateResult] = {}
     pending: dict[str, list[Candidate]] = {}
     for c in to_train:
@@ -255,14 +286,16 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
                 job, state_min_val=best.state_min_val(by_base_cut[job.base, job.cuts[0]]))
 
     n_pending = sum(len(v) for v in pending.values())
+    work = {cid: w for job in jobs for cid, w in _job_work(job, by_base_cut, config, data).items()}
     t_train = time.perf_counter()
-    with progress_bar(n_pending, progress, desc="retraining", unit="cand") as bar:
-        for item in run_jobs(dispatched(), data, config, progress=progress):
+    with progress_bar(sum(work.values()), progress, desc="retraining", unit="work",
+                      bar_format=WORK_BAR_FORMAT) as bar:
+        for done_now, item in enumerate(run_jobs(dispatched(), data, config, progress=progress), 1):
             cid = item["candidate_id"]
             keep_state = head_mode or best.offer(by_id[cid], item["result"]["val_accuracy"])
             results[cid] = state.save(cid, item["result"], item["state"] if keep_state else None)
-            bar.update(1)
-            bar.set_postfix_str(f"{cid} acc={item['result']['test_accuracy']:.3f}")
+            bar.update(work[cid])
+            bar.set_postfix_str(f"{done_now}/{n_pending} candidates, {cid} val={item['result']['val_accuracy']:.3f}")
     training_seconds = time.perf_counter() - t_train
 
     chosen = _choose(candidates, results, config.deadline_ms, config.margin)
@@ -290,9 +323,70 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
         out, config=config, candidates=candidates, kept=kept, results=results, chosen=chosen, off_the_shelf=ots,
         exported=exported, verified_latency_ms=verified_ms, prediction_seconds=prediction_seconds,
         training_seconds=training_seconds, exploration_seconds=exploration_seconds, resumed=resumed,
-        trained_now=n_pending, data=data, predictor=predictor,
+        trained_now=n_pending, data=data, predictor=predictor, probes=probes, proposed=to_train,
+        probe_seconds=probe_seconds,
     )
     return report
+
+
+def _probe_feasible(feasible: Sequence[Candidate], bases: dict, data, config: SearchConfig, state, progress: bool
+                    ) -> dict[str, ProbeScore]:
+    """Probe scores of every feasible candidate: one forward pass per base network (resumable per base)."""
+    from .compute import progress_bar as bar_of
+    from .probe import PROBE_ALPHAS, probe_base
+
+    by_base: dict[str, list[Candidate]] = {}
+    for c in feasible:
+        by_base.setdefault(c.base, []).append(c)
+    scores: dict[str, ProbeScore] = {}
+    n_probe = len(data.val_y) + (len(data.train_y) if config.probe_per_class is None
+                                 else min(len(data.train_y), config.probe_per_class * data.n_classes))
+    # work of a base's probe: its deepest feasible prefix run over the probe images
+    work = {b: max(c.backbone_latency_ms for c in cs) * n_probe for b, cs in by_base.items()}
+    with bar_of(sum(work.values()), progress, desc="probing", unit="work", bar_format=WORK_BAR_FORMAT) as bar:
+        for base, cands in by_base.items():
+            cuts = sorted(c.cut for c in cands)
+            key = {"per_class": config.probe_per_class, "seed": config.seed, "cuts": cuts,
+                   "alphas": list(PROBE_ALPHAS), "resolution_px": config.resolution_px}
+            saved = state.load_probe(base, key)
+            if saved is None:
+                chain, _ = bases[base]
+                raw = probe_base(chain, cuts, data, config.resolution_px, per_class=config.probe_per_class,
+                                 seed=config.seed, batch_size=config.batch_size, device=config.device)
+                ids = {c.cut: c.candidate_id for c in cands}
+                n_train = n_probe - len(data.val_y)
+                saved = [ProbeScore(candidate_id=ids[k], probe_val_accuracy=acc, alpha=alpha, n_train=n_train,
+                                    n_val=len(data.val_y), seconds=sec) for k, (acc, alpha, sec) in raw.items()]
+                state.save_probe(base, key, saved)
+            scores.update({p.candidate_id: p for p in saved})
+            bar.update(work[base])
+            bar.set_postfix_str(f"{base}: best probe {max(p.probe_val_accuracy for p in saved):.3f}")
+    return scores
+
+
+def _job_work(job: TrainJob, by_base_cut: dict, config: SearchConfig, data) -> dict[str, float]:
+    """Estimated work of each candidate of ``job`` (predicted ms per image x images), for a truthful ETA.
+
+    head: one pass over every split up to the job's deepest cut, shared by its cuts; finetune: one pass
+    to cache the frozen prefix, then forward + backward (about 3x a forward) of the trained blocks per
+    epoch; full: forward + backward of the whole prefix per epoch.
+    """
+    n_all = len(data.train_y) + len(data.val_y) + len(data.test_y)
+    n_train = len(data.train_y)
+    cands = [by_base_cut[job.base, k] for k in job.cuts]
+    if job.mode == "head":
+        total = max(c.backbone_latency_ms for c in cands) * n_all
+        return {c.candidate_id: total / len(cands) for c in cands}
+    out = {}
+    for c in cands:
+        ms = c.backbone_latency_ms
+        if job.mode == "full":
+            out[c.candidate_id] = 3 * ms * n_train * config.epochs + ms * n_all
+            continue
+        below = by_base_cut.get((c.base, c.cut - config.finetune_blocks))
+        trained_ms = ms - (below.backbone_latency_ms if below is not None else 0.0)
+        out[c.candidate_id] = ms * n_all + 3 * trained_ms * n_train * config.epochs
+    return out
 
 
 def _verify_latency(trn, resolution: int, predictor) -> float:

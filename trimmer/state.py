@@ -10,10 +10,13 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from latmodel.errors import NetcutError
 from latmodel.fileio import atomic_path, atomic_write_json
+
+if TYPE_CHECKING:
+    from .probe import ProbeScore
 
 __all__ = ["CandidateResult", "SearchState"]
 
@@ -54,6 +57,7 @@ class SearchState:
         self.out = out
         self.results_dir = out / "results"
         self.weights_dir = out / "weights"
+        self.probe_dir = out / "probe"
         key_path = out / "search.json"
         if key_path.exists():
             try:
@@ -69,6 +73,7 @@ class SearchState:
         out.mkdir(exist_ok=True)
         self.results_dir.mkdir(exist_ok=True)
         self.weights_dir.mkdir(exist_ok=True)
+        self.probe_dir.mkdir(exist_ok=True)
         if not key_path.exists():
             atomic_write_json(key_path, key)
 
@@ -105,3 +110,23 @@ class SearchState:
         return torch.load(self.weights_dir / result.weights_file, map_location="cpu", weights_only=True)
 
 
+
+    def load_probe(self, base: str, key: dict[str, Any]) -> "list[ProbeScore] | None":
+        """Probe scores of ``base`` saved by an earlier run with the same probe ``key``, else None."""
+        from .probe import ProbeScore
+
+        path = self.probe_dir / f"{_safe_id(base)}.json"
+        if not path.is_file():
+            return None
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("key") != key:
+                return None
+            return [ProbeScore.from_dict(d) for d in saved["scores"]]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            logger.warning("ignoring damaged probe file %s; the base network is probed again", path)
+            return None
+
+    def save_probe(self, base: str, key: dict[str, Any], scores: "list[ProbeScore]") -> None:
+        atomic_write_json(self.probe_dir / f"{_safe_id(base)}.json",
+                          {"key": key, "scores": [s.to_dict() for s in scores]})
