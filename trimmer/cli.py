@@ -73,6 +73,7 @@ def _config(args):
         probe_per_class=getattr(args, "probe_per_class", d["probe_per_class"]),
         verify=getattr(args, "verify", d["verify"]), seed=getattr(args, "seed", d["seed"]),
         limit_per_class=getattr(args, "limit_per_class", d["limit_per_class"]),
+        val_fraction=getattr(args, "val_fraction", d["val_fraction"]),
         weights=_weights(getattr(args, "weights", None)),
         pretrained=not getattr(args, "no_pretrained", not d["pretrained"]), workers=getattr(args, "workers", d["workers"]),
         scheduler=getattr(args, "scheduler", d["scheduler"]) or None,
@@ -160,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonneg_int, default=d["seed"], help=f"random seed (default {d['seed']})")
     p.add_argument("--limit-per-class", type=positive_int, default=d["limit_per_class"],
                    help="use at most N training images per class")
+    p.add_argument("--val-fraction", type=positive_float, default=d["val_fraction"],
+                   help="share of the training images held out to choose on (default "
+                        f"{d['val_fraction']:g}); more makes the choice between close candidates firmer")
     p.add_argument("--weights", action="append", metavar="NAME=PATH", help="local pretrained weights for a base network")
     p.add_argument("--no-pretrained", action="store_true", help="allow random initialisation (for testing only)")
     p.add_argument("--propose", choices=list(PROPOSAL_POLICIES), default=d["propose"],

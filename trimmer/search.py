@@ -76,6 +76,7 @@ class SearchConfig:
     verify: bool = False
     seed: int = 0
     limit_per_class: int | None = None
+    val_fraction: float = 0.1
     weights: tuple[tuple[str, str], ...] = ()
     pretrained: bool = True
     workers: int = 1
@@ -97,6 +98,9 @@ class SearchConfig:
             raise NetcutError(f"--resolution must be a positive integer, got {self.resolution_px!r}")
         if not isinstance(self.workers, int) or self.workers < 1:
             raise NetcutError(f"--workers must be an integer >= 1, got {self.workers!r}")
+        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
+                or not 0 < self.val_fraction < 1:
+            raise NetcutError(f"--val-fraction must be a number between 0 and 1, got {self.val_fraction!r}")
         from .proposal import PROPOSAL_POLICIES
 
         if self.propose not in PROPOSAL_POLICIES:
@@ -121,7 +125,7 @@ class SearchConfig:
         """The settings a finished candidate's result depends on (resume must match them)."""
         return {
             "schema_version": SEARCH_SCHEMA_VERSION,
-            "data": data_fingerprint,
+            "data": data_fingerprint,  # the validation split is part of the data
             "train": self.train_config().to_dict(),
             "resolution_px": self.resolution_px,
             "pretrained": self.pretrained,
@@ -222,7 +226,8 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
 
     predictor = load_predictor(Path(config.predictor))
     _check_resolution(predictor, config.resolution_px)
-    data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class)
+    data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class,
+                     val_fraction=config.val_fraction)
     n_classes = data.n_classes
 
     # Pretrained bases: loaded here first, so a missing weights file fails before any work; in-process
