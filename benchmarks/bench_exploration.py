@@ -1,26 +1,35 @@
-"""Exploration time: NetCut (retrain only what the predictor keeps) vs exhaustive (retrain every TRN).
+"""Exploration time: NetCut's proposal policies vs exhaustive fine-tuning, on real Fashion-MNIST.
 
-Same data, epochs and seeds for both.  The exhaustive baseline retrains every
-candidate once (its cost does not depend on the deadline), then picks, for each
-deadline, the most accurate TRN (by validation accuracy) whose *measured*
-latency meets it: the empirical estimator.  NetCut runs once per deadline from
-an empty output folder and picks by *predicted* latency.  Reported per mode and
-deadline: the speedup, whether both picked the same TRN, the accuracy NetCut
-gave up, and whether NetCut's pick really meets the deadline when measured.
+    python benchmarks/bench_exploration.py                  # finetune, 4 base networks, 5 deadlines
+    python benchmarks/bench_exploration.py --modes finetune,full
 
-Ground-truth latencies are measured once, in a child process with the
-calibration settings (1 thread, malloc thresholds), by ``latmodel profile``.
+One run, side by side:
 
-    python benchmarks/bench_exploration.py                 # head + finetune, about 30-40 min
-    python benchmarks/bench_exploration.py --modes head    # head only, a few minutes
+* ``exhaustive``: every candidate of every base network fine-tuned (deadline ignored), once; for each
+  deadline its pick is the most accurate (validation) candidate whose *measured* latency meets it
+  (the empirical estimator: retrain everything, measure everything).
+* ``ranked`` (NetCut's default): run for real, from an empty output folder, at each deadline: a
+  closed-form probe scores every feasible candidate (one forward pass per base network), the best
+  ``top_k`` are fine-tuned; feasibility by the predictor's upper bound.
+* ``deepest`` and ``feasible``: what they fine-tune is fixed by the deadline alone and every
+  fine-tuning is deterministic (same seed, data and settings as the exhaustive run), so their picks
+  are exactly the exhaustive run's results for their candidates; their time is this run's measured
+  training seconds of those candidates plus the measured fixed cost of a search (data, networks,
+  prediction), both from this same run.  Running them too would double the benchmark's time.
 
-Writes benchmarks/results/exploration.json.
+Ground truth latency of a TRN: its prefix measured alone (``latmodel profile``, 1 thread, child
+process, calibration settings) plus the predicted head.  Also reported from the same run: which pick
+``ranked`` would make with top-k = 1, 2, 3 (from its probe ranks and the exhaustive results), the
+evidence for the default top-k.
+
+Writes benchmarks/results/exploration.json and exploration.png.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -32,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results"
+POLICIES = ("ranked", "deepest", "feasible")
 
 
 def measured_prefix_ms(models, resolution, workdir: Path) -> dict[tuple[str, int], float]:
@@ -50,95 +60,147 @@ def read_candidates(out: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def pick(rows, deadline_ms, latency_of):
-    pool = [r for r in rows if r["val_accuracy"] not in ("", None) and latency_of(r) <= deadline_ms]
+def best_by_val(rows, ok) -> dict | None:
+    pool = [r for r in rows if r["val_accuracy"] not in ("", None) and ok(r)]
     if not pool:
         return None
-    return max(pool, key=lambda r: (float(r["val_accuracy"]), -latency_of(r)))
+    return max(pool, key=lambda r: (float(r["val_accuracy"]), -float(r["predicted_latency_ms"])))
+
+
+def upper_ms(r) -> float:
+    return float(r["predicted_upper_ms"])
 
 
 def main(argv=None) -> int:
     from trimmer.search import SearchConfig, run_search
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="mobilenet_v2,efficientnet_lite0")
-    ap.add_argument("--modes", default="head,finetune")
-    ap.add_argument("--deadlines-ms", default=None, help="comma-separated; default: 4 spread over the candidates")
-    ap.add_argument("--resolution", type=int, default=128)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--limit-per-class", type=int, default=None,
-                    help="training images per class (default: all 180 of the embedded subset in head mode)")
-    ap.add_argument("--finetune-models", default="mobilenet_v2", help="base networks for the finetune mode")
-    ap.add_argument("--finetune-limit-per-class", type=int, default=30)
-    ap.add_argument("--finetune-epochs", type=int, default=3)
+    ap.add_argument("--models", default="mobilenet_v2,efficientnet_lite0,efficientnet_lite1,efficientnet_lite2")
+    ap.add_argument("--modes", default="finetune")
+    ap.add_argument("--data", default="fashion-mnist", help="dataset spec (default: Debian's dataset-fashion-mnist)")
+    ap.add_argument("--limit-per-class", type=int, default=200, help="images per class of train and of test")
+    ap.add_argument("--val-fraction", type=float, default=0.2)
+    ap.add_argument("--resolution", type=int, default=96)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--deadlines", type=int, default=5)
     ap.add_argument("--out", default=str(RESULTS / "exploration.json"))
     args = ap.parse_args(argv)
     models = tuple(args.models.split(","))
-    modes = args.modes.split(",")
     work = Path(tempfile.mkdtemp(prefix="netcut-explore-"))
     t0 = time.perf_counter()
     truth = measured_prefix_ms(models, args.resolution, work)
     measure_seconds = time.perf_counter() - t0
 
     results = {"benchmark": "exploration", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores",
+               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                "command": "python benchmarks/bench_exploration.py " + " ".join(argv or sys.argv[1:]),
                "models": list(models), "resolution_px": args.resolution, "epochs": args.epochs,
+               "data": args.data, "limit_per_class": args.limit_per_class, "val_fraction": args.val_fraction,
                "ground_truth_measure_seconds": round(measure_seconds, 1), "modes": {}}
-    for mode in modes:
-        head = mode == "head"
-        limit = args.limit_per_class if head else args.finetune_limit_per_class
-        common = dict(models=models if head else tuple(args.finetune_models.split(",")), mode=mode,
-                      epochs=args.epochs if head else args.finetune_epochs, resolution_px=args.resolution, seed=0,
-                      limit_per_class=limit)
-        # Exhaustive: every candidate, once.
+    for mode in args.modes.split(","):
+        common = dict(models=models, mode=mode, epochs=args.epochs, resolution_px=args.resolution, seed=0,
+                      data=args.data, limit_per_class=args.limit_per_class, val_fraction=args.val_fraction)
         ex_out = work / f"exhaustive-{mode}"
         ex = run_search(SearchConfig(deadline_ms=1e6, exhaustive=True, **common), ex_out, progress=True)
         rows = read_candidates(ex_out)
-        # Ground truth of a TRN: its backbone measured alone + the predicted head (a pool and one linear layer).
+        by_id = {r["candidate_id"]: r for r in rows}
         measured = {r["candidate_id"]: truth[(r["base"], int(r["cut"]))] + float(r["head_latency_ms"])
                     for r in rows if (r["base"], int(r["cut"])) in truth}
-        lat_pred = sorted(float(r["predicted_latency_ms"]) for r in rows)
-        if args.deadlines_ms:
-            deadlines = [float(d) for d in args.deadlines_ms.split(",")]
-        else:
-            lo, hi = lat_pred[len(lat_pred) // 6], lat_pred[-1]
-            deadlines = [round(lo + (hi - lo) * f, 2) for f in (0.15, 0.35, 0.6, 0.9)]
-        per_deadline = []
+        train_s = {r["candidate_id"]: float(r["train_seconds"]) for r in rows}
+        fixed_s = ex["exploration_seconds"] - ex["training_seconds"]
+        # deadlines from the fastest candidate's upper bound to past the slowest
+        ups = sorted(upper_ms(r) for r in rows)
+        lo, hi = ups[0] * 1.02, ups[-1] * 1.05
+        deadlines = [round(lo + (hi - lo) * i / (args.deadlines - 1), 2) for i in range(args.deadlines)]
+        per_policy = {p: [] for p in POLICIES}
+        top_k_picks = []
         for deadline in deadlines:
-            nc_out = work / f"netcut-{mode}-{deadline}"
-            try:
-                nc = run_search(SearchConfig(deadline_ms=deadline, **common), nc_out, progress=True)
-            except Exception as exc:  # a deadline no candidate meets: recorded, not fatal
-                per_deadline.append({"deadline_ms": deadline, "error": str(exc)})
-                continue
-            ex_pick = pick(rows, deadline, lambda r: measured.get(r["candidate_id"], float("inf")))
-            nc_pick = nc["chosen"]
-            nc_measured = measured.get(nc_pick["candidate_id"]) if nc_pick else None
-            per_deadline.append({
-                "deadline_ms": deadline,
-                "netcut_seconds": nc["exploration_seconds"],
-                "exhaustive_seconds": ex["exploration_seconds"],
-                "speedup": ex["exploration_seconds"] / max(1e-9, nc["exploration_seconds"]),
-                "netcut_trained": nc["candidates_trained"],
-                "exhaustive_trained": ex["candidates_trained"],
-                "netcut_pick": nc_pick["candidate_id"] if nc_pick else None,
-                "netcut_pick_test_accuracy": nc_pick["test_accuracy"] if nc_pick else None,
-                "netcut_pick_measured_ms": nc_measured,
-                "netcut_pick_meets_deadline_measured": (nc_measured is not None and nc_measured <= deadline),
-                "exhaustive_pick": ex_pick["candidate_id"] if ex_pick else None,
-                "exhaustive_pick_test_accuracy": float(ex_pick["test_accuracy"]) if ex_pick else None,
-                "same_pick": bool(nc_pick and ex_pick and nc_pick["candidate_id"] == ex_pick["candidate_id"]),
-                "accuracy_given_up": (float(ex_pick["test_accuracy"]) - nc_pick["test_accuracy"])
-                if (nc_pick and ex_pick) else None,
-            })
-            print(json.dumps(per_deadline[-1]))
-        results["modes"][mode] = {"models": list(common["models"]), "epochs": common["epochs"],
-                                  "limit_per_class": limit, "candidates": len(rows), "deadlines": per_deadline}
+            ex_pick = best_by_val(rows, lambda r: measured.get(r["candidate_id"], float("inf")) <= deadline)
+            feasible = [r for r in rows if upper_ms(r) <= deadline]
+
+            def entry(pick, seconds, trained, extra=None):
+                pick_ms = measured.get(pick["candidate_id"]) if pick else None
+                d = {"deadline_ms": deadline, "seconds": round(seconds, 2),
+                     "exhaustive_seconds": round(ex["exploration_seconds"], 2),
+                     "speedup": ex["exploration_seconds"] / max(1e-9, seconds),
+                     "fine_tuned": trained, "exhaustive_fine_tuned": ex["candidates_trained"],
+                     "pick": pick["candidate_id"] if pick else None,
+                     "pick_test_accuracy": float(pick["test_accuracy"]) if pick else None,
+                     "pick_measured_ms": pick_ms,
+                     "pick_meets_deadline_measured": pick_ms is not None and pick_ms <= deadline,
+                     "exhaustive_pick": ex_pick["candidate_id"] if ex_pick else None,
+                     "exhaustive_pick_test_accuracy": float(ex_pick["test_accuracy"]) if ex_pick else None,
+                     "same_pick": bool(pick and ex_pick and pick["candidate_id"] == ex_pick["candidate_id"]),
+                     "accuracy_given_up": (float(ex_pick["test_accuracy"]) - float(pick["test_accuracy"]))
+                     if (pick and ex_pick) else None}
+                d.update(extra or {})
+                return d
+
+            # ranked: a real search
+            nc_out = work / f"ranked-{mode}-{deadline}"
+            nc = run_search(SearchConfig(deadline_ms=deadline, propose="ranked", **common), nc_out, progress=True)
+            c = nc["chosen"]
+            pick = {"candidate_id": c["candidate_id"], "test_accuracy": c["test_accuracy"]} if c else None
+            if c and abs(float(by_id[c["candidate_id"]]["test_accuracy"]) - c["test_accuracy"]) > 1e-4:
+                print(f"warning: {c['candidate_id']} fine-tuned to another accuracy than in the exhaustive run")
+            per_policy["ranked"].append(entry(pick, nc["exploration_seconds"], nc["candidates_trained"],
+                                              {"probe_seconds": nc["probe_seconds"],
+                                               "probed": nc["candidates_probed"]}))
+            print(json.dumps(per_policy["ranked"][-1]), flush=True)
+            # what top-k = 1, 2, 3 would have picked (probe ranks of this run + the exhaustive results)
+            ranks = {r["candidate_id"]: int(r["probe_rank"]) for r in read_candidates(nc_out) if r["probe_rank"]}
+            ks = {}
+            for k in (1, 2, 3):
+                pk = best_by_val(rows, lambda r: ranks.get(r["candidate_id"], 10 ** 9) <= k)
+                ks[str(k)] = {"pick": pk["candidate_id"] if pk else None,
+                              "same_pick": bool(pk and ex_pick and pk["candidate_id"] == ex_pick["candidate_id"]),
+                              "accuracy_given_up": (float(ex_pick["test_accuracy"]) - float(pk["test_accuracy"]))
+                              if (pk and ex_pick) else None}
+            top_k_picks.append({"deadline_ms": deadline, "top_k": ks})
+            # deepest and feasible: composed from this run's measured costs (see the module docstring)
+            deepest = {}
+            for r in feasible:
+                if r["base"] not in deepest or int(r["cut"]) > int(deepest[r["base"]]["cut"]):
+                    deepest[r["base"]] = r
+            for policy, chosen_rows in (("deepest", list(deepest.values())), ("feasible", feasible)):
+                pick = best_by_val(chosen_rows, lambda r: True)
+                seconds = fixed_s + sum(train_s[r["candidate_id"]] for r in chosen_rows)
+                per_policy[policy].append(entry(pick, seconds, len(chosen_rows), {"composed": True}))
+        results["modes"][mode] = {
+            "candidates": len(rows), "exhaustive_seconds": ex["exploration_seconds"],
+            "exhaustive_fixed_seconds": round(fixed_s, 2),
+            "n_train": ex["data"]["n_train"], "n_val": ex["data"]["n_val"], "n_test": ex["data"]["n_test"],
+            "policies": {p: {"deadlines": v} for p, v in per_policy.items()},
+            "ranked_top_k": top_k_picks,
+        }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, Path(args.out).with_suffix(".png"))
     print(f"wrote {args.out}")
     return 0
+
+
+def plot(results, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for mode, m in results["modes"].items():
+        for policy, p in m["policies"].items():
+            ds = p["deadlines"]
+            ax.plot([d["deadline_ms"] for d in ds], [d["speedup"] for d in ds], marker="o",
+                    label=f"{mode}: {policy}" + (" (composed)" if policy != "ranked" else ""))
+    ax.axhline(27, color="grey", linestyle=":", label="27x (NetCut paper)")
+    ax.set_yscale("log")
+    ax.set_xlabel("deadline (ms)")
+    ax.set_ylabel("speedup over exhaustive fine-tuning")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 def _run(name: str, config, out: Path) -> dict:
     """One search into the fresh folder ``out``; its wall time, training time and pick."""
     from latmodel.features import clear_cache
-    from trimmer.search import clear_base_cache, run_search
+    from trimmer.jobs import clear_base_cache
+    from trimmer.search import run_search
 
     clear_cache()
     clear_base_cache()

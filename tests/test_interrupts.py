@@ -24,10 +24,10 @@ _BOOT = textwrap.dedent("""
     import latmodel.predictor_io
     from tests.test_trimmer_search import FakePredictor
     latmodel.predictor_io.load_predictor = lambda path: FakePredictor()
-    from trimmer import search
+    from trimmer import state
     event = {event!r}
     if event:
-        _orig = search._State.save
+        _orig = state.SearchState.save
         def _save_then_hold(self, *a, **k):
             res = _orig(self, *a, **k)
             Path(event).write_text(res.candidate_id)
@@ -35,7 +35,7 @@ _BOOT = textwrap.dedent("""
             while time.monotonic() < deadline:
                 time.sleep(0.05)
             raise SystemExit("test hook: no interrupt came")
-        search._State.save = _save_then_hold
+        state.SearchState.save = _save_then_hold
     from trimmer.cli import main
     sys.exit(main(sys.argv[1:]))
 """)

@@ -9,7 +9,7 @@ import torch
 
 from latmodel.blocks import load_chain
 from latmodel.errors import NetcutError
-from trimmer import search as search_mod
+from trimmer import jobs as jobs_mod
 from trimmer.candidates import Candidate, check_deadline, enumerate_candidates, prune
 from trimmer.report import pareto_front
 from trimmer.search import SearchConfig, run_search
@@ -117,7 +117,7 @@ def test_trn_config_path_traversal_refused(tmp_path):
 
 def _config(npz, **kw):
     base = dict(deadline_ms=3.0, models=(TINY,), predictor="unused", data=str(npz), epochs=3, resolution_px=8,
-                pretrained=False, batch_size=16)
+                pretrained=False, batch_size=16, propose="feasible", margin="none")
     base.update(kw)
     return SearchConfig(**base)
 
@@ -140,7 +140,7 @@ def test_search_end_to_end_resume_and_report(fake_predictor, tiny_npz, tmp_path,
     def boom(*a, **k):
         raise AssertionError("a finished candidate was retrained")
 
-    monkeypatch.setattr(search_mod, "run_job", boom)
+    monkeypatch.setattr(jobs_mod, "run_job", boom)
     again = run_search(_config(tiny_npz), out, progress=False)
     assert again["candidates_trained_this_run"] == 0 and again["candidates_resumed"] == 2
     assert again["chosen"] == report["chosen"]
@@ -199,7 +199,7 @@ def test_finetune_search_builds_each_base_once_and_keeps_only_winning_weights(fa
     calls = []
     orig = trimmer.weights.load_pretrained
     monkeypatch.setattr(trimmer.weights, "load_pretrained", lambda *a, **k: calls.append(a) or orig(*a, **k))
-    search_mod.clear_base_cache()
+    jobs_mod.clear_base_cache()
     out = tmp_path / "ft"
     report = run_search(_config(tiny_npz, mode="finetune", deadline_ms=5.0, exhaustive=True, epochs=1), out,
                         progress=False)
@@ -218,10 +218,10 @@ def test_data_file_round_trip(tiny_npz, tmp_path):
 
     data = load_data(str(tiny_npz))
     (tmp_path / "d").mkdir()
-    ref = search_mod._DataFile.write(data, tmp_path / "d")
-    back = search_mod._job_data(ref)
-    assert search_mod._job_data(ref) is back  # loaded once per process
-    for name in search_mod._SPLIT_ARRAYS:
+    ref = jobs_mod._DataFile.write(data, tmp_path / "d")
+    back = jobs_mod._job_data(ref)
+    assert jobs_mod._job_data(ref) is back  # loaded once per process
+    for name in jobs_mod.SPLIT_ARRAYS:
         assert torch.equal(getattr(back, name), getattr(data, name))
     assert back.classes == data.classes and back.source == data.source
 
@@ -238,3 +238,64 @@ def test_load_data_dispatches_through_the_registry(monkeypatch, tiny_npz):
     monkeypatch.setitem(data_mod.DATASETS, "my-set", data_mod.DatasetKind(fake, by_name=True))
     assert data_mod.load_data("my-set", seed=3).n_classes == 3
     assert seen and seen[0]["seed"] == 3
+
+
+def test_ranked_probes_every_feasible_candidate_and_retrains_the_top_k(fake_predictor, tiny_npz, tmp_path):
+    out = tmp_path / "ranked"
+    report = run_search(_config(tiny_npz, propose="ranked", top_k=1, deadline_ms=4.0), out, progress=False)
+    assert report["propose"] == "ranked" and report["candidates_kept"] == 3
+    assert report["candidates_probed"] == 3 and report["candidates_fine_tuned"] == 1 == report["candidates_trained"]
+    import csv
+
+    rows = {r["candidate_id"]: r for r in csv.DictReader(open(out / "candidates.csv"))}
+    tuned = [r for r in rows.values() if r["fine_tuned"] == "True"]
+    assert len(tuned) == 1 and tuned[0]["probe_rank"] == "1" and tuned[0]["candidate_id"] == report["chosen"]["candidate_id"]
+    assert sorted(r["probe_rank"] for r in rows.values() if r["status"] == "kept") == ["1", "2", "3"]
+    assert all(r["probe_val_accuracy"] == "" for r in rows.values() if r["status"] == "pruned")
+    lo, hi = report["chosen"]["val_accuracy_ci95"]
+    assert lo <= report["chosen"]["val_accuracy"] <= hi
+    # resumed: the probe and the fine-tuning are both read back, nothing recomputed
+    again = run_search(_config(tiny_npz, propose="ranked", top_k=1, deadline_ms=4.0), out, progress=False)
+    assert again["candidates_trained_this_run"] == 0 and again["chosen"] == report["chosen"]
+
+
+def test_deepest_retrains_one_cut_per_base_and_upper_margin_prunes_more(fake_predictor, tiny_npz, tmp_path):
+    # prefix k costs k+1 ms, its upper bound 1.1 (k+1), the head 0.5 ms: at 3.7 ms cut 2 (3.5 ms) fits, but its
+    # upper bound (3.8 ms) does not
+    none = run_search(_config(tiny_npz, propose="deepest", deadline_ms=3.7), tmp_path / "n", progress=False)
+    assert none["candidates_trained"] == 1 and none["chosen"]["cut"] == 2
+    upper = run_search(_config(tiny_npz, propose="deepest", deadline_ms=3.7, margin="upper"), tmp_path / "u",
+                       progress=False)
+    assert upper["candidates_kept"] == 2 and upper["chosen"]["cut"] == 1
+
+
+def test_probe_accuracies_separate_informative_from_noise_features():
+    from trimmer.probe import probe_accuracies
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    signal = torch.nn.functional.one_hot(y, 3).float() * 3 + 0.1 * torch.randn(60, 3, generator=g)
+    noise = torch.randn(60, 3, generator=g)
+    scores = probe_accuracies({0: noise[:45], 1: signal[:45]}, y[:45], {0: noise[45:], 1: signal[45:]}, y[45:])
+    assert scores[1][0] == 1.0 and scores[0][0] < 0.7
+    with pytest.raises(NetcutError, match="validation images"):
+        probe_accuracies({0: signal}, y, {0: signal[:0]}, y[:0])
+
+
+def test_proposal_policies_exact():
+    from trimmer.proposal import propose
+
+    def cand(base, cut, ms):
+        return Candidate(base=base, cut=cut, n_blocks=4, block_name=f"b{cut}", resolution_px=8, out_channels=4,
+                         flops=cut + 1, backbone_latency_ms=ms, head_latency_ms=0.0, predicted_latency_ms=ms,
+                         predicted_upper_ms=ms)
+
+    cands = [cand("a", 0, 1.0), cand("a", 1, 2.0), cand("b", 0, 1.5), cand("b", 2, 3.0)]
+    scores = {"a@8px/cut00": 0.5, "a@8px/cut01": 0.9, "b@8px/cut00": 0.9, "b@8px/cut02": 0.7}
+    assert [c.candidate_id for c in propose("deepest", cands)] == ["a@8px/cut01", "b@8px/cut02"]
+    assert len(propose("feasible", cands)) == 4
+    # a tie on the probe goes to the deeper network (more FLOPs): a/cut01 (2 flops) over b/cut00 (1 flop)
+    assert [c.candidate_id for c in propose("ranked", cands, scores=scores, top_k=1)] == ["a@8px/cut01"]
+    assert len(propose("ranked", cands, scores=scores, top_k=3)) == 3
+    with pytest.raises(NetcutError, match="--propose must be one of ranked, deepest, feasible"):
+        propose("best", cands)

@@ -16,13 +16,15 @@ from typing import Any, Iterable, Sequence
 
 from latmodel.errors import NetcutError
 
-__all__ = ["Candidate", "enumerate_candidates", "prune", "check_deadline", "PRUNE_MARGINS"]
+__all__ = ["Candidate", "enumerate_candidates", "prune", "check_deadline", "PRUNE_MARGINS", "DEFAULT_MARGIN"]
 
 logger = logging.getLogger(__name__)
 
 #: How a candidate's latency is compared with the deadline: the prediction itself,
 #: or its upper bound (the predictor's residual quantile) for a safety margin.
 PRUNE_MARGINS = ("none", "upper")
+#: A hard deadline is compared with the upper bound unless the user asks otherwise.
+DEFAULT_MARGIN = "upper"
 
 
 @dataclasses.dataclass(frozen=True)

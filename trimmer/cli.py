@@ -69,8 +69,11 @@ def _config(args):
         epochs=getattr(args, "epochs", d["epochs"]), batch_size=getattr(args, "batch_size", d["batch_size"]),
         finetune_blocks=getattr(args, "finetune_blocks", d["finetune_blocks"]),
         resolution_px=args.resolution, margin=args.margin, exhaustive=getattr(args, "exhaustive", d["exhaustive"]),
+        propose=getattr(args, "propose", d["propose"]), top_k=getattr(args, "top_k", d["top_k"]),
+        probe_per_class=getattr(args, "probe_per_class", d["probe_per_class"]),
         verify=getattr(args, "verify", d["verify"]), seed=getattr(args, "seed", d["seed"]),
         limit_per_class=getattr(args, "limit_per_class", d["limit_per_class"]),
+        val_fraction=getattr(args, "val_fraction", d["val_fraction"]),
         weights=_weights(getattr(args, "weights", None)),
         pretrained=not getattr(args, "no_pretrained", not d["pretrained"]), workers=getattr(args, "workers", d["workers"]),
         scheduler=getattr(args, "scheduler", d["scheduler"]) or None,
@@ -131,10 +134,12 @@ def _common(p, d: dict):
     p.add_argument("--resolution", type=positive_int, default=d["resolution_px"],
                    help=f"input resolution, pixels (default {d['resolution_px']})")
     p.add_argument("--margin", choices=list(PRUNE_MARGINS), default=d["margin"],
-                   help="compare the deadline with the prediction (none) or its upper bound (upper)")
+                   help="compare the deadline with the predictor's upper bound (upper, a calibrated residual "
+                        f"quantile) or with its point prediction (none); default {d['margin']}")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .proposal import PROPOSAL_POLICIES
     from .train import MODES
 
     d = _search_defaults()
@@ -156,9 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonneg_int, default=d["seed"], help=f"random seed (default {d['seed']})")
     p.add_argument("--limit-per-class", type=positive_int, default=d["limit_per_class"],
                    help="use at most N training images per class")
+    p.add_argument("--val-fraction", type=positive_float, default=d["val_fraction"],
+                   help="share of the training images held out to choose on (default "
+                        f"{d['val_fraction']:g}); more makes the choice between close candidates firmer")
     p.add_argument("--weights", action="append", metavar="NAME=PATH", help="local pretrained weights for a base network")
     p.add_argument("--no-pretrained", action="store_true", help="allow random initialisation (for testing only)")
-    p.add_argument("--exhaustive", action="store_true", help="retrain every candidate (the baseline NetCut is compared with)")
+    p.add_argument("--propose", choices=list(PROPOSAL_POLICIES), default=d["propose"],
+                   help="which feasible candidates are retrained: ranked (a closed-form probe scores them all, the "
+                        "best --top-k are retrained), deepest (each base network's deepest cut that fits) or "
+                        f"feasible (all that fit); default {d['propose']}")
+    p.add_argument("--top-k", type=positive_int, default=d["top_k"],
+                   help=f"candidates the ranked policy retrains (default {d['top_k']})")
+    p.add_argument("--probe-per-class", type=_int_at_least(2), default=d["probe_per_class"],
+                   help=f"training images per class the probe fits on (default {d['probe_per_class']})")
+    p.add_argument("--exhaustive", action="store_true",
+                   help="retrain every candidate, deadline ignored (the baseline NetCut is compared with)")
     p.add_argument("--verify", action="store_true", help="measure the chosen TRN's latency on this device")
     p.add_argument("--workers", type=positive_int, default=d["workers"],
                    help=f"local worker processes for retraining (default {d['workers']})")

@@ -11,7 +11,8 @@ from typing import Iterator
 
 from latmodel.errors import NetcutError
 
-__all__ = ["DEVICE_PATTERN", "resolve_device", "amp_setup", "torch_threads", "progress", "progress_bar"]
+__all__ = ["DEVICE_PATTERN", "WORK_BAR_FORMAT", "resolve_device", "amp_setup", "torch_threads", "progress",
+           "progress_bar"]
 
 #: Devices trimmer trains on.
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -65,12 +66,16 @@ def progress(iterable, *, total: int | None, desc: str, enabled: bool):
     return tqdm(iterable, total=total, desc=desc, leave=False, disable=None if enabled else True)
 
 
+#: For bars whose total is estimated work, not a count: percentage and ETA only.
+WORK_BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
+
+
 @contextlib.contextmanager
-def progress_bar(total: int, enabled: bool, *, desc: str, unit: str):
+def progress_bar(total: float, enabled: bool, *, desc: str, unit: str, bar_format: str | None = None):
     """A manually updated progress bar, closed on exit; off when disabled or ``total`` is 0."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit=unit, disable=not enabled or total == 0)
+    bar = tqdm(total=total, desc=desc, unit=unit, disable=not enabled or total == 0, bar_format=bar_format)
     try:
         yield bar
     finally:

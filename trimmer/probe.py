@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from latmodel.errors import NetcutError
 
-__all__ = ["PROBE_ALPHAS", "ProbeScore", "probe_accuracies"]
+__all__ = ["PROBE_ALPHAS", "ProbeScore", "probe_accuracies", "probe_base"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,3 +108,29 @@ def probe_accuracies(feats_train: Mapping[int, Any], y_train, feats_val: Mapping
                                   torch.as_tensor(feats_val[cut]).float(), yva, n_classes, alphas)
         out[cut] = (acc, alpha, time.perf_counter() - t0)
     return out
+
+
+def probe_base(chain, cuts, data, resolution: int, *, per_class: int | None, seed: int, batch_size: int = 64,
+               device: str = "cpu", progress: bool = False) -> dict[int, tuple[float, float, float]]:
+    """Probe scores of ``cuts`` of one base network: ``{cut: (val accuracy, alpha, seconds)}``.
+
+    One forward pass over ``per_class`` seeded training images per class (all when
+    None) plus the validation split, stopping at the deepest of ``cuts``.
+    """
+    import torch
+
+    from .data import _limit_per_class
+    from .train import extract_pooled_features
+
+    idx = torch.from_numpy(_limit_per_class(data.train_y.numpy(), per_class, seed))
+    x = torch.cat([data.train_x[idx], data.val_x])
+    t0 = time.perf_counter()
+    feats = extract_pooled_features(chain.blocks, x, resolution, cuts, batch_size=batch_size, device=device,
+                                    progress=progress)
+    n_tr = len(idx)
+    scores = probe_accuracies({k: v[:n_tr] for k, v in feats.items()}, data.train_y[idx],
+                              {k: v[n_tr:] for k, v in feats.items()}, data.val_y)
+    # the shared forward pass is charged to the cuts in proportion to the blocks each runs
+    pass_s = time.perf_counter() - t0 - sum(s for _, _, s in scores.values())
+    depth = sum(k + 1 for k in scores)
+    return {k: (acc, alpha, s + pass_s * (k + 1) / depth) for k, (acc, alpha, s) in scores.items()}

@@ -18,7 +18,7 @@ from latmodel.errors import NetcutError
 
 from .candidates import Candidate
 
-__all__ = ["PROPOSAL_POLICIES", "DEFAULT_PROPOSAL", "DEFAULT_TOP_K", "NEEDS_PROBE", "propose"]
+__all__ = ["PROPOSAL_POLICIES", "DEFAULT_PROPOSAL", "DEFAULT_TOP_K", "NEEDS_PROBE", "propose", "probe_order"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +38,16 @@ def _deepest(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: 
     return [c for c in feasible if best.get(c.base) is c]
 
 
+def probe_order(candidates: Sequence[Candidate], scores: Mapping[str, float]) -> list[Candidate]:
+    """Candidates best first by probe score; ties go to the deeper network (more FLOPs), then the faster."""
+    return sorted(candidates, key=lambda c: (-scores[c.candidate_id], -c.flops, c.predicted_latency_ms))
+
+
 def _ranked(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int) -> list[Candidate]:
     missing = [c.candidate_id for c in feasible if c.candidate_id not in scores]
     if missing:
         raise NetcutError(f"no probe score for {len(missing)} feasible candidate(s), e.g. {missing[0]}")
-    order = sorted(feasible, key=lambda c: (-scores[c.candidate_id], -c.flops, c.predicted_latency_ms))
-    chosen = {c.candidate_id for c in order[:top_k]}
+    chosen = {c.candidate_id for c in probe_order(feasible, scores)[:top_k]}
     return [c for c in feasible if c.candidate_id in chosen]
 
 

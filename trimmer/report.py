@@ -9,16 +9,40 @@ from typing import Any, Sequence
 
 from latmodel.fileio import atomic_path, atomic_write_text, sanitize_cell
 
-__all__ = ["REPORT_SCHEMA_VERSION", "CANDIDATE_COLUMNS", "write_report", "pareto_front", "plot_pareto", "summary_text"]
+__all__ = ["REPORT_SCHEMA_VERSION", "CANDIDATE_COLUMNS", "write_report", "pareto_front", "plot_pareto", "summary_text",
+           "accuracy_interval", "selection_margin"]
 
 logger = logging.getLogger(__name__)
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
 CANDIDATE_COLUMNS = (
     "candidate_id", "base", "cut", "n_blocks", "block_name", "off_the_shelf", "resolution_px", "out_channels",
-    "flops", "backbone_latency_ms", "head_latency_ms", "predicted_latency_ms", "predicted_upper_ms", "status", "val_accuracy", "test_accuracy",
-    "epochs_run", "train_seconds",
+    "flops", "backbone_latency_ms", "head_latency_ms", "predicted_latency_ms", "predicted_upper_ms", "status",
+    "probe_val_accuracy", "probe_rank", "fine_tuned", "val_accuracy", "test_accuracy", "epochs_run", "train_seconds",
 )
+#: Two-sided 95% normal quantile for the accuracy intervals.
+_Z95 = 1.959964
+
+
+def accuracy_interval(accuracy: float, n: int, z: float = _Z95) -> tuple[float, float] | None:
+    """Wilson score interval of an accuracy measured on ``n`` images (None without images)."""
+    import math
+
+    if not n or accuracy != accuracy:
+        return None
+    centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def selection_margin(n_compared: int, n_val: int, alpha: float = 0.05) -> float | None:
+    """Accuracy difference (fraction) below which ``n_compared`` candidates cannot be told apart on ``n_val``
+    validation images with confidence 1 - ``alpha`` (Hoeffding's bound with a union over the candidates)."""
+    import math
+
+    if n_compared < 2 or not n_val:
+        return None
+    return 2 * math.sqrt(math.log(2 * n_compared / alpha) / (2 * n_val))
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -41,46 +65,57 @@ def _csv_text(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def _pareto_panel(ax, rows: list[dict], metric: str, deadline_ms: float, chosen_id: str | None, colors) -> None:
+    trained = [r for r in rows if r.get(metric) not in (None, "")]
+    bases = sorted({r["base"] for r in rows})
+    for i, base in enumerate(bases):
+        color = colors[i % len(colors)]
+        if metric == "val_accuracy":  # the ranked policy's cheap scores, for every feasible candidate
+            probed = [r for r in rows if r["base"] == base and r.get("probe_val_accuracy") not in (None, "")]
+            if probed:
+                ax.scatter([r["predicted_latency_ms"] for r in probed], [100 * r["probe_val_accuracy"] for r in probed],
+                           s=12, marker="x", color=color, alpha=0.45, label=f"{base} probe (not fine-tuned)")
+        pts = [r for r in trained if r["base"] == base]
+        trn = [r for r in pts if not r["off_the_shelf"]]
+        if trn:
+            ax.scatter([r["predicted_latency_ms"] for r in trn], [100 * r[metric] for r in trn], s=18,
+                       color=color, alpha=0.85, label=f"{base} TRNs")
+        ots = [r for r in pts if r["off_the_shelf"]]
+        if ots:
+            ax.scatter([r["predicted_latency_ms"] for r in ots], [100 * r[metric] for r in ots], s=110, marker="*",
+                       color=color, edgecolor="black", linewidth=0.6, zorder=4, label=f"{base} off-the-shelf")
+    all_pts = [(r["predicted_latency_ms"], 100 * r[metric]) for r in trained]
+    ots_pts = [(r["predicted_latency_ms"], 100 * r[metric]) for r in trained if r["off_the_shelf"]]
+    for pts, style, label in ((all_pts, "-", "frontier, TRNs + off-the-shelf"), (ots_pts, ":", "frontier, off-the-shelf only")):
+        front = pareto_front(pts)
+        if front:
+            ax.step([p[0] for p in front], [p[1] for p in front], where="post", linestyle=style, color="black",
+                    linewidth=1.2, label=label)
+    ax.axvline(deadline_ms, color="crimson", linestyle="--", linewidth=1.2, label=f"deadline {deadline_ms:g} ms")
+    chosen = next((r for r in trained if r["candidate_id"] == chosen_id), None)
+    if chosen:
+        ax.scatter([chosen["predicted_latency_ms"]], [100 * chosen[metric]], s=220, facecolors="none",
+                   edgecolors="crimson", linewidth=2, zorder=5, label=f"chosen: {chosen_id}")
+    ax.set_xlabel("predicted latency (ms)")
+    ax.set_ylabel(("validation" if metric == "val_accuracy" else "test") + " accuracy (%)")
+    ax.grid(alpha=0.3)
+
+
 def plot_pareto(rows: list[dict], deadline_ms: float, chosen_id: str | None, path: Path, *, title: str = "") -> None:
-    """Latency vs accuracy: off-the-shelf points, TRN points, each frontier, the deadline line."""
+    """Latency vs accuracy, side by side: validation (what the choice is made on) and test (reported only)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    trained = [r for r in rows if r.get("test_accuracy") not in (None, "")]
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
-    bases = sorted({r["base"] for r in trained})
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), dpi=110, sharex=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, base in enumerate(bases):
-        pts = [r for r in trained if r["base"] == base]
-        color = colors[i % len(colors)]
-        trn = [r for r in pts if not r["off_the_shelf"]]
-        ax.scatter([r["predicted_latency_ms"] for r in trn], [100 * r["test_accuracy"] for r in trn], s=18,
-                   color=color, alpha=0.75, label=f"{base} TRNs")
-        ots = [r for r in pts if r["off_the_shelf"]]
-        if not ots:
-            continue
-        ax.scatter([r["predicted_latency_ms"] for r in ots], [100 * r["test_accuracy"] for r in ots], s=110,
-                   marker="*", color=color, edgecolor="black", linewidth=0.6, zorder=4, label=f"{base} off-the-shelf")
-    all_pts = [(r["predicted_latency_ms"], 100 * r["test_accuracy"]) for r in trained]
-    ots_pts = [(r["predicted_latency_ms"], 100 * r["test_accuracy"]) for r in trained if r["off_the_shelf"]]
-    for pts, style, label in ((all_pts, "-", "frontier, TRNs + off-the-shelf"), (ots_pts, ":", "frontier, off-the-shelf only")):
-        front = pareto_front(pts)
-        if front:
-            xs = [p[0] for p in front]
-            ys = [p[1] for p in front]
-            ax.step(xs, ys, where="post", linestyle=style, color="black", linewidth=1.2, label=label)
-    ax.axvline(deadline_ms, color="crimson", linestyle="--", linewidth=1.2, label=f"deadline {deadline_ms:g} ms")
-    chosen = next((r for r in trained if r["candidate_id"] == chosen_id), None)
-    if chosen:
-        ax.scatter([chosen["predicted_latency_ms"]], [100 * chosen["test_accuracy"]], s=220, facecolors="none",
-                   edgecolors="crimson", linewidth=2, zorder=5, label=f"chosen: {chosen_id}")
-    ax.set_xlabel("predicted latency (ms)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title or "NetCut: latency vs accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    for ax, metric, name in zip(axes, ("val_accuracy", "test_accuracy"),
+                                ("validation: the choice is made here", "test: reported, never used to choose")):
+        _pareto_panel(ax, rows, metric, deadline_ms, chosen_id, colors)
+        ax.set_title(name, fontsize=9)
+    axes[0].legend(fontsize=6.5, loc="lower right")
+    fig.suptitle(title or "NetCut: latency vs accuracy")
     fig.tight_layout()
     try:
         with atomic_path(path, suffix=".png") as tmp:
@@ -104,16 +139,24 @@ def _cand_summary(pair) -> dict[str, Any] | None:
 
 def write_report(out: Path, *, config, candidates, kept, results, chosen, off_the_shelf, exported,
                  verified_latency_ms, prediction_seconds, training_seconds, exploration_seconds, resumed,
-                 trained_now, data, predictor) -> dict[str, Any]:
+                 trained_now, data, predictor, probes=None, proposed=(), probe_seconds=0.0) -> dict[str, Any]:
     """Write candidates.csv, report.json and pareto.png into ``out``; return the report dict."""
     import json
 
     from . import __version__
 
     kept_ids = {c.candidate_id for c in kept}
+    probes = probes or {}
+    from .proposal import probe_order
+
+    scored = [c for c in candidates if c.candidate_id in probes]
+    order = probe_order(scored, {cid: p.probe_val_accuracy for cid, p in probes.items()})
+    rank = {c.candidate_id: i + 1 for i, c in enumerate(order)}
+    proposed_ids = {c.candidate_id for c in proposed}
     rows = []
     for c in candidates:
         res = results.get(c.candidate_id)
+        probe = probes.get(c.candidate_id)
         rows.append({
             **{k: v for k, v in c.to_dict().items() if k in CANDIDATE_COLUMNS},
             "backbone_latency_ms": round(c.backbone_latency_ms, 4),
@@ -121,6 +164,9 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
             "predicted_latency_ms": round(c.predicted_latency_ms, 4),
             "predicted_upper_ms": round(c.predicted_upper_ms, 4),
             "status": "kept" if c.candidate_id in kept_ids else "pruned",
+            "probe_val_accuracy": None if probe is None else round(probe.probe_val_accuracy, 5),
+            "probe_rank": rank.get(c.candidate_id),
+            "fine_tuned": c.candidate_id in proposed_ids,
             "val_accuracy": None if res is None else round(res.val_accuracy, 5),
             "test_accuracy": None if res is None else round(res.test_accuracy, 5),
             "epochs_run": None if res is None else res.epochs_run,
@@ -129,6 +175,11 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
     atomic_write_text(out / "candidates.csv", _csv_text(rows))
     chosen_d = _cand_summary(chosen)
     ots_d = _cand_summary(off_the_shelf)
+    for d in (chosen_d, ots_d):
+        if d is not None:
+            for split, n in (("val", len(data.val_y)), ("test", len(data.test_y))):
+                ci = accuracy_interval(d[f"{split}_accuracy"], n)
+                d[f"{split}_accuracy_ci95"] = None if ci is None else [round(ci[0], 5), round(ci[1], 5)]
     if chosen_d is not None and verified_latency_ms is not None:
         chosen_d["verified_latency_ms"] = round(verified_latency_ms, 4)
         chosen_d["verified_meets_deadline"] = verified_latency_ms <= config.deadline_ms
@@ -140,6 +191,9 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         "netcut_version": __version__,
         "deadline_ms": config.deadline_ms,
         "margin": config.margin,
+        "propose": "exhaustive" if config.exhaustive else config.propose,
+        "top_k": config.top_k,
+        "probe_per_class": config.probe_per_class,
         "mode": config.mode,
         "epochs": config.epochs,
         "seed": config.seed,
@@ -154,10 +208,14 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         "candidates_total": len(candidates),
         "candidates_kept": len(kept),
         "candidates_pruned": len(candidates) - len(kept),
+        "candidates_probed": len(probes),
+        "candidates_fine_tuned": len(proposed_ids),
         "candidates_trained": len(results),
+        "selection_margin": selection_margin(len(results), len(data.val_y)),
         "candidates_trained_this_run": trained_now,
         "candidates_resumed": resumed,
         "prediction_seconds": round(prediction_seconds, 4),
+        "probe_seconds": round(probe_seconds, 3),
         "training_seconds": round(training_seconds, 3),
         "exploration_seconds": round(exploration_seconds, 3),
         "exported_trn": str(exported) if exported else None,
@@ -169,23 +227,39 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
     return report
 
 
+def _pct_ci(d: dict, split: str) -> str:
+    ci = d.get(f"{split}_accuracy_ci95")
+    text = f"{100 * d[f'{split}_accuracy']:.2f}%"
+    return text + (f" [95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}]" if ci else "")
+
+
 def summary_text(report: dict[str, Any], out: Path) -> str:
     """The lines the CLI prints at the end of a search."""
     lines = []
     c = report.get("chosen")
     o = report.get("best_off_the_shelf")
+    bound = "upper bound" if report["margin"] == "upper" else "prediction"
+    probed = f", {report['candidates_probed']} probed" if report.get("candidates_probed") else ""
     lines.append(f"candidates: {report['candidates_total']} total, {report['candidates_pruned']} pruned by the "
-                 f"{report['deadline_ms']:g} ms deadline, {report['candidates_trained']} trained "
-                 f"({report['candidates_resumed']} resumed); exploration {report['exploration_seconds']:.1f} s")
+                 f"{report['deadline_ms']:g} ms deadline ({bound}){probed}, {report['candidates_trained']} retrained "
+                 f"({report['propose']}; {report['candidates_resumed']} resumed); exploration "
+                 f"{report['exploration_seconds']:.1f} s")
     if c is None:
         lines.append("no trained candidate meets the deadline")
     else:
         v = f", measured {c['verified_latency_ms']:.2f} ms" if "verified_latency_ms" in c else ""
         lines.append(f"chosen TRN: {c['candidate_id']} (cut after {c['block_name']}, block {c['cut'] + 1} of "
-                     f"{c['n_blocks']}): test accuracy {100 * c['test_accuracy']:.2f}%, predicted "
-                     f"{c['predicted_latency_ms']:.2f} ms{v}")
+                     f"{c['n_blocks']}): validation {_pct_ci(c, 'val')}, test {_pct_ci(c, 'test')}; predicted "
+                     f"{c['predicted_latency_ms']:.2f} ms (upper bound {c['predicted_upper_ms']:.2f} ms){v}")
+        margin = report.get("selection_margin")
+        if margin is not None and margin > 0.05:
+            lines.append(f"note: {report['candidates_trained']} candidates were compared on {report['data']['n_val']} "
+                         f"validation images, which tells apart only differences over {100 * margin:.1f} points "
+                         "(95%); more validation data or fewer retrained candidates (--top-k) make the choice firmer")
     if o is None:
-        lines.append("no off-the-shelf network meets the deadline")
+        lines.append("no off-the-shelf network was retrained within the deadline"
+                     + (" (the ranked policy retrains only the best-scored; --propose feasible retrains them all)"
+                        if report.get("propose") == "ranked" else ""))
     else:
         gain = report.get("relative_accuracy_gain")
         g = f"; relative gain {100 * gain:+.2f}%" if gain is not None else ""

@@ -1,4 +1,9 @@
-"""NetCut: enumerate TRN candidates -> predict -> prune -> retrain survivors -> choose.
+"""NetCut: enumerate TRN candidates -> predict -> prune -> propose -> retrain the proposed -> choose.
+
+The proposal policy (:mod:`trimmer.proposal`) decides which feasible candidates
+are retrained; the default, ``ranked``, scores every feasible candidate with a
+closed-form probe (:mod:`trimmer.probe`, one forward pass per base network) and
+fine-tunes only the best ``top_k``.
 
 :func:`run_search` is the main job.  It is resumable: every finished candidate
 is written atomically to ``OUT/results/`` as soon as it is done, and a search
@@ -14,22 +19,22 @@ job sends its trained weights back only when the candidate can still be chosen.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import hashlib
-import json
 import logging
-import re
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from latmodel.errors import NetcutError
-from latmodel.fileio import atomic_path, atomic_write_json
 
-from .candidates import PRUNE_MARGINS, Candidate, check_deadline, enumerate_candidates, prune
-from .compute import progress_bar
+from .candidates import DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_deadline, enumerate_candidates, prune
+from .compute import WORK_BAR_FORMAT, progress_bar
+from .proposal import DEFAULT_PROPOSAL, DEFAULT_TOP_K, NEEDS_PROBE, propose
+from .jobs import SPLIT_ARRAYS, TrainJob, base_chain, run_jobs
+from .probe import ProbeScore
+from .state import CandidateResult, SearchState
 
 __all__ = [
     "DEFAULT_BASES",
@@ -37,12 +42,7 @@ __all__ = [
     "DEFAULT_DEADLINE_MS",
     "DEFAULT_RESOLUTION",
     "SearchConfig",
-    "CandidateResult",
-    "TrainJob",
     "run_search",
-    "run_job",
-    "base_chain",
-    "clear_base_cache",
 ]
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ DEFAULT_BASES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0", "efficie
 DEFAULT_DEADLINE_MS = 9.0
 DEFAULT_RESOLUTION = 128
 SEARCH_SCHEMA_VERSION = 1
-_ID_SAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,11 +68,15 @@ class SearchConfig:
     batch_size: int = 64
     finetune_blocks: int = 1
     resolution_px: int = DEFAULT_RESOLUTION
-    margin: str = "none"
+    margin: str = DEFAULT_MARGIN
+    propose: str = DEFAULT_PROPOSAL
+    top_k: int = DEFAULT_TOP_K
+    probe_per_class: int | None = 100
     exhaustive: bool = False
     verify: bool = False
     seed: int = 0
     limit_per_class: int | None = None
+    val_fraction: float = 0.1
     weights: tuple[tuple[str, str], ...] = ()
     pretrained: bool = True
     workers: int = 1
@@ -95,6 +98,18 @@ class SearchConfig:
             raise NetcutError(f"--resolution must be a positive integer, got {self.resolution_px!r}")
         if not isinstance(self.workers, int) or self.workers < 1:
             raise NetcutError(f"--workers must be an integer >= 1, got {self.workers!r}")
+        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
+                or not 0 < self.val_fraction < 1:
+            raise NetcutError(f"--val-fraction must be a number between 0 and 1, got {self.val_fraction!r}")
+        from .proposal import PROPOSAL_POLICIES
+
+        if self.propose not in PROPOSAL_POLICIES:
+            raise NetcutError(f"--propose must be one of {', '.join(PROPOSAL_POLICIES)}, got {self.propose!r}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise NetcutError(f"--top-k must be an integer >= 1, got {self.top_k!r}")
+        if self.probe_per_class is not None and (isinstance(self.probe_per_class, bool)
+                                                 or not isinstance(self.probe_per_class, int) or self.probe_per_class < 2):
+            raise NetcutError(f"--probe-per-class must be an integer >= 2 (or None for all), got {self.probe_per_class!r}")
         from .train import MODES
 
         if self.mode not in MODES:
@@ -110,7 +125,7 @@ class SearchConfig:
         """The settings a finished candidate's result depends on (resume must match them)."""
         return {
             "schema_version": SEARCH_SCHEMA_VERSION,
-            "data": data_fingerprint,
+            "data": data_fingerprint,  # the validation split is part of the data
             "train": self.train_config().to_dict(),
             "resolution_px": self.resolution_px,
             "pretrained": self.pretrained,
@@ -124,276 +139,12 @@ class SearchConfig:
         return d
 
 
-@dataclasses.dataclass(frozen=True)
-class CandidateResult:
-    """A trained candidate: its accuracies and cost."""
-
-    candidate_id: str
-    val_accuracy: float
-    test_accuracy: float
-    epochs_run: int
-    train_seconds: float
-    weights_file: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CandidateResult":
-        return cls(candidate_id=str(d["candidate_id"]), val_accuracy=float(d["val_accuracy"]),
-                   test_accuracy=float(d["test_accuracy"]), epochs_run=int(d["epochs_run"]),
-                   train_seconds=float(d["train_seconds"]), weights_file=str(d.get("weights_file", "")))
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainJob:
-    """One unit of retraining work, self-contained so it can run in another process or on a cluster."""
-
-    base: str
-    cuts: tuple[int, ...]
-    n_blocks: int
-    resolution_px: int
-    mode: str
-    train: dict
-    weights_path: str | None
-    pretrained: bool
-    state_min_val: float | None = None  # ship a cut's trained weights back only at this val accuracy or above
-
-
-# --------------------------------------------------------------------------- state on disk
-
-
-def _safe_id(candidate_id: str) -> str:
-    return _ID_SAFE.sub("_", candidate_id.replace("/", "__"))
-
-
-class _State:
-    """``OUT/`` of a search: the training key, finished results and head weights."""
-
-    def __init__(self, out: Path, key: dict[str, Any]):
-        self.out = out
-        self.results_dir = out / "results"
-        self.weights_dir = out / "weights"
-        key_path = out / "search.json"
-        if key_path.exists():
-            try:
-                old = json.loads(key_path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                raise NetcutError(f"{str(key_path)!r} is damaged; delete it (and {self.results_dir}) to start afresh") from None
-            if old != key:
-                diff = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
-                raise NetcutError(
-                    f"--out {str(out)!r} holds a search with other training settings ({', '.join(diff)} differ); "
-                    "use a new --out folder, or the same data, mode, epochs, seed and resolution to resume"
-                )
-        out.mkdir(exist_ok=True)
-        self.results_dir.mkdir(exist_ok=True)
-        self.weights_dir.mkdir(exist_ok=True)
-        if not key_path.exists():
-            atomic_write_json(key_path, key)
-
-    def load(self, candidate_id: str) -> CandidateResult | None:
-        path = self.results_dir / f"{_safe_id(candidate_id)}.json"
-        if not path.is_file():
-            return None
-        try:
-            result = CandidateResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
-            logger.warning("ignoring damaged result file %s; the candidate is retrained", path)
-            return None
-        if result.weights_file and not (self.weights_dir / result.weights_file).is_file():
-            return None
-        return result
-
-    def save(self, candidate_id: str, result: dict, state: dict | None) -> CandidateResult:
-        import torch
-
-        weights_file = ""
-        if state is not None:
-            weights_file = f"{_safe_id(candidate_id)}.pt"
-            with atomic_path(self.weights_dir / weights_file) as tmp:
-                torch.save({k: torch.as_tensor(v) for k, v in state.items()}, tmp)
-        res = CandidateResult(candidate_id=candidate_id, val_accuracy=float(result["val_accuracy"]),
-                              test_accuracy=float(result["test_accuracy"]), epochs_run=int(result["epochs_run"]),
-                              train_seconds=float(result["train_seconds"]), weights_file=weights_file)
-        atomic_write_json(self.results_dir / f"{_safe_id(candidate_id)}.json", res.to_dict())
-        return res
-
-    def weights(self, result: CandidateResult) -> dict:
-        import torch
-
-        return torch.load(self.weights_dir / result.weights_file, map_location="cpu", weights_only=True)
-
-
-# --------------------------------------------------------------------------- jobs
-
-#: Split base networks (and their weights' provenance) built in this process, by
-#: (name, resolution, weights file identity, pretrained, seed): each is built and
-#: traced once per process, whatever the number of jobs.  Jobs never change them
-#: (head mode restores train flags; finetune/full train copies).
-_BASES: dict[tuple, tuple[Any, Any]] = {}
-_MAX_BASES = 8
-#: The dataset a local worker process loaded from a :class:`_DataFile` (one at a time).
-_WORKER_DATA: dict[str, Any] = {}
-_SPLIT_ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
-
-
-def _file_identity(path: str | None) -> tuple | None:
-    if path is None:
-        return None
-    try:
-        st = Path(path).stat()
-    except OSError:
-        return (str(path),)  # load_pretrained reports the missing file
-    return (str(path), st.st_mtime_ns, st.st_size)
-
-
-def base_chain(base: str, resolution: int, *, weights_path: str | None, pretrained: bool, seed: int):
-    """``(BlockChain, WeightsInfo)`` of a base network with its weights loaded; built once per process."""
-    import torch
-    from latmodel.blocks import load_chain
-
-    from .weights import load_pretrained
-
-    key = (base, int(resolution), _file_identity(weights_path), bool(pretrained), int(seed))
-    hit = _BASES.get(key)
-    if hit is None:
-        torch.manual_seed(seed)  # same weights in every process when --no-pretrained initialises randomly
-        model, info = load_pretrained(base, resolution=resolution, weights_path=weights_path, pretrained=pretrained)
-        hit = (load_chain(base, resolution, model=model), info)
-        while len(_BASES) >= _MAX_BASES:
-            _BASES.pop(next(iter(_BASES)))
-        _BASES[key] = hit
-    return hit
-
-
-def clear_base_cache() -> None:
-    """Forget this process's built base networks (e.g. to time a cold search)."""
-    _BASES.clear()
-
-
-@dataclasses.dataclass(frozen=True)
-class _DataFile:
-    """A dataset written once as ``.npy`` files for local worker processes, which map it once each."""
-
-    folder: str
-
-    @classmethod
-    def write(cls, data, folder: Path) -> "_DataFile":
-        import numpy as np
-
-        for name in _SPLIT_ARRAYS:
-            np.save(folder / f"{name}.npy", getattr(data, name).contiguous().numpy())
-        atomic_write_json(folder / "meta.json", {"classes": list(data.classes), "source": data.source})
-        return cls(str(folder))
-
-    def load(self):
-        import numpy as np
-        import torch
-
-        from .data import DataSplits
-
-        folder = Path(self.folder)
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        # Copy-on-write maps: workers share the pages, and the tensors stay writable for torch.
-        arrays = {name: torch.from_numpy(np.load(folder / f"{name}.npy", mmap_mode="c")) for name in _SPLIT_ARRAYS}
-        return DataSplits(**arrays, classes=tuple(meta["classes"]), source=str(meta["source"]))
-
-
-def _job_data(data):
-    """The job's dataset: ``data`` itself, or a :class:`_DataFile` loaded once in this process."""
-    if not isinstance(data, _DataFile):
-        return data
-    if data.folder not in _WORKER_DATA:
-        _WORKER_DATA.clear()
-        _WORKER_DATA[data.folder] = data.load()
-    return _WORKER_DATA[data.folder]
-
-
-def run_job(job: TrainJob, data, progress: bool = False) -> list[dict]:
-    """Train every cut of ``job``; returns ``[{candidate_id, result, state}]``.
-
-    ``state`` is the head's Linear weights in ``head`` mode and the whole TRN's
-    state dict otherwise; it is None for a cut whose validation accuracy is
-    below ``job.state_min_val`` (it cannot be chosen, so its weights stay here).
-    """
-    from .compute import torch_threads
-    from .train import TrainConfig, extract_pooled_features, train_head_on_features, train_trn
-
-    config = TrainConfig.from_dict(job.train)
-    data = _job_data(data)
-    chain, _ = base_chain(job.base, job.resolution_px, weights_path=job.weights_path, pretrained=job.pretrained,
-                          seed=config.seed)
-
-    def wanted(result) -> bool:
-        return job.state_min_val is None or result.val_accuracy >= job.state_min_val
-
-    out = []
-    if job.mode == "head":
-        with torch_threads(config.num_threads):
-            splits = {}
-            for split in ("train", "val", "test"):
-                x = getattr(data, f"{split}_x")
-                splits[split] = extract_pooled_features(chain.blocks, x, job.resolution_px, job.cuts,
-                                                        batch_size=config.batch_size, device=config.device,
-                                                        progress=progress)
-        for cut in job.cuts:
-            state, result = train_head_on_features(
-                splits["train"][cut], data.train_y, splits["val"][cut], data.val_y, splits["test"][cut], data.test_y,
-                data.n_classes, config,
-            )
-            out.append({"candidate_id": f"{job.base}@{job.resolution_px}px/cut{cut:02d}", "result": result.to_dict(),
-                        "state": {k: v.numpy() for k, v in state.items()} if wanted(result) else None})
-        return out
-    for cut in job.cuts:
-        # train_trn trains a deep copy in finetune/full mode: the cached base chain stays pretrained.
-        trn, result = train_trn(chain.blocks[: cut + 1], data.n_classes, data, job.resolution_px, config,
-                                progress=progress)
-        state = {k: v.detach().cpu().numpy() for k, v in trn.state_dict().items()} if wanted(result) else None
-        out.append({"candidate_id": f"{job.base}@{job.resolution_px}px/cut{cut:02d}", "result": result.to_dict(),
-                    "state": state})
-        del trn
-    return out
-
-
-def _run_jobs(jobs: Iterable[TrainJob], data, config: SearchConfig, progress: bool) -> Iterator[dict]:
-    """Yield job outputs as they finish (locally in-process, in local workers, or on Dask).
-
-    ``jobs`` is consumed lazily, so a job made when it is dispatched sees the best result so far.
-    The dataset travels once: as is in-process, as one scattered copy per Dask worker, and as
-    ``.npy`` files that each local worker process maps once.
-    """
-    if config.workers == 1 and not config.scheduler:
-        for job in jobs:
-            yield from run_job(job, data, progress=progress)
-        return
-    import tempfile
-
-    from joblib import Parallel, delayed, parallel_config
-
-    with contextlib.ExitStack() as stack:
-        if config.scheduler:
-            from latmodel.cluster import connect_scheduler
-
-            client = connect_scheduler(config.scheduler)
-            stack.callback(client.close)
-            stack.enter_context(parallel_config(backend="dask", n_jobs=-1, scatter=[data]))
-            payload = data
-        else:
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trimmer-data-")))
-            payload = _DataFile.write(data, folder)
-            stack.enter_context(parallel_config(backend="loky", n_jobs=config.workers, inner_max_num_threads=1))
-        runner = Parallel(return_as="generator_unordered")
-        for outputs in runner(delayed(run_job)(job, payload) for job in jobs):
-            yield from outputs
-
-
 # --------------------------------------------------------------------------- the search
 
 
 def _data_fingerprint(data) -> str:
     h = hashlib.sha256()
-    for name in _SPLIT_ARRAYS:
+    for name in SPLIT_ARRAYS:
         t = getattr(data, name)
         h.update(name.encode())
         h.update(str(tuple(t.shape)).encode())
@@ -475,7 +226,8 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
 
     predictor = load_predictor(Path(config.predictor))
     _check_resolution(predictor, config.resolution_px)
-    data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class)
+    data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class,
+                     val_fraction=config.val_fraction)
     n_classes = data.n_classes
 
     # Pretrained bases: loaded here first, so a missing weights file fails before any work; in-process
@@ -490,10 +242,22 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
     prediction_seconds = time.perf_counter() - t_pred
     check_deadline(candidates, config.deadline_ms, margin=config.margin)
     kept, pruned = prune(candidates, config.deadline_ms, margin=config.margin)
-    to_train = candidates if config.exhaustive else kept
     logger.info("%d candidates, %d kept, %d pruned", len(candidates), len(kept), len(pruned))
 
-    state = _State(out, config.training_key(_data_fingerprint(data)))
+    state = SearchState(out, config.training_key(_data_fingerprint(data)))
+    t_probe = time.perf_counter()
+    probes: dict[str, ProbeScore] = {}
+    if config.exhaustive:
+        to_train = list(candidates)
+    else:
+        if config.propose in NEEDS_PROBE:
+            probes = _probe_feasible(kept, bases, data, config, state, progress)
+        to_train = propose(config.propose, kept, scores={k: v.probe_val_accuracy for k, v in probes.items()},
+                           top_k=config.top_k)
+    probe_seconds = time.perf_counter() - t_probe
+    logger.info("%s proposes %d of %d feasible candidates", "exhaustive" if config.exhaustive else config.propose,
+                len(to_train), len(kept))
+
     results: dict[str, CandidateResult] = {}
     pending: dict[str, list[Candidate]] = {}
     for c in to_train:
@@ -527,14 +291,16 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
                 job, state_min_val=best.state_min_val(by_base_cut[job.base, job.cuts[0]]))
 
     n_pending = sum(len(v) for v in pending.values())
+    work = {cid: w for job in jobs for cid, w in _job_work(job, by_base_cut, config, data).items()}
     t_train = time.perf_counter()
-    with progress_bar(n_pending, progress, desc="retraining", unit="cand") as bar:
-        for item in _run_jobs(dispatched(), data, config, progress=progress):
+    with progress_bar(sum(work.values()), progress, desc="retraining", unit="work",
+                      bar_format=WORK_BAR_FORMAT) as bar:
+        for done_now, item in enumerate(run_jobs(dispatched(), data, config, progress=progress), 1):
             cid = item["candidate_id"]
             keep_state = head_mode or best.offer(by_id[cid], item["result"]["val_accuracy"])
             results[cid] = state.save(cid, item["result"], item["state"] if keep_state else None)
-            bar.update(1)
-            bar.set_postfix_str(f"{cid} acc={item['result']['test_accuracy']:.3f}")
+            bar.update(work[cid])
+            bar.set_postfix_str(f"{done_now}/{n_pending} candidates, {cid} val={item['result']['val_accuracy']:.3f}")
     training_seconds = time.perf_counter() - t_train
 
     chosen = _choose(candidates, results, config.deadline_ms, config.margin)
@@ -562,9 +328,70 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
         out, config=config, candidates=candidates, kept=kept, results=results, chosen=chosen, off_the_shelf=ots,
         exported=exported, verified_latency_ms=verified_ms, prediction_seconds=prediction_seconds,
         training_seconds=training_seconds, exploration_seconds=exploration_seconds, resumed=resumed,
-        trained_now=n_pending, data=data, predictor=predictor,
+        trained_now=n_pending, data=data, predictor=predictor, probes=probes, proposed=to_train,
+        probe_seconds=probe_seconds,
     )
     return report
+
+
+def _probe_feasible(feasible: Sequence[Candidate], bases: dict, data, config: SearchConfig, state, progress: bool
+                    ) -> dict[str, ProbeScore]:
+    """Probe scores of every feasible candidate: one forward pass per base network (resumable per base)."""
+    from .compute import progress_bar as bar_of
+    from .probe import PROBE_ALPHAS, probe_base
+
+    by_base: dict[str, list[Candidate]] = {}
+    for c in feasible:
+        by_base.setdefault(c.base, []).append(c)
+    scores: dict[str, ProbeScore] = {}
+    n_probe = len(data.val_y) + (len(data.train_y) if config.probe_per_class is None
+                                 else min(len(data.train_y), config.probe_per_class * data.n_classes))
+    # work of a base's probe: its deepest feasible prefix run over the probe images
+    work = {b: max(c.backbone_latency_ms for c in cs) * n_probe for b, cs in by_base.items()}
+    with bar_of(sum(work.values()), progress, desc="probing", unit="work", bar_format=WORK_BAR_FORMAT) as bar:
+        for base, cands in by_base.items():
+            cuts = sorted(c.cut for c in cands)
+            key = {"per_class": config.probe_per_class, "seed": config.seed, "cuts": cuts,
+                   "alphas": list(PROBE_ALPHAS), "resolution_px": config.resolution_px}
+            saved = state.load_probe(base, key)
+            if saved is None:
+                chain, _ = bases[base]
+                raw = probe_base(chain, cuts, data, config.resolution_px, per_class=config.probe_per_class,
+                                 seed=config.seed, batch_size=config.batch_size, device=config.device)
+                ids = {c.cut: c.candidate_id for c in cands}
+                n_train = n_probe - len(data.val_y)
+                saved = [ProbeScore(candidate_id=ids[k], probe_val_accuracy=acc, alpha=alpha, n_train=n_train,
+                                    n_val=len(data.val_y), seconds=sec) for k, (acc, alpha, sec) in raw.items()]
+                state.save_probe(base, key, saved)
+            scores.update({p.candidate_id: p for p in saved})
+            bar.update(work[base])
+            bar.set_postfix_str(f"{base}: best probe {max(p.probe_val_accuracy for p in saved):.3f}")
+    return scores
+
+
+def _job_work(job: TrainJob, by_base_cut: dict, config: SearchConfig, data) -> dict[str, float]:
+    """Estimated work of each candidate of ``job`` (predicted ms per image x images), for a truthful ETA.
+
+    head: one pass over every split up to the job's deepest cut, shared by its cuts; finetune: one pass
+    to cache the frozen prefix, then forward + backward (about 3x a forward) of the trained blocks per
+    epoch; full: forward + backward of the whole prefix per epoch.
+    """
+    n_all = len(data.train_y) + len(data.val_y) + len(data.test_y)
+    n_train = len(data.train_y)
+    cands = [by_base_cut[job.base, k] for k in job.cuts]
+    if job.mode == "head":
+        total = max(c.backbone_latency_ms for c in cands) * n_all
+        return {c.candidate_id: total / len(cands) for c in cands}
+    out = {}
+    for c in cands:
+        ms = c.backbone_latency_ms
+        if job.mode == "full":
+            out[c.candidate_id] = 3 * ms * n_train * config.epochs + ms * n_all
+            continue
+        below = by_base_cut.get((c.base, c.cut - config.finetune_blocks))
+        trained_ms = ms - (below.backbone_latency_ms if below is not None else 0.0)
+        out[c.candidate_id] = ms * n_all + 3 * trained_ms * n_train * config.epochs
+    return out
 
 
 def _verify_latency(trn, resolution: int, predictor) -> float:
