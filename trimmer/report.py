@@ -202,6 +202,7 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         "models": list(config.models),
         "data": data.to_dict(),
         "predictor": {"path": str(config.predictor), "device": getattr(predictor, "device_", None)},
+        "runtime": str((getattr(predictor, "device_", None) or {}).get("runtime") or "torch"),
         "chosen": chosen_d,
         "best_off_the_shelf": ots_d,
         "relative_accuracy_gain": gain,

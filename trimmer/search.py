@@ -211,7 +211,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
 
     from .data import load_data
     from .report import write_report
-    from .trn import TRNConfig, build_trn, export_trn
+    from .trn import ONNX_FILE, TRNConfig, build_trn, export_trn
 
     t_start = time.perf_counter()
     out = Path(out)
@@ -226,6 +226,10 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
 
     predictor = load_predictor(Path(config.predictor))
     _check_resolution(predictor, config.resolution_px)
+    if config.verify:  # a runtime that is not installed fails now, not after the training
+        from latmodel.runtimes import require_runtime
+
+        require_runtime(_runtime_of(predictor))
     data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class,
                      val_fraction=config.val_fraction)
     n_classes = data.n_classes
@@ -320,9 +324,10 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
                 trn.load_state_dict(sd)
         trn_cfg = TRNConfig(base=cand.base, cut=cand.cut, resolution_px=config.resolution_px, n_classes=n_classes,
                             classes=tuple(data.classes), in_channels=3, weights_source=info.source)
-        exported = export_trn(trn, trn_cfg, out / "trn")
+        exported = export_trn(trn, trn_cfg, out / "trn", runtime=_runtime_of(predictor))
         if config.verify:
-            verified_ms = _verify_latency(trn, config.resolution_px, predictor)
+            onnx = exported / ONNX_FILE
+            verified_ms = _verify_latency(trn, config.resolution_px, predictor, onnx if onnx.is_file() else None)
     exploration_seconds = time.perf_counter() - t_start
     report = write_report(
         out, config=config, candidates=candidates, kept=kept, results=results, chosen=chosen, off_the_shelf=ots,
@@ -394,17 +399,18 @@ def _job_work(job: TrainJob, by_base_cut: dict, config: SearchConfig, data) -> d
     return out
 
 
-def _verify_latency(trn, resolution: int, predictor) -> float:
-    """Measure the chosen TRN here, with the predictor's thread count, the way the calibration table was
-    measured (interleaved rounds, round-model latency at the fast machine state; docs/TABLE.md), so the
-    number compares with the prediction."""
+def _verify_latency(trn, resolution: int, predictor, onnx_path: Path | None) -> float:
+    """Measure the chosen TRN here in the predictor's runtime, with its thread count, the way the calibration
+    table was measured (interleaved rounds, round-model latency at the fast machine state; docs/TABLE.md), so
+    the number compares with the prediction."""
     import torch
-    from latmodel.timing import time_interleaved
-
-    from .compute import torch_threads
+    from latmodel.runtimes import time_module
 
     threads = int((getattr(predictor, "device_", None) or {}).get("threads", 1) or 1)
     x = torch.randn(1, 3, resolution, resolution)
-    with torch_threads(threads), torch.inference_mode():
-        timings = time_interleaved([trn], x, rounds=15, warmup=5)
-    return float(timings.reference.latency_ms["network"][0])
+    return time_module(trn, x, runtime=_runtime_of(predictor), threads=threads, rounds=15, warmup=5,
+                       onnx_path=onnx_path)
+
+
+def _runtime_of(predictor) -> str:
+    return str((getattr(predictor, "device_", None) or {}).get("runtime") or "torch")

@@ -104,6 +104,8 @@ class TRNConfig:
     weights_source: str = ""
     state_dict_file: str = "state_dict.pt"
     torchscript_file: str = "trn.torchscript.pt"
+    onnx_file: str = ""  # "" when onnx is not installed; else checked against PyTorch (onnx_check)
+    onnx_check: str = ""
     schema_version: int = TRN_SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +131,7 @@ class TRNConfig:
                 dropout=float(d.get("dropout", 0.0)), weights_source=str(d.get("weights_source", "")),
                 state_dict_file=str(d.get("state_dict_file", "state_dict.pt")),
                 torchscript_file=str(d.get("torchscript_file", "trn.torchscript.pt")),
+                onnx_file=str(d.get("onnx_file", "")), onnx_check=str(d.get("onnx_check", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"TRN config is missing or has a bad field: {exc}") from None
@@ -157,8 +160,37 @@ def build_trn(chain, cut: int, n_classes: int, *, dropout: float = 0.0, head_sta
     return TRN(chain.blocks[: cut + 1], head).eval()
 
 
-def export_trn(trn, config: TRNConfig, out_dir) -> Path:
-    """Write ``trn`` to ``out_dir`` (config JSON, state dict, TorchScript) atomically."""
+ONNX_FILE = "trn.onnx"
+
+
+def _export_onnx(trn, config: TRNConfig, folder: Path, runtime: str) -> TRNConfig:
+    """``trn.onnx`` beside the TorchScript file, its outputs checked in ``runtime`` against PyTorch's.
+
+    Skipped (with a log line) where the onnx package is missing; a mismatch beyond
+    :data:`latmodel.runtimes.CHECK_RTOL` fails the export (ArtifactError), nothing is written.
+    """
+    import importlib.util
+
+    from latmodel import runtimes
+
+    if importlib.util.find_spec("onnx") is None:
+        logger.info("onnx is not installed: trn.onnx not written (pip install 'netcut[runtimes]')")
+        return config
+    runtimes.export_onnx(trn, torch.zeros(1, 3, config.resolution_px, config.resolution_px), folder / ONNX_FILE,
+                         name=f"TRN {config.base} cut {config.cut}")
+    check = "not checked (no ONNX runtime installed)"
+    if runtime == runtimes.DEFAULT_RUNTIME:
+        runtime = "onnxruntime"
+    if importlib.util.find_spec(runtime) is not None:
+        x = torch.randn(1, 3, config.resolution_px, config.resolution_px, generator=torch.Generator().manual_seed(0))
+        diff = runtimes.check_outputs(trn, folder / ONNX_FILE, x, runtime=runtime)
+        check = f"{runtime}: max|diff|/max|torch| = {diff:.2e} <= {runtimes.CHECK_RTOL:g}"
+    return dataclasses.replace(config, onnx_file=ONNX_FILE, onnx_check=check)
+
+
+def export_trn(trn, config: TRNConfig, out_dir, *, runtime: str = "torch") -> Path:
+    """Write ``trn`` to ``out_dir`` atomically: config JSON, state dict, TorchScript and (with onnx installed)
+    ONNX checked in ``runtime`` (the predictor's; ONNX Runtime when that is eager torch)."""
     out_dir = Path(out_dir)
     if not out_dir.parent.exists():
         raise NetcutError(f"output folder {str(out_dir.parent)!r} does not exist; create it first")
@@ -173,6 +205,7 @@ def export_trn(trn, config: TRNConfig, out_dir) -> Path:
             warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit.*")
             traced = torch.jit.trace(trn, example, check_trace=False)
             traced.save(str(tmp / config.torchscript_file))
+        config = _export_onnx(trn, config, tmp, runtime)
         (tmp / "trn.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
     return out_dir
 
