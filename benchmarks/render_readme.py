@@ -89,19 +89,40 @@ def section_speed(r):
 
 
 def section_exploration(r):
-    lines = ["### Exploration time: NetCut vs exhaustive retraining\n", _header(r),
-             "| mode | deadline (ms) | NetCut s | exhaustive s | speedup | trained (NetCut / all) | same pick | accuracy given up | NetCut pick meets deadline (measured) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["### Exploration time: NetCut's proposal policies vs exhaustive fine-tuning\n", _header(r),
+             f"{', '.join(r['models'])} at {r['resolution_px']} px on {r['data']} ({r['limit_per_class']} images per "
+             f"class, validation {r['val_fraction']:g} of them), {r['epochs']} epochs. `ranked` ran for real at every "
+             "deadline; `deepest` and `feasible` are composed from the same run's measured per-candidate training "
+             "seconds (their fine-tunings are the exhaustive run's, deterministically) plus the measured fixed cost "
+             "of a search. Latency measured: prefix alone + head, 1 thread.\n",
+             "![exploration](benchmarks/results/exploration.png)\n"]
     for mode, m in r["modes"].items():
-        for d in m["deadlines"]:
-            if "error" in d:
-                lines.append(f"| {mode} | {d['deadline_ms']} | {d['error']} | | | | | | |")
-                continue
-            gave = d["accuracy_given_up"]
-            lines.append(
-                f"| {mode} | {d['deadline_ms']} | {d['netcut_seconds']:.1f} | {d['exhaustive_seconds']:.1f} | "
-                f"{d['speedup']:.1f}x | {d['netcut_trained']} / {d['exhaustive_trained']} | {'yes' if d['same_pick'] else 'no'} | "
-                f"{'n/a' if gave is None else f'{100 * gave:+.2f} pt'} | {'yes' if d['netcut_pick_meets_deadline_measured'] else 'no'} |")
+        lines += [f"**{mode}**: {m['candidates']} candidates ({m['n_train']} train / {m['n_val']} val / "
+                  f"{m['n_test']} test images); exhaustive {m['exhaustive_seconds']:.0f} s.\n",
+                  "| policy | deadline (ms) | s | speedup | fine-tuned | pick | same pick as exhaustive | "
+                  "accuracy given up | pick measured (ms) | meets deadline |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for policy, pol in m["policies"].items():
+            for d in pol["deadlines"]:
+                gave = d["accuracy_given_up"]
+                meas = d["pick_measured_ms"]
+                lines.append(
+                    f"| {policy} | {d['deadline_ms']} | {d['seconds']:.1f} | {d['speedup']:.1f}x | "
+                    f"{d['fine_tuned']} / {d['exhaustive_fine_tuned']} | {d['pick'] or '—'} | "
+                    f"{'yes' if d['same_pick'] else 'no'} | {'n/a' if gave is None else f'{100 * gave:+.2f} pt'} | "
+                    f"{'n/a' if meas is None else f'{meas:.2f}'} | {'yes' if d['pick_meets_deadline_measured'] else 'no'} |")
+        sp = sorted(d["speedup"] for d in m["policies"]["ranked"]["deadlines"])
+        same = sum(d["same_pick"] for d in m["policies"]["ranked"]["deadlines"])
+        lines.append(f"\n`ranked`: median speedup {sp[len(sp) // 2]:.1f}x, same pick as exhaustive at {same} of "
+                     f"{len(sp)} deadlines.")
+        ks = m.get("ranked_top_k") or []
+        if ks:
+            cells = []
+            for k in ("1", "2", "3"):
+                n = sum(t["top_k"][k]["same_pick"] for t in ks)
+                worst = max((t["top_k"][k]["accuracy_given_up"] or 0.0) for t in ks)
+                cells.append(f"top-{k}: same pick at {n} of {len(ks)}, at most {100 * worst:+.2f} pt given up")
+            lines.append("From the same run, what `ranked` would pick with " + "; ".join(cells) + ".")
     return lines
 
 
