@@ -115,15 +115,18 @@ def section_exploration(r):
         same = sum(d["same_pick"] for d in m["policies"]["ranked"]["deadlines"])
         lines.append(f"\n`ranked`: median speedup {sp[len(sp) // 2]:.1f}x, same pick as exhaustive at {same} of "
                      f"{len(sp)} deadlines.")
-        ks = m.get("ranked_top_k") or []
-        if ks:
-            cells = []
-            for k in ("1", "2", "3"):
-                n = sum(t["top_k"][k]["same_pick"] for t in ks)
-                worst = max((t["top_k"][k]["accuracy_given_up"] or 0.0) for t in ks)
-                cells.append(f"top-{k}: same pick at {n} of {len(ks)}, at most {100 * worst:+.2f} pt given up")
-            lines.append("From the same run, what `ranked` would pick with " + "; ".join(cells) + ".")
+        if m.get("ranked_top_k"):
+            lines.append(_top_k_text(m["ranked_top_k"]))
     return lines
+
+
+def _top_k_text(ks) -> str:
+    """What the ranked policy would have picked with top-k = 1, 2, 3 (from the same run)."""
+    def cell(k):
+        n = sum(t["top_k"][k]["same_pick"] for t in ks)
+        worst = max((t["top_k"][k]["accuracy_given_up"] or 0.0) for t in ks)
+        return f"top-{k}: same pick at {n} of {len(ks)}, at most {100 * worst:+.2f} pt given up"
+    return "From the same run, what `ranked` would pick with " + "; ".join(cell(k) for k in ("1", "2", "3")) + "."
 
 
 def section_pareto(r):

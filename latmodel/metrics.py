@@ -32,8 +32,9 @@ class ErrorMetrics:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ErrorMetrics":
-        return cls(n=int(d["n"]), rmspe_pct=float(d["rmspe_pct"]), mape_pct=float(d["mape_pct"]),
-                   within_5_pct=float(d["within_5_pct"]), within_10_pct=float(d["within_10_pct"]))
+        from .records import scalar_record_from_dict
+
+        return scalar_record_from_dict(cls, d)
 
     def row(self) -> list:
         return [self.n, round(self.rmspe_pct, 2), round(self.mape_pct, 2), round(self.within_5_pct, 1),

@@ -16,26 +16,32 @@ from tests.test_trimmer_search import tiny_npz  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Both boot scripts: after the hooked call, write EVENT and hold (bounded: a test that never interrupts still ends).
+_HOLD = """
+    def _then_hold(orig, event):
+        def hooked(*a, **k):
+            res = orig(*a, **k)
+            Path(event).write_text("reached")
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+            raise SystemExit("test hook: no interrupt came")
+        return hooked
+"""
+
 # The child holds after its first saved candidate: it writes EVENT (the file the test waits for), then
 # blocks until the test interrupts it, so the interrupt lands between candidates without any timing.
 _BOOT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
+""" + _HOLD + """
     import latmodel.predictor_io
     from tests.test_trimmer_search import FakePredictor
     latmodel.predictor_io.load_predictor = lambda path: FakePredictor()
     from trimmer import state
     event = {event!r}
     if event:
-        _orig = state.SearchState.save
-        def _save_then_hold(self, *a, **k):
-            res = _orig(self, *a, **k)
-            Path(event).write_text(res.candidate_id)
-            deadline = time.monotonic() + 120  # bounded: a test that never interrupts still ends
-            while time.monotonic() < deadline:
-                time.sleep(0.05)
-            raise SystemExit("test hook: no interrupt came")
-        state.SearchState.save = _save_then_hold
+        state.SearchState.save = _then_hold(state.SearchState.save, event)
     from trimmer.cli import main
     sys.exit(main(sys.argv[1:]))
 """)
@@ -75,19 +81,26 @@ _COMMON = ["search", "--models", "tests.tinymodels:tiny", "--resolution", "8", "
            "--deadline-ms", "5", "--mode", "full", "--epochs", "2", "--batch-size", "16", "--quiet"]
 
 
+def _run_ok(start, args) -> None:
+    proc = start(args)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+
+
+def _sigkill_at(start, args, event) -> None:
+    """Start a run whose hook writes ``event`` at the point to interrupt, then SIGKILL it there."""
+    proc = start(args, event=event)
+    _wait_for(event, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
 @pytest.mark.slow
 def test_sigkill_mid_search_then_resume_matches_uninterrupted(tiny_npz, tmp_path):
     common = [*_COMMON, "--data", str(tiny_npz)]
     ref = tmp_path / "ref"
-    proc = _search([*common, "--out", str(ref)])
-    assert proc.wait(timeout=300) == 0, proc.stderr.read()
-
+    _run_ok(_search, [*common, "--out", str(ref)])
     out = tmp_path / "killed"
-    event = tmp_path / "saved-one"
-    proc = _search([*common, "--out", str(out)], event=event)
-    _wait_for(event, proc)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    _sigkill_at(_search, [*common, "--out", str(out)], tmp_path / "saved-one")
     results = out / "results"
     assert len(list(results.glob("*.json"))) == 1, "the kill lands after the first candidate"
     assert not (out / "report.json").exists()
@@ -95,7 +108,7 @@ def test_sigkill_mid_search_then_resume_matches_uninterrupted(tiny_npz, tmp_path
     proc = _search([*common, "--out", str(out)])
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
-    assert "(1 resumed)" in stdout
+    assert "; 1 resumed)" in stdout
     assert _rows(out) == _rows(ref)
 
 
@@ -115,18 +128,12 @@ def test_ctrl_c_prints_how_to_resume(tiny_npz, tmp_path):
 _PROFILE_BOOT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
+""" + _HOLD + """
+""" + _HOLD + """
     import latmodel.table
     event = {event!r}
     if event:
-        _orig = latmodel.table.append_rows
-        def _append_then_hold(*a, **k):
-            _orig(*a, **k)
-            Path(event).write_text("appended")
-            deadline = time.monotonic() + 120  # bounded: a test that never kills still ends
-            while time.monotonic() < deadline:
-                time.sleep(0.05)
-            raise SystemExit("test hook: no kill came")
-        latmodel.table.append_rows = _append_then_hold
+        latmodel.table.append_rows = _then_hold(latmodel.table.append_rows, event)
     from latmodel.cli import main
     sys.exit(main(sys.argv[1:]))
 """)
@@ -151,15 +158,9 @@ def test_sigkill_mid_profile_then_resume_matches_uninterrupted(tmp_path):
     common = ["--models", "random:3,random:5,random:7", "--resolutions", "32", "--repeats", "3", "--warmup", "1",
               "--quiet"]
     ref = tmp_path / "ref.csv"
-    proc = _profile([*common, "--out", str(ref)])
-    assert proc.wait(timeout=300) == 0, proc.stderr.read()
-
+    _run_ok(_profile, [*common, "--out", str(ref)])
     out = tmp_path / "killed.csv"
-    event = tmp_path / "appended-one"
-    proc = _profile([*common, "--out", str(out)], event=event)
-    _wait_for(event, proc)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    _sigkill_at(_profile, [*common, "--out", str(out)], tmp_path / "appended-one")
     from latmodel.table import config_ids
 
     done_before = config_ids(out)  # the table on disk is always whole: old or new, never half-written

@@ -178,16 +178,9 @@ class TrainResult:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainResult":
-        return cls(
-            val_accuracy=float(d["val_accuracy"]),
-            test_accuracy=float(d["test_accuracy"]),
-            epochs_run=int(d["epochs_run"]),
-            best_epoch=int(d["best_epoch"]),
-            train_seconds=float(d["train_seconds"]),
-            n_train=int(d["n_train"]),
-            n_val=int(d["n_val"]),
-            n_test=int(d["n_test"]),
-        )
+        from latmodel.records import scalar_record_from_dict
+
+        return scalar_record_from_dict(cls, d)
 
 
 # --------------------------------------------------------------------------- helpers
