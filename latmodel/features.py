@@ -26,6 +26,7 @@ __all__ = [
     "block_features",
     "chain_features",
     "network_features",
+    "flops_by_module",
     "clear_cache",
 ]
 
@@ -87,7 +88,7 @@ FEATURE_COLUMNS: tuple[str, ...] = tuple(COLUMN_DOCS)
 OP_KINDS: dict[str, str] = {
     "conv": "flops_conv",
     "linear": "flops_linear", "addmm": "flops_linear", "matmul": "flops_linear", "bmm": "flops_linear",
-    "einsum": "flops_linear",
+    "einsum": "flops_linear", "scaled_dot_product_attention": "flops_linear",
     "batch_norm": "flops_norm", "group_norm": "flops_norm", "layer_norm": "flops_norm",
     "instance_norm": "flops_norm",
     "adaptive_avg_pool2d": "flops_pool", "adaptive_max_pool2d": "flops_pool", "max_pool2d": "flops_pool",
@@ -137,29 +138,93 @@ def _constant_ints(value) -> list[int] | None:
     return None
 
 
+def _attention_counts(batch: int, heads: int, q_len: int, kv_len: int, dim: int) -> dict[str, int]:
+    """Multiply-adds of softmax(Q K^T) V over ``heads`` heads of ``dim / heads`` channels, and softmax elements."""
+    return {"matmul": 2 * batch * q_len * kv_len * dim, "softmax": batch * heads * q_len * kv_len}
+
+
+def _sdpa(inputs: list, outputs: list):
+    """aten::scaled_dot_product_attention: Q (..., L, d), K (..., S, d), V (..., S, dv)."""
+    from collections import Counter
+
+    from fvcore.nn.jit_handles import get_shape
+
+    q, k, v = (get_shape(i) for i in inputs[:3])
+    lead = int(math.prod(q[:-2]))
+    return Counter({"scaled_dot_product_attention": lead * q[-2] * k[-2] * (q[-1] + v[-1]),
+                    "softmax": lead * q[-2] * k[-2]})
+
+
+def _tokens(shape) -> tuple[int, int, int]:
+    """(batch, length, channels) of a batch-first (B, L, E) or unbatched (L, E) token tensor."""
+    return (1, *shape) if len(shape) == 2 else tuple(shape)
+
+
+def _fused_attention(inputs: list, outputs: list):
+    """aten::_native_multi_head_attention: nn.MultiheadAttention's eval-mode fast path as one operator.
+
+    Counted as its parts: Q, K, V and output projections (``linear``), the two attention
+    products (``matmul``) and the softmax.
+    """
+    from collections import Counter
+
+    from fvcore.nn.jit_handles import get_shape
+
+    b, q_len, dim = _tokens(get_shape(inputs[0]))
+    _, kv_len, _ = _tokens(get_shape(inputs[1]))
+    heads = int(inputs[4].toIValue())
+    return Counter({"linear": b * (2 * q_len + 2 * kv_len) * dim * dim, **_attention_counts(b, heads, q_len, kv_len, dim)})
+
+
+def _fused_encoder_layer(inputs: list, outputs: list):
+    """aten::_transformer_encoder_layer_fwd: nn.TransformerEncoderLayer's eval-mode fast path as one operator.
+
+    Counted as its parts, the way fvcore and our handles count the slow path: self-attention
+    (see :func:`_fused_attention`), the two feed-forward linears, two layer norms (5 flops per
+    element), the activation (one per hidden element) and the two residual adds.
+    """
+    from collections import Counter
+
+    from fvcore.nn.jit_handles import get_shape
+
+    b, length, dim = _tokens(get_shape(inputs[0]))
+    heads = int(inputs[2].toIValue())
+    hidden = get_shape(inputs[14])[0]  # ffn_weight_1: (hidden, dim)
+    gelu = bool(inputs[7].toIValue())
+    counts = Counter({"linear": b * length * (4 * dim * dim + 2 * dim * hidden),
+                      **_attention_counts(b, heads, length, length, dim),
+                      "layer_norm": 2 * 5 * b * length * dim, "add": 2 * b * length * dim})
+    counts["gelu" if gelu else "relu"] += b * length * hidden
+    return counts
+
+
 _ELEMENTWISE_OPS = [
     "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "relu", "relu_", "hardtanh", "hardtanh_",
     "silu", "silu_", "hardswish", "hardswish_", "sigmoid", "sigmoid_", "hardsigmoid", "hardsigmoid_",
     "clamp", "clamp_", "clamp_min", "clamp_min_", "gelu", "tanh", "leaky_relu", "leaky_relu_", "elu",
     "cat", "constant_pad_nd", "pad", "contiguous", "clone", "gelu_", "tanh_", "elu_", "mish", "mish_", "softplus",
+    "softmax", "roll",
 ]
 #: Elementwise ops that evaluate an exponential (``flops_act_transcendental``).
 _TRANSCENDENTAL_OPS = ("silu", "silu_", "sigmoid", "sigmoid_", "gelu", "gelu_", "tanh", "tanh_", "elu", "elu_",
-                       "mish", "mish_", "softplus")
+                       "mish", "mish_", "softplus", "softmax")
 #: Explicit padding ops (``flops_pad``).
 _PAD_OPS = ("constant_pad_nd", "pad")
-OP_HANDLES: dict[str, Callable[[list, list], int]] = {
+OP_HANDLES: dict[str, Callable[[list, list], Any]] = {
     **{f"aten::{op}": _elementwise for op in _ELEMENTWISE_OPS},
     "aten::max_pool2d": _windowed_pool,
     "aten::avg_pool2d": _windowed_pool,
     "aten::mean": _input_elementwise,
+    "aten::scaled_dot_product_attention": _sdpa,
+    "aten::_native_multi_head_attention": _fused_attention,
+    "aten::_transformer_encoder_layer_fwd": _fused_encoder_layer,
 }
 # Ops that move no data or are no-ops at inference; counted as zero, silently.
 _ZERO_OPS = [
     "aten::dropout", "aten::dropout_", "aten::feature_dropout", "aten::view", "aten::reshape", "aten::flatten",
     "aten::transpose", "aten::permute", "aten::chunk", "aten::split", "aten::size", "aten::Int",
     "aten::unsqueeze", "aten::squeeze", "aten::expand", "aten::expand_as", "aten::detach", "aten::to",
-    "aten::slice", "aten::select", "aten::narrow", "aten::t", "aten::numel", "aten::alias",
+    "aten::slice", "aten::select", "aten::narrow", "aten::t", "aten::numel", "aten::alias", "aten::unflatten",
 ]
 
 _reported_unsupported: set[str] = set()
@@ -205,6 +270,17 @@ def _fvcore_counts(block, x) -> tuple[dict[str, int], int, int]:
         activations = int(acts.total())
         params = int(parameter_count(block).get("", 0))
     return {k: int(v) for k, v in by_op.items()}, activations, params
+
+
+def flops_by_module(module, x) -> dict[str, int]:
+    """fvcore flops (with :data:`OP_HANDLES`) of ``module`` run on ``x``, per module path ("" is the total)."""
+    with _quiet_fvcore():
+        from fvcore.nn import FlopCountAnalysis
+
+        flops = FlopCountAnalysis(module, (x,))
+        flops.set_op_handle(**OP_HANDLES, **{op: None for op in _ZERO_OPS})
+        flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return {k: int(v) for k, v in flops.by_module().items()}
 
 
 def _structure(block, x) -> tuple[dict[str, float], Any]:
