@@ -135,3 +135,14 @@ def test_cli_blocks_prints_chain():
     assert proc.returncode == 0, proc.stderr
     assert "19 blocks" in proc.stdout
     assert "features.18" in proc.stdout and "1x1280x7x7" in proc.stdout
+
+
+def test_random3_sampler_draws_both_kinds_and_splits_per_layer():
+    from latmodel.zoo import _random_transformer_config
+
+    kinds = {_random_transformer_config(seed)["kind"] for seed in range(97, 109)}
+    assert kinds == {"vit", "convnext"}
+    assert _random_transformer_config(97) == _random_transformer_config(97)
+    for seed in (97, 98, 99, 100):
+        chain = load_chain(f"random3:{seed}", 64)
+        assert len(chain) >= 3 and family_of(f"random3:{seed}") == "random"
