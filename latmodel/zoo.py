@@ -123,7 +123,13 @@ def _sized(name: str, size_kw: str, pair: bool = False) -> Callable[[float, int]
         from torchvision import models
 
         size = (resolution, resolution) if pair else resolution
-        return models.get_model(name, weights=None, **{size_kw: size})
+        try:
+            return models.get_model(name, weights=None, **{size_kw: size})
+        except ValueError as exc:  # the constructor checks the size (patch / partition multiples)
+            raise NetcutError(
+                f"model {name!r} cannot be built for {resolution} px: {str(exc).splitlines()[0]} "
+                "Use a resolution its patches / partitions divide (MaxViT: a multiple of 224; ViT: of the patch size)"
+            ) from None
 
     return build
 
