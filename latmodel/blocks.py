@@ -10,13 +10,22 @@ between them into *blocks* at the granularity of the module hierarchy:
    ``create_feature_extractor``).
 2. A node's *block key* is the shortest module path that is not a plain
    container (``nn.Sequential`` or a subclass that keeps its ``forward``,
-   ``nn.ModuleList``, ``nn.ModuleDict``).  A boundary between two nodes is a
-   block boundary when it is a cut point and the block keys differ.
+   ``nn.ModuleList``, ``nn.ModuleDict``) or a transformer encoder (a module
+   holding a list of attention layers; ``nn.TransformerEncoder`` is traced
+   through without masks).  A boundary between two nodes is a block boundary
+   when it is a cut point and the block keys differ: between stages, between
+   encoder layers (the token tensor is then the one live value).
 3. Blocks with no compute of their own (batch norm, activations, dropout, adds)
    are merged into the block before them, so the ResNet stem is one block, not
    ``conv1``, ``bn1``, ``relu``.
-4. The classification head starts at the first block that pools globally,
-   flattens, or runs a linear layer (or at the model's registered ``head_start``).
+4. The classification head is found from the output backwards: the trailing
+   blocks that hold only norm, dropout, linear, activation, pooling and reshape
+   nodes, from the first of them that pools globally, flattens or pools a token
+   (or from the model's registered ``head_start``).  Linear layers inside
+   feature blocks (transformer MLPs, channels-last ConvNeXt blocks) stay features.
+5. Every split is checked: the fvcore flops of the blocks plus the head must
+   equal the whole network's within :data:`FLOP_TOLERANCE`, or the network is
+   refused (:class:`UncoveredModelError`, one line) -- never a partial chain.
 
 We do not use ``create_feature_extractor`` to build the blocks themselves: it
 returns prefixes that start at the network input, while the features, the
@@ -32,9 +41,16 @@ from typing import Any, Sequence
 from .errors import NetcutError, UntraceableModelError
 from .fileio import first_line
 
-__all__ = ["BlockInfo", "BlockChain", "split_model", "load_chain"]
+__all__ = ["BlockInfo", "BlockChain", "UncoveredModelError", "split_model", "load_chain", "FLOP_TOLERANCE"]
 
 logger = logging.getLogger(__name__)
+
+#: The blocks' fvcore flops plus the head's must equal the whole network's within this fraction.
+FLOP_TOLERANCE = 0.005
+
+
+class UncoveredModelError(NetcutError):
+    """A network whose blocks and head do not account for all of its computation."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,15 +129,28 @@ class BlockChain:
 
 # --------------------------------------------------------------------------- tracing
 
-_CONTAINER_TYPES: tuple = ()
-
-
 def _is_container(module) -> bool:
     import torch.nn as nn
 
     if isinstance(module, (nn.ModuleList, nn.ModuleDict)):
         return type(module).forward is nn.Module.forward or isinstance(module, nn.ModuleList)
     return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
+
+
+def _holds_attention_layers(module) -> bool:
+    """A transformer encoder: a module with a list of two or more layers that each run attention.
+
+    Its layers become blocks of their own (the token tensor is the one live value
+    between them), like the layers of a plain ``nn.Sequential``.
+    """
+    import torch.nn as nn
+
+    for child in module.children():
+        if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(child) >= 2 and all(
+            any(isinstance(m, nn.MultiheadAttention) for m in layer.modules()) for layer in child
+        ):
+            return True
+    return False
 
 
 def _LEAF_BASES() -> tuple:
@@ -131,9 +160,30 @@ def _LEAF_BASES() -> tuple:
             nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)
 
 
+def _encoder_forward(tracer, encoder):
+    """``nn.TransformerEncoder.forward`` without masks, as fx can trace it: the layers in turn, then the norm.
+
+    The real forward branches on its inputs (nested tensors, mask checks), which fx
+    cannot trace; with no masks it computes exactly this.  With masks the encoder
+    stays one module call (one block).
+    """
+
+    def traced(src, mask=None, src_key_padding_mask=None, is_causal=None):
+        if mask is not None or src_key_padding_mask is not None:
+            kwargs = {"mask": mask, "src_key_padding_mask": src_key_padding_mask, "is_causal": is_causal}
+            return tracer.create_proxy("call_module", tracer.path_of_module(encoder), (src,), kwargs)
+        out = src
+        for layer in encoder.layers:
+            out = layer(out)
+        return encoder.norm(out) if encoder.norm is not None else out
+
+    return traced
+
+
 def _make_tracer():
     import inspect
 
+    import torch
     import torchvision
     from torchvision.models.feature_extraction import NodePathTracer
 
@@ -146,9 +196,18 @@ def _make_tracer():
             return proxy
 
         def is_leaf_module(self, m, module_qualname: str) -> bool:
+            # An encoder is traced through (see call_module) so that there is a cut point
+            # between its layers; the layers themselves stay leaves.
+            if isinstance(m, torch.nn.TransformerEncoder):
+                return False
             # Subclasses of standard layers (e.g. EfficientNet-Lite's 'same'-padding
             # Conv2d) stay single module calls, so hooks and features see a convolution.
             return super().is_leaf_module(m, module_qualname) or isinstance(m, _LEAF_BASES())
+
+        def call_module(self, m, forward, args, kwargs):
+            if isinstance(m, torch.nn.TransformerEncoder):
+                forward = _encoder_forward(self, m)
+            return super().call_module(m, forward, args, kwargs)
 
     leaf = [
         obj
@@ -181,7 +240,14 @@ _HEAVY_FUNCTIONS = {
     "conv1d", "conv2d", "conv3d", "linear", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "adaptive_max_pool2d", "cat", "matmul", "bmm", "addmm", "mean", "flatten", "interpolate",
 }
-_HEAD_FUNCTIONS = {"flatten", "linear", "addmm"}
+#: Functions and methods a classifier head may run after its pooling (besides the modules in _head_modules).
+_HEAD_FUNCTIONS = {
+    "flatten", "linear", "addmm", "dropout", "relu", "relu_", "gelu", "silu", "hardswish", "sigmoid", "tanh",
+    "layer_norm", "batch_norm", "mean", "adaptive_avg_pool2d", "adaptive_max_pool2d", "getitem", "getattr",
+    "size", "permute", "reshape", "view", "squeeze", "contiguous", "transpose",
+}
+#: Global / token pooling: where a head starts (adaptive pools count only when they pool to 1 x 1).
+_POOL_FUNCTIONS = {"flatten", "mean", "adaptive_avg_pool2d", "adaptive_max_pool2d"}
 
 
 def _target_name(node) -> str:
@@ -203,38 +269,77 @@ def _is_heavy(node, modules: dict) -> bool:
     return False
 
 
-def _is_head_node(node, modules: dict) -> bool:
-    """A node that only a classifier head runs: linear layers and flattening."""
+def _head_modules() -> tuple:
     import torch.nn as nn
+    import torchvision
 
+    return (nn.Linear, nn.Flatten, nn.Identity, nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm,
+            nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm, nn.ReLU, nn.ReLU6, nn.Hardswish,
+            nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardsigmoid, nn.LeakyReLU, nn.ELU, nn.Hardtanh, nn.Mish,
+            nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
+            torchvision.ops.misc.Permute)
+
+
+def _head_allowed(node, modules: dict) -> bool:
+    """A node a classifier head may hold: norm, dropout, linear, activation, pooling, flatten, reshapes."""
     if node.op == "call_module":
-        return isinstance(modules[node.target], (nn.Linear, nn.Flatten))
+        return isinstance(modules[node.target], _head_modules())
     if node.op in ("call_function", "call_method"):
         return _target_name(node) in _HEAD_FUNCTIONS
-    return False
+    return True
 
 
-def _pools_globally(in_shape, out_shape) -> bool:
-    """True when a block turns an H x W map (H*W > 1) into 1 x 1 (or drops the spatial dims)."""
-    if out_shape is None or len(out_shape) != 4:
-        return True
-    return out_shape[2] * out_shape[3] == 1 and in_shape is not None and len(in_shape) == 4 and in_shape[2] * in_shape[3] > 1
-
-
-def _adaptive_to_1x1(seg, modules) -> bool:
-    """The block ends in a global pool (adaptive pooling or a spatial mean) with a 1 x 1 output."""
+def _pools(node, modules: dict) -> bool:
+    """Global pooling, flattening or token pooling (``x[:, 0]``): the node a head starts at."""
     import torch.nn as nn
 
-    shape = _tensor_shape(seg[-1])
-    if shape is None or len(shape) != 4 or shape[2] * shape[3] != 1:
-        return False
-    for n in seg:
-        if n.op == "call_module" and isinstance(modules[n.target], (nn.modules.pooling._AdaptiveAvgPoolNd,
-                                                                     nn.modules.pooling._AdaptiveMaxPoolNd)):
+    out = _tensor_shape(node)
+    ins = [a for a in node.all_input_nodes if _tensor_shape(a) is not None]
+    fewer_dims = out is not None and bool(ins) and len(out) < len(_tensor_shape(ins[0]))
+    to_1x1 = out is not None and (len(out) != 4 or out[2] * out[3] == 1)
+    if node.op == "call_module":
+        m = modules[node.target]
+        if isinstance(m, nn.Flatten):
             return True
-        if n.op in ("call_function", "call_method") and _target_name(n) in ("adaptive_avg_pool2d", "adaptive_max_pool2d", "mean"):
-            return True
+        return to_1x1 and isinstance(m, (nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd))
+    if node.op in ("call_function", "call_method"):
+        name = _target_name(node)
+        if name in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
+            return to_1x1
+        return name in _POOL_FUNCTIONS or _pools_token(node) or (name in ("view", "reshape", "squeeze") and fewer_dims)
     return False
+
+
+def _pools_token(node) -> bool:
+    """Indexing that drops a dimension of a token tensor: ``x[:, 0]`` (a class token) and the like."""
+    if node.op != "call_function" or _target_name(node) != "getitem":
+        return False
+    out = _tensor_shape(node)
+    src = _tensor_shape(node.args[0]) if node.args and hasattr(node.args[0], "meta") else None
+    return out is not None and src is not None and len(out) < len(src)
+
+
+def _head_start(merged: list, modules: dict, head_start: str | None) -> int:
+    """Index of the first head block: found from the output backwards.
+
+    The head is the longest run of trailing blocks that hold only head nodes
+    (norm, dropout, linear, activations, pooling, reshapes), starting at the first
+    of them that pools globally, flattens or pools a token.  Linear layers inside
+    feature blocks (transformer MLPs, channels-last ConvNeXt blocks) therefore stay
+    features.  A registered ``head_start`` module overrides the rule.
+    """
+    if head_start is not None:
+        for b, seg in enumerate(merged):
+            key = _block_key(seg[0], modules)
+            if key == head_start or key.startswith(head_start + "."):
+                return b
+    tail = len(merged)
+    while tail > 0 and all(_head_allowed(n, modules) for n in merged[tail - 1]):
+        tail -= 1
+    for b in range(tail, len(merged)):
+        if any(_pools(n, modules) for n in merged[b]):
+            return b
+    return len(merged)
 
 
 def _tensor_shape(node):
@@ -252,7 +357,7 @@ def _block_key(node, modules: dict) -> str:
     for i in range(1, len(parts) + 1):
         prefix = ".".join(parts[:i])
         m = modules.get(prefix)
-        if m is None or not _is_container(m):
+        if m is None or not (_is_container(m) or _holds_attention_layers(m)):
             return prefix
     return path
 
@@ -331,9 +436,10 @@ def split_model(
             raw.append([])
 
     # Merge blocks without compute of their own into the one before (or after, for the first).
+    # Token pooling (``x[:, 0]``) computes nothing but is where a head starts, so it stays apart.
     merged: list[list] = []
     for seg in raw:
-        if merged and not any(_is_heavy(n, modules) for n in seg):
+        if merged and not any(_is_heavy(n, modules) or _pools_token(n) for n in seg):
             merged[-1].extend(seg)
         else:
             merged.append(list(seg))
@@ -341,21 +447,7 @@ def split_model(
         merged[1] = merged[0] + merged[1]
         merged.pop(0)
 
-    # The head starts at the first block that pools globally / flattens / is linear.
-    head_at = len(merged)
-    for b, seg in enumerate(merged):
-        first_key = _block_key(seg[0], modules)
-        if head_start is not None and (first_key == head_start or first_key.startswith(head_start + ".")):
-            head_at = b
-            break
-        in_shape = _tensor_shape(merged[b - 1][-1]) if b else tuple(example.shape)
-        has_weights = any(n.op == "call_module" and any(p.dim() >= 2 for p in modules[n.target].parameters())
-                          for n in seg)
-        if any(_is_head_node(n, modules) for n in seg) or (
-            not has_weights and (_pools_globally(in_shape, _tensor_shape(seg[-1])) or _adaptive_to_1x1(seg, modules))
-        ) or len(_tensor_shape(seg[-1]) or ()) != 4:
-            head_at = b
-            break
+    head_at = _head_start(merged, modules, head_start)
     if head_at == 0:
         raise NetcutError(
             f"model {name!r} has no feature blocks before its head; it must contain at least one "
@@ -383,9 +475,53 @@ def split_model(
     if head_at < len(merged):
         head_nodes = [n for seg in merged[head_at:] for n in seg]
         head = _segment_module(gm, prev, head_nodes, out_node.args[0])
+    _check_coverage(name, model, example, blocks, head)
     logger.debug("split %s at %dpx into %d blocks", name, resolution, len(blocks))
     return BlockChain(model_name=name, resolution=resolution, batch_size=batch_size,
                       blocks=blocks, infos=infos, head=head)
+
+
+def _check_coverage(name: str, model, example, blocks: list, head) -> None:
+    """Refuse a split whose blocks plus head do not count the whole network's fvcore flops.
+
+    A block boundary in the wrong place can silently drop or duplicate computation
+    (or a cut can leave most of a network in its head); a partial chain would
+    give a deadline search a wrong answer, so we raise instead.
+    """
+    import torch
+    import torch.nn as nn
+
+    from .features import flops_by_module
+
+    try:
+        with torch.no_grad():
+            whole = flops_by_module(model, example)
+            # One trace of the whole chain; its module paths are "<part>.<original path>".
+            chain = flops_by_module(nn.Sequential(*blocks, *([head] if head is not None else [])), example)
+    except NetcutError:
+        raise
+    except Exception as exc:  # fvcore's tracer and handles raise many types
+        raise UncoveredModelError(
+            f"model {name!r}: fvcore cannot count its flops, so its split cannot be checked: {first_line(exc)}"
+        ) from None
+    parts: dict[str, int] = {"": chain.get("", 0)}
+    for path, count in chain.items():
+        _, _, inner = path.partition(".")
+        if inner:
+            parts[inner] = parts.get(inner, 0) + count
+    total, counted = whole.get("", 0), parts[""]
+    if total == 0 or abs(counted - total) <= FLOP_TOLERANCE * total:
+        return
+    slack = FLOP_TOLERANCE * total
+    # The shallowest modules whose flops the blocks and head miss (or count twice).
+    missing = [p for p in whole if p and abs(whole[p] - parts.get(p, 0)) > slack]
+    shallowest = [p for p in missing if not any(p.startswith(q + ".") for q in missing if q != p)]
+    where = ", ".join(f"{p} ({whole[p] - parts.get(p, 0):+,})" for p in shallowest[:4]) or "operators outside modules"
+    raise UncoveredModelError(
+        f"model {name!r} cannot be split into blocks that cover it: its {len(blocks)} blocks and head count "
+        f"{counted:,} of its {total:,} fvcore flops ({100.0 * counted / total:.1f}%); not covered: {where}. "
+        "Give a network whose single-tensor cut points separate all of its computation"
+    )
 
 
 def _label(keys: Sequence[str]) -> str:

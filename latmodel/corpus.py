@@ -20,7 +20,9 @@ at the spatial sizes and channel counts they run at.  Three sources:
   many blocks and are expensive at 224 px, so they run at 96-160 px;
 * nothing else: the networks candidates are cut from are all in the zoo.
 
-:func:`default_corpus` (154 configurations: 58 from the zoo, 64 + 32 sampled) is sized so
+:func:`default_corpus` (179 configurations: 58 from the zoo, 64 + 32 sampled, and 25 in transformer
+style: 13 of ConvNeXt-T, Swin-T, Swin-V2-T, ViT-B/32, ViT-B/16 and MaxViT-T at 64-128 px (MaxViT 224),
+12 `random3:SEED` transformer-like and ConvNeXt-like chains at 64-128 px) is sized so
 the whole corpus measures in about 30 minutes at one thread on the 2-core
 development machine (automatic rounds).  The sampled networks are most of the
 corpus on purpose: the predictor is judged on architecture families it has never
@@ -38,7 +40,8 @@ from typing import Callable
 
 from .errors import NetcutError
 
-__all__ = ["ProfileConfig", "default_corpus", "small_corpus", "CORPORA", "get_corpus", "RANDOM_SEEDS", "RANDOM2_SEEDS"]
+__all__ = ["ProfileConfig", "default_corpus", "small_corpus", "CORPORA", "get_corpus", "RANDOM_SEEDS", "RANDOM2_SEEDS",
+           "RANDOM3_SEEDS", "TRANSFORMER_CONFIGS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,13 +80,28 @@ _EXTRA_RESOLUTIONS: dict[str, tuple[int, ...]] = {
 RANDOM_SEEDS: tuple[int, ...] = tuple(range(1, 65))
 RANDOM2_SEEDS: tuple[int, ...] = tuple(range(65, 97))
 _RANDOM_RESOLUTIONS: tuple[int, ...] = (96, 128, 160)
+#: ``random3:SEED`` (transformer-like and ConvNeXt-like chains) and the resolutions they cycle through.
+RANDOM3_SEEDS: tuple[int, ...] = tuple(range(97, 109))
+_RANDOM3_RESOLUTIONS: tuple[int, ...] = (64, 96, 128)
+#: Zoo networks in transformer style, at small resolutions only (a few seconds each at one thread):
+#: not at (native, 160) like the CNNs.  MaxViT's fixed 7 x 7 partitions need a multiple of 224.
+TRANSFORMER_CONFIGS: tuple[tuple[str, int], ...] = (
+    ("convnext_tiny", 64), ("convnext_tiny", 96), ("convnext_tiny", 128),
+    ("swin_t", 64), ("swin_t", 96), ("swin_t", 128),
+    ("swin_v2_t", 64), ("swin_v2_t", 128),
+    ("vit_b_32", 96), ("vit_b_32", 128), ("vit_b_16", 64), ("vit_b_16", 96),
+    ("maxvit_t", 224),
+)
 
 
 def _zoo_configs() -> list[ProfileConfig]:
     from .zoo import MODELS
 
     configs = []
+    small = {name for name, _ in TRANSFORMER_CONFIGS}
     for name, spec in MODELS.items():
+        if name in small:
+            continue
         resolutions = sorted({spec.resolution_px, 160, *_EXTRA_RESOLUTIONS.get(name, ())}, reverse=True)
         widths = spec.widths if name == "mobilenet_v2" else (1.0,)
         for width in widths:
@@ -100,9 +118,15 @@ def _random_configs() -> list[ProfileConfig]:
             for i, seed in enumerate(seeds)]
 
 
+def _transformer_configs() -> list[ProfileConfig]:
+    return [ProfileConfig(name, res) for name, res in TRANSFORMER_CONFIGS] + [
+        ProfileConfig(f"random3:{seed}", _RANDOM3_RESOLUTIONS[i % len(_RANDOM3_RESOLUTIONS)])
+        for i, seed in enumerate(RANDOM3_SEEDS)]
+
+
 def default_corpus() -> list[ProfileConfig]:
     """The zoo at several resolutions plus the sampled networks (the 1-thread calibration table)."""
-    return _zoo_configs() + _random_configs()
+    return _zoo_configs() + _random_configs() + _transformer_configs()
 
 
 def small_corpus() -> list[ProfileConfig]:

@@ -26,6 +26,7 @@ __all__ = [
     "block_features",
     "chain_features",
     "network_features",
+    "flops_by_module",
     "clear_cache",
 ]
 
@@ -79,6 +80,17 @@ COLUMN_DOCS: dict[str, str] = {
     "n_ops_per_mflop": "n_ops / (flops / 1e6): how much fixed per-operator overhead the block carries",
     "flops_pad": ("output elements of explicit padding ops (ZeroPad2d, F.pad: 'same' padding as in TensorFlow "
                   "ports): a full copy of the input, and the convolution after it runs on an unpadded, odd-sized map"),
+    "flops_layer_norm": "flops in layer norms (fvcore: 5 per element), also channels-last ones run after a permute",
+    "flops_gelu": "output elements of GELU activations (module or functional; the fused encoder layer's too)",
+    "flops_attention": ("multiply-adds of attention products Q K^T and A V (matmul / bmm between activations, "
+                        "scaled_dot_product_attention, nn.MultiheadAttention's fused fast path)"),
+    "attention_seq_len": "longest key sequence an attention product in the block runs over, tokens (0 if none)",
+    "flops_softmax": "elements of softmax outputs (attention weights)",
+    "flops_copy": ("elements moved by data-copying layout ops: permute, a reshape of a non-contiguous tensor "
+                   "(it copies), roll, contiguous / clone"),
+    "flops_window": ("elements moved by window partitioning: permutes of 5-D or larger tensors (window "
+                     "partition and reverse) and roll (shifted windows)"),
+    "flops_layer_scale": "output elements of multiplications by a learned per-channel parameter (layer scale)",
 }
 FEATURE_COLUMNS: tuple[str, ...] = tuple(COLUMN_DOCS)
 
@@ -87,7 +99,7 @@ FEATURE_COLUMNS: tuple[str, ...] = tuple(COLUMN_DOCS)
 OP_KINDS: dict[str, str] = {
     "conv": "flops_conv",
     "linear": "flops_linear", "addmm": "flops_linear", "matmul": "flops_linear", "bmm": "flops_linear",
-    "einsum": "flops_linear",
+    "einsum": "flops_linear", "scaled_dot_product_attention": "flops_linear",
     "batch_norm": "flops_norm", "group_norm": "flops_norm", "layer_norm": "flops_norm",
     "instance_norm": "flops_norm",
     "adaptive_avg_pool2d": "flops_pool", "adaptive_max_pool2d": "flops_pool", "max_pool2d": "flops_pool",
@@ -137,29 +149,138 @@ def _constant_ints(value) -> list[int] | None:
     return None
 
 
+def _attention_counts(batch: int, heads: int, q_len: int, kv_len: int, dim: int) -> dict[str, int]:
+    """Multiply-adds of softmax(Q K^T) V over ``heads`` heads of ``dim / heads`` channels, and softmax elements."""
+    return {"matmul": 2 * batch * q_len * kv_len * dim, "softmax": batch * heads * q_len * kv_len}
+
+
+def _sdpa(inputs: list, outputs: list):
+    """aten::scaled_dot_product_attention: Q (..., L, d), K (..., S, d), V (..., S, dv)."""
+    from collections import Counter
+
+    from fvcore.nn.jit_handles import get_shape
+
+    q, k, v = (get_shape(i) for i in inputs[:3])
+    lead = int(math.prod(q[:-2]))
+    _ATTENTION_LENGTHS.append(int(k[-2]))
+    return Counter({"scaled_dot_product_attention": lead * q[-2] * k[-2] * (q[-1] + v[-1]),
+                    "softmax": lead * q[-2] * k[-2]})
+
+
+#: Sequence lengths seen by the attention handles during one count (read by _fvcore_counts).
+_ATTENTION_LENGTHS: list[int] = []
+
+
+def _attention_matmul(inputs: list, outputs: list):
+    """aten::matmul / bmm: fvcore's count, and the key length when both operands are activations (attention)."""
+    from fvcore.nn.jit_handles import bmm_flop_jit, get_shape, matmul_flop_jit
+
+    shapes = [get_shape(v) for v in inputs[:2]]
+    if len(shapes[0]) >= 3 and len(shapes[1]) >= 3:
+        _ATTENTION_LENGTHS.append(int(max(shapes[0][-2], shapes[1][-1])))
+    return (bmm_flop_jit if len(shapes[0]) == 3 and len(shapes[1]) == 3 else matmul_flop_jit)(inputs, outputs)
+
+
+def _permute(inputs: list, outputs: list):
+    """One per output element (the copy the next op makes); window partitioning when 5-D or more."""
+    from collections import Counter
+
+    from fvcore.nn.jit_handles import get_shape
+
+    shape = get_shape(outputs[0]) or []
+    return Counter({"window_permute" if len(shape) >= 5 else "permute": int(math.prod(shape)) if shape else 0})
+
+
+def _reshape(inputs: list, outputs: list) -> int:
+    """A reshape copies only a non-contiguous input: one per element then, else nothing."""
+    value = inputs[0]
+    if not value.isCompleteTensor():
+        return 0
+    sizes, strides = value.type().sizes(), value.type().strides()
+    expected, contiguous = 1, True
+    for size, stride in reversed(list(zip(sizes, strides))):
+        if size != 1 and stride != expected:
+            contiguous = False
+        expected *= size
+    return 0 if contiguous else int(math.prod(sizes))
+
+
+def _tokens(shape) -> tuple[int, int, int]:
+    """(batch, length, channels) of a batch-first (B, L, E) or unbatched (L, E) token tensor."""
+    return (1, *shape) if len(shape) == 2 else tuple(shape)
+
+
+def _fused_attention(inputs: list, outputs: list):
+    """aten::_native_multi_head_attention: nn.MultiheadAttention's eval-mode fast path as one operator.
+
+    Counted as its parts: Q, K, V and output projections (``linear``), the two attention
+    products (``matmul``) and the softmax.
+    """
+    from collections import Counter
+
+    from fvcore.nn.jit_handles import get_shape
+
+    b, q_len, dim = _tokens(get_shape(inputs[0]))
+    _, kv_len, _ = _tokens(get_shape(inputs[1]))
+    heads = int(inputs[4].toIValue())
+    _ATTENTION_LENGTHS.append(int(kv_len))
+    return Counter({"linear": b * (2 * q_len + 2 * kv_len) * dim * dim, **_attention_counts(b, heads, q_len, kv_len, dim)})
+
+
+def _fused_encoder_layer(inputs: list, outputs: list):
+    """aten::_transformer_encoder_layer_fwd: nn.TransformerEncoderLayer's eval-mode fast path as one operator.
+
+    Counted as its parts, the way fvcore and our handles count the slow path: self-attention
+    (see :func:`_fused_attention`), the two feed-forward linears, two layer norms (5 flops per
+    element), the activation (one per hidden element) and the two residual adds.
+    """
+    from collections import Counter
+
+    from fvcore.nn.jit_handles import get_shape
+
+    b, length, dim = _tokens(get_shape(inputs[0]))
+    heads = int(inputs[2].toIValue())
+    hidden = get_shape(inputs[14])[0]  # ffn_weight_1: (hidden, dim)
+    gelu = bool(inputs[7].toIValue())
+    _ATTENTION_LENGTHS.append(int(length))
+    counts = Counter({"linear": b * length * (4 * dim * dim + 2 * dim * hidden),
+                      **_attention_counts(b, heads, length, length, dim),
+                      "layer_norm": 2 * 5 * b * length * dim, "add": 2 * b * length * dim})
+    counts["gelu" if gelu else "relu"] += b * length * hidden
+    return counts
+
+
 _ELEMENTWISE_OPS = [
     "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "relu", "relu_", "hardtanh", "hardtanh_",
     "silu", "silu_", "hardswish", "hardswish_", "sigmoid", "sigmoid_", "hardsigmoid", "hardsigmoid_",
     "clamp", "clamp_", "clamp_min", "clamp_min_", "gelu", "tanh", "leaky_relu", "leaky_relu_", "elu",
     "cat", "constant_pad_nd", "pad", "contiguous", "clone", "gelu_", "tanh_", "elu_", "mish", "mish_", "softplus",
+    "softmax", "roll",
 ]
 #: Elementwise ops that evaluate an exponential (``flops_act_transcendental``).
 _TRANSCENDENTAL_OPS = ("silu", "silu_", "sigmoid", "sigmoid_", "gelu", "gelu_", "tanh", "tanh_", "elu", "elu_",
-                       "mish", "mish_", "softplus")
+                       "mish", "mish_", "softplus", "softmax")
 #: Explicit padding ops (``flops_pad``).
 _PAD_OPS = ("constant_pad_nd", "pad")
-OP_HANDLES: dict[str, Callable[[list, list], int]] = {
+OP_HANDLES: dict[str, Callable[[list, list], Any]] = {
     **{f"aten::{op}": _elementwise for op in _ELEMENTWISE_OPS},
     "aten::max_pool2d": _windowed_pool,
     "aten::avg_pool2d": _windowed_pool,
     "aten::mean": _input_elementwise,
+    "aten::scaled_dot_product_attention": _sdpa,
+    "aten::_native_multi_head_attention": _fused_attention,
+    "aten::_transformer_encoder_layer_fwd": _fused_encoder_layer,
+    "aten::matmul": _attention_matmul,
+    "aten::bmm": _attention_matmul,
+    "aten::permute": _permute,
+    "aten::reshape": _reshape,
 }
 # Ops that move no data or are no-ops at inference; counted as zero, silently.
 _ZERO_OPS = [
-    "aten::dropout", "aten::dropout_", "aten::feature_dropout", "aten::view", "aten::reshape", "aten::flatten",
-    "aten::transpose", "aten::permute", "aten::chunk", "aten::split", "aten::size", "aten::Int",
+    "aten::dropout", "aten::dropout_", "aten::feature_dropout", "aten::view", "aten::flatten",
+    "aten::transpose", "aten::chunk", "aten::split", "aten::size", "aten::Int",
     "aten::unsqueeze", "aten::squeeze", "aten::expand", "aten::expand_as", "aten::detach", "aten::to",
-    "aten::slice", "aten::select", "aten::narrow", "aten::t", "aten::numel", "aten::alias",
+    "aten::slice", "aten::select", "aten::narrow", "aten::t", "aten::numel", "aten::alias", "aten::unflatten",
 ]
 
 _reported_unsupported: set[str] = set()
@@ -187,15 +308,17 @@ def _quiet_fvcore():
         fv_logger.setLevel(old_level)
 
 
-def _fvcore_counts(block, x) -> tuple[dict[str, int], int, int]:
-    """(flops by operator, activation count, parameter count) for one block."""
+def _fvcore_counts(block, x) -> tuple[dict[str, int], int, int, int]:
+    """(flops by operator, activation count, parameter count, longest attention sequence) for one block."""
     with _quiet_fvcore():
         from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis, parameter_count
 
         flops = FlopCountAnalysis(block, (x,))
         flops.set_op_handle(**OP_HANDLES, **{op: None for op in _ZERO_OPS})
         flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        _ATTENTION_LENGTHS.clear()
         by_op = dict(flops.by_operator())
+        attention_len = max(_ATTENTION_LENGTHS, default=0)
         for op, count in flops.unsupported_ops().items():
             if op not in _reported_unsupported:
                 _reported_unsupported.add(op)
@@ -204,7 +327,18 @@ def _fvcore_counts(block, x) -> tuple[dict[str, int], int, int]:
         acts.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         activations = int(acts.total())
         params = int(parameter_count(block).get("", 0))
-    return {k: int(v) for k, v in by_op.items()}, activations, params
+    return {k: int(v) for k, v in by_op.items()}, activations, params, attention_len
+
+
+def flops_by_module(module, x) -> dict[str, int]:
+    """fvcore flops (with :data:`OP_HANDLES`) of ``module`` run on ``x``, per module path ("" is the total)."""
+    with _quiet_fvcore():
+        from fvcore.nn import FlopCountAnalysis
+
+        flops = FlopCountAnalysis(module, (x,))
+        flops.set_op_handle(**OP_HANDLES, **{op: None for op in _ZERO_OPS})
+        flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return {k: int(v) for k, v in flops.by_module().items()}
 
 
 def _structure(block, x) -> tuple[dict[str, float], Any]:
@@ -276,7 +410,7 @@ def _shape4(shape) -> tuple[int, int, int]:
 
 def block_features(block, x) -> tuple[dict[str, float], Any]:
     """Features of one block run on input ``x``; returns (features, block output)."""
-    by_op, activations, params = _fvcore_counts(block, x)
+    by_op, activations, params, attention_len = _fvcore_counts(block, x)
     structure, out = _structure(block, x)
     kinds = {k: 0 for k in ("flops_conv", "flops_linear", "flops_norm", "flops_pool", "flops_elementwise", "flops_other")}
     elementwise_names = {op.split("::")[1] for op in OP_HANDLES if OP_HANDLES[op] is _elementwise}
@@ -315,7 +449,45 @@ def block_features(block, x) -> tuple[dict[str, float], Any]:
     feats["flops_max_pool"] = by_op.get("max_pool2d", 0) + by_op.get("adaptive_max_pool2d", 0)
     feats["n_ops_per_mflop"] = feats["n_ops"] / (feats["flops"] / 1e6) if feats["flops"] else 0.0
     feats["flops_pad"] = sum(by_op.get(op, 0) for op in _PAD_OPS)
+    feats["flops_layer_norm"] = by_op.get("layer_norm", 0)
+    feats["flops_gelu"] = by_op.get("gelu", 0) + by_op.get("gelu_", 0)
+    feats["flops_attention"] = sum(by_op.get(op, 0) for op in ("matmul", "bmm", "scaled_dot_product_attention"))
+    feats["attention_seq_len"] = attention_len
+    feats["flops_softmax"] = by_op.get("softmax", 0)
+    feats["flops_copy"] = sum(by_op.get(op, 0) for op in ("permute", "window_permute", "reshape", "roll",
+                                                          "contiguous", "clone"))
+    feats["flops_window"] = by_op.get("window_permute", 0) + by_op.get("roll", 0)
+    feats["flops_layer_scale"] = _layer_scale_elements(block)
     return {k: feats[k] for k in FEATURE_COLUMNS}, out
+
+
+def _layer_scale_elements(block) -> int:
+    """Output elements of ``parameter * x`` products in a block's graph (shapes recorded when it was split)."""
+    import torch
+    from torch.fx.passes.shape_prop import TensorMetadata
+
+    graph = getattr(block, "graph", None)
+    if graph is None:
+        return 0
+    total = 0
+    for node in graph.nodes:
+        if node.op != "call_function" or getattr(node.target, "__name__", "") not in ("mul", "mul_"):
+            continue
+        params = [a for a in node.args if getattr(a, "op", None) == "get_attr"
+                  and isinstance(getattr(block, str(a.target).split(".")[0], None) is not None
+                                 and _get_attr(block, str(a.target)), torch.nn.Parameter)]
+        meta = node.meta.get("tensor_meta")
+        if params and isinstance(meta, TensorMetadata):
+            total += int(math.prod(meta.shape))
+    return total
+
+
+def _get_attr(module, target: str):
+    for part in target.split("."):
+        module = getattr(module, part, None)
+        if module is None:
+            return None
+    return module
 
 
 def chain_features(chain, seed: int = 0) -> list[dict[str, Any]]:

@@ -10,6 +10,10 @@ Besides registered names, :func:`build_model` accepts
 * ``package.module:factory`` -- any importable callable returning an ``nn.Module``;
 * ``random:SEED`` -- a randomly sampled chain of CNN blocks (nn-Meter-style
   sampling of layer configurations), used to widen the calibration corpus;
+* ``random3:SEED`` -- a randomly sampled transformer-like or ConvNeXt-like network
+  (:func:`RandomTransformerNet`): patch embedding and ``nn.TransformerEncoder``
+  layers, or channels-last depthwise / LayerNorm / Linear-GELU-Linear blocks with
+  layer scale;
 * ``random2:SEED`` -- the same with the second sampler (:data:`SAMPLERS`), which
   also draws what ports of TensorFlow networks do: explicit "same" padding ops
   before convolutions, SiLU / GELU / sigmoid activations, SiLU in
@@ -37,6 +41,8 @@ __all__ = [
     "resolve_spec",
     "native_resolution",
     "RandomChainNet",
+    "RandomTransformerNet",
+    "SAMPLERS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -111,6 +117,23 @@ def _lite(index: int) -> Callable[[float, int], Any]:
     return build
 
 
+def _sized(name: str, size_kw: str, pair: bool = False) -> Callable[[float, int], Any]:
+    """A torchvision network whose constructor takes the input size (ViT ``image_size``, MaxViT ``input_size``)."""
+    def build(width: float, resolution: int):
+        from torchvision import models
+
+        size = (resolution, resolution) if pair else resolution
+        try:
+            return models.get_model(name, weights=None, **{size_kw: size})
+        except ValueError as exc:  # the constructor checks the size (patch / partition multiples)
+            raise NetcutError(
+                f"model {name!r} cannot be built for {resolution} px: {str(exc).splitlines()[0]} "
+                "Use a resolution its patches / partitions divide (MaxViT: a multiple of 224; ViT: of the patch size)"
+            ) from None
+
+    return build
+
+
 def _spec(name: str, family: str, builder=None, **kw) -> ModelSpec:
     return ModelSpec(name=name, family=family, builder=builder or _tv(name), **kw)
 
@@ -138,14 +161,21 @@ MODELS: dict[str, ModelSpec] = {
         _spec("efficientnet_lite0", "efficientnet_lite", _lite(0), resolution_px=224),
         _spec("efficientnet_lite1", "efficientnet_lite", _lite(1), resolution_px=240),
         _spec("efficientnet_lite2", "efficientnet_lite", _lite(2), resolution_px=260),
+        # Transformer-style networks: Linear layers inside every block, channels-last LayerNorm, attention.
+        _spec("convnext_tiny", "convnext"),
+        _spec("swin_t", "swin"),
+        _spec("swin_v2_t", "swin", resolution_px=256),
+        _spec("maxvit_t", "maxvit", _sized("maxvit_t", "input_size", pair=True)),
+        _spec("vit_b_32", "vit", _sized("vit_b_32", "image_size")),
+        _spec("vit_b_16", "vit", _sized("vit_b_16", "image_size")),
     ]
 }
 
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_RANDOM_RE = re.compile(r"^(random2?):(\d{1,9})$")
+_RANDOM_RE = re.compile(r"^(random[23]?):(\d{1,9})$")
 #: Sampler name (the part before ``:SEED``) -> sampler version of :func:`RandomChainNet`.
 #: Each version is frozen once tables hold its networks: a new sampler gets a new name.
-SAMPLERS: dict[str, int] = {"random": 1, "random2": 2}
+SAMPLERS: dict[str, int] = {"random": 1, "random2": 2, "random3": 3}
 
 
 def resolve_spec(name: str) -> ModelSpec:
@@ -158,6 +188,8 @@ def resolve_spec(name: str) -> ModelSpec:
     m = _RANDOM_RE.match(name)
     if m:
         seed, version = int(m.group(2)), SAMPLERS[m.group(1)]
+        if version == 3:
+            return ModelSpec(name=name, family="random", builder=lambda w, r, s=seed: RandomTransformerNet(s, width=w))
         return ModelSpec(name=name, family="random",
                          builder=lambda w, r, s=seed, v=version: RandomChainNet(s, width=w, sampler=v))
     if ":" in name:
@@ -383,3 +415,80 @@ def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000, sampl
             return self.classifier(torch.flatten(x, 1))
 
     return _RandomChain()
+
+
+def _random_transformer_config(seed: int, width: float = 1.0) -> dict:
+    """Sample a transformer-like (``vit``) or ConvNeXt-like (``convnext``) network configuration."""
+    rng = random.Random(f"sampler3:{seed}")
+    kind = rng.choice(["vit", "convnext"])
+    if kind == "vit":
+        dim = max(16, int(rng.choice([64, 96, 128, 192]) * width) // 16 * 16)
+        return {"kind": kind, "dim": dim, "heads": rng.choice([2, 4]), "depth": rng.randint(2, 6),
+                "mlp": rng.choice([2, 3, 4]), "patch": rng.choice([8, 16]), "act": rng.choice(["gelu", "relu"]),
+                "norm_first": rng.random() < 0.7}
+    c = max(8, int(rng.choice([24, 32, 48, 64]) * width) // 8 * 8)
+    n_stages = rng.randint(2, 3)
+    return {"kind": kind, "channels": [c * 2 ** i for i in range(n_stages)],
+            "depths": [rng.randint(1, 3) for _ in range(n_stages)], "kernel": rng.choice([3, 5, 7]),
+            "mlp": rng.choice([2, 3, 4]), "stem": rng.choice([2, 4])}
+
+
+def RandomTransformerNet(seed: int, width: float = 1.0, num_classes: int = 1000):
+    """A randomly sampled transformer-like or ConvNeXt-like network (deterministic per ``seed``), sampler 3."""
+    import torch
+    import torch.nn as nn
+
+    cfg = _random_transformer_config(seed, width)
+
+    class _CNBlock(nn.Module):
+        def __init__(self, c: int, k: int, mlp: int):
+            super().__init__()
+            self.dw = nn.Conv2d(c, c, k, padding=k // 2, groups=c)
+            self.norm = nn.LayerNorm(c)
+            self.fc1, self.act, self.fc2 = nn.Linear(c, mlp * c), nn.GELU(), nn.Linear(mlp * c, c)
+            self.gamma = nn.Parameter(torch.full((c,), 1e-6))
+
+        def forward(self, x):
+            y = self.fc2(self.act(self.fc1(self.norm(self.dw(x).permute(0, 2, 3, 1)))))
+            return x + (self.gamma * y).permute(0, 3, 1, 2)
+
+    class _Down(nn.Module):
+        def __init__(self, cin: int, cout: int):
+            super().__init__()
+            self.norm = nn.LayerNorm(cin)
+            self.conv = nn.Conv2d(cin, cout, 2, 2)
+
+        def forward(self, x):
+            return self.conv(self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+
+    class _Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if cfg["kind"] == "vit":
+                d = cfg["dim"]
+                self.stem = nn.Conv2d(3, d, cfg["patch"], cfg["patch"])
+                layer = nn.TransformerEncoderLayer(d, cfg["heads"], cfg["mlp"] * d, dropout=0.0, activation=cfg["act"],
+                                                   batch_first=True, norm_first=cfg["norm_first"])
+                self.encoder = nn.TransformerEncoder(layer, cfg["depth"], enable_nested_tensor=False)
+                last = d
+            else:
+                chans = cfg["channels"]
+                self.stem = nn.Conv2d(3, chans[0], cfg["stem"], cfg["stem"])
+                stages = []
+                for i, (c, depth) in enumerate(zip(chans, cfg["depths"])):
+                    if i:
+                        stages.append(_Down(chans[i - 1], c))
+                    stages.append(nn.Sequential(*[_CNBlock(c, cfg["kernel"], cfg["mlp"]) for _ in range(depth)]))
+                self.stages = nn.Sequential(*stages)
+                last = chans[-1]
+            self.norm = nn.LayerNorm(last)
+            self.head = nn.Linear(last, num_classes)
+
+        def forward(self, x):
+            if cfg["kind"] == "vit":
+                x = self.encoder(self.stem(x).flatten(2).transpose(1, 2)).mean(1)
+            else:
+                x = self.stages(self.stem(x)).mean((2, 3))
+            return self.head(self.norm(x))
+
+    return _Net()

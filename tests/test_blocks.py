@@ -46,10 +46,12 @@ def test_blocks_reproduce_network_exactly(name, n_blocks):
 
 def test_every_registered_model_splits():
     for name in MODELS:
-        chain = load_chain(name, 64)
+        res = 224 if name == "maxvit_t" else 64  # MaxViT's 7 x 7 partitions need a multiple of 224
+        chain = load_chain(name, res)
         assert len(chain) >= 4, name
         shapes = [i.out_shape for i in chain.infos]
-        assert all(len(s) == 4 for s in shapes), name
+        # CNN and ConvNeXt / Swin / MaxViT stages are N x C x H x W (Swin channels-last), ViT blocks N x tokens x C
+        assert all(len(s) == (3 if name.startswith("vit") else 4) for s in shapes[1:]), name
         for a, b in zip(chain.infos, chain.infos[1:]):
             assert a.out_shape == b.in_shape
 
@@ -98,6 +100,8 @@ def test_factory_models():
 
 
 def test_bad_resolution_and_width():
+    with pytest.raises(NetcutError, match="cannot be built for 64 px: Input size"):
+        build_model("maxvit_t", resolution=64)
     with pytest.raises(NetcutError, match="resolution must be a positive integer"):
         load_chain("resnet18", 0)
     with pytest.raises(NetcutError, match="allowed widths"):
@@ -135,3 +139,14 @@ def test_cli_blocks_prints_chain():
     assert proc.returncode == 0, proc.stderr
     assert "19 blocks" in proc.stdout
     assert "features.18" in proc.stdout and "1x1280x7x7" in proc.stdout
+
+
+def test_random3_sampler_draws_both_kinds_and_splits_per_layer():
+    from latmodel.zoo import _random_transformer_config
+
+    kinds = {_random_transformer_config(seed)["kind"] for seed in range(97, 109)}
+    assert kinds == {"vit", "convnext"}
+    assert _random_transformer_config(97) == _random_transformer_config(97)
+    for seed in (97, 98, 99, 100):
+        chain = load_chain(f"random3:{seed}", 64)
+        assert len(chain) >= 3 and family_of(f"random3:{seed}") == "random"

@@ -3,15 +3,20 @@ from __future__ import annotations
 
 import pytest
 
-from latmodel.corpus import CORPORA, RANDOM2_SEEDS, RANDOM_SEEDS, ProfileConfig, default_corpus, get_corpus, small_corpus
+from latmodel.corpus import (CORPORA, RANDOM2_SEEDS, RANDOM3_SEEDS, RANDOM_SEEDS, TRANSFORMER_CONFIGS, ProfileConfig,
+                             default_corpus, get_corpus, small_corpus)
 from latmodel.errors import NetcutError
 from latmodel.zoo import MODELS
 
 
 def test_default_corpus_covers_the_whole_zoo_at_two_or_more_resolutions():
     corpus = default_corpus()
-    assert len(corpus) == len(set(corpus)) == 154
+    assert len(corpus) == len(set(corpus)) == 154 + len(TRANSFORMER_CONFIGS) + len(RANDOM3_SEEDS) == 179
+    small = {name for name, _ in TRANSFORMER_CONFIGS}
     for name, spec in MODELS.items():
+        if name in small:  # transformer-style networks: small resolutions only
+            assert {c.resolution_px for c in corpus if c.model == name} <= {64, 96, 128, 224}, name
+            continue
         resolutions = {c.resolution_px for c in corpus if c.model == name}
         assert {spec.resolution_px, 160} <= resolutions, name
     assert {c.width for c in corpus if c.model == "mobilenet_v2"} == {0.5, 0.75, 1.0, 1.4}
@@ -53,3 +58,11 @@ def test_profile_config_round_trip():
     c = ProfileConfig("mobilenet_v2", 160, 0.75)
     assert ProfileConfig.from_dict(c.to_dict()) == c
     assert ProfileConfig.from_dict({"model": "resnet18", "resolution_px": "224"}) == ProfileConfig("resnet18", 224, 1.0)
+
+
+def test_transformer_style_corpus_entries():
+    corpus = default_corpus()
+    sampled3 = [c for c in corpus if c.model.startswith("random3:")]
+    assert [c.model for c in sampled3] == [f"random3:{s}" for s in RANDOM3_SEEDS]
+    assert not set(RANDOM3_SEEDS) & (set(RANDOM_SEEDS) | set(RANDOM2_SEEDS))
+    assert {MODELS[n].family for n, _ in TRANSFORMER_CONFIGS} == {"convnext", "swin", "maxvit", "vit"}

@@ -121,3 +121,54 @@ def test_only_exponential_activations_count_as_transcendental_and_explicit_paddi
     assert feats["flops_pad"] == 4 * 9 * 9  # the padded copy: 4 channels x 9 x 9
     assert feats["flops_act_transcendental"] == 2 * 4 * 4 * 4
     assert feats["flops_conv_depthwise"] == 4 * 4 * 4 * 9
+
+
+def test_channels_last_layer_norm_gelu_permute_and_layer_scale_hand_computed():
+    from latmodel.features import block_features
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.LayerNorm(4)
+            self.act = nn.GELU()
+            self.gamma = nn.Parameter(torch.ones(4))
+
+        def forward(self, x):
+            y = self.act(self.norm(x.permute(0, 2, 3, 1)))  # (1, 2, 3, 4): 24 elements
+            return (self.gamma * y).permute(0, 3, 1, 2)
+
+    with torch.no_grad():
+        feats, out = block_features(Block().eval(), torch.zeros(1, 4, 2, 3))
+    assert tuple(out.shape) == (1, 4, 2, 3)
+    assert feats["flops_layer_norm"] == 5 * 24  # fvcore: 5 flops per element with an affine transform
+    assert feats["flops_gelu"] == 24
+    assert feats["flops_copy"] == 2 * 24  # two permutes
+    assert feats["flops_window"] == 0 and feats["flops_attention"] == 0 and feats["attention_seq_len"] == 0
+    assert feats["flops_layer_scale"] == 0  # counted from a split block's graph (shapes recorded there)
+
+
+def test_attention_fast_path_and_sdpa_hand_computed():
+    from latmodel.features import block_features
+
+    class MHA(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            return self.attn(x, x, x, need_weights=False)[0]  # eval + no grad: one fused operator
+
+    class SDPA(nn.Module):
+        def forward(self, x):
+            q = x.view(1, 5, 2, 4).transpose(1, 2)  # 2 heads of 4 channels
+            return torch.nn.functional.scaled_dot_product_attention(q, q, q)
+
+    x = torch.randn(1, 5, 8)
+    with torch.no_grad():
+        mha, _ = block_features(MHA().eval(), x)
+        sdpa, _ = block_features(SDPA().eval(), x)
+    # Q, K, V, output projections: 4 x 5 tokens x 8 x 8; Q K^T and A V: 2 x 5 x 5 x 8; softmax: 2 heads x 5 x 5
+    assert mha["flops_linear"] == 4 * 5 * 8 * 8 + 2 * 5 * 5 * 8
+    assert mha["flops_attention"] == 2 * 5 * 5 * 8 == 400
+    assert mha["flops_softmax"] == 2 * 5 * 5 and mha["attention_seq_len"] == 5
+    assert sdpa["flops_attention"] == 400 and sdpa["flops_softmax"] == 50 and sdpa["attention_seq_len"] == 5
