@@ -106,7 +106,7 @@ def _empirical_measurement(predicted_us_per_candidate: float) -> dict:
 def main(argv=None) -> int:
     import pandas as pd
 
-    from latmodel import features as F
+    from latmodel import netfeatures as F
     from latmodel.predictor_io import load_predictor
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -108,7 +108,7 @@ def plan_budget(n: int, corpus="default", *, features_table=None) -> BudgetPlan:
     import pandas as pd
 
     from .corpus import get_corpus
-    from .features import network_features
+    from .netfeatures import network_features
     from .table import read_table
 
     configs = list(get_corpus(corpus)) if corpus is None or isinstance(corpus, str) else list(corpus)

@@ -82,7 +82,7 @@ def _out_path(text: str, *, is_dir: bool = False) -> Path:
 def cmd_blocks(args) -> int:
     from tabulate import tabulate
 
-    from .features import network_features
+    from .netfeatures import network_features
     from .blocks import load_chain
 
     chain = load_chain(args.model, args.resolution, width=args.width)

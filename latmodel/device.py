@@ -6,10 +6,15 @@ import dataclasses
 import hashlib
 import os
 import platform
+from typing import Any
 
-from .errors import NetcutError
+from .errors import NetcutError, TableError
 
-__all__ = ["DEVICE_KINDS", "check_device_kind", "DeviceRecord", "device_record", "make_config_id"]
+__all__ = ["DEVICE_KINDS", "check_device_kind", "DeviceRecord", "device_record", "make_config_id", "library_versions",
+           "table_device_record"]
+
+#: Libraries whose versions a predictor records (besides netcut itself).
+_LIBRARIES = ("xgboost", "scikit-learn", "torch", "numpy", "pandas")
 
 #: Devices a configuration can be measured on.
 DEVICE_KINDS: tuple[str, ...] = ("cpu", "cuda")
@@ -93,3 +98,38 @@ def device_record(device: str = "cpu", *, threads: int = 1, batch_size: int = 1,
 
 def make_config_id(model: str, resolution: int, width: float, batch_size: int, threads: int, device_id: str) -> str:
     return f"{model}@{resolution}px@w{float(width)}@b{batch_size}@t{threads}@{device_id}"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of netcut and of the libraries a predictor depends on, as installed now."""
+    from importlib import metadata
+
+    from . import __version__
+
+    out = {"netcut": __version__}
+    for lib in _LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            out[lib] = "absent"
+    return out
+
+
+def table_device_record(df) -> dict:
+    """Device columns of the training rows: the value where all rows agree, else the sorted values."""
+    cols = ("device_kind", "device_name", "device_id", "cpu_count", "threads", "torch_version", "runtime",
+            "runtime_version")
+    if "runtime" in df.columns and df["runtime"].dropna().nunique() > 1:
+        found = ", ".join(sorted(str(v) for v in df["runtime"].dropna().unique()))
+        raise TableError(f"the tables mix latencies of runtimes {found}; a predictor is for one runtime: "
+                         "fit one per runtime")
+    rec: dict[str, Any] = {}
+    for c in cols:
+        if c in df.columns:
+            vals = sorted({str(v) for v in df[c].dropna().unique()})
+            if len(vals) == 1:
+                v = vals[0]
+                rec[c] = int(float(v)) if c in ("cpu_count", "threads") else v
+            elif vals:
+                rec[c] = vals
+    return rec

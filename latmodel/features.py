@@ -16,7 +16,7 @@ import contextlib
 import logging
 import math
 import warnings
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 __all__ = [
     "FEATURE_COLUMNS",
@@ -25,9 +25,7 @@ __all__ = [
     "OP_KINDS",
     "block_features",
     "chain_features",
-    "network_features",
     "flops_by_module",
-    "clear_cache",
 ]
 
 logger = logging.getLogger(__name__)
@@ -502,35 +500,3 @@ def chain_features(chain, seed: int = 0) -> list[dict[str, Any]]:
             feats, x = block_features(block, x)
             rows.append({"block_index": info.index, "block_name": info.name, **feats})
     return rows
-
-
-_CACHE: dict[tuple, list[dict[str, Any]]] = {}
-
-
-def network_features(name: str, resolution: int = 224, *, width: float = 1.0, batch_size: int = 1,
-                     model=None) -> list[dict[str, Any]]:
-    """Per-block features of network ``name``; cached per (name, resolution, width, batch).
-
-    Pass ``model`` for an instance whose structure differs from what ``name`` builds
-    (it is then not cached).
-    """
-    from .blocks import load_chain
-
-    key = (name, int(resolution), float(width), int(batch_size))
-    if model is None and key in _CACHE:
-        return [dict(r) for r in _CACHE[key]]
-    chain = load_chain(name, resolution, width=width, batch_size=batch_size, model=model)
-    rows = chain_features(chain)
-    if model is None:
-        _CACHE[key] = [dict(r) for r in rows]
-    return rows
-
-
-def clear_cache() -> None:
-    """Forget cached network features."""
-    _CACHE.clear()
-
-
-def iter_docs() -> Iterable[tuple[str, str]]:
-    """(column, description) pairs, in order."""
-    return COLUMN_DOCS.items()

@@ -34,64 +34,27 @@ from __future__ import annotations
 import inspect
 import math
 import time
-from typing import Any
 
 from .baselines import FlopsLinearBaseline, FlopsLogLogBaseline, sort_blocks
 from .boosting import TrainArrays, train_booster
 from .chains import FEATURE_INDEX, Chains, as_chains, to_chains
+from .device import library_versions, table_device_record
 from .errors import ArtifactError, NetcutError, TableError
 from .features import FEATURE_COLUMNS
 from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES, bucket_of, prefix_features
 from .reports import NetworkPrediction
 from .roofline import fit_roofline, roofline_ms
 
-__all__ = ["ADAPT_STRATEGIES", "LatencyModel", "NotFittedError", "library_versions"]
+__all__ = ["ADAPT_STRATEGIES", "LatencyModel", "NotFittedError"]
 
 #: How ``fit(table, init_model=base)`` adapts a base predictor (``adapt_strategy``).
 ADAPT_STRATEGIES: tuple[str, ...] = ("boost", "scale", "scale+boost", "correct", "refit")
 
-#: Libraries whose versions a predictor records (besides netcut itself).
-_LIBRARIES = ("xgboost", "scikit-learn", "torch", "numpy", "pandas")
 
 
 class NotFittedError(NetcutError, ValueError):
     """The predictor was used before ``fit`` (or ``load``)."""
 
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of netcut and of the libraries a predictor depends on, as installed now."""
-    from importlib import metadata
-
-    from . import __version__
-
-    out = {"netcut": __version__}
-    for lib in _LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            out[lib] = "absent"
-    return out
-
-
-def _table_device(df) -> dict:
-    """Device columns of the training rows: the value where all rows agree, else the sorted values."""
-    cols = ("device_kind", "device_name", "device_id", "cpu_count", "threads", "torch_version", "runtime",
-            "runtime_version")
-    if "runtime" in df.columns and df["runtime"].dropna().nunique() > 1:
-        found = ", ".join(sorted(str(v) for v in df["runtime"].dropna().unique()))
-        raise TableError(f"the tables mix latencies of runtimes {found}; a predictor is for one runtime: "
-                         "fit one per runtime")
-    rec: dict[str, Any] = {}
-    for c in cols:
-        if c in df.columns:
-            vals = sorted({str(v) for v in df[c].dropna().unique()})
-            if len(vals) == 1:
-                v = vals[0]
-                rec[c] = int(float(v)) if c in ("cpu_count", "threads") else v
-            elif vals:
-                rec[c] = vals
-    return rec
 
 
 class LatencyModel:
@@ -361,20 +324,6 @@ class LatencyModel:
             oof[test_idx] = self._predict_stage1(b, kinds, df.iloc[test_idx], roof, offset)
         return oof
 
-    @staticmethod
-    def _adapt_offset(base: "LatencyModel", df, weights) -> float:
-        """Global log factor between the new rows and the base predictor (weighted median)."""
-        import numpy as np
-
-        pred = base.predict_blocks(df)
-        r = np.log(base._stage1_target_ms(df) / pred)
-        keep = weights > 0
-        if not keep.any():
-            return base.stage1_offset_
-        order = np.argsort(r[keep])
-        cw = np.cumsum(weights[keep][order])
-        return float(base.stage1_offset_ + r[keep][order][np.searchsorted(cw, cw[-1] / 2)])
-
     def fit(self, table, *, init_model: "LatencyModel | None" = None, client=None,
             table_records=(), metrics: dict | None = None, base_record: dict | None = None) -> "LatencyModel":
         """Fit on a measurement table (rows from ``latmodel profile``); returns self.
@@ -409,7 +358,7 @@ class LatencyModel:
             stages = self._fit_stages(df, weights, has_prefix, client=client)
         self._set_learned(
             **stages,
-            device=_table_device(df),
+            device=table_device_record(df),
             n_rows=len(df),
             n_configs=df["config_id"].nunique(),
             families=sorted({str(f) for f in df["family"]}),
@@ -455,10 +404,12 @@ class LatencyModel:
         Stage 2 and the residual quantiles are the base's: too few new rows to estimate them.
         """
         self._check_adaptation_rows(df, weights)
+        from .transfer import correct_stages, scale_offset
+
         if self.adapt_strategy == "correct":
-            return self._correct_stages(df, weights, base)
+            return correct_stages(self, df, weights, base)
         roofline = dict(base.roofline_) if base.roofline_ is not None else None
-        offset = self._adapt_offset(base, df, weights) if "scale" in self.adapt_strategy else base.stage1_offset_
+        offset = scale_offset(base, df, weights) if "scale" in self.adapt_strategy else base.stage1_offset_
         kinds = list(base.stage1_kinds_)
         if "boost" in self.adapt_strategy:
             stage1 = self._fit_stage1(df, weights, roofline=roofline, kinds=kinds, init=base.stage1_,
@@ -473,22 +424,6 @@ class LatencyModel:
                     adapted_from=dict(base.device_),
                     # continued boosting learns the whole new-device residual: a base correction would count twice
                     correction=None if "boost" in self.adapt_strategy else base.correction_)
-
-    def _correct_stages(self, df, weights, base: "LatencyModel") -> dict:
-        """The base's boosters as they are, times a per-device correction fitted on the new rows."""
-        from .transfer import fit_correction
-
-        ch = as_chains(df)
-        correction = fit_correction(ch, self._stage1_target_ms(df), base.predict_blocks(ch), weights,
-                                    alpha=float(self.adapt_alpha), n_configs=df["config_id"].nunique())
-        if base.correction_ is not None:  # adapting an adapted predictor: the log factors add
-            correction = base.correction_.then(correction)
-        return dict(stage1=list(base.stage1_), stage1_kinds=list(base.stage1_kinds_), stage2=base.stage2_,
-                    roofline=dict(base.roofline_) if base.roofline_ is not None else None,
-                    head_roofline=dict(base.head_roofline_), stage1_offset=base.stage1_offset_,
-                    residual_quantiles=list(base.residual_quantiles_),
-                    residual_source="inherited from the base predictor (adapted with correct)",
-                    adapted_from=dict(base.device_), correction=correction)
 
     def _set_learned(self, *, stage1, stage1_kinds, stage2, roofline, head_roofline, stage1_offset,
                      residual_quantiles, residual_source, device, adapted_from, n_rows, n_configs, families,
@@ -601,7 +536,7 @@ class LatencyModel:
                         batch_size: int = 1) -> NetworkPrediction:
         """Predict a network given by name (registry, ``pkg.mod:factory``, ``random:SEED``, ``random2:SEED``) or as an nn.Module.
 
-        Features come from :func:`latmodel.features.network_features` (cached per
+        Features come from :func:`latmodel.netfeatures.network_features` (cached per
         configuration); predictions for named networks are cached on this predictor.
         """
         self._check_fitted()
@@ -609,7 +544,7 @@ class LatencyModel:
             key = (model, int(resolution), float(width), int(batch_size))
             if key in self._cache:
                 return self._cache[key]
-            from .features import network_features
+            from .netfeatures import network_features
 
             rows = network_features(model, resolution, width=width, batch_size=batch_size)
             pred = self.predict_chain(rows, model_name=model, resolution=resolution, width=width)

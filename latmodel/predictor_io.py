@@ -16,7 +16,8 @@ from .artifact import read_predictor_folder, write_predictor_folder
 from .errors import ArtifactError
 from .features import FEATURE_COLUMNS
 from .fileio import first_line
-from .model import LatencyModel, library_versions
+from .device import library_versions
+from .model import LatencyModel
 from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES
 from .roofline import ROOFLINE_TERMS
 from .transfer import DeviceCorrection

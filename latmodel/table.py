@@ -285,7 +285,8 @@ def refresh_features(path, out, *, progress: bool = True) -> int:
     """
     import pandas as pd
 
-    from .features import FEATURE_COLUMNS, network_features
+    from .features import FEATURE_COLUMNS
+    from .netfeatures import network_features
     from .errors import NetcutError
 
     out = Path(out)

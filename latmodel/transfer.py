@@ -19,11 +19,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from .chains import Chains
+from .chains import Chains, as_chains
 from .errors import TableError
 
 __all__ = ["TRANSFER_TERMS", "DEFAULT_ALPHA", "MIN_ROWS", "DeviceCorrection", "transfer_design",
-           "fit_correction", "check_correction_rows", "corrected_prefix_ms"]
+           "fit_correction", "check_correction_rows", "corrected_prefix_ms", "scale_offset", "correct_stages"]
 
 
 def _flops(ch: Chains):
@@ -130,3 +130,33 @@ def fit_correction(chains: Chains, measured_ms, base_ms, weights, *, alpha: floa
 def corrected_prefix_ms(chains: Chains, base_prefix_ms, base_block_ms, corrected_block_ms):
     """Base prefix latency times corrected / uncorrected cumulative block latency, non-decreasing."""
     return chains.cummax(base_prefix_ms * chains.cumsum(corrected_block_ms) / chains.cumsum(base_block_ms))
+
+
+def scale_offset(base, df, weights) -> float:
+    """Global log factor between the new rows and the base predictor (weighted median): adaptation by ``scale``."""
+    import numpy as np
+
+    pred = base.predict_blocks(df)
+    r = np.log(base._stage1_target_ms(df) / pred)
+    keep = weights > 0
+    if not keep.any():
+        return base.stage1_offset_
+    order = np.argsort(r[keep])
+    cw = np.cumsum(weights[keep][order])
+    return float(base.stage1_offset_ + r[keep][order][np.searchsorted(cw, cw[-1] / 2)])
+
+
+def correct_stages(model, df, weights, base) -> dict:
+    """The learned state of adaptation by ``correct``: ``base``'s boosters as they are, times a per-device
+    correction fitted on the new rows (``model``'s hyperparameters)."""
+    ch = as_chains(df)
+    correction = fit_correction(ch, model._stage1_target_ms(df), base.predict_blocks(ch), weights,
+                                alpha=float(model.adapt_alpha), n_configs=df["config_id"].nunique())
+    if base.correction_ is not None:  # adapting an adapted predictor: the log factors add
+        correction = base.correction_.then(correction)
+    return dict(stage1=list(base.stage1_), stage1_kinds=list(base.stage1_kinds_), stage2=base.stage2_,
+                roofline=dict(base.roofline_) if base.roofline_ is not None else None,
+                head_roofline=dict(base.head_roofline_), stage1_offset=base.stage1_offset_,
+                residual_quantiles=list(base.residual_quantiles_),
+                residual_source="inherited from the base predictor (adapted with correct)",
+                adapted_from=dict(base.device_), correction=correction)

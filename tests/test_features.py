@@ -5,7 +5,8 @@ import torch
 import torch.nn as nn
 
 from latmodel.blocks import split_model
-from latmodel.features import COLUMN_DOCS, FEATURE_COLUMNS, chain_features, network_features
+from latmodel.features import COLUMN_DOCS, FEATURE_COLUMNS, chain_features
+from latmodel.netfeatures import network_features
 from latmodel.table import TABLE_COLUMNS, TABLE_DOCS
 
 
@@ -65,7 +66,7 @@ def test_network_features_cached_and_consistent():
 
 
 def test_fvcore_noise_is_silenced(capfd, caplog):
-    import latmodel.features as f
+    import latmodel.netfeatures as f
 
     f.clear_cache()
     network_features("efficientnet_lite0", 64)

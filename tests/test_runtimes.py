@@ -226,7 +226,7 @@ def test_schema_2_tables_read_as_torch():
 
 
 def test_predictor_runtime_check_and_mixed_tables():
-    from latmodel.model import _table_device
+    from latmodel.device import table_device_record as _table_device
     from latmodel.predictor_io import load_predictor
 
     import pandas as pd

@@ -54,7 +54,8 @@ def test_newer_schema_is_refused(tmp_path):
 
 def test_refeature_recomputes_feature_columns_and_keeps_timings(tmp_path):
     from latmodel.cli import main
-    from latmodel.features import FEATURE_COLUMNS, network_features
+    from latmodel.features import FEATURE_COLUMNS
+    from latmodel.netfeatures import network_features
     from latmodel.measure import measure_config
     from latmodel.noise import NoisePolicy
 

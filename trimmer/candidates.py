@@ -78,7 +78,8 @@ def enumerate_candidates(predictor, models: Sequence[str], *, resolution: int, n
     :class:`latmodel.blocks.BlockChain`: features then come from the exact
     network that will be trained, without building and tracing it again.
     """
-    from latmodel.features import chain_features, network_features
+    from latmodel.features import chain_features
+    from latmodel.netfeatures import network_features
 
     if n_classes < 2:
         raise NetcutError(f"a classifier needs at least 2 classes, got {n_classes}")
