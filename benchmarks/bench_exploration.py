@@ -1,7 +1,8 @@
 """Exploration time: NetCut's proposal policies vs exhaustive fine-tuning, on real Fashion-MNIST.
 
-    python benchmarks/bench_exploration.py                  # finetune, 4 base networks, 5 deadlines
+    python benchmarks/bench_exploration.py                  # finetune, 4 base networks, 5 deadlines (~25 min)
     python benchmarks/bench_exploration.py --modes finetune,full
+    python benchmarks/bench_exploration.py --work W --evaluate-only --truth T.csv   # re-evaluate a run
 
 One run, side by side:
 
@@ -44,13 +45,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 POLICIES = ("ranked", "deepest", "feasible")
 
 
-def measured_prefix_ms(models, resolution, workdir: Path) -> dict[tuple[str, int], float]:
-    """(base, cut) -> measured latency of blocks 0..cut run alone (ms), via latmodel profile."""
+def measured_prefix_ms(models, resolution, workdir: Path, table=None) -> dict[tuple[str, int], float]:
+    """(base, cut) -> measured latency of blocks 0..cut run alone (ms), via latmodel profile (or ``table``)."""
     from latmodel.profiling import profile
     from latmodel.table import read_table
 
-    table = workdir / "truth.csv"
-    profile(list(models), table, resolutions=[resolution], threads=1, pin_cpu=1, progress=True)
+    if table is None:
+        table = workdir / "truth.csv"
+        profile(list(models), table, resolutions=[resolution], threads=1, pin_cpu=1, progress=True)
     df = read_table(table)
     return {(r.model, int(r.block_index)): float(r.prefix_ms) for r in df.itertuples()}
 
@@ -78,17 +80,28 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="mobilenet_v2,efficientnet_lite0,efficientnet_lite1,efficientnet_lite2")
     ap.add_argument("--modes", default="finetune")
     ap.add_argument("--data", default="fashion-mnist", help="dataset spec (default: Debian's dataset-fashion-mnist)")
-    ap.add_argument("--limit-per-class", type=int, default=200, help="images per class of train and of test")
+    ap.add_argument("--limit-per-class", type=int, default=120, help="images per class of train and of test")
     ap.add_argument("--val-fraction", type=float, default=0.2)
     ap.add_argument("--resolution", type=int, default=96)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--deadlines", type=int, default=5)
+    ap.add_argument("--work", help="work folder (default: a new temporary one)")
+    ap.add_argument("--evaluate-only", action="store_true",
+                    help="no searches: re-read --work's search folders (e.g. with a re-measured --truth)")
+    ap.add_argument("--truth", help="ground-truth table (latmodel profile of the base networks at --resolution); "
+                                    "default: measured now into --work")
+    ap.add_argument("--exhaustive-feasibility", choices=("measured", "upper"), default="measured",
+                    help="which candidates the exhaustive baseline may pick at a deadline: those whose latency "
+                         "measured here meets it (default), or those whose predicted upper bound does (the same "
+                         "rule as NetCut: for a machine that is not the predictor's device)")
+    ap.add_argument("--note", default="", help="a line about this run, kept in the JSON and the README")
     ap.add_argument("--out", default=str(RESULTS / "exploration.json"))
     args = ap.parse_args(argv)
     models = tuple(args.models.split(","))
-    work = Path(tempfile.mkdtemp(prefix="netcut-explore-"))
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="netcut-explore-"))
+    work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    truth = measured_prefix_ms(models, args.resolution, work)
+    truth = measured_prefix_ms(models, args.resolution, work, table=args.truth)
     measure_seconds = time.perf_counter() - t0
 
     results = {"benchmark": "exploration", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -96,88 +109,99 @@ def main(argv=None) -> int:
                "command": "python benchmarks/bench_exploration.py " + " ".join(argv or sys.argv[1:]),
                "models": list(models), "resolution_px": args.resolution, "epochs": args.epochs,
                "data": args.data, "limit_per_class": args.limit_per_class, "val_fraction": args.val_fraction,
-               "ground_truth_measure_seconds": round(measure_seconds, 1), "modes": {}}
+               "ground_truth_measure_seconds": round(measure_seconds, 1), "note": args.note, "modes": {}}
     for mode in args.modes.split(","):
         common = dict(models=models, mode=mode, epochs=args.epochs, resolution_px=args.resolution, seed=0,
                       data=args.data, limit_per_class=args.limit_per_class, val_fraction=args.val_fraction)
         ex_out = work / f"exhaustive-{mode}"
-        ex = run_search(SearchConfig(deadline_ms=1e6, exhaustive=True, **common), ex_out, progress=True)
+        if not args.evaluate_only:
+            run_search(SearchConfig(deadline_ms=1e6, exhaustive=True, **common), ex_out, progress=True)
         rows = read_candidates(ex_out)
-        by_id = {r["candidate_id"]: r for r in rows}
-        measured = {r["candidate_id"]: truth[(r["base"], int(r["cut"]))] + float(r["head_latency_ms"])
-                    for r in rows if (r["base"], int(r["cut"])) in truth}
-        train_s = {r["candidate_id"]: float(r["train_seconds"]) for r in rows}
-        fixed_s = ex["exploration_seconds"] - ex["training_seconds"]
-        # deadlines from the fastest candidate's upper bound to past the slowest
         ups = sorted(upper_ms(r) for r in rows)
-        lo, hi = ups[0] * 1.02, ups[-1] * 1.05
+        lo, hi = ups[0] * 1.02, ups[-1] * 1.05  # from the fastest candidate's upper bound to past the slowest
         deadlines = [round(lo + (hi - lo) * i / (args.deadlines - 1), 2) for i in range(args.deadlines)]
-        per_policy = {p: [] for p in POLICIES}
-        top_k_picks = []
         for deadline in deadlines:
-            ex_pick = best_by_val(rows, lambda r: measured.get(r["candidate_id"], float("inf")) <= deadline)
-            feasible = [r for r in rows if upper_ms(r) <= deadline]
-
-            def entry(pick, seconds, trained, extra=None):
-                pick_ms = measured.get(pick["candidate_id"]) if pick else None
-                d = {"deadline_ms": deadline, "seconds": round(seconds, 2),
-                     "exhaustive_seconds": round(ex["exploration_seconds"], 2),
-                     "speedup": ex["exploration_seconds"] / max(1e-9, seconds),
-                     "fine_tuned": trained, "exhaustive_fine_tuned": ex["candidates_trained"],
-                     "pick": pick["candidate_id"] if pick else None,
-                     "pick_test_accuracy": float(pick["test_accuracy"]) if pick else None,
-                     "pick_measured_ms": pick_ms,
-                     "pick_meets_deadline_measured": pick_ms is not None and pick_ms <= deadline,
-                     "exhaustive_pick": ex_pick["candidate_id"] if ex_pick else None,
-                     "exhaustive_pick_test_accuracy": float(ex_pick["test_accuracy"]) if ex_pick else None,
-                     "same_pick": bool(pick and ex_pick and pick["candidate_id"] == ex_pick["candidate_id"]),
-                     "accuracy_given_up": (float(ex_pick["test_accuracy"]) - float(pick["test_accuracy"]))
-                     if (pick and ex_pick) else None}
-                d.update(extra or {})
-                return d
-
-            # ranked: a real search
-            nc_out = work / f"ranked-{mode}-{deadline}"
-            nc = run_search(SearchConfig(deadline_ms=deadline, propose="ranked", **common), nc_out, progress=True)
-            c = nc["chosen"]
-            pick = {"candidate_id": c["candidate_id"], "test_accuracy": c["test_accuracy"]} if c else None
-            if c and abs(float(by_id[c["candidate_id"]]["test_accuracy"]) - c["test_accuracy"]) > 1e-4:
-                print(f"warning: {c['candidate_id']} fine-tuned to another accuracy than in the exhaustive run")
-            per_policy["ranked"].append(entry(pick, nc["exploration_seconds"], nc["candidates_trained"],
-                                              {"probe_seconds": nc["probe_seconds"],
-                                               "probed": nc["candidates_probed"]}))
-            print(json.dumps(per_policy["ranked"][-1]), flush=True)
-            # what top-k = 1, 2, 3 would have picked (probe ranks of this run + the exhaustive results)
-            ranks = {r["candidate_id"]: int(r["probe_rank"]) for r in read_candidates(nc_out) if r["probe_rank"]}
-            ks = {}
-            for k in (1, 2, 3):
-                pk = best_by_val(rows, lambda r: ranks.get(r["candidate_id"], 10 ** 9) <= k)
-                ks[str(k)] = {"pick": pk["candidate_id"] if pk else None,
-                              "same_pick": bool(pk and ex_pick and pk["candidate_id"] == ex_pick["candidate_id"]),
-                              "accuracy_given_up": (float(ex_pick["test_accuracy"]) - float(pk["test_accuracy"]))
-                              if (pk and ex_pick) else None}
-            top_k_picks.append({"deadline_ms": deadline, "top_k": ks})
-            # deepest and feasible: composed from this run's measured costs (see the module docstring)
-            deepest = {}
-            for r in feasible:
-                if r["base"] not in deepest or int(r["cut"]) > int(deepest[r["base"]]["cut"]):
-                    deepest[r["base"]] = r
-            for policy, chosen_rows in (("deepest", list(deepest.values())), ("feasible", feasible)):
-                pick = best_by_val(chosen_rows, lambda r: True)
-                seconds = fixed_s + sum(train_s[r["candidate_id"]] for r in chosen_rows)
-                per_policy[policy].append(entry(pick, seconds, len(chosen_rows), {"composed": True}))
-        results["modes"][mode] = {
-            "candidates": len(rows), "exhaustive_seconds": ex["exploration_seconds"],
-            "exhaustive_fixed_seconds": round(fixed_s, 2),
-            "n_train": ex["data"]["n_train"], "n_val": ex["data"]["n_val"], "n_test": ex["data"]["n_test"],
-            "policies": {p: {"deadlines": v} for p, v in per_policy.items()},
-            "ranked_top_k": top_k_picks,
-        }
+            if not args.evaluate_only:
+                run_search(SearchConfig(deadline_ms=deadline, propose="ranked", **common),
+                           work / f"ranked-{mode}-{deadline}", progress=True)
+        results["modes"][mode] = evaluate(work, mode, deadlines, truth, args.exhaustive_feasibility)
+    results["exhaustive_feasibility"] = args.exhaustive_feasibility
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     plot(results, Path(args.out).with_suffix(".png"))
     print(f"wrote {args.out}")
     return 0
+
+
+def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measured") -> dict:
+    """Every policy at every deadline, from the search folders in ``work`` and the ground truth."""
+    ex_out = work / f"exhaustive-{mode}"
+    ex = json.loads((ex_out / "report.json").read_text())
+    rows = read_candidates(ex_out)
+    by_id = {r["candidate_id"]: r for r in rows}
+    measured = {r["candidate_id"]: truth[(r["base"], int(r["cut"]))] + float(r["head_latency_ms"])
+                for r in rows if (r["base"], int(r["cut"])) in truth}
+    train_s = {r["candidate_id"]: float(r["train_seconds"]) for r in rows}
+    fixed_s = ex["exploration_seconds"] - ex["training_seconds"]
+    per_policy = {p: [] for p in POLICIES}
+    top_k_picks = []
+    for deadline in deadlines:
+        if feasibility == "measured":
+            ex_pick = best_by_val(rows, lambda r: measured.get(r["candidate_id"], float("inf")) <= deadline)
+        else:
+            ex_pick = best_by_val(rows, lambda r: upper_ms(r) <= deadline)
+        feasible = [r for r in rows if upper_ms(r) <= deadline]
+
+        def entry(pick, seconds, trained, extra=None):
+            pick_ms = measured.get(pick["candidate_id"]) if pick else None
+            d = {"deadline_ms": deadline, "seconds": round(seconds, 2),
+                 "exhaustive_seconds": round(ex["exploration_seconds"], 2),
+                 "speedup": ex["exploration_seconds"] / max(1e-9, seconds),
+                 "fine_tuned": trained, "exhaustive_fine_tuned": ex["candidates_trained"],
+                 "pick": pick["candidate_id"] if pick else None,
+                 "pick_test_accuracy": float(pick["test_accuracy"]) if pick else None,
+                 "pick_measured_ms": pick_ms,
+                 "pick_meets_deadline_measured": pick_ms is not None and pick_ms <= deadline,
+                 "exhaustive_pick": ex_pick["candidate_id"] if ex_pick else None,
+                 "exhaustive_pick_test_accuracy": float(ex_pick["test_accuracy"]) if ex_pick else None,
+                 "same_pick": bool(pick and ex_pick and pick["candidate_id"] == ex_pick["candidate_id"]),
+                 "accuracy_given_up": (float(ex_pick["test_accuracy"]) - float(pick["test_accuracy"]))
+                 if (pick and ex_pick) else None}
+            d.update(extra or {})
+            return d
+
+        nc_out = work / f"ranked-{mode}-{deadline}"
+        nc = json.loads((nc_out / "report.json").read_text())
+        c = nc["chosen"]
+        pick = {"candidate_id": c["candidate_id"], "test_accuracy": c["test_accuracy"]} if c else None
+        if c and abs(float(by_id[c["candidate_id"]]["test_accuracy"]) - c["test_accuracy"]) > 1e-4:
+            print(f"warning: {c['candidate_id']} fine-tuned to another accuracy than in the exhaustive run")
+        per_policy["ranked"].append(entry(pick, nc["exploration_seconds"], nc["candidates_trained"],
+                                          {"probe_seconds": nc["probe_seconds"], "probed": nc["candidates_probed"]}))
+        print(json.dumps(per_policy["ranked"][-1]), flush=True)
+        # what top-k = 1, 2, 3 would have picked (probe ranks of this run + the exhaustive results)
+        ranks = {r["candidate_id"]: int(r["probe_rank"]) for r in read_candidates(nc_out) if r["probe_rank"]}
+        ks = {}
+        for k in (1, 2, 3):
+            pk = best_by_val(rows, lambda r: ranks.get(r["candidate_id"], 10 ** 9) <= k)
+            ks[str(k)] = {"pick": pk["candidate_id"] if pk else None,
+                          "same_pick": bool(pk and ex_pick and pk["candidate_id"] == ex_pick["candidate_id"]),
+                          "accuracy_given_up": (float(ex_pick["test_accuracy"]) - float(pk["test_accuracy"]))
+                          if (pk and ex_pick) else None}
+        top_k_picks.append({"deadline_ms": deadline, "top_k": ks})
+        # deepest and feasible: composed from this run's measured costs (see the module docstring)
+        deepest = {}
+        for r in feasible:
+            if r["base"] not in deepest or int(r["cut"]) > int(deepest[r["base"]]["cut"]):
+                deepest[r["base"]] = r
+        for policy, chosen_rows in (("deepest", list(deepest.values())), ("feasible", feasible)):
+            pick = best_by_val(chosen_rows, lambda r: True)
+            seconds = fixed_s + sum(train_s[r["candidate_id"]] for r in chosen_rows)
+            per_policy[policy].append(entry(pick, seconds, len(chosen_rows), {"composed": True}))
+    return {"candidates": len(rows), "exhaustive_seconds": ex["exploration_seconds"],
+            "exhaustive_fixed_seconds": round(fixed_s, 2),
+            "n_train": ex["data"]["n_train"], "n_val": ex["data"]["n_val"], "n_test": ex["data"]["n_test"],
+            "policies": {p: {"deadlines": v} for p, v in per_policy.items()}, "ranked_top_k": top_k_picks}
 
 
 def plot(results, path: Path) -> None:

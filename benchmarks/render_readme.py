@@ -96,6 +96,8 @@ def section_exploration(r):
              "seconds (their fine-tunings are the exhaustive run's, deterministically) plus the measured fixed cost "
              "of a search. Latency measured: prefix alone + head, 1 thread.\n",
              "![exploration](benchmarks/results/exploration.png)\n"]
+    if r.get("note"):
+        lines.append(r["note"] + "\n")
     for mode, m in r["modes"].items():
         lines += [f"**{mode}**: {m['candidates']} candidates ({m['n_train']} train / {m['n_val']} val / "
                   f"{m['n_test']} test images); exhaustive {m['exhaustive_seconds']:.0f} s.\n",

@@ -32,6 +32,7 @@ validation, ``fit_tables`` and ``evaluate_tables`` are in :mod:`latmodel.evaluat
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import time
 
@@ -50,11 +51,20 @@ __all__ = ["ADAPT_STRATEGIES", "LatencyModel", "NotFittedError"]
 #: How ``fit(table, init_model=base)`` adapts a base predictor (``adapt_strategy``).
 ADAPT_STRATEGIES: tuple[str, ...] = ("boost", "scale", "scale+boost", "correct", "refit")
 
+logger = logging.getLogger(__name__)
 
 
 class NotFittedError(NetcutError, ValueError):
     """The predictor was used before ``fit`` (or ``load``)."""
 
+
+
+def _unseen_features(df, base) -> list[str]:
+    """Feature columns zero in every row of ``df`` (and, adapting, unseen by the base predictor too)."""
+    unseen = [c for c in FEATURE_COLUMNS if c in df.columns and bool((df[c] == 0).all())]
+    if base is not None and base.unseen_features_ is not None:
+        unseen = [c for c in unseen if c in base.unseen_features_]
+    return unseen
 
 
 class LatencyModel:
@@ -370,6 +380,7 @@ class LatencyModel:
             tables=table_records,
             metrics=metrics or {},
             libraries=library_versions(),
+            unseen_features=_unseen_features(df, init_model if self.adapt_strategy != "refit" else None),
         )
         return self
 
@@ -428,7 +439,7 @@ class LatencyModel:
     def _set_learned(self, *, stage1, stage1_kinds, stage2, roofline, head_roofline, stage1_offset,
                      residual_quantiles, residual_source, device, adapted_from, n_rows, n_configs, families,
                      resolutions, n_flagged, fit_seconds, tables, baseline_flops, baseline_flops_loglog, metrics,
-                     libraries, correction=None) -> None:
+                     libraries, correction=None, unseen_features=None) -> None:
         """Set every learned attribute (``name_``): the one place, used by ``fit`` and by loading."""
         self.stage1_ = list(stage1)
         self.stage1_kinds_ = list(stage1_kinds)
@@ -454,6 +465,8 @@ class LatencyModel:
         self.baseline_flops_loglog_ = baseline_flops_loglog
         self.metrics_ = dict(metrics)
         self.libraries_ = dict(libraries)
+        # feature columns zero in every training row (None: not recorded, a predictor from before)
+        self.unseen_features_ = None if unseen_features is None else list(unseen_features)
         self._cache = {}
 
     def _residual_quantiles(self, df, weights, oof_s1, has_prefix, client=None):
@@ -525,12 +538,23 @@ class LatencyModel:
         if not block_feature_rows:
             raise NetcutError(f"network {model_name!r} has no blocks to predict")
         s1, prefix, upper = self.predict_table(Chains.from_rows(list(block_feature_rows)))
+        unseen = self.unseen_in(block_feature_rows)
+        if unseen:
+            logger.warning("%s: its blocks have %s, which no training row of this predictor had; the latency is "
+                           "extrapolated (profile such networks and refit)", model_name, ", ".join(unseen))
         names = [str(r.get("block_name", f"block{i}")) for i, r in enumerate(block_feature_rows)]
         return NetworkPrediction(
             model=str(model_name), resolution_px=int(resolution), width=float(width), block_names=tuple(names),
             block_latency_ms=tuple(float(v) for v in s1), prefix_latency_ms=tuple(float(v) for v in prefix),
             prefix_upper_ms=tuple(float(v) for v in upper), total_latency_ms=float(prefix[-1]),
         )
+
+    def unseen_in(self, block_feature_rows) -> list[str]:
+        """Feature columns non-zero in ``block_feature_rows`` but zero in every training row (an extrapolation)."""
+        self._check_fitted()
+        if not self.unseen_features_:
+            return []
+        return [c for c in self.unseen_features_ if any(float(r.get(c, 0) or 0) != 0 for r in block_feature_rows)]
 
     def predict_network(self, model, resolution: int = 224, *, width: float = 1.0,
                         batch_size: int = 1) -> NetworkPrediction:

@@ -84,6 +84,8 @@ def predictor_manifest(model: LatencyModel) -> dict:
             "flagged_rows": model.n_flagged_,
             "fit_seconds": round(model.fit_seconds_, 3),
             "tables": model.tables_,
+            # features zero in every training row: predicting a network that has them is an extrapolation
+            "unseen_features": model.unseen_features_,
         },
         "baselines": {"flops_linear": model.baseline_flops_, "flops_loglog": model.baseline_flops_loglog_},
         "metrics": model.metrics_,
@@ -191,5 +193,6 @@ def load_predictor(path, *, cls: type[LatencyModel] = LatencyModel) -> LatencyMo
         metrics=manifest.get("metrics") or {},
         libraries=manifest.get("libraries") or {},
         correction=correction,
+        unseen_features=training.get("unseen_features"),
     )
     return model

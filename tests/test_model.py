@@ -400,3 +400,17 @@ def test_cli_fit_refuses_foreign_out_and_evaluate_json(table, tmp_path, capsys):
 def test_calibrated_resolutions_round_trip(fitted, saved, table):
     assert fitted.resolutions_ == sorted({int(r) for r in table["resolution_px"]})
     assert load_predictor(saved).resolutions_ == fitted.resolutions_
+
+
+def test_unseen_features_are_recorded_saved_and_warned_about(fitted, table, tmp_path, caplog):
+    # the synthetic table never has attention or layer norm: predicting a block that has them extrapolates
+    assert "flops_attention" in fitted.unseen_features_ and "flops_conv" not in fitted.unseen_features_
+    rows = [{col: float(table.iloc[0][col]) for col in FEATURE_COLUMNS}]
+    assert fitted.unseen_in(rows) == []
+    rows[0]["flops_attention"] = 1e6
+    assert fitted.unseen_in(rows) == ["flops_attention"]
+    with caplog.at_level("WARNING", logger="latmodel.model"):
+        fitted.predict_chain(rows, model_name="tok")
+    assert "tok: its blocks have flops_attention, which no training row of this predictor had" in caplog.text
+    fitted.save(tmp_path / "p")
+    assert load_predictor(tmp_path / "p").unseen_features_ == fitted.unseen_features_

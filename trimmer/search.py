@@ -230,6 +230,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
         from latmodel.runtimes import require_runtime
 
         require_runtime(_runtime_of(predictor))
+        _warn_other_device(predictor)
     data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class,
                      val_fraction=config.val_fraction)
     n_classes = data.n_classes
@@ -410,6 +411,19 @@ def _verify_latency(trn, resolution: int, predictor, onnx_path: Path | None) -> 
     x = torch.randn(1, 3, resolution, resolution)
     return time_module(trn, x, runtime=_runtime_of(predictor), threads=threads, rounds=15, warmup=5,
                        onnx_path=onnx_path)
+
+
+def _warn_other_device(predictor) -> None:
+    """--verify measures here: say so when this machine is not the device the predictor was calibrated on."""
+    from latmodel.device import device_record
+
+    dev = getattr(predictor, "device_", None) or {}
+    here = device_record(dev.get("device_kind", "cpu"), threads=int(dev.get("threads", 1) or 1),
+                         runtime=_runtime_of(predictor)).device_id
+    if dev.get("device_id") and dev["device_id"] != here:
+        logger.warning("this machine (device id %s) is not the device the predictor was calibrated on (%s, %s): "
+                       "--verify measures here, so its latency does not check a deadline priced for that device",
+                       here, dev["device_id"], dev.get("device_name", "?"))
 
 
 def _runtime_of(predictor) -> str:
