@@ -71,7 +71,8 @@ def _pareto_panel(ax, rows: list[dict], metric: str, deadline_ms: float, chosen_
     for i, base in enumerate(bases):
         color = colors[i % len(colors)]
         if metric == "val_accuracy":  # the ranked policy's cheap scores, for every feasible candidate
-            probed = [r for r in rows if r["base"] == base and r.get("probe_val_accuracy") not in (None, "")]
+            probed = [r for r in rows if r["base"] == base and r.get("probe_val_accuracy") not in (None, "")
+                      and not r.get("fine_tuned")]
             if probed:
                 ax.scatter([r["predicted_latency_ms"] for r in probed], [100 * r["probe_val_accuracy"] for r in probed],
                            s=12, marker="x", color=color, alpha=0.45, label=f"{base} probe (not fine-tuned)")
