@@ -343,7 +343,6 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
 def _probe_feasible(feasible: Sequence[Candidate], bases: dict, data, config: SearchConfig, state, progress: bool
                     ) -> dict[str, ProbeScore]:
     """Probe scores of every feasible candidate: one forward pass per base network (resumable per base)."""
-    from .compute import progress_bar as bar_of
     from .probe import PROBE_ALPHAS, probe_base
 
     by_base: dict[str, list[Candidate]] = {}
@@ -354,7 +353,7 @@ def _probe_feasible(feasible: Sequence[Candidate], bases: dict, data, config: Se
                                  else min(len(data.train_y), config.probe_per_class * data.n_classes))
     # work of a base's probe: its deepest feasible prefix run over the probe images
     work = {b: max(c.backbone_latency_ms for c in cs) * n_probe for b, cs in by_base.items()}
-    with bar_of(sum(work.values()), progress, desc="probing", unit="work", bar_format=WORK_BAR_FORMAT) as bar:
+    with progress_bar(sum(work.values()), progress, desc="probing", unit="work", bar_format=WORK_BAR_FORMAT) as bar:
         for base, cands in by_base.items():
             cuts = sorted(c.cut for c in cands)
             key = {"per_class": config.probe_per_class, "seed": config.seed, "cuts": cuts,
