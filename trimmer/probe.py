@@ -110,9 +110,9 @@ def probe_accuracies(feats_train: Mapping[int, Any], y_train, feats_val: Mapping
     return out
 
 
-def probe_base(chain, cuts, data, resolution: int, *, per_class: int | None, seed: int, batch_size: int = 64,
-               device: str = "cpu", progress: bool = False) -> dict[int, tuple[float, float, float]]:
-    """Probe scores of ``cuts`` of one base network: ``{cut: (val accuracy, alpha, seconds)}``.
+def probe_base(chain, ids: Mapping[int, str], data, resolution: int, *, per_class: int | None, seed: int,
+               batch_size: int = 64, device: str = "cpu", progress: bool = False) -> list[ProbeScore]:
+    """Probe scores of the cuts of one base network; ``ids`` maps each cut to be scored to its candidate id.
 
     One forward pass over ``per_class`` seeded training images per class (all when
     None) plus the validation split, stopping at the deepest of ``cuts``.
@@ -125,7 +125,7 @@ def probe_base(chain, cuts, data, resolution: int, *, per_class: int | None, see
     idx = torch.from_numpy(_limit_per_class(data.train_y.numpy(), per_class, seed))
     x = torch.cat([data.train_x[idx], data.val_x])
     t0 = time.perf_counter()
-    feats = extract_pooled_features(chain.blocks, x, resolution, cuts, batch_size=batch_size, device=device,
+    feats = extract_pooled_features(chain.blocks, x, resolution, sorted(ids), batch_size=batch_size, device=device,
                                     progress=progress)
     n_tr = len(idx)
     scores = probe_accuracies({k: v[:n_tr] for k, v in feats.items()}, data.train_y[idx],
@@ -133,4 +133,5 @@ def probe_base(chain, cuts, data, resolution: int, *, per_class: int | None, see
     # the shared forward pass is charged to the cuts in proportion to the blocks each runs
     pass_s = time.perf_counter() - t0 - sum(s for _, _, s in scores.values())
     depth = sum(k + 1 for k in scores)
-    return {k: (acc, alpha, s + pass_s * (k + 1) / depth) for k, (acc, alpha, s) in scores.items()}
+    return [ProbeScore(candidate_id=ids[k], probe_val_accuracy=acc, alpha=alpha, n_train=n_tr, n_val=len(data.val_y),
+                       seconds=s + pass_s * (k + 1) / depth) for k, (acc, alpha, s) in scores.items()]

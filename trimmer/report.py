@@ -140,7 +140,8 @@ def _cand_summary(pair) -> dict[str, Any] | None:
 
 def write_report(out: Path, *, config, candidates, kept, results, chosen, off_the_shelf, exported,
                  verified_latency_ms, prediction_seconds, training_seconds, exploration_seconds, resumed,
-                 trained_now, data, predictor, probes=None, proposed=(), probe_seconds=0.0) -> dict[str, Any]:
+                 trained_now, data, predictor, probes=None, proposed=(), probe_seconds=0.0,
+                 runtime: str = "torch") -> dict[str, Any]:
     """Write candidates.csv, report.json and pareto.png into ``out``; return the report dict."""
     import json
 
@@ -203,7 +204,7 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         "models": list(config.models),
         "data": data.to_dict(),
         "predictor": {"path": str(config.predictor), "device": getattr(predictor, "device_", None)},
-        "runtime": str((getattr(predictor, "device_", None) or {}).get("runtime") or "torch"),
+        "runtime": runtime,
         "chosen": chosen_d,
         "best_off_the_shelf": ots_d,
         "relative_accuracy_gain": gain,

@@ -335,7 +335,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
         exported=exported, verified_latency_ms=verified_ms, prediction_seconds=prediction_seconds,
         training_seconds=training_seconds, exploration_seconds=exploration_seconds, resumed=resumed,
         trained_now=n_pending, data=data, predictor=predictor, probes=probes, proposed=to_train,
-        probe_seconds=probe_seconds,
+        probe_seconds=probe_seconds, runtime=_runtime_of(predictor),
     )
     return report
 
@@ -361,12 +361,9 @@ def _probe_feasible(feasible: Sequence[Candidate], bases: dict, data, config: Se
             saved = state.load_probe(base, key)
             if saved is None:
                 chain, _ = bases[base]
-                raw = probe_base(chain, cuts, data, config.resolution_px, per_class=config.probe_per_class,
-                                 seed=config.seed, batch_size=config.batch_size, device=config.device)
-                ids = {c.cut: c.candidate_id for c in cands}
-                n_train = n_probe - len(data.val_y)
-                saved = [ProbeScore(candidate_id=ids[k], probe_val_accuracy=acc, alpha=alpha, n_train=n_train,
-                                    n_val=len(data.val_y), seconds=sec) for k, (acc, alpha, sec) in raw.items()]
+                saved = probe_base(chain, {c.cut: c.candidate_id for c in cands}, data, config.resolution_px,
+                                   per_class=config.probe_per_class, seed=config.seed, batch_size=config.batch_size,
+                                   device=config.device)
                 state.save_probe(base, key, saved)
             scores.update({p.candidate_id: p for p in saved})
             bar.update(work[base])
