@@ -45,14 +45,17 @@ RESULTS = ROOT / "benchmarks" / "results"
 POLICIES = ("ranked", "deepest", "feasible")
 
 
-def measured_prefix_ms(models, resolution, workdir: Path, table=None) -> dict[tuple[str, int], float]:
-    """(base, cut) -> measured latency of blocks 0..cut run alone (ms), via latmodel profile (or ``table``)."""
+def measured_prefix_ms(models, resolution, workdir: Path, table=None, runtime: str = "torch",
+                       threads: int = 1) -> dict[tuple[str, int], float]:
+    """(base, cut) -> measured latency of blocks 0..cut run alone (ms), via latmodel profile in ``runtime``
+    (or read from ``table``)."""
     from latmodel.profiling import profile
     from latmodel.table import read_table
 
     if table is None:
         table = workdir / "truth.csv"
-        profile(list(models), table, resolutions=[resolution], threads=1, pin_cpu=1, progress=True)
+        profile(list(models), table, resolutions=[resolution], threads=threads, pin_cpu=1, progress=True,
+                runtime=runtime)
     df = read_table(table)
     return {(r.model, int(r.block_index)): float(r.prefix_ms) for r in df.itertuples()}
 
@@ -94,6 +97,9 @@ def main(argv=None) -> int:
                     help="which candidates the exhaustive baseline may pick at a deadline: those whose latency "
                          "measured here meets it (default), or those whose predicted upper bound does (the same "
                          "rule as NetCut: for a machine that is not the predictor's device)")
+    ap.add_argument("--predictor", default=None,
+                    help="predictor folder every search prices with (default: the search's); the ground truth "
+                         "is measured in its runtime and thread count")
     ap.add_argument("--note", default="", help="a line about this run, kept in the JSON and the README")
     ap.add_argument("--out", default=str(RESULTS / "exploration.json"))
     args = ap.parse_args(argv)
@@ -101,7 +107,13 @@ def main(argv=None) -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="netcut-explore-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    truth = measured_prefix_ms(models, args.resolution, work, table=args.truth)
+    from latmodel.predictor_io import load_predictor
+    from trimmer.search import DEFAULT_PREDICTOR
+
+    predictor_dir = Path(args.predictor) if args.predictor else DEFAULT_PREDICTOR
+    device = load_predictor(predictor_dir).device_ or {}
+    runtime, threads = str(device.get("runtime") or "torch"), int(device.get("threads") or 1)
+    truth = measured_prefix_ms(models, args.resolution, work, table=args.truth, runtime=runtime, threads=threads)
     measure_seconds = time.perf_counter() - t0
 
     results = {"benchmark": "exploration", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -109,10 +121,13 @@ def main(argv=None) -> int:
                "command": "python benchmarks/bench_exploration.py " + " ".join(argv or sys.argv[1:]),
                "models": list(models), "resolution_px": args.resolution, "epochs": args.epochs,
                "data": args.data, "limit_per_class": args.limit_per_class, "val_fraction": args.val_fraction,
-               "ground_truth_measure_seconds": round(measure_seconds, 1), "note": args.note, "modes": {}}
+               "ground_truth_measure_seconds": round(measure_seconds, 1), "note": args.note,
+               "predictor": str(predictor_dir.relative_to(ROOT) if predictor_dir.is_relative_to(ROOT) else predictor_dir),
+               "runtime": runtime, "threads": threads, "modes": {}}
     for mode in args.modes.split(","):
         common = dict(models=models, mode=mode, epochs=args.epochs, resolution_px=args.resolution, seed=0,
-                      data=args.data, limit_per_class=args.limit_per_class, val_fraction=args.val_fraction)
+                      data=args.data, limit_per_class=args.limit_per_class, val_fraction=args.val_fraction,
+                      predictor=str(predictor_dir))
         ex_out = work / f"exhaustive-{mode}"
         if not args.evaluate_only:
             run_search(SearchConfig(deadline_ms=1e6, exhaustive=True, **common), ex_out, progress=True)

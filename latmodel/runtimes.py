@@ -279,6 +279,25 @@ def _stdio_silenced():
             os.close(fd)
 
 
+@contextlib.contextmanager
+def _mha_fastpath_off():
+    """Eval-mode ``nn.TransformerEncoderLayer`` / ``nn.MultiheadAttention`` take a fused fast path
+    (``aten::_transformer_encoder_layer_fwd``) that has no ONNX conversion; with it off they trace
+    to the same computation in standard operators."""
+    import torch
+
+    mha = getattr(torch.backends, "mha", None)
+    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
+        yield
+        return
+    was = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(was)
+
+
 def _export_bytes(module, example, output_names: Sequence[str], what: str) -> bytes:
     import io
 
@@ -288,7 +307,8 @@ def _export_bytes(module, example, output_names: Sequence[str], what: str) -> by
     try:
         # The TorchScript exporter (dynamo=False): traces the fx blocks exactly and needs no onnxscript;
         # torch 2.14 flags it deprecated, so the notice is silenced here only.
-        with _eval_restored(module), torch.no_grad(), warnings.catch_warnings(), _stdio_silenced():
+        with _eval_restored(module), torch.no_grad(), _mha_fastpath_off(), warnings.catch_warnings(), \
+                _stdio_silenced():
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (example,), buf, dynamo=False, opset_version=ONNX_OPSET,
                               input_names=[_INPUT], output_names=list(output_names), do_constant_folding=True)

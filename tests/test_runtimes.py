@@ -93,6 +93,23 @@ def test_export_round_trip_tiny_net(tmp, tiny):
 
 
 @needs_ort
+def test_eval_transformer_layers_export_without_their_fused_fast_path(tmp):
+    """Eval-mode nn.TransformerEncoderLayer runs one fused operator with no ONNX conversion; the export
+    turns the fast path off for itself only, and the graph computes the same outputs."""
+    import torch
+    import torch.nn as nn
+
+    torch.manual_seed(0)
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 2,
+                                enable_nested_tensor=False).eval()
+    x = torch.randn(1, 5, 16)
+    before = torch.backends.mha.get_fastpath_enabled()
+    path = export_onnx(enc, x, tmp / "enc.onnx")
+    assert torch.backends.mha.get_fastpath_enabled() == before
+    assert 0 <= check_outputs(enc, path, x, runtime="onnxruntime") <= CHECK_RTOL
+
+
+@needs_ort
 def test_check_outputs_refuses_a_wrong_graph(tmp, tiny):
     import torch
 

@@ -1,7 +1,8 @@
 """Build, export and reload TRimmed Networks (TRNs).
 
 A :class:`TRN` is a base network's blocks ``0..cut`` (from :func:`latmodel.blocks.load_chain`)
-followed by a new :class:`Head` (global average pooling, dropout, ``Linear``).  An exported TRN is a folder:
+followed by a new :class:`Head` (global average pooling, or mean + LayerNorm over tokens; dropout;
+``Linear``).  An exported TRN is a folder:
 
 * ``trn.json``      -- config that rebuilds it (schema version, base, cut, resolution, classes, ...)
 * ``state_dict.pt`` -- its weights, a plain tensor dict (loaded with ``weights_only=True``)
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from latmodel.errors import ArtifactError, NetcutError
 from latmodel.fileio import atomic_dir, first_line
 
-__all__ = ["TRN_SCHEMA_VERSION", "TRNConfig", "global_pool", "Head", "TRN", "build_trn", "export_trn", "load_trn"]
+__all__ = ["TRN_SCHEMA_VERSION", "TRNConfig", "FEATURE_LAYOUTS", "feature_layout", "pooled_channels", "global_pool", "Head", "TRN", "build_trn", "export_trn", "load_trn"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,17 +40,54 @@ MAX_CONFIG_BYTES = 1 << 20
 # --------------------------------------------------------------------------- modules
 
 
+#: How a block's output is laid out, read from its shape (:func:`feature_layout`).
+FEATURE_LAYOUTS = ("pooled", "nchw", "nhwc", "tokens")
+
+
+def feature_layout(shape: Sequence[int]) -> str:
+    """The layout of a feature tensor of ``shape``: ``pooled`` (N x C), ``tokens`` (N x L x C: ViT-style
+    encoders), ``nchw`` (CNNs, ConvNeXt, MaxViT stages) or ``nhwc`` (channels-last stages: Swin).
+
+    TRN inputs are square, so a 4-D map's two equal dimensions are its spatial ones: N x C x S x S is
+    channels-first, N x S x S x C channels-last.  A map whose channel count equals its side
+    (N x S x S x S) is read channels-first, as every CNN lays it out.
+    """
+    shape = tuple(int(v) for v in shape)
+    if len(shape) == 2:
+        return "pooled"
+    if len(shape) == 3:
+        return "tokens"
+    if len(shape) == 4:
+        if shape[1] == shape[2] and shape[3] != shape[2]:
+            return "nhwc"
+        return "nchw"
+    raise ValueError(f"expected a feature tensor N x C, N x L x C or a 4-D map, got shape {shape}")
+
+
+def pooled_channels(shape: Sequence[int]) -> int:
+    """Channels of :func:`global_pool` applied to a tensor of ``shape``."""
+    return int(shape[1]) if feature_layout(shape) in ("pooled", "nchw") else int(shape[-1])
+
+
 def global_pool(x):
-    """Global average pooling of a 4-D map to ``N x C`` (2-D input is returned unchanged)."""
-    if x.dim() == 2:
+    """``N x C`` features of a block output, for a new head.
+
+    A CNN map (N x C x H x W) is average-pooled; a token tensor (N x L x C) is averaged over its
+    tokens and a channels-last map (N x H x W x C) over its positions, then layer-normalised without
+    learned parameters (these networks normalise before their own head; the Linear after it learns
+    any scale).  2-D input is returned unchanged (already pooled).
+    """
+    layout = feature_layout(x.shape)
+    if layout == "pooled":
         return x
-    if x.dim() != 4:
-        raise ValueError(f"expected a 4-D feature map N x C x H x W, got shape {tuple(x.shape)}")
-    return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+    if layout == "nchw":
+        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+    pooled = x.mean(dim=1) if layout == "tokens" else x.mean(dim=(1, 2))
+    return F.layer_norm(pooled, pooled.shape[-1:])
 
 
 class Head(nn.Module):
-    """Global average pooling + dropout + ``Linear(in_channels, n_classes)``.
+    """:func:`global_pool` (average pooling; tokens: mean + LayerNorm) + dropout + ``Linear(in_channels, n_classes)``.
 
     Also accepts already pooled ``N x C`` features (the feature cache), so a head
     trained on cached features is the same module that runs inside a :class:`TRN`.
@@ -153,7 +191,7 @@ def build_trn(chain, cut: int, n_classes: int, *, dropout: float = 0.0, head_sta
     """A :class:`TRN` from blocks ``0..cut`` of ``chain`` and a new head."""
     if not 0 <= cut < len(chain.blocks):
         raise NetcutError(f"cut {cut} is out of range; {chain.model_name} has blocks 0..{len(chain.blocks) - 1}")
-    channels = int(chain.infos[cut].out_shape[1])
+    channels = pooled_channels(chain.infos[cut].out_shape)
     head = Head(channels, n_classes, dropout=dropout)
     if head_state is not None:
         head.fc.load_state_dict(head_state)
