@@ -84,6 +84,13 @@ def main(argv=None) -> int:
         print(f"{args.table} holds runtime(s) {', '.join(runtimes)}, expected onnxruntime", file=sys.stderr)
         return 2
     torch_df = read_table(args.torch_table)
+    ids = {name: sorted(set(df["device_id"].astype(str))) for name, df in (("onnxruntime", ort_df), ("torch", torch_df))}
+    if ids["onnxruntime"] != ids["torch"]:
+        # A ratio across two machines would mix the runtime's speed-up with the CPUs' difference.
+        print(f"the two tables come from different machines (device ids: onnxruntime {ids['onnxruntime']}, torch "
+              f"{ids['torch']}); measure --torch-table on the ONNX Runtime table's machine "
+              "(latmodel profile --corpus small --pin-cpu 1 --out T.csv)", file=sys.stderr)
+        return 2
     ratios = ratio_distribution(torch_df, ort_df)
 
     params = {} if args.n_estimators is None else {"n_estimators": args.n_estimators}
@@ -103,6 +110,7 @@ def main(argv=None) -> int:
         "command": "python benchmarks/bench_runtime.py",
         "table": str(Path(args.table).name),
         "torch_table": str(Path(args.torch_table).name),
+        "device_id": ids["torch"][0] if len(ids["torch"]) == 1 else ids["torch"],
         "runtime_version": str(ort_df["runtime_version"].iloc[0]),
         "torch_version": str(ort_df["torch_version"].iloc[0]),
         "ratio_onnxruntime_over_torch": ratios,

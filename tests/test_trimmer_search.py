@@ -265,6 +265,30 @@ def test_ranked_probes_every_feasible_candidate_and_retrains_the_top_k(fake_pred
     assert again["candidates_trained_this_run"] == 0 and again["chosen"] == report["chosen"]
 
 
+def test_ranked_records_the_probe_best_off_the_shelf_network(fake_predictor, tiny_npz, tmp_path):
+    report = run_search(_config(tiny_npz, propose="ranked", top_k=1, deadline_ms=100.0), tmp_path / "r",
+                        progress=False)
+    op = report["best_off_the_shelf_by_probe"]
+    # on the tiny set the whole network is the probe's best, so it is also the one fine-tuned
+    assert op["candidate_id"] == "tests.tinymodels:tiny@8px/cut03" == report["best_off_the_shelf"]["candidate_id"]
+    assert op["chosen_probe_val_accuracy"] == op["probe_val_accuracy"]
+
+
+def test_summary_names_the_probe_best_off_the_shelf_when_it_was_not_fine_tuned(tmp_path):
+    from trimmer.report import summary_text
+
+    report = {"margin": "upper", "candidates_probed": 4, "candidates_total": 5, "candidates_pruned": 1,
+              "deadline_ms": 9.0, "candidates_trained": 2, "propose": "ranked", "candidates_resumed": 0,
+              "exploration_seconds": 3.0, "chosen": None, "best_off_the_shelf": None, "exported_trn": None,
+              "best_off_the_shelf_by_probe": {"candidate_id": "net@96px/cut05", "predicted_latency_ms": 7.5,
+                                              "predicted_upper_ms": 8.25, "probe_val_accuracy": 0.8,
+                                              "chosen_probe_val_accuracy": 0.85}}
+    line = summary_text(report, tmp_path).splitlines()[2]
+    assert line == ("best off-the-shelf: net@96px/cut05: probe validation accuracy 80.00% (chosen TRN's probe: "
+                    "85.00%), predicted 7.50 ms (upper bound 8.25 ms); not fine-tuned by the ranked policy "
+                    "(--propose feasible fine-tunes it too)")
+
+
 def test_deepest_retrains_one_cut_per_base_and_upper_margin_prunes_more(fake_predictor, tiny_npz, tmp_path):
     # prefix k costs k+1 ms, its upper bound 1.1 (k+1), the head 0.5 ms: at 3.7 ms cut 2 (3.5 ms) fits, but its
     # upper bound (3.8 ms) does not

@@ -185,6 +185,16 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
     if chosen_d is not None and verified_latency_ms is not None:
         chosen_d["verified_latency_ms"] = round(verified_latency_ms, 4)
         chosen_d["verified_meets_deadline"] = verified_latency_ms <= config.deadline_ms
+    # Under ``ranked`` the off-the-shelf networks are usually not fine-tuned; their probe scores still
+    # say which would have been the baseline (compared with the chosen TRN's probe score, not its accuracy).
+    ots_probe = max((c for c in kept if c.off_the_shelf and c.candidate_id in probes),
+                    key=lambda c: (probes[c.candidate_id].probe_val_accuracy, -c.predicted_latency_ms), default=None)
+    ots_probe_d = None if ots_probe is None else {
+        "candidate_id": ots_probe.candidate_id, "predicted_latency_ms": round(ots_probe.predicted_latency_ms, 4),
+        "predicted_upper_ms": round(ots_probe.predicted_upper_ms, 4),
+        "probe_val_accuracy": round(probes[ots_probe.candidate_id].probe_val_accuracy, 5),
+        "chosen_probe_val_accuracy": (round(probes[chosen_d["candidate_id"]].probe_val_accuracy, 5)
+                                      if chosen_d and chosen_d["candidate_id"] in probes else None)}
     gain = None
     if chosen_d and ots_d and ots_d["test_accuracy"] > 0:
         gain = chosen_d["test_accuracy"] / ots_d["test_accuracy"] - 1.0
@@ -207,6 +217,7 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         "runtime": runtime,
         "chosen": chosen_d,
         "best_off_the_shelf": ots_d,
+        "best_off_the_shelf_by_probe": ots_probe_d,
         "relative_accuracy_gain": gain,
         "candidates_total": len(candidates),
         "candidates_kept": len(kept),
@@ -259,7 +270,15 @@ def summary_text(report: dict[str, Any], out: Path) -> str:
             lines.append(f"note: {report['candidates_trained']} candidates were compared on {report['data']['n_val']} "
                          f"validation images, which tells apart only differences over {100 * margin:.1f} points "
                          "(95%); more validation data or fewer retrained candidates (--top-k) make the choice firmer")
-    if o is None:
+    op = report.get("best_off_the_shelf_by_probe")
+    if o is None and op is not None:
+        vs = (f" (chosen TRN's probe: {100 * op['chosen_probe_val_accuracy']:.2f}%)"
+              if op.get("chosen_probe_val_accuracy") is not None else "")
+        lines.append(f"best off-the-shelf: {op['candidate_id']}: probe validation accuracy "
+                     f"{100 * op['probe_val_accuracy']:.2f}%{vs}, predicted {op['predicted_latency_ms']:.2f} ms "
+                     f"(upper bound {op['predicted_upper_ms']:.2f} ms); not fine-tuned by the ranked policy "
+                     "(--propose feasible fine-tunes it too)")
+    elif o is None:
         lines.append("no off-the-shelf network was retrained within the deadline"
                      + (" (the ranked policy retrains only the best-scored; --propose feasible retrains them all)"
                         if report.get("propose") == "ranked" else ""))
