@@ -94,7 +94,8 @@ def section_exploration(r):
              f"class, validation {r['val_fraction']:g} of them), {r['epochs']} epochs. `ranked` ran for real at every "
              "deadline; `deepest` and `feasible` are composed from the same run's measured per-candidate training "
              "seconds (their fine-tunings are the exhaustive run's, deterministically) plus the measured fixed cost "
-             "of a search. Latency measured: prefix alone + head, 1 thread.\n",
+             f"of a search. Priced with `{r.get('predictor', 'data/predictors/cpu-1thread')}`; latency measured "
+             f"here in {r.get('runtime', 'torch')} at {r.get('threads', 1)} thread(s): prefix alone + head.\n",
              "![exploration](benchmarks/results/exploration.png)\n"]
     if r.get("note"):
         lines.append(r["note"] + "\n")
@@ -161,29 +162,42 @@ def section_costs(r):
             f"| main job (`make demo`'s `trimmer search`) | {m['seconds']} s |"]
 
 
-def section_adaptation(r):
-    lines = ["### Adapting to a new device from few measurements\n",
-             f"*base: the 1-thread CPU predictor; new device: the same CPU at 2 threads "
-             f"(`{Path(r['table']).name}`, {r['n_configs_available']} configurations); {r['draws']} random draws per size; "
-             "`python benchmarks/bench_adaptation.py`*\n"]
-    sizes = list(r["results"])
-    ests = list(r["results"][sizes[0]]["estimators"])
-    lines.append("| new-device configs | " + " | ".join(f"{e}: prefixes ±10% / MAPE" for e in ests) + " |")
-    lines.append("|---|" + "---|" * len(ests))
+def _adaptation_target(name, t) -> list[str]:
+    sizes = list(t["results"])
+    ests = list(t["results"][sizes[0]]["estimators"])
+    rep = t.get("repeatability")
+    rep_text = (f"two passes agree within ±10% on {rep['prefix_within_10_pct']:.1f}% of {rep['prefixes']} prefixes "
+                f"(median difference {rep['prefix_median_diff_pct']:.1f}%)" if isinstance(rep, dict) else str(rep))
+    lines = [f"**{name}** (`{Path(t['table']).name}`, {t['n_configs_available']} configurations; its own "
+             f"repeatability: {rep_text})\n",
+             "| new-device configs | " + " | ".join(f"{e}: prefixes ±10% / MAPE" for e in ests) + " |",
+             "|---|" + "---|" * len(ests)]
     for size in sizes:
         cells = []
         for e in ests:
-            if e not in r["results"][size]["estimators"]:  # the budget set exists below "all" only
+            if e not in t["results"][size]["estimators"]:  # the budget set exists below "all" only
                 cells.append("")
                 continue
-            p = r["results"][size]["estimators"][e]["prefix"]
+            p = t["results"][size]["estimators"][e]["prefix"]
             cells.append(f"{p['within_10_pct']:.0f}% / {p['mape_pct']:.0f}%")
-        lines.append(f"| {size} | " + " | ".join(cells) + " |")
-    if r.get("sizes_skipped"):
-        lines.append(f"\nSizes {', '.join(map(str, r['sizes_skipped']))} skipped: the 2-thread table holds "
-                     f"{r['n_configs_available']} configurations.")
+        lines.append(f"| {t['results'][size].get('n_configs', size) if size == 'all' else size} | "
+                     + " | ".join(cells) + " |")
+    if t.get("sizes_skipped"):
+        lines.append(f"\nSizes {', '.join(map(str, t['sizes_skipped']))} skipped: the table holds "
+                     f"{t['n_configs_available']} configurations.")
+    return lines + [""]
+
+
+def section_adaptation(r):
+    dev = r.get("base_device") or {}
+    lines = ["### Adapting to a new device from few measurements\n",
+             f"*base: `{Path(r['base']).name}` ({dev.get('runtime', 'torch')}, {dev.get('threads', 1)} thread(s), "
+             f"device {dev.get('device_id', '?')}); {r['draws']} random draws per size, scored on the configurations "
+             "not used; `python benchmarks/bench_adaptation.py`*\n"]
+    for name, t in (r.get("targets") or {"target": r}).items():
+        lines += _adaptation_target(name, t)
     if (RESULTS / "adaptation.png").is_file():
-        lines.append("\n![adaptation](benchmarks/results/adaptation.png)")
+        lines.append("![adaptation](benchmarks/results/adaptation.png)")
     return lines
 
 
@@ -248,7 +262,18 @@ def section_runtime(r):
     lines.append(f"| {len(p['held_out_families'])} families, {p['n_configs_held_out']} configurations | "
                  f"{pre['within_10_pct']:.1f}% (n={pre['n']}) | {pre['mape_pct']:.1f}% | "
                  f"{net['within_10_pct']:.1f}% (n={net['n']}) | {p['deadlines']['correct_pct']:.1f}% | {rep_text} |")
+    fam = p.get("prefix_within_10_by_family") or {}
+    if fam:
+        lines += ["", "Held-out prefixes within ±10%, by family (each family left out in turn):", "",
+                  "| " + " | ".join(fam) + " |", "|" + "---|" * len(fam),
+                  "| " + " | ".join(_fam_cell(v) for v in fam.values()) + " |"]
     return lines
+
+
+def _fam_cell(v) -> str:
+    if isinstance(v, dict):
+        return f"{v.get('within_10_pct', float('nan')):.0f}% (n={v.get('n', '?')})"
+    return f"{float(v):.0f}%"
 
 
 SECTIONS = [("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
