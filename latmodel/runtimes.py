@@ -383,6 +383,34 @@ def _cut(extractor, inputs: list[str], outputs: list[str]) -> bytes:
     return extractor.extract_model(inputs, outputs).SerializeToString()
 
 
+def _dangling_inputs(model) -> set[str]:
+    """Tensor names the nodes of ``model`` read that nothing in it produces (a cut that leaks upstream)."""
+    g = model.graph
+    produced = {i.name for i in g.input} | {t.name for t in g.initializer} | {o for nd in g.node for o in nd.output}
+    return {i for nd in g.node for i in nd.input if i and i not in produced}
+
+
+def _block_graph(extractor, blocks: Sequence, x, k: int, start: str, end: str, name: str) -> bytes:
+    """Block ``k`` as an ONNX graph: cut from the chain's graph between its input and output tensors.
+
+    The exporter's peephole passes may fuse ops across a block boundary (a Transpose at the end of one
+    block and its inverse inside ``nn.MultiheadAttention`` of the next become nothing), so block ``k`` can
+    read a tensor of block ``k-1``; its cut then leaks upstream and the block is exported alone instead,
+    on its real input.
+    """
+    sub = extractor.extract_model([start], [end])
+    if not _dangling_inputs(sub):
+        return sub.SerializeToString()
+    import torch
+
+    with torch.no_grad():
+        h = x
+        for b in blocks[:k]:
+            h = b(h)
+    logger.debug("%s: block %d crosses its cut in the chain's graph; exported alone", name, k)
+    return _export_bytes(blocks[k], h, [end], f"{name} block {k}")
+
+
 def prepare_chain(runtime: str, blocks: Sequence, x, *, threads: int = 1, name: str = "network",
                   cache_dir: Path | None = None) -> PreparedChain:
     """``blocks`` (and their prefixes) compiled for ``runtime``, with ``x`` in the runtime's format."""
@@ -401,7 +429,8 @@ def prepare_chain(runtime: str, blocks: Sequence, x, *, threads: int = 1, name: 
     n = len(blocks)
     outs = [_block_output(k) for k in range(n)]
     ins = [_INPUT] + outs[:-1]
-    compiled_blocks = tuple(rt.load(_cut(extractor, [ins[k]], [outs[k]]), threads) for k in range(n))
+    compiled_blocks = tuple(rt.load(_block_graph(extractor, blocks, x, k, ins[k], outs[k], name), threads)
+                            for k in range(n))
     compiled_prefixes = tuple(rt.load(_cut(extractor, [_INPUT], [outs[k]]), threads) for k in range(n))
     return PreparedChain(compiled_blocks, compiled_prefixes, _as_numpy(x))
 

@@ -110,6 +110,35 @@ def test_eval_transformer_layers_export_without_their_fused_fast_path(tmp):
 
 
 @needs_ort
+def test_blocks_whose_cut_the_exporter_fused_across_are_exported_alone(tmp):
+    """A block ending in a transpose before a batch-first attention layer: the exporter cancels the
+    transpose pair across the cut, so the attention block's cut would read block 0's tensors."""
+    import numpy as np
+    import torch
+    import torch.nn as nn
+
+    from latmodel.runtimes import prepare_chain
+
+    class Patches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 16, 4, stride=4)
+
+        def forward(self, x):
+            return self.conv(x).flatten(2).transpose(1, 2)
+
+    torch.manual_seed(0)
+    blocks = [Patches().eval(), nn.Sequential(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)).eval()]
+    x = torch.randn(1, 3, 16, 16)
+    chain = prepare_chain("onnxruntime", blocks, x, cache_dir=tmp)
+    with torch.no_grad():
+        h0 = blocks[0](x)
+        h1 = blocks[1](h0)
+    assert np.allclose(chain.blocks[1](h0.numpy()), h1.numpy(), atol=1e-5)
+    assert np.allclose(chain.prefixes[1](chain.x), h1.numpy(), atol=1e-5)
+
+
+@needs_ort
 def test_check_outputs_refuses_a_wrong_graph(tmp, tiny):
     import torch
 
