@@ -1,7 +1,7 @@
 """Eager PyTorch against ONNX Runtime, and how well a predictor learns ONNX Runtime latency.
 
     python benchmarks/bench_runtime.py [--table data/calibration/cpu-onnxruntime-1thread.csv]
-        [--torch-table data/calibration/cpu-1thread.csv]
+        [--torch-table data/calibration/cpu-avx2-1thread-small.csv]
         [--repeat data/calibration/cpu-onnxruntime-1thread-repeat.csv]
         [--out benchmarks/results/runtime.json] [--n-estimators N]
 
@@ -37,6 +37,8 @@ for p in (ROOT, ROOT / "benchmarks", ROOT / "scripts"):
 logger = logging.getLogger("bench_runtime")
 
 _KEY = ["model", "resolution_px", "width", "block_index"]
+#: Columns that say which machine a table was measured on.
+_MACHINE = ("device_kind", "device_name", "cpu_count", "threads", "torch_version")
 _QUANTILES = {"min": 0.0, "p10": 0.1, "p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9, "max": 1.0}
 
 
@@ -70,7 +72,9 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default=str(ROOT / "data/calibration/cpu-onnxruntime-1thread.csv"))
-    ap.add_argument("--torch-table", default=str(ROOT / "data/calibration/cpu-1thread.csv"))
+    ap.add_argument("--torch-table", default=str(ROOT / "data/calibration/cpu-avx2-1thread-small.csv"),
+                    help="eager torch table of the same machine (default: the small corpus measured beside the "
+                         "ONNX Runtime table)")
     ap.add_argument("--repeat", default=str(ROOT / "data/calibration/cpu-onnxruntime-1thread-repeat.csv"),
                     help="second ONNX Runtime pass of a subset (skipped when the file is missing)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/runtime.json"))
@@ -84,13 +88,17 @@ def main(argv=None) -> int:
         print(f"{args.table} holds runtime(s) {', '.join(runtimes)}, expected onnxruntime", file=sys.stderr)
         return 2
     torch_df = read_table(args.torch_table)
-    ids = {name: sorted(set(df["device_id"].astype(str))) for name, df in (("onnxruntime", ort_df), ("torch", torch_df))}
-    if ids["onnxruntime"] != ids["torch"]:
-        # A ratio across two machines would mix the runtime's speed-up with the CPUs' difference.
-        print(f"the two tables come from different machines (device ids: onnxruntime {ids['onnxruntime']}, torch "
-              f"{ids['torch']}); measure --torch-table on the ONNX Runtime table's machine "
-              "(latmodel profile --corpus small --pin-cpu 1 --out T.csv)", file=sys.stderr)
+    # device_id hashes the runtime too, so the two tables' ids always differ; the machine is compared on
+    # the columns both hold (they cannot tell two CPUs of one model name apart: keep the tables' provenance
+    # in data/calibration/README.md).
+    machine = {name: sorted({tuple(str(v) for v in r) for r in df[list(_MACHINE)].itertuples(index=False)})
+               for name, df in (("onnxruntime", ort_df), ("torch", torch_df))}
+    if machine["onnxruntime"] != machine["torch"]:
+        print(f"the two tables come from different machines ({', '.join(_MACHINE)}: onnxruntime "
+              f"{machine['onnxruntime']}, torch {machine['torch']}); measure --torch-table on the ONNX Runtime "
+              "table's machine (latmodel profile --corpus small --pin-cpu 1 --out T.csv)", file=sys.stderr)
         return 2
+    ids = {name: sorted(set(df["device_id"].astype(str))) for name, df in (("onnxruntime", ort_df), ("torch", torch_df))}
     ratios = ratio_distribution(torch_df, ort_df)
 
     params = {} if args.n_estimators is None else {"n_estimators": args.n_estimators}
@@ -110,7 +118,7 @@ def main(argv=None) -> int:
         "command": "python benchmarks/bench_runtime.py",
         "table": str(Path(args.table).name),
         "torch_table": str(Path(args.torch_table).name),
-        "device_id": ids["torch"][0] if len(ids["torch"]) == 1 else ids["torch"],
+        "device_ids": ids,
         "runtime_version": str(ort_df["runtime_version"].iloc[0]),
         "torch_version": str(ort_df["torch_version"].iloc[0]),
         "ratio_onnxruntime_over_torch": ratios,
