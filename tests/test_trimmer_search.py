@@ -136,6 +136,13 @@ def test_search_end_to_end_resume_and_report(fake_predictor, tiny_npz, tmp_path,
     assert report["candidates_kept"] == 2 == report["candidates_trained"]
     assert report["chosen"]["predicted_latency_ms"] <= 3.0
     assert report["best_off_the_shelf"] is None and report["relative_accuracy_gain"] is None
+    assert report["fastest_off_the_shelf"] == {"candidate_id": "tests.tinymodels:tiny@8px/cut03",
+                                               "predicted_latency_ms": 4.5, "predicted_upper_ms": 4.9,
+                                               "meets_deadline": False}
+    from trimmer.report import summary_text
+
+    assert ("best off-the-shelf: none meets the 3 ms deadline; the fastest, tests.tinymodels:tiny@8px/cut03, is "
+            "predicted 4.50 ms") in summary_text(report, out)
     for name in ("candidates.csv", "report.json", "pareto.png", "trn/trn.json", "trn/state_dict.pt"):
         assert (out / name).is_file(), name
     rows = (out / "candidates.csv").read_text().splitlines()

@@ -195,6 +195,7 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         "probe_val_accuracy": round(probes[ots_probe.candidate_id].probe_val_accuracy, 5),
         "chosen_probe_val_accuracy": (round(probes[chosen_d["candidate_id"]].probe_val_accuracy, 5)
                                       if chosen_d and chosen_d["candidate_id"] in probes else None)}
+    fastest_ots = min((c for c in candidates if c.off_the_shelf), key=lambda c: c.predicted_upper_ms, default=None)
     gain = None
     if chosen_d and ots_d and ots_d["test_accuracy"] > 0:
         gain = chosen_d["test_accuracy"] / ots_d["test_accuracy"] - 1.0
@@ -218,6 +219,10 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         "chosen": chosen_d,
         "best_off_the_shelf": ots_d,
         "best_off_the_shelf_by_probe": ots_probe_d,
+        "fastest_off_the_shelf": None if fastest_ots is None else {
+            "candidate_id": fastest_ots.candidate_id, "predicted_latency_ms": round(fastest_ots.predicted_latency_ms, 4),
+            "predicted_upper_ms": round(fastest_ots.predicted_upper_ms, 4),
+            "meets_deadline": fastest_ots.candidate_id in kept_ids},
         "relative_accuracy_gain": gain,
         "candidates_total": len(candidates),
         "candidates_kept": len(kept),
@@ -278,6 +283,11 @@ def summary_text(report: dict[str, Any], out: Path) -> str:
                      f"{100 * op['probe_val_accuracy']:.2f}%{vs}, predicted {op['predicted_latency_ms']:.2f} ms "
                      f"(upper bound {op['predicted_upper_ms']:.2f} ms); not fine-tuned by the ranked policy "
                      "(--propose feasible fine-tunes it too)")
+    elif o is None and (report.get("fastest_off_the_shelf") or {}).get("meets_deadline") is False:
+        f = report["fastest_off_the_shelf"]
+        lines.append(f"best off-the-shelf: none meets the {report['deadline_ms']:g} ms deadline; the fastest, "
+                     f"{f['candidate_id']}, is predicted {f['predicted_latency_ms']:.2f} ms"
+                     + (f" (upper bound {f['predicted_upper_ms']:.2f} ms)" if report["margin"] == "upper" else ""))
     elif o is None:
         lines.append("no off-the-shelf network was retrained within the deadline"
                      + (" (the ranked policy retrains only the best-scored; --propose feasible retrains them all)"

@@ -241,6 +241,9 @@ def export_trn(trn, config: TRNConfig, out_dir, *, runtime: str = "torch") -> Pa
         # deployment runtimes (LibTorch, mobile) load today; silence the notice only here.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit.*")
+            # feature_layout reads the (fixed) feature shape as Python ints: a TRN runs at one resolution,
+            # so the traced pooling is the right one for every input it takes.
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"trimmer\.trn")
             traced = torch.jit.trace(trn, example, check_trace=False)
             traced.save(str(tmp / config.torchscript_file))
         config = _export_onnx(trn, config, tmp, runtime)
