@@ -11,12 +11,16 @@ One run, side by side:
   (the empirical estimator: retrain everything, measure everything).
 * ``ranked`` (NetCut's default): run for real, from an empty output folder, at each deadline: a
   closed-form probe scores every feasible candidate (one forward pass per base network), the best
-  ``top_k`` are fine-tuned; feasibility by the predictor's upper bound.
+  ``top_k`` are fine-tuned; feasibility by ``--margin`` (the predictor's upper bound by default;
+  ``measured``: the borderline candidates it would fine-tune are timed during the search, and that
+  time counts).
 * ``deepest`` and ``feasible``: what they fine-tune is fixed by the deadline alone and every
   fine-tuning is deterministic (same seed, data and settings as the exhaustive run), so their picks
   are exactly the exhaustive run's results for their candidates; their time is this run's measured
   training seconds of those candidates plus the measured fixed cost of a search (data, networks,
-  prediction), both from this same run.  Running them too would double the benchmark's time.
+  prediction), both from this same run.  Running them too would double the benchmark's time.  Under
+  ``--margin measured`` a borderline candidate counts as meeting the deadline by its ground truth
+  and costs the ``ranked`` runs' mean seconds per measurement.
 
 Ground truth latency of a TRN: its prefix measured alone (``latmodel profile``, 1 thread, child
 process, calibration settings) plus the predicted head.  Also reported from the same run: which pick
@@ -100,6 +104,8 @@ def main(argv=None) -> int:
     ap.add_argument("--predictor", default=None,
                     help="predictor folder every search prices with (default: the search's); the ground truth "
                          "is measured in its runtime and thread count")
+    ap.add_argument("--margin", choices=("upper", "none", "measured"), default="upper",
+                    help="the searches' --margin (measured: borderline candidates are timed here during the search)")
     ap.add_argument("--note", default="", help="a line about this run, kept in the JSON and the README")
     ap.add_argument("--out", default=str(RESULTS / "exploration.json"))
     args = ap.parse_args(argv)
@@ -123,7 +129,7 @@ def main(argv=None) -> int:
                "data": args.data, "limit_per_class": args.limit_per_class, "val_fraction": args.val_fraction,
                "ground_truth_measure_seconds": round(measure_seconds, 1), "note": args.note,
                "predictor": str(predictor_dir.relative_to(ROOT) if predictor_dir.is_relative_to(ROOT) else predictor_dir),
-               "runtime": runtime, "threads": threads, "modes": {}}
+               "runtime": runtime, "threads": threads, "margin": args.margin, "modes": {}}
     for mode in args.modes.split(","):
         common = dict(models=models, mode=mode, epochs=args.epochs, resolution_px=args.resolution, seed=0,
                       data=args.data, limit_per_class=args.limit_per_class, val_fraction=args.val_fraction,
@@ -137,9 +143,9 @@ def main(argv=None) -> int:
         deadlines = [round(lo + (hi - lo) * i / (args.deadlines - 1), 2) for i in range(args.deadlines)]
         for deadline in deadlines:
             if not args.evaluate_only:
-                run_search(SearchConfig(deadline_ms=deadline, propose="ranked", **common),
+                run_search(SearchConfig(deadline_ms=deadline, propose="ranked", margin=args.margin, **common),
                            work / f"ranked-{mode}-{deadline}", progress=True)
-        results["modes"][mode] = evaluate(work, mode, deadlines, truth, args.exhaustive_feasibility)
+        results["modes"][mode] = evaluate(work, mode, deadlines, truth, args.exhaustive_feasibility, args.margin)
     results["exhaustive_feasibility"] = args.exhaustive_feasibility
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
@@ -148,7 +154,22 @@ def main(argv=None) -> int:
     return 0
 
 
-def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measured") -> dict:
+def meets_rule(margin: str, deadline: float, measured: dict):
+    """``row -> bool``: the searches' deadline rule (``measured``: a borderline row by its ground truth)."""
+    def meets(r) -> bool:
+        if margin == "upper":
+            return upper_ms(r) <= deadline
+        if float(r["predicted_latency_ms"]) > deadline:
+            return False
+        return margin == "none" or upper_ms(r) <= deadline or measured.get(r["candidate_id"], float("inf")) <= deadline
+    return meets
+
+
+def borderline(r, margin: str, deadline: float) -> bool:
+    return margin == "measured" and float(r["predicted_latency_ms"]) <= deadline < upper_ms(r)
+
+
+def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measured", margin: str = "upper") -> dict:
     """Every policy at every deadline, from the search folders in ``work`` and the ground truth."""
     ex_out = work / f"exhaustive-{mode}"
     ex = json.loads((ex_out / "report.json").read_text())
@@ -160,12 +181,18 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
     fixed_s = ex["exploration_seconds"] - ex["training_seconds"]
     per_policy = {p: [] for p in POLICIES}
     top_k_picks = []
+    reports = {d: json.loads((work / f"ranked-{mode}-{d}" / "report.json").read_text()) for d in deadlines}
+    n_meas = sum(r.get("candidates_measured_this_run", 0) for r in reports.values())
+    measure_s = sum(r.get("measure_seconds", 0.0) for r in reports.values()) / n_meas if n_meas else 0.0
     for deadline in deadlines:
         if feasibility == "measured":
             ex_pick = best_by_val(rows, lambda r: measured.get(r["candidate_id"], float("inf")) <= deadline)
         else:
             ex_pick = best_by_val(rows, lambda r: upper_ms(r) <= deadline)
-        feasible = [r for r in rows if upper_ms(r) <= deadline]
+        meets = meets_rule(margin, deadline, measured)
+        possible = [r for r in rows if (upper_ms(r) if margin == "upper" else float(r["predicted_latency_ms"]))
+                    <= deadline]
+        feasible = [r for r in possible if meets(r)]
 
         def entry(pick, seconds, trained, extra=None):
             pick_ms = measured.get(pick["candidate_id"]) if pick else None
@@ -186,33 +213,41 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
             return d
 
         nc_out = work / f"ranked-{mode}-{deadline}"
-        nc = json.loads((nc_out / "report.json").read_text())
+        nc = reports[deadline]
         c = nc["chosen"]
         pick = {"candidate_id": c["candidate_id"], "test_accuracy": c["test_accuracy"]} if c else None
         if c and abs(float(by_id[c["candidate_id"]]["test_accuracy"]) - c["test_accuracy"]) > 1e-4:
             print(f"warning: {c['candidate_id']} fine-tuned to another accuracy than in the exhaustive run")
         per_policy["ranked"].append(entry(pick, nc["exploration_seconds"], nc["candidates_trained"],
-                                          {"probe_seconds": nc["probe_seconds"], "probed": nc["candidates_probed"]}))
+                                          {"probe_seconds": nc["probe_seconds"], "probed": nc["candidates_probed"],
+                                           "measured": nc.get("candidates_measured", 0),
+                                           "measure_seconds": nc.get("measure_seconds", 0.0)}))
         print(json.dumps(per_policy["ranked"][-1]), flush=True)
         # what top-k = 1, 2, 3 would have picked (probe ranks of this run + the exhaustive results)
-        ranks = {r["candidate_id"]: int(r["probe_rank"]) for r in read_candidates(nc_out) if r["probe_rank"]}
+        rank = {q["candidate_id"]: int(q["probe_rank"]) for q in read_candidates(nc_out) if q["probe_rank"]}
+        # the policy walks the probe order, skipping what does not meet the deadline
+        ranked_rows = [r for r in sorted((r for r in possible if r["candidate_id"] in rank),
+                                         key=lambda r: rank[r["candidate_id"]]) if meets(r)]
         ks = {}
         for k in (1, 2, 3):
-            pk = best_by_val(rows, lambda r: ranks.get(r["candidate_id"], 10 ** 9) <= k)
+            pk = best_by_val(ranked_rows[:k], lambda r: True)
             ks[str(k)] = {"pick": pk["candidate_id"] if pk else None,
                           "same_pick": bool(pk and ex_pick and pk["candidate_id"] == ex_pick["candidate_id"]),
                           "accuracy_given_up": (float(ex_pick["test_accuracy"]) - float(pk["test_accuracy"]))
                           if (pk and ex_pick) else None}
         top_k_picks.append({"deadline_ms": deadline, "top_k": ks})
         # deepest and feasible: composed from this run's measured costs (see the module docstring)
-        deepest = {}
-        for r in feasible:
-            if r["base"] not in deepest or int(r["cut"]) > int(deepest[r["base"]]["cut"]):
-                deepest[r["base"]] = r
+        deepest, timed = {}, {"deepest": 0, "feasible": sum(borderline(r, margin, deadline) for r in possible)}
+        for r in sorted(possible, key=lambda r: -int(r["cut"])):  # per base, deepest first, as the policy walks
+            if r["base"] not in deepest:
+                timed["deepest"] += borderline(r, margin, deadline)
+                if meets(r):
+                    deepest[r["base"]] = r
         for policy, chosen_rows in (("deepest", list(deepest.values())), ("feasible", feasible)):
             pick = best_by_val(chosen_rows, lambda r: True)
-            seconds = fixed_s + sum(train_s[r["candidate_id"]] for r in chosen_rows)
-            per_policy[policy].append(entry(pick, seconds, len(chosen_rows), {"composed": True}))
+            seconds = fixed_s + sum(train_s[r["candidate_id"]] for r in chosen_rows) + timed[policy] * measure_s
+            per_policy[policy].append(entry(pick, seconds, len(chosen_rows), {"composed": True,
+                                                                              "measured": timed[policy]}))
     return {"candidates": len(rows), "exhaustive_seconds": ex["exploration_seconds"],
             "exhaustive_fixed_seconds": round(fixed_s, 2),
             "n_train": ex["data"]["n_train"], "n_val": ex["data"]["n_val"], "n_test": ex["data"]["n_test"],

@@ -336,3 +336,89 @@ def test_proposal_policies_exact():
     assert len(propose("ranked", cands, scores=scores, top_k=3)) == 3
     with pytest.raises(NetcutError, match="--propose must be one of ranked, deepest, feasible"):
         propose("best", cands)
+
+
+class FakeDevice:
+    """Times a candidate as ``latency_ms[cut]`` and counts the calls (the fake device for --margin measured)."""
+
+    def __init__(self, latency_ms):
+        self.latency_ms = latency_ms
+        self.calls = []
+
+    def __call__(self, cand):
+        self.calls.append(cand.cut)
+        return self.latency_ms[cand.cut]
+
+
+@pytest.mark.parametrize("measured_ms,chosen_cut", [(3.6, 2), (3.9, 1)])
+def test_measured_margin_times_only_the_borderline_candidate_and_resumes(fake_predictor, tiny_npz, tmp_path,
+                                                                          measured_ms, chosen_cut):
+    # at 3.7 ms: cuts 0 and 1 meet it by their upper bounds (1.6, 2.7 ms), cut 2 is borderline (predicted 3.5 ms,
+    # upper bound 3.8 ms) and timed, cut 3 (predicted 4.5 ms) is pruned
+    device = FakeDevice({2: measured_ms})
+    out = tmp_path / "m"
+    report = run_search(_config(tiny_npz, propose="deepest", deadline_ms=3.7, margin="measured"), out,
+                        progress=False, measure=device)
+    assert device.calls == [2]
+    assert report["candidates_kept"] == 3 and report["candidates_measured"] == 1
+    assert report["chosen"]["cut"] == chosen_cut and report["candidates_trained"] == 1
+    import csv
+
+    rows = {int(r["cut"]): r for r in csv.DictReader(open(out / "candidates.csv"))}
+    assert [rows[k]["measured_latency_ms"] for k in range(4)] == ["", "", str(measured_ms), ""]
+    assert ("measured_latency_ms" in report["chosen"]) == (chosen_cut == 2)
+    again = run_search(_config(tiny_npz, propose="deepest", deadline_ms=3.7, margin="measured"), out,
+                       progress=False, measure=device)
+    assert device.calls == [2] and again["candidates_measured_this_run"] == 0
+    assert again["chosen"] == report["chosen"]
+
+
+def test_measured_margin_feasible_times_every_borderline_and_exhaustive_only_possible_winners(fake_predictor,
+                                                                                            tiny_npz, tmp_path):
+    device = FakeDevice({2: 3.9, 3: 4.0})
+    feasible = run_search(_config(tiny_npz, propose="feasible", deadline_ms=3.7, margin="measured"), tmp_path / "f",
+                          progress=False, measure=device)
+    assert device.calls == [2] and feasible["candidates_trained"] == 2  # cut 2 timed over the deadline: not retrained
+    # at 4.6 ms only cut 3 (predicted 4.5, upper bound 4.9 ms) is borderline; the exhaustive run trains all and
+    # times it at most once, and only if it ranks first so far (a possible winner)
+    device = FakeDevice({3: 4.5})
+    ex = run_search(_config(tiny_npz, deadline_ms=4.6, exhaustive=True, margin="measured"), tmp_path / "e",
+                    progress=False, measure=device)
+    assert ex["candidates_trained"] == 4 and device.calls in ([], [3])
+    device = FakeDevice({3: 4.7})
+    over = run_search(_config(tiny_npz, deadline_ms=4.6, exhaustive=True, margin="measured"), tmp_path / "o",
+                      progress=False, measure=device)
+    assert over["chosen"]["cut"] != 3 and over["best_off_the_shelf"] is None
+
+
+def test_measured_margin_refuses_another_device_before_any_work(fake_predictor, tiny_npz, tmp_path, monkeypatch):
+    monkeypatch.setattr(FakePredictor, "device_", {"threads": 1, "device_id": "0123456789", "device_name": "Jetson"})
+    out = tmp_path / "m"
+    with pytest.raises(NetcutError, match=r"not the device the predictor was calibrated on \(0123456789, Jetson\)"
+                                          r".*--margin upper"):
+        run_search(_config(tiny_npz, margin="measured"), out, progress=False)
+    assert not out.exists()
+
+
+def test_policies_confirm_only_what_they_would_retrain():
+    from trimmer.proposal import propose
+
+    def cand(base, cut, ms):
+        return Candidate(base=base, cut=cut, n_blocks=4, block_name=f"b{cut}", resolution_px=8, out_channels=4,
+                         flops=cut + 1, backbone_latency_ms=ms, head_latency_ms=0.0, predicted_latency_ms=ms,
+                         predicted_upper_ms=ms)
+
+    cands = [cand("a", 0, 1.0), cand("a", 1, 2.0), cand("b", 0, 1.5), cand("b", 2, 3.0)]
+    scores = {"a@8px/cut00": 0.5, "a@8px/cut01": 0.9, "b@8px/cut00": 0.8, "b@8px/cut02": 0.7}
+    asked = []
+
+    def meets(c):
+        asked.append(c.candidate_id)
+        return c.candidate_id not in {"a@8px/cut01", "b@8px/cut02"}
+
+    assert [c.candidate_id for c in propose("ranked", cands, scores=scores, top_k=1, meets=meets)] == ["b@8px/cut00"]
+    assert asked == ["a@8px/cut01", "b@8px/cut00"]
+    asked.clear()
+    assert [c.candidate_id for c in propose("deepest", cands, meets=meets)] == ["a@8px/cut00", "b@8px/cut00"]
+    assert sorted(asked) == sorted(["a@8px/cut01", "a@8px/cut00", "b@8px/cut02", "b@8px/cut00"])
+    assert [c.candidate_id for c in propose("feasible", cands, meets=meets)] == ["a@8px/cut00", "b@8px/cut00"]

@@ -20,9 +20,10 @@ __all__ = ["Candidate", "enumerate_candidates", "prune", "check_deadline", "PRUN
 
 logger = logging.getLogger(__name__)
 
-#: How a candidate's latency is compared with the deadline: the prediction itself,
-#: or its upper bound (the predictor's residual quantile) for a safety margin.
-PRUNE_MARGINS = ("none", "upper")
+#: How a candidate's latency is compared with the deadline: its upper bound (the predictor's residual
+#: quantile, a safety margin), the prediction itself, or ``measured``: the prediction prunes and the
+#: borderline candidates a policy would retrain are timed on this machine (:mod:`trimmer.feasibility`).
+PRUNE_MARGINS = ("upper", "none", "measured")
 #: A hard deadline is compared with the upper bound unless the user asks otherwise.
 DEFAULT_MARGIN = "upper"
 
@@ -52,6 +53,7 @@ class Candidate:
         return self.cut == self.n_blocks - 1
 
     def latency_for(self, margin: str) -> float:
+        """The latency pruning compares with the deadline (``measured`` prunes by the prediction)."""
         return self.predicted_upper_ms if margin == "upper" else self.predicted_latency_ms
 
     def to_dict(self) -> dict[str, Any]:

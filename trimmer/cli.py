@@ -135,7 +135,10 @@ def _common(p, d: dict):
                    help=f"input resolution, pixels (default {d['resolution_px']})")
     p.add_argument("--margin", choices=list(PRUNE_MARGINS), default=d["margin"],
                    help="compare the deadline with the predictor's upper bound (upper, a calibrated residual "
-                        f"quantile) or with its point prediction (none); default {d['margin']}")
+                        "quantile), with its point prediction (none), or measured: the prediction prunes and the "
+                        "borderline candidates (prediction within the deadline, upper bound over it) that would be "
+                        "retrained are timed on this machine in the predictor's runtime (search only; this machine "
+                        f"must be the predictor's device); default {d['margin']}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,10 @@ probe scores) and returns the ones to fine-tune.  One registry,
 * ``deepest``: per base network only its deepest cut that fits.
 * ``ranked``: the ``top_k`` candidates with the best probe score
   (:mod:`trimmer.probe`); ties go to the deeper cut, then the faster one.
+
+Each policy asks ``meets(candidate)`` (:meth:`trimmer.feasibility.Feasibility.meets`)
+only of the candidates it would retrain, best first, so that under ``--margin
+measured`` a search times the few borderline candidates that matter, not all.
 """
 from __future__ import annotations
 
@@ -22,20 +26,25 @@ __all__ = ["PROPOSAL_POLICIES", "DEFAULT_PROPOSAL", "DEFAULT_TOP_K", "NEEDS_PROB
 
 logger = logging.getLogger(__name__)
 
+#: ``candidate -> bool``: whether it meets the deadline (may time it; see :mod:`trimmer.feasibility`).
+Meets = Callable[[Candidate], bool]
+
 #: Candidates fine-tuned by ``ranked``, chosen with benchmarks/bench_exploration.py: on its run of
 #: 2026-12-01 top-1 missed the exhaustive pick at one deadline of five by 4.0 points (the probe ranked
 #: the winner second) while top-2 matched all five, and a second fine-tuning costs less than the probe.
 DEFAULT_TOP_K = 2
 
 
-def _feasible(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int) -> list[Candidate]:
-    return list(feasible)
+def _feasible(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int, meets: Meets
+              ) -> list[Candidate]:
+    return [c for c in feasible if meets(c)]
 
 
-def _deepest(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int) -> list[Candidate]:
+def _deepest(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int, meets: Meets
+             ) -> list[Candidate]:
     best: dict[str, Candidate] = {}
-    for c in feasible:
-        if c.base not in best or c.cut > best[c.base].cut:
+    for c in sorted(feasible, key=lambda c: -c.cut):
+        if c.base not in best and meets(c):
             best[c.base] = c
     return [c for c in feasible if best.get(c.base) is c]
 
@@ -45,15 +54,21 @@ def probe_order(candidates: Sequence[Candidate], scores: Mapping[str, float]) ->
     return sorted(candidates, key=lambda c: (-scores[c.candidate_id], -c.flops, c.predicted_latency_ms))
 
 
-def _ranked(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int) -> list[Candidate]:
+def _ranked(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int, meets: Meets
+            ) -> list[Candidate]:
     missing = [c.candidate_id for c in feasible if c.candidate_id not in scores]
     if missing:
         raise NetcutError(f"no probe score for {len(missing)} feasible candidate(s), e.g. {missing[0]}")
-    chosen = {c.candidate_id for c in probe_order(feasible, scores)[:top_k]}
+    chosen: set[str] = set()
+    for c in probe_order(feasible, scores):
+        if len(chosen) == top_k:
+            break
+        if meets(c):
+            chosen.add(c.candidate_id)
     return [c for c in feasible if c.candidate_id in chosen]
 
 
-PolicyFn = Callable[[Sequence[Candidate], Mapping[str, float], int], list]
+PolicyFn = Callable[[Sequence[Candidate], Mapping[str, float], int, Meets], list]
 
 #: name -> policy; the order is the order ``--propose`` lists them in (the first is the default).
 PROPOSAL_POLICIES: dict[str, PolicyFn] = {"ranked": _ranked, "deepest": _deepest, "feasible": _feasible}
@@ -63,12 +78,13 @@ NEEDS_PROBE = frozenset({"ranked"})
 
 
 def propose(policy: str, feasible: Sequence[Candidate], *, scores: Mapping[str, float] | None = None,
-            top_k: int = DEFAULT_TOP_K) -> list[Candidate]:
-    """The candidates ``policy`` retrains, in the order of ``feasible``."""
+            top_k: int = DEFAULT_TOP_K, meets: Meets | None = None) -> list[Candidate]:
+    """The candidates ``policy`` retrains, in the order of ``feasible``; ``meets`` confirms each one it
+    would retrain (default: every candidate of ``feasible`` meets the deadline)."""
     if policy not in PROPOSAL_POLICIES:
         raise NetcutError(f"--propose must be one of {', '.join(PROPOSAL_POLICIES)}, got {policy!r}")
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         raise NetcutError(f"--top-k must be an integer >= 1, got {top_k!r}")
     if policy in NEEDS_PROBE and scores is None:
         raise NetcutError(f"the {policy!r} policy needs probe scores")
-    return PROPOSAL_POLICIES[policy](feasible, scores or {}, top_k)
+    return PROPOSAL_POLICIES[policy](feasible, scores or {}, top_k, meets or (lambda c: True))

@@ -14,11 +14,11 @@ __all__ = ["REPORT_SCHEMA_VERSION", "CANDIDATE_COLUMNS", "write_report", "pareto
 
 logger = logging.getLogger(__name__)
 
-REPORT_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION = 3
 CANDIDATE_COLUMNS = (
     "candidate_id", "base", "cut", "n_blocks", "block_name", "off_the_shelf", "resolution_px", "out_channels",
     "flops", "backbone_latency_ms", "head_latency_ms", "predicted_latency_ms", "predicted_upper_ms", "status",
-    "probe_val_accuracy", "probe_rank", "fine_tuned", "val_accuracy", "test_accuracy", "epochs_run", "train_seconds",
+    "measured_latency_ms", "probe_val_accuracy", "probe_rank", "fine_tuned", "val_accuracy", "test_accuracy", "epochs_run", "train_seconds",
 )
 #: Two-sided 95% normal quantile for the accuracy intervals.
 _Z95 = 1.959964
@@ -141,7 +141,7 @@ def _cand_summary(pair) -> dict[str, Any] | None:
 def write_report(out: Path, *, config, candidates, kept, results, chosen, off_the_shelf, exported,
                  verified_latency_ms, prediction_seconds, training_seconds, exploration_seconds, resumed,
                  trained_now, data, predictor, probes=None, proposed=(), probe_seconds=0.0,
-                 runtime: str = "torch") -> dict[str, Any]:
+                 runtime: str = "torch", feasibility=None) -> dict[str, Any]:
     """Write candidates.csv, report.json and pareto.png into ``out``; return the report dict."""
     import json
 
@@ -149,6 +149,7 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
 
     kept_ids = {c.candidate_id for c in kept}
     probes = probes or {}
+    measured = dict(feasibility.measured_ms) if feasibility is not None else {}
     from .proposal import probe_order
 
     scored = [c for c in candidates if c.candidate_id in probes]
@@ -166,6 +167,7 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
             "predicted_latency_ms": round(c.predicted_latency_ms, 4),
             "predicted_upper_ms": round(c.predicted_upper_ms, 4),
             "status": "kept" if c.candidate_id in kept_ids else "pruned",
+            "measured_latency_ms": None if c.candidate_id not in measured else round(measured[c.candidate_id], 4),
             "probe_val_accuracy": None if probe is None else round(probe.probe_val_accuracy, 5),
             "probe_rank": rank.get(c.candidate_id),
             "fine_tuned": c.candidate_id in proposed_ids,
@@ -178,6 +180,8 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
     chosen_d = _cand_summary(chosen)
     ots_d = _cand_summary(off_the_shelf)
     for d in (chosen_d, ots_d):
+        if d is not None and d["candidate_id"] in measured:
+            d["measured_latency_ms"] = round(measured[d["candidate_id"]], 4)
         if d is not None:
             for split, n in (("val", len(data.val_y)), ("test", len(data.test_y))):
                 ci = accuracy_interval(d[f"{split}_accuracy"], n)
@@ -235,6 +239,9 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         "candidates_resumed": resumed,
         "prediction_seconds": round(prediction_seconds, 4),
         "probe_seconds": round(probe_seconds, 3),
+        "candidates_measured": len(measured),
+        "candidates_measured_this_run": 0 if feasibility is None else feasibility.measured_now,
+        "measure_seconds": 0.0 if feasibility is None else round(feasibility.measure_seconds, 3),
         "training_seconds": round(training_seconds, 3),
         "exploration_seconds": round(exploration_seconds, 3),
         "exported_trn": str(exported) if exported else None,
@@ -252,13 +259,19 @@ def _pct_ci(d: dict, split: str) -> str:
     return text + (f" [95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}]" if ci else "")
 
 
+#: How the summary names the comparison each ``--margin`` makes.
+_BOUND_TEXT = {"upper": "upper bound", "none": "prediction", "measured": "prediction"}
+
+
 def summary_text(report: dict[str, Any], out: Path) -> str:
     """The lines the CLI prints at the end of a search."""
     lines = []
     c = report.get("chosen")
     o = report.get("best_off_the_shelf")
-    bound = "upper bound" if report["margin"] == "upper" else "prediction"
+    bound = _BOUND_TEXT.get(report["margin"], report["margin"])
     probed = f", {report['candidates_probed']} probed" if report.get("candidates_probed") else ""
+    if report.get("candidates_measured"):
+        probed += f", {report['candidates_measured']} borderline measured here"
     lines.append(f"candidates: {report['candidates_total']} total, {report['candidates_pruned']} pruned by the "
                  f"{report['deadline_ms']:g} ms deadline ({bound}){probed}, {report['candidates_trained']} retrained "
                  f"({report['propose']}; {report['candidates_resumed']} resumed); exploration "
@@ -266,7 +279,8 @@ def summary_text(report: dict[str, Any], out: Path) -> str:
     if c is None:
         lines.append("no trained candidate meets the deadline")
     else:
-        v = f", measured {c['verified_latency_ms']:.2f} ms" if "verified_latency_ms" in c else ""
+        v = f", measured {c['measured_latency_ms']:.2f} ms here" if "measured_latency_ms" in c else ""
+        v += f", verified {c['verified_latency_ms']:.2f} ms" if "verified_latency_ms" in c else ""
         lines.append(f"chosen TRN: {c['candidate_id']} (cut after {c['block_name']}, block {c['cut'] + 1} of "
                      f"{c['n_blocks']}): validation {_pct_ci(c, 'val')}, test {_pct_ci(c, 'test')}; predicted "
                      f"{c['predicted_latency_ms']:.2f} ms (upper bound {c['predicted_upper_ms']:.2f} ms){v}")

@@ -30,6 +30,7 @@ from typing import Any, Iterator, Sequence
 from latmodel.errors import NetcutError
 
 from .candidates import DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_deadline, enumerate_candidates, prune
+from .feasibility import Feasibility, MeasureFn
 from .compute import WORK_BAR_FORMAT, progress_bar
 from .proposal import DEFAULT_PROPOSAL, DEFAULT_TOP_K, NEEDS_PROBE, propose
 from .jobs import SPLIT_ARRAYS, TrainJob, base_chain, run_jobs
@@ -166,47 +167,47 @@ def _check_resolution(predictor, resolution: int) -> None:
 class _Best:
     """The best trained candidate so far among those meeting the deadline, ranked as :func:`_choose` ranks."""
 
-    def __init__(self, deadline_ms: float, margin: str):
-        self.deadline_ms = deadline_ms
-        self.margin = margin
+    def __init__(self, feasibility: Feasibility):
+        self.feasibility = feasibility
         self.key: tuple[float, float] | None = None
-
-    def _eligible(self, cand: Candidate) -> bool:
-        return cand.latency_for(self.margin) <= self.deadline_ms
 
     def offer(self, cand: Candidate, val_accuracy: float) -> bool:
         """Record a result; True when it ranks at least as high as every eligible one so far (it can win)."""
-        if not self._eligible(cand):
-            return False
         key = (val_accuracy, -cand.predicted_latency_ms)
         if self.key is not None and not key >= self.key:
+            return False
+        if not self.feasibility.meets(cand):  # after the rank test: a measurement only for a possible winner
             return False
         self.key = key
         return True
 
     def state_min_val(self, cand: Candidate) -> float | None:
         """The val accuracy a result of ``cand`` needs to possibly win (inf: it cannot; None: any)."""
-        if not self._eligible(cand):
+        if not self.feasibility.possible(cand):
             return float("inf")
         return None if self.key is None else self.key[0]
 
 
-def _choose(candidates: Sequence[Candidate], results: dict[str, CandidateResult], deadline_ms: float,
-            margin: str, *, off_the_shelf: bool = False) -> tuple[Candidate, CandidateResult] | None:
+def _choose(candidates: Sequence[Candidate], results: dict[str, CandidateResult], feasibility: Feasibility, *,
+            off_the_shelf: bool = False) -> tuple[Candidate, CandidateResult] | None:
     """Most accurate trained candidate meeting the deadline: highest val accuracy, then lower latency.
 
-    Selection uses the validation split; the test accuracy is reported, never used to choose.
+    Selection uses the validation split; the test accuracy is reported, never used to choose.  Candidates
+    are tried best first, so ``--margin measured`` times only those that could be chosen.
     """
-    pool = [c for c in candidates if c.candidate_id in results and c.latency_for(margin) <= deadline_ms
+    pool = [c for c in candidates if c.candidate_id in results and feasibility.possible(c)
             and (c.off_the_shelf or not off_the_shelf)]
-    if not pool:
-        return None
-    best = max(pool, key=lambda c: (results[c.candidate_id].val_accuracy, -c.predicted_latency_ms))
-    return best, results[best.candidate_id]
+    pool.sort(key=lambda c: (results[c.candidate_id].val_accuracy, -c.predicted_latency_ms), reverse=True)
+    best = next((c for c in pool if feasibility.meets(c)), None)
+    return None if best is None else (best, results[best.candidate_id])
 
 
-def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str, Any]:
-    """Run NetCut and write ``OUT/`` (candidates.csv, report.json, pareto.png, trn/). Returns the report."""
+def run_search(config: SearchConfig, out, *, progress: bool = True, measure: MeasureFn | None = None) -> dict[str, Any]:
+    """Run NetCut and write ``OUT/`` (candidates.csv, report.json, pareto.png, trn/). Returns the report.
+
+    ``measure`` times a candidate's TRN for ``--margin measured`` (default: on this machine, in the
+    predictor's runtime; tests pass a fake device).
+    """
     from latmodel.predictor_io import load_predictor
 
     from .data import load_data
@@ -226,11 +227,17 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
 
     predictor = load_predictor(Path(config.predictor))
     _check_resolution(predictor, config.resolution_px)
-    if config.verify:  # a runtime that is not installed fails now, not after the training
-        from latmodel.runtimes import require_runtime
+    if config.verify or (config.margin == "measured" and measure is None):
+        from latmodel.runtimes import require_runtime  # a runtime that is not installed fails now, not after the training
 
         require_runtime(_runtime_of(predictor))
-        _warn_other_device(predictor)
+        other = _other_device(predictor)
+        if other and config.margin == "measured" and measure is None:
+            raise NetcutError(f"--margin measured times candidates on this machine, but {other}; run the search on "
+                              "that device, or use --margin upper")
+        if other and config.verify:
+            logger.warning("%s: --verify measures here, so its latency does not check a deadline priced for that "
+                           "device", other)
     data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class,
                      val_fraction=config.val_fraction)
     n_classes = data.n_classes
@@ -250,6 +257,13 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
     logger.info("%d candidates, %d kept, %d pruned", len(candidates), len(kept), len(pruned))
 
     state = SearchState(out, config.training_key(_data_fingerprint(data)))
+    measured_key = {"device": getattr(predictor, "device_", None), "resolution_px": config.resolution_px,
+                    "n_classes": n_classes}
+    feasibility = Feasibility(
+        config.deadline_ms, config.margin,
+        measure=measure or _trn_timer(bases, n_classes, config.resolution_px, predictor),
+        measured_ms=state.load_measured(measured_key),
+        on_measured=lambda cid, ms: state.save_measured(measured_key, feasibility.measured_ms))
     t_probe = time.perf_counter()
     probes: dict[str, ProbeScore] = {}
     if config.exhaustive:
@@ -258,7 +272,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
         if config.propose in NEEDS_PROBE:
             probes = _probe_feasible(kept, bases, data, config, state, progress)
         to_train = propose(config.propose, kept, scores={k: v.probe_val_accuracy for k, v in probes.items()},
-                           top_k=config.top_k)
+                           top_k=config.top_k, meets=feasibility.meets)
     probe_seconds = time.perf_counter() - t_probe
     logger.info("%s proposes %d of %d feasible candidates", "exhaustive" if config.exhaustive else config.propose,
                 len(to_train), len(kept))
@@ -277,7 +291,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
     # Finetune/full weights are kept only for a candidate that can still be chosen: it meets the deadline and
     # ranks (val accuracy, then lower latency; as _choose) at least as high as every such one so far.
     head_mode = config.mode == "head"
-    best = _Best(config.deadline_ms, config.margin)
+    best = _Best(feasibility)
     for cid, res in results.items():
         best.offer(by_id[cid], res.val_accuracy)
     train_cfg = config.train_config().to_dict()
@@ -308,8 +322,8 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
             bar.set_postfix_str(f"{done_now}/{n_pending} candidates, {cid} val={item['result']['val_accuracy']:.3f}")
     training_seconds = time.perf_counter() - t_train
 
-    chosen = _choose(candidates, results, config.deadline_ms, config.margin)
-    ots = _choose(candidates, results, config.deadline_ms, config.margin, off_the_shelf=True)
+    chosen = _choose(candidates, results, feasibility)
+    ots = _choose(candidates, results, feasibility, off_the_shelf=True)
     exported = None
     verified_ms = None
     if chosen is not None:
@@ -335,7 +349,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True) -> dict[str,
         exported=exported, verified_latency_ms=verified_ms, prediction_seconds=prediction_seconds,
         training_seconds=training_seconds, exploration_seconds=exploration_seconds, resumed=resumed,
         trained_now=n_pending, data=data, predictor=predictor, probes=probes, proposed=to_train,
-        probe_seconds=probe_seconds, runtime=_runtime_of(predictor),
+        probe_seconds=probe_seconds, runtime=_runtime_of(predictor), feasibility=feasibility,
     )
     return report
 
@@ -409,17 +423,29 @@ def _verify_latency(trn, resolution: int, predictor, onnx_path: Path | None) -> 
                        onnx_path=onnx_path)
 
 
-def _warn_other_device(predictor) -> None:
-    """--verify measures here: say so when this machine is not the device the predictor was calibrated on."""
+def _trn_timer(bases: dict, n_classes: int, resolution: int, predictor) -> MeasureFn:
+    """``candidate -> ms``: its TRN (prefix + a new head) timed here as ``--verify`` times the chosen one."""
+    def measure(cand: Candidate) -> float:
+        from .trn import build_trn
+
+        chain, _ = bases[cand.base]
+        trn = copy.deepcopy(build_trn(chain, cand.cut, n_classes)).cpu().eval()
+        return _verify_latency(trn, resolution, predictor, None)
+
+    return measure
+
+
+def _other_device(predictor) -> str | None:
+    """A sentence when this machine is not the device the predictor was calibrated on (else None)."""
     from latmodel.device import device_record
 
     dev = getattr(predictor, "device_", None) or {}
     here = device_record(dev.get("device_kind", "cpu"), threads=int(dev.get("threads", 1) or 1),
                          runtime=_runtime_of(predictor)).device_id
     if dev.get("device_id") and dev["device_id"] != here:
-        logger.warning("this machine (device id %s) is not the device the predictor was calibrated on (%s, %s): "
-                       "--verify measures here, so its latency does not check a deadline priced for that device",
-                       here, dev["device_id"], dev.get("device_name", "?"))
+        return (f"this machine (device id {here}) is not the device the predictor was calibrated on "
+                f"({dev['device_id']}, {dev.get('device_name', '?')})")
+    return None
 
 
 def _runtime_of(predictor) -> str:

@@ -1,4 +1,5 @@
-"""``OUT/`` of a search on disk: the training key, finished results, trained weights, probe scores.
+"""``OUT/`` of a search on disk: the training key, finished results, trained weights, probe scores,
+candidates measured on this machine.
 
 Every file is written atomically as soon as it is known, so an interrupted search
 resumes where it stopped (the same ``--out`` and training settings skip what is done).
@@ -18,10 +19,12 @@ from latmodel.fileio import atomic_path, atomic_write_json
 if TYPE_CHECKING:
     from .probe import ProbeScore
 
-__all__ = ["CandidateResult", "SearchState"]
+__all__ = ["CandidateResult", "SearchState", "MEASURED_FILE"]
 
 logger = logging.getLogger(__name__)
 
+#: Latencies of candidates timed on this machine under ``--margin measured``.
+MEASURED_FILE = "measured.json"
 _ID_SAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
 
 
@@ -130,3 +133,20 @@ class SearchState:
     def save_probe(self, base: str, key: dict[str, Any], scores: "list[ProbeScore]") -> None:
         atomic_write_json(self.probe_dir / f"{_safe_id(base)}.json",
                           {"key": key, "scores": [s.to_dict() for s in scores]})
+
+    def load_measured(self, key: dict[str, Any]) -> dict[str, float]:
+        """Candidate latencies measured here by an earlier run with the same ``key`` (device, resolution)."""
+        path = self.out / MEASURED_FILE
+        if not path.is_file():
+            return {}
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("key") != key:
+                return {}
+            return {str(k): float(v) for k, v in saved["latency_ms"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            logger.warning("ignoring damaged measurement file %s; candidates are measured again", path)
+            return {}
+
+    def save_measured(self, key: dict[str, Any], latency_ms: dict[str, float]) -> None:
+        atomic_write_json(self.out / MEASURED_FILE, {"key": key, "latency_ms": dict(sorted(latency_ms.items()))})

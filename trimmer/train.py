@@ -271,6 +271,8 @@ def extract_pooled_features(blocks: Sequence[Any], x_uint8, resolution: int, cut
         with torch.no_grad():
             for xb, _ in _progress(batches(xs, None, batch_size), total=n_batches, desc="features", enabled=progress):
                 h = to_model_input(xb.to(dev), resolution)
+                if h.dim() == 4:  # oneDNN's convolutions run 1.5-1.9x faster on channels-last input here
+                    h = h.contiguous(memory_format=torch.channels_last)
                 with autocast():
                     for i, block in enumerate(used):
                         h = block(h)
