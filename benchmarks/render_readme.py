@@ -88,30 +88,37 @@ def section_speed(r):
     return lines
 
 
+#: How the exploration section names the searches' --margin.
+_MARGIN_TEXT = {"upper": "the predictor's upper bound", "none": "the point prediction",
+                "measured": "the point prediction and upper bound, borderline candidates timed during the search "
+                            "(`--margin measured`; that time counts)"}
+
+
 def section_exploration(r):
     lines = ["### Exploration time: NetCut's proposal policies vs exhaustive fine-tuning\n", _header(r),
              f"{', '.join(r['models'])} at {r['resolution_px']} px on {r['data']} ({r['limit_per_class']} images per "
              f"class, validation {r['val_fraction']:g} of them), {r['epochs']} epochs. `ranked` ran for real at every "
              "deadline; `deepest` and `feasible` are composed from the same run's measured per-candidate training "
              "seconds (their fine-tunings are the exhaustive run's, deterministically) plus the measured fixed cost "
-             f"of a search. Priced with `{r.get('predictor', 'data/predictors/cpu-1thread')}`; latency measured "
-             f"here in {r.get('runtime', 'torch')} at {r.get('threads', 1)} thread(s): prefix alone + head.\n",
+             f"of a search. Priced with `{r.get('predictor', 'data/predictors/cpu-1thread')}`, deadline compared "
+             f"with {_MARGIN_TEXT[r.get('margin', 'upper')]}; latency measured here in {r.get('runtime', 'torch')} at "
+             f"{r.get('threads', 1)} thread(s): prefix alone + head.\n",
              "![exploration](benchmarks/results/exploration.png)\n"]
     if r.get("note"):
         lines.append(r["note"] + "\n")
     for mode, m in r["modes"].items():
         lines += [f"**{mode}**: {m['candidates']} candidates ({m['n_train']} train / {m['n_val']} val / "
                   f"{m['n_test']} test images); exhaustive {m['exhaustive_seconds']:.0f} s.\n",
-                  "| policy | deadline (ms) | s | speedup | fine-tuned | pick | same pick as exhaustive | "
-                  "accuracy given up | pick measured here (ms) | meets deadline here |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| policy | deadline (ms) | s | speedup | fine-tuned | borderline timed | pick | same pick as "
+                  "exhaustive | accuracy given up | pick measured here (ms) | meets deadline here |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for policy, pol in m["policies"].items():
             for d in pol["deadlines"]:
                 gave = d["accuracy_given_up"]
                 meas = d["pick_measured_ms"]
                 lines.append(
                     f"| {policy} | {d['deadline_ms']} | {d['seconds']:.1f} | {d['speedup']:.1f}x | "
-                    f"{d['fine_tuned']} / {d['exhaustive_fine_tuned']} | {d['pick'] or '—'} | "
+                    f"{d['fine_tuned']} / {d['exhaustive_fine_tuned']} | {d.get('measured', 0)} | {d['pick'] or '—'} | "
                     f"{'yes' if d['same_pick'] else 'no'} | {'n/a' if gave is None else f'{100 * gave:+.2f} pt'} | "
                     f"{'n/a' if meas is None else f'{meas:.2f}'} | {'yes' if d['pick_meets_deadline_measured'] else 'no'} |")
         sp = sorted(d["speedup"] for d in m["policies"]["ranked"]["deadlines"])
@@ -270,6 +277,20 @@ def section_runtime(r):
     return lines
 
 
+def section_host_noise(r):
+    lines = ["### Where this machine's timing noise comes from: the process or the host\n", _header(r),
+             f"{r['processes']} fresh processes (pinned, calibration settings, 1 thread), each running every network "
+             f"at {r['resolution_px']} px in ONNX Runtime and eager PyTorch interleaved run by run for "
+             f"{r['seconds']:g} s; one sample = first quartile of {r['window_runs']} runs.\n",
+             "| network | within a process, max/min (ORT / torch) | between processes, max/min of medians "
+             "(ORT / torch) | correlation of ORT and torch samples in a process (median) |", "|---|---|---|---|"]
+    for name, m in r["models"].items():
+        w, b = m["within_process_max_over_min"], m["between_process_medians_max_over_min"]
+        lines.append(f"| {name} | {w['onnxruntime']:.2f} / {w['torch']:.2f} | {b['onnxruntime']:.2f} / "
+                     f"{b['torch']:.2f} | {m['ort_torch_window_correlation_median']} |")
+    return lines
+
+
 def _fam_cell(v) -> str:
     if isinstance(v, dict):
         return f"{v.get('within_10_pct', float('nan')):.0f}% (n={v.get('n', '?')})"
@@ -277,7 +298,8 @@ def _fam_cell(v) -> str:
 
 
 SECTIONS = [("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
-            ("op_costs", section_op_costs), ("runtime", section_runtime), ("query_speed", section_speed),
+            ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
+            ("query_speed", section_speed),
             ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 

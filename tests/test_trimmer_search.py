@@ -422,3 +422,12 @@ def test_policies_confirm_only_what_they_would_retrain():
     assert [c.candidate_id for c in propose("deepest", cands, meets=meets)] == ["a@8px/cut00", "b@8px/cut00"]
     assert sorted(asked) == sorted(["a@8px/cut01", "a@8px/cut00", "b@8px/cut02", "b@8px/cut00"])
     assert [c.candidate_id for c in propose("feasible", cands, meets=meets)] == ["a@8px/cut00", "b@8px/cut00"]
+
+
+def test_candidates_cli_counts_borderline_candidates_under_measured(fake_predictor, capsys):
+    from trimmer.cli import main
+
+    assert main(["candidates", "--models", TINY, "--resolution", "8", "--deadline-ms", "3.7", "--margin", "measured",
+                 "--predictor", "unused"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("2 of 4 candidates meet the 3.7 ms deadline by their upper bound; 1 more are borderline")

@@ -120,7 +120,16 @@ def cmd_candidates(args) -> int:
              "upper ms": round(c.predicted_upper_ms, 2), "status": "kept" if c.candidate_id in kept_ids else "pruned"}
             for c in cands]
     print(tabulate(rows, headers="keys", tablefmt="simple"))
-    print(f"{len(kept)} of {len(cands)} candidates meet the {config.deadline_ms:g} ms deadline")
+    if config.margin == "measured":
+        from .feasibility import Feasibility
+
+        rule = Feasibility(config.deadline_ms, config.margin, measure=lambda c: float("nan"))
+        n_border = sum(rule.borderline(c) for c in kept)
+        print(f"{len(kept) - n_border} of {len(cands)} candidates meet the {config.deadline_ms:g} ms deadline by "
+              f"their upper bound; {n_border} more are borderline (predicted within it), which `trimmer search "
+              "--margin measured` times on this machine when it would retrain them")
+    else:
+        print(f"{len(kept)} of {len(cands)} candidates meet the {config.deadline_ms:g} ms deadline")
     return 0
 
 

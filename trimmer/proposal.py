@@ -29,10 +29,14 @@ logger = logging.getLogger(__name__)
 #: ``candidate -> bool``: whether it meets the deadline (may time it; see :mod:`trimmer.feasibility`).
 Meets = Callable[[Candidate], bool]
 
-#: Candidates fine-tuned by ``ranked``, chosen with benchmarks/bench_exploration.py: on its run of
-#: 2026-12-01 top-1 missed the exhaustive pick at one deadline of five by 4.0 points (the probe ranked
-#: the winner second) while top-2 matched all five, and a second fine-tuning costs less than the probe.
-DEFAULT_TOP_K = 2
+#: Candidates fine-tuned by ``ranked``, chosen with benchmarks/bench_exploration.py (5 deadlines a run; what
+#: top-1/2/3 would pick comes from the exhaustive results of the same run).  Over three runs top-2 bought a
+#: different pick once in 15 deadlines (2026-12-01, torch predictor: top-1 gave up 4.0 points at one
+#: deadline), while the second fine-tuning is usually a deeper, costlier network than the winner: on
+#: 2026-12-02 top-1 and top-2 picked the same at all 5 deadlines and the second cost 28-32 s against
+#: 13-18 s for the winner, leaving top-2 at a median 22.5x over exhaustive.  ``--top-k 2`` buys that
+#: insurance for one more fine-tuning.
+DEFAULT_TOP_K = 1
 
 
 def _feasible(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int, meets: Meets

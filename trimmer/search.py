@@ -410,7 +410,7 @@ def _job_work(job: TrainJob, by_base_cut: dict, config: SearchConfig, data) -> d
     return out
 
 
-def _verify_latency(trn, resolution: int, predictor, onnx_path: Path | None) -> float:
+def _verify_latency(trn, resolution: int, predictor, onnx_path: Path | None, *, rounds: int = 15) -> float:
     """Measure the chosen TRN here in the predictor's runtime, with its thread count, the way the calibration
     table was measured (interleaved rounds, round-model latency at the fast machine state; docs/TABLE.md), so
     the number compares with the prediction."""
@@ -419,8 +419,14 @@ def _verify_latency(trn, resolution: int, predictor, onnx_path: Path | None) -> 
 
     threads = int((getattr(predictor, "device_", None) or {}).get("threads", 1) or 1)
     x = torch.randn(1, 3, resolution, resolution)
-    return time_module(trn, x, runtime=_runtime_of(predictor), threads=threads, rounds=15, warmup=5,
+    return time_module(trn, x, runtime=_runtime_of(predictor), threads=threads, rounds=rounds, warmup=5,
                        onnx_path=onnx_path)
+
+
+#: Timed runs of a borderline candidate span about this long, so that its round-model latency sees more than
+#: one of a shared host's speed phases (they last seconds); 15 rounds of a 1.5 ms TRN took 25 ms and read
+#: 2.97 ms where the calibration profile read 1.80 ms (bench_exploration, 2026-12-02).
+MEASURE_SPAN_MS = 1000.0
 
 
 def _trn_timer(bases: dict, n_classes: int, resolution: int, predictor) -> MeasureFn:
@@ -430,7 +436,8 @@ def _trn_timer(bases: dict, n_classes: int, resolution: int, predictor) -> Measu
 
         chain, _ = bases[cand.base]
         trn = copy.deepcopy(build_trn(chain, cand.cut, n_classes)).cpu().eval()
-        return _verify_latency(trn, resolution, predictor, None)
+        rounds = int(min(400, max(15, MEASURE_SPAN_MS // max(cand.predicted_latency_ms, 1e-3))))
+        return _verify_latency(trn, resolution, predictor, None, rounds=rounds)
 
     return measure
 
