@@ -122,6 +122,9 @@ def test_trimmer_search_args(tmp_path, deadline, epochs, models, resolution):
     (["search", "--deadline-ms", "nan", "--out", "x"], "positive"),
     (["search", "--weights", "resnet18", "--out", "x"], "NAME=PATH"),
     (["search", "--mode", "bogus", "--out", "x"], "invalid choice"),
+    (["search", "--top-k", "0", "--out", "x"], "got '0'"),
+    (["search", "--propose", "nosuch", "--out", "x"], "invalid choice: 'nosuch'"),
+    (["search", "--margin", "nosuch", "--out", "x"], "choose from 'upper', 'none', 'measured'"),
     (["nosuchcommand"], "invalid choice"),
 ])
 def test_trimmer_cli_user_errors(argv, needle):

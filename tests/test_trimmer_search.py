@@ -431,3 +431,40 @@ def test_candidates_cli_counts_borderline_candidates_under_measured(fake_predict
                  "--predictor", "unused"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("2 of 4 candidates meet the 3.7 ms deadline by their upper bound; 1 more are borderline")
+
+
+def test_ranking_pass_never_runs_a_block_past_the_deepest_feasible_cut(fake_predictor, tiny_npz, tmp_path,
+                                                                        monkeypatch):
+    import trimmer.probe
+
+    calls = {}
+    orig = trimmer.probe.probe_base
+
+    def counting(chain, ids, *a, **k):
+        hooks = [b.register_forward_hook(lambda m, i, o, k=k_: calls.__setitem__(k, calls.get(k, 0) + 1))
+                 for k_, b in enumerate(chain.blocks)]
+        try:
+            return orig(chain, ids, *a, **k)
+        finally:
+            for h in hooks:
+                h.remove()
+
+    monkeypatch.setattr(trimmer.probe, "probe_base", counting)
+    # 3 ms with the point prediction keeps cuts 0 and 1 (1.5, 2.5 ms); blocks 2 and 3 must never run
+    report = run_search(_config(tiny_npz, propose="ranked", top_k=1), tmp_path / "r", progress=False)
+    assert report["candidates_probed"] == 2
+    assert sorted(calls) == [0, 1] and calls[0] == calls[1] > 0
+
+
+@pytest.mark.parametrize("policy", ["feasible", "deepest", "ranked"])
+def test_every_policy_resumes_without_retraining(fake_predictor, tiny_npz, tmp_path, monkeypatch, policy):
+    out = tmp_path / policy
+    first = run_search(_config(tiny_npz, propose=policy, deadline_ms=4.0), out, progress=False)
+
+    def boom(*a, **k):
+        raise AssertionError("a finished candidate was retrained")
+
+    monkeypatch.setattr(jobs_mod, "run_job", boom)
+    again = run_search(_config(tiny_npz, propose=policy, deadline_ms=4.0), out, progress=False)
+    assert again["candidates_trained_this_run"] == 0 and again["candidates_resumed"] == first["candidates_trained"]
+    assert again["chosen"] == first["chosen"] and again["propose"] == policy

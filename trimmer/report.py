@@ -18,7 +18,8 @@ REPORT_SCHEMA_VERSION = 3
 CANDIDATE_COLUMNS = (
     "candidate_id", "base", "cut", "n_blocks", "block_name", "off_the_shelf", "resolution_px", "out_channels",
     "flops", "backbone_latency_ms", "head_latency_ms", "predicted_latency_ms", "predicted_upper_ms", "status",
-    "measured_latency_ms", "probe_val_accuracy", "probe_rank", "fine_tuned", "val_accuracy", "test_accuracy", "epochs_run", "train_seconds",
+    "measured_latency_ms", "probe_val_accuracy", "probe_rank", "fine_tuned", "val_accuracy", "test_accuracy",
+    "epochs_run", "train_seconds",
 )
 #: Two-sided 95% normal quantile for the accuracy intervals.
 _Z95 = 1.959964
