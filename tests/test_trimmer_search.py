@@ -319,15 +319,20 @@ def test_probe_accuracies_separate_informative_from_noise_features():
         probe_accuracies({0: signal}, y, {0: signal[:0]}, y[:0])
 
 
-def test_proposal_policies_exact():
-    from trimmer.proposal import propose
-
+def _four_candidates() -> list[Candidate]:
+    """a/cut00 1 ms, a/cut01 2 ms, b/cut00 1.5 ms, b/cut02 3 ms; FLOPs cut + 1; bounds equal to predictions."""
     def cand(base, cut, ms):
         return Candidate(base=base, cut=cut, n_blocks=4, block_name=f"b{cut}", resolution_px=8, out_channels=4,
                          flops=cut + 1, backbone_latency_ms=ms, head_latency_ms=0.0, predicted_latency_ms=ms,
                          predicted_upper_ms=ms)
 
-    cands = [cand("a", 0, 1.0), cand("a", 1, 2.0), cand("b", 0, 1.5), cand("b", 2, 3.0)]
+    return [cand("a", 0, 1.0), cand("a", 1, 2.0), cand("b", 0, 1.5), cand("b", 2, 3.0)]
+
+
+def test_proposal_policies_exact():
+    from trimmer.proposal import propose
+
+    cands = _four_candidates()
     scores = {"a@8px/cut00": 0.5, "a@8px/cut01": 0.9, "b@8px/cut00": 0.9, "b@8px/cut02": 0.7}
     assert [c.candidate_id for c in propose("deepest", cands)] == ["a@8px/cut01", "b@8px/cut02"]
     assert len(propose("feasible", cands)) == 4
@@ -403,12 +408,7 @@ def test_measured_margin_refuses_another_device_before_any_work(fake_predictor, 
 def test_policies_confirm_only_what_they_would_retrain():
     from trimmer.proposal import propose
 
-    def cand(base, cut, ms):
-        return Candidate(base=base, cut=cut, n_blocks=4, block_name=f"b{cut}", resolution_px=8, out_channels=4,
-                         flops=cut + 1, backbone_latency_ms=ms, head_latency_ms=0.0, predicted_latency_ms=ms,
-                         predicted_upper_ms=ms)
-
-    cands = [cand("a", 0, 1.0), cand("a", 1, 2.0), cand("b", 0, 1.5), cand("b", 2, 3.0)]
+    cands = _four_candidates()
     scores = {"a@8px/cut00": 0.5, "a@8px/cut01": 0.9, "b@8px/cut00": 0.8, "b@8px/cut02": 0.7}
     asked = []
 
