@@ -123,8 +123,7 @@ def cmd_candidates(args) -> int:
     if config.margin == "measured":
         from .feasibility import Feasibility
 
-        rule = Feasibility(config.deadline_ms, config.margin, measure=lambda c: float("nan"))
-        n_border = sum(rule.borderline(c) for c in kept)
+        n_border = sum(Feasibility(config.deadline_ms, config.margin).borderline(c) for c in kept)
         print(f"{len(kept) - n_border} of {len(cands)} candidates meet the {config.deadline_ms:g} ms deadline by "
               f"their upper bound; {n_border} more are borderline (predicted within it), which `trimmer search "
               "--margin measured` times on this machine when it would retrain them")
