@@ -154,19 +154,12 @@ def main(argv=None) -> int:
     return 0
 
 
-def meets_rule(margin: str, deadline: float, measured: dict):
-    """``row -> bool``: the searches' deadline rule (``measured``: a borderline row by its ground truth)."""
-    def meets(r) -> bool:
-        if margin == "upper":
-            return upper_ms(r) <= deadline
-        if float(r["predicted_latency_ms"]) > deadline:
-            return False
-        return margin == "none" or upper_ms(r) <= deadline or measured.get(r["candidate_id"], float("inf")) <= deadline
-    return meets
+def deadline_rule(margin: str, deadline: float, measured: dict):
+    """The searches' :class:`~trimmer.feasibility.Feasibility` for a row of candidates.csv; under ``measured`` a
+    borderline row is "timed" by its ground truth (``measured``), and ``measured_now`` counts those timings."""
+    from trimmer.feasibility import Feasibility
 
-
-def borderline(r, margin: str, deadline: float) -> bool:
-    return margin == "measured" and float(r["predicted_latency_ms"]) <= deadline < upper_ms(r)
+    return Feasibility(deadline, margin, measure=lambda c: measured.get(c.candidate_id, float("inf")))
 
 
 def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measured", margin: str = "upper") -> dict:
@@ -175,6 +168,9 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
     ex = json.loads((ex_out / "report.json").read_text())
     rows = read_candidates(ex_out)
     by_id = {r["candidate_id"]: r for r in rows}
+    from trimmer.candidates import Candidate
+
+    cand = {cid: Candidate.from_dict(r) for cid, r in by_id.items()}
     measured = {r["candidate_id"]: truth[(r["base"], int(r["cut"]))] + float(r["head_latency_ms"])
                 for r in rows if (r["base"], int(r["cut"])) in truth}
     train_s = {r["candidate_id"]: float(r["train_seconds"]) for r in rows}
@@ -189,10 +185,10 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
             ex_pick = best_by_val(rows, lambda r: measured.get(r["candidate_id"], float("inf")) <= deadline)
         else:
             ex_pick = best_by_val(rows, lambda r: upper_ms(r) <= deadline)
-        meets = meets_rule(margin, deadline, measured)
-        possible = [r for r in rows if (upper_ms(r) if margin == "upper" else float(r["predicted_latency_ms"]))
-                    <= deadline]
-        feasible = [r for r in possible if meets(r)]
+        rule = deadline_rule(margin, deadline, measured)
+        possible = [r for r in rows if rule.possible(cand[r["candidate_id"]])]
+        feasible = [r for r in possible if rule.meets(cand[r["candidate_id"]])]
+        timed_feasible = rule.measured_now
 
         def entry(pick, seconds, trained, extra=None):
             pick_ms = measured.get(pick["candidate_id"]) if pick else None
@@ -227,7 +223,7 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
         rank = {q["candidate_id"]: int(q["probe_rank"]) for q in read_candidates(nc_out) if q["probe_rank"]}
         # the policy walks the probe order, skipping what does not meet the deadline
         ranked_rows = [r for r in sorted((r for r in possible if r["candidate_id"] in rank),
-                                         key=lambda r: rank[r["candidate_id"]]) if meets(r)]
+                                         key=lambda r: rank[r["candidate_id"]]) if rule.meets(cand[r["candidate_id"]])]
         ks = {}
         for k in (1, 2, 3):
             pk = best_by_val(ranked_rows[:k], lambda r: True)
@@ -237,12 +233,11 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
                           if (pk and ex_pick) else None}
         top_k_picks.append({"deadline_ms": deadline, "top_k": ks})
         # deepest and feasible: composed from this run's measured costs (see the module docstring)
-        deepest, timed = {}, {"deepest": 0, "feasible": sum(borderline(r, margin, deadline) for r in possible)}
+        deepest, walk = {}, deadline_rule(margin, deadline, measured)
         for r in sorted(possible, key=lambda r: -int(r["cut"])):  # per base, deepest first, as the policy walks
-            if r["base"] not in deepest:
-                timed["deepest"] += borderline(r, margin, deadline)
-                if meets(r):
-                    deepest[r["base"]] = r
+            if r["base"] not in deepest and walk.meets(cand[r["candidate_id"]]):
+                deepest[r["base"]] = r
+        timed = {"deepest": walk.measured_now, "feasible": timed_feasible}
         for policy, chosen_rows in (("deepest", list(deepest.values())), ("feasible", feasible)):
             pick = best_by_val(chosen_rows, lambda r: True)
             seconds = fixed_s + sum(train_s[r["candidate_id"]] for r in chosen_rows) + timed[policy] * measure_s

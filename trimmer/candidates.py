@@ -64,11 +64,10 @@ class Candidate:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Candidate":
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: d[k] for k in names}
-        return cls(**{**kw, "cut": int(kw["cut"]), "n_blocks": int(kw["n_blocks"]),
-                      "resolution_px": int(kw["resolution_px"]), "out_channels": int(kw["out_channels"]),
-                      "flops": int(kw["flops"])})
+        """From :meth:`to_dict` or a candidates.csv row (values converted to each field's type)."""
+        from latmodel.records import scalar_record_from_dict
+
+        return scalar_record_from_dict(cls, d)
 
 
 def enumerate_candidates(predictor, models: Sequence[str], *, resolution: int, n_classes: int,

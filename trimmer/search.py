@@ -227,12 +227,13 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
 
     predictor = load_predictor(Path(config.predictor))
     _check_resolution(predictor, config.resolution_px)
-    if config.verify or (config.margin == "measured" and measure is None):
+    times_here = config.margin == "measured" and measure is None
+    if config.verify or times_here:
         from latmodel.runtimes import require_runtime  # a runtime that is not installed fails now, not after the training
 
         require_runtime(_runtime_of(predictor))
         other = _other_device(predictor)
-        if other and config.margin == "measured" and measure is None:
+        if other and times_here:
             raise NetcutError(f"--margin measured times candidates on this machine, but {other}; run the search on "
                               "that device, or use --margin upper")
         if other and config.verify:
