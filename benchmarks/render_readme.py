@@ -291,13 +291,33 @@ def section_host_noise(r):
     return lines
 
 
+def section_repeatability(r):
+    lines = ["### Do two profile passes agree? Per-configuration rounds vs warm windows\n", _header(r),
+             f"{len(r['configs'])} configurations ({', '.join(r['configs'])}), each method's two passes in their own "
+             "processes, the methods alternating (round model, window, round model, window). Share of prefixes "
+             f"(`prefix_ms`, what a TRN costs) and whole networks whose two passes agree; prefixes under "
+             f"{r['tiny_ms']:g} ms apart.\n",
+             "| runtime | method | prefixes within ±5% | within ±10% | median \\|Δ\\| | whole networks within ±5% / "
+             "±10% | prefixes < 0.2 ms within ±10% | time of the two passes |", "|---|---|---|---|---|---|---|---|"]
+    for runtime, res in r["runtimes"].items():
+        for method in ("round-model", "window-p10"):
+            m = res[method]
+            p, n, t = m["prefix"], m["network"], m["prefix"].get("under_tiny_ms", {})
+            secs = sum(v for k, v in res["seconds"].items() if k.startswith(method))
+            tiny = f"{t['within_10_pct']:.0f}% (n={t['n']})" if t.get("n") else "none"
+            lines.append(f"| {runtime} | {method} | **{p['within_5_pct']:.1f}%** (n={p['n']}) | {p['within_10_pct']:.1f}% "
+                         f"| {p['median_abs_pct']:.2f}% | {n['within_5_pct']:.0f}% / {n['within_10_pct']:.0f}% "
+                         f"(n={n['n']}) | {tiny} | {secs / 60:.1f} min |")
+    return lines
+
+
 def _fam_cell(v) -> str:
     if isinstance(v, dict):
         return f"{v.get('within_10_pct', float('nan')):.0f}% (n={v.get('n', '?')})"
     return f"{float(v):.0f}%"
 
 
-SECTIONS = [("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
+SECTIONS = [("repeatability", section_repeatability), ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
             ("query_speed", section_speed),
             ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto),

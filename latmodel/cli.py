@@ -5,7 +5,7 @@
     latmodel fit      table.csv [more.csv ...] --out predictor/ [--base predictor/ [--adapt correct]]
                       [--scheduler tcp://HOST:PORT]
     latmodel evaluate --predictor predictor/ table.csv [--plot pred_vs_meas.png]
-    latmodel predict  --predictor predictor/ --model NAME [--resolution 224] [--json]
+    latmodel predict  [--predictor predictor/] --model NAME [--resolution 224] [--json]
     latmodel refeature table.csv --out new.csv
 
 User errors (:class:`latmodel.errors.NetcutError`) print one line and exit 2.
@@ -113,7 +113,7 @@ def cmd_profile(args) -> int:
     out = _out_path(args.out)
     from .profiling import profile
 
-    models = parse_csv_list(args.models, what="model name") if args.models else None
+    models = parse_csv_list(args.models, what="model name") if args.models is not None else None
     resolutions = parse_csv_list(args.resolutions, positive_int, "resolution") if args.resolutions else None
     widths = parse_csv_list(args.widths, positive_float, "width") if args.widths else None
     corpus = args.corpus if models is None else None
@@ -132,10 +132,17 @@ def cmd_profile(args) -> int:
     summary = profile(
         models, out, resolutions=resolutions, widths=widths, threads=args.threads, batch_size=args.batch_size,
         repeats=args.repeats, warmup=args.warmup, pin_cpu=args.pin_cpu, device=args.device,
-        progress=not args.quiet, corpus=corpus, order=args.order, runtime=args.runtime,
+        progress=not args.quiet, corpus=corpus, order=args.order, runtime=args.runtime, method=args.method,
+        per_window=args.window_configs, window_s=args.window_s, estimate=None if args.quiet else _print_estimate,
     )
     print(summary.to_text())
     return 0
+
+
+def _print_estimate(seconds: float, n_configs: int, n_windows: int) -> None:
+    print(f"profile: {n_configs} configuration(s) in {n_windows} measuring window(s), about "
+          f"{max(1, round(seconds / 60))} min; measure alone (other work on this machine slows the measured core)",
+          file=sys.stderr, flush=True)
 
 
 def cmd_fit(args) -> int:
@@ -146,6 +153,8 @@ def cmd_fit(args) -> int:
     params = {}
     if args.n_estimators is not None:
         params["n_estimators"] = args.n_estimators
+    if args.no_stage2:
+        params["stage2"] = False
     if args.upper_quantile is not None:
         if not 0.5 <= args.upper_quantile < 1.0:
             raise NetcutError(f"--upper-quantile must be in [0.5, 1), got {args.upper_quantile}")
@@ -176,9 +185,18 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from .predictor_io import load_predictor
     from .render import network_prediction_text
+    from .shipped import choose_predictor
 
-    predictor = load_predictor(Path(args.predictor))
+    if args.strict:  # the refusal below is the one line; the model's warning would repeat it
+        logging.getLogger("latmodel.model").setLevel(logging.ERROR)
+    choice = choose_predictor(args.predictor, runtime=args.runtime)
+    if choice.mismatch:
+        print(f"warning: {choice.mismatch}", file=sys.stderr)
+    predictor = load_predictor(Path(choice.path))
     pred = predictor.predict_network(args.model, args.resolution, width=args.width, batch_size=args.batch_size)
+    if args.strict and pred.extrapolated:
+        raise NetcutError(f"{args.model} at {args.resolution} px is outside what the predictor was fitted on "
+                          f"({'; '.join(pred.extrapolation)}); drop --strict to get the extrapolated latency anyway")
     print(json.dumps(pred.to_dict(), indent=2) if args.json else network_prediction_text(pred))
     return 0
 
@@ -206,15 +224,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profile", help="measure per-block, prefix and whole-network latency on this device")
     p.add_argument("--models", help="comma-separated models (default: the calibration corpus)")
-    p.add_argument("--corpus", choices=["default", "small"], default="default",
-                   help="which calibration corpus to measure when --models is not given (default: default)")
+    from .corpus import CORPORA  # a light module: nothing is built at import
+
+    p.add_argument("--corpus", choices=list(CORPORA), default="default",
+                   help="which calibration corpus to measure when --models is not given: default (all), small "
+                        "(13 configurations), repeat (2 of every family, for a second pass); default: default")
     p.add_argument("--resolutions", help="comma-separated resolutions, pixels (default: 224 with --models, the corpus's otherwise)")
     p.add_argument("--widths", help="comma-separated width multipliers (default 1.0)")
     p.add_argument("--out", required=True, help="CSV table to write or extend (resumes: measured configs are skipped)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads while measuring (default 1)")
     p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass (default 1)")
-    p.add_argument("--repeats", type=positive_int, default=None, help="interleaved rounds; each quantity is timed once per round (default: auto, 7-60)")
-    p.add_argument("--warmup", type=positive_int, default=None, help="untimed warm-up runs (default: auto)")
+    from .measure import MEASURE_METHODS
+    from .profiling import WINDOW_CONFIGS
+
+    p.add_argument("--method", choices=list(MEASURE_METHODS), default=MEASURE_METHODS[0],
+                   help="window (default): several configurations round-robin in warm bursts over one window, "
+                        "the fastest warm sample of each quantity; round-model: each configuration in its own "
+                        "rounds (the old method, kept to compare with)")
+    p.add_argument("--window-s", type=float, default=None,
+                   help="seconds each measuring window lasts (default 20 s a configuration, 60-300 s; longer "
+                        "windows repeat better)")
+    p.add_argument("--window-configs", type=positive_int, default=WINDOW_CONFIGS,
+                   help=f"configurations per window (default {WINDOW_CONFIGS})")
+    p.add_argument("--repeats", type=positive_int, default=None, help="round-model only: rounds per configuration (default: auto, 7-60)")
+    p.add_argument("--warmup", type=positive_int, default=None, help="round-model only: untimed warm-up runs (default: auto)")
     p.add_argument("--pin-cpu", type=int, default=None, help="pin the measuring process to this CPU core")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default cpu)")
     from .profiling import PROFILE_ORDERS  # a light module: no torch at import
@@ -235,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --budget: a table holding the corpus's features (default: the shipped 1-thread table)")
     p.add_argument("--dry-run", action="store_true", help="with --budget: print the choice and stop")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_profile)
+    p.set_defaults(func=cmd_profile, saved_work=lambda a: Path(a.out).is_file() and Path(a.out).stat().st_size > 0)
 
     p = sub.add_parser("refeature", help="recompute a table's feature columns with this netcut's feature set")
     p.add_argument("table", help="measurement CSV from 'latmodel profile'")
@@ -252,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapt", choices=list(ADAPT_STRATEGIES), default=None,
                    help="how --base is adapted (default: the base's adapt_strategy); see README 'Adapting'")
     p.add_argument("--no-cv", action="store_true", help="skip leave-one-family-out cross-validation")
+    p.add_argument("--no-stage2", action="store_true",
+                   help="fit per-block latencies only (no prefix model; the upper bound is then a flat 10%%): for "
+                        "tables without prefix_ms")
     p.add_argument("--n-estimators", type=positive_int, default=None, help="stage-1 boosting rounds (default 800)")
     p.add_argument("--upper-quantile", type=positive_float, default=None,
                    help="residual quantile for the prefix upper bound (default 0.95)")
@@ -269,18 +305,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="predict a network's per-block and prefix latency, offline")
-    p.add_argument("--predictor", required=True, help="predictor folder")
+    p.add_argument("--predictor", default=None,
+                   help="predictor folder (default: the shipped predictor measured on this machine for --runtime; "
+                        "when none was, the CPU 1-thread one, with a warning naming both devices)")
+    p.add_argument("--runtime", default="torch", help="without --predictor: the runtime to pick a shipped "
+                                                       "predictor for (default torch)")
     p.add_argument("--model", required=True, help="registered name, package.module:factory or random:SEED / random2:SEED")
     p.add_argument("--resolution", type=positive_int, default=224, help="input resolution, pixels (default 224)")
     p.add_argument("--width", type=positive_float, default=1.0, help="width multiplier (default 1.0)")
     p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass (default 1)")
     p.add_argument("--json", action="store_true", help="machine-readable output with latency_ms fields")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 2 instead of answering when the network lies outside what the predictor was fitted "
+                        "on (resolution, width, batch size or block features beyond its training ranges)")
     p.set_defaults(func=cmd_predict)
     return parser
 
 
 def run_cli(build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] | None, prog: str) -> int:
-    """Parse ``argv`` and run the chosen command; user errors -> one line on stderr, exit 2."""
+    """Parse ``argv`` and run the chosen command; user errors -> one line on stderr, exit 2.
+
+    Ctrl-C says how to resume, or, when the command's ``saved_work(args)`` says nothing was saved yet,
+    that there is nothing to resume."""
+    args = None
     try:
         parser = build()
         args = parser.parse_args(argv)
@@ -294,7 +341,11 @@ def run_cli(build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] | 
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
+        saved = getattr(args, "saved_work", None)
+        if saved is not None and not saved(args):
+            print(f"{prog}: interrupted before anything was saved; nothing to resume", file=sys.stderr)
+        else:
+            print(f"{prog}: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. piped into `head`
         return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .errors import NetcutError
 from .fileio import first_line
 
-__all__ = ["SCHEDULER_TIMEOUT_S", "connect_scheduler"]
+__all__ = ["SCHEDULER_TIMEOUT_S", "connect_scheduler", "check_scheduler_reachable"]
 
 #: How long to wait for the scheduler to answer and for its first worker.
 SCHEDULER_TIMEOUT_S = 10.0
@@ -37,3 +37,24 @@ def connect_scheduler(scheduler: str, *, need_xgboost: bool = False, timeout_s: 
         raise NetcutError(f"the Dask scheduler at {scheduler!r} has no workers after {timeout_s:g} s; "
                           f"start some with 'dask worker {scheduler} --nthreads 1'") from None
     return client
+
+
+def check_scheduler_reachable(scheduler: str, timeout_s: float = 1.0) -> None:
+    """NetcutError (one line) unless something listens at ``scheduler`` (``tcp://HOST:PORT``): a check that
+    takes at most ``timeout_s``, made before any work (connecting, with workers, comes later)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise NetcutError(f"--scheduler must be tcp://HOST:PORT, got {scheduler!r}")
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise NetcutError(f"cannot reach the Dask scheduler at {scheduler!r} ({first_line(exc)}); start one with "
+                          "'dask scheduler' and give its tcp://HOST:PORT, or drop --scheduler to run locally") from None

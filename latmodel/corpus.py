@@ -40,7 +40,7 @@ from typing import Callable
 
 from .errors import NetcutError
 
-__all__ = ["ProfileConfig", "default_corpus", "small_corpus", "CORPORA", "get_corpus", "RANDOM_SEEDS", "RANDOM2_SEEDS",
+__all__ = ["ProfileConfig", "default_corpus", "small_corpus", "repeat_corpus", "CORPORA", "get_corpus", "RANDOM_SEEDS", "RANDOM2_SEEDS",
            "RANDOM3_SEEDS", "TRANSFORMER_CONFIGS"]
 
 
@@ -148,10 +148,31 @@ def small_corpus() -> list[ProfileConfig]:
     ]
 
 
+def repeat_corpus(per_family: int = 2) -> list[ProfileConfig]:
+    """A second pass's corpus: ``per_family`` configurations of every family of :func:`default_corpus`
+    (of each sampler for the sampled networks), drawn in a fixed pseudo-random order: 37 configurations,
+    what a table's repeatability is stated on (data/calibration/README.md)."""
+    import random
+
+    from .zoo import family_of
+
+    configs = default_corpus()
+    random.Random(0).shuffle(configs)
+    taken: dict[str, int] = {}
+    out = []
+    for c in configs:
+        key = c.model.split(":")[0] if ":" in c.model else family_of(c.model)
+        if taken.get(key, 0) < per_family:
+            taken[key] = taken.get(key, 0) + 1
+            out.append(c)
+    return out
+
+
 #: Corpus name -> factory (``latmodel profile --corpus NAME``).
 CORPORA: dict[str, Callable[[], list[ProfileConfig]]] = {
     "default": default_corpus,
     "small": small_corpus,
+    "repeat": repeat_corpus,
 }
 
 

@@ -10,14 +10,27 @@ from typing import Any
 
 from .errors import NetcutError, TableError
 
-__all__ = ["DEVICE_KINDS", "check_device_kind", "DeviceRecord", "device_record", "make_config_id", "library_versions",
-           "table_device_record"]
+__all__ = ["DEVICE_KINDS", "ISA_LEVELS", "check_device_kind", "CpuIdentity", "cpu_identity", "DeviceRecord",
+           "device_record", "make_config_id", "library_versions", "table_device_record", "describe_device"]
 
 #: Libraries whose versions a predictor records (besides netcut itself).
 _LIBRARIES = ("xgboost", "scikit-learn", "torch", "numpy", "pandas")
 
 #: Devices a configuration can be measured on.
 DEVICE_KINDS: tuple[str, ...] = ("cpu", "cuda")
+
+
+#: The widest vector ISA a CPU has, widest first: (name, /proc/cpuinfo flags that must all be present).
+#: ``lscpu``'s model name does not tell two machines apart ("AMD EPYC" names an AVX-512 Zen 4 and an
+#: AVX2-only part alike), the ISA and the family / model / stepping do.
+ISA_LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("avx512", ("avx512f",)),
+    ("avx2", ("avx2",)),
+    ("avx", ("avx",)),
+    ("sse4", ("sse4_2",)),
+    ("sve", ("sve",)),
+    ("neon", ("asimd",)),
+)
 
 
 def check_device_kind(device: str) -> None:
@@ -39,17 +52,37 @@ class DeviceRecord:
     batch_size: int
     runtime: str = "torch"
     runtime_version: str = ""
+    cpu_vendor: str = ""
+    cpu_model_id: str = ""
+    cpu_isa: str = ""
+
+    @property
+    def legacy(self) -> bool:
+        """A record written before the CPU's vendor, family/model/stepping and ISA were part of it
+        (schema 3 tables, predictors fitted before 2026-12-02): its id cannot tell two CPUs with one
+        model name apart, so it never matches this machine automatically."""
+        return self.device_kind == "cpu" and not self.cpu_isa
 
     @property
     def device_id(self) -> str:
         """Short sha256 of kind, name, cores, threads, torch version and backend (not the batch size,
-        which is part of the workload and has its own place in ``config_id``), and of the runtime and
-        its version unless it is eager torch (so torch ids stay those of tables measured before runtimes)."""
+        which is part of the workload and has its own place in ``config_id``), of the runtime and its
+        version unless it is eager torch, and of the CPU's vendor, family/model/stepping and widest ISA.
+        A legacy record (no ISA) keeps the id it was written with."""
         parts = [self.device_kind, self.device_name, self.cpu_count, self.threads, self.torch_version, self.backend]
         if self.runtime != "torch":
             parts += [self.runtime, self.runtime_version]
+        if not self.legacy:
+            parts += [self.cpu_vendor, self.cpu_model_id, self.cpu_isa]
         key = "|".join(str(v) for v in parts)
         return hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+
+    @property
+    def slug(self) -> str:
+        """A short name for folders: ``epyc-avx512``, ``xeon-avx2``, ``cuda-h200`` (``cpu-legacy`` without an ISA)."""
+        if self.device_kind != "cpu":
+            return f"{self.device_kind}-{_short_name(self.device_name)}"
+        return f"{_short_name(self.device_name)}-{self.cpu_isa or 'legacy'}"
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "device_id": self.device_id}
@@ -60,17 +93,83 @@ class DeviceRecord:
                    cpu_count=int(d["cpu_count"]), threads=int(d["threads"]),
                    torch_version=str(d["torch_version"]), backend=str(d["backend"]),
                    batch_size=int(d["batch_size"]), runtime=str(d.get("runtime") or "torch"),
-                   runtime_version=str(d.get("runtime_version") or ""))
+                   runtime_version=str(d.get("runtime_version") or ""),
+                   cpu_vendor=_text(d.get("cpu_vendor")), cpu_model_id=_text(d.get("cpu_model_id")),
+                   cpu_isa=_text(d.get("cpu_isa")))
 
 
-def _cpu_model_name() -> str:
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
-                    return value.strip()
-    return platform.processor() or platform.machine() or "unknown cpu"
+def _text(value) -> str:
+    """A record's optional text field: '' for missing, None or NaN (a CSV cell that was empty)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value)
+
+
+def _short_name(name: str) -> str:
+    """``AMD EPYC 9R14 96-Core Processor`` -> ``epyc``; ``Intel(R) Xeon(R) Processor`` -> ``xeon``; a GPU's last word."""
+    low = name.lower()
+    for key in ("epyc", "xeon", "ryzen", "core", "graviton", "neoverse", "cortex", "apple"):
+        if key in low:
+            return key
+    words = [w for w in "".join(c if c.isalnum() else " " for c in low).split() if w not in ("nvidia", "amd", "intel")]
+    return words[-1] if words else "cpu"
+
+
+def describe_device(record: "DeviceRecord | dict") -> str:
+    """One line naming a device: ``Intel(R) Xeon(R) Processor (GenuineIntel 6/143/8, avx512), 2 cores, 1 thread,
+    onnxruntime 1.32.0 [id 0123456789]``; a legacy record says that its ISA is unknown."""
+    rec = record if isinstance(record, DeviceRecord) else DeviceRecord.from_dict(record)
+    cpu = (f" ({rec.cpu_vendor} {rec.cpu_model_id}, {rec.cpu_isa})" if not rec.legacy else
+           " (ISA not recorded: a legacy record)") if rec.device_kind == "cpu" else ""
+    threads = f"{rec.threads} thread{'s' if rec.threads != 1 else ''}"
+    return (f"{rec.device_name}{cpu}, {rec.cpu_count} cores, {threads}, {rec.runtime} {rec.runtime_version} "
+            f"[id {rec.device_id}]")
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuIdentity:
+    """What tells two CPUs apart: model name, vendor, family/model/stepping and the widest vector ISA."""
+
+    name: str
+    vendor: str
+    model_id: str
+    isa: str
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CpuIdentity":
+        return cls(**{f.name: str(d[f.name]) for f in dataclasses.fields(cls)})
+
+
+def cpu_identity(cpuinfo: str | None = None) -> CpuIdentity:
+    """This CPU's identity from ``/proc/cpuinfo`` (or the text ``cpuinfo``, for tests and other systems).
+
+    The ISA is the first of :data:`ISA_LEVELS` whose flags the first processor lists (x86 ``flags``,
+    Arm ``Features``); ``"unknown"`` when none is found or the file cannot be read.
+    """
+    if cpuinfo is None:
+        cpuinfo = ""
+        with contextlib.suppress(OSError):
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                cpuinfo = fh.read()
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip() and fields:
+            break  # the first processor is enough: every core of a machine is the same here
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = next((fields[k] for k in ("model name", "Model", "Hardware") if fields.get(k)), "") or \
+        platform.processor() or platform.machine() or "unknown cpu"
+    vendor = fields.get("vendor_id") or fields.get("CPU implementer") or "unknown"
+    if "cpu family" in fields:
+        model_id = f"{fields.get('cpu family', '?')}/{fields.get('model', '?')}/{fields.get('stepping', '?')}"
+    else:
+        model_id = f"{fields.get('CPU architecture', '?')}/{fields.get('CPU part', '?')}/{fields.get('CPU variant', '?')}"
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    isa = next((level for level, need in ISA_LEVELS if all(f in flags for f in need)), "unknown")
+    return CpuIdentity(name=name, vendor=vendor, model_id=model_id, isa=isa)
 
 
 def device_record(device: str = "cpu", *, threads: int = 1, batch_size: int = 1,
@@ -83,17 +182,19 @@ def device_record(device: str = "cpu", *, threads: int = 1, batch_size: int = 1,
 
     check_device_kind(device)
     rt = require_runtime(runtime, device)
+    cpu = cpu_identity()
     if device == "cuda":
         if not torch.cuda.is_available():
             raise NetcutError("device 'cuda' was requested but torch sees no CUDA GPU; use --device cpu")
         name = torch.cuda.get_device_name(0)
         backend = f"cuda{torch.version.cuda}/cudnn{torch.backends.cudnn.version()}"
     else:
-        name = _cpu_model_name()
+        name = cpu.name
         backend = rt.backend(threads)
     return DeviceRecord(device_kind=device, device_name=name, cpu_count=os.cpu_count() or 1, threads=threads,
                         torch_version=torch.__version__, backend=backend, batch_size=batch_size,
-                        runtime=rt.name, runtime_version=runtime_version(rt.name))
+                        runtime=rt.name, runtime_version=runtime_version(rt.name),
+                        cpu_vendor=cpu.vendor, cpu_model_id=cpu.model_id, cpu_isa=cpu.isa)
 
 
 def make_config_id(model: str, resolution: int, width: float, batch_size: int, threads: int, device_id: str) -> str:
@@ -118,7 +219,7 @@ def library_versions() -> dict[str, str]:
 def table_device_record(df) -> dict:
     """Device columns of the training rows: the value where all rows agree, else the sorted values."""
     cols = ("device_kind", "device_name", "device_id", "cpu_count", "threads", "torch_version", "runtime",
-            "runtime_version")
+            "runtime_version", "cpu_vendor", "cpu_model_id", "cpu_isa")
     if "runtime" in df.columns and df["runtime"].dropna().nunique() > 1:
         found = ", ".join(sorted(str(v) for v in df["runtime"].dropna().unique()))
         raise TableError(f"the tables mix latencies of runtimes {found}; a predictor is for one runtime: "

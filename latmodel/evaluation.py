@@ -225,12 +225,29 @@ def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict
                      cross_validation=cvres)
 
 
+def device_difference(device: dict, df) -> str:
+    """One line when the table ``df`` was measured on another device or thread count than the predictor's
+    record ``device`` ('' when they agree)."""
+    said = []
+    for col, what in (("threads", "threads"), ("device_id", "device id"), ("runtime", "runtime")):
+        if col not in df.columns or device.get(col) is None:
+            continue
+        theirs = sorted({str(int(float(v))) if col == "threads" else str(v) for v in df[col].dropna().unique()})
+        mine = str(device[col])
+        if theirs and theirs != [mine]:
+            said.append(f"{what} {', '.join(theirs)} (the predictor's: {mine})")
+    return f"the table was measured with {'; '.join(said)}" if said else ""
+
+
 def evaluate_tables(predictor_path, tables: Sequence, *, plot=None) -> EvaluationReport:
     """Score the predictor at ``predictor_path`` on ``tables`` (which it should never have seen)."""
     from .table import read_tables
 
     model = load_predictor(predictor_path)
     df = LatencyModel._validate_table(read_tables([Path(t) for t in tables]))
+    other = device_difference(model.device_, df)
+    if other:
+        logger.warning("%s: the errors below mix the predictor's error with the difference between devices", other)
     s1, prefix, _ = model.predict_table(df)
     levels = {"ours": levels_for(df, prefix, s1)}
     if model.baseline_flops_ is not None:

@@ -32,9 +32,16 @@ from .runtimes import prepare_chain
 from .timing import (WARMUP_PASSES, Clock, InterleavedTimings, check_counts, pilot_block_ms, require_positive_int,
                      time_interleaved)
 
-__all__ = ["measure_config"]
+__all__ = ["ROUND_MODEL_METHOD", "WINDOW_METHOD", "MEASURE_METHODS", "measure_config", "measure_window"]
 
 logger = logging.getLogger(__name__)
+
+#: The measuring methods: warm bursts interleaved across the configurations of a window, a low quantile
+#: (:mod:`latmodel.bursts`, the default; the table's ``method`` column names the statistic too, e.g.
+#: ``window-min``), or the per-configuration rounds and round model of schema 1-3 tables (kept to compare with).
+WINDOW_METHOD = "window"
+ROUND_MODEL_METHOD = "round-model"
+MEASURE_METHODS: tuple[str, ...] = (WINDOW_METHOD, ROUND_MODEL_METHOD)
 
 #: Automatic round budget: seconds of timed work per configuration, and its bounds.
 _CONFIG_TARGET_S = 6.0
@@ -114,6 +121,47 @@ def _r(value: float) -> float:
     return float(f"{value:.6g}")
 
 
+def _config_rows(chain, label: str, family: str, width: float, batch_size: int, threads: int, record: DeviceRecord,
+                 features: list, timings: list[dict], reasons: list[list[str]]) -> list[dict]:
+    """One table row per block of a measured configuration (``timings[k]``: block k's timing columns)."""
+    from .table import TABLE_COLUMNS, TABLE_SCHEMA_VERSION
+
+    config = {
+        "schema_version": TABLE_SCHEMA_VERSION,
+        "config_id": make_config_id(label, chain.resolution, width, batch_size, threads, record.device_id),
+        "model": label,
+        "family": family,
+        "resolution_px": chain.resolution,
+        "width": float(width),
+        "threads": threads,
+        "device_kind": record.device_kind,
+        "device_name": record.device_name,
+        "device_id": record.device_id,
+        "cpu_count": record.cpu_count,
+        "torch_version": record.torch_version,
+        "runtime": record.runtime,
+        "runtime_version": record.runtime_version,
+        "measured_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "cpu_vendor": record.cpu_vendor,
+        "cpu_model_id": record.cpu_model_id,
+        "cpu_isa": record.cpu_isa,
+    }
+    rows = []
+    for k, (info, feats) in enumerate(zip(chain.infos, features)):
+        row = {
+            **config,
+            "block_index": info.index,
+            "n_blocks": len(chain),
+            "block_name": info.name,
+            **{c: v for c, v in feats.items() if c not in ("block_index", "block_name")},
+            **{c: (_r(v) if isinstance(v, float) and not math.isnan(v) else v) for c, v in timings[k].items()},
+            "flagged": int(bool(reasons[k])),
+            "flag_reason": "; ".join(reasons[k]),
+        }
+        rows.append({c: row[c] for c in TABLE_COLUMNS})
+    return rows
+
+
 def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads: int = 1, batch_size: int = 1,
                    repeats: int | None = None, warmup: int | None = None, device: str = "cpu",
                    clock: Clock = time.perf_counter_ns, noise: NoisePolicy = NoisePolicy(),
@@ -153,7 +201,6 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
     import torch
 
     from .features import chain_features
-    from .table import TABLE_COLUMNS, TABLE_SCHEMA_VERSION
 
     for label, value in (("threads", threads), ("batch_size", batch_size)):
         require_positive_int(label, value)
@@ -190,50 +237,108 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
     if diagnostics is not None:
         diagnostics["timestamped_total_median_ms"] = t.stamped.median_ms
         diagnostics["timestamped_total_min_ms"] = t.stamped.min_ms
+    lat = t.reference.latency_ms
     n = len(chain)
-    config = {
-        "schema_version": TABLE_SCHEMA_VERSION,
-        "config_id": make_config_id(label, chain.resolution, width, batch_size, threads, record.device_id),
-        "model": label,
-        "family": family,
-        "resolution_px": chain.resolution,
-        "width": float(width),
-        "threads": threads,
-        "device_kind": record.device_kind,
-        "device_name": record.device_name,
-        "device_id": record.device_id,
-        "cpu_count": record.cpu_count,
-        "torch_version": record.torch_version,
-        "runtime": record.runtime,
-        "runtime_version": record.runtime_version,
-        "measured_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+    timings = [{
+        "incontext_ms": lat["incontext"][k], "incontext_median_ms": t.incontext[k].median_ms,
+        "incontext_cv": t.incontext[k].cv, "alone_ms": lat["alone"][k], "alone_median_ms": t.alone[k].median_ms,
+        "prefix_ms": lat["prefix"][k], "prefix_median_ms": t.prefix[k].median_ms, "prefix_p90_ms": t.prefix[k].p90_ms,
+        "prefix_cv": t.prefix[k].cv, "network_ms": lat["network"][0], "network_median_ms": t.network.median_ms,
+        "network_cv": t.network.cv, "rounds": t.rounds, "samples": t.rounds, "method": ROUND_MODEL_METHOD,
+        "window_s": math.nan, "window_configs": 1, "yardstick_ms": math.nan,
+    } for k in range(n)]
+    reasons = [m.config_reasons + m.row_reasons[k] for k in range(n)]
+    return _config_rows(chain, label, family, width, batch_size, threads, record, features, timings, reasons)
+
+
+def _window_timing_columns(w, u: int, k: int, yard_ms: float, n_configs: int) -> dict:
+    """Block k of unit u's timing columns from a window (:class:`latmodel.bursts.WindowTimings`)."""
+    ic, pf, al, net = w.stats(u, "incontext", k), w.stats(u, "prefix", k), w.stats(u, "alone", k), w.stats(u, "network")
+    return {
+        "incontext_ms": w.stat(u, "incontext", k), "incontext_median_ms": ic.median_ms, "incontext_cv": ic.cv,
+        "alone_ms": w.stat(u, "alone", k), "alone_median_ms": al.median_ms,
+        "prefix_ms": w.stat(u, "prefix", k), "prefix_median_ms": pf.median_ms, "prefix_p90_ms": pf.p90_ms,
+        "prefix_cv": pf.cv, "network_ms": w.stat(u, "network"), "network_median_ms": net.median_ms,
+        "network_cv": net.cv, "rounds": w.rounds, "samples": pf.n, "method": f"{WINDOW_METHOD}-{w.statistic}",
+        "window_s": round(w.seconds, 1), "window_configs": n_configs, "yardstick_ms": yard_ms,
     }
-    rows = []
-    for k, (info, feats) in enumerate(zip(chain.infos, features)):
-        ic, pf, al = t.incontext[k], t.prefix[k], t.alone[k]
-        lat = t.reference.latency_ms
-        reasons = m.config_reasons + m.row_reasons[k]
-        row = {
-            **config,
-            "block_index": info.index,
-            "n_blocks": n,
-            "block_name": info.name,
-            **{c: v for c, v in feats.items() if c not in ("block_index", "block_name")},
-            "incontext_ms": _r(lat["incontext"][k]),
-            "incontext_median_ms": _r(ic.median_ms),
-            "incontext_cv": _r(ic.cv),
-            "alone_ms": _r(lat["alone"][k]),
-            "alone_median_ms": _r(al.median_ms),
-            "prefix_ms": _r(lat["prefix"][k]),
-            "prefix_median_ms": _r(pf.median_ms),
-            "prefix_p90_ms": _r(pf.p90_ms),
-            "prefix_cv": _r(pf.cv),
-            "network_ms": _r(lat["network"][0]),
-            "network_median_ms": _r(t.network.median_ms),
-            "network_cv": _r(t.network.cv),
-            "rounds": t.rounds,
-            "flagged": int(bool(reasons)),
-            "flag_reason": "; ".join(reasons),
-        }
-        rows.append({c: row[c] for c in TABLE_COLUMNS})
-    return rows
+
+
+def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: str = "cpu",
+                   policy=None, clock: Clock = time.perf_counter_ns, noise: NoisePolicy = NoisePolicy(),
+                   record: DeviceRecord | None = None, seed: int = 0, runtime: str = "torch", onnx_cache=None,
+                   use_yardstick: bool = True, on_round=None, samples: dict | None = None) -> list[list[dict]]:
+    """Measure several configurations together in one window of warm bursts (:func:`latmodel.bursts.time_window`).
+
+    ``configs``: :class:`~latmodel.corpus.ProfileConfig` records (or ``(model, resolution, width)``
+    tuples; ``model`` may also be an ``nn.Module`` or a :class:`~latmodel.blocks.BlockChain`).
+    Returns one list of table rows per configuration, in the order given.  The reference columns
+    are the minimum (``policy.quantile_pct``) of each quantity's warm samples; medians,
+    the prefix's 90th percentile and the sample count stay beside them.
+
+    ``samples``, if given, receives every raw sample (ms) by ``config_id`` and quantity (and the yardstick's
+    under ``"yardstick"``), for studies of the statistic (``benchmarks/bench_repeatability.py``).
+
+    Flags: a window during which other processes used the measured (or, pinned, the neighbouring)
+    cores flags every row; a configuration whose in-context sum is far from its whole chain
+    (``noise.consistency_threshold``) has its rows flagged.
+    """
+    import torch
+
+    from .bursts import BurstPolicy, WindowUnit, time_window, yardstick
+    from .features import chain_features
+    from .zoo import family_of
+
+    for label, value in (("threads", threads), ("batch_size", batch_size)):
+        require_positive_int(label, value)
+    policy = policy or BurstPolicy()
+    if not configs:
+        raise NetcutError("measure_window needs at least one configuration")
+    record = record or device_record(device, threads=threads, batch_size=batch_size, runtime=runtime)
+    if record.runtime != runtime:
+        raise NetcutError(f"the device record is for runtime {record.runtime!r}, the measurement for {runtime!r}")
+    sync = torch.cuda.synchronize if device == "cuda" else None
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    prepared = []
+    try:
+        with torch.inference_mode():
+            units = []
+            for c in configs:
+                model, res, width = ((c.model, c.resolution_px, c.width) if hasattr(c, "resolution_px") else c)
+                chain, label = _as_chain(model, res, width, batch_size, None)
+                family = family_of(label) if isinstance(model, str) else "custom"
+                x = torch.randn(chain.input_shape, generator=torch.Generator().manual_seed(seed))
+                blocks = list(chain.blocks)
+                if device == "cuda":
+                    x, blocks = x.cuda(), [b.cuda() for b in blocks]
+                ready = prepare_chain(runtime, blocks, x, threads=threads, name=label, cache_dir=onnx_cache)
+                units.append(WindowUnit(tuple(ready.blocks), tuple(ready.prefixes), ready.x))
+                prepared.append((chain, label, family, float(width), chain_features(chain, seed=seed)))
+            monitor = (LoadMonitor(threads, noise.load_tolerance_cores, noise.neighbour_tolerance_cores).start()
+                       if noise.check_load else None)
+            w = time_window(units, policy=policy, clock=clock, sync=sync,
+                            yardstick_fn=yardstick() if use_yardstick else None, on_round=on_round)
+            load = monitor.reason() if monitor is not None else ""
+    finally:
+        torch.set_num_threads(old_threads)
+
+    yard_ms = w.yardstick_ms()
+    out = []
+    for u, (chain, label, family, width, features) in enumerate(prepared):
+        n = len(chain)
+        timings = [_window_timing_columns(w, u, k, yard_ms, len(configs)) for k in range(n)]
+        network = timings[0]["network_ms"]
+        gap = sum(t["incontext_ms"] for t in timings) / network - 1.0 if network > 0 else 0.0
+        config_reasons = [load] if load else []
+        if abs(gap) > noise.consistency_threshold:
+            config_reasons.append(f"in-context sum {gap * 100:+.0f}% vs whole chain "
+                                  f"(> {noise.consistency_threshold * 100:.0f}%): cores time-shared")
+        rows = _config_rows(chain, label, family, width, batch_size, threads, record, features, timings,
+                            [list(config_reasons)] * n)
+        if samples is not None:
+            samples[rows[0]["config_id"]] = w.samples[u]
+        out.append(rows)
+    if samples is not None:
+        samples["yardstick"] = list(w.yardstick)
+    return out

@@ -43,6 +43,7 @@ from .device import library_versions, table_device_record
 from .errors import ArtifactError, NetcutError, TableError
 from .features import FEATURE_COLUMNS
 from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES, bucket_of, prefix_features
+from .ranges import extrapolation_reasons, fitted_ranges, merge_ranges
 from .reports import NetworkPrediction
 from .roofline import fit_roofline, roofline_ms
 
@@ -360,6 +361,12 @@ class LatencyModel:
             raise TableError("every row of the table is flagged and flagged_weight is 0; nothing to fit on")
         t0 = time.perf_counter()
         has_prefix = "prefix_ms" in df.columns and df["prefix_ms"].notna().any()
+        if not has_prefix and self.stage2 and (init_model is None or self.adapt_strategy == "refit"):
+            # Refused rather than fitted without: stage 2 (what a prefix run alone costs) and the calibrated upper
+            # bound both learn from prefix_ms; silently without them the bounds would be a flat 10%.
+            raise TableError("the table has no prefix_ms (the latency of each prefix run alone): the prefix model "
+                             "and the calibrated upper bound need it; measure with 'latmodel profile' (it writes "
+                             "prefix_ms), or fit per-block latencies only with stage2=False (latmodel fit --no-stage2)")
         if init_model is not None and self.adapt_strategy != "refit":
             stages = self._adapt_stages(df, weights, init_model, client=client)
             stages["adapted_from"] = {**stages["adapted_from"], "method": self.adapt_strategy,
@@ -381,6 +388,9 @@ class LatencyModel:
             metrics=metrics or {},
             libraries=library_versions(),
             unseen_features=_unseen_features(df, init_model if self.adapt_strategy != "refit" else None),
+            ranges=merge_ranges(fitted_ranges(df, FEATURE_COLUMNS),
+                                init_model.ranges_ if init_model is not None and self.adapt_strategy != "refit"
+                                else None),
         )
         return self
 
@@ -439,7 +449,7 @@ class LatencyModel:
     def _set_learned(self, *, stage1, stage1_kinds, stage2, roofline, head_roofline, stage1_offset,
                      residual_quantiles, residual_source, device, adapted_from, n_rows, n_configs, families,
                      resolutions, n_flagged, fit_seconds, tables, baseline_flops, baseline_flops_loglog, metrics,
-                     libraries, correction=None, unseen_features=None) -> None:
+                     libraries, correction=None, unseen_features=None, ranges=None) -> None:
         """Set every learned attribute (``name_``): the one place, used by ``fit`` and by loading."""
         self.stage1_ = list(stage1)
         self.stage1_kinds_ = list(stage1_kinds)
@@ -467,6 +477,8 @@ class LatencyModel:
         self.libraries_ = dict(libraries)
         # feature columns zero in every training row (None: not recorded, a predictor from before)
         self.unseen_features_ = None if unseen_features is None else list(unseen_features)
+        # what the training table spans (latmodel.ranges; None: not recorded, a predictor from before)
+        self.ranges_ = None if ranges is None else dict(ranges)
         self._cache = {}
 
     def _residual_quantiles(self, df, weights, oof_s1, has_prefix, client=None):
@@ -532,22 +544,38 @@ class LatencyModel:
         return s1, prefix, upper
 
     def predict_chain(self, block_feature_rows: list[dict], *, model_name: str = "network", resolution: int = 224,
-                      width: float = 1.0) -> NetworkPrediction:
-        """Predict every block and prefix of one chain from its per-block feature rows (in order)."""
+                      width: float = 1.0, batch_size: int | None = None) -> NetworkPrediction:
+        """Predict every block and prefix of one chain from its per-block feature rows (in order).
+
+        A network outside what the predictor was fitted on (features no training row had, a resolution,
+        width, batch size or feature beyond the training ranges: :mod:`latmodel.ranges`) is predicted all
+        the same, with one warning naming why, and its prediction says so (``extrapolation``).
+        """
         self._check_fitted()
         if not block_feature_rows:
             raise NetcutError(f"network {model_name!r} has no blocks to predict")
         s1, prefix, upper = self.predict_table(Chains.from_rows(list(block_feature_rows)))
-        unseen = self.unseen_in(block_feature_rows)
-        if unseen:
-            logger.warning("%s: its blocks have %s, which no training row of this predictor had; the latency is "
-                           "extrapolated (profile such networks and refit)", model_name, ", ".join(unseen))
+        why = self.extrapolation_in(block_feature_rows, resolution=resolution, width=width, batch_size=batch_size)
+        if why:
+            logger.warning("%s at %s px: extrapolated (%s); the latency may be far off: profile such networks "
+                           "and refit", model_name, resolution, "; ".join(why))
         names = [str(r.get("block_name", f"block{i}")) for i, r in enumerate(block_feature_rows)]
         return NetworkPrediction(
             model=str(model_name), resolution_px=int(resolution), width=float(width), block_names=tuple(names),
             block_latency_ms=tuple(float(v) for v in s1), prefix_latency_ms=tuple(float(v) for v in prefix),
             prefix_upper_ms=tuple(float(v) for v in upper), total_latency_ms=float(prefix[-1]),
+            extrapolation=tuple(why),
         )
+
+    def extrapolation_in(self, block_feature_rows, *, resolution=None, width=None, batch_size=None) -> list[str]:
+        """Why a network with these block features, at this configuration, is outside the training data
+        ([] when it is not)."""
+        unseen = self.unseen_in(block_feature_rows)
+        why = [f"its blocks have {', '.join(unseen)}, which no training row had"] if unseen else []
+        if batch_size is None and block_feature_rows:
+            batch_size = block_feature_rows[0].get("batch_size")
+        config = {"resolution_px": resolution, "width": width, "batch_size": batch_size}
+        return why + extrapolation_reasons(self.ranges_, list(block_feature_rows), config)
 
     def unseen_in(self, block_feature_rows) -> list[str]:
         """Feature columns non-zero in ``block_feature_rows`` but zero in every training row (an extrapolation)."""
@@ -571,7 +599,8 @@ class LatencyModel:
             from .netfeatures import network_features
 
             rows = network_features(model, resolution, width=width, batch_size=batch_size)
-            pred = self.predict_chain(rows, model_name=model, resolution=resolution, width=width)
+            pred = self.predict_chain(rows, model_name=model, resolution=resolution, width=width,
+                                      batch_size=batch_size)
             self._cache[key] = pred
             return pred
         from .blocks import split_model
@@ -579,7 +608,8 @@ class LatencyModel:
 
         name = type(model).__name__
         chain = split_model(model, resolution, name=name, batch_size=batch_size)
-        return self.predict_chain(chain_features(chain), model_name=name, resolution=resolution, width=width)
+        return self.predict_chain(chain_features(chain), model_name=name, resolution=resolution, width=width,
+                                  batch_size=batch_size)
 
     def head_latency_ms(self, in_channels: int, in_height_px: int, in_width_px: int, n_classes: int,
                         batch_size: int = 1) -> float:

@@ -86,6 +86,8 @@ def predictor_manifest(model: LatencyModel) -> dict:
             "tables": model.tables_,
             # features zero in every training row: predicting a network that has them is an extrapolation
             "unseen_features": model.unseen_features_,
+            # what the training table spans: predictions outside are flagged (latmodel.ranges)
+            "ranges": model.ranges_,
         },
         "baselines": {"flops_linear": model.baseline_flops_, "flops_loglog": model.baseline_flops_loglog_},
         "metrics": model.metrics_,
@@ -194,5 +196,6 @@ def load_predictor(path, *, cls: type[LatencyModel] = LatencyModel) -> LatencyMo
         libraries=manifest.get("libraries") or {},
         correction=correction,
         unseen_features=training.get("unseen_features"),
+        ranges=training.get("ranges"),
     )
     return model

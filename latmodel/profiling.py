@@ -32,10 +32,13 @@ from typing import Sequence
 
 from .device import DeviceRecord, check_device_kind, device_record, make_config_id
 from .errors import NetcutError, TableError
-from .measure import measure_config
+from .bursts import BurstPolicy
+from .measure import MEASURE_METHODS, WINDOW_METHOD, measure_config, measure_window
 from .timing import require_positive_int
 
-__all__ = ["CHILD_ENV", "PROFILE_ORDERS", "ConfigOutcome", "ProfileSummary", "profile", "main"]
+__all__ = ["CHILD_ENV", "PROFILE_ORDERS", "WINDOW_CONFIGS", "window_seconds", "ConfigOutcome", "ProfileSummary",
+           "estimate_seconds",
+           "group_windows", "profile", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,22 @@ CHILD_ENV: dict[str, str] = {
     "PYTHONHASHSEED": "0",
 }
 _DEFAULT_TIMEOUT_S = 900.0
+#: Configurations timed round-robin in one window (one child process) by default, and the window's length:
+#: 20 s a configuration, 60-300 s (the default corpus of 179: 8 windows of 22-23, 300 s each).  A window must
+#: span the host's phases: on the 2-core VMs they last seconds to minutes, and 7 configurations over 90 s
+#: repeated worse than 14 over 300 s (benchmarks/bench_repeatability.py, 2026-12-02).
+WINDOW_CONFIGS = 24
+_WINDOW_S_PER_CONFIG = 20.0
+_WINDOW_S_BOUNDS = (60.0, BurstPolicy.window_s)
+
+
+def window_seconds(n_configs: int) -> float:
+    """The default length of a window of ``n_configs`` configurations, seconds."""
+    lo, hi = _WINDOW_S_BOUNDS
+    return min(hi, max(lo, _WINDOW_S_PER_CONFIG * n_configs))
+#: Building, exporting and compiling a window's networks before its rounds start, seconds per configuration
+#: (what the time estimate adds to the windows themselves; measured on the 2-core VM, ONNX Runtime compiles most).
+_PREPARE_S_PER_CONFIG = {"torch": 4.0, "onnxruntime": 10.0, "openvino": 12.0}
 #: The module the measuring child runs (``python -m``): this one, whose :func:`main` is the child's entry.
 _CHILD_MODULE = "latmodel.profiling"
 
@@ -163,6 +182,36 @@ def _pinned_cpus(pin_cpu, threads: int) -> tuple[int, ...] | None:
     return tuple(sorted(set(cpus)))
 
 
+def group_windows(items: Sequence, per_window: int) -> list[list]:
+    """``items`` cut into consecutive windows of at most ``per_window``, sizes as equal as they can be
+    (17 by 8: 6, 6, 5), so no window is left with one configuration to interleave."""
+    require_positive_int("configurations per window", per_window)
+    n = len(items)
+    if n == 0:
+        return []
+    k = math.ceil(n / per_window)
+    sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    out, i = [], 0
+    for size in sizes:
+        out.append(list(items[i:i + size]))
+        i += size
+    return out
+
+
+def estimate_seconds(n_configs: int, *, method: str, runtime: str, per_window: int = WINDOW_CONFIGS,
+                     window_s: float | None = None) -> float:
+    """How long :func:`profile` will take for ``n_configs`` configurations (before it starts).
+
+    Windowed: every window lasts its ``window_s`` (unless ``min_rounds`` rounds of its networks take longer,
+    which the estimate cannot know) plus building and compiling its networks.  Per configuration
+    (round model): ~6 s of rounds each plus starting a child."""
+    prepare = _PREPARE_S_PER_CONFIG.get(runtime, 10.0) * n_configs
+    if method == WINDOW_METHOD:
+        windows = group_windows(range(n_configs), per_window)
+        return sum(window_seconds(len(w)) if window_s is None else window_s for w in windows) + prepare
+    return n_configs * 10.0 + prepare
+
+
 def _positive(name: str, value, *, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -264,6 +313,7 @@ def _child_env(threads: int) -> dict[str, str]:
 
 
 def _run_child(job: dict, workdir: Path, timeout_s: float) -> tuple[dict | None, str]:
+    """Run one measuring child on ``job``; its result (``{"rows": [rows of each configuration]}``) or None and why."""
     job_path = workdir / "job.json"
     result_path = workdir / "rows.json"
     err_path = workdir / "stderr.txt"
@@ -296,8 +346,9 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
             resolutions: Sequence[int] | None = None, widths: Sequence[float] | None = None, threads: int = 1,
             batch_size: int = 1, repeats: int | None = None, warmup: int | None = None, pin_cpu=None,
             device: str = "cpu", progress: bool = True, corpus=None,
-            timeout_s: float = _DEFAULT_TIMEOUT_S, order: str = "shuffled", runtime: str = "torch",
-            onnx_cache=None) -> ProfileSummary:
+            timeout_s: float | None = None, order: str = "shuffled", runtime: str = "torch",
+            onnx_cache=None, method: str = WINDOW_METHOD, per_window: int = WINDOW_CONFIGS,
+            window_s: float | None = None, estimate=None, samples_out=None) -> ProfileSummary:
     """Measure configurations, each in a fresh child process, appending rows to ``out``.
 
     ``models`` None: the corpus ``corpus`` (a name from :data:`latmodel.corpus.CORPORA`,
@@ -319,6 +370,15 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     export every configuration to ``onnx_cache`` first (default
     :func:`latmodel.runtimes.onnx_cache_dir`).
 
+    ``method`` (:data:`latmodel.measure.MEASURE_METHODS`): ``"window"`` (default) measures
+    ``per_window`` configurations at a time in one child, round-robin in warm bursts over a
+    window of ``window_s`` seconds (:func:`latmodel.measure.measure_window`), the minimum of each
+    quantity's warm samples as the reference; ``"round-model"`` measures one configuration per child in its own rounds
+    (schema 1-3's method, kept to compare with: its latencies repeat far worse on a shared host).
+    ``estimate(seconds, n_configs, n_windows)`` is called once before the first child starts.
+    ``samples_out``: a JSON file that receives every raw sample of the windows measured now, by
+    ``config_id`` (window method only; for studies of the statistic).
+
     Everything the user gave is validated before the first child starts
     (:class:`NetcutError`); a child that crashes or times out is reported in the
     summary and the others continue.
@@ -339,10 +399,20 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     from .runtimes import require_runtime
 
     require_runtime(runtime, device)
+    if timeout_s is None:
+        timeout_s = max(_DEFAULT_TIMEOUT_S, 6.0 * (window_s or _WINDOW_S_BOUNDS[1]))
     if not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
         raise NetcutError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
     if order not in PROFILE_ORDERS:
         raise NetcutError(f"order must be one of {', '.join(PROFILE_ORDERS)}, got {order!r}")
+    if method not in MEASURE_METHODS:
+        raise NetcutError(f"method must be one of {', '.join(MEASURE_METHODS)}, got {method!r}")
+    _positive("configurations per window", per_window)
+    if window_s is not None and not (isinstance(window_s, (int, float)) and 0 <= window_s < math.inf):
+        raise NetcutError(f"window must be a number of seconds >= 0, got {window_s!r}")
+    if method == WINDOW_METHOD and (repeats is not None or warmup is not None):
+        raise NetcutError("--repeats / --warmup set the round-model method's rounds; windows run until --window-s "
+                          "has passed: drop them or add --method round-model")
     cpus = _pinned_cpus(pin_cpu, threads)
     configs = _configs(models, resolutions, widths, corpus)
     _check_names(configs)
@@ -368,40 +438,54 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     _export_configs([c for c, _ in todo], runtime, batch_size, onnx_cache, progress)
 
     outcomes = [ConfigOutcome(i, "skipped") for c, i in zip(configs, ids) if i in done]
+    windows = group_windows(todo, per_window if method == WINDOW_METHOD else 1)
+    if estimate is not None and todo:
+        estimate(estimate_seconds(len(todo), method=method, runtime=runtime, per_window=per_window,
+                                  window_s=window_s), len(todo), len(windows))
     from tqdm import tqdm
 
+    base_job = {"threads": threads, "batch_size": batch_size, "repeats": repeats, "warmup": warmup, "device": device,
+                "pin_cpu": list(cpus) if cpus else None, "record": record.to_dict(), "runtime": runtime,
+                "onnx_cache": str(onnx_cache) if onnx_cache is not None else None, "method": method,
+                "window_s": window_s, "keep_samples": samples_out is not None}
+    raw: dict = {}
     bar = tqdm(total=len(todo), unit="config", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
         with tempfile.TemporaryDirectory(prefix="latmodel-profile-") as tmp:
-            for config, cid in todo:
-                bar.set_postfix_str(cid.rsplit("@", 1)[0], refresh=True)
-                job = {"model": config.model, "resolution_px": config.resolution_px, "width": config.width,
-                       "threads": threads, "batch_size": batch_size, "repeats": repeats, "warmup": warmup,
-                       "device": device, "pin_cpu": list(cpus) if cpus else None, "record": record.to_dict(),
-                       "runtime": runtime, "onnx_cache": str(onnx_cache) if onnx_cache is not None else None}
+            for window in windows:
+                label = window[0][1].rsplit("@", 1)[0] + (f" +{len(window) - 1}" if len(window) > 1 else "")
+                bar.set_postfix_str(label, refresh=True)
+                job = {**base_job, "configs": [c.to_dict() for c, _ in window],
+                       "window_s": window_s if window_s is not None else window_seconds(len(window))}
                 t0 = time.monotonic()
                 result, why = _run_child(job, Path(tmp), timeout_s)
                 seconds = time.monotonic() - t0
                 if result is None:
-                    logger.warning("configuration %s failed: %s", cid, why)
-                    outcomes.append(ConfigOutcome(cid, "failed", seconds=seconds, reason=why))
+                    logger.warning("window of %d configuration(s) failed: %s", len(window), why)
+                    outcomes += [ConfigOutcome(cid, "failed", seconds=seconds, reason=why) for _, cid in window]
                 else:
-                    rows = result["rows"]
-                    if rows and rows[0]["config_id"] != cid:
-                        raise RuntimeError(f"child measured {rows[0]['config_id']!r}, expected {cid!r}")
-                    append_rows(out, rows)
-                    outcomes.append(ConfigOutcome(
-                        cid, "measured", rows=len(rows), seconds=seconds, n_blocks=len(rows),
-                        network_ms=float(rows[0]["network_ms"]),
-                        incontext_sum_ms=float(sum(r["incontext_ms"] for r in rows)),
-                        flagged_rows=sum(int(r["flagged"]) for r in rows),
-                        timestamped_total_ms=float(result.get("diagnostics", {}).get("timestamped_total_min_ms",
-                                                                                      math.nan)),
-                    ))
-                bar.update(1)
+                    for (config, cid), rows in zip(window, result["rows"]):
+                        if rows and rows[0]["config_id"] != cid:
+                            raise RuntimeError(f"child measured {rows[0]['config_id']!r}, expected {cid!r}")
+                        append_rows(out, rows)
+                        outcomes.append(_outcome(cid, rows, seconds / len(window), result.get("diagnostics", {})))
+                    if samples_out is not None and result.get("samples"):
+                        from .fileio import atomic_write_text
+
+                        raw[f"window{len(raw)}"] = result["samples"]
+                        atomic_write_text(Path(samples_out), json.dumps(raw))
+                bar.update(len(window))
     finally:
         bar.close()
     return ProfileSummary(out_path=str(out), outcomes=tuple(outcomes), seconds=time.monotonic() - started)
+
+
+def _outcome(cid: str, rows: list[dict], seconds: float, diagnostics: dict) -> ConfigOutcome:
+    return ConfigOutcome(
+        cid, "measured", rows=len(rows), seconds=seconds, n_blocks=len(rows),
+        network_ms=float(rows[0]["network_ms"]), incontext_sum_ms=float(sum(r["incontext_ms"] for r in rows)),
+        flagged_rows=sum(int(r["flagged"]) for r in rows),
+        timestamped_total_ms=float(diagnostics.get("timestamped_total_min_ms", math.nan)))
 
 
 # --------------------------------------------------------------------------- child side
@@ -422,14 +506,29 @@ def _worker(job_path: str, result_path: str) -> int:
     mine = device_record(job["device"], threads=threads, batch_size=int(job["batch_size"]), runtime=runtime)
     if mine.device_id != record.device_id:
         logger.warning("child device record %s differs from the parent's %s", mine.to_dict(), record.to_dict())
+    from .corpus import ProfileConfig
+
+    configs = [ProfileConfig.from_dict(c) for c in job["configs"]]
     diagnostics: dict = {}
-    rows = measure_config(job["model"], int(job["resolution_px"]), float(job["width"]), threads=threads,
-                          batch_size=int(job["batch_size"]), repeats=job.get("repeats"), warmup=job.get("warmup"),
-                          device=job["device"], record=record, diagnostics=diagnostics, runtime=runtime,
-                          onnx_cache=job.get("onnx_cache"))
+    samples = None
+    if job.get("method", WINDOW_METHOD) == WINDOW_METHOD:
+        policy = BurstPolicy(window_s=float(job["window_s"]))
+        samples = {} if job.get("keep_samples") else None
+        rows = measure_window(configs, threads=threads, batch_size=int(job["batch_size"]), device=job["device"],
+                              policy=policy, record=record, runtime=runtime, onnx_cache=job.get("onnx_cache"),
+                              samples=samples)
+    else:
+        rows = [measure_config(c.model, c.resolution_px, c.width, threads=threads,
+                               batch_size=int(job["batch_size"]), repeats=job.get("repeats"),
+                               warmup=job.get("warmup"), device=job["device"], record=record,
+                               diagnostics=diagnostics, runtime=runtime, onnx_cache=job.get("onnx_cache"))
+                for c in configs]
     from .fileio import atomic_write_text
 
-    atomic_write_text(Path(result_path), json.dumps({"rows": rows, "diagnostics": diagnostics}))
+    result = {"rows": rows, "diagnostics": diagnostics}
+    if samples:
+        result["samples"] = samples
+    atomic_write_text(Path(result_path), json.dumps(result))
     return 0
 
 

@@ -24,7 +24,10 @@ def network_prediction_text(pred: NetworkPrediction) -> str:
     head = f"{pred.model} at {pred.resolution_px}px, width {pred.width:g}: {len(pred)} blocks"
     table = tabulate(rows, headers=["index", "block", "block ms", "prefix ms", "prefix upper ms"],
                      tablefmt="simple", disable_numparse=True)
-    return f"{head}\n{table}\ntotal: {pred.total_latency_ms:.3f} ms (feature blocks, head excluded)"
+    text = f"{head}\n{table}\ntotal: {pred.total_latency_ms:.3f} ms (feature blocks, head excluded)"
+    if pred.extrapolated:
+        text += "\nEXTRAPOLATED, the latency may be far off: " + "; ".join(pred.extrapolation)
+    return text
 
 
 def _levels_text(levels: dict[str, dict[str, ErrorMetrics]], prefix_within_10_by_family: dict[str, float]) -> str:

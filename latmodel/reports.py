@@ -30,6 +30,12 @@ class NetworkPrediction:
     prefix_latency_ms: tuple[float, ...]
     prefix_upper_ms: tuple[float, ...]
     total_latency_ms: float
+    extrapolation: tuple[str, ...] = ()
+
+    @property
+    def extrapolated(self) -> bool:
+        """Whether the network lies outside what the predictor was fitted on (``extrapolation`` says how)."""
+        return bool(self.extrapolation)
 
     def __len__(self) -> int:
         return len(self.block_names)
@@ -40,6 +46,8 @@ class NetworkPrediction:
             "resolution_px": self.resolution_px,
             "width": self.width,
             "total_latency_ms": self.total_latency_ms,
+            "extrapolated": self.extrapolated,
+            "extrapolation": list(self.extrapolation),
             "blocks": [
                 {"index": i, "name": n, "block_latency_ms": b, "prefix_latency_ms": p, "prefix_upper_ms": u}
                 for i, (n, b, p, u) in enumerate(zip(self.block_names, self.block_latency_ms,
@@ -59,6 +67,7 @@ class NetworkPrediction:
             prefix_latency_ms=tuple(float(b["prefix_latency_ms"]) for b in blocks),
             prefix_upper_ms=tuple(float(b["prefix_upper_ms"]) for b in blocks),
             total_latency_ms=float(d["total_latency_ms"]),
+            extrapolation=tuple(str(r) for r in d.get("extrapolation", ())),
         )
 
 

@@ -478,20 +478,21 @@ def check_outputs(module, onnx_path, example, *, runtime: str = "onnxruntime", t
     return err
 
 
-def time_module(module, example, *, runtime: str = DEFAULT_RUNTIME, threads: int = 1, rounds: int = 15,
-                warmup: int = 5, onnx_path=None) -> float:
-    """Latency (ms) of ``module`` on ``example`` in ``runtime``, timed like a calibration table's whole chain
-    (interleaved rounds, round-model latency at the fast machine state): comparable with a prediction."""
+def time_module(module, example, *, runtime: str = DEFAULT_RUNTIME, threads: int = 1, bursts: int = 15,
+                onnx_path=None) -> float:
+    """Latency (ms) of ``module`` on ``example`` in ``runtime``, with a calibration table's statistic: the
+    fastest of its warm bursts (:func:`latmodel.bursts.time_bursts`), comparable with a prediction."""
     import torch
 
-    from .timing import time_interleaved
+    from .bursts import BurstPolicy, time_bursts, warm_quantile_ms
 
     run, x = compile_module(runtime, module, example, threads=threads, onnx_path=onnx_path)
+    policy = BurstPolicy()
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         with torch.inference_mode():
-            timings = time_interleaved([run], x, rounds=rounds, warmup=warmup, prefixes=[run])
+            samples = time_bursts(lambda: run(x), bursts=bursts, policy=policy)
     finally:
         torch.set_num_threads(old)
-    return float(timings.reference.latency_ms["network"][0])
+    return float(warm_quantile_ms(samples, policy.quantile_pct))

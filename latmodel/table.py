@@ -46,7 +46,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TABLE_SCHEMA_VERSION = 3
+TABLE_SCHEMA_VERSION = 4
 
 _CONFIG_DOCS = {
     "schema_version": f"measurement table schema version (this code writes {TABLE_SCHEMA_VERSION})",
@@ -58,13 +58,18 @@ _CONFIG_DOCS = {
     "threads": "torch intra-op threads during measurement",
     "device_kind": "'cpu' or 'cuda'",
     "device_name": "CPU model name or GPU name",
-    "device_id": "short hash of the device record (device_name, cores, threads, backend, torch version)",
+    "device_id": ("short hash of the device record (device_name, CPU vendor, family/model/stepping and ISA, cores, "
+                  "threads, backend, torch and runtime versions)"),
     "cpu_count": "logical cores of the measuring machine",
     "torch_version": "torch version that measured",
     "runtime": ("inference runtime the latencies are for: 'torch' (eager PyTorch), 'onnxruntime' or 'openvino' "
                 "(latmodel.runtimes; schema 1 and 2 tables are read as 'torch')"),
     "runtime_version": "version of that runtime (for 'torch' the torch version)",
     "measured_at": "UTC time the configuration was measured (ISO 8601)",
+    "cpu_vendor": "CPU vendor (/proc/cpuinfo vendor_id; empty in schema 1-3 tables)",
+    "cpu_model_id": "CPU family/model/stepping (/proc/cpuinfo; empty in schema 1-3 tables)",
+    "cpu_isa": ("widest vector ISA of the CPU: avx512, avx2, avx, sse4, sve, neon (empty in schema 1-3 tables, "
+                "whose device ids are kept as written: legacy)"),
 }
 _BLOCK_DOCS = {
     "block_index": "position of the block in the chain, from 0",
@@ -72,9 +77,9 @@ _BLOCK_DOCS = {
     "block_name": "module path(s) the block covers",
 }
 _TIMING_DOCS = {
-    "incontext_ms": ("reference latency of the block inside a forward pass of the whole chain, from the round "
-                     "model of the interleaved rounds (see 'Which statistic' in docs/TABLE.md)"),
-    "incontext_median_ms": "median over the rounds of the in-context latency (diagnostic)",
+    "incontext_ms": ("reference latency of the block inside a forward pass of the whole chain: the table's "
+                     "statistic (see 'Which statistic' in docs/TABLE.md)"),
+    "incontext_median_ms": "median over the samples of the in-context latency (diagnostic)",
     "incontext_cv": "coefficient of variation (std / mean) of the in-context latency over the rounds",
     "alone_ms": "reference latency of the block run alone on its own input (warm caches): a lookup-table entry",
     "alone_median_ms": "median over the rounds of the block's latency alone (diagnostic)",
@@ -87,6 +92,13 @@ _TIMING_DOCS = {
     "network_median_ms": "median over the rounds of the whole-chain latency (diagnostic)",
     "network_cv": "coefficient of variation of the whole-chain latency over the rounds",
     "rounds": "number of interleaved measurement rounds (each round times every quantity of the configuration once)",
+    "samples": "timed samples of each quantity of the configuration (rounds x timed passes per burst)",
+    "method": ("how the reference columns were measured: 'window-min' (warm bursts interleaved across the "
+               "configurations of a window, minimum; 'window-pQ' for the Q-th percentile) or 'round-model' (schema 1-3, per-configuration rounds)"),
+    "window_s": "length of the measuring window the configuration shared with the others of its group, seconds",
+    "window_configs": "configurations timed round-robin in that window",
+    "yardstick_ms": ("the fixed yardstick workload (latmodel.bursts.yardstick) timed in the same window, same "
+                     "statistic: divides out a window's machine speed when tables of different times are compared"),
 }
 _FLAG_DOCS = {
     "flagged": "1 if the measurement looked unreliable (see flag_reason), else 0",
@@ -105,7 +117,8 @@ REQUIRED_FOR_FIT: tuple[str, ...] = (
     ("config_id", "model", "family", "resolution_px", "block_index") + FEATURE_COLUMNS + ("incontext_ms",)
 )
 _STRING_COLUMNS = {"config_id", "model", "family", "device_kind", "device_name", "device_id", "torch_version",
-                   "runtime", "runtime_version", "measured_at", "block_name", "flag_reason"}
+                   "runtime", "runtime_version", "measured_at", "block_name", "flag_reason", "cpu_vendor",
+                   "cpu_model_id", "cpu_isa", "method"}
 _POSITIVE_COLUMNS = ("incontext_ms", "prefix_ms", "network_ms", "alone_ms")
 MAX_TABLE_BYTES = 512 * 1024 * 1024
 
@@ -137,7 +150,7 @@ def read_table(path, *, required: Sequence[str] = REQUIRED_FOR_FIT):
         raise TableError(f"measurement table {str(path)!r} is not a valid CSV: {first_line(exc)}") from None
     if df.empty:
         raise TableError(f"measurement table {str(path)!r} has a header but no rows; measure something with 'latmodel profile'")
-    df = _upgrade_runtime(_upgrade_v1(df))
+    df = _upgrade_method(_upgrade_runtime(_upgrade_v1(df)))
     missing = [c for c in required if c not in df.columns]
     if missing:
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
@@ -216,6 +229,17 @@ def _upgrade_runtime(df):
         df["runtime_version"] = df["torch_version"] if "torch_version" in df.columns else ""
     df["runtime"] = df["runtime"].astype("string")
     df["runtime_version"] = df["runtime_version"].astype("string")
+    return df
+
+
+def _upgrade_method(df):
+    """Tables from before warm windows (schema 1-3) were measured per configuration in rounds: ``method``
+    'round-model', one sample of each quantity per round.  Their CPU columns stay empty (legacy device ids)."""
+    if "method" not in df.columns:
+        df["method"] = "round-model"
+    df["method"] = df["method"].astype("string").fillna("round-model")
+    if "samples" not in df.columns and "rounds" in df.columns:
+        df["samples"] = df["rounds"]
     return df
 
 

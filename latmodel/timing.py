@@ -38,6 +38,10 @@ from .stats import TimingStats, stats_from_samples
 __all__ = [
     "Clock",
     "WARMUP_PASSES",
+    "gc_paused",
+    "plain_pass",
+    "stamped_pass",
+    "timed_plain_pass",
     "require_positive_int",
     "check_counts",
     "time_callable",
@@ -57,7 +61,7 @@ WARMUP_PASSES = 2
 
 
 @contextlib.contextmanager
-def _gc_paused():
+def gc_paused():
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -86,7 +90,7 @@ def _sample_callable(fn: Callable[[], Any], warmup: int, repeats: int, clock: Cl
     if sync is not None:
         sync()
     samples = []
-    with _gc_paused():
+    with gc_paused():
         for _ in range(repeats):
             t0 = clock()
             fn()
@@ -107,7 +111,7 @@ def time_callable(fn: Callable[[], Any], *, warmup: int, repeats: int, clock: Cl
     return stats_from_samples(_sample_callable(fn, warmup, repeats, clock, sync))
 
 
-def _plain_pass(blocks: Sequence, x):
+def plain_pass(blocks: Sequence, x):
     for block in blocks:
         x = block(x)
     return x
@@ -122,7 +126,7 @@ def _block_inputs(blocks: Sequence, x) -> list:
     return inputs
 
 
-def _stamped_pass(blocks: Sequence, x, clock: Clock, sync, stamps: list) -> list[float]:
+def stamped_pass(blocks: Sequence, x, clock: Clock, sync, stamps: list) -> list[float]:
     """One forward pass with a timestamp (after a sync) between blocks; the block intervals, ms."""
     if sync is not None:
         sync()
@@ -137,12 +141,12 @@ def _stamped_pass(blocks: Sequence, x, clock: Clock, sync, stamps: list) -> list
     return [(stamps[i + 1] - stamps[i]) / _NS_PER_MS for i in range(len(blocks))]
 
 
-def _timed_plain_pass(blocks: Sequence, x, clock: Clock, sync) -> float:
+def timed_plain_pass(blocks: Sequence, x, clock: Clock, sync) -> float:
     """One forward pass timed as a whole, ms."""
     if sync is not None:
         sync()
     t0 = clock()
-    _plain_pass(blocks, x)
+    plain_pass(blocks, x)
     if sync is not None:
         sync()
     return (clock() - t0) / _NS_PER_MS
@@ -153,19 +157,19 @@ def _chain_samples(blocks: Sequence, x, *, warmup: int, repeats: int, clock: Clo
     """Per-block in-context samples and whole-chain samples, interleaved pass by pass."""
     n = len(blocks)
     for _ in range(warmup):
-        _plain_pass(blocks, x)
+        plain_pass(blocks, x)
     per_block: list[list[float]] = [[] for _ in range(n)]
     whole: list[float] = []
     stamps = [0] * (n + 1)
 
     def timestamped():
-        for i, interval in enumerate(_stamped_pass(blocks, x, clock, sync, stamps)):
+        for i, interval in enumerate(stamped_pass(blocks, x, clock, sync, stamps)):
             per_block[i].append(interval)
 
     def plain():
-        whole.append(_timed_plain_pass(blocks, x, clock, sync))
+        whole.append(timed_plain_pass(blocks, x, clock, sync))
 
-    with _gc_paused():
+    with gc_paused():
         for r in range(repeats):
             # Alternate the order so neither kind of pass always runs right after the other.
             if r % 2 == 0:
@@ -232,7 +236,7 @@ def pilot_block_ms(blocks: Sequence, x, *, clock: Clock = time.perf_counter_ns,
     """Each block's median in-context latency (ms) over a short pilot: two untimed passes
     (allocations, oneDNN primitives), then three timestamped ones."""
     for _ in range(2):
-        _plain_pass(blocks, x)
+        plain_pass(blocks, x)
     pilot = _chain_samples(blocks, x, warmup=0, repeats=3, clock=clock, sync=sync)[0]
     return [statistics.median(v) for v in pilot]
 
@@ -275,15 +279,15 @@ def _interleaved_rounds(blocks: Sequence, x, prefixes: Sequence, inputs: Sequenc
         return (clock() - t0) / _NS_PER_MS
 
     def timestamped():
-        for i, interval in enumerate(_stamped_pass(blocks, x, clock, sync, stamps)):
+        for i, interval in enumerate(stamped_pass(blocks, x, clock, sync, stamps)):
             samples["incontext"][i].append(interval)
         samples["stamped"].append((stamps[n] - stamps[0]) / _NS_PER_MS)
 
     def plain():
-        samples["network"].append(_timed_plain_pass(blocks, x, clock, sync))
+        samples["network"].append(timed_plain_pass(blocks, x, clock, sync))
 
     done = len(samples["network"])
-    with _gc_paused():
+    with gc_paused():
         for r in range(done, done + rounds):
             # Alternate orders so that no quantity always runs right after the same other one.
             for fn in ((timestamped, plain) if r % 2 == 0 else (plain, timestamped)):
@@ -329,7 +333,7 @@ def time_interleaved(blocks: Sequence, x, *, rounds: int, warmup: int = WARMUP_P
         samples = {"incontext": [[] for _ in range(n)], "alone": [[] for _ in range(n)],
                    "prefix": [[] for _ in range(n)], "network": [], "stamped": []}
         for _ in range(warmup):
-            _plain_pass(blocks, x)
+            plain_pass(blocks, x)
     else:
         samples = {k: ([list(v) for v in vals] if k in ("incontext", "alone", "prefix") else list(vals))
                    for k, vals in previous.samples.items()}

@@ -37,25 +37,40 @@ not edit by hand.*  Columns marked **fit** are required by `latmodel fit`.
 
 ## Which statistic
 
-Every quantity of a configuration (each block in context, each block alone, each
-prefix, the whole chain) is timed once per *round*, round after round
-(`latmodel.timing.time_interleaved`).  The reference columns `incontext_ms`,
-`alone_ms`, `prefix_ms` and `network_ms` come from a model of those rounds
-(`latmodel.round_model.fit_round_model`): each round's samples share one machine
-speed, each quantity has one latency, `log t = speed[round] + latency[quantity]`,
-fitted by median polish; the latency is reported at the speed of the third-fastest
-round.  On a shared host (a cloud VM, a desk machine running other work) other
-tenants slow everything down in phases of seconds, and how much of a run they
-cover varies from run to run: on the 2-core development VM the median of one
-network varied by up to 40% between runs, the round-model latency by about 4%.
-Interference only adds time, so the fast state is the device's own; a dedicated
-embedded device shows it.  The medians (`*_median_ms`) and the prefix's 90th
-percentile stay in the table for safety margins.
+`latmodel profile` measures several configurations together in one child process: a
+*window* (`latmodel.bursts.time_window`; by default up to 24 configurations, 20 s a
+configuration, 60-300 s).  Round
+after round it visits every configuration (the order rotates and alternates), and times
+each of its quantities -- the whole chain (plain and timestamped passes: the in-context
+block latencies), every prefix, every block alone on its cached input -- as a *warm
+burst*: one untimed pass that brings the quantity's weights back into the caches (the
+previous quantity evicted them), then 4 timed passes.  Rounds go on until the window has
+lasted its length.  The reference columns `incontext_ms`, `alone_ms`, `prefix_ms` and
+`network_ms` are the **minimum** of all of a quantity's timed samples (`samples` of
+them; `method` `window-min`): the warm latency in the machine's fast state, which is what a
+dedicated device delivers.  The minimum, not a percentile: on the Xeon guest of 2026-12-02
+slow phases covered most of each window, and of the statistics compared on the same samples
+the minimum repeated best between two passes (`benchmarks/bench_repeatability.py`).  Why: on a shared host (a cloud VM, a desk machine running other work) every
+workload on a core slows down together in phases of seconds to minutes; a statistic taken
+inside one configuration's few seconds inherits whatever phase it fell into, while a low
+quantile over a window shared by many configurations sees the same fast state for all of
+them.  Interference only adds time.  The medians (`*_median_ms`) and the prefix's 90th
+percentile stay in the table for safety margins.  A fixed yardstick workload is timed in
+every round too (`yardstick_ms`): dividing by it puts windows measured at different
+times on one scale (the fast state itself drifts by a few % over an hour).
+`benchmarks/bench_repeatability.py` measures how well two passes agree, old method beside
+new (README).
 
-Schema 1 tables (medians of prefix-after-prefix loops as the reference, columns
-`*_median_ms` only) are still read: their medians become the reference columns.
-Schema 2 tables (before runtimes) are read as `runtime` 'torch' with `runtime_version`
-their torch version.  New rows cannot be appended to either.
+Schema 3 tables were measured per configuration in its own rounds (`method`
+'round-model', `latmodel.timing.time_interleaved` and a median-polish round model,
+latency at the third-fastest round; `latmodel profile --method round-model` still
+measures that way, to compare with).  They are read with `method` 'round-model' and
+empty CPU columns: their device ids are kept as written (legacy: no ISA), so a predictor
+fitted on one never matches a machine automatically.  Schema 1 tables (medians of
+prefix-after-prefix loops as the reference, columns `*_median_ms` only) are still read:
+their medians become the reference columns.  Schema 2 tables (before runtimes) are read
+as `runtime` 'torch' with `runtime_version` their torch version.  New rows cannot be
+appended to any older schema.
 
 ## Runtimes
 

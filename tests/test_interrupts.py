@@ -155,8 +155,7 @@ def _table_without_timings(path: Path):
 
 @pytest.mark.slow
 def test_sigkill_mid_profile_then_resume_matches_uninterrupted(tmp_path):
-    common = ["--models", "random:3,random:5,random:7", "--resolutions", "32", "--repeats", "3", "--warmup", "1",
-              "--quiet"]
+    common = ["--models", "random:3,random:5,random:7", "--resolutions", "32", "--window-s", "0", "--quiet"]
     ref = tmp_path / "ref.csv"
     _run_ok(_profile, [*common, "--out", str(ref)])
     out = tmp_path / "killed.csv"

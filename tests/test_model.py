@@ -338,8 +338,20 @@ def test_cli_fit_and_predict(table, tmp_path, capsys):
     rc = main(["predict", "--predictor", str(tmp_path / "out"), "--model", "random:3", "--resolution", "64",
                "--json"])
     assert rc == 0
-    d = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr()
+    d = json.loads(out.out)
     assert d["blocks"][-1]["prefix_latency_ms"] == d["total_latency_ms"]
+    # random:3 at 64 px is far outside the synthetic table (224 px): flagged, and the predictor's device
+    # ("dev") is not this machine: said once, naming both ids
+    assert d["extrapolated"] is True and "resolution 64 is outside the 224..224 it was fitted on" in d["extrapolation"]
+    assert out.err.count("warning: the predictor was measured on fake cpu") == 1 and "[id dev]" in out.err
+    rc = main(["predict", "--predictor", str(tmp_path / "out"), "--model", "random:3", "--resolution", "64",
+               "--strict"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith("latmodel: error: random:3 at 64 px is outside what the predictor was "
+                                          "fitted on (its blocks have ")
+    assert "resolution 64 is outside the 224..224" in err[-1]
+    assert len(err) == 2 and err[0].startswith("warning: the predictor was measured on")  # + the device line
     rc = main(["predict", "--predictor", str(tmp_path / "nope"), "--model", "random:3"])
     assert rc == 2
     assert "does not exist" in capsys.readouterr().err
@@ -411,6 +423,79 @@ def test_unseen_features_are_recorded_saved_and_warned_about(fitted, table, tmp_
     assert fitted.unseen_in(rows) == ["flops_attention"]
     with caplog.at_level("WARNING", logger="latmodel.model"):
         fitted.predict_chain(rows, model_name="tok")
-    assert "tok: its blocks have flops_attention, which no training row of this predictor had" in caplog.text
+    assert "tok at 224 px: extrapolated (its blocks have flops_attention, which no training row had)" in caplog.text
     fitted.save(tmp_path / "p")
     assert load_predictor(tmp_path / "p").unseen_features_ == fitted.unseen_features_
+
+
+# ---------------------------------------------------------------------- extrapolation (ranges of the training table)
+
+
+def _alpha0(table) -> list[dict]:
+    return sort_blocks(table).query("config_id == 'alpha0@224@1.0@1@1@dev'").to_dict("records")
+
+
+def test_ranges_are_recorded_saved_and_loaded(fitted, table, saved):
+    r = fitted.ranges_
+    assert r["config"]["resolution_px"] == [224.0, 224.0] and r["config"]["batch_size"] == [1.0, 1.0]
+    assert r["features"]["flops"] == [float(table["flops"].min()), float(table["flops"].max())]
+    assert load_predictor(saved).ranges_ == r
+
+
+def test_prediction_inside_the_ranges_is_not_flagged(fitted, table):
+    pred = fitted.predict_chain(_alpha0(table), model_name="alpha0", resolution=224, width=1.0)
+    assert pred.extrapolation == () and not pred.extrapolated
+    assert pred.to_dict()["extrapolated"] is False
+
+
+def test_prediction_outside_the_ranges_warns_and_is_flagged(fitted, table, caplog):
+    lo, hi = fitted.ranges_["features"]["flops"]
+    rows = _alpha0(table)
+    rows[2] = {**rows[2], "flops": 4.0 * hi}
+    with caplog.at_level("WARNING", logger="latmodel.model"):
+        pred = fitted.predict_chain(rows, model_name="alpha0", resolution=512, width=1.0)
+    assert pred.extrapolation == ("resolution 512 is outside the 224..224 it was fitted on",
+                                  f"flops up to 4x beyond the {lo:.3g}..{hi:.3g} of its training blocks")
+    assert len(caplog.records) == 1 and "alpha0 at 512 px: extrapolated (resolution 512" in caplog.text
+    d = pred.to_dict()
+    assert d["extrapolated"] is True and d["extrapolation"] == list(pred.extrapolation)
+    assert NetworkPrediction.from_dict(json.loads(json.dumps(d))) == pred
+    assert "EXTRAPOLATED" in network_prediction_text(pred)
+    # a prefix that stops before the out-of-range block is inside the feature ranges
+    assert fitted.extrapolation_in(rows[:2], resolution=224) == []
+    # 10% beyond the largest block is still inside (FEATURE_TOLERANCE)
+    rows[2] = {**rows[2], "flops": 1.09 * hi}
+    assert fitted.extrapolation_in(rows, resolution=224) == []
+
+
+def test_merge_ranges_is_the_union():
+    from latmodel.ranges import merge_ranges
+
+    a = {"config": {"resolution_px": [96, 160]}, "features": {"flops": [1.0, 5.0]}}
+    b = {"config": {"resolution_px": [128, 224], "width": [0.5, 1.0]}, "features": {"flops": [2.0, 3.0]}}
+    assert merge_ranges(a, b) == {"config": {"resolution_px": [96, 224], "width": [0.5, 1.0]},
+                                  "features": {"flops": [1.0, 5.0]}}
+    assert merge_ranges(None, b) == b and merge_ranges(a, None) == a and merge_ranges(None, None) is None
+
+
+def test_fit_refuses_a_table_without_prefix_latencies(table):
+    with pytest.raises(TableError, match="no prefix_ms .* \\(latmodel fit --no-stage2\\)"):
+        LatencyModel(**FAST).fit(table.drop(columns=["prefix_ms"]))
+    model = LatencyModel(**{**FAST, "stage2": False}).fit(table.drop(columns=["prefix_ms"]))
+    assert model.stage2_ is None
+
+
+def test_evaluate_warns_when_the_table_is_another_device(fitted, table, saved, tmp_path, caplog):
+    other = table.assign(threads=2, device_id="other")
+    path = tmp_path / "other.csv"
+    other.to_csv(path, index=False)
+    with caplog.at_level("WARNING", logger="latmodel.evaluation"):
+        evaluate_tables(saved, [path])
+    assert "the table was measured with threads 2 (the predictor's: 1); device id other (the predictor's: dev)" \
+        in caplog.text
+    caplog.clear()
+    same = tmp_path / "same.csv"
+    table.to_csv(same, index=False)
+    with caplog.at_level("WARNING", logger="latmodel.evaluation"):
+        evaluate_tables(saved, [same])
+    assert "measured with" not in caplog.text

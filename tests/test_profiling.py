@@ -21,9 +21,11 @@ def crashes_in_child():
     return tiny_net()
 
 
-def test_profile_writes_then_resumes(tmp_path):
+@pytest.mark.parametrize("method,kwargs", [("window", {"window_s": 0}),
+                                           ("round-model", {"repeats": 3, "warmup": 1})])
+def test_profile_writes_then_resumes(tmp_path, method, kwargs):
     out = tmp_path / "table.csv"
-    first = profile(["random:1"], out, resolutions=[32], repeats=3, warmup=1, progress=False)
+    first = profile(["random:1"], out, resolutions=[32], progress=False, method=method, **kwargs)
     assert (first.measured, first.skipped, first.failed) == (1, 0, 0)
     df = read_table(out)
     assert len(df) == first.rows_written == first.outcomes[0].n_blocks > 1
@@ -32,10 +34,15 @@ def test_profile_writes_then_resumes(tmp_path):
     assert sorted(df["block_index"]) == list(range(len(df)))
     text = first.to_text()
     assert "1 configuration(s) measured, 0 skipped" in text and "in-context sum" in text
-    assert first.outcomes[0].timestamped_total_ms > 0
+    assert set(df["method"]) == {"window-min" if method == "window" else method}
+    if method == "window":  # 6 rounds (the minimum) x 4 timed passes, 1 configuration in the window
+        assert set(df["samples"]) == {24} and set(df["window_configs"]) == {1} and (df["yardstick_ms"] > 0).all()
+        assert (df["prefix_ms"] <= df["prefix_median_ms"]).all()
+    else:
+        assert first.outcomes[0].timestamped_total_ms > 0
     assert ProfileSummary.from_dict(first.to_dict()) == first
     before = out.read_bytes()
-    second = profile(["random:1"], out, resolutions=[32], repeats=3, warmup=1, progress=False)
+    second = profile(["random:1"], out, resolutions=[32], progress=False, method=method, **kwargs)
     assert (second.measured, second.skipped, second.rows_written) == (0, 1, 0)
     assert out.read_bytes() == before
 
@@ -44,13 +51,12 @@ def test_profile_child_crash_and_timeout_are_reported(tmp_path, monkeypatch):
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.chdir(ROOT)
     out = tmp_path / "t.csv"
-    summary = profile(["tests.test_profiling:crashes_in_child"], out, resolutions=[16], repeats=1, warmup=1,
-                      progress=False)
+    summary = profile(["tests.test_profiling:crashes_in_child"], out, resolutions=[16], window_s=0, progress=False)
     assert (summary.measured, summary.failed) == (0, 1)
     assert summary.outcomes[0].reason.endswith("RuntimeError: boom in the child")
     assert "FAILED tests.test_profiling:crashes_in_child@16px" in summary.to_text()
     assert not out.exists()
-    slow = profile(["random:2"], out, resolutions=[32], repeats=1, progress=False, timeout_s=0.2)
+    slow = profile(["random:2"], out, resolutions=[32], window_s=0, progress=False, timeout_s=0.2)
     assert slow.failed == 1 and slow.outcomes[0].reason.startswith("timed out after")
 
 
@@ -65,6 +71,10 @@ def test_profile_child_crash_and_timeout_are_reported(tmp_path, monkeypatch):
         (dict(models=["resnet18"], threads=2, pin_cpu=[0]), NetcutError, "share a core|cannot pin"),
         (dict(models=["resnet18"], corpus="small"), NetcutError, "either models or a corpus"),
         (dict(models=None, corpus="huge"), NetcutError, "unknown corpus 'huge'"),
+        (dict(models=["resnet18"], method="median"), NetcutError, "method must be one of window, round-model"),
+        (dict(models=["resnet18"], repeats=3), NetcutError, "--repeats / --warmup set the round-model method"),
+        (dict(models=["resnet18"], per_window=0), NetcutError, "configurations per window must be a positive"),
+        (dict(models=["resnet18"], window_s=-1.0), NetcutError, "window must be a number of seconds >= 0"),
     ],
 )
 def test_profile_validates_before_spawning(tmp_path, kwargs, error, match):
@@ -105,7 +115,7 @@ def test_profile_order_shuffled_is_fixed_and_given_keeps_the_list(tmp_path, monk
     seen = []
 
     def fake_child(job, tmp, timeout_s):  # no child process: record the order, report a failure
-        seen.append(f"{job['model']}@{job['resolution_px']}")
+        seen.extend(f"{c['model']}@{c['resolution_px']}" for c in job["configs"])
         return None, "fake child"
 
     monkeypatch.setattr(profiling, "_run_child", fake_child)
@@ -121,3 +131,37 @@ def test_profile_order_shuffled_is_fixed_and_given_keeps_the_list(tmp_path, monk
     assert seen == first and sorted(first) == sorted(given) and first != given
     with pytest.raises(NetcutError, match="order must be one of shuffled, given, got 'random'"):
         profile(models, tmp_path / "t.csv", resolutions=[32], progress=False, order="random")
+
+
+def test_windows_split_evenly_and_the_estimate_counts_them():
+    from latmodel.profiling import estimate_seconds, group_windows
+
+    assert [len(w) for w in group_windows(list(range(17)), 8)] == [6, 6, 5]
+    assert group_windows(list(range(3)), 8) == [[0, 1, 2]]
+    assert group_windows([], 8) == []
+    # 179 configurations: 8 windows of 22-23 (300 s each) plus 4 s a configuration to build (torch)
+    assert estimate_seconds(179, method="window", runtime="torch") == 8 * 300.0 + 179 * 4.0
+    assert estimate_seconds(2, method="window", runtime="torch") == 60.0 + 2 * 4.0
+    assert estimate_seconds(10, method="window", runtime="torch", per_window=5, window_s=60) == 2 * 60 + 40
+
+
+def test_profile_sends_windows_of_configurations_to_one_child_each(tmp_path, monkeypatch):
+    import latmodel.profiling as profiling
+
+    jobs, estimates = [], []
+
+    def fake_child(job, tmp, timeout_s):
+        jobs.append(job)
+        return None, "fake child"
+
+    monkeypatch.setattr(profiling, "_run_child", fake_child)
+    models = [f"random:{i}" for i in range(1, 6)]
+    summary = profile(models, tmp_path / "t.csv", resolutions=[32], progress=False, per_window=2, window_s=5,
+                      estimate=lambda s, n, w: estimates.append((s, n, w)))
+    assert [len(j["configs"]) for j in jobs] == [2, 2, 1]
+    assert all(j["method"] == "window" and j["window_s"] == 5 for j in jobs)
+    assert estimates == [(3 * 5.0 + 5 * 4.0, 5, 3)]
+    assert summary.failed == 5
+    jobs.clear()
+    profile(models[:3], tmp_path / "t.csv", resolutions=[32], progress=False)  # default: one window of 3, 60 s
+    assert [(len(j["configs"]), j["window_s"]) for j in jobs] == [(3, 60.0)]

@@ -88,8 +88,8 @@ def test_export_round_trip_tiny_net(tmp, tiny):
     tiny.eval()
     err = check_outputs(tiny, path, x, runtime="onnxruntime")
     assert 0 <= err <= CHECK_RTOL
-    assert time_module(tiny, x, runtime="onnxruntime", rounds=2, warmup=1, onnx_path=path) > 0
-    assert time_module(tiny, x, runtime="torch", rounds=2, warmup=1) > 0
+    assert time_module(tiny, x, runtime="onnxruntime", bursts=2, onnx_path=path) > 0
+    assert time_module(tiny, x, runtime="torch", bursts=2) > 0
 
 
 @needs_ort
@@ -225,8 +225,8 @@ def test_profile_driven_by_a_fake_runtime(tmp_path, monkeypatch):
 
     monkeypatch.setattr(profiling, "_run_child", in_process_child)
     out = tmp_path / "t.csv"
-    summary = profiling.profile(["tests.tinymodels:tiny"], out, resolutions=[8], repeats=2, warmup=1,
-                                progress=False, runtime="fake")
+    summary = profiling.profile(["tests.tinymodels:tiny"], out, resolutions=[8], window_s=0, progress=False,
+                                runtime="fake")
     assert (summary.measured, summary.failed) == (1, 0)
     df = read_table(out)
     assert set(df["runtime"]) == {"fake"} and set(df["runtime_version"]) == {"0.0-fake"}

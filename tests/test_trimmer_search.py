@@ -15,6 +15,8 @@ from trimmer.report import pareto_front
 from trimmer.search import SearchConfig, run_search
 from trimmer.trn import build_trn, export_trn, load_trn, TRNConfig
 
+from .conftest import ROOT
+
 TINY = "tests.tinymodels:tiny"
 
 
@@ -23,6 +25,7 @@ class FakePrediction:
         self.block_latency_ms = tuple(block_ms)
         self.prefix_latency_ms = tuple(np.cumsum(block_ms))
         self.prefix_upper_ms = tuple(1.1 * v for v in self.prefix_latency_ms)
+        self.extrapolation = ()
 
 
 class FakePredictor:
@@ -31,7 +34,7 @@ class FakePredictor:
     device_ = {"threads": 1}
     resolutions_ = (8, 64)
 
-    def predict_chain(self, feats, *, model_name=None, resolution=None):
+    def predict_chain(self, feats, *, model_name=None, resolution=None, width=None):
         return FakePrediction([1.0] * len(feats))
 
     def head_latency_ms(self, c, h, w, n_classes, batch_size=1):
@@ -149,6 +152,24 @@ def test_search_end_to_end_resume_and_report(fake_predictor, tiny_npz, tmp_path,
     assert len(rows) == 5 and rows[0].startswith("candidate_id,")
     assert json.loads((out / "report.json").read_text()) == report
 
+    # The exported TRN carries its preprocessing: on raw uint8 images it reproduces the test accuracy.
+    from trimmer.trn import load_trn_pipeline
+
+    pipe = load_trn_pipeline(out / "trn")
+    raw = np.load(tiny_npz)
+    with torch.no_grad():
+        acc = float((pipe(torch.from_numpy(raw["test_x"])).argmax(1).numpy() == raw["test_y"]).mean())
+    assert acc == pytest.approx(report["chosen"]["test_accuracy"])
+    cfg = json.loads((out / "trn" / "trn.json").read_text())
+    assert cfg["mean"] == [0.485, 0.456, 0.406] and cfg["std"] == [0.229, 0.224, 0.225]
+    assert "resized bilinearly with antialiasing to 8x8" in cfg["preprocessing"]
+    # README's deployment example runs as written (on this TRN)
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("<!-- deploy-example -->\n```python\n", 1)[1].split("```", 1)[0]
+    assert len(example.strip().splitlines()) == 5
+    monkeypatch.chdir(ROOT)
+    exec(compile(example.replace('"runs/demo/trn"', repr(str(out / "trn"))), "README", "exec"), {})
+
     # Resume: nothing is retrained.
     def boom(*a, **k):
         raise AssertionError("a finished candidate was retrained")
@@ -169,11 +190,21 @@ def test_exhaustive_trains_everything_and_gain_is_consistent(fake_predictor, tin
     assert report["relative_accuracy_gain"] == pytest.approx(chosen["test_accuracy"] / ots["test_accuracy"] - 1)
 
 
-def test_changed_training_settings_refuse_resume(fake_predictor, tiny_npz, tmp_path):
+def test_changed_training_settings_refuse_resume(fake_predictor, tiny_npz, tmp_path, monkeypatch):
     out = tmp_path / "run"
     run_search(_config(tiny_npz), out, progress=False)
-    with pytest.raises(NetcutError, match="other training settings"):
+    import trimmer.data
+
+    loads = []
+    monkeypatch.setattr(trimmer.data, "load_data", lambda *a, **k: loads.append(1))
+    # refused before the data (or any network) is loaded
+    with pytest.raises(NetcutError, match="other training settings \\(train differ\\)"):
         run_search(_config(tiny_npz, epochs=4), out, progress=False)
+    with pytest.raises(NetcutError, match="other training settings \\(data_spec differ\\)"):
+        run_search(_config(tiny_npz, limit_per_class=5), out, progress=False)
+    with pytest.raises(NetcutError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
+        run_search(_config(tiny_npz, scheduler="tcp://127.0.0.1:9"), tmp_path / "new", progress=False)
+    assert loads == [] and not (tmp_path / "new").exists()
 
 
 @pytest.mark.parametrize(
@@ -276,9 +307,11 @@ def test_ranked_records_the_probe_best_off_the_shelf_network(fake_predictor, tin
     report = run_search(_config(tiny_npz, propose="ranked", top_k=1, deadline_ms=100.0), tmp_path / "r",
                         progress=False)
     op = report["best_off_the_shelf_by_probe"]
-    # on the tiny set the whole network is the probe's best, so it is also the one fine-tuned
-    assert op["candidate_id"] == "tests.tinymodels:tiny@8px/cut03" == report["best_off_the_shelf"]["candidate_id"]
+    # on the tiny set the whole network ties on the probe with shallower cuts: the faster one is fine-tuned
+    # (issue 24), so the off-the-shelf network is reported by its probe score, not fine-tuned
+    assert op["candidate_id"] == "tests.tinymodels:tiny@8px/cut03" and report["best_off_the_shelf"] is None
     assert op["chosen_probe_val_accuracy"] == op["probe_val_accuracy"]
+    assert report["chosen"]["cut"] < 3
 
 
 def test_summary_names_the_probe_best_off_the_shelf_when_it_was_not_fine_tuned(tmp_path):
@@ -336,8 +369,8 @@ def test_proposal_policies_exact():
     scores = {"a@8px/cut00": 0.5, "a@8px/cut01": 0.9, "b@8px/cut00": 0.9, "b@8px/cut02": 0.7}
     assert [c.candidate_id for c in propose("deepest", cands)] == ["a@8px/cut01", "b@8px/cut02"]
     assert len(propose("feasible", cands)) == 4
-    # a tie on the probe goes to the deeper network (more FLOPs): a/cut01 (2 flops) over b/cut00 (1 flop)
-    assert [c.candidate_id for c in propose("ranked", cands, scores=scores, top_k=1)] == ["a@8px/cut01"]
+    # a tie on the probe goes to the faster candidate: b/cut00 (1.5 ms) over a/cut01 (2 ms)
+    assert [c.candidate_id for c in propose("ranked", cands, scores=scores, top_k=1)] == ["b@8px/cut00"]
     assert len(propose("ranked", cands, scores=scores, top_k=3)) == 3
     with pytest.raises(NetcutError, match="--propose must be one of ranked, deepest, feasible"):
         propose("best", cands)
@@ -399,7 +432,7 @@ def test_measured_margin_feasible_times_every_borderline_and_exhaustive_only_pos
 def test_measured_margin_refuses_another_device_before_any_work(fake_predictor, tiny_npz, tmp_path, monkeypatch):
     monkeypatch.setattr(FakePredictor, "device_", {"threads": 1, "device_id": "0123456789", "device_name": "Jetson"})
     out = tmp_path / "m"
-    with pytest.raises(NetcutError, match=r"not the device the predictor was calibrated on \(0123456789, Jetson\)"
+    with pytest.raises(NetcutError, match=r"the predictor was measured on Jetson .*\[id 0123456789\]; this machine is "
                                           r".*--margin upper"):
         run_search(_config(tiny_npz, margin="measured"), out, progress=False)
     assert not out.exists()
@@ -468,3 +501,41 @@ def test_every_policy_resumes_without_retraining(fake_predictor, tiny_npz, tmp_p
     again = run_search(_config(tiny_npz, propose=policy, deadline_ms=4.0), out, progress=False)
     assert again["candidates_trained_this_run"] == 0 and again["candidates_resumed"] == first["candidates_trained"]
     assert again["chosen"] == first["chosen"] and again["propose"] == policy
+
+
+def test_ctrl_c_before_anything_was_saved_says_so(tmp_path, monkeypatch, capsys):
+    import trimmer.search
+    from trimmer.cli import main
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trimmer.search, "run_search", interrupted)
+    out = tmp_path / "run"
+    assert main(["search", "--out", str(out), "--predictor", str(ROOT / "data" / "predictors" / "cpu-1thread")]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "trimmer: interrupted before anything was saved; nothing to resume"
+    (out / "results").mkdir(parents=True)
+    (out / "results" / "x.json").write_text("{}")
+    assert main(["search", "--out", str(out), "--predictor", str(ROOT / "data" / "predictors" / "cpu-1thread")]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "trimmer: interrupted; run the same command again to resume where it stopped"
+
+
+def test_empty_models_is_refused_not_the_defaults(capsys):
+    from trimmer.cli import main
+
+    assert main(["candidates", "--deadline-ms", "9", "--models", ""]) == 2
+    assert "expected a comma-separated list of model names, got ''" in capsys.readouterr().err
+
+
+def test_a_new_deadline_keeps_the_earlier_chosen_trn(fake_predictor, tiny_npz, tmp_path):
+    out = tmp_path / "run"
+    first = run_search(_config(tiny_npz), out, progress=False)
+    before = (out / "trn" / "state_dict.pt").read_bytes()
+    second = run_search(_config(tiny_npz, deadline_ms=5.0), out, progress=False)
+    assert second["deadline_ms"] == 5.0 and second["candidates_resumed"] == first["candidates_trained"]
+    kept = out / "deadline-3ms"
+    assert (kept / "trn" / "state_dict.pt").read_bytes() == before
+    assert json.loads((kept / "report.json").read_text())["deadline_ms"] == 3.0
+    assert json.loads((out / "report.json").read_text())["deadline_ms"] == 5.0

@@ -83,7 +83,7 @@ def test_missing_weights_gives_helpful_error(empty_hub):
     msg = str(exc.value)
     assert "'resnet18'" in msg
     assert str(empty_hub / "checkpoints" / "resnet18-f37072fd.pth") in msg
-    assert "--weights PATH" in msg and "--no-pretrained" in msg and "allow_download=True" in msg
+    assert "--weights resnet18=PATH" in msg and "--no-pretrained" in msg and "allow_download=True" in msg
     assert "\n" not in msg
 
 

@@ -43,6 +43,12 @@ class Candidate:
     head_latency_ms: float
     predicted_latency_ms: float
     predicted_upper_ms: float
+    #: why its latency is extrapolated (outside what the predictor was fitted on; '' when it is not)
+    extrapolation: str = ""
+
+    @property
+    def extrapolated(self) -> bool:
+        return bool(self.extrapolation)
 
     @property
     def candidate_id(self) -> str:
@@ -60,6 +66,7 @@ class Candidate:
         d = dataclasses.asdict(self)
         d["candidate_id"] = self.candidate_id
         d["off_the_shelf"] = self.off_the_shelf
+        d["extrapolated"] = self.extrapolated
         return d
 
     @classmethod
@@ -89,7 +96,8 @@ def enumerate_candidates(predictor, models: Sequence[str], *, resolution: int, n
     for base in models:
         chain = (chains or {}).get(base)
         feats = chain_features(chain) if chain is not None else network_features(base, resolution, width=width)
-        pred = predictor.predict_chain(feats, model_name=base, resolution=resolution)
+        pred = predictor.predict_chain(feats, model_name=base, resolution=resolution, width=width)
+        outside = bool(pred.extrapolation)  # a prefix is outside only if its network is
         flops = 0
         for k, row in enumerate(feats):
             flops += int(row["flops"])
@@ -104,6 +112,8 @@ def enumerate_candidates(predictor, models: Sequence[str], *, resolution: int, n
                 resolution_px=int(resolution), out_channels=int(row["out_channels"]), flops=flops,
                 backbone_latency_ms=backbone, head_latency_ms=head_ms,
                 predicted_latency_ms=backbone + head_ms, predicted_upper_ms=upper + head_ms,
+                extrapolation="; ".join(predictor.extrapolation_in(feats[: k + 1], resolution=resolution, width=width))
+                if outside else "",
             ))
     return candidates
 

@@ -58,13 +58,26 @@ def _search_defaults() -> dict:
     return {f.name: f.default for f in dataclasses.fields(SearchConfig)}
 
 
+def _predictor(args) -> str:
+    """The predictor folder: the one given, else the shipped one measured on this machine; one line on stderr
+    when it was measured on another device (candidates are then priced for that device).  A search with
+    ``--margin measured`` refuses such a predictor instead (run_search's one-line error)."""
+    from latmodel.shipped import choose_predictor
+
+    choice = choose_predictor(args.predictor)
+    refuses = getattr(args, "command", None) == "search" and args.margin == "measured"
+    if choice.mismatch and not refuses:
+        print(f"warning: {choice.mismatch}", file=sys.stderr)
+    return choice.path
+
+
 def _config(args):
     from .search import SearchConfig
 
     d = _search_defaults()
-    models = tuple(parse_csv_list(args.models, what="model name")) if args.models else d["models"]
+    models = tuple(parse_csv_list(args.models, what="model name")) if args.models is not None else d["models"]
     return SearchConfig(
-        deadline_ms=args.deadline_ms, models=models, predictor=args.predictor or d["predictor"],
+        deadline_ms=args.deadline_ms, models=models, predictor=_predictor(args),
         data=getattr(args, "data", d["data"]), mode=getattr(args, "mode", d["mode"]),
         epochs=getattr(args, "epochs", d["epochs"]), batch_size=getattr(args, "batch_size", d["batch_size"]),
         finetune_blocks=getattr(args, "finetune_blocks", d["finetune_blocks"]),
@@ -78,6 +91,12 @@ def _config(args):
         pretrained=not getattr(args, "no_pretrained", not d["pretrained"]), workers=getattr(args, "workers", d["workers"]),
         scheduler=getattr(args, "scheduler", d["scheduler"]) or None,
     )
+
+
+def _saved_work(args) -> bool:
+    from .state import has_saved_work
+
+    return has_saved_work(Path(args.out))
 
 
 def cmd_search(args) -> int:
@@ -138,7 +157,8 @@ def _common(p, d: dict):
     p.add_argument("--deadline-ms", type=positive_float, default=d["deadline_ms"],
                    help=f"latency deadline per image, ms (default {d['deadline_ms']:g})")
     p.add_argument("--models", help=f"comma-separated base networks (default {', '.join(d['models'])})")
-    p.add_argument("--predictor", help="predictor folder (default: the bundled CPU 1-thread predictor)")
+    p.add_argument("--predictor", help="predictor folder (default: the shipped predictor measured on this machine; when none was, "
+                        "the CPU 1-thread one, with a warning naming both devices)")
     p.add_argument("--resolution", type=positive_int, default=d["resolution_px"],
                    help=f"input resolution, pixels (default {d['resolution_px']})")
     p.add_argument("--margin", choices=list(PRUNE_MARGINS), default=d["margin"],
@@ -160,8 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="enumerate, predict, prune, retrain and choose a TRN")
     _common(p, d)
+    from .data import DEFAULT_TEST_FRACTION
+
     p.add_argument("--data", help="dataset: an ImageFolder directory, 'fashion-mnist' or an IDX folder "
-                                  "(default: the embedded Fashion-MNIST subset)")
+                                  "(default: the embedded Fashion-MNIST subset). Test images (reported, never used "
+                                  "to choose): the dataset's own test split (Fashion-MNIST, .npz, a test/ folder), "
+                                  f"else {DEFAULT_TEST_FRACTION * 100:.0f}%% of each class")
     p.add_argument("--mode", choices=list(MODES), default=d["mode"], help=f"what retrains (default {d['mode']})")
     p.add_argument("--epochs", type=_epochs, default=d["epochs"],
                    help=f"training epochs per candidate (default {d['epochs']})")
@@ -193,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default=d["scheduler"], help="Dask scheduler address tcp://HOST:PORT (or DASK_SCHEDULER_ADDRESS)")
     p.add_argument("--out", required=True, help="output folder (resumes if it holds an interrupted search)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_search)
+    p.set_defaults(func=cmd_search, saved_work=_saved_work)
 
     p = sub.add_parser("candidates", help="list candidates with predicted latency; no training (fast)")
     _common(p, d)

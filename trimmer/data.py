@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterator, Sequence
 from latmodel.errors import NetcutError
 
 __all__ = [
+    "DEFAULT_TEST_FRACTION",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "FASHION_MNIST_CLASSES",
@@ -86,7 +87,7 @@ _IDX_FILES = {
 }
 _NPZ_KEYS = ("train_x", "train_y", "test_x", "test_y", "classes")
 _SPLIT_DIRS = ("train", "val", "test")
-_DEFAULT_TEST_FRACTION = 0.2
+DEFAULT_TEST_FRACTION = 0.2
 
 
 # --------------------------------------------------------------------------- record
@@ -441,7 +442,7 @@ def load_image_folder(path: str | Path, *, val_fraction: float = 0.1, test_fract
     if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
         raise NetcutError(f"image_size must be an integer >= 8 pixels, got {image_size!r}")
     subdirs = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    tf = _DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
+    tf = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
     if "train" in subdirs and subdirs <= set(_SPLIT_DIRS):
         tr_x, tr_y, classes = _read_folder(root / "train", image_size, limit_per_class, seed)
         carve = [val_fraction if "val" not in subdirs else 0.0, tf if "test" not in subdirs else 0.0]

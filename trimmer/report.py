@@ -14,10 +14,11 @@ __all__ = ["REPORT_SCHEMA_VERSION", "CANDIDATE_COLUMNS", "write_report", "pareto
 
 logger = logging.getLogger(__name__)
 
-REPORT_SCHEMA_VERSION = 3
+REPORT_SCHEMA_VERSION = 4
 CANDIDATE_COLUMNS = (
     "candidate_id", "base", "cut", "n_blocks", "block_name", "off_the_shelf", "resolution_px", "out_channels",
-    "flops", "backbone_latency_ms", "head_latency_ms", "predicted_latency_ms", "predicted_upper_ms", "status",
+    "flops", "backbone_latency_ms", "head_latency_ms", "predicted_latency_ms", "predicted_upper_ms",
+    "extrapolated", "extrapolation", "status",
     "measured_latency_ms", "probe_val_accuracy", "probe_rank", "fine_tuned", "val_accuracy", "test_accuracy",
     "epochs_run", "train_seconds",
 )
@@ -287,9 +288,10 @@ def summary_text(report: dict[str, Any], out: Path) -> str:
                      f"{c['predicted_latency_ms']:.2f} ms (upper bound {c['predicted_upper_ms']:.2f} ms){v}")
         margin = report.get("selection_margin")
         if margin is not None and margin > 0.05:
-            lines.append(f"note: {report['candidates_trained']} candidates were compared on {report['data']['n_val']} "
-                         f"validation images, which tells apart only differences over {100 * margin:.1f} points "
-                         "(95%); more validation data or fewer retrained candidates (--top-k) make the choice firmer")
+            n = min(100.0, 100 * margin)
+            lines.append(f"note: the validation split ({report['data']['n_val']} images) is too small to tell the "
+                         f"{report['candidates_trained']} retrained candidates apart within {n:.0f} accuracy points "
+                         "(95%); use --val-fraction or more data, or retrain fewer candidates (--top-k)")
     op = report.get("best_off_the_shelf_by_probe")
     if o is None and op is not None:
         vs = (f" (chosen TRN's probe: {100 * op['chosen_probe_val_accuracy']:.2f}%)"

@@ -22,7 +22,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -122,11 +124,14 @@ class SearchConfig:
         return TrainConfig(mode=self.mode, epochs=self.epochs, batch_size=self.batch_size,
                            finetune_blocks=self.finetune_blocks, seed=self.seed, device=self.device)
 
-    def training_key(self, data_fingerprint: str) -> dict[str, Any]:
-        """The settings a finished candidate's result depends on (resume must match them)."""
+    def training_key(self, data_fingerprint: str | None) -> dict[str, Any]:
+        """The settings a finished candidate's result depends on (resume must match them); ``data_fingerprint``
+        None: before the data is loaded (:meth:`trimmer.state.SearchState.precheck` compares the rest)."""
         return {
             "schema_version": SEARCH_SCHEMA_VERSION,
             "data": data_fingerprint,  # the validation split is part of the data
+            "data_spec": {"data": self.data, "seed": self.seed, "limit_per_class": self.limit_per_class,
+                          "val_fraction": self.val_fraction},
             "train": self.train_config().to_dict(),
             "resolution_px": self.resolution_px,
             "pretrained": self.pretrained,
@@ -224,6 +229,12 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
     unknown = sorted(set(weights) - set(config.models))
     if unknown:
         raise NetcutError(f"--weights names {', '.join(unknown)}, which is not in --models ({', '.join(config.models)})")
+    # Refused before any data or network is loaded: an --out of other settings, a scheduler nobody listens at.
+    SearchState.precheck(out, config.training_key(None))
+    if config.scheduler:
+        from latmodel.cluster import check_scheduler_reachable
+
+        check_scheduler_reachable(config.scheduler)
 
     predictor = load_predictor(Path(config.predictor))
     _check_resolution(predictor, config.resolution_px)
@@ -325,6 +336,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
 
     chosen = _choose(candidates, results, feasibility)
     ots = _choose(candidates, results, feasibility, off_the_shelf=True)
+    _keep_previous_deadline(out, config.deadline_ms)
     exported = None
     verified_ms = None
     if chosen is not None:
@@ -353,6 +365,30 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
         probe_seconds=probe_seconds, runtime=_runtime_of(predictor), feasibility=feasibility,
     )
     return report
+
+
+#: What a search writes for its deadline (the retrained candidates in results/ serve every deadline).
+_DEADLINE_OUTPUTS = ("trn", "report.json", "candidates.csv", "pareto.png")
+
+
+def _keep_previous_deadline(out: Path, deadline_ms: float) -> None:
+    """A search for a new deadline in a folder that holds another deadline's outputs moves them to
+    ``deadline-<ms>ms/`` first: the earlier chosen TRN is kept, never overwritten (its results are reused)."""
+    report = out / "report.json"
+    try:
+        old = float(json.loads(report.read_text(encoding="utf-8"))["deadline_ms"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if old == float(deadline_ms):
+        return
+    keep = out / f"deadline-{old:g}ms"
+    if keep.exists():
+        shutil.rmtree(keep)  # an older copy of that same deadline's outputs
+    keep.mkdir()
+    for name in _DEADLINE_OUTPUTS:
+        if (out / name).exists():
+            (out / name).rename(keep / name)
+    logger.info("the %g ms deadline's outputs moved to %s", old, keep)
 
 
 def _probe_feasible(feasible: Sequence[Candidate], bases: dict, data, config: SearchConfig, state, progress: bool
@@ -411,22 +447,20 @@ def _job_work(job: TrainJob, by_base_cut: dict, config: SearchConfig, data) -> d
     return out
 
 
-def _verify_latency(trn, resolution: int, predictor, onnx_path: Path | None, *, rounds: int = 15) -> float:
-    """Measure the chosen TRN here in the predictor's runtime, with its thread count, the way the calibration
-    table was measured (interleaved rounds, round-model latency at the fast machine state; docs/TABLE.md), so
-    the number compares with the prediction."""
+def _verify_latency(trn, resolution: int, predictor, onnx_path: Path | None, *, bursts: int = 15) -> float:
+    """Measure the chosen TRN here in the predictor's runtime, with its thread count, with the calibration
+    table's statistic (the fastest of its warm bursts; docs/TABLE.md), so the number compares with the prediction."""
     import torch
     from latmodel.runtimes import time_module
 
     threads = int((getattr(predictor, "device_", None) or {}).get("threads", 1) or 1)
     x = torch.randn(1, 3, resolution, resolution)
-    return time_module(trn, x, runtime=_runtime_of(predictor), threads=threads, rounds=rounds, warmup=5,
-                       onnx_path=onnx_path)
+    return time_module(trn, x, runtime=_runtime_of(predictor), threads=threads, bursts=bursts, onnx_path=onnx_path)
 
 
-#: Timed runs of a borderline candidate span about this long, so that its round-model latency sees more than
-#: one of a shared host's speed phases (they last seconds); 15 rounds of a 1.5 ms TRN took 25 ms and read
-#: 2.97 ms where the calibration profile read 1.80 ms (bench_exploration, 2026-12-02).
+#: Timed runs of a borderline candidate span about this long, so that its statistic sees more than one of a
+#: shared host's speed phases (they last seconds); 15 rounds of a 1.5 ms TRN took 25 ms and read 2.97 ms where
+#: the calibration profile read 1.80 ms (bench_exploration, 2026-12-02).
 MEASURE_SPAN_MS = 1000.0
 
 
@@ -437,23 +471,20 @@ def _trn_timer(bases: dict, n_classes: int, resolution: int, predictor) -> Measu
 
         chain, _ = bases[cand.base]
         trn = copy.deepcopy(build_trn(chain, cand.cut, n_classes)).cpu().eval()
-        rounds = int(min(400, max(15, MEASURE_SPAN_MS // max(cand.predicted_latency_ms, 1e-3))))
-        return _verify_latency(trn, resolution, predictor, None, rounds=rounds)
+        from latmodel.bursts import BurstPolicy
+
+        per_burst = BurstPolicy().untimed + BurstPolicy().timed
+        bursts = int(min(100, max(6, MEASURE_SPAN_MS // (per_burst * max(cand.predicted_latency_ms, 1e-3)))))
+        return _verify_latency(trn, resolution, predictor, None, bursts=bursts)
 
     return measure
 
 
 def _other_device(predictor) -> str | None:
     """A sentence when this machine is not the device the predictor was calibrated on (else None)."""
-    from latmodel.device import device_record
+    from latmodel.shipped import device_mismatch
 
-    dev = getattr(predictor, "device_", None) or {}
-    here = device_record(dev.get("device_kind", "cpu"), threads=int(dev.get("threads", 1) or 1),
-                         runtime=_runtime_of(predictor)).device_id
-    if dev.get("device_id") and dev["device_id"] != here:
-        return (f"this machine (device id {here}) is not the device the predictor was calibrated on "
-                f"({dev['device_id']}, {dev.get('device_name', '?')})")
-    return None
+    return device_mismatch(dict(getattr(predictor, "device_", None) or {})) or None
 
 
 def _runtime_of(predictor) -> str:

@@ -19,7 +19,7 @@ from latmodel.fileio import atomic_path, atomic_write_json
 if TYPE_CHECKING:
     from .probe import ProbeScore
 
-__all__ = ["CandidateResult", "SearchState", "MEASURED_FILE"]
+__all__ = ["CandidateResult", "SearchState", "MEASURED_FILE", "has_saved_work"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,26 +53,55 @@ def _safe_id(candidate_id: str) -> str:
     return _ID_SAFE.sub("_", candidate_id.replace("/", "__"))
 
 
+#: The training key of a search folder (what its results depend on).
+KEY_FILE = "search.json"
+
+
+def has_saved_work(out) -> bool:
+    """Whether the search folder ``out`` holds anything a rerun would resume from (results, probe scores,
+    measured latencies)."""
+    out = Path(out)
+    return (out / MEASURED_FILE).is_file() or any(
+        any(d.glob("*.json")) for d in (out / "results", out / "probe") if d.is_dir())
+
+
 class SearchState:
     """``OUT/`` of a search: the training key, finished results and head weights."""
+
+    @staticmethod
+    def _check(out: Path, key: dict[str, Any], *, skip: tuple[str, ...] = ()) -> dict | None:
+        """The folder's stored key (None if new); NetcutError when it differs from ``key`` (keys in ``skip``
+        and ``data_spec`` missing from an older folder are not compared)."""
+        key_path = Path(out) / KEY_FILE
+        if not key_path.exists():
+            return None
+        try:
+            old = json.loads(key_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            raise NetcutError(f"{str(key_path)!r} is damaged; delete it (and {Path(out) / 'results'}) to start "
+                              "afresh") from None
+        names = (set(old) | set(key)) - set(skip) - ({"data_spec"} if "data_spec" not in old else set())
+        diff = sorted(k for k in names if old.get(k) != key.get(k))
+        if diff:
+            raise NetcutError(
+                f"--out {str(out)!r} holds a search with other training settings ({', '.join(diff)} differ); "
+                "use a new --out folder, or the same data, mode, epochs, seed and resolution to resume"
+            )
+        return old
+
+    @classmethod
+    def precheck(cls, out, key: dict[str, Any]) -> None:
+        """Refuse an ``out`` holding a search of other settings before the data is loaded (its fingerprint,
+        ``key["data"]``, is compared once it is)."""
+        cls._check(Path(out), key, skip=("data",))
 
     def __init__(self, out: Path, key: dict[str, Any]):
         self.out = out
         self.results_dir = out / "results"
         self.weights_dir = out / "weights"
         self.probe_dir = out / "probe"
-        key_path = out / "search.json"
-        if key_path.exists():
-            try:
-                old = json.loads(key_path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                raise NetcutError(f"{str(key_path)!r} is damaged; delete it (and {self.results_dir}) to start afresh") from None
-            if old != key:
-                diff = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
-                raise NetcutError(
-                    f"--out {str(out)!r} holds a search with other training settings ({', '.join(diff)} differ); "
-                    "use a new --out folder, or the same data, mode, epochs, seed and resolution to resume"
-                )
+        key_path = out / KEY_FILE
+        self._check(out, key)
         out.mkdir(exist_ok=True)
         self.results_dir.mkdir(exist_ok=True)
         self.weights_dir.mkdir(exist_ok=True)

