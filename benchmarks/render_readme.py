@@ -292,22 +292,40 @@ def section_host_noise(r):
 
 
 def section_repeatability(r):
-    lines = ["### Do two profile passes agree? Per-configuration rounds vs warm windows\n", _header(r),
-             f"{len(r['configs'])} configurations ({', '.join(r['configs'])}), each method's two passes in their own "
-             "processes, the methods alternating (round model, window, round model, window). Share of prefixes "
+    w = r["window"]
+    lines = ["### Do two profile passes agree? Per-configuration rounds vs windows of warm bursts\n", _header(r),
+             f"{len(r['configs'])} configurations ({', '.join(r['configs'])}); each method's two passes ran in their "
+             "own processes, the methods alternating. `round-model`: each configuration in its own child and rounds "
+             f"(the old method); `window`: all {w['window_configs']} configurations round-robin in one window of "
+             f"{w['window_s']:g} s, {w['untimed']} untimed + {w['timed']} timed passes a burst. Share of prefixes "
              f"(`prefix_ms`, what a TRN costs) and whole networks whose two passes agree; prefixes under "
-             f"{r['tiny_ms']:g} ms apart.\n",
+             f"{r['tiny_ms']:g} ms apart." + (f" {r['note']}." if r.get("note") else "") + "\n",
              "| runtime | method | prefixes within ±5% | within ±10% | median \\|Δ\\| | whole networks within ±5% / "
              "±10% | prefixes < 0.2 ms within ±10% | time of the two passes |", "|---|---|---|---|---|---|---|---|"]
     for runtime, res in r["runtimes"].items():
-        for method in ("round-model", "window-p10"):
+        for method in ("round-model", "window", "window_confirmation"):
+            if method not in res:
+                continue
             m = res[method]
             p, n, t = m["prefix"], m["network"], m["prefix"].get("under_tiny_ms", {})
             secs = sum(v for k, v in res["seconds"].items() if k.startswith(method))
             tiny = f"{t['within_10_pct']:.0f}% (n={t['n']})" if t.get("n") else "none"
-            lines.append(f"| {runtime} | {method} | **{p['within_5_pct']:.1f}%** (n={p['n']}) | {p['within_10_pct']:.1f}% "
+            label = f"{method} ({m['statistic']})" if "statistic" in m else method
+            if method == "window_confirmation":
+                label = f"window ({m['statistic']}), a later independent run ({m.get('date', '')})"
+                secs = sum(m.get("seconds", {}).values())
+            lines.append(f"| {runtime} | {label} | **{p['within_5_pct']:.1f}%** (n={p['n']}) | {p['within_10_pct']:.1f}% "
                          f"| {p['median_abs_pct']:.2f}% | {n['within_5_pct']:.0f}% / {n['within_10_pct']:.0f}% "
                          f"(n={n['n']}) | {tiny} | {secs / 60:.1f} min |")
+    stats = {rt: res["window"].get("statistics") for rt, res in r["runtimes"].items() if "window" in res}
+    if any(stats.values()):
+        names = list(next(v for v in stats.values() if v))
+        lines += ["", "The window's statistic, chosen on these samples: prefixes within ±5% / ±10% between the two "
+                  "passes when each quantity is summarised by", "",
+                  "| statistic | " + " | ".join(stats) + " |", "|---|" + "---|" * len(stats)]
+        for name in names:
+            cells = [f"{v[name]['within_5_pct']:.0f}% / {v[name]['within_10_pct']:.0f}%" if v else "" for v in stats.values()]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 

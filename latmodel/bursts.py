@@ -40,7 +40,8 @@ from typing import Any, Callable, Sequence
 
 from .errors import NetcutError
 from .stats import TimingStats, stats_from_samples
-from .timing import Clock, gc_paused, plain_pass, require_positive_int, stamped_pass, timed_plain_pass
+from .timing import (Clock, gc_paused, plain_pass, require_positive_int, stamped_pass, timed_call,
+                     timed_plain_pass)
 
 __all__ = [
     "BurstPolicy",
@@ -208,14 +209,7 @@ class _Visitor:
         self.policy, self.clock, self.sync = policy, clock, sync
 
     def _timed(self, fn) -> float:
-        sync, clock = self.sync, self.clock
-        if sync is not None:
-            sync()
-        t0 = clock()
-        fn()
-        if sync is not None:
-            sync()
-        return (clock() - t0) / _NS_PER_MS
+        return timed_call(fn, self.clock, self.sync)
 
     def burst(self, fn, out: list) -> None:
         for _ in range(self.policy.untimed):

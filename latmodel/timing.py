@@ -42,6 +42,7 @@ __all__ = [
     "plain_pass",
     "stamped_pass",
     "timed_plain_pass",
+    "timed_call",
     "require_positive_int",
     "check_counts",
     "time_callable",
@@ -139,6 +140,17 @@ def stamped_pass(blocks: Sequence, x, clock: Clock, sync, stamps: list) -> list[
         stamps[i + 1] = clock()
     del y
     return [(stamps[i + 1] - stamps[i]) / _NS_PER_MS for i in range(len(blocks))]
+
+
+def timed_call(fn: Callable[[], Any], clock: Clock, sync) -> float:
+    """One call of ``fn`` timed (a sync before each timestamp when ``sync`` is given), ms."""
+    if sync is not None:
+        sync()
+    t0 = clock()
+    fn()
+    if sync is not None:
+        sync()
+    return (clock() - t0) / _NS_PER_MS
 
 
 def timed_plain_pass(blocks: Sequence, x, clock: Clock, sync) -> float:
@@ -270,13 +282,7 @@ def _interleaved_rounds(blocks: Sequence, x, prefixes: Sequence, inputs: Sequenc
 
     def timed(fn) -> float:
         fn()  # untimed: brings this quantity's weights and buffers back into the caches
-        if sync is not None:
-            sync()
-        t0 = clock()
-        fn()
-        if sync is not None:
-            sync()
-        return (clock() - t0) / _NS_PER_MS
+        return timed_call(fn, clock, sync)
 
     def timestamped():
         for i, interval in enumerate(stamped_pass(blocks, x, clock, sync, stamps)):

@@ -47,10 +47,10 @@ def test_small_corpus_is_a_spread_subset():
 
 
 def test_get_corpus_and_registry():
-    assert set(CORPORA) == {"default", "small"}
+    assert set(CORPORA) == {"default", "small", "repeat"}
     assert get_corpus() == default_corpus()
     assert get_corpus("small") == small_corpus()
-    with pytest.raises(NetcutError, match="unknown corpus 'tiny'; choose one of: default, small"):
+    with pytest.raises(NetcutError, match="unknown corpus 'tiny'; choose one of: default, small, repeat"):
         get_corpus("tiny")
 
 
@@ -66,3 +66,14 @@ def test_transformer_style_corpus_entries():
     assert [c.model for c in sampled3] == [f"random3:{s}" for s in RANDOM3_SEEDS]
     assert not set(RANDOM3_SEEDS) & (set(RANDOM_SEEDS) | set(RANDOM2_SEEDS))
     assert {MODELS[n].family for n, _ in TRANSFORMER_CONFIGS} == {"convnext", "swin", "maxvit", "vit"}
+
+
+def test_repeat_corpus_covers_every_family_twice():
+    from latmodel.corpus import repeat_corpus
+    from latmodel.zoo import family_of
+
+    rep = repeat_corpus()
+    assert len(rep) == 35 and set(rep) <= set(default_corpus())
+    fams = {family_of(c.model) for c in default_corpus() if ":" not in c.model}
+    assert fams <= {family_of(c.model) for c in rep}
+    assert {c.model.split(":")[0] for c in rep if ":" in c.model} == {"random", "random2", "random3"}

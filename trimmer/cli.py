@@ -76,8 +76,8 @@ def _config(args):
 
     d = _search_defaults()
     models = tuple(parse_csv_list(args.models, what="model name")) if args.models is not None else d["models"]
-    return SearchConfig(
-        deadline_ms=args.deadline_ms, models=models, predictor=_predictor(args),
+    config = SearchConfig(
+        deadline_ms=args.deadline_ms, models=models, predictor=args.predictor or d["predictor"],
         data=getattr(args, "data", d["data"]), mode=getattr(args, "mode", d["mode"]),
         epochs=getattr(args, "epochs", d["epochs"]), batch_size=getattr(args, "batch_size", d["batch_size"]),
         finetune_blocks=getattr(args, "finetune_blocks", d["finetune_blocks"]),
@@ -91,6 +91,8 @@ def _config(args):
         pretrained=not getattr(args, "no_pretrained", not d["pretrained"]), workers=getattr(args, "workers", d["workers"]),
         scheduler=getattr(args, "scheduler", d["scheduler"]) or None,
     )
+    # after every other setting is checked, so a user error stays the only line on stderr
+    return dataclasses.replace(config, predictor=_predictor(args))
 
 
 def _saved_work(args) -> bool:
