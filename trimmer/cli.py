@@ -59,16 +59,12 @@ def _search_defaults() -> dict:
 
 
 def _predictor(args) -> str:
-    """The predictor folder: the one given, else the shipped one measured on this machine; one line on stderr
-    when it was measured on another device (candidates are then priced for that device).  A search with
-    ``--margin measured`` refuses such a predictor instead (run_search's one-line error)."""
+    """The predictor folder: the one given, else the shipped one measured on this machine.  When it was
+    measured on another device, ``trimmer candidates`` and ``run_search`` say so in one line once the
+    input is known to be valid (so a user error stays the only line), and ``--margin measured`` refuses."""
     from latmodel.shipped import choose_predictor
 
-    choice = choose_predictor(args.predictor)
-    refuses = getattr(args, "command", None) == "search" and args.margin == "measured"
-    if choice.mismatch and not refuses:
-        print(f"warning: {choice.mismatch}", file=sys.stderr)
-    return choice.path
+    return choose_predictor(args.predictor).path
 
 
 def _config(args):
@@ -127,6 +123,11 @@ def cmd_candidates(args) -> int:
     _check_resolution(predictor, config.resolution_px)
     cands = enumerate_candidates(predictor, config.models, resolution=config.resolution_px, n_classes=args.classes)
     check_deadline(cands, config.deadline_ms, margin=config.margin)
+    from latmodel.shipped import device_mismatch
+
+    other = device_mismatch(dict(getattr(predictor, "device_", None) or {}))
+    if other:
+        print(f"warning: {other}: the candidates are priced for that device", file=sys.stderr)
     kept, pruned = prune(cands, config.deadline_ms, margin=config.margin)
     kept_ids = {c.candidate_id for c in kept}
     if args.json:

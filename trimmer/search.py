@@ -265,6 +265,9 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
                                       n_classes=n_classes, chains={b: chain for b, (chain, _) in bases.items()})
     prediction_seconds = time.perf_counter() - t_pred
     check_deadline(candidates, config.deadline_ms, margin=config.margin)
+    elsewhere = None if (times_here or config.verify) else _other_device(predictor)
+    if elsewhere:  # said once the input is known valid (a user error stays the only line); --verify says it above
+        logger.warning("%s: the candidates are priced for that device", elsewhere)
     kept, pruned = prune(candidates, config.deadline_ms, margin=config.margin)
     logger.info("%d candidates, %d kept, %d pruned", len(candidates), len(kept), len(pruned))
 
