@@ -62,9 +62,11 @@ def _predictor(args) -> str:
     """The predictor folder: the one given, else the shipped one measured on this machine.  When it was
     measured on another device, ``trimmer candidates`` and ``run_search`` say so in one line once the
     input is known to be valid (so a user error stays the only line), and ``--margin measured`` refuses."""
+    if args.predictor:  # used as given; its device is compared once it is loaded
+        return args.predictor
     from latmodel.shipped import choose_predictor
 
-    return choose_predictor(args.predictor).path
+    return choose_predictor().path
 
 
 def _config(args):
