@@ -88,6 +88,22 @@ def _flat(raw: dict) -> dict:
     return {cid: q for window in raw.values() for cid, q in window.items() if cid != "yardstick"}
 
 
+def _yardsticks(raw: dict, name: str, per_visit: int) -> dict:
+    """``config_id -> the yardstick's statistic in its window`` (NaN where the window timed none)."""
+    out = {}
+    for window in raw.values():
+        y = window.get("yardstick") or []
+        y_ms = statistic(y, name, per_visit) if y else float("nan")
+        out.update({cid: y_ms for cid in window if cid != "yardstick"})
+    return out
+
+
+#: How the two passes' latencies are put on a scale before comparing them: as measured; each window's
+#: latencies times (reference / its yardstick) with the pass's own fastest window as the reference; with one
+#: reference for both passes (a device's, as a predictor carries it: the fastest window of either).
+SCALINGS = ("raw", "yardstick_own", "yardstick_device")
+
+
 def compare_statistics(samples_a: dict, samples_b: dict, per_visit: int) -> dict:
     """Prefix agreement of the two passes' raw samples under each of :data:`STATISTICS`."""
     a, b = _flat(samples_a), _flat(samples_b)
@@ -102,18 +118,31 @@ def compare_statistics(samples_a: dict, samples_b: dict, per_visit: int) -> dict
     return res
 
 
-def compare_raw(samples_a: dict, samples_b: dict, name: str, per_visit: int) -> dict:
-    """Prefix and whole-network agreement of two windowed passes under the statistic ``name``, from raw samples."""
+def compare_raw(samples_a: dict, samples_b: dict, name: str, per_visit: int, scaling: str = "raw") -> dict:
+    """Prefix and whole-network agreement of two windowed passes under the statistic ``name``, from raw samples,
+    scaled as :data:`SCALINGS` says."""
+    import math
+
     a, b = _flat(samples_a), _flat(samples_b)
+    ya, yb = _yardsticks(samples_a, name, per_visit), _yardsticks(samples_b, name, per_visit)
     common = sorted(set(a) & set(b))
+    fa = fb = {cid: 1.0 for cid in common}
+    if scaling != "raw":
+        own_a, own_b = min(ya.values()), min(yb.values())
+        ref_a, ref_b = (own_a, own_b) if scaling == "yardstick_own" else (min(own_a, own_b),) * 2
+        fa = {cid: ref_a / ya[cid] for cid in common}
+        fb = {cid: ref_b / yb[cid] for cid in common}
+        if not all(math.isfinite(v) for v in (*fa.values(), *fb.values())):
+            return {"scaling": scaling, "skipped": "a window timed no yardstick"}
     xs, ys, na, nb = [], [], [], []
     for cid in common:
         for va, vb in zip(a[cid]["prefix"], b[cid]["prefix"]):
-            xs.append(statistic(va, name, per_visit))
-            ys.append(statistic(vb, name, per_visit))
-        na.append(statistic(a[cid]["network"], name, per_visit))
-        nb.append(statistic(b[cid]["network"], name, per_visit))
-    return {"prefix": agreement(xs, ys), "network": agreement(na, nb), "configs": len(common), "statistic": name}
+            xs.append(statistic(va, name, per_visit) * fa[cid])
+            ys.append(statistic(vb, name, per_visit) * fb[cid])
+        na.append(statistic(a[cid]["network"], name, per_visit) * fa[cid])
+        nb.append(statistic(b[cid]["network"], name, per_visit) * fb[cid])
+    return {"prefix": agreement(xs, ys), "network": agreement(na, nb), "configs": len(common), "statistic": name,
+            "scaling": scaling}
 
 
 def compare(table_a, table_b) -> dict:
@@ -142,10 +171,13 @@ def main(argv=None) -> int:
     ap.add_argument("--note", default="", help="a sentence recorded with the results")
     ap.add_argument("--evaluate-only", action="store_true",
                     help="no measuring: compare the pass tables (and raw samples) already in --keep")
+    ap.add_argument("--old-from", default=None,
+                    help="a results file of an earlier run whose round-model figures are shown beside this run's "
+                         "(when --methods leaves round-model out; they are marked with that run's date)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "repeatability.json"))
     args = ap.parse_args(argv)
 
-    from latmodel.bursts import BurstPolicy, statistic_name
+    from latmodel.bursts import YARDSTICK_NAME, BurstPolicy, statistic_name
     from latmodel.device import describe_device, device_record
     from latmodel.profiling import WINDOW_CONFIGS, profile
 
@@ -161,7 +193,7 @@ def main(argv=None) -> int:
                  "command": "python benchmarks/bench_repeatability.py " + " ".join(argv if argv is not None
                                                                                    else sys.argv[1:]),
                  "configs": [f"{m}@{r}" for m, r in CONFIGS], "tiny_ms": TINY_MS, "pin_cpu": args.pin_cpu,
-                 "window": {**BurstPolicy().to_dict(), "window_configs": per_window,
+                 "window": {**BurstPolicy().to_dict(), "window_configs": per_window, "yardstick": YARDSTICK_NAME,
                             **({"window_s": args.window_s} if args.window_s else {})},
                  "note": args.note, "runtimes": {}}
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-repeatability-"))
@@ -196,8 +228,16 @@ def main(argv=None) -> int:
             # the window's figures from its raw samples, with the table's statistic; every other one beside it
             raws = [json.loads(p.with_suffix(".samples.json").read_text()) for p in tables["window"]]
             per_visit = BurstPolicy().timed
-            res["window"] = compare_raw(*raws, statistic_name(BurstPolicy().quantile_pct), per_visit)
+            stat = statistic_name(BurstPolicy().quantile_pct)
+            res["window"] = compare_raw(*raws, stat, per_visit, scaling="yardstick_device")
+            res["window"]["scalings"] = {sc: compare_raw(*raws, stat, per_visit, scaling=sc) for sc in SCALINGS}
             res["window"]["statistics"] = compare_statistics(*raws, per_visit=per_visit)
+        if "round-model" not in methods and args.old_from:
+            old = json.loads(Path(args.old_from).read_text(encoding="utf-8"))
+            if "round-model" in old.get("runtimes", {}).get(runtime, {}):
+                res["round-model"] = {**old["runtimes"][runtime]["round-model"], "date": old.get("date", ""),
+                                      "seconds": {k: v for k, v in old["runtimes"][runtime].get("seconds", {}).items()
+                                                  if k.startswith("round-model")}}
         out["runtimes"][runtime] = res
         print(json.dumps({runtime: {m: res[m] for m in methods}}, indent=1), file=sys.stderr, flush=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

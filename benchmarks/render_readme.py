@@ -291,29 +291,48 @@ def section_host_noise(r):
     return lines
 
 
+_SCALING_LABELS = {"raw": "as measured", "yardstick_own": "each window scaled by its yardstick to the pass's fastest",
+                   "yardstick_device": "each window scaled by its yardstick to one device reference"}
+
+
 def section_repeatability(r):
     w = r["window"]
     lines = ["### Do two profile passes agree? Per-configuration rounds vs windows of warm bursts\n", _header(r),
              f"{len(r['configs'])} configurations ({', '.join(r['configs'])}); each method's two passes ran in their "
              "own processes, the methods alternating. `round-model`: each configuration in its own child and rounds "
-             f"(the old method); `window`: all {w['window_configs']} configurations round-robin in one window of "
-             f"{w['window_s']:g} s, {w['untimed']} untimed + {w['timed']} timed passes a burst. Share of prefixes "
+             f"(the old method); `window`: {w['window_configs']} configurations a window, round-robin, "
+             f"{w['untimed']} untimed + {w['timed']} timed passes a burst, each configuration in "
+             f"{w.get('placements', 1)} independent copies, the yardstick ({w.get('yardstick', 'a small GEMM')}) timed "
+             "every round. Share of prefixes "
              f"(`prefix_ms`, what a TRN costs) and whole networks whose two passes agree; prefixes under "
              f"{r['tiny_ms']:g} ms apart." + (f" {r['note']}." if r.get("note") else "") + "\n",
              "| runtime | method | prefixes within ±5% | within ±10% | median \\|Δ\\| | whole networks within ±5% / "
              "±10% | prefixes < 0.2 ms within ±10% | time of the two passes |", "|---|---|---|---|---|---|---|---|"]
     for runtime, res in r["runtimes"].items():
+        rows = []
         for method in ("round-model", "window", "window_confirmation"):
             if method not in res:
                 continue
             m = res[method]
-            p, n, t = m["prefix"], m["network"], m["prefix"].get("under_tiny_ms", {})
             secs = sum(v for k, v in res["seconds"].items() if k.startswith(method))
-            tiny = f"{t['within_10_pct']:.0f}% (n={t['n']})" if t.get("n") else "none"
             label = f"{method} ({m['statistic']})" if "statistic" in m else method
+            if method == "round-model" and m.get("date"):
+                label, secs = f"round-model, run of {m['date']}", sum(m.get("seconds", {}).values())
             if method == "window_confirmation":
                 label = f"window ({m['statistic']}), a later independent run ({m.get('date', '')})"
                 secs = sum(m.get("seconds", {}).values())
+            if method == "window" and m.get("scalings"):
+                placements = r["window"].get("placements", 1)
+                for scaling, sm in m["scalings"].items():
+                    rows.append((f"window ({sm['statistic']}, {placements} placements), {_SCALING_LABELS[scaling]}",
+                                 sm, secs))
+                continue
+            rows.append((label, m, secs))
+        for label, m, secs in rows:
+            if "prefix" not in m:
+                continue
+            p, n, t = m["prefix"], m["network"], m["prefix"].get("under_tiny_ms", {})
+            tiny = f"{t['within_10_pct']:.0f}% (n={t['n']})" if t.get("n") else "none"
             lines.append(f"| {runtime} | {label} | **{p['within_5_pct']:.1f}%** (n={p['n']}) | {p['within_10_pct']:.1f}% "
                          f"| {p['median_abs_pct']:.2f}% | {n['within_5_pct']:.0f}% / {n['within_10_pct']:.0f}% "
                          f"(n={n['n']}) | {tiny} | {secs / 60:.1f} min |")

@@ -25,9 +25,20 @@ configurations round-robin in one window* (:func:`time_window`):
   run then agreed on 44% / 69% within +-5% / +-10%: better than the per-configuration method's
   21% / 30%, not yet the +-5% this project wants; see the README's results.)
 
-A fixed **yardstick** workload (a small matrix product) is timed in every round too; its
-statistic, recorded with each table row, puts windows measured at different times on one
-scale (the host's fast state itself drifts by 4-9% over an hour).
+Each configuration is timed in ``placements`` independent copies (weights, inputs and, for ONNX
+Runtime, sessions allocated anew), visited like separate configurations; its statistic is taken over
+all copies' samples.  Why: on the 2-core Xeon guest of 2026-12-03 the same network's copies in one
+window, interleaved over the same 60 s, had minima up to 25% apart (efficientnet_b0 16.9 vs 21.2 ms):
+where a network's memory lands is a lottery a single copy cannot average out.  Two copies cut the
+spread of 6 networks' minima over 4 processes from 7-13% to 5-12%; the yardstick did the rest.
+
+A fixed **yardstick** workload (:func:`yardstick`: MobileNetV2 and ResNet-18 at 64 px, random
+weights, in ``placements`` copies too) is timed in every round; its statistic, recorded with each
+table row, measures the machine's speed in that window.  The host's slow phases last long enough
+to cover whole windows (a 60 s window ran 30-45% slow throughout): dividing a window's latencies by
+its yardstick (:mod:`latmodel.yardstick_scale`) put the same 6 networks' minima within 1-6% over 4
+processes (a small GEMM, the yardstick before, stayed flat while networks slowed: it sits in the
+core's own caches).
 
 Why not ``torch.utils.benchmark.Timer``: it times one statement in isolation; here many
 quantities of many networks are timed round-robin with every sample kept, timestamps
@@ -56,6 +67,9 @@ __all__ = [
     "time_window",
     "time_bursts",
     "yardstick",
+    "YARDSTICK_NAME",
+    "LEGACY_YARDSTICK",
+    "merge_placements",
 ]
 
 _NS_PER_MS = 1_000_000.0
@@ -69,7 +83,8 @@ class BurstPolicy:
 
     ``untimed`` / ``timed``: passes per burst; ``quantile_pct``: the statistic (a percentile
     of all samples of a quantity, 0 the minimum); ``window_s``: rounds continue until the window lasted this
-    long; ``min_rounds`` / ``max_rounds`` bound the rounds whatever the window.
+    long; ``min_rounds`` / ``max_rounds`` bound the rounds whatever the window; ``placements``: independent
+    copies of each configuration (and of the yardstick) timed in the window, the statistic taken over all.
     """
 
     untimed: int = 1
@@ -78,9 +93,11 @@ class BurstPolicy:
     window_s: float = 300.0
     min_rounds: int = 6
     max_rounds: int = 400
+    placements: int = 2
 
     def __post_init__(self):
         require_positive_int("timed passes per burst", self.timed)
+        require_positive_int("placements", self.placements)
         require_positive_int("min_rounds", self.min_rounds)
         require_positive_int("max_rounds", self.max_rounds)
         if not isinstance(self.untimed, int) or isinstance(self.untimed, bool) or self.untimed < 0:
@@ -174,21 +191,58 @@ def shorth_ms(samples: Sequence[float], fraction: float = 0.5) -> float:
     return sum(window) / len(window)
 
 
-def yardstick(size: int = 192, repeats: int = 4) -> Callable[[], Any]:
-    """A fixed workload (``repeats`` float32 ``size`` x ``size`` matrix products, ~0.1 ms on one core)."""
+#: What :func:`yardstick` times, recorded with every table row (``yardstick`` column); tables of schema 4 timed
+#: :data:`LEGACY_YARDSTICK` instead.
+YARDSTICK_NAME = "mobilenet_v2+resnet18@64px"
+LEGACY_YARDSTICK = "gemm192x4"
+_YARDSTICK_PX = 64
+
+
+def yardstick(placements: int = 1) -> list[Callable[[], Any]]:
+    """The yardstick workload in ``placements`` independent copies: each call runs MobileNetV2 then ResNet-18
+    (torchvision, random weights of a fixed seed) on one 64 px image, ~18 ms on one Xeon core.
+
+    Two networks of the kinds a table holds (depthwise and dense convolutions), so a slow phase that hits
+    memory-bound layers harder shows in it too; a small GEMM did not (it runs from the core's own caches).
+    """
+    import copy
+
     import torch
+    import torchvision
 
-    g = torch.Generator().manual_seed(0)
-    a = torch.randn(size, size, generator=g)
-    b = torch.randn(size, size, generator=g)
+    require_positive_int("placements", placements)
+    torch.manual_seed(0)
+    nets = [torchvision.models.mobilenet_v2().eval(), torchvision.models.resnet18().eval()]
+    x = torch.randn(1, 3, _YARDSTICK_PX, _YARDSTICK_PX, generator=torch.Generator().manual_seed(0))
+    out = []
+    for k in range(placements):
+        copies = [copy.deepcopy(n) for n in nets] if k else nets
+        xk = x.clone()
 
-    def run():
-        c = a
-        for _ in range(repeats):
-            c = torch.mm(c, b)
-        return c
+        def run(copies=copies, xk=xk):
+            with torch.inference_mode():
+                for net in copies:
+                    net(xk)
 
-    return run
+        out.append(run)
+    return out
+
+
+def merge_placements(w: "WindowTimings", groups: Sequence[Sequence[int]]) -> "WindowTimings":
+    """One unit per group: the samples of the units of ``groups[i]`` (copies of one configuration) joined."""
+    merged = []
+    for group in groups:
+        first = w.samples[group[0]]
+        joined = {q: ([] if q in ("network", "stamped") else [[] for _ in first[q]]) for q in first}
+        for u in group:
+            for q, values in w.samples[u].items():
+                if q in ("network", "stamped"):
+                    joined[q].extend(values)
+                else:
+                    for k, v in enumerate(values):
+                        joined[q][k].extend(v)
+        merged.append(joined)
+    return dataclasses.replace(w, samples=tuple(merged))
 
 
 def _new_samples(n: int) -> dict:
@@ -243,15 +297,15 @@ class _Visitor:
 
 def time_window(units: Sequence[WindowUnit], *, policy: BurstPolicy = BurstPolicy(),
                 clock: Clock = time.perf_counter_ns, sync: Callable[[], Any] | None = None,
-                yardstick_fn: Callable[[], Any] | None = None,
+                yardstick_fn: Callable[[], Any] | Sequence[Callable[[], Any]] | None = None,
                 on_round: Callable[[int, float], None] | None = None) -> WindowTimings:
     """Time every quantity of every unit in warm bursts, round-robin, over one window.
 
     Round ``r`` visits the units starting at ``r mod len(units)``, forwards in even rounds and
     backwards in odd ones (prefixes and blocks likewise), so no quantity always follows the same
     other one.  Rounds continue until ``policy.window_s`` seconds have passed by ``clock`` and at
-    least ``policy.min_rounds`` rounds ran (at most ``policy.max_rounds``).  ``yardstick_fn`` is
-    timed in a burst at the start of every round.  ``on_round(rounds_done, seconds)`` is called
+    least ``policy.min_rounds`` rounds ran (at most ``policy.max_rounds``).  ``yardstick_fn`` (one
+    callable or several: copies, their samples joined) is timed in a burst at the start of every round.  ``on_round(rounds_done, seconds)`` is called
     after each round (progress).
     """
     if not units:
@@ -264,6 +318,7 @@ def time_window(units: Sequence[WindowUnit], *, policy: BurstPolicy = BurstPolic
     samples = [_new_samples(len(u.blocks)) for u in units]
     stamps = [[0] * (len(u.blocks) + 1) for u in units]
     yard: list[float] = []
+    yard_fns = ([] if yardstick_fn is None else [yardstick_fn] if callable(yardstick_fn) else list(yardstick_fn))
     m = len(units)
     start = clock()
     rounds = 0
@@ -272,8 +327,8 @@ def time_window(units: Sequence[WindowUnit], *, policy: BurstPolicy = BurstPolic
             if rounds >= policy.min_rounds and (clock() - start) / 1e9 >= policy.window_s:
                 break
             forward = rounds % 2 == 0
-            if yardstick_fn is not None:
-                visitor.burst(yardstick_fn, yard)
+            for fn in yard_fns:
+                visitor.burst(fn, yard)
             first = rounds % m
             order = [(first + j) % m for j in range(m)]
             if not forward:

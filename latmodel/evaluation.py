@@ -27,6 +27,7 @@ from .metrics import ErrorMetrics, error_metrics
 from .model import LatencyModel
 from .predictor_io import load_predictor, save_predictor
 from .reports import CrossValidation, EvaluationReport, FitReport
+from .yardstick_scale import scale_to_yardstick
 
 __all__ = [
     "OutOfFold",
@@ -188,7 +189,11 @@ def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict
                             "choose another --out or remove it yourself")
     if not out.parent.is_dir():
         raise ArtifactError(f"output folder {str(out.parent)!r} does not exist; create it first (mkdir -p {out.parent})")
-    table = read_tables(paths)
+    # every window on one scale before cross-validation splits the table (latmodel.yardstick_scale)
+    table, scale = scale_to_yardstick(read_tables(paths))
+    if scale.rows_scaled:
+        logger.info("%d rows scaled to the yardstick's %.3f ms (factors %.3f-%.3f); %d rows without it", scale.rows_scaled,
+                    scale.reference_ms, scale.min_factor, scale.max_factor, scale.rows_unscaled)
     init = load_predictor(base) if base is not None else None
     params = {**(init.get_params() if init is not None else {}), **(params or {})}
     base_record = None
@@ -246,6 +251,9 @@ def evaluate_tables(predictor_path, tables: Sequence, *, plot=None) -> Evaluatio
     model = load_predictor(predictor_path)
     df = LatencyModel._validate_table(read_tables([Path(t) for t in tables]))
     other = device_difference(model.device_, df)
+    # the table's windows at the predictor's yardstick speed when it is this device's (else at its own fastest)
+    same = not other and model.yardstick_ is not None
+    df, _ = scale_to_yardstick(df, model.yardstick_["reference_ms"] if same else None)
     if other:
         logger.warning("%s: the errors below mix the predictor's error with the difference between devices", other)
     s1, prefix, _ = model.predict_table(df)

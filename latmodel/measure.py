@@ -25,10 +25,11 @@ import logging
 import math
 import time
 
+from .bursts import YARDSTICK_NAME
 from .device import DeviceRecord, device_record, make_config_id
 from .errors import NetcutError
 from .noise import LoadMonitor, NoisePolicy, consistency_reason, noise_reasons, wait_for_quiet
-from .runtimes import prepare_chain
+from .runtimes import get_runtime, prepare_chain
 from .timing import (WARMUP_PASSES, Clock, InterleavedTimings, check_counts, pilot_block_ms, require_positive_int,
                      time_interleaved)
 
@@ -245,7 +246,7 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
         "prefix_ms": lat["prefix"][k], "prefix_median_ms": t.prefix[k].median_ms, "prefix_p90_ms": t.prefix[k].p90_ms,
         "prefix_cv": t.prefix[k].cv, "network_ms": lat["network"][0], "network_median_ms": t.network.median_ms,
         "network_cv": t.network.cv, "rounds": t.rounds, "samples": t.rounds, "method": ROUND_MODEL_METHOD,
-        "window_s": math.nan, "window_configs": 1, "yardstick_ms": math.nan,
+        "window_s": math.nan, "window_configs": 1, "placements": 1, "yardstick": "", "yardstick_ms": math.nan,
     } for k in range(n)]
     reasons = [m.config_reasons + m.row_reasons[k] for k in range(n)]
     return _config_rows(chain, label, family, width, batch_size, threads, record, features, timings, reasons)
@@ -260,7 +261,8 @@ def _window_timing_columns(w, u: int, k: int, yard_ms: float, n_configs: int) ->
         "prefix_ms": w.stat(u, "prefix", k), "prefix_median_ms": pf.median_ms, "prefix_p90_ms": pf.p90_ms,
         "prefix_cv": pf.cv, "network_ms": w.stat(u, "network"), "network_median_ms": net.median_ms,
         "network_cv": net.cv, "rounds": w.rounds, "samples": pf.n, "method": f"{WINDOW_METHOD}-{w.statistic}",
-        "window_s": round(w.seconds, 1), "window_configs": n_configs, "yardstick_ms": yard_ms,
+        "window_s": round(w.seconds, 1), "window_configs": n_configs, "placements": w.policy.placements,
+        "yardstick": YARDSTICK_NAME if yard_ms == yard_ms else "", "yardstick_ms": yard_ms,
     }
 
 
@@ -272,9 +274,10 @@ def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: st
 
     ``configs``: :class:`~latmodel.corpus.ProfileConfig` records (or ``(model, resolution, width)``
     tuples; ``model`` may also be an ``nn.Module`` or a :class:`~latmodel.blocks.BlockChain`).
-    Returns one list of table rows per configuration, in the order given.  The reference columns
-    are the minimum (``policy.quantile_pct``) of each quantity's warm samples; medians,
-    the prefix's 90th percentile and the sample count stay beside them.
+    Returns one list of table rows per configuration, in the order given.  Each configuration is prepared
+    ``policy.placements`` times (independent copies, timed as separate units of the window); the reference
+    columns are the minimum (``policy.quantile_pct``) of each quantity's warm samples over all copies;
+    medians, the prefix's 90th percentile and the sample count stay beside them.
 
     ``samples``, if given, receives every raw sample (ms) by ``config_id`` and quantity (and the yardstick's
     under ``"yardstick"``), for studies of the statistic (``benchmarks/bench_repeatability.py``).
@@ -285,7 +288,9 @@ def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: st
     """
     import torch
 
-    from .bursts import BurstPolicy, WindowUnit, time_window, yardstick
+    import copy
+
+    from .bursts import BurstPolicy, WindowUnit, merge_placements, time_window, yardstick
     from .features import chain_features
     from .zoo import family_of
 
@@ -300,7 +305,7 @@ def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: st
     sync = torch.cuda.synchronize if device == "cuda" else None
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
-    prepared = []
+    prepared, groups = [], []
     try:
         with torch.inference_mode():
             units = []
@@ -312,13 +317,19 @@ def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: st
                 blocks = list(chain.blocks)
                 if device == "cuda":
                     x, blocks = x.cuda(), [b.cuda() for b in blocks]
-                ready = prepare_chain(runtime, blocks, x, threads=threads, name=label, cache_dir=onnx_cache)
-                units.append(WindowUnit(tuple(ready.blocks), tuple(ready.prefixes), ready.x))
+                groups.append([])
+                for k in range(policy.placements):  # copies land elsewhere in memory (bursts module docstring)
+                    # torch: the modules copied; ONNX runtimes: new sessions of the one cached export
+                    own = copy.deepcopy(blocks) if k and get_runtime(runtime).graph == "torch" else blocks
+                    ready = prepare_chain(runtime, own, x.clone(), threads=threads, name=label, cache_dir=onnx_cache)
+                    groups[-1].append(len(units))
+                    units.append(WindowUnit(tuple(ready.blocks), tuple(ready.prefixes), ready.x))
                 prepared.append((chain, label, family, float(width), chain_features(chain, seed=seed)))
             monitor = (LoadMonitor(threads, noise.load_tolerance_cores, noise.neighbour_tolerance_cores).start()
                        if noise.check_load else None)
             w = time_window(units, policy=policy, clock=clock, sync=sync,
-                            yardstick_fn=yardstick() if use_yardstick else None, on_round=on_round)
+                            yardstick_fn=yardstick(policy.placements) if use_yardstick else None, on_round=on_round)
+            w = merge_placements(w, groups)
             load = monitor.reason() if monitor is not None else ""
     finally:
         torch.set_num_threads(old_threads)

@@ -46,6 +46,7 @@ from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES, bucket_of, prefi
 from .ranges import extrapolation_reasons, fitted_ranges, merge_ranges
 from .reports import NetworkPrediction
 from .roofline import fit_roofline, roofline_ms
+from .yardstick_scale import scale_to_yardstick
 
 __all__ = ["ADAPT_STRATEGIES", "LatencyModel", "NotFittedError"]
 
@@ -350,7 +351,8 @@ class LatencyModel:
         stored in ``adapted_from_["base_predictor"]``.
         """
         self._check_params()
-        df = self._validate_table(table)
+        # every window at the table's fastest window's speed (latmodel.yardstick_scale; a no-op when done before)
+        df, scale = scale_to_yardstick(self._validate_table(table))
         if init_model is not None:
             init_model._check_fitted()
             if list(init_model.feature_names_) != list(FEATURE_COLUMNS):
@@ -388,6 +390,7 @@ class LatencyModel:
             metrics=metrics or {},
             libraries=library_versions(),
             unseen_features=_unseen_features(df, init_model if self.adapt_strategy != "refit" else None),
+            yardstick=scale.to_dict() if scale.rows_scaled else None,
             ranges=merge_ranges(fitted_ranges(df, FEATURE_COLUMNS),
                                 init_model.ranges_ if init_model is not None and self.adapt_strategy != "refit"
                                 else None),
@@ -449,7 +452,7 @@ class LatencyModel:
     def _set_learned(self, *, stage1, stage1_kinds, stage2, roofline, head_roofline, stage1_offset,
                      residual_quantiles, residual_source, device, adapted_from, n_rows, n_configs, families,
                      resolutions, n_flagged, fit_seconds, tables, baseline_flops, baseline_flops_loglog, metrics,
-                     libraries, correction=None, unseen_features=None, ranges=None) -> None:
+                     libraries, correction=None, unseen_features=None, ranges=None, yardstick=None) -> None:
         """Set every learned attribute (``name_``): the one place, used by ``fit`` and by loading."""
         self.stage1_ = list(stage1)
         self.stage1_kinds_ = list(stage1_kinds)
@@ -479,6 +482,9 @@ class LatencyModel:
         self.unseen_features_ = None if unseen_features is None else list(unseen_features)
         # what the training table spans (latmodel.ranges; None: not recorded, a predictor from before)
         self.ranges_ = None if ranges is None else dict(ranges)
+        # the yardstick speed the latencies are at (latmodel.yardstick_scale.YardstickScale as a dict; None: the
+        # table's windows had none, or a predictor from before)
+        self.yardstick_ = None if yardstick is None else dict(yardstick)
         self._cache = {}
 
     def _residual_quantiles(self, df, weights, oof_s1, has_prefix, client=None):

@@ -88,6 +88,8 @@ def predictor_manifest(model: LatencyModel) -> dict:
             "unseen_features": model.unseen_features_,
             # what the training table spans: predictions outside are flagged (latmodel.ranges)
             "ranges": model.ranges_,
+            # the yardstick speed the latencies are at: tables of this device are scaled to it (latmodel.yardstick_scale)
+            "yardstick": model.yardstick_,
         },
         "baselines": {"flops_linear": model.baseline_flops_, "flops_loglog": model.baseline_flops_loglog_},
         "metrics": model.metrics_,
@@ -197,5 +199,6 @@ def load_predictor(path, *, cls: type[LatencyModel] = LatencyModel) -> LatencyMo
         correction=correction,
         unseen_features=training.get("unseen_features"),
         ranges=training.get("ranges"),
+        yardstick=training.get("yardstick"),
     )
     return model

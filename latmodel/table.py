@@ -46,7 +46,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TABLE_SCHEMA_VERSION = 4
+TABLE_SCHEMA_VERSION = 5
 
 _CONFIG_DOCS = {
     "schema_version": f"measurement table schema version (this code writes {TABLE_SCHEMA_VERSION})",
@@ -97,8 +97,12 @@ _TIMING_DOCS = {
                "configurations of a window, minimum; 'window-pQ' for the Q-th percentile) or 'round-model' (schema 1-3, per-configuration rounds)"),
     "window_s": "length of the measuring window the configuration shared with the others of its group, seconds",
     "window_configs": "configurations timed round-robin in that window",
-    "yardstick_ms": ("the fixed yardstick workload (latmodel.bursts.yardstick) timed in the same window, same "
-                     "statistic: divides out a window's machine speed when tables of different times are compared"),
+    "placements": ("independent copies of the configuration timed in the window (weights, inputs, sessions "
+                   "allocated anew); the reference columns take all copies' samples (schema 1-4: 1)"),
+    "yardstick": ("the yardstick workload timed in every round of the window (latmodel.bursts.YARDSTICK_NAME; "
+                  "schema 4: 'gemm192x4', a small matrix product); empty for round-model rows"),
+    "yardstick_ms": ("the yardstick's statistic in the same window: the machine's speed then; "
+                     "latmodel.yardstick_scale divides it out to put windows of different times on one scale"),
 }
 _FLAG_DOCS = {
     "flagged": "1 if the measurement looked unreliable (see flag_reason), else 0",
@@ -118,7 +122,7 @@ REQUIRED_FOR_FIT: tuple[str, ...] = (
 )
 _STRING_COLUMNS = {"config_id", "model", "family", "device_kind", "device_name", "device_id", "torch_version",
                    "runtime", "runtime_version", "measured_at", "block_name", "flag_reason", "cpu_vendor",
-                   "cpu_model_id", "cpu_isa", "method"}
+                   "cpu_model_id", "cpu_isa", "method", "yardstick"}
 _POSITIVE_COLUMNS = ("incontext_ms", "prefix_ms", "network_ms", "alone_ms")
 MAX_TABLE_BYTES = 512 * 1024 * 1024
 
@@ -234,12 +238,22 @@ def _upgrade_runtime(df):
 
 def _upgrade_method(df):
     """Tables from before warm windows (schema 1-3) were measured per configuration in rounds: ``method``
-    'round-model', one sample of each quantity per round.  Their CPU columns stay empty (legacy device ids)."""
+    'round-model', one sample of each quantity per round.  Their CPU columns stay empty (legacy device ids).
+    Tables from before placements (schema 1-4) timed one copy of each configuration; schema 4 windows timed a
+    small GEMM as their yardstick (:data:`latmodel.bursts.LEGACY_YARDSTICK`)."""
     if "method" not in df.columns:
         df["method"] = "round-model"
     df["method"] = df["method"].astype("string").fillna("round-model")
     if "samples" not in df.columns and "rounds" in df.columns:
         df["samples"] = df["rounds"]
+    if "placements" not in df.columns:
+        df["placements"] = 1
+    if "yardstick" not in df.columns:
+        from .bursts import LEGACY_YARDSTICK
+
+        timed = df["yardstick_ms"].notna() if "yardstick_ms" in df.columns else None
+        df["yardstick"] = "" if timed is None else timed.map({True: LEGACY_YARDSTICK, False: ""})
+    df["yardstick"] = df["yardstick"].astype("string").fillna("")
     return df
 
 

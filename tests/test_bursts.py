@@ -144,3 +144,31 @@ def test_shorth_is_the_densest_half():
     assert shorth_ms([2.0]) == 2.0
     with pytest.raises(ValueError):
         shorth_ms([])
+
+
+def test_copies_of_a_configuration_are_timed_apart_and_merged():
+    # Two placements of one configuration: the second copy's memory is "slow" (1.5x); the merged minimum is the
+    # fast copy's, and the merged samples hold both copies' in visit order.
+    from latmodel.bursts import merge_placements
+
+    machine = FakeMachine()
+    fast, slow = _unit(machine, "fast", [100_000]), _unit(machine, "slow", [150_000])
+    w = time_window([fast, slow], policy=BurstPolicy(window_s=0.0, min_rounds=2, max_rounds=2), clock=machine.clock)
+    merged = merge_placements(w, [[0, 1]])
+    assert len(merged.samples) == 1 and len(merged.samples[0]["network"]) == 16
+    assert merged.stat(0, "prefix", 0) == pytest.approx(0.1)
+    assert sorted(set(round(v, 3) for v in merged.samples[0]["prefix"][0])) == [0.1, 0.15]
+
+
+def test_several_yardstick_copies_are_each_timed_every_round():
+    machine = FakeMachine()
+    y1, y2 = machine.block("y1", 50_000), machine.block("y2", 70_000)
+    w = time_window([_unit(machine, "a", [1_000])], policy=BurstPolicy(window_s=0.0, min_rounds=3, max_rounds=3),
+                    clock=machine.clock, yardstick_fn=[lambda: y1(None), lambda: y2(None)])
+    assert len(w.yardstick) == 24 and w.yardstick_ms() == pytest.approx(0.05)
+    assert machine.log.count("y1") == machine.log.count("y2") == 15
+
+
+def test_placements_must_be_positive():
+    with pytest.raises(NetcutError, match="placements"):
+        BurstPolicy(placements=0)

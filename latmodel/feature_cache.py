@@ -1,0 +1,111 @@
+"""Per-block features of named networks cached on disk, so the same question twice costs a file read.
+
+Building a torchvision network and tracing it for its features takes seconds; the answer depends only
+on the network's name, resolution, width and batch size, the versions of the libraries that build and
+count it, and netcut's own feature code.  :func:`cached_rows` keys a JSON file on all of these (the
+sources of the modules that split and count are hashed, so an edited netcut never reads a stale entry)
+and returns the rows stored there, or computes, stores and returns them.
+
+Only networks whose structure the name fixes are cached: the registry's and ``random*:SEED`` (a
+``package.module:factory`` may change under the same name).  The folder is ``$NETCUT_CACHE_DIR`` (``off``
+disables the cache), else ``$XDG_CACHE_HOME/netcut/features``, else ``~/.cache/netcut/features``.  An
+unreadable or malformed entry is recomputed and overwritten.  JSON, never a pickle.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["CACHE_ENV", "cache_dir", "cache_key", "cached_rows"]
+
+logger = logging.getLogger(__name__)
+
+#: The environment variable naming the cache folder (``off``: no disk cache).
+CACHE_ENV = "NETCUT_CACHE_DIR"
+#: netcut's modules whose code decides a network's features (their sources are part of the key).
+_FEATURE_SOURCES = ("blocks.py", "features.py", "zoo.py", "netfeatures.py", "feature_cache.py")
+_KEY_VERSION = 1
+
+
+def cache_dir() -> Path | None:
+    """The cache folder, or None when ``$NETCUT_CACHE_DIR`` is ``off``."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env.lower() == "off":
+        return None
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(base) / "netcut" / "features"
+
+
+@functools.lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    from .device import library_versions
+
+    h = hashlib.sha256(json.dumps(library_versions(), sort_keys=True).encode())
+    here = Path(__file__).resolve().parent
+    for name in _FEATURE_SOURCES:
+        h.update(name.encode())
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
+def _cacheable(name: str) -> bool:
+    from .errors import NetcutError
+    from .zoo import resolve_spec
+
+    try:
+        return not resolve_spec(name).family.startswith("custom:")
+    except NetcutError:  # an unknown name: let the computation say so
+        return False
+
+
+def cache_key(name: str, resolution: int, width: float, batch_size: int) -> str | None:
+    """The entry's file stem, or None for a network the name does not fix (a factory path)."""
+    if not _cacheable(name):
+        return None
+    what = json.dumps({"v": _KEY_VERSION, "name": name, "resolution_px": int(resolution), "width": float(width),
+                       "batch_size": int(batch_size), "code": _code_fingerprint()}, sort_keys=True)
+    return hashlib.sha256(what.encode()).hexdigest()[:32]
+
+
+def _read(path: Path) -> list[dict[str, Any]] | None:
+    from .features import FEATURE_COLUMNS
+
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(rows, list) or not rows
+            or not all(isinstance(r, dict) and all(c in r for c in FEATURE_COLUMNS) for r in rows)):
+        logger.debug("feature cache entry %s is malformed; recomputing", path)
+        return None
+    return rows
+
+
+def cached_rows(name: str, resolution: int, width: float, batch_size: int,
+                compute: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The feature rows of ``name`` at this configuration: from the disk cache, else ``compute()`` (stored)."""
+    folder = cache_dir()
+    key = cache_key(name, resolution, width, batch_size) if folder is not None else None
+    if key is None:
+        return compute()
+    path = folder / f"{key}.json"
+    rows = _read(path) if path.is_file() else None
+    if rows is not None:
+        return rows
+    rows = compute()
+    try:
+        from .fileio import atomic_write_text
+
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(rows))
+    except (OSError, TypeError, ValueError) as exc:  # a read-only home still answers, only slower next time
+        logger.warning("could not write the feature cache %s (%s); set %s to a writable folder or 'off'",
+                       path, exc, CACHE_ENV)
+    return rows
