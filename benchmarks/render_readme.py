@@ -348,6 +348,22 @@ def section_repeatability(r):
     return lines
 
 
+def section_cli_latency(r):
+    g = r["goal_s"]
+    lines = ["### How long `latmodel predict` takes from the shell\n", _header(r),
+             f"Wall time of the whole command (fresh process, {r['resolution_px']} px, `--json`): with the feature "
+             "disk cache off (every call builds and traces the network, as before the cache), the first call with "
+             f"the cache on, and the same call again. Goals: first ≤{g['first']:g} s, cached ≤{g['cached']:g} s. "
+             f"All {len(r['rows'])} networks in one process (`--models`), cached: "
+             f"{r['all_in_one_process_cached_s']:.1f} s.\n",
+             "| network | cache off | first call | cached call |", "|---|---|---|---|"]
+    for row in r["rows"]:
+        lines.append(f"| {row['model']} | {row['no_cache_s']:.1f} s | {row['first_s']:.1f} s | {row['cached_s']:.1f} s |")
+    m = r["median"]
+    lines.append(f"| median | {m['no_cache_s']:.1f} s | {m['first_s']:.1f} s | **{m['cached_s']:.1f} s** |")
+    return lines
+
+
 def _fam_cell(v) -> str:
     if isinstance(v, dict):
         return f"{v.get('within_10_pct', float('nan')):.0f}% (n={v.get('n', '?')})"
@@ -356,7 +372,7 @@ def _fam_cell(v) -> str:
 
 SECTIONS = [("repeatability", section_repeatability), ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
-            ("query_speed", section_speed),
+            ("query_speed", section_speed), ("cli_latency", section_cli_latency),
             ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 

@@ -57,6 +57,17 @@ class Chains:
         n = len(rows)
         return cls(X=X.reshape(n, len(FEATURE_COLUMNS)), starts=np.zeros(n, dtype=int), block_index=np.arange(n))
 
+    @classmethod
+    def from_row_lists(cls, chains: Sequence[Sequence[dict]]) -> "Chains":
+        """Several chains, each from its per-block feature dicts in order, as one set of arrays."""
+        import numpy as np
+
+        parts = [cls.from_rows(rows) for rows in chains]
+        offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        return cls(X=np.concatenate([p.X for p in parts]), starts=np.concatenate([p.starts + o for p, o in
+                                                                                  zip(parts, offsets)]),
+                   block_index=np.concatenate([p.block_index for p in parts]))
+
     def cumsum(self, values):
         """Cumulative sum of ``values`` along each chain."""
         import numpy as np

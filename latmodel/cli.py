@@ -184,8 +184,16 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from .predictor_io import load_predictor
-    from .render import network_prediction_text
+    from .render import network_prediction_text, predictions_summary_text
     from .shipped import choose_predictor
+
+    if args.model is not None and args.models is not None:
+        raise NetcutError("give --model NAME or --models A,B,..., not both")
+    if args.model is None and args.models is None:
+        raise NetcutError("say which network: --model NAME (or --models A,B,... for several)")
+    models = parse_csv_list(args.models, what="model name") if args.models is not None else [args.model]
+    resolutions = (parse_csv_list(args.resolutions, positive_int, "resolution") if args.resolutions is not None
+                   else [args.resolution])
 
     if args.strict:  # the refusal below is the one line; the model's warning would repeat it
         logging.getLogger("latmodel.model").setLevel(logging.ERROR)
@@ -193,11 +201,22 @@ def cmd_predict(args) -> int:
     if choice.mismatch:
         print(f"warning: {choice.mismatch}", file=sys.stderr)
     predictor = load_predictor(Path(choice.path))
-    pred = predictor.predict_network(args.model, args.resolution, width=args.width, batch_size=args.batch_size)
-    if args.strict and pred.extrapolated:
-        raise NetcutError(f"{args.model} at {args.resolution} px is outside what the predictor was fitted on "
-                          f"({'; '.join(pred.extrapolation)}); drop --strict to get the extrapolated latency anyway")
-    print(json.dumps(pred.to_dict(), indent=2) if args.json else network_prediction_text(pred))
+    if args.models is None and args.resolutions is None:
+        pred = predictor.predict_network(args.model, args.resolution, width=args.width, batch_size=args.batch_size)
+        if args.strict and pred.extrapolated:
+            raise NetcutError(f"{args.model} at {args.resolution} px is outside what the predictor was fitted on "
+                              f"({'; '.join(pred.extrapolation)}); drop --strict to get the extrapolated latency "
+                              "anyway")
+        print(json.dumps(pred.to_dict(), indent=2) if args.json else network_prediction_text(pred))
+        return 0
+    # many networks in one process: features once each (cached), one booster call per stage for all of them
+    preds = predictor.predict_many([(m, r, args.width, args.batch_size) for m in models for r in resolutions])
+    outside = [p for p in preds if p.extrapolated]
+    if args.strict and outside:
+        raise NetcutError(f"{len(outside)} of {len(preds)} networks are outside what the predictor was fitted on "
+                          f"(first: {outside[0].model} at {outside[0].resolution_px} px: "
+                          f"{'; '.join(outside[0].extrapolation)}); drop --strict to get the extrapolated latencies")
+    print(json.dumps([p.to_dict() for p in preds], indent=2) if args.json else predictions_summary_text(preds))
     return 0
 
 
@@ -216,8 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("blocks", help="print a network's chain of blocks (cut points)")
-    p.add_argument("--model", required=True, help="registered name, package.module:factory or random:SEED / random2:SEED")
+    p.add_argument("--model", help="registered name, package.module:factory or random:SEED / random2:SEED")
+    p.add_argument("--models", help="several networks, comma-separated: priced together in one process (a summary "
+                                    "row each; --json: every block)")
     p.add_argument("--resolution", type=positive_int, default=224, help="input resolution, pixels (default 224)")
+    p.add_argument("--resolutions", help="several resolutions, comma-separated (with --model or --models: every "
+                                         "network at every resolution)")
     p.add_argument("--width", type=positive_float, default=1.0, help="width multiplier (default 1.0)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_blocks)
@@ -310,8 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "when none was, the CPU 1-thread one, with a warning naming both devices)")
     p.add_argument("--runtime", default="torch", help="without --predictor: the runtime to pick a shipped "
                                                        "predictor for (default torch)")
-    p.add_argument("--model", required=True, help="registered name, package.module:factory or random:SEED / random2:SEED")
+    p.add_argument("--model", help="registered name, package.module:factory or random:SEED / random2:SEED")
+    p.add_argument("--models", help="several networks, comma-separated: priced together in one process (a summary "
+                                    "row each; --json: every block)")
     p.add_argument("--resolution", type=positive_int, default=224, help="input resolution, pixels (default 224)")
+    p.add_argument("--resolutions", help="several resolutions, comma-separated (with --model or --models: every "
+                                         "network at every resolution)")
     p.add_argument("--width", type=positive_float, default=1.0, help="width multiplier (default 1.0)")
     p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass (default 1)")
     p.add_argument("--json", action="store_true", help="machine-readable output with latency_ms fields")

@@ -7,8 +7,9 @@ sources of the modules that split and count are hashed, so an edited netcut neve
 and returns the rows stored there, or computes, stores and returns them.
 
 Only networks whose structure the name fixes are cached: the registry's and ``random*:SEED`` (a
-``package.module:factory`` may change under the same name).  The folder is ``$NETCUT_CACHE_DIR`` (``off``
-disables the cache), else ``$XDG_CACHE_HOME/netcut/features``, else ``~/.cache/netcut/features``.  An
+``package.module:factory`` may change under the same name).  The folder is ``features`` in netcut's cache
+folder (:func:`latmodel.fileio.cache_root`: ``$NETCUT_CACHE_DIR``, else ``~/.cache/netcut``);
+``NETCUT_FEATURE_CACHE=off`` disables it.  An
 unreadable or malformed entry is recomputed and overwritten.  JSON, never a pickle.
 """
 from __future__ import annotations
@@ -21,26 +22,24 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["CACHE_ENV", "cache_dir", "cache_key", "cached_rows"]
+__all__ = ["OFF_ENV", "cache_dir", "cache_key", "cached_rows"]
 
 logger = logging.getLogger(__name__)
 
-#: The environment variable naming the cache folder (``off``: no disk cache).
-CACHE_ENV = "NETCUT_CACHE_DIR"
+#: The environment variable that turns the feature disk cache off (``off``).
+OFF_ENV = "NETCUT_FEATURE_CACHE"
 #: netcut's modules whose code decides a network's features (their sources are part of the key).
 _FEATURE_SOURCES = ("blocks.py", "features.py", "zoo.py", "netfeatures.py", "feature_cache.py")
 _KEY_VERSION = 1
 
 
 def cache_dir() -> Path | None:
-    """The cache folder, or None when ``$NETCUT_CACHE_DIR`` is ``off``."""
-    env = os.environ.get(CACHE_ENV, "").strip()
-    if env.lower() == "off":
+    """The feature cache folder, or None when ``$NETCUT_FEATURE_CACHE`` is ``off``."""
+    from .fileio import cache_root
+
+    if os.environ.get(OFF_ENV, "").strip().lower() == "off":
         return None
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(base) / "netcut" / "features"
+    return cache_root() / "features"
 
 
 @functools.lru_cache(maxsize=1)
@@ -106,6 +105,6 @@ def cached_rows(name: str, resolution: int, width: float, batch_size: int,
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(rows))
     except (OSError, TypeError, ValueError) as exc:  # a read-only home still answers, only slower next time
-        logger.warning("could not write the feature cache %s (%s); set %s to a writable folder or 'off'",
-                       path, exc, CACHE_ENV)
+        logger.warning("could not write the feature cache %s (%s); set NETCUT_CACHE_DIR to a writable folder or %s=off",
+                       path, exc, OFF_ENV)
     return rows

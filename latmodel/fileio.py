@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = [
+    "CACHE_ENV",
+    "cache_root",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
@@ -103,3 +105,16 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     lines = str(exc).strip().splitlines()
     line = lines[0] if lines else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+#: The environment variable naming netcut's cache folder (ONNX exports, network features).
+CACHE_ENV = "NETCUT_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """netcut's cache folder: ``$NETCUT_CACHE_DIR``, else ``$XDG_CACHE_HOME/netcut``, else ``~/.cache/netcut``."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "netcut"

@@ -573,6 +573,42 @@ class LatencyModel:
             extrapolation=tuple(why),
         )
 
+    def predict_many(self, requests) -> list[NetworkPrediction]:
+        """Predict many named networks at once: ``requests`` are ``(name, resolution)`` or
+        ``(name, resolution, width, batch_size)`` tuples; features come from
+        :func:`latmodel.netfeatures.network_features` (cached in memory and on disk), and every block of
+        every network goes through each stage in one booster call (a call costs ~200 us whatever its size).
+        Extrapolations warn once per network, as :meth:`predict_chain` does."""
+        from .netfeatures import network_features
+
+        self._check_fitted()
+        configs = []
+        for r in requests:
+            name, resolution, width, batch = (tuple(r) + (1.0, 1)[len(r) - 2:])[:4]
+            configs.append((str(name), int(resolution), float(width), int(batch)))
+        if not configs:
+            return []
+        rows = [network_features(n, res, width=w, batch_size=b) for n, res, w, b in configs]
+        for (n, *_), r in zip(configs, rows):
+            if not r:
+                raise NetcutError(f"network {n!r} has no blocks to predict")
+        s1, prefix, upper = self.predict_table(Chains.from_row_lists(rows))
+        out, at = [], 0
+        for (name, resolution, width, batch), r in zip(configs, rows):
+            k = slice(at, at + len(r))
+            at += len(r)
+            why = self.extrapolation_in(r, resolution=resolution, width=width, batch_size=batch)
+            if why:
+                logger.warning("%s at %s px: extrapolated (%s); the latency may be far off: profile such networks "
+                               "and refit", name, resolution, "; ".join(why))
+            out.append(NetworkPrediction(
+                model=name, resolution_px=resolution, width=width,
+                block_names=tuple(str(b.get("block_name", f"block{i}")) for i, b in enumerate(r)),
+                block_latency_ms=tuple(float(v) for v in s1[k]), prefix_latency_ms=tuple(float(v) for v in prefix[k]),
+                prefix_upper_ms=tuple(float(v) for v in upper[k]), total_latency_ms=float(prefix[k][-1]),
+                extrapolation=tuple(why)))
+        return out
+
     def extrapolation_in(self, block_feature_rows, *, resolution=None, width=None, batch_size=None) -> list[str]:
         """Why a network with these block features, at this configuration, is outside the training data
         ([] when it is not)."""

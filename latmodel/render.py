@@ -4,7 +4,7 @@ from __future__ import annotations
 from .metrics import ErrorMetrics, metrics_table
 from .reports import CrossValidation, EvaluationReport, FitReport, NetworkPrediction
 
-__all__ = ["network_prediction_text", "cross_validation_text", "fit_report_text", "evaluation_report_text"]
+__all__ = ["network_prediction_text", "predictions_summary_text", "cross_validation_text", "fit_report_text", "evaluation_report_text"]
 
 #: Metric levels in the order printed: level -> heading.
 _LEVEL_HEADINGS: dict[str, str] = {
@@ -28,6 +28,16 @@ def network_prediction_text(pred: NetworkPrediction) -> str:
     if pred.extrapolated:
         text += "\nEXTRAPOLATED, the latency may be far off: " + "; ".join(pred.extrapolation)
     return text
+
+
+def predictions_summary_text(preds) -> str:
+    """One row per network: its total and upper bound (feature blocks), block count, and why it is extrapolated."""
+    from tabulate import tabulate
+
+    rows = [[p.model, p.resolution_px, f"{p.width:g}", len(p), f"{p.total_latency_ms:.3f}",
+             f"{p.prefix_upper_ms[-1]:.3f}", "; ".join(p.extrapolation) if p.extrapolated else ""] for p in preds]
+    return tabulate(rows, headers=["network", "px", "width", "blocks", "latency ms", "upper ms", "extrapolated"],
+                    tablefmt="simple", disable_numparse=True) + "\n(feature blocks, head excluded)"
 
 
 def _levels_text(levels: dict[str, dict[str, ErrorMetrics]], prefix_within_10_by_family: dict[str, float]) -> str:

@@ -222,9 +222,10 @@ def runtime_version(name: str) -> str:
 
 
 def onnx_cache_dir() -> Path:
-    """Where exported chains are cached: ``$NETCUT_CACHE_DIR/onnx`` (default ``~/.cache/netcut/onnx``)."""
-    root = os.environ.get("NETCUT_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "netcut")
-    return Path(root) / "onnx"
+    """Where exported chains are cached: ``onnx`` in :func:`latmodel.fileio.cache_root`."""
+    from .fileio import cache_root
+
+    return cache_root() / "onnx"
 
 
 def onnx_cache_key(blocks: Sequence, input_shape: Sequence[int]) -> str:

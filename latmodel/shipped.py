@@ -69,13 +69,13 @@ def shipped_predictors(root: Path | None = None) -> list[tuple[Path, dict]]:
 
 
 def _here(device: dict):
-    """This machine's record for a predictor's device kind, thread count and runtime."""
-    from .device import device_record
+    """This machine's record for a predictor's device kind, thread count and runtime (cached on disk)."""
+    from .device_cache import cached_device_record
 
     threads = device.get("threads", 1)
-    return device_record(str(device.get("device_kind") or "cpu"),
-                         threads=threads if isinstance(threads, int) and threads > 0 else 1,
-                         runtime=str(device.get("runtime") or "torch"))
+    return cached_device_record(str(device.get("device_kind") or "cpu"),
+                                threads=threads if isinstance(threads, int) and threads > 0 else 1,
+                                runtime=str(device.get("runtime") or "torch"))
 
 
 def device_mismatch(device: dict, here=None) -> str:
@@ -104,7 +104,7 @@ def choose_predictor(path=None, *, runtime: str | None = None, threads: int = 1,
     """The predictor to use: ``path`` when given, else the shipped one measured on this machine for
     ``runtime`` (default torch) and ``threads``, else the default (:data:`DEFAULT_SHIPPED`) with a mismatch.
     """
-    from .device import device_record
+    from .device_cache import cached_device_record
 
     if path is not None:
         folder = Path(path)
@@ -114,7 +114,7 @@ def choose_predictor(path=None, *, runtime: str | None = None, threads: int = 1,
         here = _here(dev)
         return PredictorChoice(str(folder), str(dev.get("device_id") or ""), here.device_id,
                                device_mismatch(dev, here))
-    here = device_record(device, threads=threads, runtime=runtime or "torch")
+    here = cached_device_record(device, threads=threads, runtime=runtime or "torch")
     shipped = shipped_predictors(root)
     for folder, dev in shipped:
         if str(dev.get("device_id")) == here.device_id:

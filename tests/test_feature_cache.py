@@ -6,12 +6,13 @@ import json
 import pytest
 
 import latmodel.netfeatures as netfeatures
-from latmodel.feature_cache import CACHE_ENV, cache_dir, cache_key
+from latmodel.feature_cache import OFF_ENV, cache_dir, cache_key
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "features"))
+    monkeypatch.setenv("NETCUT_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv(OFF_ENV, raising=False)
     netfeatures.clear_cache()
     yield tmp_path / "features"
     netfeatures.clear_cache()
@@ -43,11 +44,12 @@ def test_a_malformed_entry_is_recomputed(cache):
 
 
 def test_off_means_no_files(tmp_path, monkeypatch):
-    monkeypatch.setenv(CACHE_ENV, "off")
+    monkeypatch.setenv(OFF_ENV, "off")
     netfeatures.clear_cache()
     assert cache_dir() is None and netfeatures.network_features("random:1", 32)
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.delenv(OFF_ENV)
+    monkeypatch.delenv("NETCUT_CACHE_DIR")
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert cache_dir() == tmp_path / ".cache" / "netcut" / "features"
     netfeatures.clear_cache()

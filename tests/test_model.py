@@ -367,6 +367,32 @@ def test_predict_network_random_model_prefix_sums(fitted):
     assert fitted.predict_network("random:7", 64) is pred  # cached per (network, resolution)
 
 
+def test_predict_many_equals_one_by_one(fitted):
+    many = fitted.predict_many([("random:7", 64), ("random:8", 96, 1.0, 1), ("random:7", 96)])
+    assert [(p.model, p.resolution_px) for p in many] == [("random:7", 64), ("random:8", 96), ("random:7", 96)]
+    for p in many:
+        one = fitted.predict_network(p.model, p.resolution_px)
+        assert p.prefix_latency_ms == pytest.approx(one.prefix_latency_ms, rel=1e-6)
+        assert p.prefix_upper_ms == pytest.approx(one.prefix_upper_ms, rel=1e-6)
+        assert p.extrapolation == one.extrapolation
+    assert fitted.predict_many([]) == []
+
+
+def test_cli_predict_many(table, tmp_path, capsys):
+    table.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "out"), "--no-cv", "--n-estimators", "20"]) == 0
+    capsys.readouterr()
+    rc = main(["predict", "--predictor", str(tmp_path / "out"), "--models", "random:3,random:4", "--resolutions",
+               "64,96", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and [(x["model"], x["resolution_px"]) for x in d] == [
+        ("random:3", 64), ("random:3", 96), ("random:4", 64), ("random:4", 96)]
+    rc = main(["predict", "--predictor", str(tmp_path / "out"), "--models", "random:3", "--model", "random:4"])
+    assert rc == 2 and "not both" in capsys.readouterr().err
+    rc = main(["predict", "--predictor", str(tmp_path / "out")])
+    assert rc == 2 and "--model NAME" in capsys.readouterr().err
+
+
 def test_chain_arrays_cumsum_cummax_exact():
     from latmodel.chains import Chains
 

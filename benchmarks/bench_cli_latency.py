@@ -1,0 +1,76 @@
+"""How long a user waits for `latmodel predict` from the shell: first call and cached call, with and without the
+feature disk cache, side by side in one run.
+
+    python benchmarks/bench_cli_latency.py [--models mobilenet_v2,resnet18,...] [--resolution 160]
+
+For each network, three fresh processes in a row: the disk cache off (``NETCUT_FEATURE_CACHE=off``: every call builds
+and traces the network, as before the cache), then the cache on in an empty folder (first call: builds, traces and
+stores), then the same again (cached call: reads the file).  Wall time of the whole command, as the shell sees it;
+a 4th row prices every network in one process (``--models``).  Writes ``benchmarks/results/cli_latency.json``.
+Nothing else should run meanwhile (it is a wall-clock measurement).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("mobilenet_v2", "resnet18", "efficientnet_b0", "regnet_x_400mf", "mobilenet_v3_small")
+#: Goals of the speed issue, seconds (first call, cached call).
+GOAL_FIRST_S, GOAL_CACHED_S = 3.0, 1.5
+
+
+def _wall_s(args: list[str], env: dict) -> float:
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "latmodel.cli", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"latmodel {' '.join(args)} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return round(wall, 2)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--resolution", type=int, default=160)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cli_latency.json"))
+    args = ap.parse_args(argv)
+    from latmodel.device import cpu_identity
+
+    models = [m for m in args.models.split(",") if m]
+    base_env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-cli-cache-") as cache:
+        on = {**base_env, "NETCUT_CACHE_DIR": cache}
+        off = {**on, "NETCUT_FEATURE_CACHE": "off"}
+        for m in models:
+            cmd = ["predict", "--model", m, "--resolution", str(args.resolution), "--json"]
+            rows.append({"model": m, "no_cache_s": _wall_s(cmd, off), "first_s": _wall_s(cmd, on),
+                         "cached_s": _wall_s(cmd, on)})
+            print(rows[-1], file=sys.stderr, flush=True)
+        together = _wall_s(["predict", "--models", ",".join(models), "--resolution", str(args.resolution), "--json"],
+                           on)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    cpu = cpu_identity()
+    out = {"created_at": now.isoformat(), "date": now.date().isoformat(),
+           "machine": f"{cpu.name} ({cpu.vendor} {cpu.model_id}, {cpu.isa}), {os.cpu_count()} cores",
+           "command": "python benchmarks/bench_cli_latency.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "resolution_px": args.resolution, "rows": rows, "all_in_one_process_cached_s": together,
+           "median": {k: statistics.median(r[k] for r in rows) for k in ("no_cache_s", "first_s", "cached_s")},
+           "goal_s": {"first": GOAL_FIRST_S, "cached": GOAL_CACHED_S}}
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
