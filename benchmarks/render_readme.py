@@ -353,7 +353,7 @@ def section_cli_latency(r):
     lines = ["### How long `latmodel predict` takes from the shell\n", _header(r),
              f"Wall time of the whole command (fresh process, {r['resolution_px']} px, `--json`): with the feature "
              "disk cache off (every call builds and traces the network, as before the cache), the first call with "
-             f"the cache on, and the same call again. Goals: first ≤{g['first']:g} s, cached ≤{g['cached']:g} s. "
+             f"the cache on, and the same call again (one run, nothing else on the machine). Goals: first ≤{g['first']:g} s, cached ≤{g['cached']:g} s. "
              f"All {len(r['rows'])} networks in one process (`--models`), cached: "
              f"{r['all_in_one_process_cached_s']:.1f} s.\n",
              "| network | cache off | first call | cached call |", "|---|---|---|---|"]

@@ -29,15 +29,16 @@ Each configuration is timed in ``placements`` independent copies (weights, input
 Runtime, sessions allocated anew), visited like separate configurations; its statistic is taken over
 all copies' samples.  Why: on the 2-core Xeon guest of 2026-12-03 the same network's copies in one
 window, interleaved over the same 60 s, had minima up to 25% apart (efficientnet_b0 16.9 vs 21.2 ms):
-where a network's memory lands is a lottery a single copy cannot average out.  Two copies cut the
-spread of 6 networks' minima over 4 processes from 7-13% to 5-12%; the yardstick did the rest.
+where a network's memory lands is a lottery a single copy cannot average out.  In that experiment three
+copies cut the spread of 6 networks' minima over 4 processes from 7-13% to 5-12% (the default is 2, for
+time); the yardstick did the rest.
 
 A fixed **yardstick** workload (:func:`yardstick`: MobileNetV2 and ResNet-18 at 64 px, random
 weights, in ``placements`` copies too) is timed in every round; its statistic, recorded with each
 table row, measures the machine's speed in that window.  The host's slow phases last long enough
 to cover whole windows (a 60 s window ran 30-45% slow throughout): dividing a window's latencies by
-its yardstick (:mod:`latmodel.yardstick_scale`) put the same 6 networks' minima within 1-6% over 4
-processes (a small GEMM, the yardstick before, stayed flat while networks slowed: it sits in the
+its yardstick (:mod:`latmodel.yardstick_scale`) put the same 6 networks' minima (three copies) within 1-6%
+over 4 processes (a small GEMM, the yardstick before, stayed flat while networks slowed: it sits in the
 core's own caches).
 
 Why not ``torch.utils.benchmark.Timer``: it times one statement in isolation; here many
@@ -211,8 +212,9 @@ def yardstick(placements: int = 1) -> list[Callable[[], Any]]:
     import torchvision
 
     require_positive_int("placements", placements)
-    torch.manual_seed(0)
-    nets = [torchvision.models.mobilenet_v2().eval(), torchvision.models.resnet18().eval()]
+    with torch.random.fork_rng():  # fixed weights without touching the caller's random state
+        torch.manual_seed(0)
+        nets = [torchvision.models.mobilenet_v2().eval(), torchvision.models.resnet18().eval()]
     x = torch.randn(1, 3, _YARDSTICK_PX, _YARDSTICK_PX, generator=torch.Generator().manual_seed(0))
     out = []
     for k in range(placements):

@@ -8,15 +8,13 @@ a disk-cache hit answers without torch.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+import functools
 from typing import Any
 
 __all__ = ["network_features", "clear_cache", "MEMORY_ENTRIES"]
 
 #: Networks whose features this process keeps in memory (least recently used dropped first).
 MEMORY_ENTRIES = 256
-# Why not functools.lru_cache: callers get copies of the rows, and an instance passed as ``model`` bypasses it.
-_CACHE: "OrderedDict[tuple, list[dict[str, Any]]]" = OrderedDict()
 
 
 def _compute(name: str, resolution: int, width: float, batch_size: int, model=None) -> list[dict[str, Any]]:
@@ -35,17 +33,17 @@ def network_features(name: str, resolution: int = 224, *, width: float = 1.0, ba
     """
     if model is not None:
         return _compute(name, resolution, width, batch_size, model)
+    return [dict(r) for r in _named_rows(name, int(resolution), float(width), int(batch_size))]
+
+
+@functools.lru_cache(maxsize=MEMORY_ENTRIES)
+def _named_rows(name: str, resolution: int, width: float, batch_size: int) -> tuple:
     from .feature_cache import cached_rows
 
-    key = (name, int(resolution), float(width), int(batch_size))
-    if key not in _CACHE:
-        _CACHE[key] = [dict(r) for r in cached_rows(name, *key[1:], lambda: _compute(name, *key[1:]))]
-        while len(_CACHE) > MEMORY_ENTRIES:
-            _CACHE.popitem(last=False)
-    _CACHE.move_to_end(key)
-    return [dict(r) for r in _CACHE[key]]
+    return tuple(cached_rows(name, resolution, width, batch_size,
+                             lambda: _compute(name, resolution, width, batch_size)))
 
 
 def clear_cache() -> None:
     """Forget the features cached in this process (the disk cache stays: see :mod:`latmodel.feature_cache`)."""
-    _CACHE.clear()
+    _named_rows.cache_clear()

@@ -43,7 +43,9 @@ class YardstickScale:
 
     @classmethod
     def from_dict(cls, d: dict) -> "YardstickScale":
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+        from .records import scalar_record_from_dict
+
+        return scalar_record_from_dict(cls, d)
 
 
 def _scalable(df):
