@@ -49,19 +49,19 @@ RESULTS = ROOT / "benchmarks" / "results"
 POLICIES = ("ranked", "deepest", "feasible")
 
 
-def measured_prefix_ms(models, resolution, workdir: Path, table=None, runtime: str = "torch",
-                       threads: int = 1) -> dict[tuple[str, int], float]:
-    """(base, cut) -> measured latency of blocks 0..cut run alone (ms), via latmodel profile in ``runtime``
-    (or read from ``table``)."""
+def measured_prefix_ms(models, resolutions, workdir: Path, table=None, runtime: str = "torch",
+                       threads: int = 1) -> dict[tuple[str, int, int], float]:
+    """(base, resolution, cut) -> measured latency of blocks 0..cut run alone (ms), via latmodel profile in
+    ``runtime`` with its measuring method (or read from ``table``)."""
     from latmodel.profiling import profile
     from latmodel.table import read_table
 
     if table is None:
         table = workdir / "truth.csv"
-        profile(list(models), table, resolutions=[resolution], threads=threads, pin_cpu=1, progress=True,
+        profile(list(models), table, resolutions=list(resolutions), threads=threads, pin_cpu=1, progress=True,
                 runtime=runtime)
     df = read_table(table)
-    return {(r.model, int(r.block_index)): float(r.prefix_ms) for r in df.itertuples()}
+    return {(r.model, int(r.resolution_px), int(r.block_index)): float(r.prefix_ms) for r in df.itertuples()}
 
 
 def read_candidates(out: Path) -> list[dict]:
@@ -89,13 +89,13 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default="fashion-mnist", help="dataset spec (default: Debian's dataset-fashion-mnist)")
     ap.add_argument("--limit-per-class", type=int, default=120, help="images per class of train and of test")
     ap.add_argument("--val-fraction", type=float, default=0.2)
-    ap.add_argument("--resolution", type=int, default=96)
+    ap.add_argument("--resolutions", default="96", help="comma-separated input resolutions the searches cover")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--deadlines", type=int, default=5)
     ap.add_argument("--work", help="work folder (default: a new temporary one)")
     ap.add_argument("--evaluate-only", action="store_true",
                     help="no searches: re-read --work's search folders (e.g. with a re-measured --truth)")
-    ap.add_argument("--truth", help="ground-truth table (latmodel profile of the base networks at --resolution); "
+    ap.add_argument("--truth", help="ground-truth table (latmodel profile of the base networks at --resolutions); "
                                     "default: measured now into --work")
     ap.add_argument("--exhaustive-feasibility", choices=("measured", "upper"), default="measured",
                     help="which candidates the exhaustive baseline may pick at a deadline: those whose latency "
@@ -110,28 +110,29 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(RESULTS / "exploration.json"))
     args = ap.parse_args(argv)
     models = tuple(args.models.split(","))
+    resolutions = tuple(int(v) for v in args.resolutions.split(","))
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="netcut-explore-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     from latmodel.predictor_io import load_predictor
-    from trimmer.search import DEFAULT_PREDICTOR
+    from latmodel.shipped import choose_predictor
 
-    predictor_dir = Path(args.predictor) if args.predictor else DEFAULT_PREDICTOR
+    predictor_dir = Path(args.predictor) if args.predictor else Path(choose_predictor().path)
     device = load_predictor(predictor_dir).device_ or {}
     runtime, threads = str(device.get("runtime") or "torch"), int(device.get("threads") or 1)
-    truth = measured_prefix_ms(models, args.resolution, work, table=args.truth, runtime=runtime, threads=threads)
+    truth = measured_prefix_ms(models, resolutions, work, table=args.truth, runtime=runtime, threads=threads)
     measure_seconds = time.perf_counter() - t0
 
     results = {"benchmark": "exploration", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                "command": "python benchmarks/bench_exploration.py " + " ".join(argv or sys.argv[1:]),
-               "models": list(models), "resolution_px": args.resolution, "epochs": args.epochs,
+               "models": list(models), "resolutions_px": list(resolutions), "epochs": args.epochs,
                "data": args.data, "limit_per_class": args.limit_per_class, "val_fraction": args.val_fraction,
                "ground_truth_measure_seconds": round(measure_seconds, 1), "note": args.note,
                "predictor": str(predictor_dir.relative_to(ROOT) if predictor_dir.is_relative_to(ROOT) else predictor_dir),
                "runtime": runtime, "threads": threads, "margin": args.margin, "modes": {}}
     for mode in args.modes.split(","):
-        common = dict(models=models, mode=mode, epochs=args.epochs, resolution_px=args.resolution, seed=0,
+        common = dict(models=models, mode=mode, epochs=args.epochs, resolutions_px=resolutions, seed=0,
                       data=args.data, limit_per_class=args.limit_per_class, val_fraction=args.val_fraction,
                       predictor=str(predictor_dir))
         ex_out = work / f"exhaustive-{mode}"
@@ -171,8 +172,8 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
     from trimmer.candidates import Candidate
 
     cand = {cid: Candidate.from_dict(r) for cid, r in by_id.items()}
-    measured = {r["candidate_id"]: truth[(r["base"], int(r["cut"]))] + float(r["head_latency_ms"])
-                for r in rows if (r["base"], int(r["cut"])) in truth}
+    key = lambda r: (r["base"], int(r["resolution_px"]), int(r["cut"]))  # noqa: E731
+    measured = {r["candidate_id"]: truth[key(r)] + float(r["head_latency_ms"]) for r in rows if key(r) in truth}
     train_s = {r["candidate_id"]: float(r["train_seconds"]) for r in rows}
     fixed_s = ex["exploration_seconds"] - ex["training_seconds"]
     per_policy = {p: [] for p in POLICIES}

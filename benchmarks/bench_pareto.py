@@ -1,18 +1,28 @@
-"""Pareto frontier on Fashion-MNIST: off-the-shelf networks vs TRNs, at measured latency.
+"""Accuracy against deadline: TRNs over depth x input resolution, depth only, and off-the-shelf networks.
 
-Base networks mobilenet_v2 and EfficientNet-Lite0/1/2 with their real ImageNet
-weights (offline packages), `head` mode (frozen backbone, new GAP + linear
-head), every TRN retrained (``--exhaustive``).  Latency is *measured*: each
-prefix run alone on this CPU at 1 thread (``latmodel profile``) plus the
-predicted head.  For deadlines spread over the range: the best off-the-shelf
-network vs the best TRN within the deadline (by validation accuracy; test
-accuracy reported) and the relative gain.  Where TRNs do not help, it says so.
+For each dataset (real Fashion-MNIST from Debian's ``dataset-fashion-mnist``, and scikit-learn's handwritten
+digits) every candidate (base network, input resolution, cut) is fine-tuned once the same way
+(``trimmer search --exhaustive``, ``head`` mode, the same epochs for all: the off-the-shelf networks get the same
+budget as the TRNs).  A candidate's latency is *measured* on this CPU at 1 thread: each prefix run alone with
+``latmodel profile``'s method, plus the predicted head (``--latency predicted`` uses the predictor instead, quick).
+For >= 8 deadlines from the fastest candidate to past the slowest off-the-shelf network, each family's pick is
+what ``trimmer search`` would pick: the best validation accuracy among those meeting the deadline; its test
+accuracy is reported.
 
-    make bench-data                                   # Debian's dataset-fashion-mnist (root)
-    python benchmarks/bench_pareto.py                 # 300 images/class of train and test (6,000), ~7 min here
-    python benchmarks/bench_pareto.py --limit-per-class 0   # the full 60k/10k set (hours on 2 cores)
+* ``trn``: any (base, resolution, cut): this tool;
+* ``depth_only``: cuts at ``--depth-only-resolution`` only (the search before resolutions; the NetCut paper);
+* ``off_the_shelf``: the full networks at any resolution (the user's real alternative).
 
-Writes benchmarks/results/pareto.json and benchmarks/results/pareto.png.
+Relative gain = trn test accuracy / off-the-shelf test accuracy - 1, with a 95% interval
+(:func:`trimmer.report.relative_gain_interval`); the paper reports up to 10.43%.
+
+    make bench-data                                       # Debian's dataset-fashion-mnist (root)
+    python benchmarks/bench_pareto.py                     # ~45 min here: 12-configuration profile, 2 searches
+    python benchmarks/bench_pareto.py --latency predicted # no profile
+    python benchmarks/bench_pareto.py --truth T.csv       # latency from an earlier profile of the same configurations
+
+Measure alone: the profile's timings are slowed by anything else running.  Writes
+benchmarks/results/pareto.json and benchmarks/results/pareto.png.
 """
 from __future__ import annotations
 
@@ -21,6 +31,7 @@ import csv
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -30,106 +41,167 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
+#: The largest relative gain NetCut's paper reports over off-the-shelf networks at the same deadline.
+PAPER_MAX_RELATIVE_GAIN = 0.1043
+#: What each family of candidates may pick from (``depth_only`` also needs its resolution).
+FAMILIES = ("trn", "depth_only", "off_the_shelf")
+
+
+def _members(family: str, depth_only_px: int):
+    return {"trn": lambda r: True,
+            "depth_only": lambda r: int(r["resolution_px"]) == depth_only_px,
+            "off_the_shelf": lambda r: r["off_the_shelf"] == "True"}[family]
+
+
+def pick(rows: list[dict], deadline_ms: float, ok) -> dict | None:
+    """What ``trimmer search`` picks: best validation accuracy meeting the deadline, then the faster."""
+    pool = [r for r in rows if ok(r) and r["latency_ms"] <= deadline_ms]
+    return max(pool, key=lambda r: (r["val_accuracy"], -r["latency_ms"]), default=None)
+
+
+def deadlines_for(rows: list[dict], n: int) -> list[float]:
+    """``n`` deadlines spaced geometrically from just above the fastest candidate to 5% past the slowest
+    off-the-shelf network."""
+    lo = min(r["latency_ms"] for r in rows) * 1.02
+    hi = max(r["latency_ms"] for r in rows if r["off_the_shelf"] == "True") * 1.05
+    return [round(lo * (hi / lo) ** (i / (n - 1)), 2) for i in range(n)]
+
+
+def evaluate(rows: list[dict], deadlines: list[float], depth_only_px: int, n_test: int) -> dict:
+    from trimmer.report import relative_gain_interval
+
+    table = []
+    for d in deadlines:
+        entry: dict = {"deadline_ms": d}
+        picks = {f: pick(rows, d, _members(f, depth_only_px)) for f in FAMILIES}
+        for f, r in picks.items():
+            entry[f] = None if r is None else {"candidate_id": r["candidate_id"], "latency_ms": round(r["latency_ms"], 3),
+                                               "val_accuracy": r["val_accuracy"], "test_accuracy": r["test_accuracy"]}
+        ots = picks["off_the_shelf"]
+        for f in ("trn", "depth_only"):
+            r = picks[f]
+            gain = ci = None
+            if r is not None and ots is not None and ots["test_accuracy"] > 0:
+                gain = r["test_accuracy"] / ots["test_accuracy"] - 1
+                ci = relative_gain_interval(r["test_accuracy"], ots["test_accuracy"], n_test)
+            entry[f"{f}_relative_gain"] = gain
+            entry[f"{f}_relative_gain_ci95"] = None if ci is None else [round(ci[0], 5), round(ci[1], 5)]
+        table.append(entry)
+
+    def stats(f: str) -> dict:
+        gains = [t[f"{f}_relative_gain"] for t in table if t[f"{f}_relative_gain"] is not None]
+        return {"max_relative_gain": max(gains, default=None),
+                "median_relative_gain": statistics.median(gains) if gains else None,
+                "deadlines_compared": len(gains),
+                "deadlines_where_it_helps": sum(g > 0 for g in gains),
+                "deadlines_with_no_off_the_shelf": sum(1 for t in table if t[f] is not None and t["off_the_shelf"] is None)}
+
+    return {"deadlines": table, "trn": stats("trn"), "depth_only": stats("depth_only")}
 
 
 def main(argv=None) -> int:
-    from bench_exploration import measured_prefix_ms, pick, read_candidates
-    from trimmer.report import pareto_front
-    from trimmer.search import SearchConfig, run_search
+    from bench_exploration import measured_prefix_ms, read_candidates
+    from latmodel.predictor_io import load_predictor
+    from latmodel.shipped import choose_predictor
+    from trimmer.search import DEFAULT_BASES, DEFAULT_RESOLUTIONS, SearchConfig, run_search
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="mobilenet_v2,efficientnet_lite0,efficientnet_lite1,efficientnet_lite2")
-    ap.add_argument("--data", default="fashion-mnist")
-    ap.add_argument("--limit-per-class", type=int, default=300, help="0 = the whole dataset")
-    ap.add_argument("--resolution", type=int, default=128)
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--out-dir", default=None, help="search folder (default: a temporary one; resumable)")
+    ap.add_argument("--models", default=",".join(DEFAULT_BASES))
+    ap.add_argument("--datasets", default="fashion-mnist,digits")
+    ap.add_argument("--limit-per-class", type=int, default=300,
+                    help="images per class of train and of test (0: all; the digits have ~180 a class)")
+    ap.add_argument("--resolutions", default=",".join(map(str, DEFAULT_RESOLUTIONS)))
+    ap.add_argument("--depth-only-resolution", type=int, default=128)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--deadlines", type=int, default=10, help="how many deadlines (>= 8)")
+    ap.add_argument("--latency", choices=("measured", "predicted"), default="measured")
+    ap.add_argument("--truth", help="a profile of the base networks at --resolutions (skips the profile)")
+    ap.add_argument("--predictor", default=None, help="prices the searches (default: the shipped one for this machine)")
+    ap.add_argument("--work", default=None, help="work folder (default: a temporary one; searches resume in it)")
     args = ap.parse_args(argv)
     models = tuple(args.models.split(","))
-    work = Path(args.out_dir) if args.out_dir else Path(tempfile.mkdtemp(prefix="netcut-pareto-"))
+    resolutions = tuple(int(v) for v in args.resolutions.split(","))
+    if args.depth_only_resolution not in resolutions:
+        ap.error("--depth-only-resolution must be one of --resolutions")
+    if args.deadlines < 8:
+        ap.error("--deadlines must be at least 8")
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="netcut-pareto-"))
     work.mkdir(parents=True, exist_ok=True)
+    predictor_path = args.predictor or choose_predictor().path
     t0 = time.perf_counter()
-    truth = measured_prefix_ms(models, args.resolution, work)
-    t1 = time.perf_counter()
-    limit = args.limit_per_class or None
-    report = run_search(SearchConfig(deadline_ms=1e6, exhaustive=True, models=models, data=args.data,
-                                     limit_per_class=limit, resolution_px=args.resolution, epochs=args.epochs),
-                        work / "search", progress=True)
-    t2 = time.perf_counter()
-    rows = read_candidates(work / "search")
-    for r in rows:
-        r["measured_ms"] = truth[(r["base"], int(r["cut"]))] + float(r["head_latency_ms"])
-        r["test_accuracy"] = float(r["test_accuracy"])
-    ots = [r for r in rows if r["off_the_shelf"] == "True"]
-    lo = min(r["measured_ms"] for r in rows)
-    hi = max(r["measured_ms"] for r in ots)
-    deadlines = sorted({round(lo + (hi - lo) * i / 11, 2) for i in range(1, 12)} | {round(r["measured_ms"] * 1.001, 2) for r in ots})
-    table = []
-    for d in deadlines:
-        best_trn = pick(rows, d, lambda r: r["measured_ms"])
-        best_ots = pick(ots, d, lambda r: r["measured_ms"])
-        gain = None
-        if best_trn and best_ots:
-            gain = best_trn["test_accuracy"] / best_ots["test_accuracy"] - 1
-        table.append({
-            "deadline_ms": d,
-            "best_ots": best_ots["candidate_id"] if best_ots else None,
-            "best_ots_test_accuracy": best_ots["test_accuracy"] if best_ots else None,
-            "best_trn": best_trn["candidate_id"] if best_trn else None,
-            "best_trn_test_accuracy": best_trn["test_accuracy"] if best_trn else None,
-            "relative_gain": gain,
-        })
-    front_all = pareto_front([(r["measured_ms"], r["test_accuracy"]) for r in rows])
-    front_ots = pareto_front([(r["measured_ms"], r["test_accuracy"]) for r in ots])
-    data = report["data"]
+    truth = None
+    if args.latency == "measured":
+        truth = measured_prefix_ms(models, resolutions, work, table=args.truth)
+    measure_seconds = time.perf_counter() - t0
     results = {
         "benchmark": "pareto", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "command": "python benchmarks/bench_pareto.py " + " ".join(argv or sys.argv[1:]),
-        "models": list(models), "resolution_px": args.resolution, "epochs": args.epochs, "mode": "head",
-        "data": {k: data[k] for k in data if k != "classes"},
-        "measure_seconds": round(t1 - t0, 1), "search_seconds": round(t2 - t1, 1),
-        "off_the_shelf": [{"candidate_id": r["candidate_id"], "measured_ms": r["measured_ms"],
-                           "test_accuracy": r["test_accuracy"]} for r in ots],
-        "frontier_all": front_all, "frontier_off_the_shelf": front_ots,
-        "deadlines": table,
-        "max_relative_gain": max((t["relative_gain"] for t in table if t["relative_gain"] is not None), default=None),
-        "deadlines_where_trn_helps": sum(1 for t in table if (t["relative_gain"] or 0) > 0),
-        "deadlines_with_no_ots": sum(1 for t in table if t["best_ots"] is None and t["best_trn"] is not None),
+        "device": (load_predictor(Path(predictor_path)).device_ or {}).get("device_name"),
+        "command": "python benchmarks/bench_pareto.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "models": list(models), "resolutions_px": list(resolutions), "depth_only_resolution_px": args.depth_only_resolution,
+        "epochs": args.epochs, "mode": "head", "latency": args.latency, "predictor": str(predictor_path),
+        "paper_max_relative_gain": PAPER_MAX_RELATIVE_GAIN, "measure_seconds": round(measure_seconds, 1),
+        "datasets": {},
     }
+    for name in args.datasets.split(","):
+        t1 = time.perf_counter()
+        out = work / f"search-{name}"
+        report = run_search(SearchConfig(deadline_ms=1e6, exhaustive=True, models=models, data=name,
+                                         limit_per_class=args.limit_per_class or None, resolutions_px=resolutions,
+                                         epochs=args.epochs, predictor=str(predictor_path)), out, progress=True)
+        rows = read_candidates(out)
+        for r in rows:
+            key = (r["base"], int(r["resolution_px"]), int(r["cut"]))
+            r["latency_ms"] = (truth[key] + float(r["head_latency_ms"]) if truth is not None
+                               else float(r["predicted_latency_ms"]))
+            r["val_accuracy"], r["test_accuracy"] = float(r["val_accuracy"]), float(r["test_accuracy"])
+        entry = evaluate(rows, deadlines_for(rows, args.deadlines), args.depth_only_resolution, report["data"]["n_test"])
+        entry["data"] = {k: v for k, v in report["data"].items() if k != "classes"}
+        entry["search_seconds"] = round(time.perf_counter() - t1, 1)
+        entry["points"] = [{"candidate_id": r["candidate_id"], "resolution_px": int(r["resolution_px"]),
+                            "off_the_shelf": r["off_the_shelf"] == "True", "latency_ms": round(r["latency_ms"], 3),
+                            "test_accuracy": r["test_accuracy"]} for r in rows]
+        results["datasets"][name] = entry
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pareto.json").write_text(json.dumps(results, indent=2) + "\n")
-    plot(rows, front_all, front_ots, RESULTS / "pareto.png", results)
-    print(json.dumps({k: results[k] for k in ("max_relative_gain", "deadlines_where_trn_helps", "search_seconds")}))
+    plot(results, RESULTS / "pareto.png")
+    print(json.dumps({n: {f: d[f] for f in ("trn", "depth_only")} for n, d in results["datasets"].items()}, indent=1))
     return 0
 
 
-def plot(rows, front_all, front_ots, path, results) -> None:
+def plot(results: dict, path: Path) -> None:
+    """Per dataset: the test accuracy each family picks at every deadline (steps), over all candidates (dots)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8.5, 5.5), dpi=110)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, base in enumerate(results["models"]):
-        pts = [r for r in rows if r["base"] == base]
-        ax.scatter([r["measured_ms"] for r in pts if r["off_the_shelf"] != "True"],
-                   [100 * r["test_accuracy"] for r in pts if r["off_the_shelf"] != "True"],
-                   s=16, color=colors[i], alpha=0.7, label=f"{base} TRNs")
-        ax.scatter([r["measured_ms"] for r in pts if r["off_the_shelf"] == "True"],
-                   [100 * r["test_accuracy"] for r in pts if r["off_the_shelf"] == "True"],
-                   s=140, marker="*", color=colors[i], edgecolor="black", zorder=4, label=f"{base} off-the-shelf")
-    for front, style, label in ((front_all, "-", "frontier with TRNs"), (front_ots, ":", "frontier, off-the-shelf only")):
-        ax.step([p[0] for p in front], [100 * p[1] for p in front], where="post", linestyle=style, color="black",
-                label=label)
-    d = results["data"]
-    ax.set_title(f"Fashion-MNIST ({d.get('n_train', '?')} train / {d.get('n_test', '?')} test), "
-                 f"{results['resolution_px']} px, head retraining, CPU 1 thread")
-    ax.set_xlabel("measured latency (ms)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    names = list(results["datasets"])
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 5), dpi=110, squeeze=False)
+    styles = {"trn": ("-", "tab:red", "TRNs, depth x resolution (this tool)"),
+              "depth_only": ("--", "tab:blue", f"TRNs, depth only ({results['depth_only_resolution_px']} px)"),
+              "off_the_shelf": (":", "black", "off-the-shelf, any resolution")}
+    for ax, name in zip(axes[0], names):
+        d = results["datasets"][name]
+        pts = d["points"]
+        ax.scatter([p["latency_ms"] for p in pts if not p["off_the_shelf"]],
+                   [100 * p["test_accuracy"] for p in pts if not p["off_the_shelf"]], s=8, color="grey", alpha=0.35,
+                   label="every TRN")
+        ax.scatter([p["latency_ms"] for p in pts if p["off_the_shelf"]],
+                   [100 * p["test_accuracy"] for p in pts if p["off_the_shelf"]], s=60, marker="*", color="black",
+                   label="every off-the-shelf network")
+        for f, (ls, color, label) in styles.items():
+            xs = [t["deadline_ms"] for t in d["deadlines"] if t[f] is not None]
+            ys = [100 * t[f]["test_accuracy"] for t in d["deadlines"] if t[f] is not None]
+            ax.step(xs, ys, where="post", linestyle=ls, color=color, marker="o", markersize=3, label=label)
+        data = d["data"]
+        ax.set_title(f"{name}: {data.get('n_train')} train / {data.get('n_test')} test; trn max gain "
+                     f"{100 * (d['trn']['max_relative_gain'] or 0):+.1f}%", fontsize=9)
+        ax.set_xlabel(f"deadline = {results['latency']} latency (ms), CPU 1 thread")
+        ax.set_ylabel("test accuracy of the pick (%)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Best network within a deadline: TRNs vs off-the-shelf (head retraining, same epochs)")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     common = dict(deadline_ms=args.deadline_ms, models=models, mode="head", exhaustive=True, epochs=args.epochs,
-                  resolution_px=args.resolution, limit_per_class=args.limit_per_class, seed=0)
+                  resolutions_px=(args.resolution,), limit_per_class=args.limit_per_class, seed=0)
     work = Path(tempfile.mkdtemp(prefix="netcut-scaleout-"))
     runs = [_run("workers=1", SearchConfig(workers=1, **common), work / "workers1"),
             _run("workers=2", SearchConfig(workers=2, **common), work / "workers2")]

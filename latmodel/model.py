@@ -557,21 +557,7 @@ class LatencyModel:
         width, batch size or feature beyond the training ranges: :mod:`latmodel.ranges`) is predicted all
         the same, with one warning naming why, and its prediction says so (``extrapolation``).
         """
-        self._check_fitted()
-        if not block_feature_rows:
-            raise NetcutError(f"network {model_name!r} has no blocks to predict")
-        s1, prefix, upper = self.predict_table(Chains.from_rows(list(block_feature_rows)))
-        why = self.extrapolation_in(block_feature_rows, resolution=resolution, width=width, batch_size=batch_size)
-        if why:
-            logger.warning("%s at %s px: extrapolated (%s); the latency may be far off: profile such networks "
-                           "and refit", model_name, resolution, "; ".join(why))
-        names = [str(r.get("block_name", f"block{i}")) for i, r in enumerate(block_feature_rows)]
-        return NetworkPrediction(
-            model=str(model_name), resolution_px=int(resolution), width=float(width), block_names=tuple(names),
-            block_latency_ms=tuple(float(v) for v in s1), prefix_latency_ms=tuple(float(v) for v in prefix),
-            prefix_upper_ms=tuple(float(v) for v in upper), total_latency_ms=float(prefix[-1]),
-            extrapolation=tuple(why),
-        )
+        return self.predict_feature_rows([(model_name, resolution, width, batch_size, block_feature_rows)])[0]
 
     def predict_many(self, requests) -> list[NetworkPrediction]:
         """Predict many named networks at once: ``requests`` are ``(name, resolution)`` or
@@ -586,15 +572,23 @@ class LatencyModel:
         for r in requests:
             name, resolution, width, batch = (tuple(r) + (1.0, 1)[len(r) - 2:])[:4]
             configs.append((str(name), int(resolution), float(width), int(batch)))
-        if not configs:
+        return self.predict_feature_rows(
+            [(n, res, w, b, network_features(n, res, width=w, batch_size=b)) for n, res, w, b in configs])
+
+    def predict_feature_rows(self, items) -> list[NetworkPrediction]:
+        """Predict many chains given their per-block feature rows, in one booster call per stage:
+        ``items`` are ``(name, resolution, width, batch_size, rows)`` tuples (``batch_size`` None: the
+        rows' own).  Extrapolations warn once per network, as :meth:`predict_chain` does."""
+        self._check_fitted()
+        items = [(str(n), int(res), float(w), b, list(r)) for n, res, w, b, r in items]
+        if not items:
             return []
-        rows = [network_features(n, res, width=w, batch_size=b) for n, res, w, b in configs]
-        for (n, *_), r in zip(configs, rows):
+        for n, *_, r in items:
             if not r:
                 raise NetcutError(f"network {n!r} has no blocks to predict")
-        s1, prefix, upper = self.predict_table(Chains.from_row_lists(rows))
+        s1, prefix, upper = self.predict_table(Chains.from_row_lists([r for *_, r in items]))
         out, at = [], 0
-        for (name, resolution, width, batch), r in zip(configs, rows):
+        for name, resolution, width, batch, r in items:
             k = slice(at, at + len(r))
             at += len(r)
             why = self.extrapolation_in(r, resolution=resolution, width=width, batch_size=batch)

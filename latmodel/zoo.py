@@ -65,6 +65,9 @@ class ModelSpec:
     widths: tuple[float, ...] = (1.0,)
     head_start: str | None = None
     resolution_px: int = 224
+    #: the smallest input it takes: an ImageNet network downsamples by 32, so below 32 px its last stages
+    #: would run on less than one pixel (user factories and the random test networks: any size)
+    min_resolution_px: int = 1
 
     def to_dict(self) -> dict:
         return {
@@ -73,6 +76,7 @@ class ModelSpec:
             "widths": list(self.widths),
             "head_start": self.head_start,
             "resolution_px": self.resolution_px,
+            "min_resolution_px": self.min_resolution_px,
         }
 
 
@@ -134,7 +138,12 @@ def _sized(name: str, size_kw: str, pair: bool = False) -> Callable[[float, int]
     return build
 
 
+#: The smallest input of a registered (ImageNet, stride-32) network.
+IMAGENET_MIN_RESOLUTION_PX = 32
+
+
 def _spec(name: str, family: str, builder=None, **kw) -> ModelSpec:
+    kw.setdefault("min_resolution_px", IMAGENET_MIN_RESOLUTION_PX)
     return ModelSpec(name=name, family=family, builder=builder or _tv(name), **kw)
 
 
@@ -249,6 +258,9 @@ def build_model(name: str, *, width: float = 1.0, resolution: int = 224):
         )
     if not isinstance(resolution, int) or resolution <= 0:
         raise NetcutError(f"resolution must be a positive integer number of pixels, got {resolution!r}")
+    if resolution < spec.min_resolution_px:
+        raise NetcutError(f"model {spec.name!r} takes inputs of at least {spec.min_resolution_px} px (it downsamples "
+                          f"by {spec.min_resolution_px}), got {resolution} px; use a larger resolution")
     model = spec.builder(width, resolution)
     if not isinstance(model, nn.Module):
         raise NetcutError(

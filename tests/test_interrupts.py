@@ -77,7 +77,7 @@ def _rows(out: Path):
         return sorted(tuple(v for k, v in r.items() if k != "train_seconds") for r in csv.DictReader(fh))
 
 
-_COMMON = ["search", "--models", "tests.tinymodels:tiny", "--resolution", "8", "--no-pretrained", "--exhaustive",
+_COMMON = ["search", "--models", "tests.tinymodels:tiny", "--resolutions", "8", "--no-pretrained", "--exhaustive",
            "--deadline-ms", "5", "--mode", "full", "--epochs", "2", "--batch-size", "16", "--quiet"]
 
 

@@ -111,7 +111,7 @@ def test_trimmer_search_args(tmp_path, deadline, epochs, models, resolution):
 
     out = tmp_path / "no-parent" / "run"
     code, _, err = _run(main, ["search", "--deadline-ms", deadline, "--epochs", epochs, "--models", models,
-                               "--resolution", resolution, "--out", str(out)])
+                               "--resolutions", resolution, "--out", str(out)])
     _assert_clean(code, err)
     assert code == 2 and not out.exists()
 

@@ -278,3 +278,12 @@ def test_datasplits_checks_lengths():
     z = torch.zeros((2, 4, 4), dtype=torch.uint8)
     with pytest.raises(ValueError, match="val: 2 images but 1 labels"):
         DataSplits(z, torch.zeros(2), z, torch.zeros(1), z, torch.zeros(2), classes=("a", "b"), source="t")
+
+
+def test_digits_is_a_named_dataset_shipped_with_scikit_learn():
+    from trimmer.data import load_data
+
+    d = load_data("digits", seed=0)
+    assert (d.n_classes, len(d.train_y), len(d.val_y), len(d.test_y)) == (10, 1295, 143, 359)
+    assert d.image_shape == (8, 8) and d.train_x.dtype == torch.uint8 and int(d.train_x.max()) == 255
+    assert d.source == "digits"

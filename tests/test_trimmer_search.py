@@ -29,13 +29,15 @@ class FakePrediction:
 
 
 class FakePredictor:
-    """Latency = 1 ms per block; head 0.5 ms (exact numbers for pruning tests)."""
+    """Latency = 1 ms per block at 8 px, (resolution / 8) ms per block at other resolutions; head 0.5 ms
+    (exact numbers for pruning tests)."""
 
     device_ = {"threads": 1}
     resolutions_ = (8, 64)
 
-    def predict_chain(self, feats, *, model_name=None, resolution=None, width=None):
-        return FakePrediction([1.0] * len(feats))
+    def predict_feature_rows(self, items):
+        self.calls = getattr(self, "calls", 0) + 1
+        return [FakePrediction([res / 8] * len(rows)) for _, res, _, _, rows in items]
 
     def head_latency_ms(self, c, h, w, n_classes, batch_size=1):
         return 0.5
@@ -70,7 +72,7 @@ def tiny_npz(tmp_path):
 
 
 def test_candidates_prefix_sums_and_pruning(fake_predictor):
-    cands = enumerate_candidates(fake_predictor, [TINY], resolution=8, n_classes=3)
+    cands = enumerate_candidates(fake_predictor, [TINY], resolutions=(8,), n_classes=3)
     assert [c.cut for c in cands] == [0, 1, 2, 3]
     assert [c.predicted_latency_ms for c in cands] == [1.5, 2.5, 3.5, 4.5]
     assert [c.off_the_shelf for c in cands] == [False, False, False, True]
@@ -125,7 +127,7 @@ def test_trn_config_path_traversal_refused(tmp_path):
 
 
 def _config(npz, **kw):
-    base = dict(deadline_ms=3.0, models=(TINY,), predictor="unused", data=str(npz), epochs=3, resolution_px=8,
+    base = dict(deadline_ms=3.0, models=(TINY,), predictor="unused", data=str(npz), epochs=3, resolutions_px=(8,),
                 pretrained=False, batch_size=16, propose="feasible", margin="none")
     base.update(kw)
     return SearchConfig(**base)
@@ -144,8 +146,9 @@ def test_search_end_to_end_resume_and_report(fake_predictor, tiny_npz, tmp_path,
                                                "meets_deadline": False}
     from trimmer.report import summary_text
 
-    assert ("best off-the-shelf: none meets the 3 ms deadline; the fastest, tests.tinymodels:tiny@8px/cut03, is "
-            "predicted 4.50 ms") in summary_text(report, out)
+    assert ("best off-the-shelf: none meets the 3 ms deadline at any resolution searched (8 px); the fastest, "
+            "tests.tinymodels:tiny@8px/cut03, is predicted 4.50 ms; add a lower resolution to --resolutions to "
+            "compare with one") in summary_text(report, out)
     for name in ("candidates.csv", "report.json", "pareto.png", "trn/trn.json", "trn/state_dict.pt"):
         assert (out / name).is_file(), name
     rows = (out / "candidates.csv").read_text().splitlines()
@@ -212,7 +215,8 @@ def test_changed_training_settings_refuse_resume(fake_predictor, tiny_npz, tmp_p
     [
         (dict(deadline_ms=0.5), "no candidate can meet the 0.5 ms deadline"),
         (dict(data="/no/such/dataset"), "neither a known dataset"),
-        (dict(resolution_px=224), "calibrated at 8..64 px"),
+        (dict(resolutions_px=(8, 224)), "calibrated at 8..64 px and cannot price 224 px"),
+        (dict(models=("mobilenet_v2",), resolutions_px=(16,)), "mobilenet_v2 takes inputs of at least 32 px"),
     ],
 )
 def test_search_bad_input(fake_predictor, tiny_npz, tmp_path, kw, needle):
@@ -303,15 +307,19 @@ def test_ranked_probes_every_feasible_candidate_and_retrains_the_top_k(fake_pred
     assert again["candidates_trained_this_run"] == 0 and again["chosen"] == report["chosen"]
 
 
-def test_ranked_records_the_probe_best_off_the_shelf_network(fake_predictor, tiny_npz, tmp_path):
+def test_ranked_fine_tunes_the_best_off_the_shelf_network_as_the_baseline(fake_predictor, tiny_npz, tmp_path):
     report = run_search(_config(tiny_npz, propose="ranked", top_k=1, deadline_ms=100.0), tmp_path / "r",
                         progress=False)
     op = report["best_off_the_shelf_by_probe"]
-    # on the tiny set the whole network ties on the probe with shallower cuts: the faster one is fine-tuned
-    # (issue 24), so the off-the-shelf network is reported by its probe score, not fine-tuned
-    assert op["candidate_id"] == "tests.tinymodels:tiny@8px/cut03" and report["best_off_the_shelf"] is None
+    # on the tiny set the whole network ties on the probe with shallower cuts: the faster one is the TRN fine-tuned
+    # (issue 24); the off-the-shelf network is fine-tuned too, as the baseline the gain is measured against
+    assert op["candidate_id"] == "tests.tinymodels:tiny@8px/cut03" == report["best_off_the_shelf"]["candidate_id"]
     assert op["chosen_probe_val_accuracy"] == op["probe_val_accuracy"]
-    assert report["chosen"]["cut"] < 3
+    assert report["candidates_fine_tuned"] == 2 == report["candidates_trained"]
+    assert report["chosen"]["val_accuracy"] >= report["best_off_the_shelf"]["val_accuracy"]  # the baseline may win
+    gain, (lo, hi) = report["relative_accuracy_gain"], report["relative_accuracy_gain_ci95"]
+    assert gain == pytest.approx(report["chosen"]["test_accuracy"] / report["best_off_the_shelf"]["test_accuracy"] - 1)
+    assert lo <= gain <= hi
 
 
 def test_summary_names_the_probe_best_off_the_shelf_when_it_was_not_fine_tuned(tmp_path):
@@ -460,7 +468,7 @@ def test_policies_confirm_only_what_they_would_retrain():
 def test_candidates_cli_counts_borderline_candidates_under_measured(fake_predictor, capsys):
     from trimmer.cli import main
 
-    assert main(["candidates", "--models", TINY, "--resolution", "8", "--deadline-ms", "3.7", "--margin", "measured",
+    assert main(["candidates", "--models", TINY, "--resolutions", "8", "--deadline-ms", "3.7", "--margin", "measured",
                  "--predictor", "unused"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("2 of 4 candidates meet the 3.7 ms deadline by their upper bound; 1 more are borderline")
@@ -539,3 +547,65 @@ def test_a_new_deadline_keeps_the_earlier_chosen_trn(fake_predictor, tiny_npz, t
     assert (kept / "trn" / "state_dict.pt").read_bytes() == before
     assert json.loads((kept / "report.json").read_text())["deadline_ms"] == 3.0
     assert json.loads((out / "report.json").read_text())["deadline_ms"] == 5.0
+
+
+# --------------------------------------------------------------------------- depth x input resolution
+
+
+def test_candidates_per_base_resolution_and_cut_in_one_predictor_call(fake_predictor):
+    cands = enumerate_candidates(fake_predictor, [TINY], resolutions=(8, 16), n_classes=3)
+    assert fake_predictor.calls == 1  # every (base, resolution) priced in one batched call
+    assert [(c.resolution_px, c.cut) for c in cands] == [(8, k) for k in range(4)] + [(16, k) for k in range(4)]
+    assert [c.predicted_latency_ms for c in cands] == [1.5, 2.5, 3.5, 4.5, 2.5, 4.5, 6.5, 8.5]
+    assert [c.candidate_id for c in cands if c.off_the_shelf] == [f"{TINY}@8px/cut03", f"{TINY}@16px/cut03"]
+
+
+def test_resolutions_probe_once_per_base_and_resolution_and_fine_tune_the_off_the_shelf_baseline(
+        fake_predictor, tiny_npz, tmp_path, monkeypatch):
+    import trimmer.probe
+
+    probed = []
+    orig = trimmer.probe.probe_base
+    monkeypatch.setattr(trimmer.probe, "probe_base",
+                        lambda chain, ids, data, res, **k: probed.append((res, sorted(ids))) or orig(chain, ids, data, res, **k))
+    out = tmp_path / "r"
+    # 5 ms: at 8 px every cut fits (1.5..4.5 ms), at 16 px cuts 0 and 1 (2.5, 4.5 ms)
+    config = _config(tiny_npz, propose="ranked", top_k=1, deadline_ms=5.0, resolutions_px=(8, 16))
+    report = run_search(config, out, progress=False)
+    assert sorted(probed) == [(8, [0, 1, 2, 3]), (16, [0, 1])]
+    assert report["candidates_total"] == 8 and report["candidates_kept"] == 6 == report["candidates_probed"]
+    assert report["resolutions_px"] == [8, 16]
+    assert report["best_off_the_shelf"]["candidate_id"] == f"{TINY}@8px/cut03"  # the only one that fits
+    assert report["best_off_the_shelf"]["resolution_px"] == 8
+    assert report["relative_accuracy_gain"] is not None
+    # resume with the same resolutions: nothing probed or retrained again; with one of them: its results reused
+    monkeypatch.setattr(jobs_mod, "run_job", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    again = run_search(config, out, progress=False)
+    assert len(probed) == 2 and again["candidates_trained_this_run"] == 0 and again["chosen"] == report["chosen"]
+    only8 = run_search(_config(tiny_npz, propose="ranked", top_k=1, deadline_ms=5.0, resolutions_px=(8,)), out,
+                       progress=False)
+    assert only8["candidates_total"] == 4 and only8["candidates_trained_this_run"] == 0
+
+
+@pytest.mark.parametrize("value,needle", [
+    ("0", "expected comma-separated positive pixel sizes (e.g. 96,128,160), got '0'"),
+    ("abc", "got 'abc'"),
+    ("96,96", "expected each pixel size once, got '96,96'"),
+])
+def test_bad_resolutions_exit_2_with_one_line_and_nothing_written(tmp_path, capsys, value, needle):
+    from trimmer.cli import main
+
+    out = tmp_path / "run"
+    assert main(["search", "--resolutions", value, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and not out.exists()
+
+
+def test_a_resolution_below_the_base_minimum_is_refused_before_any_work(tmp_path, capsys):
+    from trimmer.cli import main
+
+    out = tmp_path / "run"
+    assert main(["search", "--models", "mobilenet_v2", "--resolutions", "16,96", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["trimmer: error: mobilenet_v2 takes inputs of at least 32 px, got --resolutions 16,96; drop 16"] \
+        and not out.exists()

@@ -1,12 +1,14 @@
-"""TRN candidates: enumerate (base network, cut), predict their latency, prune by deadline.
+"""TRN candidates: enumerate (base network, input resolution, cut), predict their latency, prune by deadline.
 
-A candidate is the base network's blocks ``0..cut`` plus a new head (global
-average pooling + linear).  The uncut network with a new head (``cut`` = last
-block) is the base network's *off-the-shelf* reference point.
+A candidate is the base network's blocks ``0..cut`` at one input resolution plus
+a new head (global average pooling + linear).  The uncut network with a new head
+(``cut`` = last block) at a resolution is that resolution's *off-the-shelf*
+reference point: the user's real alternative to a TRN at a tight deadline is the
+same pretrained network at a lower input resolution.
 
-Latency queries cost microseconds: the predictor runs once per base network (one
-batched call for all its blocks) and every cut is answered from the prefix sums;
-the head's cost is added per candidate.
+Latency queries cost microseconds: the predictor runs once for every block of
+every (base, resolution) (one batched call) and every cut is answered from the
+prefix sums; the head's cost is added per candidate.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from typing import Any, Iterable, Sequence
 
 from latmodel.errors import NetcutError
 
-__all__ = ["Candidate", "enumerate_candidates", "prune", "check_deadline", "PRUNE_MARGINS", "DEFAULT_MARGIN"]
+__all__ = ["Candidate", "enumerate_candidates", "prune", "check_deadline", "check_resolutions", "parse_resolutions",
+           "PRUNE_MARGINS", "DEFAULT_MARGIN"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,29 +80,75 @@ class Candidate:
         return scalar_record_from_dict(cls, d)
 
 
-def enumerate_candidates(predictor, models: Sequence[str], *, resolution: int, n_classes: int,
+def parse_resolutions(text: str) -> tuple[int, ...]:
+    """``--resolutions``: comma-separated pixel sizes, e.g. ``96,128,160`` (sorted, duplicates refused)."""
+    items = [t.strip() for t in str(text).split(",")]
+    values = []
+    for t in items:
+        try:
+            v = int(t)
+        except ValueError:
+            v = None
+        if v is None or v <= 0:
+            raise NetcutError(f"expected comma-separated positive pixel sizes (e.g. 96,128,160), got {text!r}")
+        values.append(v)
+    if len(set(values)) != len(values):
+        raise NetcutError(f"expected each pixel size once, got {text!r}")
+    return tuple(sorted(values))
+
+
+def check_resolutions(predictor, models: Sequence[str], resolutions: Sequence[int]) -> None:
+    """Refuse, before any work, a resolution a base network cannot take or the predictor was not calibrated
+    for (its measured resolutions bound what it can price)."""
+    from latmodel.zoo import resolve_spec
+
+    if not resolutions:
+        raise NetcutError("no input resolution given; use --resolutions, e.g. 96,128,160")
+    for base in models:
+        spec = resolve_spec(base)
+        low = [r for r in resolutions if r < spec.min_resolution_px]
+        if low:
+            raise NetcutError(f"{base} takes inputs of at least {spec.min_resolution_px} px, got --resolutions "
+                              f"{','.join(map(str, resolutions))}; drop {','.join(map(str, low))}")
+    seen = getattr(predictor, "resolutions_", None)
+    if seen:
+        lo, hi = min(seen), max(seen)
+        out = [r for r in resolutions if not lo <= r <= hi]
+        if out:
+            raise NetcutError(
+                f"the predictor was calibrated at {lo}..{hi} px and cannot price {','.join(map(str, out))} px; "
+                f"use --resolutions between {lo} and {hi}, or profile and fit a predictor at that resolution")
+
+
+def enumerate_candidates(predictor, models: Sequence[str], *, resolutions: Sequence[int], n_classes: int,
                          width: float = 1.0, chains: dict | None = None) -> list[Candidate]:
-    """Every (base, cut) candidate of ``models`` with its predicted latency.
+    """Every (base, resolution, cut) candidate of ``models`` with its predicted latency.
 
     ``predictor`` is a fitted :class:`latmodel.model.LatencyModel`.  ``chains``
-    optionally maps a base name to its already split (e.g. pretrained)
+    optionally maps ``(base, resolution)`` to its already split (e.g. pretrained)
     :class:`latmodel.blocks.BlockChain`: features then come from the exact
-    network that will be trained, without building and tracing it again.
+    network that will be trained, without building and tracing it again.  Every
+    block of every (base, resolution) is priced in one batched predictor call.
+    The full network at each resolution is that resolution's off-the-shelf candidate.
     """
     from latmodel.features import chain_features
     from latmodel.netfeatures import network_features
 
     if n_classes < 2:
         raise NetcutError(f"a classifier needs at least 2 classes, got {n_classes}")
+    configs = [(base, int(res)) for base in models for res in resolutions]
+    feats = {}
+    for base, res in configs:
+        chain = (chains or {}).get((base, res))
+        feats[base, res] = chain_features(chain) if chain is not None else network_features(base, res, width=width)
+    preds = predictor.predict_feature_rows([(b, r, width, None, feats[b, r]) for b, r in configs])
     candidates: list[Candidate] = []
     head_cache: dict[tuple[int, int, int], float] = {}
-    for base in models:
-        chain = (chains or {}).get(base)
-        feats = chain_features(chain) if chain is not None else network_features(base, resolution, width=width)
-        pred = predictor.predict_chain(feats, model_name=base, resolution=resolution, width=width)
+    for (base, resolution), pred in zip(configs, preds):
+        rows = feats[base, resolution]
         outside = bool(pred.extrapolation)  # a prefix is outside only if its network is
         flops = 0
-        for k, row in enumerate(feats):
+        for k, row in enumerate(rows):
             flops += int(row["flops"])
             key = (int(row["out_channels"]), int(row["out_height_px"]), int(row["out_width_px"]))
             if key not in head_cache:  # heads of equal shape cost the same: one query per shape
@@ -108,11 +157,11 @@ def enumerate_candidates(predictor, models: Sequence[str], *, resolution: int, n
             backbone = float(pred.prefix_latency_ms[k])
             upper = float(pred.prefix_upper_ms[k])
             candidates.append(Candidate(
-                base=base, cut=k, n_blocks=len(feats), block_name=str(row["block_name"]),
+                base=base, cut=k, n_blocks=len(rows), block_name=str(row["block_name"]),
                 resolution_px=int(resolution), out_channels=int(row["out_channels"]), flops=flops,
                 backbone_latency_ms=backbone, head_latency_ms=head_ms,
                 predicted_latency_ms=backbone + head_ms, predicted_upper_ms=upper + head_ms,
-                extrapolation="; ".join(predictor.extrapolation_in(feats[: k + 1], resolution=resolution, width=width))
+                extrapolation="; ".join(predictor.extrapolation_in(rows[: k + 1], resolution=resolution, width=width))
                 if outside else "",
             ))
     return candidates
@@ -141,5 +190,5 @@ def check_deadline(candidates: Sequence[Candidate], deadline_ms: float, *, margi
         raise NetcutError(
             f"no candidate can meet the {deadline_ms:g} ms deadline: the fastest is {fastest.candidate_id} "
             f"({fastest.block_name}) with {what} {fastest.latency_for(margin):.2f} ms; raise --deadline-ms, "
-            "lower --resolution, or add a smaller base network"
+            "add a lower resolution to --resolutions, or add a smaller base network"
         )

@@ -36,6 +36,16 @@ def _int_at_least(minimum: int, hint: str = ""):
 
 
 _nonneg_int = _int_at_least(0)
+
+
+def _resolutions(text: str) -> tuple[int, ...]:
+    """argparse type for ``--resolutions`` (the rule lives in :func:`trimmer.candidates.parse_resolutions`)."""
+    from .candidates import parse_resolutions
+
+    try:
+        return parse_resolutions(text)
+    except NetcutError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 _epochs = _int_at_least(1, ": a TRN must be retrained for at least one epoch")
 
 
@@ -79,7 +89,7 @@ def _config(args):
         data=getattr(args, "data", d["data"]), mode=getattr(args, "mode", d["mode"]),
         epochs=getattr(args, "epochs", d["epochs"]), batch_size=getattr(args, "batch_size", d["batch_size"]),
         finetune_blocks=getattr(args, "finetune_blocks", d["finetune_blocks"]),
-        resolution_px=args.resolution, margin=args.margin, exhaustive=getattr(args, "exhaustive", d["exhaustive"]),
+        resolutions_px=args.resolutions, margin=args.margin, exhaustive=getattr(args, "exhaustive", d["exhaustive"]),
         propose=getattr(args, "propose", d["propose"]), top_k=getattr(args, "top_k", d["top_k"]),
         probe_per_class=getattr(args, "probe_per_class", d["probe_per_class"]),
         verify=getattr(args, "verify", d["verify"]), seed=getattr(args, "seed", d["seed"]),
@@ -117,13 +127,12 @@ def cmd_search(args) -> int:
 def cmd_candidates(args) -> int:
     from latmodel.predictor_io import load_predictor
 
-    from .candidates import check_deadline, enumerate_candidates, prune
-    from .search import _check_resolution
+    from .candidates import check_deadline, check_resolutions, enumerate_candidates, prune
 
     config = _config(args)
     predictor = load_predictor(Path(config.predictor))
-    _check_resolution(predictor, config.resolution_px)
-    cands = enumerate_candidates(predictor, config.models, resolution=config.resolution_px, n_classes=args.classes)
+    check_resolutions(predictor, config.models, config.resolutions_px)
+    cands = enumerate_candidates(predictor, config.models, resolutions=config.resolutions_px, n_classes=args.classes)
     check_deadline(cands, config.deadline_ms, margin=config.margin)
     from latmodel.shipped import device_mismatch
 
@@ -134,7 +143,7 @@ def cmd_candidates(args) -> int:
     kept_ids = {c.candidate_id for c in kept}
     if args.json:
         print(json.dumps({"deadline_ms": config.deadline_ms, "margin": config.margin,
-                          "resolution_px": config.resolution_px,
+                          "resolutions_px": list(config.resolutions_px),
                           "candidates": [{**c.to_dict(), "status": "kept" if c.candidate_id in kept_ids else "pruned"}
                                          for c in cands]}, indent=2))
         return 0
@@ -164,8 +173,9 @@ def _common(p, d: dict):
     p.add_argument("--models", help=f"comma-separated base networks (default {', '.join(d['models'])})")
     p.add_argument("--predictor", help="predictor folder (default: the shipped predictor measured on this machine; when none was, "
                         "the CPU 1-thread one, with a warning naming both devices)")
-    p.add_argument("--resolution", type=positive_int, default=d["resolution_px"],
-                   help=f"input resolution, pixels (default {d['resolution_px']})")
+    p.add_argument("--resolutions", type=_resolutions, default=d["resolutions_px"], metavar="PX[,PX...]",
+                   help="input resolutions to search, pixels, comma-separated; the full network at each is an "
+                        f"off-the-shelf baseline (default {','.join(map(str, d['resolutions_px']))})")
     p.add_argument("--margin", choices=list(PRUNE_MARGINS), default=d["margin"],
                    help="compare the deadline with the predictor's upper bound (upper, a calibrated residual "
                         "quantile), with its point prediction (none), or measured: the prediction prunes and the "

@@ -11,6 +11,7 @@ input resolution.
 * ``None`` or ``"fashion-mnist-subset"`` -- the embedded 3,000-image stratified
   Fashion-MNIST subset in ``data/fashion_mnist_subset.npz`` (see
   :func:`embedded_data_path`); made by ``scripts/make_fmnist_subset.py``;
+* ``"digits"`` -- scikit-learn's 1,797 8x8 handwritten digits (shipped with scikit-learn);
 * ``"fashion-mnist"`` -- the full Fashion-MNIST IDX files from
   :data:`DEFAULT_FASHION_MNIST_DIR` (Debian package ``dataset-fashion-mnist``);
 * a directory holding the four Fashion-MNIST IDX files (``.gz`` or not);
@@ -50,6 +51,7 @@ __all__ = [
     "stratified_split",
     "load_data",
     "load_embedded_subset",
+    "load_digits",
     "load_fashion_mnist",
     "load_image_folder",
     "load_npz",
@@ -475,6 +477,26 @@ class DatasetKind:
     recognises: Callable[[Path], bool] | None = None
 
 
+def load_digits(*, val_fraction: float = 0.1, test_fraction: float | None = None, seed: int = 0,
+                limit_per_class: int | None = None, **_: Any) -> DataSplits:
+    """scikit-learn's handwritten digits (UCI; 1,797 8x8 greyscale images, 10 classes), shipped inside
+    scikit-learn: a second real dataset that needs no download.  Pixel values 0..16 become 0..255; it has
+    no test split of its own, so ``test_fraction`` (default :data:`DEFAULT_TEST_FRACTION`) of each class is one."""
+    import numpy as np
+
+    try:
+        from sklearn.datasets import load_digits as sk_digits
+    except ImportError as exc:  # pragma: no cover - scikit-learn is a dependency
+        raise NetcutError("the 'digits' dataset comes with scikit-learn; pip install scikit-learn") from exc
+    bunch = sk_digits()
+    x = np.clip(np.rint(bunch.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
+    y = bunch.target.astype(np.int64)
+    classes = [str(c) for c in bunch.target_names]
+    train, test = stratified_split(y, [test_fraction or DEFAULT_TEST_FRACTION], seed, classes=classes)
+    return _from_train_test(x[train], y[train], x[test], y[test], classes, "digits",
+                            val_fraction=val_fraction, seed=seed, limit_per_class=limit_per_class)
+
+
 def _is_npz(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() == ".npz"
 
@@ -488,6 +510,7 @@ def _is_idx_folder(path: Path) -> bool:
 DATASETS: dict[str, DatasetKind] = {
     "fashion-mnist-subset": DatasetKind(load_embedded_subset, by_name=True),
     "fashion-mnist": DatasetKind(load_fashion_mnist, by_name=True, recognises=_is_idx_folder),
+    "digits": DatasetKind(load_digits, by_name=True),
     "npz": DatasetKind(load_npz, recognises=_is_npz),
     "image-folder": DatasetKind(load_image_folder, recognises=Path.is_dir),
 }

@@ -40,7 +40,7 @@ class TrainJob:
 #: traced once per process, whatever the number of jobs.  Jobs never change them
 #: (head mode restores train flags; finetune/full train copies).
 _BASES: dict[tuple, tuple[Any, Any]] = {}
-_MAX_BASES = 8
+_MAX_BASES = 16  # 4 bases x 3 resolutions (a search's default) stay built
 #: The dataset a local worker process loaded from a :class:`_DataFile` (one at a time).
 _WORKER_DATA: dict[str, Any] = {}
 SPLIT_ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")

@@ -5,7 +5,7 @@ probe scores) and returns the ones to fine-tune.  One registry,
 :data:`PROPOSAL_POLICIES`: adding a policy is adding an entry.
 
 * ``feasible``: every candidate that fits (NetCut's plain pruning).
-* ``deepest``: per base network only its deepest cut that fits.
+* ``deepest``: per base network and input resolution only its deepest cut that fits.
 * ``ranked``: the ``top_k`` candidates with the best probe score
   (:mod:`trimmer.probe`); ties go to the faster candidate (lower predicted latency), then the shallower one.
 
@@ -46,11 +46,11 @@ def _feasible(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k:
 
 def _deepest(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: int, meets: Meets
              ) -> list[Candidate]:
-    best: dict[str, Candidate] = {}
+    best: dict[tuple[str, int], Candidate] = {}
     for c in sorted(feasible, key=lambda c: -c.cut):
-        if c.base not in best and meets(c):
-            best[c.base] = c
-    return [c for c in feasible if best.get(c.base) is c]
+        if (c.base, c.resolution_px) not in best and meets(c):
+            best[c.base, c.resolution_px] = c
+    return [c for c in feasible if best.get((c.base, c.resolution_px)) is c]
 
 
 def probe_order(candidates: Sequence[Candidate], scores: Mapping[str, float]) -> list[Candidate]:

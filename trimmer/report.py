@@ -10,11 +10,13 @@ from typing import Any, Sequence
 from latmodel.fileio import atomic_path, atomic_write_text, sanitize_cell
 
 __all__ = ["REPORT_SCHEMA_VERSION", "CANDIDATE_COLUMNS", "write_report", "pareto_front", "plot_pareto", "summary_text",
-           "accuracy_interval", "selection_margin"]
+           "accuracy_interval", "relative_gain_interval", "selection_margin"]
 
 logger = logging.getLogger(__name__)
 
-REPORT_SCHEMA_VERSION = 4
+#: 5: resolutions_px (a list) replaces resolution_px; relative_accuracy_gain_ci95; the best off-the-shelf network
+#: at any resolution is fine-tuned by every policy
+REPORT_SCHEMA_VERSION = 5
 CANDIDATE_COLUMNS = (
     "candidate_id", "base", "cut", "n_blocks", "block_name", "off_the_shelf", "resolution_px", "out_channels",
     "flops", "backbone_latency_ms", "head_latency_ms", "predicted_latency_ms", "predicted_upper_ms",
@@ -47,6 +49,20 @@ def selection_margin(n_compared: int, n_val: int, alpha: float = 0.05) -> float 
     return 2 * math.sqrt(math.log(2 * n_compared / alpha) / (2 * n_val))
 
 
+def relative_gain_interval(accuracy: float, baseline_accuracy: float, n: int, z: float = _Z95
+                           ) -> tuple[float, float] | None:
+    """95% interval of ``accuracy / baseline_accuracy - 1`` for two accuracies on ``n`` test images each
+    (delta method on the log ratio, the two treated as independent: conservative, since both are scored on the
+    same images and move together).  None without images or with a zero accuracy."""
+    import math
+
+    if not n or not accuracy > 0 or not baseline_accuracy > 0:
+        return None
+    ratio = math.log(accuracy / baseline_accuracy)
+    se = math.sqrt((1 - accuracy) / (n * accuracy) + (1 - baseline_accuracy) / (n * baseline_accuracy))
+    return math.exp(ratio - z * se) - 1, math.exp(ratio + z * se) - 1
+
+
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     """Points not dominated in (lower latency, higher accuracy), sorted by latency."""
     front: list[tuple[float, float]] = []
@@ -67,59 +83,102 @@ def _csv_text(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+#: Marker of the off-the-shelf networks at each searched resolution, smallest first (cycled beyond five).
+_OTS_MARKERS = ("^", "D", "*", "s", "P")
+
+
+def _ots_marker(resolution: int, resolutions: Sequence[int]) -> str:
+    return _OTS_MARKERS[sorted(resolutions).index(resolution) % len(_OTS_MARKERS)]
+
+
 def _pareto_panel(ax, rows: list[dict], metric: str, deadline_ms: float, chosen_id: str | None, colors) -> None:
     trained = [r for r in rows if r.get(metric) not in (None, "")]
     bases = sorted({r["base"] for r in rows})
+    resolutions = sorted({int(r["resolution_px"]) for r in rows})
     for i, base in enumerate(bases):
         color = colors[i % len(colors)]
         if metric == "val_accuracy":  # the ranked policy's cheap scores, for every feasible candidate
             probed = [r for r in rows if r["base"] == base and r.get("probe_val_accuracy") not in (None, "")
                       and not r.get("fine_tuned")]
-            if probed:
-                ax.scatter([r["predicted_latency_ms"] for r in probed], [100 * r["probe_val_accuracy"] for r in probed],
-                           s=12, marker="x", color=color, alpha=0.45, label=f"{base} probe (not fine-tuned)")
+            trn_probed = [r for r in probed if not r["off_the_shelf"]]
+            if trn_probed:
+                ax.scatter([r["predicted_latency_ms"] for r in trn_probed],
+                           [100 * r["probe_val_accuracy"] for r in trn_probed], s=12, marker="x", color=color, alpha=0.4)
+            for r in probed:  # an off-the-shelf network scored by the probe only: its resolution's marker, hollow
+                if r["off_the_shelf"]:
+                    ax.scatter([r["predicted_latency_ms"]], [100 * r["probe_val_accuracy"]], s=80,
+                               marker=_ots_marker(int(r["resolution_px"]), resolutions), facecolors="none",
+                               edgecolors=color, linewidth=1.2, zorder=3)
         pts = [r for r in trained if r["base"] == base]
         trn = [r for r in pts if not r["off_the_shelf"]]
         if trn:
             ax.scatter([r["predicted_latency_ms"] for r in trn], [100 * r[metric] for r in trn], s=18,
-                       color=color, alpha=0.85, label=f"{base} TRNs")
-        ots = [r for r in pts if r["off_the_shelf"]]
-        if ots:
-            ax.scatter([r["predicted_latency_ms"] for r in ots], [100 * r[metric] for r in ots], s=110, marker="*",
-                       color=color, edgecolor="black", linewidth=0.6, zorder=4, label=f"{base} off-the-shelf")
+                       color=color, alpha=0.85)
+        for res in resolutions:  # the off-the-shelf networks: one marked series per resolution
+            ots = [r for r in pts if r["off_the_shelf"] and int(r["resolution_px"]) == res]
+            if ots:
+                ax.scatter([r["predicted_latency_ms"] for r in ots], [100 * r[metric] for r in ots], s=90,
+                           marker=_ots_marker(res, resolutions), color=color, edgecolor="black", linewidth=0.7,
+                           zorder=4)
     all_pts = [(r["predicted_latency_ms"], 100 * r[metric]) for r in trained]
     ots_pts = [(r["predicted_latency_ms"], 100 * r[metric]) for r in trained if r["off_the_shelf"]]
-    for pts, style, label in ((all_pts, "-", "frontier, TRNs + off-the-shelf"), (ots_pts, ":", "frontier, off-the-shelf only")):
+    right = max([deadline_ms] + [p[0] for p in all_pts])
+    for pts, style in ((all_pts, "-"), (ots_pts, ":")):
         front = pareto_front(pts)
-        if front:
-            ax.step([p[0] for p in front], [p[1] for p in front], where="post", linestyle=style, color="black",
-                    linewidth=1.2, label=label)
-    ax.axvline(deadline_ms, color="crimson", linestyle="--", linewidth=1.2, label=f"deadline {deadline_ms:g} ms")
+        if front:  # drawn on to the right edge: the best accuracy reachable at any larger deadline
+            ax.step([p[0] for p in front] + [right], [p[1] for p in front] + [front[-1][1]], where="post",
+                    linestyle=style, color="black", linewidth=1.2)
+    ax.axvline(deadline_ms, color="crimson", linestyle="--", linewidth=1.2)
     chosen = next((r for r in trained if r["candidate_id"] == chosen_id), None)
     if chosen:
-        ax.scatter([chosen["predicted_latency_ms"]], [100 * chosen[metric]], s=220, facecolors="none",
-                   edgecolors="crimson", linewidth=2, zorder=5, label=f"chosen: {chosen_id}")
+        ax.scatter([chosen["predicted_latency_ms"]], [100 * chosen[metric]], s=260, facecolors="none",
+                   edgecolors="crimson", linewidth=2, zorder=5)
     ax.set_xlabel("predicted latency (ms)")
     ax.set_ylabel(("validation" if metric == "val_accuracy" else "test") + " accuracy (%)")
     ax.grid(alpha=0.3)
 
 
+def _legend_handles(rows: list[dict], deadline_ms: float, chosen_id: str | None, colors) -> list:
+    """One legend for both panels, drawn beside them (never over a point): base colours, one marker per
+    resolution's off-the-shelf series, TRNs, probes, the two frontiers, the deadline, the chosen TRN."""
+    from matplotlib.lines import Line2D
+
+    bases = sorted({r["base"] for r in rows})
+    resolutions = sorted({int(r["resolution_px"]) for r in rows})
+    h = [Line2D([], [], color=colors[i % len(colors)], marker="o", linestyle="", label=b) for i, b in enumerate(bases)]
+    h += [Line2D([], [], color="grey", marker=_ots_marker(res, resolutions), markeredgecolor="black", markersize=9,
+                 linestyle="", label=f"off-the-shelf @ {res} px") for res in resolutions]
+    h += [Line2D([], [], color="grey", marker="o", markersize=5, linestyle="", label="TRN (cut network), fine-tuned"),
+          Line2D([], [], color="grey", marker="x", markersize=5, linestyle="", label="probe score, not fine-tuned"),
+          Line2D([], [], color="grey", marker=_OTS_MARKERS[0], markerfacecolor="none", markersize=8, linestyle="",
+                 label="off-the-shelf, probe score only"),
+          Line2D([], [], color="black", linestyle="-", label="frontier: TRNs + off-the-shelf"),
+          Line2D([], [], color="black", linestyle=":", label="frontier: off-the-shelf only"),
+          Line2D([], [], color="crimson", linestyle="--", label=f"deadline {deadline_ms:g} ms")]
+    if chosen_id:
+        h.append(Line2D([], [], color="crimson", marker="o", markerfacecolor="none", markersize=12, linestyle="",
+                        markeredgewidth=2, label=f"chosen: {chosen_id}"))
+    return h
+
+
 def plot_pareto(rows: list[dict], deadline_ms: float, chosen_id: str | None, path: Path, *, title: str = "") -> None:
-    """Latency vs accuracy, side by side: validation (what the choice is made on) and test (reported only)."""
+    """Latency vs accuracy, side by side: validation (what the choice is made on) and test (reported only);
+    the off-the-shelf networks at each resolution are their own marked series, the legend sits beside."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), dpi=110, sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(15, 5.5), dpi=110, sharex=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, metric, name in zip(axes, ("val_accuracy", "test_accuracy"),
                                 ("validation: the choice is made here", "test: reported, never used to choose")):
         _pareto_panel(ax, rows, metric, deadline_ms, chosen_id, colors)
         ax.set_title(name, fontsize=9)
-    axes[0].legend(fontsize=6.5, loc="lower right")
+    fig.legend(handles=_legend_handles(rows, deadline_ms, chosen_id, colors), loc="center right", fontsize=7.5,
+               frameon=False)
     fig.suptitle(title or "NetCut: latency vs accuracy")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
     try:
         with atomic_path(path, suffix=".png") as tmp:
             fig.savefig(tmp)
@@ -133,7 +192,7 @@ def _cand_summary(pair) -> dict[str, Any] | None:
     cand, res = pair
     return {
         "candidate_id": cand.candidate_id, "base": cand.base, "cut": cand.cut, "n_blocks": cand.n_blocks,
-        "block_name": cand.block_name, "off_the_shelf": cand.off_the_shelf,
+        "block_name": cand.block_name, "off_the_shelf": cand.off_the_shelf, "resolution_px": cand.resolution_px,
         "predicted_latency_ms": round(cand.predicted_latency_ms, 4),
         "predicted_upper_ms": round(cand.predicted_upper_ms, 4),
         "val_accuracy": res.val_accuracy, "test_accuracy": res.test_accuracy,
@@ -202,9 +261,10 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         "chosen_probe_val_accuracy": (round(probes[chosen_d["candidate_id"]].probe_val_accuracy, 5)
                                       if chosen_d and chosen_d["candidate_id"] in probes else None)}
     fastest_ots = min((c for c in candidates if c.off_the_shelf), key=lambda c: c.predicted_upper_ms, default=None)
-    gain = None
+    gain = gain_ci = None
     if chosen_d and ots_d and ots_d["test_accuracy"] > 0:
         gain = chosen_d["test_accuracy"] / ots_d["test_accuracy"] - 1.0
+        gain_ci = relative_gain_interval(chosen_d["test_accuracy"], ots_d["test_accuracy"], len(data.test_y))
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "netcut_version": __version__,
@@ -217,7 +277,7 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         "epochs": config.epochs,
         "seed": config.seed,
         "exhaustive": config.exhaustive,
-        "resolution_px": config.resolution_px,
+        "resolutions_px": list(config.resolutions_px),
         "models": list(config.models),
         "data": data.to_dict(),
         "predictor": {"path": str(config.predictor), "device": getattr(predictor, "device_", None)},
@@ -230,6 +290,7 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
             "predicted_upper_ms": round(fastest_ots.predicted_upper_ms, 4),
             "meets_deadline": fastest_ots.candidate_id in kept_ids},
         "relative_accuracy_gain": gain,
+        "relative_accuracy_gain_ci95": None if gain_ci is None else [round(gain_ci[0], 5), round(gain_ci[1], 5)],
         "candidates_total": len(candidates),
         "candidates_kept": len(kept),
         "candidates_pruned": len(candidates) - len(kept),
@@ -302,18 +363,25 @@ def summary_text(report: dict[str, Any], out: Path) -> str:
                      "(--propose feasible fine-tunes it too)")
     elif o is None and (report.get("fastest_off_the_shelf") or {}).get("meets_deadline") is False:
         f = report["fastest_off_the_shelf"]
-        lines.append(f"best off-the-shelf: none meets the {report['deadline_ms']:g} ms deadline; the fastest, "
-                     f"{f['candidate_id']}, is predicted {f['predicted_latency_ms']:.2f} ms"
-                     + (f" (upper bound {f['predicted_upper_ms']:.2f} ms)" if report["margin"] == "upper" else ""))
+        res = ",".join(str(r) for r in report.get("resolutions_px") or ())
+        lines.append(f"best off-the-shelf: none meets the {report['deadline_ms']:g} ms deadline at any resolution "
+                     f"searched ({res} px); the fastest, {f['candidate_id']}, is predicted "
+                     f"{f['predicted_latency_ms']:.2f} ms"
+                     + (f" (upper bound {f['predicted_upper_ms']:.2f} ms)" if report["margin"] == "upper" else "")
+                     + "; add a lower resolution to --resolutions to compare with one")
     elif o is None:
         lines.append("no off-the-shelf network was retrained within the deadline"
                      + (" (the ranked policy retrains only the best-scored; --propose feasible retrains them all)"
                         if report.get("propose") == "ranked" else ""))
     else:
         gain = report.get("relative_accuracy_gain")
-        g = f"; relative gain {100 * gain:+.2f}%" if gain is not None else ""
-        lines.append(f"best off-the-shelf: {o['candidate_id']}: test accuracy {100 * o['test_accuracy']:.2f}%, "
-                     f"predicted {o['predicted_latency_ms']:.2f} ms{g}")
+        ci = report.get("relative_accuracy_gain_ci95")
+        g = ""
+        if gain is not None:
+            g = f"; the chosen TRN's relative gain over it: {100 * gain:+.2f}%"
+            g += f" [95% CI {100 * ci[0]:+.1f}% to {100 * ci[1]:+.1f}%]" if ci else ""
+        lines.append(f"best off-the-shelf (any resolution, fine-tuned the same way): {o['candidate_id']}: validation "
+                     f"{_pct_ci(o, 'val')}, test {_pct_ci(o, 'test')}, predicted {o['predicted_latency_ms']:.2f} ms{g}")
     lines.append(f"exported TRN: {report['exported_trn']}")
     lines.append(f"plot: {out / 'pareto.png'}   table: {out / 'candidates.csv'}   report: {out / 'report.json'}")
     return "\n".join(lines)

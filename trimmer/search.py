@@ -1,5 +1,10 @@
 """NetCut: enumerate TRN candidates -> predict -> prune -> propose -> retrain the proposed -> choose.
 
+Candidates are (base network, input resolution, cut); the full network at each
+resolution is an off-the-shelf candidate, and the off-the-shelf networks the
+policy would pick among themselves are always retrained too, so every report
+compares the chosen TRN with a baseline fine-tuned on the same budget.
+
 The proposal policy (:mod:`trimmer.proposal`) decides which feasible candidates
 are retrained; the default, ``ranked``, scores every feasible candidate with a
 closed-form probe (:mod:`trimmer.probe`, one forward pass per base network) and
@@ -31,7 +36,8 @@ from typing import Any, Iterator, Sequence
 
 from latmodel.errors import NetcutError
 
-from .candidates import DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_deadline, enumerate_candidates, prune
+from .candidates import (DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_deadline, check_resolutions,
+                         enumerate_candidates, prune)
 from .feasibility import Feasibility, MeasureFn
 from .compute import WORK_BAR_FORMAT, progress_bar
 from .proposal import DEFAULT_PROPOSAL, DEFAULT_TOP_K, NEEDS_PROBE, propose
@@ -43,7 +49,7 @@ __all__ = [
     "DEFAULT_BASES",
     "DEFAULT_PREDICTOR",
     "DEFAULT_DEADLINE_MS",
-    "DEFAULT_RESOLUTION",
+    "DEFAULT_RESOLUTIONS",
     "SearchConfig",
     "run_search",
 ]
@@ -53,9 +59,16 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PREDICTOR = ROOT / "data" / "predictors" / "cpu-1thread"
 DEFAULT_BASES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-DEFAULT_DEADLINE_MS = 9.0
-DEFAULT_RESOLUTION = 128
-SEARCH_SCHEMA_VERSION = 1
+#: 12 ms a frame: on every shipped predictor's device at least one off-the-shelf network (mobilenet_v2 at 96 px)
+#: meets it by its upper bound, and cut networks of the larger bases and resolutions do too, so the demo shows
+#: the TRN against a real baseline (at 9 ms none fitted on the Xeon predictor).
+DEFAULT_DEADLINE_MS = 12.0
+#: Input resolutions searched by default: the bases' off-the-shelf networks at 96 px are the fast baselines a
+#: tight deadline leaves, 160 px the accurate ones a loose deadline allows (both inside every shipped predictor's
+#: calibrated range).
+DEFAULT_RESOLUTIONS: tuple[int, ...] = (96, 128, 160)
+#: 2: candidates are (base, resolution, cut); the training key no longer holds one resolution.
+SEARCH_SCHEMA_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +83,7 @@ class SearchConfig:
     epochs: int = 15
     batch_size: int = 64
     finetune_blocks: int = 1
-    resolution_px: int = DEFAULT_RESOLUTION
+    resolutions_px: tuple[int, ...] = DEFAULT_RESOLUTIONS
     margin: str = DEFAULT_MARGIN
     propose: str = DEFAULT_PROPOSAL
     top_k: int = DEFAULT_TOP_K
@@ -97,8 +110,11 @@ class SearchConfig:
             raise NetcutError(f"--margin must be one of {', '.join(PRUNE_MARGINS)}, got {self.margin!r}")
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise NetcutError(f"--epochs must be an integer >= 1, got {self.epochs!r}")
-        if not isinstance(self.resolution_px, int) or self.resolution_px <= 0:
-            raise NetcutError(f"--resolution must be a positive integer, got {self.resolution_px!r}")
+        if not self.resolutions_px or any(isinstance(r, bool) or not isinstance(r, int) or r <= 0
+                                          for r in self.resolutions_px):
+            raise NetcutError(f"--resolutions must be positive integers (pixels), got {self.resolutions_px!r}")
+        if len(set(self.resolutions_px)) != len(self.resolutions_px):
+            raise NetcutError(f"--resolutions lists a size twice: {self.resolutions_px!r}")
         if not isinstance(self.workers, int) or self.workers < 1:
             raise NetcutError(f"--workers must be an integer >= 1, got {self.workers!r}")
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
@@ -133,7 +149,6 @@ class SearchConfig:
             "data_spec": {"data": self.data, "seed": self.seed, "limit_per_class": self.limit_per_class,
                           "val_fraction": self.val_fraction},
             "train": self.train_config().to_dict(),
-            "resolution_px": self.resolution_px,
             "pretrained": self.pretrained,
             "weights": [list(w) for w in self.weights],
         }
@@ -141,6 +156,7 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["models"] = list(self.models)
+        d["resolutions_px"] = list(self.resolutions_px)
         d["weights"] = [list(w) for w in self.weights]
         return d
 
@@ -156,17 +172,6 @@ def _data_fingerprint(data) -> str:
         h.update(str(tuple(t.shape)).encode())
         h.update(t.contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def _check_resolution(predictor, resolution: int) -> None:
-    seen = getattr(predictor, "resolutions_", None)
-    if seen:
-        lo, hi = min(seen), max(seen)
-        if not lo <= resolution <= hi:
-            raise NetcutError(
-                f"the predictor was calibrated at {lo}..{hi} px and cannot predict {resolution} px; "
-                f"use --resolution between {lo} and {hi}, or profile and fit a predictor at that resolution"
-            )
 
 
 class _Best:
@@ -237,7 +242,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
         check_scheduler_reachable(config.scheduler)
 
     predictor = load_predictor(Path(config.predictor))
-    _check_resolution(predictor, config.resolution_px)
+    check_resolutions(predictor, config.models, config.resolutions_px)
     times_here = config.margin == "measured" and measure is None
     if config.verify or times_here:
         from latmodel.runtimes import require_runtime  # a runtime that is not installed fails now, not after the training
@@ -256,13 +261,13 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
 
     # Pretrained bases: loaded here first, so a missing weights file fails before any work; in-process
     # jobs and the feature code reuse these very chains.
-    bases = {base: base_chain(base, config.resolution_px, weights_path=weights.get(base), pretrained=config.pretrained,
-                              seed=config.seed)
-             for base in config.models}
+    bases = {(base, res): base_chain(base, res, weights_path=weights.get(base), pretrained=config.pretrained,
+                                     seed=config.seed)
+             for base in config.models for res in config.resolutions_px}
 
     t_pred = time.perf_counter()
-    candidates = enumerate_candidates(predictor, config.models, resolution=config.resolution_px,
-                                      n_classes=n_classes, chains={b: chain for b, (chain, _) in bases.items()})
+    candidates = enumerate_candidates(predictor, config.models, resolutions=config.resolutions_px,
+                                      n_classes=n_classes, chains={k: chain for k, (chain, _) in bases.items()})
     prediction_seconds = time.perf_counter() - t_pred
     check_deadline(candidates, config.deadline_ms, margin=config.margin)
     elsewhere = None if (times_here or config.verify) else _other_device(predictor)
@@ -272,11 +277,11 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
     logger.info("%d candidates, %d kept, %d pruned", len(candidates), len(kept), len(pruned))
 
     state = SearchState(out, config.training_key(_data_fingerprint(data)))
-    measured_key = {"device": getattr(predictor, "device_", None), "resolution_px": config.resolution_px,
-                    "n_classes": n_classes}
+    # measured latencies are kept per candidate id, which names its resolution
+    measured_key = {"device": getattr(predictor, "device_", None), "n_classes": n_classes}
     feasibility = Feasibility(
         config.deadline_ms, config.margin,
-        measure=measure or _trn_timer(bases, n_classes, config.resolution_px, predictor),
+        measure=measure or _trn_timer(bases, n_classes, predictor),
         measured_ms=state.load_measured(measured_key),
         on_measured=lambda cid, ms: state.save_measured(measured_key, feasibility.measured_ms))
     t_probe = time.perf_counter()
@@ -286,8 +291,14 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
     else:
         if config.propose in NEEDS_PROBE:
             probes = _probe_feasible(kept, bases, data, config, state, progress)
-        to_train = propose(config.propose, kept, scores={k: v.probe_val_accuracy for k, v in probes.items()},
-                           top_k=config.top_k, meets=feasibility.meets)
+        scores = {k: v.probe_val_accuracy for k, v in probes.items()}
+        to_train = propose(config.propose, kept, scores=scores, top_k=config.top_k, meets=feasibility.meets)
+        # The baseline NetCut is judged against: the off-the-shelf networks (any resolution) that the same
+        # policy would retrain among themselves, fine-tuned with the same budget as the TRNs.
+        baseline = propose(config.propose, [c for c in kept if c.off_the_shelf], scores=scores, top_k=config.top_k,
+                           meets=feasibility.meets)
+        chosen_ids = {c.candidate_id for c in to_train}
+        to_train += [c for c in baseline if c.candidate_id not in chosen_ids]
     probe_seconds = time.perf_counter() - t_probe
     logger.info("%s proposes %d of %d feasible candidates", "exhaustive" if config.exhaustive else config.propose,
                 len(to_train), len(kept))
@@ -299,10 +310,10 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
         if done is not None:
             results[c.candidate_id] = done
         else:
-            pending.setdefault(c.base, []).append(c)
+            pending.setdefault((c.base, c.resolution_px), []).append(c)
     resumed = len(results)
     by_id = {c.candidate_id: c for c in candidates}
-    by_base_cut = {(c.base, c.cut): c for c in candidates}
+    by_base_cut = {(c.base, c.resolution_px, c.cut): c for c in candidates}
     # Finetune/full weights are kept only for a candidate that can still be chosen: it meets the deadline and
     # ranks (val accuracy, then lower latency; as _choose) at least as high as every such one so far.
     head_mode = config.mode == "head"
@@ -311,18 +322,18 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
         best.offer(by_id[cid], res.val_accuracy)
     train_cfg = config.train_config().to_dict()
     jobs = []
-    for base, cands in pending.items():
+    for (base, res), cands in pending.items():
         cuts = tuple(sorted(c.cut for c in cands))
         groups = [cuts] if head_mode else [(k,) for k in cuts]
         for g in groups:
-            jobs.append(TrainJob(base=base, cuts=g, n_blocks=cands[0].n_blocks, resolution_px=config.resolution_px,
+            jobs.append(TrainJob(base=base, cuts=g, n_blocks=cands[0].n_blocks, resolution_px=res,
                                  mode=config.mode, train=train_cfg, weights_path=weights.get(base),
                                  pretrained=config.pretrained))
 
     def dispatched() -> Iterator[TrainJob]:
         for job in jobs:  # read when joblib dispatches the job: the bar is the best result at that moment
             yield job if head_mode else dataclasses.replace(
-                job, state_min_val=best.state_min_val(by_base_cut[job.base, job.cuts[0]]))
+                job, state_min_val=best.state_min_val(by_base_cut[job.base, job.resolution_px, job.cuts[0]]))
 
     n_pending = sum(len(v) for v in pending.values())
     work = {cid: w for job in jobs for cid, w in _job_work(job, by_base_cut, config, data).items()}
@@ -344,7 +355,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
     verified_ms = None
     if chosen is not None:
         cand, res = chosen
-        chain, info = bases[cand.base]
+        chain, info = bases[cand.base, cand.resolution_px]
         # A copy on the CPU: loading the trained weights must not change the cached base network.
         trn = copy.deepcopy(build_trn(chain, cand.cut, n_classes)).cpu()
         if res.weights_file:
@@ -353,12 +364,12 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
                 trn.head.fc.load_state_dict(sd)
             else:
                 trn.load_state_dict(sd)
-        trn_cfg = TRNConfig(base=cand.base, cut=cand.cut, resolution_px=config.resolution_px, n_classes=n_classes,
+        trn_cfg = TRNConfig(base=cand.base, cut=cand.cut, resolution_px=cand.resolution_px, n_classes=n_classes,
                             classes=tuple(data.classes), in_channels=3, weights_source=info.source)
         exported = export_trn(trn, trn_cfg, out / "trn", runtime=_runtime_of(predictor))
         if config.verify:
             onnx = exported / ONNX_FILE
-            verified_ms = _verify_latency(trn, config.resolution_px, predictor, onnx if onnx.is_file() else None)
+            verified_ms = _verify_latency(trn, cand.resolution_px, predictor, onnx if onnx.is_file() else None)
     exploration_seconds = time.perf_counter() - t_start
     report = write_report(
         out, config=config, candidates=candidates, kept=kept, results=results, chosen=chosen, off_the_shelf=ots,
@@ -396,32 +407,32 @@ def _keep_previous_deadline(out: Path, deadline_ms: float) -> None:
 
 def _probe_feasible(feasible: Sequence[Candidate], bases: dict, data, config: SearchConfig, state, progress: bool
                     ) -> dict[str, ProbeScore]:
-    """Probe scores of every feasible candidate: one forward pass per base network (resumable per base)."""
+    """Probe scores of every feasible candidate: one forward pass per (base network, resolution), resumable."""
     from .probe import PROBE_ALPHAS, probe_base
 
-    by_base: dict[str, list[Candidate]] = {}
+    by_base: dict[tuple[str, int], list[Candidate]] = {}
     for c in feasible:
-        by_base.setdefault(c.base, []).append(c)
+        by_base.setdefault((c.base, c.resolution_px), []).append(c)
     scores: dict[str, ProbeScore] = {}
     n_probe = len(data.val_y) + (len(data.train_y) if config.probe_per_class is None
                                  else min(len(data.train_y), config.probe_per_class * data.n_classes))
     # work of a base's probe: its deepest feasible prefix run over the probe images
     work = {b: max(c.backbone_latency_ms for c in cs) * n_probe for b, cs in by_base.items()}
     with progress_bar(sum(work.values()), progress, desc="probing", unit="work", bar_format=WORK_BAR_FORMAT) as bar:
-        for base, cands in by_base.items():
+        for (base, res), cands in by_base.items():
             cuts = sorted(c.cut for c in cands)
             key = {"per_class": config.probe_per_class, "seed": config.seed, "cuts": cuts,
-                   "alphas": list(PROBE_ALPHAS), "resolution_px": config.resolution_px}
-            saved = state.load_probe(base, key)
+                   "alphas": list(PROBE_ALPHAS), "resolution_px": res}
+            saved = state.load_probe(f"{base}@{res}px", key)
             if saved is None:
-                chain, _ = bases[base]
-                saved = probe_base(chain, {c.cut: c.candidate_id for c in cands}, data, config.resolution_px,
+                chain, _ = bases[base, res]
+                saved = probe_base(chain, {c.cut: c.candidate_id for c in cands}, data, res,
                                    per_class=config.probe_per_class, seed=config.seed, batch_size=config.batch_size,
                                    device=config.device)
-                state.save_probe(base, key, saved)
+                state.save_probe(f"{base}@{res}px", key, saved)
             scores.update({p.candidate_id: p for p in saved})
-            bar.update(work[base])
-            bar.set_postfix_str(f"{base}: best probe {max(p.probe_val_accuracy for p in saved):.3f}")
+            bar.update(work[base, res])
+            bar.set_postfix_str(f"{base}@{res}px: best probe {max(p.probe_val_accuracy for p in saved):.3f}")
     return scores
 
 
@@ -434,7 +445,7 @@ def _job_work(job: TrainJob, by_base_cut: dict, config: SearchConfig, data) -> d
     """
     n_all = len(data.train_y) + len(data.val_y) + len(data.test_y)
     n_train = len(data.train_y)
-    cands = [by_base_cut[job.base, k] for k in job.cuts]
+    cands = [by_base_cut[job.base, job.resolution_px, k] for k in job.cuts]
     if job.mode == "head":
         total = max(c.backbone_latency_ms for c in cands) * n_all
         return {c.candidate_id: total / len(cands) for c in cands}
@@ -444,7 +455,7 @@ def _job_work(job: TrainJob, by_base_cut: dict, config: SearchConfig, data) -> d
         if job.mode == "full":
             out[c.candidate_id] = 3 * ms * n_train * config.epochs + ms * n_all
             continue
-        below = by_base_cut.get((c.base, c.cut - config.finetune_blocks))
+        below = by_base_cut.get((c.base, c.resolution_px, c.cut - config.finetune_blocks))
         trained_ms = ms - (below.backbone_latency_ms if below is not None else 0.0)
         out[c.candidate_id] = ms * n_all + 3 * trained_ms * n_train * config.epochs
     return out
@@ -467,18 +478,18 @@ def _verify_latency(trn, resolution: int, predictor, onnx_path: Path | None, *, 
 MEASURE_SPAN_MS = 1000.0
 
 
-def _trn_timer(bases: dict, n_classes: int, resolution: int, predictor) -> MeasureFn:
+def _trn_timer(bases: dict, n_classes: int, predictor) -> MeasureFn:
     """``candidate -> ms``: its TRN (prefix + a new head) timed here as ``--verify`` times the chosen one."""
     def measure(cand: Candidate) -> float:
         from .trn import build_trn
 
-        chain, _ = bases[cand.base]
+        chain, _ = bases[cand.base, cand.resolution_px]
         trn = copy.deepcopy(build_trn(chain, cand.cut, n_classes)).cpu().eval()
         from latmodel.bursts import BurstPolicy
 
         per_burst = BurstPolicy().untimed + BurstPolicy().timed
         bursts = int(min(100, max(6, MEASURE_SPAN_MS // (per_burst * max(cand.predicted_latency_ms, 1e-3)))))
-        return _verify_latency(trn, resolution, predictor, None, bursts=bursts)
+        return _verify_latency(trn, cand.resolution_px, predictor, None, bursts=bursts)
 
     return measure
 
