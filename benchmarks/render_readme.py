@@ -162,7 +162,7 @@ def section_pareto(r):
     for name, d in r["datasets"].items():
         data = d["data"]
         lines += [f"**{name}** ({data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} test "
-                  f"images, {d['search_seconds']:.0f} s):\n",
+                  "images):\n",
                   "| deadline (ms) | best off-the-shelf | acc. | best TRN, depth x resolution | acc. | gain | "
                   f"best TRN, depth only ({r['depth_only_resolution_px']} px) | acc. | gain |",
                   "|---|---|---|---|---|---|---|---|---|"]
