@@ -588,7 +588,7 @@ def test_resolutions_probe_once_per_base_and_resolution_and_fine_tune_the_off_th
 
 
 @pytest.mark.parametrize("value,needle", [
-    ("0", "expected comma-separated positive pixel sizes (e.g. 96,128,160), got '0'"),
+    ("0", "expected comma-separated positive pixel sizes (e.g. 96,128,160) or auto, got '0'"),
     ("abc", "got 'abc'"),
     ("96,96", "expected each pixel size once, got '96,96'"),
 ])
@@ -609,3 +609,24 @@ def test_a_resolution_below_the_base_minimum_is_refused_before_any_work(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["trimmer: error: mobilenet_v2 takes inputs of at least 32 px, got --resolutions 16,96; drop 16"] \
         and not out.exists()
+
+
+@pytest.mark.parametrize("deadline,expected", [
+    (13.0, (16, 24, 32)),  # full networks fit up to 24 px (12.5 ms): one below, it, one above
+    (5.0, (8, 16, 24)),    # only at 8 px (4.5 ms): the lowest three
+    (3.0, (8, 16, 24)),    # nowhere: the lowest three (TRNs only)
+    (40.0, (24, 32, 64)),  # everywhere: the top three
+])
+def test_auto_resolutions_centre_on_the_largest_resolution_a_full_network_meets(fake_predictor, monkeypatch,
+                                                                                deadline, expected):
+    from trimmer.candidates import auto_resolutions
+
+    # full network at r px: 4 blocks of r/8 ms + 0.5 ms head = 4.5, 8.5, 12.5, 16.5, 32.5 ms at 8, 16, 24, 32, 64 px
+    monkeypatch.setattr(fake_predictor, "resolutions_", (8, 16, 24, 32, 64))
+    assert auto_resolutions(fake_predictor, [TINY], deadline, margin="none", n_classes=3) == expected
+
+
+def test_search_with_auto_resolutions_records_the_ones_it_chose(fake_predictor, tiny_npz, tmp_path):
+    report = run_search(_config(tiny_npz, resolutions_px="auto", deadline_ms=5.0), tmp_path / "a", progress=False)
+    assert report["resolutions_px"] == [8, 64]  # FakePredictor was calibrated at 8 and 64 px
+    assert report["candidates_total"] == 8

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 from latmodel.errors import NetcutError
 
 __all__ = ["Candidate", "enumerate_candidates", "prune", "check_deadline", "check_resolutions", "parse_resolutions",
+           "auto_resolutions", "AUTO_RESOLUTIONS",
            "PRUNE_MARGINS", "DEFAULT_MARGIN"]
 
 logger = logging.getLogger(__name__)
@@ -80,8 +81,16 @@ class Candidate:
         return scalar_record_from_dict(cls, d)
 
 
-def parse_resolutions(text: str) -> tuple[int, ...]:
-    """``--resolutions``: comma-separated pixel sizes, e.g. ``96,128,160`` (sorted, duplicates refused)."""
+#: ``--resolutions auto``: the search picks a few resolutions from the deadline and the predictor
+#: (:func:`auto_resolutions`).
+AUTO_RESOLUTIONS = "auto"
+
+
+def parse_resolutions(text: str) -> tuple[int, ...] | str:
+    """``--resolutions``: comma-separated pixel sizes, e.g. ``96,128,160`` (sorted, duplicates refused), or
+    :data:`AUTO_RESOLUTIONS`."""
+    if str(text).strip() == AUTO_RESOLUTIONS:
+        return AUTO_RESOLUTIONS
     items = [t.strip() for t in str(text).split(",")]
     values = []
     for t in items:
@@ -90,7 +99,7 @@ def parse_resolutions(text: str) -> tuple[int, ...]:
         except ValueError:
             v = None
         if v is None or v <= 0:
-            raise NetcutError(f"expected comma-separated positive pixel sizes (e.g. 96,128,160), got {text!r}")
+            raise NetcutError(f"expected comma-separated positive pixel sizes (e.g. 96,128,160) or auto, got {text!r}")
         values.append(v)
     if len(set(values)) != len(values):
         raise NetcutError(f"expected each pixel size once, got {text!r}")
@@ -118,6 +127,34 @@ def check_resolutions(predictor, models: Sequence[str], resolutions: Sequence[in
             raise NetcutError(
                 f"the predictor was calibrated at {lo}..{hi} px and cannot price {','.join(map(str, out))} px; "
                 f"use --resolutions between {lo} and {hi}, or profile and fit a predictor at that resolution")
+
+
+def auto_resolutions(predictor, models: Sequence[str], deadline_ms: float, *, margin: str, n_classes: int,
+                     count: int = 3) -> tuple[int, ...]:
+    """``count`` input resolutions for a search, chosen from the deadline and the predictor.
+
+    The full networks of ``models`` are priced at every resolution the predictor was calibrated at (and every
+    base can take); the anchor is the largest resolution at which some full network meets the deadline (under
+    ``margin``): the strongest off-the-shelf baseline.  Around it: one resolution below (a cheaper baseline, deeper
+    cuts) and one above (only cut networks fit there: where a TRN can beat the baseline), the nearest calibrated
+    ones.  When no full network fits anywhere, the lowest resolutions (TRNs only; the report says no baseline fits).
+    """
+    from latmodel.zoo import resolve_spec
+
+    floor = max(resolve_spec(b).min_resolution_px for b in models)
+    usable = sorted(r for r in set(getattr(predictor, "resolutions_", None) or ()) if r >= floor)
+    if not usable:
+        raise NetcutError("--resolutions auto needs a predictor that records the resolutions it was calibrated at "
+                          f"(at least {floor} px for {', '.join(models)}); give --resolutions explicitly")
+    cands = enumerate_candidates(predictor, models, resolutions=usable, n_classes=n_classes)
+    fits = [c.resolution_px for c in cands if c.off_the_shelf and c.latency_for(margin) <= deadline_ms]
+    i = usable.index(max(fits)) if fits else 0
+    lo = max(0, min(i - (count - 1) // 2, len(usable) - count))
+    picked = tuple(usable[lo: lo + count])
+    logger.info("--resolutions auto: %s px (%s)", ",".join(map(str, picked)),
+                f"full networks meet {deadline_ms:g} ms up to {usable[i]} px" if fits
+                else f"no full network meets {deadline_ms:g} ms at {usable[0]}..{usable[-1]} px")
+    return picked
 
 
 def enumerate_candidates(predictor, models: Sequence[str], *, resolutions: Sequence[int], n_classes: int,

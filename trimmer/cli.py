@@ -127,10 +127,13 @@ def cmd_search(args) -> int:
 def cmd_candidates(args) -> int:
     from latmodel.predictor_io import load_predictor
 
-    from .candidates import check_deadline, check_resolutions, enumerate_candidates, prune
+    from .candidates import AUTO_RESOLUTIONS, auto_resolutions, check_deadline, check_resolutions, enumerate_candidates, prune
 
     config = _config(args)
     predictor = load_predictor(Path(config.predictor))
+    if config.resolutions_px == AUTO_RESOLUTIONS:
+        config = dataclasses.replace(config, resolutions_px=auto_resolutions(
+            predictor, config.models, config.deadline_ms, margin=config.margin, n_classes=args.classes))
     check_resolutions(predictor, config.models, config.resolutions_px)
     cands = enumerate_candidates(predictor, config.models, resolutions=config.resolutions_px, n_classes=args.classes)
     check_deadline(cands, config.deadline_ms, margin=config.margin)
@@ -173,9 +176,11 @@ def _common(p, d: dict):
     p.add_argument("--models", help=f"comma-separated base networks (default {', '.join(d['models'])})")
     p.add_argument("--predictor", help="predictor folder (default: the shipped predictor measured on this machine; when none was, "
                         "the CPU 1-thread one, with a warning naming both devices)")
-    p.add_argument("--resolutions", type=_resolutions, default=d["resolutions_px"], metavar="PX[,PX...]",
+    p.add_argument("--resolutions", type=_resolutions, default=d["resolutions_px"], metavar="PX[,PX...]|auto",
                    help="input resolutions to search, pixels, comma-separated; the full network at each is an "
-                        f"off-the-shelf baseline (default {','.join(map(str, d['resolutions_px']))})")
+                        "off-the-shelf baseline; auto: three of the predictor's calibrated resolutions around the "
+                        "largest at which a full network meets the deadline "
+                        f"(default {','.join(map(str, d['resolutions_px']))})")
     p.add_argument("--margin", choices=list(PRUNE_MARGINS), default=d["margin"],
                    help="compare the deadline with the predictor's upper bound (upper, a calibrated residual "
                         "quantile), with its point prediction (none), or measured: the prediction prunes and the "

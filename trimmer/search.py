@@ -36,8 +36,8 @@ from typing import Any, Iterator, Sequence
 
 from latmodel.errors import NetcutError
 
-from .candidates import (DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_deadline, check_resolutions,
-                         enumerate_candidates, prune)
+from .candidates import (AUTO_RESOLUTIONS, DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, auto_resolutions,
+                         check_deadline, check_resolutions, enumerate_candidates, prune)
 from .feasibility import Feasibility, MeasureFn
 from .compute import WORK_BAR_FORMAT, progress_bar
 from .proposal import DEFAULT_PROPOSAL, DEFAULT_TOP_K, NEEDS_PROBE, propose
@@ -83,7 +83,8 @@ class SearchConfig:
     epochs: int = 15
     batch_size: int = 64
     finetune_blocks: int = 1
-    resolutions_px: tuple[int, ...] = DEFAULT_RESOLUTIONS
+    #: pixel sizes, or ``"auto"`` (chosen from the deadline and the predictor when the search starts)
+    resolutions_px: tuple[int, ...] | str = DEFAULT_RESOLUTIONS
     margin: str = DEFAULT_MARGIN
     propose: str = DEFAULT_PROPOSAL
     top_k: int = DEFAULT_TOP_K
@@ -110,10 +111,13 @@ class SearchConfig:
             raise NetcutError(f"--margin must be one of {', '.join(PRUNE_MARGINS)}, got {self.margin!r}")
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise NetcutError(f"--epochs must be an integer >= 1, got {self.epochs!r}")
-        if not self.resolutions_px or any(isinstance(r, bool) or not isinstance(r, int) or r <= 0
-                                          for r in self.resolutions_px):
-            raise NetcutError(f"--resolutions must be positive integers (pixels), got {self.resolutions_px!r}")
-        if len(set(self.resolutions_px)) != len(self.resolutions_px):
+        if self.resolutions_px == AUTO_RESOLUTIONS:
+            pass
+        elif isinstance(self.resolutions_px, str) or not self.resolutions_px or any(
+                isinstance(r, bool) or not isinstance(r, int) or r <= 0 for r in self.resolutions_px):
+            raise NetcutError(f"--resolutions must be positive integers (pixels) or {AUTO_RESOLUTIONS!r}, "
+                              f"got {self.resolutions_px!r}")
+        elif len(set(self.resolutions_px)) != len(self.resolutions_px):
             raise NetcutError(f"--resolutions lists a size twice: {self.resolutions_px!r}")
         if not isinstance(self.workers, int) or self.workers < 1:
             raise NetcutError(f"--workers must be an integer >= 1, got {self.workers!r}")
@@ -156,7 +160,8 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["models"] = list(self.models)
-        d["resolutions_px"] = list(self.resolutions_px)
+        d["resolutions_px"] = (self.resolutions_px if self.resolutions_px == AUTO_RESOLUTIONS
+                               else list(self.resolutions_px))
         d["weights"] = [list(w) for w in self.weights]
         return d
 
@@ -242,7 +247,9 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
         check_scheduler_reachable(config.scheduler)
 
     predictor = load_predictor(Path(config.predictor))
-    check_resolutions(predictor, config.models, config.resolutions_px)
+    auto = config.resolutions_px == AUTO_RESOLUTIONS
+    if not auto:
+        check_resolutions(predictor, config.models, config.resolutions_px)
     times_here = config.margin == "measured" and measure is None
     if config.verify or times_here:
         from latmodel.runtimes import require_runtime  # a runtime that is not installed fails now, not after the training
@@ -258,6 +265,9 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
     data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class,
                      val_fraction=config.val_fraction)
     n_classes = data.n_classes
+    if auto:  # chosen among what the predictor was calibrated at and every base takes: nothing to refuse
+        config = dataclasses.replace(config, resolutions_px=auto_resolutions(
+            predictor, config.models, config.deadline_ms, margin=config.margin, n_classes=n_classes))
 
     # Pretrained bases: loaded here first, so a missing weights file fails before any work; in-process
     # jobs and the feature code reuse these very chains.
