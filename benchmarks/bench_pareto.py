@@ -101,6 +101,22 @@ def evaluate(rows: list[dict], deadlines: list[float], depth_only_px: int, n_tes
     return {"deadlines": table, "trn": stats("trn"), "depth_only": stats("depth_only")}
 
 
+def two_pass_agreement(truth: dict, table: Path, models, resolutions) -> dict | None:
+    """How the prefix latencies used here agree with another pass of the same configurations (``table``)."""
+    from bench_repeatability import agreement
+    from latmodel.table import read_table
+
+    df = read_table(table)
+    other = {(r.model, int(r.resolution_px), int(r.block_index)): float(r.prefix_ms) for r in df.itertuples()
+             if r.model in models and int(r.resolution_px) in resolutions and float(r.width) == 1.0}
+    common = sorted(set(truth) & set(other))
+    if not common:
+        return None
+    return {"table": str(table.relative_to(ROOT) if table.is_relative_to(ROOT) else table),
+            "configurations": sorted({f"{m}@{r}px" for m, r, _ in common}),
+            **agreement([truth[k] for k in common], [other[k] for k in common])}
+
+
 def main(argv=None) -> int:
     from bench_exploration import measured_prefix_ms, read_candidates
     from latmodel.predictor_io import load_predictor
@@ -119,6 +135,9 @@ def main(argv=None) -> int:
                     help="deadlines at which an off-the-shelf network fits (>= 8; 3 tighter ones are added)")
     ap.add_argument("--latency", choices=("measured", "predicted"), default="measured")
     ap.add_argument("--truth", help="a profile of the base networks at --resolutions (skips the profile)")
+    ap.add_argument("--second-pass", default=None,
+                    help="another profile of (some of) the same configurations: their prefixes' agreement with the "
+                         "latency used here is stated beside the results (default data/calibration/<this CPU>-torch-1thread.csv)")
     ap.add_argument("--predictor", default=None, help="prices the searches (default: the shipped one for this machine)")
     ap.add_argument("--work", default=None, help="work folder (default: a temporary one; searches resume in it)")
     args = ap.parse_args(argv)
@@ -136,10 +155,17 @@ def main(argv=None) -> int:
     if args.latency == "measured":
         truth = measured_prefix_ms(models, resolutions, work, table=args.truth)
     measure_seconds = time.perf_counter() - t0
+    from latmodel.device import device_record
+
+    record = device_record()
+    second = Path(args.second_pass or ROOT / "data" / "calibration" / f"{record.slug}-torch-1thread.csv")
     results = {
         "benchmark": "pareto", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "device": (load_predictor(Path(predictor_path)).device_ or {}).get("device_name"),
+        "cpu": f"{record.device_name} ({record.cpu_vendor} {record.cpu_model_id}, {record.cpu_isa})",
+        "latency_repeatability": (two_pass_agreement(truth, second, models, resolutions)
+                                  if truth is not None and second.is_file() else None),
         "command": "python benchmarks/bench_pareto.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "models": list(models), "resolutions_px": list(resolutions), "depth_only_resolution_px": args.depth_only_resolution,
         "epochs": args.epochs, "mode": "head", "latency": args.latency, "predictor": str(predictor_path),

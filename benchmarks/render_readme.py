@@ -159,6 +159,13 @@ def section_pareto(r):
              "the best validation accuracy within the deadline, its test accuracy shown; relative gain over the best "
              "off-the-shelf network (any resolution) with a 95% interval (conservative).\n",
              "![pareto](benchmarks/results/pareto.png)\n"]
+    rep = r.get("latency_repeatability")
+    lines.append(f"CPU: {r.get('cpu', '?')}. " + (
+        f"Repeatability of the latency used: {len(rep['configurations'])} of its configurations measured again "
+        f"in another pass (`{rep['table']}`) agree on {rep['within_10_pct']:.0f}% of prefixes within ±10% "
+        f"({rep['within_5_pct']:.0f}% within ±5%, median |Δ| {rep['median_abs_pct']:.1f}%): on this host picks "
+        "near a deadline can change from one pass to the next.\n" if rep else
+        "The latency used has no second pass here: its repeatability is not stated.\n"))
     for name, d in r["datasets"].items():
         data = d["data"]
         lines += [f"**{name}** ({data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} test "

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 from latmodel.errors import NetcutError
 
 __all__ = ["Candidate", "enumerate_candidates", "prune", "check_deadline", "check_resolutions", "parse_resolutions",
-           "auto_resolutions", "AUTO_RESOLUTIONS",
+           "auto_resolutions", "resolve_resolutions", "AUTO_RESOLUTIONS",
            "PRUNE_MARGINS", "DEFAULT_MARGIN"]
 
 logger = logging.getLogger(__name__)
@@ -155,6 +155,16 @@ def auto_resolutions(predictor, models: Sequence[str], deadline_ms: float, *, ma
                 f"full networks meet {deadline_ms:g} ms up to {usable[i]} px" if fits
                 else f"no full network meets {deadline_ms:g} ms at {usable[0]}..{usable[-1]} px")
     return picked
+
+
+def resolve_resolutions(predictor, models: Sequence[str], resolutions, deadline_ms: float, *, margin: str,
+                        n_classes: int) -> tuple[int, ...]:
+    """The resolutions a search or a listing covers: :func:`auto_resolutions` for :data:`AUTO_RESOLUTIONS`
+    (valid by construction), else ``resolutions`` once :func:`check_resolutions` accepts them."""
+    if resolutions == AUTO_RESOLUTIONS:
+        return auto_resolutions(predictor, models, deadline_ms, margin=margin, n_classes=n_classes)
+    check_resolutions(predictor, models, resolutions)
+    return tuple(resolutions)
 
 
 def enumerate_candidates(predictor, models: Sequence[str], *, resolutions: Sequence[int], n_classes: int,

@@ -36,9 +36,10 @@ def _int_at_least(minimum: int, hint: str = ""):
 
 
 _nonneg_int = _int_at_least(0)
+_epochs = _int_at_least(1, ": a TRN must be retrained for at least one epoch")
 
 
-def _resolutions(text: str) -> tuple[int, ...]:
+def _resolutions(text: str) -> tuple[int, ...] | str:
     """argparse type for ``--resolutions`` (the rule lives in :func:`trimmer.candidates.parse_resolutions`)."""
     from .candidates import parse_resolutions
 
@@ -46,7 +47,6 @@ def _resolutions(text: str) -> tuple[int, ...]:
         return parse_resolutions(text)
     except NetcutError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-_epochs = _int_at_least(1, ": a TRN must be retrained for at least one epoch")
 
 
 def _weights(items: Sequence[str] | None) -> tuple[tuple[str, str], ...]:
@@ -127,14 +127,13 @@ def cmd_search(args) -> int:
 def cmd_candidates(args) -> int:
     from latmodel.predictor_io import load_predictor
 
-    from .candidates import AUTO_RESOLUTIONS, auto_resolutions, check_deadline, check_resolutions, enumerate_candidates, prune
+    from .candidates import check_deadline, enumerate_candidates, prune, resolve_resolutions
 
     config = _config(args)
     predictor = load_predictor(Path(config.predictor))
-    if config.resolutions_px == AUTO_RESOLUTIONS:
-        config = dataclasses.replace(config, resolutions_px=auto_resolutions(
-            predictor, config.models, config.deadline_ms, margin=config.margin, n_classes=args.classes))
-    check_resolutions(predictor, config.models, config.resolutions_px)
+    config = dataclasses.replace(config, resolutions_px=resolve_resolutions(
+        predictor, config.models, config.resolutions_px, config.deadline_ms, margin=config.margin,
+        n_classes=args.classes))
     cands = enumerate_candidates(predictor, config.models, resolutions=config.resolutions_px, n_classes=args.classes)
     check_deadline(cands, config.deadline_ms, margin=config.margin)
     from latmodel.shipped import device_mismatch

@@ -104,11 +104,12 @@ def _pareto_panel(ax, rows: list[dict], metric: str, deadline_ms: float, chosen_
             if trn_probed:
                 ax.scatter([r["predicted_latency_ms"] for r in trn_probed],
                            [100 * r["probe_val_accuracy"] for r in trn_probed], s=12, marker="x", color=color, alpha=0.4)
-            for r in probed:  # an off-the-shelf network scored by the probe only: its resolution's marker, hollow
-                if r["off_the_shelf"]:
-                    ax.scatter([r["predicted_latency_ms"]], [100 * r["probe_val_accuracy"]], s=80,
-                               marker=_ots_marker(int(r["resolution_px"]), resolutions), facecolors="none",
-                               edgecolors=color, linewidth=1.2, zorder=3)
+            for res in resolutions:  # off-the-shelf networks scored by the probe only: their resolution's marker, hollow
+                ots = [r for r in probed if r["off_the_shelf"] and int(r["resolution_px"]) == res]
+                if ots:
+                    ax.scatter([r["predicted_latency_ms"] for r in ots], [100 * r["probe_val_accuracy"] for r in ots],
+                               s=80, marker=_ots_marker(res, resolutions), facecolors="none", edgecolors=color,
+                               linewidth=1.2, zorder=3)
         pts = [r for r in trained if r["base"] == base]
         trn = [r for r in pts if not r["off_the_shelf"]]
         if trn:

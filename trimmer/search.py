@@ -36,8 +36,8 @@ from typing import Any, Iterator, Sequence
 
 from latmodel.errors import NetcutError
 
-from .candidates import (AUTO_RESOLUTIONS, DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, auto_resolutions,
-                         check_deadline, check_resolutions, enumerate_candidates, prune)
+from .candidates import (AUTO_RESOLUTIONS, DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_deadline,
+                         check_resolutions, enumerate_candidates, prune, resolve_resolutions)
 from .feasibility import Feasibility, MeasureFn
 from .compute import WORK_BAR_FORMAT, progress_bar
 from .proposal import DEFAULT_PROPOSAL, DEFAULT_TOP_K, NEEDS_PROBE, propose
@@ -247,8 +247,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
         check_scheduler_reachable(config.scheduler)
 
     predictor = load_predictor(Path(config.predictor))
-    auto = config.resolutions_px == AUTO_RESOLUTIONS
-    if not auto:
+    if config.resolutions_px != AUTO_RESOLUTIONS:  # refused before any data or network is loaded
         check_resolutions(predictor, config.models, config.resolutions_px)
     times_here = config.margin == "measured" and measure is None
     if config.verify or times_here:
@@ -265,9 +264,8 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
     data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class,
                      val_fraction=config.val_fraction)
     n_classes = data.n_classes
-    if auto:  # chosen among what the predictor was calibrated at and every base takes: nothing to refuse
-        config = dataclasses.replace(config, resolutions_px=auto_resolutions(
-            predictor, config.models, config.deadline_ms, margin=config.margin, n_classes=n_classes))
+    config = dataclasses.replace(config, resolutions_px=resolve_resolutions(
+        predictor, config.models, config.resolutions_px, config.deadline_ms, margin=config.margin, n_classes=n_classes))
 
     # Pretrained bases: loaded here first, so a missing weights file fails before any work; in-process
     # jobs and the feature code reuse these very chains.
