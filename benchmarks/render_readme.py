@@ -400,6 +400,46 @@ def section_cli_latency(r):
     return lines
 
 
+def section_tie_break(r):
+    lines = ["### Ties: the most accurate, or the fastest of the indistinguishable?\n",
+             f"*{r.get('date', '?')}; `{r.get('command', '?')}`*\n",
+             f"At {r['deadlines']} deadlines per exhaustive search, the pick of each rule: the most accurate on "
+             "validation, or the fastest of those within a band of it. Test accuracy lost against exact ties (points) "
+             "and the pick's predicted latency relative to it. `trimmer` keeps exact ties and names the fastest "
+             "candidate within the pairwise 95% band in report.json (`tie_break`).\n",
+             "| data (validation images, candidates) | band | test points lost, mean | max | latency ratio, median |",
+             "|---|---|---|---|---|"]
+    for run in r["runs"]:
+        name = Path(str(run["data"])).name
+        for rule, v in run["rules"].items():
+            lines.append(f"| {name} ({run['n_val']}, {run['candidates']}) | {rule} | {v['test_points_lost_mean']:+.2f} "
+                         f"| {v['test_points_lost_max']:+.2f} | {v['latency_ratio_median']:.2f} |")
+    return lines
+
+
+def section_extrapolation(r):
+    exps = [f"{e:g}" for e in r["exponents"]]
+    lines = ["### Outside the calibrated range: how far the upper bound must widen\n", _header(r),
+             f"Fitted on part of `{r['table']}`, predicting held-out configurations outside (and, as a control, "
+             "inside) the fitted resolutions: the share of measured prefix latencies under the upper bound "
+             "widened by distance^e (distance: `latmodel.ranges.extrapolation_distance`, the largest ratio of a "
+             "resolution or block size to its training range; e = 0 is the unwidened bound). Target: the "
+             f"predictor's own {_pct(r['upper_quantile'], 0)}.\n",
+             "| scenario | configs (warned) | prefixes | distance median / max | measured / upper, median | "
+             + " | ".join(f"e={e}" for e in exps) + " |",
+             "|---|---|---|---|---|" + "---|" * len(exps)]
+    for name, v in r["scenarios"].items():
+        lines.append(f"| {name} | {v['configs']} ({v['configs_warned']}) | {v['prefixes']} | "
+                     f"{v['distance_median']:.2f} / {v['distance_max']:.2f} | {v['measured_over_upper_median']:.2f} | "
+                     + " | ".join(_pct(v["share_under_bound"][e], 0) for e in exps) + " |")
+    chosen = r.get("smallest_exponent_meeting_upper_quantile")
+    lines.append("\n" + (f"Smallest exponent holding {_pct(r['upper_quantile'], 0)} outside the range in every "
+                         f"scenario: **{chosen:g}** (`latmodel.ranges.WIDEN_EXPONENT`)." if chosen is not None else
+                         "No exponent tried holds the target in every scenario: the rule used is stated in "
+                         "`latmodel.ranges.WIDEN_EXPONENT`."))
+    return lines
+
+
 def _fam_cell(v) -> str:
     if isinstance(v, dict):
         return f"{v.get('within_10_pct', float('nan')):.0f}% (n={v.get('n', '?')})"
@@ -408,8 +448,8 @@ def _fam_cell(v) -> str:
 
 SECTIONS = [("repeatability", section_repeatability), ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
-            ("query_speed", section_speed), ("cli_latency", section_cli_latency),
-            ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto),
+            ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
+            ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto), ("tie_break", section_tie_break),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 
 

@@ -5,5 +5,10 @@ fvcore, xgboost) are imported by the submodules that need them.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # one source for the version: pyproject.toml, through the installed distribution's metadata
+    __version__ = version("netcut")
+except PackageNotFoundError:  # a checkout run without installing
+    __version__ = "0+unknown"
 __all__ = ["__version__"]

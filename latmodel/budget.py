@@ -20,6 +20,7 @@ import logging
 from pathlib import Path
 
 from .errors import NetcutError
+from .resources import data_path
 
 __all__ = ["SECONDS_PER_CONFIG", "DEFAULT_FEATURES_TABLE", "BudgetPlan", "choose_configs", "plan_budget",
            "budget_plan_text"]
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 #: (data/calibration/README.md).
 SECONDS_PER_CONFIG = 13.0
 #: Table whose feature columns cover the default corpus.
-DEFAULT_FEATURES_TABLE = Path(__file__).resolve().parents[1] / "data" / "calibration" / "cpu-1thread.csv"
+DEFAULT_FEATURES_TABLE = data_path("calibration", "cpu-1thread.csv")
 #: Ridge of the information matrix: keeps log det finite while fewer configurations than terms are chosen.
 _DESIGN_RIDGE = 1e-3
 

@@ -4,6 +4,7 @@
     latmodel profile  [--models a,b] [--resolutions 224,160] --out table.csv [--budget N [--dry-run]]
     latmodel fit      table.csv [more.csv ...] --out predictor/ [--base predictor/ [--adapt correct]]
                       [--scheduler tcp://HOST:PORT]
+    latmodel calibrate --out predictor/ [--budget 20] [--runtime torch] [--threads 1] [--base predictor/]
     latmodel evaluate --predictor predictor/ table.csv [--plot pred_vs_meas.png]
     latmodel predict  [--predictor predictor/] --model NAME [--resolution 224] [--json]
     latmodel refeature table.csv --out new.csv
@@ -172,6 +173,24 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from .calibrate import calibrate
+    from .render import calibration_text
+
+    out = _out_path(args.out, is_dir=True)
+    result = calibrate(out, budget=args.budget, runtime=args.runtime, threads=args.threads, base=args.base,
+                       method=args.adapt, pin_cpu=args.pin_cpu, progress=not args.quiet,
+                       estimate=None if args.quiet else _print_calibration_estimate)
+    print(calibration_text(result))
+    return 0
+
+
+def _print_calibration_estimate(seconds: float, n_configs: int, n_windows: int) -> None:
+    from .render import calibration_estimate_text
+
+    print(calibration_estimate_text(seconds, n_configs), file=sys.stderr, flush=True)
+
+
 def cmd_evaluate(args) -> int:
     from .evaluation import evaluate_tables
     from .render import evaluation_report_text
@@ -319,6 +338,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the boosters on this Dask scheduler's workers with xgboost.dask "
                         "(default: $DASK_SCHEDULER_ADDRESS if set, else locally)")
     p.set_defaults(func=cmd_fit)
+
+    from .calibrate import DEFAULT_BUDGET, calibration_table_path
+
+    p = sub.add_parser("calibrate", help="a predictor for this machine: measure a few networks here and adapt the "
+                                         "closest shipped predictor (about 5 min)")
+    p.add_argument("--out", required=True, help="predictor folder to write (must not exist, or be a predictor); the "
+                                                "measurements go to OUT-calibration.csv beside it (resumed)")
+    p.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET,
+                   help=f"configurations to measure (default {DEFAULT_BUDGET})")
+    p.add_argument("--runtime", default=DEFAULT_RUNTIME, metavar="|".join(RUNTIMES),
+                   help="what runs the networks (default torch)")
+    p.add_argument("--threads", type=positive_int, default=1, help="threads while measuring (default 1)")
+    p.add_argument("--base", help="predictor folder to adapt (default: the shipped one whose predictions of the "
+                                  "measurements fit best)")
+    p.add_argument("--adapt", choices=list(ADAPT_STRATEGIES), default=None,
+                   help="how the base is adapted (default: the base's adapt_strategy)")
+    p.add_argument("--pin-cpu", type=int, default=None, help="pin the measuring process to this CPU core")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_calibrate, saved_work=lambda a: calibration_table_path(a.out).is_file())
 
     p = sub.add_parser("evaluate", help="score a predictor on measurements it never saw")
     p.add_argument("tables", nargs="+", help="measurement CSV(s)")

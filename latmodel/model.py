@@ -43,7 +43,8 @@ from .device import library_versions, table_device_record
 from .errors import ArtifactError, NetcutError, TableError
 from .features import FEATURE_COLUMNS
 from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES, bucket_of, prefix_features
-from .ranges import extrapolation_reasons, fitted_ranges, merge_ranges
+from .ranges import (WIDEN_EXPONENT, extrapolation_distance, extrapolation_reasons, fitted_ranges, merge_ranges,
+                     widen_upper)
 from .reports import NetworkPrediction
 from .roofline import fit_roofline, roofline_ms
 from .yardstick_scale import scale_to_yardstick
@@ -592,14 +593,20 @@ class LatencyModel:
             k = slice(at, at + len(r))
             at += len(r)
             why = self.extrapolation_in(r, resolution=resolution, width=width, batch_size=batch)
+            up = upper[k]
             if why:
-                logger.warning("%s at %s px: extrapolated (%s); the latency may be far off: profile such networks "
-                               "and refit", name, resolution, "; ".join(why))
+                # Outside the ranges the trees price a block like the edge of what they saw: the upper bound
+                # widens with the distance beyond it (rule and its measurement: latmodel.ranges.widen_upper).
+                distance = extrapolation_distance(self.ranges_, r, self._config_of(r, resolution, width, batch))
+                up = widen_upper(up, distance)
+                logger.warning("%s at %s px: extrapolated (%s); the latency may be far off (upper bound widened "
+                               "%.2fx): profile such networks and refit", name, resolution, "; ".join(why),
+                               max(distance) ** WIDEN_EXPONENT)
             out.append(NetworkPrediction(
                 model=name, resolution_px=resolution, width=width,
                 block_names=tuple(str(b.get("block_name", f"block{i}")) for i, b in enumerate(r)),
                 block_latency_ms=tuple(float(v) for v in s1[k]), prefix_latency_ms=tuple(float(v) for v in prefix[k]),
-                prefix_upper_ms=tuple(float(v) for v in upper[k]), total_latency_ms=float(prefix[k][-1]),
+                prefix_upper_ms=tuple(float(v) for v in up), total_latency_ms=float(prefix[k][-1]),
                 extrapolation=tuple(why)))
         return out
 
@@ -608,10 +615,15 @@ class LatencyModel:
         ([] when it is not)."""
         unseen = self.unseen_in(block_feature_rows)
         why = [f"its blocks have {', '.join(unseen)}, which no training row had"] if unseen else []
+        config = self._config_of(block_feature_rows, resolution, width, batch_size)
+        return why + extrapolation_reasons(self.ranges_, list(block_feature_rows), config)
+
+    @staticmethod
+    def _config_of(block_feature_rows, resolution, width, batch_size) -> dict:
+        """The configuration values checked against the training ranges (batch size: the rows' own if None)."""
         if batch_size is None and block_feature_rows:
             batch_size = block_feature_rows[0].get("batch_size")
-        config = {"resolution_px": resolution, "width": width, "batch_size": batch_size}
-        return why + extrapolation_reasons(self.ranges_, list(block_feature_rows), config)
+        return {"resolution_px": resolution, "width": width, "batch_size": batch_size}
 
     def unseen_in(self, block_feature_rows) -> list[str]:
         """Feature columns non-zero in ``block_feature_rows`` but zero in every training row (an extrapolation)."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 from .metrics import ErrorMetrics, metrics_table
 from .reports import CrossValidation, EvaluationReport, FitReport, NetworkPrediction
 
-__all__ = ["network_prediction_text", "predictions_summary_text", "cross_validation_text", "fit_report_text", "evaluation_report_text"]
+__all__ = ["network_prediction_text", "predictions_summary_text", "cross_validation_text", "fit_report_text",
+           "evaluation_report_text", "calibration_text", "calibration_estimate_text"]
 
 #: Metric levels in the order printed: level -> heading.
 _LEVEL_HEADINGS: dict[str, str] = {
@@ -83,3 +84,25 @@ def evaluation_report_text(report: EvaluationReport) -> str:
     if report.plot:
         lines += ["", f"predicted-vs-measured plot: {report.plot}"]
     return "\n".join(lines)
+
+
+def calibration_text(result) -> str:
+    """What ``latmodel calibrate`` prints: the bases scored, the one adapted, where everything went."""
+    lines = [f"measured {len(result.configs)} configurations here in {result.measure_seconds:.0f} s "
+             f"({result.table})", "bases, best first (spread of log(measured / predicted) over the prefixes; the "
+             "constant factor is what adapting removes first):"]
+    for s in result.scores:
+        lines.append(f"  {s.path}: spread {s.log_ratio_spread:.3f}, factor {s.median_ratio:.2f} "
+                     f"({s.device_name}, {s.runtime}, {s.threads} thread(s))")
+    lines.append(f"adapted {result.base} ({result.method}) in {result.fit_seconds:.0f} s: predictor {result.out}")
+    lines.append(f"use it: trimmer search --predictor {result.out} ...   latmodel predict --predictor {result.out} ...")
+    return "\n".join(lines)
+
+
+def calibration_estimate_text(seconds: float, n_configs: int) -> str:
+    """The line ``latmodel calibrate`` (and ``trimmer search`` when it calibrates) prints before measuring."""
+    from .calibrate import FIT_SECONDS
+
+    return (f"calibrate: measuring {n_configs} configuration(s) here, then adapting the closest predictor: about "
+            f"{max(1, round((seconds + FIT_SECONDS) / 60))} min; measure alone (other work on this machine slows "
+            "the measured core)")

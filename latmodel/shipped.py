@@ -7,7 +7,8 @@ alike, so the model name is not enough.  :func:`choose_predictor` picks the ship
 whose device id is this machine's for the runtime and thread count asked for; when the user names
 a predictor, or none matches and the default is used, :attr:`PredictorChoice.mismatch` says in one
 line which device the predictor was measured on and which this one is.  A legacy predictor
-(device record without an ISA) never matches automatically.
+(device record without an ISA) never matches automatically.  After the shipped predictors it looks
+in :func:`calibrated_dir`, where ``trimmer search`` keeps what ``latmodel calibrate`` measured here.
 """
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ import logging
 from pathlib import Path
 
 from .errors import NetcutError
+from .resources import data_path
 
 __all__ = ["SHIPPED_DIR", "DEFAULT_SHIPPED", "PredictorChoice", "shipped_predictors", "device_mismatch",
-           "choose_predictor"]
+           "choose_predictor", "calibrated_dir", "calibrated_path"]
 
 logger = logging.getLogger(__name__)
 
 #: Where the shipped predictor folders live, and the one used when none matches this machine.
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "predictors"
+SHIPPED_DIR = data_path("predictors")
 DEFAULT_SHIPPED = "cpu-1thread"
 
 
@@ -66,6 +68,22 @@ def shipped_predictors(root: Path | None = None) -> list[tuple[Path, dict]]:
         if dev is not None:
             out.append((folder, dev))
     return out
+
+
+def calibrated_dir() -> Path:
+    """Where ``trimmer search`` keeps the predictors it calibrated on this machine (under netcut's cache folder,
+    :func:`latmodel.fileio.cache_root`); :func:`choose_predictor` looks there after the shipped ones."""
+    from .fileio import cache_root
+
+    return Path(cache_root()) / "predictors"
+
+
+def calibrated_path(runtime: str = "torch", threads: int = 1, device: str = "cpu") -> Path:
+    """The folder a predictor calibrated on this machine for ``runtime`` and ``threads`` goes to."""
+    from .device_cache import cached_device_record
+
+    here = cached_device_record(device, threads=threads, runtime=runtime)
+    return calibrated_dir() / f"{here.device_id}-{runtime}-{threads}thread"
 
 
 def _here(device: dict):
@@ -115,7 +133,7 @@ def choose_predictor(path=None, *, runtime: str | None = None, threads: int = 1,
         return PredictorChoice(str(folder), str(dev.get("device_id") or ""), here.device_id,
                                device_mismatch(dev, here))
     here = cached_device_record(device, threads=threads, runtime=runtime or "torch")
-    shipped = shipped_predictors(root)
+    shipped = shipped_predictors(root) + (shipped_predictors(calibrated_dir()) if root is None else [])
     for folder, dev in shipped:
         if str(dev.get("device_id")) == here.device_id:
             return PredictorChoice(str(folder), here.device_id, here.device_id)

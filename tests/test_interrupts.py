@@ -78,6 +78,7 @@ def _rows(out: Path):
 
 
 _COMMON = ["search", "--models", "tests.tinymodels:tiny", "--resolutions", "8", "--no-pretrained", "--exhaustive",
+           "--predictor", "unused",
            "--deadline-ms", "5", "--mode", "full", "--epochs", "2", "--batch-size", "16", "--quiet"]
 
 

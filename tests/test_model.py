@@ -1,6 +1,7 @@
 """Tests of the latency predictor on a small synthetic table with a known latency formula."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import pickle
@@ -18,6 +19,7 @@ from latmodel.features import FEATURE_COLUMNS
 from latmodel.metrics import error_metrics
 from latmodel.evaluation import evaluate_tables, fit_tables
 from latmodel.model import LatencyModel, NotFittedError
+from latmodel.ranges import WIDEN_EXPONENT
 from latmodel.predictor_io import STAGE1_FILE, load_predictor
 from latmodel.render import fit_report_text, network_prediction_text
 from latmodel.reports import NetworkPrediction
@@ -487,11 +489,36 @@ def test_prediction_outside_the_ranges_warns_and_is_flagged(fitted, table, caplo
     assert d["extrapolated"] is True and d["extrapolation"] == list(pred.extrapolation)
     assert NetworkPrediction.from_dict(json.loads(json.dumps(d))) == pred
     assert "EXTRAPOLATED" in network_prediction_text(pred)
+    # the upper bound widens by the distance outside (latmodel.ranges.widen_upper, exponent WIDEN_EXPONENT):
+    # 512/224 from the first block, 4x from the block with 4x the largest training FLOPs on
+    inside = copy.copy(fitted)
+    inside.ranges_ = None
+    raw = inside.predict_chain(rows, model_name="alpha0", resolution=512, width=1.0)
+    assert raw.prefix_latency_ms == pred.prefix_latency_ms
+    ratio = [w / r for w, r in zip(pred.prefix_upper_ms, raw.prefix_upper_ms)]
+    assert ratio == pytest.approx([(512 / 224) ** WIDEN_EXPONENT] * 2 + [4.0 ** WIDEN_EXPONENT] * (len(rows) - 2))
+    assert f"upper bound widened {4.0 ** WIDEN_EXPONENT:.2f}x" in caplog.text
     # a prefix that stops before the out-of-range block is inside the feature ranges
     assert fitted.extrapolation_in(rows[:2], resolution=224) == []
     # 10% beyond the largest block is still inside (FEATURE_TOLERANCE)
     rows[2] = {**rows[2], "flops": 1.09 * hi}
     assert fitted.extrapolation_in(rows, resolution=224) == []
+
+
+def test_extrapolation_distance_is_the_running_largest_ratio_outside():
+    from latmodel.ranges import extrapolation_distance, widen_upper
+
+    ranges = {"config": {"resolution_px": [96, 160], "batch_size": [1, 1]},
+              "features": {"flops": [10.0, 100.0], "out_bytes": [4.0, 40.0], "stride": [1.0, 2.0]}}
+    rows = [{"flops": 50.0, "out_bytes": 8.0, "stride": 9.0},   # stride is no size: ignored
+            {"flops": 105.0, "out_bytes": 8.0},                 # within FEATURE_TOLERANCE (1.1x)
+            {"flops": 300.0, "out_bytes": 1.0},                 # 3x the largest FLOPs, 4x under the least bytes
+            {"flops": 20.0, "out_bytes": 8.0}]
+    assert extrapolation_distance(ranges, rows, {"resolution_px": 128, "batch_size": 1}) == [1.0, 1.0, 4.0, 4.0]
+    assert extrapolation_distance(ranges, rows, {"resolution_px": 320}) == [2.0, 2.0, 4.0, 4.0]
+    assert extrapolation_distance(ranges, rows, {"resolution_px": 48, "batch_size": 8}) == [8.0] * 4
+    assert extrapolation_distance(None, rows, {"resolution_px": 48}) == [1.0] * 4
+    assert list(widen_upper([1.0, 2.0], [1.0, 4.0], 0.5)) == [1.0, 4.0]
 
 
 def test_merge_ranges_is_the_union():

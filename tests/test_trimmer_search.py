@@ -384,6 +384,45 @@ def test_proposal_policies_exact():
         propose("best", cands)
 
 
+def test_tie_break_names_the_fastest_indistinguishable_candidate_without_choosing_it():
+    from trimmer.report import TIE_BREAK_RULE, tie_break
+    from trimmer.state import CandidateResult
+
+    a0, a1, b0, b2 = _four_candidates()
+    res = {c.candidate_id: CandidateResult(c.candidate_id, val, 0.5, 1, 1.0)
+           for c, val in ((a0, 0.80), (a1, 0.90), (b0, 0.85), (b2, 0.50))}
+    # 100 validation images: 0.90 vs 0.85 differ by less than 1.96 * sqrt((.09 + .1275) / 100) = 0.0914;
+    # 0.90 vs 0.80 by more (0.1 > 1.96 * sqrt((.09 + .16) / 100) = 0.098); 0.50 is far off
+    tb = tie_break((a1, res[a1.candidate_id]), res, [a0, a1, b0, b2], 100)
+    assert tb == {"rule": TIE_BREAK_RULE, "indistinguishable": 1,
+                  "fastest_indistinguishable": {"candidate_id": "b@8px/cut00", "predicted_latency_ms": 1.5,
+                                                "val_accuracy": 0.85, "test_accuracy": 0.5}}
+    # the chosen one is already the fastest of its indistinguishable ones: nothing to name
+    tb = tie_break((a0, res[a0.candidate_id]), res, [a0, a1, b0, b2], 100)
+    assert tb["indistinguishable"] == 1 and tb["fastest_indistinguishable"] is None
+    assert tie_break(None, res, [a0], 100)["indistinguishable"] == 0
+
+
+def test_ranked_top_k_is_one_per_chain_before_a_second_from_the_same():
+    from trimmer.proposal import propose
+
+    cands = _four_candidates()
+    scores = {"a@8px/cut01": 0.95, "a@8px/cut00": 0.9, "b@8px/cut00": 0.85, "b@8px/cut02": 0.6}
+    ids = lambda cs: [c.candidate_id for c in cs]  # noqa: E731
+    # a/cut00 is a near-copy of a/cut01 (same base and resolution): the other chain's best comes first
+    assert ids(propose("ranked", cands, scores=scores, top_k=2)) == ["a@8px/cut01", "b@8px/cut00"]
+    # more than there are chains: then the next best of any chain
+    assert ids(propose("ranked", cands, scores=scores, top_k=3)) == ["a@8px/cut00", "a@8px/cut01", "b@8px/cut00"]
+    asked = []
+
+    def meets(c):  # b's only candidates miss the deadline: a's second one fills the place, each asked once
+        asked.append(c.candidate_id)
+        return c.base == "a"
+
+    assert ids(propose("ranked", cands, scores=scores, top_k=2, meets=meets)) == ["a@8px/cut00", "a@8px/cut01"]
+    assert asked == ["a@8px/cut01", "b@8px/cut00", "b@8px/cut02", "a@8px/cut00"]
+
+
 class FakeDevice:
     """Times a candidate as ``latency_ms[cut]`` and counts the calls (the fake device for --margin measured)."""
 

@@ -4,5 +4,6 @@ Importing this package does nothing but define names.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from latmodel import __version__  # one source: the netcut distribution's metadata
+
 __all__ = ["__version__"]

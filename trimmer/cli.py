@@ -69,14 +69,45 @@ def _search_defaults() -> dict:
 
 
 def _predictor(args) -> str:
-    """The predictor folder: the one given, else the shipped one measured on this machine.  When it was
-    measured on another device, ``trimmer candidates`` and ``run_search`` say so in one line once the
-    input is known to be valid (so a user error stays the only line), and ``--margin measured`` refuses."""
+    """The predictor folder: the one given, else the shipped (or earlier calibrated) one measured on this
+    machine, else where this machine's calibrated one goes (:func:`_calibrate_if_needed` makes it).  A
+    predictor given by the user that was measured on another device is used as given: ``trimmer candidates``
+    and ``run_search`` say so in one line once the input is known to be valid, and ``--margin measured``
+    refuses."""
     if args.predictor:  # used as given; its device is compared once it is loaded
         return args.predictor
+    from latmodel.shipped import calibrated_path, choose_predictor
+
+    choice = choose_predictor()
+    return str(calibrated_path()) if choice.mismatch else choice.path
+
+
+def _calibrate_if_needed(args, config) -> None:
+    """When no predictor was measured on this machine and none was given: with ``--no-calibrate`` stop with
+    the commands to run, else calibrate one first (announced with its time; kept for later searches).  Why
+    calibrate by default: pricing the candidates with another CPU's predictor is a silently wrong answer
+    (the AVX2 EPYC ran 2.06x slower than the AVX-512 one's predictor said), and five minutes once per
+    machine is what a user who asked for a deadline on *this* machine expects to spend."""
+    from latmodel.artifact import is_predictor_folder
     from latmodel.shipped import choose_predictor
 
-    return choose_predictor().path
+    folder = Path(config.predictor)
+    if args.predictor or is_predictor_folder(folder):
+        return
+    mismatch = choose_predictor().mismatch
+    if args.no_calibrate:
+        raise NetcutError(f"{mismatch}. Measure this machine first: 'latmodel calibrate --out {folder}' (about 5 "
+                          f"min, then found automatically), or drop --no-calibrate to do it now; --predictor FOLDER "
+                          "prices with another device's predictor anyway")
+    from latmodel.calibrate import calibrate
+    from latmodel.render import calibration_estimate_text
+
+    print(f"trimmer: {mismatch}; calibrating one for this machine first (once: kept in {folder})", file=sys.stderr,
+          flush=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    calibrate(folder, progress=not getattr(args, "quiet", False),
+              estimate=lambda seconds, n, _windows: print(calibration_estimate_text(seconds, n), file=sys.stderr,
+                                                          flush=True))
 
 
 def _config(args):
@@ -113,12 +144,14 @@ def cmd_search(args) -> int:
     import os
 
     from .report import summary_text
-    from .search import run_search
+    from .search import precheck, run_search
 
     if args.scheduler is None:
         args.scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     config = _config(args)
     out = Path(args.out)
+    precheck(config, out)  # a user error is refused before any calibration
+    _calibrate_if_needed(args, config)
     report = run_search(config, out, progress=not args.quiet)
     print(summary_text(report, out))
     return 0
@@ -127,9 +160,13 @@ def cmd_search(args) -> int:
 def cmd_candidates(args) -> int:
     from latmodel.predictor_io import load_predictor
 
-    from .candidates import check_deadline, enumerate_candidates, prune, resolve_resolutions
+    from .candidates import (AUTO_RESOLUTIONS, check_deadline, check_resolutions, enumerate_candidates, prune,
+                             resolve_resolutions)
 
     config = _config(args)
+    if config.resolutions_px != AUTO_RESOLUTIONS:  # a user error is refused before any calibration
+        check_resolutions(None, config.models, config.resolutions_px)
+    _calibrate_if_needed(args, config)
     predictor = load_predictor(Path(config.predictor))
     config = dataclasses.replace(config, resolutions_px=resolve_resolutions(
         predictor, config.models, config.resolutions_px, config.deadline_ms, margin=config.margin,
@@ -173,8 +210,12 @@ def _common(p, d: dict):
     p.add_argument("--deadline-ms", type=positive_float, default=d["deadline_ms"],
                    help=f"latency deadline per image, ms (default {d['deadline_ms']:g})")
     p.add_argument("--models", help=f"comma-separated base networks (default {', '.join(d['models'])})")
-    p.add_argument("--predictor", help="predictor folder (default: the shipped predictor measured on this machine; when none was, "
-                        "the CPU 1-thread one, with a warning naming both devices)")
+    p.add_argument("--predictor", help="predictor folder (default: the shipped predictor measured on this machine, or "
+                                       "the one calibrated here before; when there is none, one is calibrated first: "
+                                       "about 5 min, once; see --no-calibrate)")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="when no predictor was measured on this machine, stop with the command that makes one "
+                        "instead of calibrating it first")
     p.add_argument("--resolutions", type=_resolutions, default=d["resolutions_px"], metavar="PX[,PX...]|auto",
                    help="input resolutions to search, pixels, comma-separated; the full network at each is an "
                         "off-the-shelf baseline; auto: three of the predictor's calibrated resolutions around the "

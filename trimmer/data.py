@@ -145,8 +145,10 @@ class DataSplits:
 
 
 def embedded_data_path() -> Path:
-    """Path of the embedded Fashion-MNIST subset (``<repo>/data/fashion_mnist_subset.npz``)."""
-    return Path(__file__).resolve().parent.parent / "data" / EMBEDDED_FILENAME
+    """Path of the embedded Fashion-MNIST subset (``data/fashion_mnist_subset.npz``, installed as package data)."""
+    from latmodel.resources import data_path
+
+    return data_path(EMBEDDED_FILENAME)
 
 
 def read_idx(path: str | Path):

@@ -7,7 +7,9 @@ probe scores) and returns the ones to fine-tune.  One registry,
 * ``feasible``: every candidate that fits (NetCut's plain pruning).
 * ``deepest``: per base network and input resolution only its deepest cut that fits.
 * ``ranked``: the ``top_k`` candidates with the best probe score
-  (:mod:`trimmer.probe`); ties go to the faster candidate (lower predicted latency), then the shallower one.
+  (:mod:`trimmer.probe`); ties go to the faster candidate (lower predicted latency), then the one with fewer
+  FLOPs.  The ``top_k`` are distinct: at most one per (base network, resolution) chain while other chains
+  remain (two adjacent cuts of one chain are near-copies; fine-tuning both buys little), then the next best.
 
 Each policy asks ``meets(candidate)`` (:meth:`trimmer.feasibility.Feasibility.meets`)
 only of the candidates it would retrain, best first, so that under ``--margin
@@ -68,11 +70,22 @@ def _ranked(feasible: Sequence[Candidate], scores: Mapping[str, float], top_k: i
     if missing:
         raise NetcutError(f"no probe score for {len(missing)} feasible candidate(s), e.g. {missing[0]}")
     chosen: set[str] = set()
-    for c in probe_order(feasible, scores):
-        if len(chosen) == top_k:
-            break
-        if meets(c):
-            chosen.add(c.candidate_id)
+    chains: set[tuple[str, int]] = set()
+    order = probe_order(feasible, scores)
+    # First one per chain, best first; then, when fewer chains than top_k meet the deadline, the next best of
+    # any chain.  ``meets`` is asked once per candidate, only of those that would be retrained.
+    verdict: dict[str, bool] = {}
+    for distinct in (True, False):
+        for c in order:
+            if len(chosen) == top_k:
+                break
+            if c.candidate_id in chosen or (distinct and (c.base, c.resolution_px) in chains):
+                continue
+            if c.candidate_id not in verdict:
+                verdict[c.candidate_id] = meets(c)
+            if verdict[c.candidate_id]:
+                chosen.add(c.candidate_id)
+                chains.add((c.base, c.resolution_px))
     return [c for c in feasible if c.candidate_id in chosen]
 
 

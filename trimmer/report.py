@@ -10,13 +10,19 @@ from typing import Any, Sequence
 from latmodel.fileio import atomic_path, atomic_write_text, sanitize_cell
 
 __all__ = ["REPORT_SCHEMA_VERSION", "CANDIDATE_COLUMNS", "write_report", "pareto_front", "plot_pareto", "summary_text",
-           "accuracy_interval", "relative_gain_interval", "selection_margin"]
+           "accuracy_interval", "relative_gain_interval", "selection_margin", "TIE_BREAK_RULE", "tie_break"]
 
 logger = logging.getLogger(__name__)
 
 #: 5: resolutions_px (a list) replaces resolution_px; relative_accuracy_gain_ci95; the best off-the-shelf network
-#: at any resolution is fine-tuned by every policy
-REPORT_SCHEMA_VERSION = 5
+#: at any resolution is fine-tuned by every policy.  6: tie_break
+REPORT_SCHEMA_VERSION = 6
+#: How the choice is made among fine-tuned candidates meeting the deadline.  Only exact ties go to the faster:
+#: taking the fastest of the candidates within a statistical band of the best cost test accuracy on every
+#: exhaustive run measured (benchmarks/bench_tie_break.py, Fashion-MNIST and digits, 25 deadlines each: a band
+#: of one standard error lost 0.6-2.0 test points on average and up to 7.8, the pairwise 95% band 2.0-3.4 and up
+#: to 12.8), so the report names the fastest indistinguishable candidate instead of choosing it.
+TIE_BREAK_RULE = "highest validation accuracy; of equal validation accuracy, the lower predicted latency"
 CANDIDATE_COLUMNS = (
     "candidate_id", "base", "cut", "n_blocks", "block_name", "off_the_shelf", "resolution_px", "out_channels",
     "flops", "backbone_latency_ms", "head_latency_ms", "predicted_latency_ms", "predicted_upper_ms",
@@ -47,6 +53,36 @@ def selection_margin(n_compared: int, n_val: int, alpha: float = 0.05) -> float 
     if n_compared < 2 or not n_val:
         return None
     return 2 * math.sqrt(math.log(2 * n_compared / alpha) / (2 * n_val))
+
+
+def tie_break(chosen, results: dict, pool, n_val: int, z: float = _Z95) -> dict[str, Any]:
+    """``report.json``'s ``tie_break``: the rule, and the fine-tuned candidates of ``pool`` (those meeting the
+    deadline) whose validation accuracy the chosen one's cannot be told apart from (pairwise 95% interval of
+    the difference, the two treated as independent), with the fastest of them when it is not the chosen one."""
+    import math
+
+    out: dict[str, Any] = {"rule": TIE_BREAK_RULE, "indistinguishable": 0, "fastest_indistinguishable": None}
+    if chosen is None or not n_val:
+        return out
+    cand, res = chosen
+    p = res.val_accuracy
+    close = []
+    for c in pool:
+        r = results.get(c.candidate_id)
+        if r is None or c.candidate_id == cand.candidate_id:
+            continue
+        half = z * math.sqrt((p * (1 - p) + r.val_accuracy * (1 - r.val_accuracy)) / n_val)
+        if abs(p - r.val_accuracy) <= half:
+            close.append((c, r))
+    out["indistinguishable"] = len(close)
+    fastest = min(close, key=lambda cr: cr[0].predicted_latency_ms, default=None)
+    if fastest is not None and fastest[0].predicted_latency_ms < cand.predicted_latency_ms:
+        c, r = fastest
+        out["fastest_indistinguishable"] = {"candidate_id": c.candidate_id,
+                                            "predicted_latency_ms": round(c.predicted_latency_ms, 4),
+                                            "val_accuracy": round(r.val_accuracy, 5),
+                                            "test_accuracy": round(r.test_accuracy, 5)}
+    return out
 
 
 def relative_gain_interval(accuracy: float, baseline_accuracy: float, n: int, z: float = _Z95
@@ -299,6 +335,7 @@ def write_report(out: Path, *, config, candidates, kept, results, chosen, off_th
         "candidates_fine_tuned": len(proposed_ids),
         "candidates_trained": len(results),
         "selection_margin": selection_margin(len(results), len(data.val_y)),
+        "tie_break": tie_break(chosen, results, kept, len(data.val_y)),
         "candidates_trained_this_run": trained_now,
         "candidates_resumed": resumed,
         "prediction_seconds": round(prediction_seconds, 4),
@@ -354,6 +391,13 @@ def summary_text(report: dict[str, Any], out: Path) -> str:
             lines.append(f"note: the validation split ({report['data']['n_val']} images) is too small to tell the "
                          f"{report['candidates_trained']} retrained candidates apart within {n:.0f} accuracy points "
                          "(95%); use --val-fraction or more data, or retrain fewer candidates (--top-k)")
+        near = (report.get("tie_break") or {}).get("fastest_indistinguishable")
+        if near is not None:
+            lines.append(f"note: {report['tie_break']['indistinguishable']} other retrained candidate(s) meeting the "
+                         f"deadline score within the 95% interval of its validation accuracy; the fastest, "
+                         f"{near['candidate_id']}, is predicted {near['predicted_latency_ms']:.2f} ms "
+                         f"(validation {100 * near['val_accuracy']:.2f}%; kept out: a band costs accuracy, "
+                         "README 'Ties')")
     op = report.get("best_off_the_shelf_by_probe")
     if o is None and op is not None:
         vs = (f" (chosen TRN's probe: {100 * op['chosen_probe_val_accuracy']:.2f}%)"

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from latmodel.errors import NetcutError
+from latmodel.shipped import DEFAULT_SHIPPED, SHIPPED_DIR
 
 from .candidates import (AUTO_RESOLUTIONS, DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_deadline,
                          check_resolutions, enumerate_candidates, prune, resolve_resolutions)
@@ -51,13 +52,13 @@ __all__ = [
     "DEFAULT_DEADLINE_MS",
     "DEFAULT_RESOLUTIONS",
     "SearchConfig",
+    "precheck",
     "run_search",
 ]
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PREDICTOR = ROOT / "data" / "predictors" / "cpu-1thread"
+DEFAULT_PREDICTOR = SHIPPED_DIR / DEFAULT_SHIPPED
 DEFAULT_BASES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 #: 12 ms a frame: on every shipped predictor's device at least one off-the-shelf network (mobilenet_v2 at 96 px)
 #: meets it by its upper bound, and cut networks of the larger bases and resolutions do too, so the demo shows
@@ -217,6 +218,27 @@ def _choose(candidates: Sequence[Candidate], results: dict[str, CandidateResult]
     return None if best is None else (best, results[best.candidate_id])
 
 
+def precheck(config: SearchConfig, out) -> None:
+    """Everything about a search that can be refused before a predictor, data or network is loaded: the output
+    folder, ``--weights`` names, an ``--out`` of other settings, a scheduler nobody listens at, a resolution
+    below a base network's minimum.  :func:`run_search` calls it first; the CLI also before calibrating."""
+    out = Path(out)
+    if not out.parent.exists():
+        raise NetcutError(f"output folder {str(out.parent)!r} does not exist; create it first (mkdir -p {out.parent})")
+    if out.exists() and not out.is_dir():
+        raise NetcutError(f"--out {str(out)!r} is a file; give a folder")
+    unknown = sorted(set(dict(config.weights)) - set(config.models))
+    if unknown:
+        raise NetcutError(f"--weights names {', '.join(unknown)}, which is not in --models ({', '.join(config.models)})")
+    SearchState.precheck(out, config.training_key(None))
+    if config.scheduler:
+        from latmodel.cluster import check_scheduler_reachable
+
+        check_scheduler_reachable(config.scheduler)
+    if config.resolutions_px != AUTO_RESOLUTIONS:
+        check_resolutions(None, config.models, config.resolutions_px)
+
+
 def run_search(config: SearchConfig, out, *, progress: bool = True, measure: MeasureFn | None = None) -> dict[str, Any]:
     """Run NetCut and write ``OUT/`` (candidates.csv, report.json, pareto.png, trn/). Returns the report.
 
@@ -231,21 +253,8 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
 
     t_start = time.perf_counter()
     out = Path(out)
-    if not out.parent.exists():
-        raise NetcutError(f"output folder {str(out.parent)!r} does not exist; create it first (mkdir -p {out.parent})")
-    if out.exists() and not out.is_dir():
-        raise NetcutError(f"--out {str(out)!r} is a file; give a folder")
+    precheck(config, out)
     weights = dict(config.weights)
-    unknown = sorted(set(weights) - set(config.models))
-    if unknown:
-        raise NetcutError(f"--weights names {', '.join(unknown)}, which is not in --models ({', '.join(config.models)})")
-    # Refused before any data or network is loaded: an --out of other settings, a scheduler nobody listens at.
-    SearchState.precheck(out, config.training_key(None))
-    if config.scheduler:
-        from latmodel.cluster import check_scheduler_reachable
-
-        check_scheduler_reachable(config.scheduler)
-
     predictor = load_predictor(Path(config.predictor))
     if config.resolutions_px != AUTO_RESOLUTIONS:  # refused before any data or network is loaded
         check_resolutions(predictor, config.models, config.resolutions_px)
