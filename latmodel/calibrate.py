@@ -36,7 +36,7 @@ DEFAULT_BUDGET = 20
 MIN_BUDGET = 2
 #: Seconds the measuring window lasts (all configurations round-robin in it): with ~4 s a configuration to
 #: build them, the default budget measures in about five minutes on the 2-core development machine.
-CALIBRATE_WINDOW_S = 180.0
+CALIBRATE_WINDOW_S = 165.0
 #: Configurations whose whole network took longer on the reference table are not chosen: a window of 20
 #: such networks would run too few rounds in its time to repeat.
 MAX_REFERENCE_NETWORK_MS = 30.0

@@ -85,7 +85,7 @@ class SearchState:
         if diff:
             raise NetcutError(
                 f"--out {str(out)!r} holds a search with other training settings ({', '.join(diff)} differ); "
-                "use a new --out folder, or the same data, mode, epochs, seed and resolution to resume"
+                "use a new --out folder, or the same data, mode, epochs and seed to resume"
             )
         return old
 
