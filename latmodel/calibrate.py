@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_BUDGET = 20
 #: Fewer configurations cannot pin down an adaptation (the "correct" method's terms need two dozen blocks).
 MIN_BUDGET = 2
-#: Seconds the measuring window lasts (all configurations round-robin in it): with ~4 s a configuration to
-#: build them, the default budget measures in about five minutes on the 2-core development machine.
+#: Seconds the measuring window lasts (all configurations round-robin in it).  On the Xeon guest the default
+#: budget measured in 297 s with 180 s and in 300 s with 165 s (5 min 8 s with the fit, 2026-12-03): the
+#: window's minimum rounds (latmodel.bursts.BurstPolicy.min_rounds), not its length, bound it.
 CALIBRATE_WINDOW_S = 165.0
 #: Configurations whose whole network took longer on the reference table are not chosen: a window of 20
 #: such networks would run too few rounds in its time to repeat.
