@@ -424,7 +424,7 @@ def section_extrapolation(r):
              "inside) the fitted resolutions: the share of measured prefix latencies under the upper bound "
              "widened by distance^e (distance: `latmodel.ranges.extrapolation_distance`, the largest ratio of a "
              "resolution or block size to its training range; e = 0 is the unwidened bound). Target: the "
-             f"predictor's own {_pct(r['upper_quantile'], 0)}.\n",
+             f"predictor's own {_pct(r['upper_quantile'], 0)}." + (f" {r['note']}." if r.get("note") else "") + "\n",
              "| scenario | configs (warned) | prefixes | distance median / max | measured / upper, median | "
              + " | ".join(f"e={e}" for e in exps) + " |",
              "|---|---|---|---|---|" + "---|" * len(exps)]

@@ -65,7 +65,9 @@ class BaseScore:
 
     @classmethod
     def from_dict(cls, d: dict) -> "BaseScore":
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+        from .records import scalar_record_from_dict
+
+        return scalar_record_from_dict(cls, d)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,7 +178,7 @@ def calibrate(out, *, budget: int = DEFAULT_BUDGET, runtime: str = "torch", thre
     the base's).  ``estimate(seconds, n_configs, n_windows)`` is called before measuring, as by ``profile``.
     Everything is checked before anything is measured or written.
     """
-    from .artifact import is_predictor_folder
+    from .artifact import MANIFEST_NAME, is_predictor_folder
     from .evaluation import fit_tables
     from .model import ADAPT_STRATEGIES
     from .predictor_io import load_predictor
@@ -217,7 +219,8 @@ def calibrate(out, *, budget: int = DEFAULT_BUDGET, runtime: str = "torch", thre
                 chosen.median_ratio)
     t1 = time.perf_counter()
     fit_tables([table], out, base=chosen.path, cv=False, params={"adapt_strategy": method} if method else None)
-    used = method or str(load_predictor(chosen.path).adapt_strategy)
+    # the strategy the fit used, from the manifest it wrote (not a third load of the base's boosters)
+    used = str(json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))["adapted_from"]["method"])
     result = CalibrationResult(out=str(out), table=str(table), configs=tuple(sorted(df["config_id"].astype(str).unique())),
                                base=chosen.path, method=used, scores=tuple(scores), measure_seconds=measure_seconds,
                                fit_seconds=time.perf_counter() - t1)
