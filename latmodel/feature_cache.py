@@ -9,7 +9,8 @@ and returns the rows stored there, or computes, stores and returns them.
 Only networks whose structure the name fixes are cached: the registry's and ``random*:SEED`` (a
 ``package.module:factory`` may change under the same name).  The folder is ``features`` in netcut's cache
 folder (:func:`latmodel.fileio.cache_root`: ``$NETCUT_CACHE_DIR``, else ``~/.cache/netcut``);
-``NETCUT_FEATURE_CACHE=off`` disables it.  An
+``NETCUT_FEATURE_CACHE=off`` disables it (and the shipped features of :mod:`latmodel.feature_atlas`,
+read before the folder: every network is then traced).  An
 unreadable or malformed entry is recomputed and overwritten.  JSON, never a pickle.
 """
 from __future__ import annotations
@@ -22,15 +23,20 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["OFF_ENV", "cache_dir", "cache_key", "cached_rows"]
+from .feature_atlas import atlas_rows
+
+__all__ = ["OFF_ENV", "cache_dir", "cache_key", "cached_rows", "code_fingerprint", "fingerprint_libraries"]
 
 logger = logging.getLogger(__name__)
 
 #: The environment variable that turns the feature disk cache off (``off``).
 OFF_ENV = "NETCUT_FEATURE_CACHE"
-#: netcut's modules whose code decides a network's features (their sources are part of the key).
-_FEATURE_SOURCES = ("blocks.py", "features.py", "zoo.py", "netfeatures.py", "feature_cache.py")
-_KEY_VERSION = 1
+#: netcut's modules whose code decides a network's features (their sources are part of the key; a module
+#: that moves is found by its name, and its new source makes a new key).
+_FEATURE_SOURCES = ("latmodel.blocks", "latmodel.features", "latmodel.zoo", "latmodel.netfeatures")
+#: The libraries that build and count a network (their versions are part of the key).
+_FEATURE_LIBRARIES = ("torch", "torchvision", "fvcore", "efficientnet-lite-pytorch")
+_KEY_VERSION = 2
 
 
 def cache_dir() -> Path | None:
@@ -42,15 +48,29 @@ def cache_dir() -> Path | None:
     return cache_root() / "features"
 
 
-@functools.lru_cache(maxsize=1)
-def _code_fingerprint() -> str:
-    from .device import library_versions
+def fingerprint_libraries() -> dict[str, str]:
+    """Installed versions of the libraries that build and count networks (``absent`` when not installed)."""
+    from importlib import metadata
 
-    h = hashlib.sha256(json.dumps(library_versions(), sort_keys=True).encode())
-    here = Path(__file__).resolve().parent
+    out = {}
+    for lib in _FEATURE_LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "absent"
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """What a network's features depend on besides its configuration: the versions of the libraries that
+    build and count it and the sources of netcut's splitting and counting modules."""
+    from importlib.util import find_spec
+
+    h = hashlib.sha256(json.dumps(fingerprint_libraries(), sort_keys=True).encode())
     for name in _FEATURE_SOURCES:
         h.update(name.encode())
-        h.update((here / name).read_bytes())
+        h.update(Path(find_spec(name).origin).read_bytes())  # the source, without importing the module
     return h.hexdigest()
 
 
@@ -69,7 +89,7 @@ def cache_key(name: str, resolution: int, width: float, batch_size: int) -> str 
     if not _cacheable(name):
         return None
     what = json.dumps({"v": _KEY_VERSION, "name": name, "resolution_px": int(resolution), "width": float(width),
-                       "batch_size": int(batch_size), "code": _code_fingerprint()}, sort_keys=True)
+                       "batch_size": int(batch_size), "code": code_fingerprint()}, sort_keys=True)
     return hashlib.sha256(what.encode()).hexdigest()[:32]
 
 
@@ -94,6 +114,9 @@ def cached_rows(name: str, resolution: int, width: float, batch_size: int,
     key = cache_key(name, resolution, width, batch_size) if folder is not None else None
     if key is None:
         return compute()
+    shipped = atlas_rows(name, resolution, width, batch_size)
+    if shipped is not None:
+        return shipped
     path = folder / f"{key}.json"
     rows = _read(path) if path.is_file() else None
     if rows is not None:

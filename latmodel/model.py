@@ -43,8 +43,8 @@ from .device import library_versions, table_device_record
 from .errors import ArtifactError, NetcutError, TableError
 from .features import FEATURE_COLUMNS
 from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES, bucket_of, prefix_features
-from .ranges import (WIDEN_EXPONENT, extrapolation_distance, extrapolation_reasons, fitted_ranges, merge_ranges,
-                     widen_upper)
+from .ranges import (WIDEN_EXPONENT, extrapolation_distance, extrapolation_reasons, extrapolation_reasons_many,
+                     fitted_ranges, merge_ranges, widen_upper)
 from .reports import NetworkPrediction
 from .roofline import fit_roofline, roofline_ms
 from .yardstick_scale import scale_to_yardstick
@@ -587,12 +587,14 @@ class LatencyModel:
         for n, *_, r in items:
             if not r:
                 raise NetcutError(f"network {n!r} has no blocks to predict")
-        s1, prefix, upper = self.predict_table(Chains.from_row_lists([r for *_, r in items]))
+        ch = Chains.from_row_lists([r for *_, r in items])
+        s1, prefix, upper = self.predict_table(ch)
+        whys = self._extrapolations(ch.X, [len(r) for *_, r in items],
+                                    [self._config_of(r, res, w, b) for _, res, w, b, r in items])
         out, at = [], 0
-        for name, resolution, width, batch, r in items:
+        for (name, resolution, width, batch, r), why in zip(items, whys):
             k = slice(at, at + len(r))
             at += len(r)
-            why = self.extrapolation_in(r, resolution=resolution, width=width, batch_size=batch)
             up = upper[k]
             if why:
                 # Outside the ranges the trees price a block like the edge of what they saw: the upper bound
@@ -613,10 +615,24 @@ class LatencyModel:
     def extrapolation_in(self, block_feature_rows, *, resolution=None, width=None, batch_size=None) -> list[str]:
         """Why a network with these block features, at this configuration, is outside the training data
         ([] when it is not)."""
-        unseen = self.unseen_in(block_feature_rows)
-        why = [f"its blocks have {', '.join(unseen)}, which no training row had"] if unseen else []
-        config = self._config_of(block_feature_rows, resolution, width, batch_size)
-        return why + extrapolation_reasons(self.ranges_, list(block_feature_rows), config)
+        rows = list(block_feature_rows)
+        if not rows:
+            return extrapolation_reasons(self.ranges_, [], self._config_of(rows, resolution, width, batch_size))
+        return self._extrapolations(Chains.from_rows(rows).X, [len(rows)],
+                                    [self._config_of(rows, resolution, width, batch_size)])[0]
+
+    def _extrapolations(self, X, lengths, configs) -> list[list[str]]:
+        """:meth:`extrapolation_in` of many chains whose blocks are stacked in ``X`` (FEATURE_COLUMNS order),
+        ``lengths[i]`` rows each, in one vectorised pass."""
+        import numpy as np
+
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
+        unseen = [c for c in (self.unseen_features_ or []) if c in FEATURE_INDEX]
+        has = (np.logical_or.reduceat(X[:, [FEATURE_INDEX[c] for c in unseen]] != 0, starts, axis=0)
+               if unseen else np.zeros((len(lengths), 0), dtype=bool))
+        reasons = extrapolation_reasons_many(self.ranges_, X, FEATURE_COLUMNS, starts, configs)
+        return [([f"its blocks have {', '.join(c for c, h in zip(unseen, row) if h)}, which no training row had"]
+                 if row.any() else []) + why for row, why in zip(has, reasons)]
 
     @staticmethod
     def _config_of(block_feature_rows, resolution, width, batch_size) -> dict:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-__all__ = ["network_features", "clear_cache", "MEMORY_ENTRIES"]
+__all__ = ["network_features", "compute_features", "clear_cache", "MEMORY_ENTRIES"]
 
 #: Networks whose features this process keeps in memory (least recently used dropped first).
 MEMORY_ENTRIES = 256
 
 
-def _compute(name: str, resolution: int, width: float, batch_size: int, model=None) -> list[dict[str, Any]]:
+def compute_features(name: str, resolution: int, width: float, batch_size: int, model=None) -> list[dict[str, Any]]:
+    """Build (or take ``model``), split and count: no cache involved."""
     from .blocks import load_chain
     from .features import chain_features
 
@@ -32,7 +33,7 @@ def network_features(name: str, resolution: int = 224, *, width: float = 1.0, ba
     (it is then not cached).
     """
     if model is not None:
-        return _compute(name, resolution, width, batch_size, model)
+        return compute_features(name, resolution, width, batch_size, model)
     return [dict(r) for r in _named_rows(name, int(resolution), float(width), int(batch_size))]
 
 
@@ -41,7 +42,7 @@ def _named_rows(name: str, resolution: int, width: float, batch_size: int) -> tu
     from .feature_cache import cached_rows
 
     return tuple(cached_rows(name, resolution, width, batch_size,
-                             lambda: _compute(name, resolution, width, batch_size)))
+                             lambda: compute_features(name, resolution, width, batch_size)))
 
 
 def clear_cache() -> None:

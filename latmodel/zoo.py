@@ -129,7 +129,7 @@ def _sized(name: str, size_kw: str, pair: bool = False) -> Callable[[float, int]
         size = (resolution, resolution) if pair else resolution
         try:
             return models.get_model(name, weights=None, **{size_kw: size})
-        except ValueError as exc:  # the constructor checks the size (patch / partition multiples)
+        except (ValueError, AssertionError) as exc:  # the constructor checks the size (MaxViT: ValueError, ViT: assert)
             raise NetcutError(
                 f"model {name!r} cannot be built for {resolution} px: {str(exc).splitlines()[0]} "
                 "Use a resolution its patches / partitions divide (MaxViT: a multiple of 224; ViT: of the patch size)"

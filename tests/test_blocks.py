@@ -102,6 +102,8 @@ def test_factory_models():
 def test_bad_resolution_and_width():
     with pytest.raises(NetcutError, match="cannot be built for 64 px: Input size"):
         build_model("maxvit_t", resolution=64)
+    with pytest.raises(NetcutError, match="cannot be built for 112 px: Input shape indivisible by patch size"):
+        build_model("vit_b_32", resolution=112)  # torchvision asserts (AssertionError), netcut says what to do
     with pytest.raises(NetcutError, match="resolution must be a positive integer"):
         load_chain("resnet18", 0)
     with pytest.raises(NetcutError, match="allowed widths"):

@@ -23,7 +23,7 @@ def test_second_ask_reads_the_disk_and_builds_nothing(cache, monkeypatch):
     files = list(cache.glob("*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text()) == first
     netfeatures.clear_cache()
-    monkeypatch.setattr(netfeatures, "_compute", lambda *a, **k: pytest.fail("built the network again"))
+    monkeypatch.setattr(netfeatures, "compute_features", lambda *a, **k: pytest.fail("built the network again"))
     assert netfeatures.network_features("random:1", 32) == first
 
 
