@@ -10,6 +10,8 @@ both see the same stretch of the host's phases).  Each method's two passes are c
 prefix (``prefix_ms``, what a TRN costs: the predictor's ground truth) and whole network by whole
 network: the share within +-5% and +-10% and the median |difference|.  Prefixes under
 :data:`TINY_MS` are counted apart (a timer's resolution and a call's fixed cost weigh more there).
+``--methods window,window-thp`` compares the window method with and without transparent huge pages
+for the measuring children's heap (:data:`VARIANTS`; ``--out benchmarks/results/repeatability_thp.json``).
 Writes ``benchmarks/results/repeatability.json`` (``runtimes.<runtime>.<method>.prefix.within_5_pct``
 ...), with the CPU the passes ran on and how long each pass took.  Measure alone: anything else on
 the machine slows the measured core.
@@ -39,6 +41,9 @@ CONFIGS: tuple[tuple[str, int], ...] = (
 #: Prefixes faster than this are reported apart.
 TINY_MS = 0.2
 METHODS = ("round-model", "window")
+#: Method variants that are the window method with extra environment in the measuring children (studies;
+#: ``--methods window,window-thp``): glibc's malloc asking for transparent huge pages for its heap.
+VARIANTS: dict[str, dict[str, str]] = {"window-thp": {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}}
 
 
 def agreement(a, b, tiny_ms: float = TINY_MS) -> dict:
@@ -213,10 +218,12 @@ def main(argv=None) -> int:
                 if args.evaluate_only:
                     continue
                 path.unlink(missing_ok=True)
-                raw = path.with_suffix(".samples.json") if method == "window" else None
+                windowed = method == "window" or method in VARIANTS
+                raw = path.with_suffix(".samples.json") if windowed else None
                 t0 = time.monotonic()
-                profile(None, path, corpus=corpus, pin_cpu=args.pin_cpu, runtime=runtime, method=method,
-                        window_s=args.window_s, per_window=per_window, progress=False, samples_out=raw)
+                profile(None, path, corpus=corpus, pin_cpu=args.pin_cpu, runtime=runtime,
+                        method="window" if windowed else method, window_s=args.window_s, per_window=per_window,
+                        progress=False, samples_out=raw, child_env=VARIANTS.get(method))
                 res["seconds"][f"{method}-{pass_no}"] = round(time.monotonic() - t0, 1)
                 print(f"{runtime} {method} pass {pass_no}: {res['seconds'][f'{method}-{pass_no}']:.0f} s",
                       file=sys.stderr, flush=True)
@@ -224,14 +231,16 @@ def main(argv=None) -> int:
             res["seconds"] = json.loads((folder / "seconds.json").read_text()).get(runtime, {})
         if "round-model" in methods:
             res["round-model"] = compare(*tables["round-model"])
-        if "window" in methods:
+        for method in [m for m in methods if m == "window" or m in VARIANTS]:
             # the window's figures from its raw samples, with the table's statistic; every other one beside it
-            raws = [json.loads(p.with_suffix(".samples.json").read_text()) for p in tables["window"]]
+            raws = [json.loads(p.with_suffix(".samples.json").read_text()) for p in tables[method]]
             per_visit = BurstPolicy().timed
             stat = statistic_name(BurstPolicy().quantile_pct)
-            res["window"] = compare_raw(*raws, stat, per_visit, scaling="yardstick_device")
-            res["window"]["scalings"] = {sc: compare_raw(*raws, stat, per_visit, scaling=sc) for sc in SCALINGS}
-            res["window"]["statistics"] = compare_statistics(*raws, per_visit=per_visit)
+            res[method] = compare_raw(*raws, stat, per_visit, scaling="yardstick_device")
+            res[method]["scalings"] = {sc: compare_raw(*raws, stat, per_visit, scaling=sc) for sc in SCALINGS}
+            res[method]["statistics"] = compare_statistics(*raws, per_visit=per_visit)
+            if method in VARIANTS:
+                res[method]["child_env"] = VARIANTS[method]
         if "round-model" not in methods and args.old_from:
             old = json.loads(Path(args.old_from).read_text(encoding="utf-8"))
             if "round-model" in old.get("runtimes", {}).get(runtime, {}):

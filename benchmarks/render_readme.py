@@ -340,7 +340,11 @@ _SCALING_LABELS = {"raw": "as measured", "yardstick_own": "each window scaled by
 
 def section_repeatability(r):
     w = r["window"]
-    lines = ["### Do two profile passes agree? Per-configuration rounds vs windows of warm bursts\n", _header(r),
+    thp = any("window-thp" in res for res in r["runtimes"].values())
+    title = ("Transparent huge pages for the measured networks' memory: the window method with and without, "
+             "alternating in one run" if thp else "Do two profile passes agree? Per-configuration rounds vs windows of "
+             "warm bursts")
+    lines = [f"### {title}\n", _header(r),
              f"{len(r['configs'])} configurations ({', '.join(r['configs'])}); each method's two passes ran in their "
              "own processes, the methods alternating. `round-model`: each configuration in its own child and rounds "
              f"(the old method); `window`: {w['window_configs']} configurations a window, round-robin, "
@@ -353,21 +357,23 @@ def section_repeatability(r):
              "±10% | prefixes < 0.2 ms within ±10% | time of the two passes |", "|---|---|---|---|---|---|---|---|"]
     for runtime, res in r["runtimes"].items():
         rows = []
-        for method in ("round-model", "window", "window_confirmation"):
+        for method in ("round-model", "window", "window-thp", "window_confirmation"):
             if method not in res:
                 continue
             m = res[method]
-            secs = sum(v for k, v in res["seconds"].items() if k.startswith(method))
+            secs = sum(v for k, v in res["seconds"].items() if k.rsplit("-", 1)[0] == method)
             label = f"{method} ({m['statistic']})" if "statistic" in m else method
             if method == "round-model" and m.get("date"):
                 label, secs = f"round-model, run of {m['date']}", sum(m.get("seconds", {}).values())
             if method == "window_confirmation":
                 label = f"window ({m['statistic']}), a later independent run ({m.get('date', '')})"
                 secs = sum(m.get("seconds", {}).values())
-            if method == "window" and m.get("scalings"):
+            if method in ("window", "window-thp") and m.get("scalings"):
                 placements = r["window"].get("placements", 1)
+                env = ", ".join(f"`{k}={v}`" for k, v in (m.get("child_env") or {}).items())
+                name = f"window + huge pages ({env})" if method == "window-thp" else "window"
                 for scaling, sm in m["scalings"].items():
-                    rows.append((f"window ({sm['statistic']}, {placements} placements), {_SCALING_LABELS[scaling]}",
+                    rows.append((f"{name} ({sm['statistic']}, {placements} placements), {_SCALING_LABELS[scaling]}",
                                  sm, secs))
                 continue
             rows.append((label, m, secs))
@@ -462,7 +468,7 @@ def _fam_cell(v) -> str:
     return f"{float(v):.0f}%"
 
 
-SECTIONS = [("repeatability", section_repeatability), ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
+SECTIONS = [("repeatability", section_repeatability), ("repeatability_thp", section_repeatability), ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
             ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto), ("tie_break", section_tie_break),

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 from .errors import NetcutError
 
-__all__ = ["DEFAULT_BUDGET", "MIN_BUDGET", "CALIBRATE_WINDOW_S", "MAX_REFERENCE_NETWORK_MS", "FIT_SECONDS", "BaseScore",
+__all__ = ["DEFAULT_BUDGET", "MIN_BUDGET", "CALIBRATE_WINDOW_S", "CALIBRATE_MIN_ROUNDS", "MAX_REFERENCE_NETWORK_MS", "FIT_SECONDS", "BaseScore",
            "CalibrationResult", "calibration_table_path", "plan_calibration", "score_bases", "calibrate"]
 
 logger = logging.getLogger(__name__)
@@ -34,10 +34,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_BUDGET = 20
 #: Fewer configurations cannot pin down an adaptation (the "correct" method's terms need two dozen blocks).
 MIN_BUDGET = 2
-#: Seconds the measuring window lasts (all configurations round-robin in it).  On the Xeon guest the default
-#: budget measured in 297 s with 180 s and in 300 s with 165 s (5 min 8 s with the fit, 2026-12-03): the
-#: window's minimum rounds (latmodel.bursts.BurstPolicy.min_rounds), not its length, bound it.
+#: Seconds the measuring window lasts (all configurations round-robin in it).
 CALIBRATE_WINDOW_S = 165.0
+#: Rounds the window runs at least.  With the profiler's default (BurstPolicy.min_rounds, 6) the default budget
+#: took ~300 s on the Xeon guest whatever the window (5 min 8 s in all, 2026-12-03), past the 5 minutes
+#: calibration promises and past its own estimate; with 3 the window's length bounds it: 207 s of measuring,
+#: 3 min 34 s in all, and the EPYC predictor adapted to those 20 measurements put 42.5% of the Xeon table's 2,118
+#: other prefixes within +-10% (39.4% from the 6-round measurements).
+CALIBRATE_MIN_ROUNDS = 3
 #: Configurations whose whole network took longer on the reference table are not chosen: a window of 20
 #: such networks would run too few rounds in its time to repeat.
 MAX_REFERENCE_NETWORK_MS = 30.0
@@ -157,7 +161,8 @@ def _profile_here(runtime: str, threads: int, pin_cpu, window_s: float, progress
         from .profiling import profile
 
         summary = profile(None, path, corpus=list(configs), threads=threads, runtime=runtime, pin_cpu=pin_cpu,
-                          progress=progress, per_window=len(configs), window_s=window_s, estimate=estimate)
+                          progress=progress, per_window=len(configs), window_s=window_s,
+                          min_rounds=CALIBRATE_MIN_ROUNDS, estimate=estimate)
         failed = [o for o in summary.outcomes if o.status == "failed"]
         if failed:
             raise NetcutError(f"{len(failed)} of {len(configs)} calibration configurations failed to measure "

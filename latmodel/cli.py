@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .calibrate import DEFAULT_BUDGET, calibration_table_path
 
     p = sub.add_parser("calibrate", help="a predictor for this machine: measure a few networks here and adapt the "
-                                         "closest shipped predictor (about 5 min)")
+                                         "closest shipped predictor (about 4 min)")
     p.add_argument("--out", required=True, help="predictor folder to write (must not exist, or be a predictor); the "
                                                 "measurements go to OUT-calibration.csv beside it (resumed)")
     p.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET,

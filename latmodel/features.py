@@ -13,6 +13,7 @@ come from forward hooks on the block's modules during one forward pass.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import warnings
@@ -152,7 +153,7 @@ def _attention_counts(batch: int, heads: int, q_len: int, kv_len: int, dim: int)
     return {"matmul": 2 * batch * q_len * kv_len * dim, "softmax": batch * heads * q_len * kv_len}
 
 
-def _sdpa(inputs: list, outputs: list):
+def _sdpa(inputs: list, outputs: list, lengths: list[int] | None = None):
     """aten::scaled_dot_product_attention: Q (..., L, d), K (..., S, d), V (..., S, dv)."""
     from collections import Counter
 
@@ -160,22 +161,20 @@ def _sdpa(inputs: list, outputs: list):
 
     q, k, v = (get_shape(i) for i in inputs[:3])
     lead = int(math.prod(q[:-2]))
-    _ATTENTION_LENGTHS.append(int(k[-2]))
+    if lengths is not None:
+        lengths.append(int(k[-2]))
     return Counter({"scaled_dot_product_attention": lead * q[-2] * k[-2] * (q[-1] + v[-1]),
                     "softmax": lead * q[-2] * k[-2]})
 
 
-#: Sequence lengths seen by the attention handles during one count (read by _fvcore_counts).
-_ATTENTION_LENGTHS: list[int] = []
-
-
-def _attention_matmul(inputs: list, outputs: list):
-    """aten::matmul / bmm: fvcore's count, and the key length when both operands are activations (attention)."""
+def _attention_matmul(inputs: list, outputs: list, lengths: list[int] | None = None):
+    """aten::matmul / bmm: fvcore's count, and the key length when both operands are activations (attention),
+    appended to ``lengths`` (the count's own list: :func:`_op_handles`)."""
     from fvcore.nn.jit_handles import bmm_flop_jit, get_shape, matmul_flop_jit
 
     shapes = [get_shape(v) for v in inputs[:2]]
-    if len(shapes[0]) >= 3 and len(shapes[1]) >= 3:
-        _ATTENTION_LENGTHS.append(int(max(shapes[0][-2], shapes[1][-1])))
+    if lengths is not None and len(shapes[0]) >= 3 and len(shapes[1]) >= 3:
+        lengths.append(int(max(shapes[0][-2], shapes[1][-1])))
     return (bmm_flop_jit if len(shapes[0]) == 3 and len(shapes[1]) == 3 else matmul_flop_jit)(inputs, outputs)
 
 
@@ -208,7 +207,7 @@ def _tokens(shape) -> tuple[int, int, int]:
     return (1, *shape) if len(shape) == 2 else tuple(shape)
 
 
-def _fused_attention(inputs: list, outputs: list):
+def _fused_attention(inputs: list, outputs: list, lengths: list[int] | None = None):
     """aten::_native_multi_head_attention: nn.MultiheadAttention's eval-mode fast path as one operator.
 
     Counted as its parts: Q, K, V and output projections (``linear``), the two attention
@@ -221,11 +220,12 @@ def _fused_attention(inputs: list, outputs: list):
     b, q_len, dim = _tokens(get_shape(inputs[0]))
     _, kv_len, _ = _tokens(get_shape(inputs[1]))
     heads = int(inputs[4].toIValue())
-    _ATTENTION_LENGTHS.append(int(kv_len))
+    if lengths is not None:
+        lengths.append(int(kv_len))
     return Counter({"linear": b * (2 * q_len + 2 * kv_len) * dim * dim, **_attention_counts(b, heads, q_len, kv_len, dim)})
 
 
-def _fused_encoder_layer(inputs: list, outputs: list):
+def _fused_encoder_layer(inputs: list, outputs: list, lengths: list[int] | None = None):
     """aten::_transformer_encoder_layer_fwd: nn.TransformerEncoderLayer's eval-mode fast path as one operator.
 
     Counted as its parts, the way fvcore and our handles count the slow path: self-attention
@@ -240,7 +240,8 @@ def _fused_encoder_layer(inputs: list, outputs: list):
     heads = int(inputs[2].toIValue())
     hidden = get_shape(inputs[14])[0]  # ffn_weight_1: (hidden, dim)
     gelu = bool(inputs[7].toIValue())
-    _ATTENTION_LENGTHS.append(int(length))
+    if lengths is not None:
+        lengths.append(int(length))
     counts = Counter({"linear": b * length * (4 * dim * dim + 2 * dim * hidden),
                       **_attention_counts(b, heads, length, length, dim),
                       "layer_norm": 2 * 5 * b * length * dim, "add": 2 * b * length * dim})
@@ -281,6 +282,17 @@ _ZERO_OPS = [
     "aten::slice", "aten::select", "aten::narrow", "aten::t", "aten::numel", "aten::alias", "aten::unflatten",
 ]
 
+#: The handles that also see an attention's sequence length (:func:`_op_handles` binds them to one count).
+_LENGTH_HANDLES = ("aten::scaled_dot_product_attention", "aten::_native_multi_head_attention",
+                   "aten::_transformer_encoder_layer_fwd", "aten::matmul", "aten::bmm")
+
+
+def _op_handles(lengths: list[int]) -> dict[str, Callable[[list, list], Any]]:
+    """:data:`OP_HANDLES` for one count: the attention handles append the sequence lengths they see to
+    ``lengths`` (a list owned by that count, so counts can run concurrently or nest)."""
+    return {**OP_HANDLES, **{op: functools.partial(OP_HANDLES[op], lengths=lengths) for op in _LENGTH_HANDLES}}
+
+
 _reported_unsupported: set[str] = set()
 
 
@@ -311,12 +323,12 @@ def _fvcore_counts(block, x) -> tuple[dict[str, int], int, int, int]:
     with _quiet_fvcore():
         from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis, parameter_count
 
+        lengths: list[int] = []
         flops = FlopCountAnalysis(block, (x,))
-        flops.set_op_handle(**OP_HANDLES, **{op: None for op in _ZERO_OPS})
+        flops.set_op_handle(**_op_handles(lengths), **{op: None for op in _ZERO_OPS})
         flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        _ATTENTION_LENGTHS.clear()
         by_op = dict(flops.by_operator())
-        attention_len = max(_ATTENTION_LENGTHS, default=0)
+        attention_len = max(lengths, default=0)
         for op, count in flops.unsupported_ops().items():
             if op not in _reported_unsupported:
                 _reported_unsupported.add(op)

@@ -302,9 +302,10 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
-def _child_env(threads: int) -> dict[str, str]:
+def _child_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(CHILD_ENV)
+    env.update(extra or {})
     env["OMP_NUM_THREADS"] = str(threads)
     env["MKL_NUM_THREADS"] = str(threads)
     root = str(Path(__file__).resolve().parent.parent)
@@ -323,7 +324,7 @@ def _run_child(job: dict, workdir: Path, timeout_s: float) -> tuple[dict | None,
     cmd = [sys.executable, "-m", _CHILD_MODULE, "--worker", str(job_path), "--result", str(result_path)]
     with open(err_path, "w", encoding="utf-8") as err:
         try:
-            proc = subprocess.run(cmd, env=_child_env(job["threads"]), stdin=subprocess.DEVNULL,
+            proc = subprocess.run(cmd, env=_child_env(job["threads"], job.get("child_env")), stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=err, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:
             return None, f"timed out after {timeout_s:.0f} s (raise timeout_s or lower --repeats)"
@@ -348,7 +349,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
             device: str = "cpu", progress: bool = True, corpus=None,
             timeout_s: float | None = None, order: str = "shuffled", runtime: str = "torch",
             onnx_cache=None, method: str = WINDOW_METHOD, per_window: int = WINDOW_CONFIGS,
-            window_s: float | None = None, estimate=None, samples_out=None) -> ProfileSummary:
+            window_s: float | None = None, min_rounds: int | None = None, estimate=None,
+            samples_out=None, child_env: dict[str, str] | None = None) -> ProfileSummary:
     """Measure configurations, each in a fresh child process, appending rows to ``out``.
 
     ``models`` None: the corpus ``corpus`` (a name from :data:`latmodel.corpus.CORPORA`,
@@ -372,12 +374,15 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
 
     ``method`` (:data:`latmodel.measure.MEASURE_METHODS`): ``"window"`` (default) measures
     ``per_window`` configurations at a time in one child, round-robin in warm bursts over a
-    window of ``window_s`` seconds (:func:`latmodel.measure.measure_window`), the minimum of each
+    window of ``window_s`` seconds and at least ``min_rounds`` rounds (default
+    :attr:`latmodel.bursts.BurstPolicy.min_rounds`) (:func:`latmodel.measure.measure_window`), the minimum of each
     quantity's warm samples as the reference; ``"round-model"`` measures one configuration per child in its own rounds
     (schema 1-3's method, kept to compare with: its latencies repeat far worse on a shared host).
     ``estimate(seconds, n_configs, n_windows)`` is called once before the first child starts.
     ``samples_out``: a JSON file that receives every raw sample of the windows measured now, by
-    ``config_id`` (window method only; for studies of the statistic).
+    ``config_id`` (window method only; for studies of the statistic).  ``child_env``: environment
+    variables the measuring children get on top of :data:`CHILD_ENV` (for studies of the method, e.g.
+    ``GLIBC_TUNABLES`` in benchmarks/bench_repeatability.py; the table does not record them).
 
     Everything the user gave is validated before the first child starts
     (:class:`NetcutError`); a child that crashes or times out is reported in the
@@ -410,6 +415,10 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     _positive("configurations per window", per_window)
     if window_s is not None and not (isinstance(window_s, (int, float)) and 0 <= window_s < math.inf):
         raise NetcutError(f"window must be a number of seconds >= 0, got {window_s!r}")
+    _positive("min_rounds", min_rounds, allow_none=True)
+    if child_env is not None and not (isinstance(child_env, dict)
+                                      and all(isinstance(k, str) and isinstance(v, str) for k, v in child_env.items())):
+        raise NetcutError(f"child_env must map variable names to string values, got {child_env!r}")
     if method == WINDOW_METHOD and (repeats is not None or warmup is not None):
         raise NetcutError("--repeats / --warmup set the round-model method's rounds; windows run until --window-s "
                           "has passed: drop them or add --method round-model")
@@ -447,7 +456,9 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     base_job = {"threads": threads, "batch_size": batch_size, "repeats": repeats, "warmup": warmup, "device": device,
                 "pin_cpu": list(cpus) if cpus else None, "record": record.to_dict(), "runtime": runtime,
                 "onnx_cache": str(onnx_cache) if onnx_cache is not None else None, "method": method,
-                "window_s": window_s, "keep_samples": samples_out is not None}
+                "window_s": window_s, "keep_samples": samples_out is not None,
+                "min_rounds": int(min_rounds if min_rounds is not None else BurstPolicy.min_rounds),
+                "child_env": dict(child_env or {})}
     raw: dict = {}
     bar = tqdm(total=len(todo), unit="config", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
@@ -512,7 +523,8 @@ def _worker(job_path: str, result_path: str) -> int:
     diagnostics: dict = {}
     samples = None
     if job.get("method", WINDOW_METHOD) == WINDOW_METHOD:
-        policy = BurstPolicy(window_s=float(job["window_s"]))
+        policy = BurstPolicy(window_s=float(job["window_s"]),
+                             min_rounds=int(job.get("min_rounds", BurstPolicy.min_rounds)))
         samples = {} if job.get("keep_samples") else None
         rows = measure_window(configs, threads=threads, batch_size=int(job["batch_size"]), device=job["device"],
                               policy=policy, record=record, runtime=runtime, onnx_cache=job.get("onnx_cache"),

@@ -173,3 +173,18 @@ def test_attention_fast_path_and_sdpa_hand_computed():
     assert mha["flops_attention"] == 2 * 5 * 5 * 8 == 400
     assert mha["flops_softmax"] == 2 * 5 * 5 and mha["attention_seq_len"] == 5
     assert sdpa["flops_attention"] == 400 and sdpa["flops_softmax"] == 50 and sdpa["attention_seq_len"] == 5
+
+
+
+def test_attention_lengths_belong_to_their_own_count():
+    """The attention handles record sequence lengths into the list of the count that binds them (no
+    module-level state): two counts' handles never share one (torch's tracer itself is not thread-safe,
+    so this is checked on the bindings)."""
+    import functools
+
+    from latmodel.features import _LENGTH_HANDLES, OP_HANDLES, _op_handles
+
+    a, b = [], []
+    ha, hb = _op_handles(a), _op_handles(b)
+    assert all(ha[op].keywords["lengths"] is a and hb[op].keywords["lengths"] is b for op in _LENGTH_HANDLES)
+    assert set(ha) == set(OP_HANDLES) and not any(isinstance(h, functools.partial) for h in OP_HANDLES.values())

@@ -48,6 +48,13 @@ def test_profile_writes_then_resumes(tmp_path, method, kwargs):
     assert out.read_bytes() == before
 
 
+def test_min_rounds_reaches_the_measuring_child(tmp_path):
+    out = tmp_path / "table.csv"
+    profile(["random:1"], out, resolutions=[32], progress=False, window_s=0, min_rounds=2)
+    df = read_table(out)  # 2 rounds x 4 timed passes x 2 placements
+    assert set(df["rounds"]) == {2} and set(df["samples"]) == {16}
+
+
 def test_profile_child_crash_and_timeout_are_reported(tmp_path, monkeypatch):
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.chdir(ROOT)
@@ -76,6 +83,8 @@ def test_profile_child_crash_and_timeout_are_reported(tmp_path, monkeypatch):
         (dict(models=["resnet18"], repeats=3), NetcutError, "--repeats / --warmup set the round-model method"),
         (dict(models=["resnet18"], per_window=0), NetcutError, "configurations per window must be a positive"),
         (dict(models=["resnet18"], window_s=-1.0), NetcutError, "window must be a number of seconds >= 0"),
+        (dict(models=["resnet18"], min_rounds=0), NetcutError, "min_rounds"),
+        (dict(models=["resnet18"], child_env={"GLIBC_TUNABLES": 1}), NetcutError, "child_env must map"),
     ],
 )
 def test_profile_validates_before_spawning(tmp_path, kwargs, error, match):

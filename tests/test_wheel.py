@@ -49,6 +49,11 @@ def test_wheel_installed_in_a_fresh_venv_prices_and_lists_candidates(tmp_path):
     for path in (lat_file, trim_file, data):
         assert path.startswith(str(venv)), f"{path} is not the wheel's copy (in {venv})"
     assert (Path(data) / "predictors").is_dir() and (Path(data) / "fashion_mnist_subset.npz").is_file()
+    features = sorted(p.name for p in (Path(data) / "features").glob("*.json.gz"))
+    assert features == sorted(p.name for p in (ROOT / "data" / "features").glob("*.json.gz"))
+    shipped = _run([str(py), "-c", "from latmodel.feature_atlas import atlas_rows; "
+                    "print(atlas_rows('mobilenet_v2', 128, 1.0, 1) is not None)"], cwd=outside, env=env)
+    assert shipped.stdout.strip() == "True"  # the wheel's features match the installation that built it
 
     pred = _run([str(venv / "bin" / "latmodel"), "predict", "--model", "mobilenet_v2", "--resolution", "128"],
                 cwd=outside, env=env)

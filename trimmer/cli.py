@@ -214,7 +214,7 @@ def _common(p, d: dict):
     p.add_argument("--models", help=f"comma-separated base networks (default {', '.join(d['models'])})")
     p.add_argument("--predictor", help="predictor folder (default: the shipped predictor measured on this machine, or "
                                        "the one calibrated here before; when there is none, one is calibrated first: "
-                                       "about 5 min, once; see --no-calibrate)")
+                                       "about 4 min, once; see --no-calibrate)")
     p.add_argument("--no-calibrate", action="store_true",
                    help="when no predictor was measured on this machine, stop with the command that makes one "
                         "instead of calibrating it first")
