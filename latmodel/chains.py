@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Any, Sequence
 
 from .errors import NetcutError
@@ -48,8 +49,6 @@ class Chains:
     def from_rows(cls, rows: Sequence[dict]) -> "Chains":
         """One chain from per-block feature dicts, in order."""
         import numpy as np
-
-        import operator
 
         values = operator.itemgetter(*FEATURE_COLUMNS)  # one C call per row: a search stacks thousands of blocks
         try:

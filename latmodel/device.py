@@ -11,7 +11,8 @@ from typing import Any
 from .errors import NetcutError, TableError
 
 __all__ = ["DEVICE_KINDS", "ISA_LEVELS", "check_device_kind", "CpuIdentity", "cpu_identity", "DeviceRecord",
-           "device_record", "make_config_id", "library_versions", "table_device_record", "describe_device"]
+           "device_record", "make_config_id", "installed_versions", "library_versions", "table_device_record",
+           "describe_device"]
 
 #: Libraries whose versions a predictor records (besides netcut itself).
 _LIBRARIES = ("xgboost", "scikit-learn", "torch", "numpy", "pandas")
@@ -201,19 +202,25 @@ def make_config_id(model: str, resolution: int, width: float, batch_size: int, t
     return f"{model}@{resolution}px@w{float(width)}@b{batch_size}@t{threads}@{device_id}"
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of netcut and of the libraries a predictor depends on, as installed now."""
+def installed_versions(packages) -> dict[str, str]:
+    """Installed version of each distribution in ``packages`` (``absent`` when it is not installed); reads
+    package metadata only, imports nothing."""
     from importlib import metadata
 
+    out = {}
+    for pkg in packages:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of netcut and of the libraries a predictor depends on, as installed now."""
     from . import __version__
 
-    out = {"netcut": __version__}
-    for lib in _LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            out[lib] = "absent"
-    return out
+    return {"netcut": __version__, **installed_versions(_LIBRARIES)}
 
 
 def table_device_record(df) -> dict:

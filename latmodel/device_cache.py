@@ -18,7 +18,7 @@ import logging
 import os
 from pathlib import Path
 
-from .device import DeviceRecord, cpu_identity, device_record
+from .device import DeviceRecord, cpu_identity, device_record, installed_versions
 
 __all__ = ["cached_device_record"]
 
@@ -28,17 +28,10 @@ _SOURCES = ("device.py", "runtimes.py", "device_cache.py")
 
 
 def _key(device: str, threads: int, batch_size: int, runtime: str) -> str:
-    from importlib import metadata
-
     from . import __version__
     from .runtimes import get_runtime
 
-    versions = {}
-    for pkg in ("torch", *get_runtime(runtime).packages):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = "absent"
+    versions = installed_versions(("torch", *get_runtime(runtime).packages))
     h = hashlib.sha256(json.dumps({"device": device, "threads": threads, "batch_size": batch_size,
                                    "runtime": runtime, "cpu": cpu_identity().to_dict(), "cores": os.cpu_count(),
                                    "versions": versions, "netcut": __version__}, sort_keys=True).encode())

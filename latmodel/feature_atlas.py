@@ -52,8 +52,8 @@ def atlas_resolutions(name: str) -> tuple[int, ...]:
     return tuple(sorted(set(ATLAS_RESOLUTIONS_PX) | {int(native_resolution(name))}))
 
 
-@functools.lru_cache(maxsize=32)
-def _load(path: Path) -> dict[str, Any] | None:
+def _read_current(path: Path) -> dict[str, Any] | None:
+    """The file at ``path`` if it is readable and was built by this installation (schema and fingerprint)."""
     from .feature_cache import code_fingerprint
 
     try:
@@ -68,6 +68,10 @@ def _load(path: Path) -> dict[str, Any] | None:
         logger.debug("feature atlas %s was built by other library versions or feature code; not used", path)
         return None
     return doc
+
+
+#: Lookups read each network's file once per process.
+_load = functools.lru_cache(maxsize=32)(_read_current)
 
 
 def _entry_key(resolution: int, width: float, batch_size: int) -> str:
@@ -93,16 +97,11 @@ def atlas_rows(name: str, resolution: int, width: float, batch_size: int) -> lis
 
 def _complete(path: Path, name: str) -> bool:
     """Whether ``path`` already holds ``name``'s features for every shipped resolution, by this installation."""
-    from .feature_cache import code_fingerprint
-
-    try:
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except (OSError, ValueError, EOFError):
+    doc = _read_current(path)
+    if doc is None:
         return False
     done = set(doc.get("entries", {})) | set(doc.get("unbuildable", {}))
-    return (doc.get("schema_version") == ATLAS_SCHEMA_VERSION and doc.get("fingerprint") == code_fingerprint()
-            and done >= {_entry_key(r, 1.0, 1) for r in atlas_resolutions(name)})
+    return done >= {_entry_key(r, 1.0, 1) for r in atlas_resolutions(name)}
 
 
 def build_atlas(folder: Path | None = None, names: list[str] | None = None, *, progress: bool = True,

@@ -50,15 +50,9 @@ def cache_dir() -> Path | None:
 
 def fingerprint_libraries() -> dict[str, str]:
     """Installed versions of the libraries that build and count networks (``absent`` when not installed)."""
-    from importlib import metadata
+    from .device import installed_versions
 
-    out = {}
-    for lib in _FEATURE_LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            out[lib] = "absent"
-    return out
+    return installed_versions(_FEATURE_LIBRARIES)
 
 
 @functools.lru_cache(maxsize=1)

@@ -627,12 +627,21 @@ class LatencyModel:
         import numpy as np
 
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
-        unseen = [c for c in (self.unseen_features_ or []) if c in FEATURE_INDEX]
-        has = (np.logical_or.reduceat(X[:, [FEATURE_INDEX[c] for c in unseen]] != 0, starts, axis=0)
-               if unseen else np.zeros((len(lengths), 0), dtype=bool))
+        unseen = self._unseen_per_chain(X, starts)
         reasons = extrapolation_reasons_many(self.ranges_, X, FEATURE_COLUMNS, starts, configs)
-        return [([f"its blocks have {', '.join(c for c, h in zip(unseen, row) if h)}, which no training row had"]
-                 if row.any() else []) + why for row, why in zip(has, reasons)]
+        return [([f"its blocks have {', '.join(cols)}, which no training row had"] if cols else []) + why
+                for cols, why in zip(unseen, reasons)]
+
+    def _unseen_per_chain(self, X, starts) -> list[list[str]]:
+        """For each chain (blocks stacked in ``X`` from ``starts``), its non-zero columns that every training
+        row had at zero."""
+        import numpy as np
+
+        cols = [c for c in (self.unseen_features_ or []) if c in FEATURE_INDEX]
+        if not cols:
+            return [[] for _ in starts]
+        has = np.logical_or.reduceat(X[:, [FEATURE_INDEX[c] for c in cols]] != 0, np.asarray(starts), axis=0)
+        return [[c for c, h in zip(cols, row) if h] for row in has]
 
     @staticmethod
     def _config_of(block_feature_rows, resolution, width, batch_size) -> dict:
@@ -644,9 +653,8 @@ class LatencyModel:
     def unseen_in(self, block_feature_rows) -> list[str]:
         """Feature columns non-zero in ``block_feature_rows`` but zero in every training row (an extrapolation)."""
         self._check_fitted()
-        if not self.unseen_features_:
-            return []
-        return [c for c in self.unseen_features_ if any(float(r.get(c, 0) or 0) != 0 for r in block_feature_rows)]
+        rows = list(block_feature_rows)
+        return self._unseen_per_chain(Chains.from_rows(rows).X, [0])[0] if rows else []
 
     def predict_network(self, model, resolution: int = 224, *, width: float = 1.0,
                         batch_size: int = 1) -> NetworkPrediction:
