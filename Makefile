@@ -30,7 +30,7 @@ test: setup
 # Rebuild the shipped per-block features of the registry's networks (data/features/; after a change to
 # latmodel's splitting or counting code, or to torch/torchvision/fvcore: tests/test_feature_atlas.py says when).
 atlas: setup
-	$(PYTHON) -m latmodel.feature_atlas
+	$(PYTHON) -m latmodel.graph.atlas_build
 
 # Full Fashion-MNIST (Debian package, MIT) for the benchmarks; needs root.
 bench-data:

@@ -15,9 +15,9 @@ networks of the remaining configurations.  Side by side:
 * ``scale`` -- one global latency factor (weighted median of log ratios);
 * ``boost`` -- continue boosting the base trees on the new rows (``adapt_rounds`` more rounds);
 * ``scale+boost`` -- both;
-* ``correct`` -- the base's trees times a ridge log-linear per-device correction (:mod:`latmodel.transfer`);
+* ``correct`` -- the base's trees times a ridge log-linear per-device correction (:mod:`latmodel.predict.transfer`);
 * ``correct, budget set`` -- the same on the n configurations ``latmodel profile --budget n``
-  would choose from the table (:func:`latmodel.budget.choose_configs`; one deterministic split);
+  would choose from the table (:func:`latmodel.predict.budget.choose_configs`; one deterministic split);
 * ``from scratch`` -- a new predictor fitted on the same few rows only.
 
 "all": leave-one-configuration-out for tables of at most 20 configurations, else 5
@@ -74,12 +74,12 @@ def main(argv=None) -> int:
     import numpy as np
     import pandas as pd
 
-    from latmodel.baselines import sort_blocks
-    from latmodel.budget import choose_configs
-    from latmodel.evaluation import levels_for as _levels_for
-    from latmodel.model import LatencyModel
-    from latmodel.predictor_io import load_predictor
-    from latmodel.table import read_table
+    from latmodel.predict.baselines import sort_blocks
+    from latmodel.predict.budget import choose_configs
+    from latmodel.predict.evaluation import levels_for as _levels_for
+    from latmodel.predict.model import LatencyModel
+    from latmodel.predict.predictor_io import load_predictor
+    from latmodel.measure.table import read_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", default=str(ROOT / "data/predictors/cpu-1thread"))
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     all_methods = ["base, unadapted", *STRATEGIES, "from scratch"]
     out_targets = {}
     for tname, tpath in targets:
-        table = LatencyModel._validate_table(read_table(tpath))
+        table = LatencyModel.validate_table(read_table(tpath))
         configs = list(dict.fromkeys(table["config_id"]))
         n_all = len(configs)
         logger.info("%s: %d configurations, %d rows; base fitted on %s", tname, n_all, len(table), base.device_)
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
             logger.info("%s n=%s: %s", tname, n, {k: round(v["prefix"]["within_10_pct"], 1) for k, v in res.items()})
         rep = None
         if tname in repeats:
-            rep = repeatability(table, LatencyModel._validate_table(read_table(repeats[tname])))
+            rep = repeatability(table, LatencyModel.validate_table(read_table(repeats[tname])))
         out_targets[tname] = {"table": tpath, "n_configs_available": n_all,
                               "sizes_skipped": [n for n in SIZES if n >= n_all], "results": results,
                               "repeatability": rep or "not measured (needs a second pass: --repeat NAME=TABLE)"}

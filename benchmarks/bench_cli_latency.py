@@ -5,7 +5,7 @@ feature disk cache, side by side in one run.
 
 For each network, four fresh processes in a row: the caches off (``NETCUT_FEATURE_CACHE=off``: every call builds and
 traces the network, as before the feature caches), then the cache on in an empty folder (first call: the features
-shipped for the registry's networks answer, :mod:`latmodel.feature_atlas`), then the same again (cached call), then a
+shipped for the registry's networks answer, :mod:`latmodel.graph.feature_atlas`), then the same again (cached call), then a
 first call at a resolution that is not shipped (``--resolution`` + 8 px: builds, traces and stores, what a network or
 resolution outside the shipped ones costs).  Before them, the first call ever in an empty cache folder (it also
 detects the device, which imports torch once per machine).  Wall time of the whole command, as the shell sees it; a last row prices
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     ap.add_argument("--resolution", type=int, default=160)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cli_latency.json"))
     args = ap.parse_args(argv)
-    from latmodel.device import cpu_identity
+    from latmodel.measure.device import cpu_identity
 
     models = [m for m in args.models.split(",") if m]
     base_env = {**os.environ, "OMP_NUM_THREADS": "1"}

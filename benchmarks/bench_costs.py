@@ -53,7 +53,7 @@ def main() -> int:
            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
            "command": "python benchmarks/bench_costs.py"}
     with tempfile.TemporaryDirectory() as tmp:
-        from latmodel.corpus import default_corpus, small_corpus
+        from latmodel.measure.corpus import default_corpus, small_corpus
 
         pin = str((os.cpu_count() or 1) - 1)
         seconds, peak, _ = _child([sys.executable, "-m", "latmodel.cli", "profile", "--corpus", "small", "--quiet",

@@ -53,8 +53,8 @@ def measured_prefix_ms(models, resolutions, workdir: Path, table=None, runtime: 
                        threads: int = 1) -> dict[tuple[str, int, int], float]:
     """(base, resolution, cut) -> measured latency of blocks 0..cut run alone (ms), via latmodel profile in
     ``runtime`` with its measuring method (or read from ``table``)."""
-    from latmodel.profiling import profile
-    from latmodel.table import read_table
+    from latmodel.measure.profiling import profile
+    from latmodel.measure.table import read_table
 
     if table is None:
         table = workdir / "truth.csv"
@@ -114,8 +114,8 @@ def main(argv=None) -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="netcut-explore-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    from latmodel.predictor_io import load_predictor
-    from latmodel.shipped import choose_predictor
+    from latmodel.predict.predictor_io import load_predictor
+    from latmodel.predict.shipped import choose_predictor
 
     predictor_dir = Path(args.predictor) if args.predictor else Path(choose_predictor().path)
     device = load_predictor(predictor_dir).device_ or {}

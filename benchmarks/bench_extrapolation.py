@@ -6,11 +6,11 @@ Gradient-boosted trees price anything beyond their training range like its edge.
 the predictor is fitted on part of a measurement table (a sub-range of input resolutions) and predicts
 the held-out configurations outside that range; for every held-out prefix it records the measured
 latency, the predictor's upper bound and the prefix's extrapolation distance
-(:func:`latmodel.ranges.extrapolation_distance`).  Reported side by side, from the same fits: the share
+(:func:`latmodel.predict.ranges.extrapolation_distance`).  Reported side by side, from the same fits: the share
 of measured latencies under the upper bound widened by ``distance ** e`` for several exponents ``e``
 (``e = 0``: today's bound, unwidened), and, as a control, the same share on held-out configurations
 inside the range.  The smallest exponent whose bound holds the predictor's own ``upper_quantile`` share
-(95%) in every out-of-range scenario is the rule :data:`latmodel.ranges.WIDEN_EXPONENT` states.
+(95%) in every out-of-range scenario is the rule :data:`latmodel.predict.ranges.WIDEN_EXPONENT` states.
 
 Writes benchmarks/results/extrapolation.json.
 """
@@ -46,8 +46,8 @@ def held_out_rows(model, test):
     """(measured prefix ms, upper ms, distance) per held-out prefix row, and how many configurations warned."""
     import numpy as np
 
-    from latmodel.features import FEATURE_COLUMNS
-    from latmodel.ranges import extrapolation_distance
+    from latmodel.graph.features import FEATURE_COLUMNS
+    from latmodel.predict.ranges import extrapolation_distance
 
     test = test.sort_values(["config_id", "block_index"]).reset_index(drop=True)
     _, _, upper = model.predict_table(test)
@@ -68,7 +68,7 @@ def held_out_rows(model, test):
 def summarize(meas, upper, distance, warned, n_configs, seconds) -> dict:
     import numpy as np
 
-    from latmodel.ranges import widen_upper
+    from latmodel.predict.ranges import widen_upper
 
     return {
         "configs": int(n_configs), "prefixes": int(len(meas)), "configs_warned": int(warned),
@@ -83,8 +83,8 @@ def summarize(meas, upper, distance, warned, n_configs, seconds) -> dict:
 def main(argv=None) -> int:
     import pandas as pd
 
-    from latmodel.model import LatencyModel
-    from latmodel.table import read_table
+    from latmodel.predict.model import LatencyModel
+    from latmodel.measure.table import read_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default=str(ROOT / "data" / "calibration" / "xeon-avx512-torch-1thread.csv"))

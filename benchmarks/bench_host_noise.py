@@ -39,8 +39,8 @@ def child(models: list[str], resolution: int, seconds: float) -> dict:
     import numpy as np
     import torch
 
-    from latmodel.runtimes import compile_module
-    from latmodel.zoo import build_model
+    from latmodel.measure.runtimes import compile_module
+    from latmodel.graph.zoo import build_model
 
     torch.set_num_threads(1)
     nets = {}
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(child(models, args.resolution, args.seconds)))
         return 0
-    from latmodel.profiling import CHILD_ENV
+    from latmodel.measure.profiling import CHILD_ENV
 
     env = {**os.environ, **CHILD_ENV, "OMP_NUM_THREADS": "1"}
     cmd = ["taskset", "-c", str(args.pin_cpu), sys.executable, __file__, "--child", "--models", args.models,

@@ -46,8 +46,8 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from latmodel.evaluation import cross_validate_predictions
-    from latmodel.table import read_table
+    from latmodel.predict.evaluation import cross_validate_predictions
+    from latmodel.measure.table import read_table
 
     table, repeat = read_table(args.table), read_table(args.repeat)
     oof = cross_validate_predictions(table, log_progress=False)

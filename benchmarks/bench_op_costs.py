@@ -10,7 +10,7 @@ untimed and three times timed, round after round, so a slow phase of the shared
 machine hits all of them alike.  Reports the first quartile over rounds, in
 nanoseconds per element and as a multiple of ReLU.
 
-It backs two block features (``latmodel.features``): ``flops_act_transcendental``
+It backs two block features (``latmodel.graph.features``): ``flops_act_transcendental``
 counts only activations that evaluate an exponential (hardswish and hardsigmoid
 cost like a ReLU; until they were separated, held-out EfficientNet prefixes were
 under-predicted by about 12% and MobileNetV3 ones over-predicted), and

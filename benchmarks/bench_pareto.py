@@ -14,7 +14,7 @@ accuracy is reported.
 * ``off_the_shelf``: the full networks at any resolution (the user's real alternative).
 
 Relative gain = trn test accuracy / off-the-shelf test accuracy - 1, with a 95% interval
-(:func:`trimmer.report.relative_gain_interval`); the paper reports up to 10.43%.
+(:func:`trimmer.intervals.relative_gain_interval`); the paper reports up to 10.43%.
 
     make bench-data                                       # Debian's dataset-fashion-mnist (root)
     python benchmarks/bench_pareto.py                     # ~45 min here: 12-configuration profile, 2 searches
@@ -70,7 +70,7 @@ def deadlines_for(rows: list[dict], n: int, n_below: int = 3) -> list[float]:
 
 
 def evaluate(rows: list[dict], deadlines: list[float], depth_only_px: int, n_test: int) -> dict:
-    from trimmer.report import relative_gain_interval
+    from trimmer.intervals import relative_gain_interval
 
     table = []
     for d in deadlines:
@@ -104,7 +104,7 @@ def evaluate(rows: list[dict], deadlines: list[float], depth_only_px: int, n_tes
 def two_pass_agreement(truth: dict, table: Path, models, resolutions) -> dict | None:
     """How the prefix latencies used here agree with another pass of the same configurations (``table``)."""
     from bench_repeatability import agreement
-    from latmodel.table import read_table
+    from latmodel.measure.table import read_table
 
     df = read_table(table)
     other = {(r.model, int(r.resolution_px), int(r.block_index)): float(r.prefix_ms) for r in df.itertuples()
@@ -119,8 +119,8 @@ def two_pass_agreement(truth: dict, table: Path, models, resolutions) -> dict | 
 
 def main(argv=None) -> int:
     from bench_exploration import measured_prefix_ms, read_candidates
-    from latmodel.predictor_io import load_predictor
-    from latmodel.shipped import choose_predictor
+    from latmodel.predict.predictor_io import load_predictor
+    from latmodel.predict.shipped import choose_predictor
     from trimmer.search import DEFAULT_BASES, DEFAULT_RESOLUTIONS, SearchConfig, run_search
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -155,7 +155,7 @@ def main(argv=None) -> int:
     if args.latency == "measured":
         truth = measured_prefix_ms(models, resolutions, work, table=args.truth)
     measure_seconds = time.perf_counter() - t0
-    from latmodel.device import device_record
+    from latmodel.measure.device import device_record
 
     record = device_record()
     second = Path(args.second_pass or ROOT / "data" / "calibration" / f"{record.slug}-torch-1thread.csv")

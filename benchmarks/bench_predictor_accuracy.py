@@ -7,7 +7,7 @@ For every architecture family except ``random`` (always in training): train on t
 other families, predict the held-out family's whole networks and TRN prefixes.
 Estimators side by side, all on the same held-out rows:
 
-* ours -- the two-stage XGBoost predictor (:class:`latmodel.model.LatencyModel`);
+* ours -- the two-stage XGBoost predictor (:class:`latmodel.predict.model.LatencyModel`);
 * linear in FLOPs, log-log in FLOPs -- fitted per training fold on prefix rows;
 * lookup of blocks alone -- ``alone_ms`` summed along the chain;
 * summed in-context (measured) -- ``incontext_ms`` summed (oracle-ish: the
@@ -72,7 +72,7 @@ def deadline_accuracy(df, predicted_ms) -> dict:
 
 
 def summarize(df, predicted_ms) -> dict:
-    from latmodel.evaluation import levels_for as _levels_for
+    from latmodel.predict.evaluation import levels_for as _levels_for
 
     levels = _levels_for(df, predicted_ms)
     everything = _levels_for(df.assign(flagged=0), predicted_ms)
@@ -89,10 +89,10 @@ def summarize(df, predicted_ms) -> dict:
 def main(argv=None) -> int:
     import numpy as np
 
-    from latmodel.baselines import alone_lookup_prefix_ms, incontext_sum_prefix_ms
-    from latmodel.evaluation import by_family_within10 as _by_family_within10
-    from latmodel.evaluation import cross_validate_predictions, plot_predicted_vs_measured
-    from latmodel.table import read_table
+    from latmodel.predict.baselines import alone_lookup_prefix_ms, incontext_sum_prefix_ms
+    from latmodel.predict.evaluation import by_family_within10 as _by_family_within10
+    from latmodel.predict.evaluation import cross_validate_predictions, plot_predicted_vs_measured
+    from latmodel.measure.table import read_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default=str(ROOT / "data/calibration/cpu-1thread.csv"))

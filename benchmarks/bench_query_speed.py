@@ -11,7 +11,7 @@
   every network at once;
 * **cold query**: a network never seen (features not cached): fx split + fvcore
   features + prediction, split into its parts;
-* **bulk query**: every registry network at every shipped resolution (:mod:`latmodel.feature_atlas`, a few
+* **bulk query**: every registry network at every shipped resolution (:mod:`latmodel.graph.feature_atlas`, a few
   thousand candidates) priced in one :meth:`LatencyModel.predict_feature_rows` call, the API the trimmer uses
   (one booster call per stage), beside the boosters alone (1 thread, as everything here); the feature pass
   (reading the shipped features) is reported apart;
@@ -64,8 +64,8 @@ def _bulk_query(predictor, repeats: int) -> dict:
     """Every registry network at every shipped resolution in one call: microseconds per candidate (one row)."""
     import logging as _logging
 
-    from latmodel import feature_atlas, zoo
-    from latmodel.chains import Chains
+    from latmodel.graph import feature_atlas, zoo
+    from latmodel.predict.chains import Chains
 
     t = time.perf_counter()
     items = []
@@ -82,7 +82,7 @@ def _bulk_query(predictor, repeats: int) -> dict:
     boosters = list(predictor.stage1_) + ([predictor.stage2_] if predictor.stage2_ is not None else [])
     out = {"configs": len(items), "candidates": n, "features_seconds": round(features_s, 3),
            "trees": sum(b.num_boosted_rounds() for b in boosters), "by_threads": {}}
-    quiet = _logging.getLogger("latmodel.model")
+    quiet = _logging.getLogger("latmodel.predict.model")
     level = quiet.level
     quiet.setLevel(_logging.ERROR)  # extrapolation warnings for the odd resolutions are not the point here
     try:
@@ -98,8 +98,8 @@ def _bulk_query(predictor, repeats: int) -> dict:
 
 
 def _fit_child(table_path: str, queue) -> None:
-    from latmodel.model import LatencyModel
-    from latmodel.table import read_table
+    from latmodel.predict.model import LatencyModel
+    from latmodel.measure.table import read_table
 
     t = time.perf_counter()
     table = read_table(table_path)
@@ -121,8 +121,8 @@ def _empirical_measurement(predicted_us_per_candidate: float) -> dict:
 
     code = (
         "import time, torch; t=time.perf_counter(); torch.set_num_threads(1)\n"
-        "from latmodel.blocks import load_chain\n"
-        "from latmodel.timing import time_callable\n"
+        "from latmodel.graph.blocks import load_chain\n"
+        "from latmodel.measure.timing import time_callable\n"
         "c=load_chain('mobilenet_v2',128); p=c.prefix(13); x=torch.randn(1,3,128,128)\n"
         "with torch.inference_mode(): s=time_callable(lambda: p(x), warmup=10, repeats=30)\n"
         "print(time.perf_counter()-t, s.median_ms)"
@@ -147,8 +147,8 @@ def _empirical_measurement(predicted_us_per_candidate: float) -> dict:
 def main(argv=None) -> int:
     import pandas as pd
 
-    from latmodel import netfeatures as F
-    from latmodel.predictor_io import load_predictor
+    from latmodel.graph import netfeatures as F
+    from latmodel.predict.predictor_io import load_predictor
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--predictor", default=str(ROOT / "data/predictors/cpu-1thread"))
@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     bulk = _bulk_query(predictor, max(5, args.repeats // 10))
 
     cold = []
-    from latmodel.feature_cache import OFF_ENV
+    from latmodel.graph.feature_cache import OFF_ENV
 
     os.environ[OFF_ENV] = "off"  # cold: neither the shipped features nor the disk cache answer
     import torchvision.models  # noqa: F401  (imported once per process; not part of a network's features)
@@ -220,7 +220,7 @@ def main(argv=None) -> int:
     empirical = _empirical_measurement(total_us / total_cuts)
     from datetime import datetime, timezone
 
-    from latmodel.device import cpu_identity
+    from latmodel.measure.device import cpu_identity
 
     now, cpu = datetime.now(timezone.utc).replace(microsecond=0), cpu_identity()
     out = {

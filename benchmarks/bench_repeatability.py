@@ -4,7 +4,7 @@
         python benchmarks/bench_repeatability.py [--runtimes torch,onnxruntime] [--pin-cpu 1]
 
 For each runtime, the same configurations (CNNs and transformer-style networks, two or more
-resolutions: :data:`CONFIGS`) are profiled four times with ``latmodel.profiling.profile``, each
+resolutions: :data:`CONFIGS`) are profiled four times with ``latmodel.measure.profiling.profile``, each
 pass in its own child processes: round model, window, round model, window (the methods alternate so
 both see the same stretch of the host's phases).  Each method's two passes are compared prefix by
 prefix (``prefix_ms``, what a TRN costs: the predictor's ground truth) and whole network by whole
@@ -83,7 +83,7 @@ def statistic(values, name: str, per_visit: int) -> float:
     if name == "lower_half_mean":
         return float(v[v <= np.median(v)].mean())
     if name == "shorth":  # mean of the shortest interval holding half the samples: the densest state
-        from latmodel.bursts import shorth_ms
+        from latmodel.measure.bursts import shorth_ms
 
         return shorth_ms(v)
     return float(np.percentile(v, float(name[1:])))
@@ -152,7 +152,7 @@ def compare_raw(samples_a: dict, samples_b: dict, name: str, per_visit: int, sca
 
 def compare(table_a, table_b) -> dict:
     """Prefix and whole-network agreement of two tables of the same configurations (flagged rows included)."""
-    from latmodel.table import read_table
+    from latmodel.measure.table import read_table
 
     a = read_table(table_a, required=("config_id", "block_index", "prefix_ms", "network_ms"))
     b = read_table(table_b, required=("config_id", "block_index", "prefix_ms", "network_ms"))
@@ -182,11 +182,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "repeatability.json"))
     args = ap.parse_args(argv)
 
-    from latmodel.bursts import YARDSTICK_NAME, BurstPolicy, statistic_name
-    from latmodel.device import describe_device, device_record
-    from latmodel.profiling import WINDOW_CONFIGS, profile
+    from latmodel.measure.bursts import YARDSTICK_NAME, BurstPolicy, statistic_name
+    from latmodel.measure.device import describe_device, device_record
+    from latmodel.measure.profiling import WINDOW_CONFIGS, profile
 
-    from latmodel.device import cpu_identity
+    from latmodel.measure.device import cpu_identity
 
     models = sorted({m for m, _ in CONFIGS})
     cpu = cpu_identity()
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
                  "note": args.note, "runtimes": {}}
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-repeatability-"))
     folder.mkdir(parents=True, exist_ok=True)
-    from latmodel.corpus import ProfileConfig
+    from latmodel.measure.corpus import ProfileConfig
 
     corpus = [ProfileConfig(m, r) for m, r in CONFIGS]
     assert len(models) >= 6

@@ -67,8 +67,8 @@ def main(argv=None) -> int:
 
     from bench_predictor_accuracy import summarize
     from calibration_stability import compare
-    from latmodel.evaluation import by_family_within10, cross_validate_predictions
-    from latmodel.table import read_table
+    from latmodel.predict.evaluation import by_family_within10, cross_validate_predictions
+    from latmodel.measure.table import read_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default=str(ROOT / "data/calibration/cpu-onnxruntime-1thread.csv"))

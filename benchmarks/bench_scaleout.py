@@ -20,7 +20,7 @@ job this small does not amortise; the Dask run adds the scheduler round trips
 (the cluster's start-up is reported separately, not counted).  Every run uses one
 torch thread per worker (``OMP_NUM_THREADS=1``, ``torch.set_num_threads(1)`` for the
 in-process run), so the comparison is 1 core vs 2 cores.  Features are recomputed in
-every run (``latmodel.netfeatures.clear_cache``), as in a fresh ``trimmer search``; disk
+every run (``latmodel.graph.netfeatures.clear_cache``), as in a fresh ``trimmer search``; disk
 caches still favour later runs a little.  The CPU is shared with other work: timings
 are noisy.  The bundled predictor is calibrated at 96-260 px.
 
@@ -53,7 +53,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def _run(name: str, config, out: Path) -> dict:
     """One search into the fresh folder ``out``; its wall time, training time and pick."""
-    from latmodel.netfeatures import clear_cache
+    from latmodel.graph.netfeatures import clear_cache
     from trimmer.jobs import clear_base_cache
     from trimmer.search import run_search
 

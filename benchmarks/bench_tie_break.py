@@ -37,7 +37,7 @@ def _se(p: float, n: int) -> float:
 
 def bands(n_val: int, n_compared: int) -> dict:
     """Rule name -> band (accuracy fraction) as a function of the best validation accuracy."""
-    from trimmer.report import selection_margin
+    from trimmer.intervals import selection_margin
 
     union = selection_margin(n_compared, n_val) or 0.0
     return {"exact ties": lambda p: 0.0, "1 validation image": lambda p: 1.0 / n_val + 1e-12,

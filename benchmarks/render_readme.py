@@ -444,7 +444,7 @@ def section_extrapolation(r):
     lines = ["### Outside the calibrated range: how far the upper bound must widen\n", _header(r),
              f"Fitted on part of `{r['table']}`, predicting held-out configurations outside (and, as a control, "
              "inside) the fitted resolutions: the share of measured prefix latencies under the upper bound "
-             "widened by distance^e (distance: `latmodel.ranges.extrapolation_distance`, the largest ratio of a "
+             "widened by distance^e (distance: `latmodel.predict.ranges.extrapolation_distance`, the largest ratio of a "
              "resolution or block size to its training range; e = 0 is the unwidened bound). Target: the "
              f"predictor's own {_pct(r['upper_quantile'], 0)}." + (f" {r['note']}." if r.get("note") else "") + "\n",
              "| scenario | configs (warned) | prefixes | distance median / max | measured / upper, median | "
@@ -456,9 +456,9 @@ def section_extrapolation(r):
                      + " | ".join(_pct(v["share_under_bound"][e], 0) for e in exps) + " |")
     chosen = r.get("smallest_exponent_meeting_upper_quantile")
     lines.append("\n" + (f"Smallest exponent holding {_pct(r['upper_quantile'], 0)} outside the range in every "
-                         f"scenario: **{chosen:g}** (`latmodel.ranges.WIDEN_EXPONENT`)." if chosen is not None else
+                         f"scenario: **{chosen:g}** (`latmodel.predict.ranges.WIDEN_EXPONENT`)." if chosen is not None else
                          "No exponent tried holds the target in every scenario: the rule used is stated in "
-                         "`latmodel.ranges.WIDEN_EXPONENT`."))
+                         "`latmodel.predict.ranges.WIDEN_EXPONENT`."))
     return lines
 
 

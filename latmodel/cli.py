@@ -83,8 +83,8 @@ def _out_path(text: str, *, is_dir: bool = False) -> Path:
 def cmd_blocks(args) -> int:
     from tabulate import tabulate
 
-    from .netfeatures import network_features
-    from .blocks import load_chain
+    from .graph.netfeatures import network_features
+    from .graph.blocks import load_chain
 
     chain = load_chain(args.model, args.resolution, width=args.width)
     feats = network_features(args.model, args.resolution, width=args.width)
@@ -112,14 +112,14 @@ def cmd_blocks(args) -> int:
 
 def cmd_profile(args) -> int:
     out = _out_path(args.out)
-    from .profiling import profile
+    from .measure.profiling import profile
 
     models = parse_csv_list(args.models, what="model name") if args.models is not None else None
     resolutions = parse_csv_list(args.resolutions, positive_int, "resolution") if args.resolutions else None
     widths = parse_csv_list(args.widths, positive_float, "width") if args.widths else None
     corpus = args.corpus if models is None else None
     if args.budget is not None:
-        from .budget import budget_plan_text, plan_budget
+        from .predict.budget import budget_plan_text, plan_budget
 
         if models is not None or resolutions is not None or widths is not None:
             raise NetcutError("--budget chooses from the corpus (--corpus); drop --models / --resolutions / --widths")
@@ -147,8 +147,8 @@ def _print_estimate(seconds: float, n_configs: int, n_windows: int) -> None:
 
 
 def cmd_fit(args) -> int:
-    from .evaluation import fit_tables
-    from .render import fit_report_text
+    from .predict.evaluation import fit_tables
+    from .predict.render import fit_report_text
 
     out = _out_path(args.out, is_dir=True)
     params = {}
@@ -174,8 +174,8 @@ def cmd_fit(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from .calibrate import calibrate
-    from .render import calibration_text
+    from .predict.calibrate import calibrate
+    from .predict.render import calibration_text
 
     out = _out_path(args.out, is_dir=True)
     result = calibrate(out, budget=args.budget, runtime=args.runtime, threads=args.threads, base=args.base,
@@ -186,14 +186,14 @@ def cmd_calibrate(args) -> int:
 
 
 def _print_calibration_estimate(seconds: float, n_configs: int, n_windows: int) -> None:
-    from .render import calibration_estimate_text
+    from .predict.render import calibration_estimate_text
 
     print(calibration_estimate_text(seconds, n_configs), file=sys.stderr, flush=True)
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluation import evaluate_tables
-    from .render import evaluation_report_text
+    from .predict.evaluation import evaluate_tables
+    from .predict.render import evaluation_report_text
 
     plot = _out_path(args.plot) if args.plot else None
     report = evaluate_tables(Path(args.predictor), [Path(t) for t in args.tables], plot=plot)
@@ -202,10 +202,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .predictor_io import load_predictor
-    from .quick_import import import_xgboost_without_sklearn
-    from .render import network_prediction_text, predictions_summary_text
-    from .shipped import choose_predictor
+    from .predict.predictor_io import load_predictor
+    from .predict.quick_import import import_xgboost_without_sklearn
+    from .predict.render import network_prediction_text, predictions_summary_text
+    from .predict.shipped import choose_predictor
 
     if args.model is not None and args.models is not None:
         raise NetcutError("give --model NAME or --models A,B,..., not both")
@@ -217,7 +217,7 @@ def cmd_predict(args) -> int:
                    else [args.resolution])
 
     if args.strict:  # the refusal below is the one line; the model's warning would repeat it
-        logging.getLogger("latmodel.model").setLevel(logging.ERROR)
+        logging.getLogger("latmodel.predict.model").setLevel(logging.ERROR)
     choice = choose_predictor(args.predictor, runtime=args.runtime)
     if choice.mismatch:
         print(f"warning: {choice.mismatch}", file=sys.stderr)
@@ -242,12 +242,23 @@ def cmd_predict(args) -> int:
 
 
 def cmd_refeature(args) -> int:
-    from .table import refresh_features
+    from .measure.table import refresh_features
 
     out = _out_path(args.out)
     n = refresh_features(Path(args.table), out, progress=not args.quiet)
     print(f"refeature: features of {n} configuration(s) recomputed; written to {out}")
     return 0
+
+
+def _network_args(p) -> None:
+    """The arguments that name the networks a command looks at (``blocks``, ``predict``)."""
+    p.add_argument("--model", help="registered name, package.module:factory or random:SEED / random2:SEED")
+    p.add_argument("--models", help="several networks, comma-separated: priced together in one process (a summary "
+                                    "row each; --json: every block)")
+    p.add_argument("--resolution", type=positive_int, default=224, help="input resolution, pixels (default 224)")
+    p.add_argument("--resolutions", help="several resolutions, comma-separated (with --model or --models: every "
+                                         "network at every resolution)")
+    p.add_argument("--width", type=positive_float, default=1.0, help="width multiplier (default 1.0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,19 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("blocks", help="print a network's chain of blocks (cut points)")
-    p.add_argument("--model", help="registered name, package.module:factory or random:SEED / random2:SEED")
-    p.add_argument("--models", help="several networks, comma-separated: priced together in one process (a summary "
-                                    "row each; --json: every block)")
-    p.add_argument("--resolution", type=positive_int, default=224, help="input resolution, pixels (default 224)")
-    p.add_argument("--resolutions", help="several resolutions, comma-separated (with --model or --models: every "
-                                         "network at every resolution)")
-    p.add_argument("--width", type=positive_float, default=1.0, help="width multiplier (default 1.0)")
+    _network_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_blocks)
 
     p = sub.add_parser("profile", help="measure per-block, prefix and whole-network latency on this device")
     p.add_argument("--models", help="comma-separated models (default: the calibration corpus)")
-    from .corpus import CORPORA  # a light module: nothing is built at import
+    from .measure.corpus import CORPORA  # a light module: nothing is built at import
 
     p.add_argument("--corpus", choices=list(CORPORA), default="default",
                    help="which calibration corpus to measure when --models is not given: default (all), small "
@@ -278,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="CSV table to write or extend (resumes: measured configs are skipped)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads while measuring (default 1)")
     p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass (default 1)")
-    from .measure import MEASURE_METHODS
-    from .profiling import WINDOW_CONFIGS
+    from .measure.rows import MEASURE_METHODS
+    from .measure.profiling import WINDOW_CONFIGS
 
     p.add_argument("--method", choices=list(MEASURE_METHODS), default=MEASURE_METHODS[0],
                    help="window (default): several configurations round-robin in warm bursts over one window, "
@@ -294,8 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=positive_int, default=None, help="round-model only: untimed warm-up runs (default: auto)")
     p.add_argument("--pin-cpu", type=int, default=None, help="pin the measuring process to this CPU core")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default cpu)")
-    from .profiling import PROFILE_ORDERS  # a light module: no torch at import
-    from .runtimes import DEFAULT_RUNTIME, RUNTIMES
+    from .measure.profiling import PROFILE_ORDERS  # a light module: no torch at import
+    from .measure.runtimes import DEFAULT_RUNTIME, RUNTIMES
 
     # no argparse choices: an unknown runtime gets the registry's one-line error
     p.add_argument("--runtime", default=DEFAULT_RUNTIME, metavar="|".join(RUNTIMES),
@@ -324,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tables", nargs="+", help="measurement CSV(s) from 'latmodel profile'")
     p.add_argument("--out", required=True, help="predictor folder to write (must not exist, or be a predictor)")
     p.add_argument("--base", help="adapt this existing predictor to the new device's (few) measurements")
-    from .model import ADAPT_STRATEGIES
+    from .predict.model import ADAPT_STRATEGIES
 
     p.add_argument("--adapt", choices=list(ADAPT_STRATEGIES), default=None,
                    help="how --base is adapted (default: the base's adapt_strategy); see README 'Adapting'")
@@ -341,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: $DASK_SCHEDULER_ADDRESS if set, else locally)")
     p.set_defaults(func=cmd_fit)
 
-    from .calibrate import DEFAULT_BUDGET, calibration_table_path
+    from .predict.calibrate import DEFAULT_BUDGET, calibration_table_path
 
     p = sub.add_parser("calibrate", help="a predictor for this machine: measure a few networks here and adapt the "
                                          "closest shipped predictor (about 4 min)")
@@ -373,13 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "when none was, the CPU 1-thread one, with a warning naming both devices)")
     p.add_argument("--runtime", default="torch", help="without --predictor: the runtime to pick a shipped "
                                                        "predictor for (default torch)")
-    p.add_argument("--model", help="registered name, package.module:factory or random:SEED / random2:SEED")
-    p.add_argument("--models", help="several networks, comma-separated: priced together in one process (a summary "
-                                    "row each; --json: every block)")
-    p.add_argument("--resolution", type=positive_int, default=224, help="input resolution, pixels (default 224)")
-    p.add_argument("--resolutions", help="several resolutions, comma-separated (with --model or --models: every "
-                                         "network at every resolution)")
-    p.add_argument("--width", type=positive_float, default=1.0, help="width multiplier (default 1.0)")
+    _network_args(p)
     p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass (default 1)")
     p.add_argument("--json", action="store_true", help="machine-readable output with latency_ms fields")
     p.add_argument("--strict", action="store_true",

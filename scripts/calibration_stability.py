@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def compare(a_path, b_path) -> dict:
     import numpy as np
 
-    from latmodel.table import read_table
+    from latmodel.measure.table import read_table
 
     key = ["config_id", "block_index"]
     need = ("config_id", "block_index", "incontext_ms", "prefix_ms", "network_ms")

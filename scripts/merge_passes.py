@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def disagreeing(paths, agree_pct: float) -> list:
     """Configurations seen once, or whose fastest two passes differ by more than ``agree_pct``."""
-    from latmodel.table import read_table
+    from latmodel.measure.table import read_table
 
     seen: dict[str, list[float]] = {}
     spec: dict[str, tuple] = {}
@@ -49,7 +49,7 @@ def disagreeing(paths, agree_pct: float) -> list:
 def merge(paths, out) -> dict:
     import pandas as pd
 
-    from latmodel.table import read_table, write_table
+    from latmodel.measure.table import read_table, write_table
 
     tables = [read_table(p, required=("config_id", "block_index", "network_ms")) for p in paths]
     columns = list(tables[0].columns)
@@ -89,8 +89,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     tables = list(args.tables)
     if args.remeasure_into:
-        from latmodel.corpus import ProfileConfig
-        from latmodel.profiling import profile
+        from latmodel.measure.corpus import ProfileConfig
+        from latmodel.measure.profiling import profile
 
         todo = [ProfileConfig(m, r, w) for m, r, w in disagreeing(tables, args.agree_pct)]
         print(f"re-measuring {len(todo)} configuration(s) into {args.remeasure_into}", flush=True)

@@ -1,4 +1,4 @@
-"""Record a predictor's training ranges (latmodel.ranges) in its manifest, from the very table it was fitted on.
+"""Record a predictor's training ranges (latmodel.predict.ranges) in its manifest, from the very table it was fitted on.
 
     python scripts/record_ranges.py data/predictors/cpu-1thread [more predictor folders]
 
@@ -19,13 +19,13 @@ if str(ROOT) not in sys.path:
 
 
 def record(folder: Path) -> dict:
-    from latmodel.artifact import MANIFEST_NAME, sha256_file
+    from latmodel.predict.artifact import MANIFEST_NAME, sha256_file
     from latmodel.errors import ArtifactError
-    from latmodel.features import FEATURE_COLUMNS
-    from latmodel.model import LatencyModel
-    from latmodel.predictor_io import load_predictor
-    from latmodel.ranges import fitted_ranges
-    from latmodel.table import read_tables
+    from latmodel.graph.features import FEATURE_COLUMNS
+    from latmodel.predict.model import LatencyModel
+    from latmodel.predict.predictor_io import load_predictor
+    from latmodel.predict.ranges import fitted_ranges
+    from latmodel.measure.table import read_tables
 
     manifest_path = folder / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -34,7 +34,7 @@ def record(folder: Path) -> dict:
         path = ROOT / t["path"]
         if sha256_file(path) != t["sha256"]:
             raise ArtifactError(f"{path} changed since {folder} was fitted; refit instead")
-    df = LatencyModel._validate_table(read_tables([ROOT / t["path"] for t in tables]))
+    df = LatencyModel.validate_table(read_tables([ROOT / t["path"] for t in tables]))
     manifest["training"]["ranges"] = fitted_ranges(df, FEATURE_COLUMNS)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8")
     load_predictor(folder)  # still loads

@@ -1,4 +1,4 @@
-"""Render docs/TABLE.md from latmodel.table.TABLE_DOCS (the single source of the column docs).
+"""Render docs/TABLE.md from latmodel.measure.table.TABLE_DOCS (the single source of the column docs).
 
     python scripts/render_table_doc.py            # writes docs/TABLE.md
     python scripts/render_table_doc.py --check    # exit 1 if docs/TABLE.md is out of date
@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from latmodel.table import (  # noqa: E402
+from latmodel.measure.table import (  # noqa: E402
     BLOCK_COLUMNS,
     CONFIG_COLUMNS,
     FLAG_COLUMNS,
@@ -21,7 +21,7 @@ from latmodel.table import (  # noqa: E402
     TABLE_SCHEMA_VERSION,
     TIMING_COLUMNS,
 )
-from latmodel.features import FEATURE_COLUMNS  # noqa: E402
+from latmodel.graph.features import FEATURE_COLUMNS  # noqa: E402
 
 INTRO = f"""# Measurement table (schema version {TABLE_SCHEMA_VERSION})
 
@@ -32,13 +32,13 @@ size, thread count and device); all rows of a configuration share its
 Rows whose measurement looked unreliable have `flagged = 1` and say why in
 `flag_reason`; they are kept, not dropped.
 
-*Generated from `latmodel.table.TABLE_DOCS` by `scripts/render_table_doc.py`; do
+*Generated from `latmodel.measure.table.TABLE_DOCS` by `scripts/render_table_doc.py`; do
 not edit by hand.*  Columns marked **fit** are required by `latmodel fit`.
 
 ## Which statistic
 
 `latmodel profile` measures several configurations together in one child process: a
-*window* (`latmodel.bursts.time_window`; by default up to 24 configurations, 20 s a
+*window* (`latmodel.measure.bursts.time_window`; by default up to 24 configurations, 20 s a
 configuration, 60-300 s).  Round
 after round it visits every configuration (the order rotates and alternates), and times
 each of its quantities -- the whole chain (plain and timestamped passes: the in-context
@@ -62,7 +62,7 @@ times on one scale (the fast state itself drifts by a few % over an hour).
 new (README).
 
 Schema 3 tables were measured per configuration in its own rounds (`method`
-'round-model', `latmodel.timing.time_interleaved` and a median-polish round model,
+'round-model', `latmodel.measure.timing.time_interleaved` and a median-polish round model,
 latency at the third-fastest round; `latmodel profile --method round-model` still
 measures that way, to compare with).  They are read with `method` 'round-model' and
 empty CPU columns: their device ids are kept as written (legacy: no ISA), so a predictor
@@ -74,7 +74,7 @@ appended to any older schema.
 
 ## Runtimes
 
-`runtime` names what ran the network (`latmodel.runtimes.RUNTIMES`): `torch` (eager
+`runtime` names what ran the network (`latmodel.measure.runtimes.RUNTIMES`): `torch` (eager
 PyTorch) or an ONNX runtime (`onnxruntime`: CPUExecutionProvider, intra-op threads =
 `threads`, one inter-op thread, all graph optimisations; `openvino`: CPU, latency hint,
 one stream).  For an ONNX runtime the chain is exported once (opset 17, cached) and every

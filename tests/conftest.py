@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# the feature disk cache (latmodel.feature_cache) of this test session: fresh, never the user's
+# the feature disk cache (latmodel.graph.feature_cache) of this test session: fresh, never the user's
 os.environ.setdefault("NETCUT_CACHE_DIR", tempfile.mkdtemp(prefix="netcut-test-cache-"))
 
 

@@ -6,9 +6,9 @@ import sys
 import pytest
 import torch
 
-from latmodel.blocks import BlockInfo, load_chain, split_model
+from latmodel.graph.blocks import BlockInfo, load_chain, split_model
 from latmodel.errors import NetcutError, UnknownModelError, UntraceableModelError
-from latmodel.zoo import MODELS, build_model, family_of, resolve_spec
+from latmodel.graph.zoo import MODELS, build_model, family_of, resolve_spec
 
 
 def test_tiny_chain_shapes_and_names(tiny):
@@ -64,23 +64,23 @@ def test_random_chain_is_deterministic():
 
 
 def test_random_chain_samplers():
-    from latmodel.zoo import _random_chain_layers
+    from latmodel.graph.random_nets import random_chain_layers
 
     # sampler 1 is frozen: the shipped calibration table holds its networks
-    assert [layer[:5] for layer in _random_chain_layers(1)] == [
+    assert [layer[:5] for layer in random_chain_layers(1)] == [
         ("stem", 3, 24, 7, 2), ("mbconv", 24, 48, 3, 2), ("mbconv", 48, 48, 7, 1), ("mbconv", 48, 48, 5, 1),
         ("pool", 48, 48, 3, 2), ("basic", 48, 96, 3, 2), ("basic", 96, 96, 3, 1)]
-    assert _random_chain_layers(1)[1][5] == {"expand": 1, "se": False, "act": "silu"}
+    assert random_chain_layers(1)[1][5] == {"expand": 1, "se": False, "act": "silu"}
     # sampler 2: same layers, plus padding / activation draws; explicit pads keep the shapes
     for seed in (65, 66, 67):
-        v1, v2 = _random_chain_layers(seed), _random_chain_layers(seed, sampler=2)
+        v1, v2 = random_chain_layers(seed), random_chain_layers(seed, sampler=2)
         assert [a[:5] for a in v1] == [b[:5] for b in v2]
         a, b = load_chain(f"random:{seed}", 64), load_chain(f"random2:{seed}", 64)
         assert [i.out_shape for i in a.infos] == [i.out_shape for i in b.infos]
     pads = sum(isinstance(m, torch.nn.ZeroPad2d) for m in build_model("random2:66").modules())
     assert pads > 0 and family_of("random2:66") == "random"
     with pytest.raises(NetcutError, match="unknown random-chain sampler"):
-        _random_chain_layers(1, sampler=3)
+        random_chain_layers(1, sampler=3)
 
 
 def test_unknown_model_lists_close_matches():
@@ -144,11 +144,11 @@ def test_cli_blocks_prints_chain():
 
 
 def test_random3_sampler_draws_both_kinds_and_splits_per_layer():
-    from latmodel.zoo import _random_transformer_config
+    from latmodel.graph.random_nets import random_transformer_config
 
-    kinds = {_random_transformer_config(seed)["kind"] for seed in range(97, 109)}
+    kinds = {random_transformer_config(seed)["kind"] for seed in range(97, 109)}
     assert kinds == {"vit", "convnext"}
-    assert _random_transformer_config(97) == _random_transformer_config(97)
+    assert random_transformer_config(97) == random_transformer_config(97)
     for seed in (97, 98, 99, 100):
         chain = load_chain(f"random3:{seed}", 64)
         assert len(chain) >= 3 and family_of(f"random3:{seed}") == "random"

@@ -1,9 +1,9 @@
-"""Warm bursts interleaved across configurations (latmodel.bursts) on a fake machine: exact numbers."""
+"""Warm bursts interleaved across configurations (latmodel.measure.bursts) on a fake machine: exact numbers."""
 from __future__ import annotations
 
 import pytest
 
-from latmodel.bursts import BurstPolicy, WindowUnit, time_bursts, time_window, warm_quantile_ms
+from latmodel.measure.bursts import BurstPolicy, WindowUnit, time_bursts, time_window, warm_quantile_ms
 from latmodel.errors import NetcutError
 
 
@@ -136,7 +136,7 @@ def test_empty_window_is_refused():
 
 
 def test_shorth_is_the_densest_half():
-    from latmodel.bursts import shorth_ms
+    from latmodel.measure.bursts import shorth_ms
 
     # a rare fast burst (0.6) and slow phases (1.5, 1.6) around a dominant state near 1.0
     samples = [0.6, 1.0, 1.01, 1.02, 1.03, 1.5, 1.6, 1.04]
@@ -149,7 +149,7 @@ def test_shorth_is_the_densest_half():
 def test_copies_of_a_configuration_are_timed_apart_and_merged():
     # Two placements of one configuration: the second copy's memory is "slow" (1.5x); the merged minimum is the
     # fast copy's, and the merged samples hold both copies' in visit order.
-    from latmodel.bursts import merge_placements
+    from latmodel.measure.bursts import merge_placements
 
     machine = FakeMachine()
     fast, slow = _unit(machine, "fast", [100_000]), _unit(machine, "slow", [150_000])

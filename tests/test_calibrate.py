@@ -1,4 +1,4 @@
-"""``latmodel calibrate`` (latmodel.calibrate) with a fake device, and trimmer's path when no predictor matches."""
+"""``latmodel calibrate`` (latmodel.predict.calibrate) with a fake device, and trimmer's path when no predictor matches."""
 from __future__ import annotations
 
 import json
@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latmodel.artifact import MANIFEST_NAME
-from latmodel.calibrate import (MAX_REFERENCE_NETWORK_MS, calibrate, calibration_table_path, plan_calibration,
+from latmodel.predict.artifact import MANIFEST_NAME
+from latmodel.predict.calibrate import (MAX_REFERENCE_NETWORK_MS, calibrate, calibration_table_path, plan_calibration,
                                 score_bases)
 from latmodel.cli import main
 from latmodel.errors import NetcutError
-from latmodel.model import LatencyModel
-from latmodel.predictor_io import load_predictor, save_predictor
-from latmodel.table import read_table
+from latmodel.predict.model import LatencyModel
+from latmodel.predict.predictor_io import load_predictor, save_predictor
+from latmodel.measure.table import read_table
 
 from .test_model import FAST
 
@@ -139,11 +139,11 @@ def test_score_bases_skips_a_folder_that_does_not_load(reference, bases, tmp_pat
 @pytest.fixture
 def no_match(monkeypatch, tmp_path):
     """This machine matches no shipped predictor; netcut's cache (where calibrated predictors go) is empty."""
-    import latmodel.shipped
-    from latmodel.shipped import PredictorChoice
+    import latmodel.predict.shipped
+    from latmodel.predict.shipped import PredictorChoice
 
     monkeypatch.setenv("NETCUT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(latmodel.shipped, "choose_predictor", lambda *a, **k: PredictorChoice(
+    monkeypatch.setattr(latmodel.predict.shipped, "choose_predictor", lambda *a, **k: PredictorChoice(
         "data/predictors/cpu-1thread", "aaaa", "bbbb", "the predictor was measured on Other CPU; this machine is Here"))
     return tmp_path / "cache" / "predictors"
 
@@ -159,15 +159,15 @@ def test_search_stops_with_the_command_under_no_calibrate(no_match, tmp_path, ca
 
 
 def test_search_calibrates_first_then_prices_with_that_predictor(no_match, tmp_path, capsys, monkeypatch):
-    import latmodel.calibrate
-    import latmodel.predictor_io
+    import latmodel.predict.calibrate
+    import latmodel.predict.predictor_io
 
     from .test_trimmer_search import TINY, FakePredictor
 
     calibrated = []
-    monkeypatch.setattr(latmodel.calibrate, "calibrate", lambda folder, **kw: calibrated.append(str(folder)))
+    monkeypatch.setattr(latmodel.predict.calibrate, "calibrate", lambda folder, **kw: calibrated.append(str(folder)))
     loaded = []
-    monkeypatch.setattr(latmodel.predictor_io, "load_predictor", lambda path: loaded.append(str(path)) or FakePredictor())
+    monkeypatch.setattr(latmodel.predict.predictor_io, "load_predictor", lambda path: loaded.append(str(path)) or FakePredictor())
     from trimmer.cli import main as trimmer
 
     npz = tmp_path / "tiny.npz"

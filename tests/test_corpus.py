@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from latmodel.corpus import (CORPORA, RANDOM2_SEEDS, RANDOM3_SEEDS, RANDOM_SEEDS, TRANSFORMER_CONFIGS, ProfileConfig,
+from latmodel.measure.corpus import (CORPORA, RANDOM2_SEEDS, RANDOM3_SEEDS, RANDOM_SEEDS, TRANSFORMER_CONFIGS, ProfileConfig,
                              default_corpus, get_corpus, small_corpus)
 from latmodel.errors import NetcutError
-from latmodel.zoo import MODELS
+from latmodel.graph.zoo import MODELS
 
 
 def test_default_corpus_covers_the_whole_zoo_at_two_or_more_resolutions():
@@ -69,8 +69,8 @@ def test_transformer_style_corpus_entries():
 
 
 def test_repeat_corpus_covers_every_family_twice():
-    from latmodel.corpus import repeat_corpus
-    from latmodel.zoo import family_of
+    from latmodel.measure.corpus import repeat_corpus
+    from latmodel.graph.zoo import family_of
 
     rep = repeat_corpus()
     assert len(rep) == 35 and set(rep) <= set(default_corpus())

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from latmodel.blocks import UncoveredModelError, split_model
+from latmodel.graph.blocks import UncoveredModelError, split_model
 from latmodel.errors import NetcutError
 
 #: torchvision's published GFLOPs above which a network is not built here (the issue's set:
@@ -58,7 +58,7 @@ def test_torchvision_model_splits_with_flops_covered(name):
 
 def test_blocks_that_do_not_cover_the_network_are_refused_in_one_line(tiny):
     """The check itself: a chain that leaves out a layer of the network (here one added after splitting)."""
-    from latmodel.blocks import _check_coverage
+    from latmodel.graph.blocks import _check_coverage
 
     chain = split_model(tiny, 8, name="tiny")
     grown = nn.Sequential(*tiny[:6], nn.Conv2d(8, 8, 3, padding=1), *tiny[6:]).eval()

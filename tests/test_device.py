@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from latmodel.device import DeviceRecord, make_config_id
+from latmodel.measure.device import DeviceRecord, make_config_id
 
 
 def test_device_record_id_and_round_trip():
@@ -33,7 +33,7 @@ _GRAVITON = "processor\t: 0\nBogoMIPS\t: 243.75\nFeatures\t: fp asimd evtstrm sv
 
 
 def test_cpu_identity_reads_vendor_model_and_widest_isa():
-    from latmodel.device import cpu_identity
+    from latmodel.measure.device import cpu_identity
 
     assert cpu_identity(_EPYC_AVX512).to_dict() == {"name": "AMD EPYC", "vendor": "AuthenticAMD",
                                                     "model_id": "25/17/1", "isa": "avx512"}
@@ -45,7 +45,7 @@ def test_cpu_identity_reads_vendor_model_and_widest_isa():
 
 
 def _record(cpuinfo: str, runtime: str = "onnxruntime") -> DeviceRecord:
-    from latmodel.device import cpu_identity
+    from latmodel.measure.device import cpu_identity
 
     cpu = cpu_identity(cpuinfo)
     # ONNX Runtime's backend string names no ISA: the two EPYCs differ only in the CPU fields
@@ -68,13 +68,13 @@ def test_legacy_record_keeps_its_id_and_is_marked():
                                      "torch_version": "2.14.1", "backend": "onednn/AVX512", "batch_size": 1})
     assert legacy.legacy and legacy.device_id == "a2d97ae49e"  # the id it had before CPU fields existed
     assert legacy.slug == "cpu-legacy"
-    from latmodel.device import describe_device
+    from latmodel.measure.device import describe_device
 
     assert "legacy" in describe_device(legacy)
 
 
 def test_predictor_of_another_device_names_both_ids():
-    from latmodel.shipped import device_mismatch
+    from latmodel.predict.shipped import device_mismatch
 
     here, theirs = _record(_EPYC_AVX512), _record(_EPYC_AVX2)
     msg = device_mismatch({**theirs.to_dict()}, here=here)
@@ -93,8 +93,8 @@ def _fake_predictor(root, name: str, device: dict) -> None:
 
 
 def test_choose_predictor_picks_the_one_measured_here_else_warns(tmp_path):
-    from latmodel.device import device_record
-    from latmodel.shipped import DEFAULT_SHIPPED, choose_predictor
+    from latmodel.measure.device import device_record
+    from latmodel.predict.shipped import DEFAULT_SHIPPED, choose_predictor
 
     here = device_record("cpu", threads=1)
     other = dataclasses.replace(here, cpu_isa="sve")

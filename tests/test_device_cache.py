@@ -1,10 +1,10 @@
-"""This machine's device record cached on disk (latmodel.device_cache)."""
+"""This machine's device record cached on disk (latmodel.measure.device_cache)."""
 from __future__ import annotations
 
 import pytest
 
-import latmodel.device_cache as device_cache
-from latmodel.device import device_record
+import latmodel.measure.device_cache as device_cache
+from latmodel.measure.device import device_record
 
 
 def test_second_ask_reads_the_file(tmp_path, monkeypatch):

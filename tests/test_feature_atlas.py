@@ -1,4 +1,4 @@
-"""The shipped per-block features (latmodel.feature_atlas): read without torch, current with the code."""
+"""The shipped per-block features (latmodel.graph.feature_atlas): read without torch, current with the code."""
 from __future__ import annotations
 
 import gzip
@@ -6,12 +6,14 @@ import json
 
 import pytest
 
-import latmodel.feature_atlas as atlas
-import latmodel.netfeatures as netfeatures
-from latmodel.feature_cache import OFF_ENV, code_fingerprint
-from latmodel.zoo import MODELS
+import latmodel.graph.feature_atlas as atlas
+import latmodel.graph.netfeatures as netfeatures
+import latmodel.graph.atlas_build as atlas_build
+from latmodel.graph.feature_cache import OFF_ENV
+from latmodel.graph.fingerprint import code_fingerprint
+from latmodel.graph.zoo import MODELS
 
-REBUILD = "run 'make atlas' (python -m latmodel.feature_atlas) and commit data/features/"
+REBUILD = "run 'make atlas' (python -m latmodel.graph.atlas_build) and commit data/features/"
 
 
 @pytest.fixture
@@ -19,10 +21,10 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("NETCUT_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv(OFF_ENV, raising=False)
     netfeatures.clear_cache()
-    atlas._load.cache_clear()
+    atlas.clear_atlas_cache()
     yield tmp_path / "features"
     netfeatures.clear_cache()
-    atlas._load.cache_clear()
+    atlas.clear_atlas_cache()
 
 
 def _shipped(name):
@@ -56,17 +58,17 @@ def test_a_resolution_not_shipped_or_another_fingerprint_falls_back_to_tracing(c
     assert atlas.atlas_rows("squeezenet1_1", 72, 1.0, 1) is None
     assert atlas.atlas_rows("squeezenet1_1", 64, 0.5, 1) is None
     assert atlas.atlas_rows("random:1", 64, 1.0, 1) is None
-    import latmodel.feature_cache as fc
+    import latmodel.graph.fingerprint as fp
 
-    monkeypatch.setattr(fc, "code_fingerprint", lambda: "other")
-    atlas._load.cache_clear()
+    monkeypatch.setattr(fp, "code_fingerprint", lambda: "other")
+    atlas.clear_atlas_cache()
     assert atlas.atlas_rows("squeezenet1_1", 64, 1.0, 1) is None
 
 
 def test_build_writes_identical_bytes_for_identical_features(tmp_path, monkeypatch):
-    monkeypatch.setattr(atlas, "atlas_resolutions", lambda name: (32,))
-    (first,) = atlas.build_atlas(tmp_path / "a", ["squeezenet1_1"], progress=False)
-    (second,) = atlas.build_atlas(tmp_path / "b", ["squeezenet1_1"], progress=False)
+    monkeypatch.setattr(atlas_build, "atlas_resolutions", lambda name: (32,))
+    (first,) = atlas_build.build_atlas(tmp_path / "a", ["squeezenet1_1"], progress=False)
+    (second,) = atlas_build.build_atlas(tmp_path / "b", ["squeezenet1_1"], progress=False)
     assert first.read_bytes() == second.read_bytes()
     with pytest.raises(ValueError, match="not registry networks: nope"):
-        atlas.build_atlas(tmp_path, ["nope"], progress=False)
+        atlas_build.build_atlas(tmp_path, ["nope"], progress=False)

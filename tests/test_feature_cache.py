@@ -1,12 +1,12 @@
-"""Features of named networks cached on disk (latmodel.feature_cache): a second ask reads the file."""
+"""Features of named networks cached on disk (latmodel.graph.feature_cache): a second ask reads the file."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-import latmodel.netfeatures as netfeatures
-from latmodel.feature_cache import OFF_ENV, cache_dir, cache_key
+import latmodel.graph.netfeatures as netfeatures
+from latmodel.graph.feature_cache import OFF_ENV, cache_dir, cache_key
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from latmodel.blocks import split_model
-from latmodel.features import COLUMN_DOCS, FEATURE_COLUMNS, chain_features
-from latmodel.netfeatures import network_features
-from latmodel.table import TABLE_COLUMNS, TABLE_DOCS
+from latmodel.graph.blocks import split_model
+from latmodel.graph.features import COLUMN_DOCS, FEATURE_COLUMNS, chain_features
+from latmodel.graph.netfeatures import network_features
+from latmodel.measure.table import TABLE_COLUMNS, TABLE_DOCS
 
 
 def test_every_column_documented():
@@ -66,7 +66,7 @@ def test_network_features_cached_and_consistent():
 
 
 def test_fvcore_noise_is_silenced(capfd, caplog):
-    import latmodel.netfeatures as f
+    import latmodel.graph.netfeatures as f
 
     f.clear_cache()
     network_features("efficientnet_lite0", 64)
@@ -76,7 +76,7 @@ def test_fvcore_noise_is_silenced(capfd, caplog):
 
 
 def test_padding_kernel_activation_concat_and_pool_features_hand_computed():
-    from latmodel.features import block_features
+    from latmodel.graph.features import block_features
 
     class Block(nn.Module):
         def __init__(self):
@@ -103,7 +103,7 @@ def test_padding_kernel_activation_concat_and_pool_features_hand_computed():
 
 
 def test_only_exponential_activations_count_as_transcendental_and_explicit_padding_is_counted():
-    from latmodel.features import block_features
+    from latmodel.graph.features import block_features
 
     class Block(nn.Module):
         def __init__(self):
@@ -125,7 +125,7 @@ def test_only_exponential_activations_count_as_transcendental_and_explicit_paddi
 
 
 def test_channels_last_layer_norm_gelu_permute_and_layer_scale_hand_computed():
-    from latmodel.features import block_features
+    from latmodel.graph.features import block_features
 
     class Block(nn.Module):
         def __init__(self):
@@ -149,7 +149,7 @@ def test_channels_last_layer_norm_gelu_permute_and_layer_scale_hand_computed():
 
 
 def test_attention_fast_path_and_sdpa_hand_computed():
-    from latmodel.features import block_features
+    from latmodel.graph.features import block_features
 
     class MHA(nn.Module):
         def __init__(self):
@@ -182,9 +182,9 @@ def test_attention_lengths_belong_to_their_own_count():
     so this is checked on the bindings)."""
     import functools
 
-    from latmodel.features import _LENGTH_HANDLES, OP_HANDLES, _op_handles
+    from latmodel.graph.op_handles import LENGTH_HANDLES, OP_HANDLES, op_handles_for
 
     a, b = [], []
-    ha, hb = _op_handles(a), _op_handles(b)
-    assert all(ha[op].keywords["lengths"] is a and hb[op].keywords["lengths"] is b for op in _LENGTH_HANDLES)
+    ha, hb = op_handles_for(a), op_handles_for(b)
+    assert all(ha[op].keywords["lengths"] is a and hb[op].keywords["lengths"] is b for op in LENGTH_HANDLES)
     assert set(ha) == set(OP_HANDLES) and not any(isinstance(h, functools.partial) for h in OP_HANDLES.values())

@@ -35,9 +35,9 @@ _BOOT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
 """ + _HOLD + """
-    import latmodel.predictor_io
+    import latmodel.predict.predictor_io
     from tests.test_trimmer_search import FakePredictor
-    latmodel.predictor_io.load_predictor = lambda path: FakePredictor()
+    latmodel.predict.predictor_io.load_predictor = lambda path: FakePredictor()
     from trimmer import state
     event = {event!r}
     if event:
@@ -131,10 +131,10 @@ _PROFILE_BOOT = textwrap.dedent("""
     from pathlib import Path
 """ + _HOLD + """
 """ + _HOLD + """
-    import latmodel.table
+    import latmodel.measure.table
     event = {event!r}
     if event:
-        latmodel.table.append_rows = _then_hold(latmodel.table.append_rows, event)
+        latmodel.measure.table.append_rows = _then_hold(latmodel.measure.table.append_rows, event)
     from latmodel.cli import main
     sys.exit(main(sys.argv[1:]))
 """)
@@ -146,8 +146,8 @@ def _profile(args, event: Path | None = None):
 
 
 def _table_without_timings(path: Path):
-    from latmodel.features import FEATURE_COLUMNS
-    from latmodel.table import read_table
+    from latmodel.graph.features import FEATURE_COLUMNS
+    from latmodel.measure.table import read_table
 
     df = read_table(path)
     cols = ["config_id", "block_index", "block_name", *FEATURE_COLUMNS]
@@ -161,7 +161,7 @@ def test_sigkill_mid_profile_then_resume_matches_uninterrupted(tmp_path):
     _run_ok(_profile, [*common, "--out", str(ref)])
     out = tmp_path / "killed.csv"
     _sigkill_at(_profile, [*common, "--out", str(out)], tmp_path / "appended-one")
-    from latmodel.table import config_ids
+    from latmodel.measure.table import config_ids
 
     done_before = config_ids(out)  # the table on disk is always whole: old or new, never half-written
     assert len(done_before) == 1, "the kill lands after the first configuration"

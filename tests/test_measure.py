@@ -8,12 +8,12 @@ import sys
 import pytest
 import torch
 
-from latmodel.blocks import split_model
-from latmodel.device import DeviceRecord
+from latmodel.graph.blocks import split_model
+from latmodel.measure.device import DeviceRecord
 from latmodel.errors import NetcutError
-from latmodel.measure import measure_config
-from latmodel.noise import NoisePolicy
-from latmodel.table import TABLE_COLUMNS
+from latmodel.measure.rows import measure_config
+from latmodel.measure.noise import NoisePolicy
+from latmodel.measure.table import TABLE_COLUMNS
 
 from .conftest import ROOT
 

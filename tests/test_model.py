@@ -11,19 +11,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latmodel.artifact import MANIFEST_NAME, PREDICTOR_SCHEMA_VERSION, sha256_bytes
-from latmodel.baselines import FlopsLinearBaseline, FlopsLogLogBaseline, alone_lookup_prefix_ms, sort_blocks
+from latmodel.predict.artifact import MANIFEST_NAME, PREDICTOR_SCHEMA_VERSION, sha256_bytes
+from latmodel.predict.baselines import FlopsLinearBaseline, FlopsLogLogBaseline, alone_lookup_prefix_ms, sort_blocks
 from latmodel.cli import main
 from latmodel.errors import ArtifactError, NetcutError, TableError
-from latmodel.features import FEATURE_COLUMNS
-from latmodel.metrics import error_metrics
-from latmodel.evaluation import evaluate_tables, fit_tables
-from latmodel.model import LatencyModel, NotFittedError
-from latmodel.ranges import WIDEN_EXPONENT
-from latmodel.predictor_io import STAGE1_FILE, load_predictor
-from latmodel.render import fit_report_text, network_prediction_text
-from latmodel.reports import NetworkPrediction
-from latmodel.table import TABLE_COLUMNS, TABLE_SCHEMA_VERSION
+from latmodel.graph.features import FEATURE_COLUMNS
+from latmodel.predict.metrics import error_metrics
+from latmodel.predict.evaluation import evaluate_tables, fit_tables
+from latmodel.predict.model import LatencyModel, NotFittedError
+from latmodel.predict.ranges import WIDEN_EXPONENT
+from latmodel.predict.predictor_io import STAGE1_FILE, load_predictor, save_predictor
+from latmodel.predict.render import fit_report_text, network_prediction_text
+from latmodel.predict.reports import NetworkPrediction
+from latmodel.measure.table import TABLE_COLUMNS, TABLE_SCHEMA_VERSION
 
 FAST = dict(n_estimators=40, max_depth=3, stage2_estimators=20, inner_folds=2, learning_rate=0.2)
 
@@ -83,7 +83,7 @@ def fitted(table) -> LatencyModel:
 
 @pytest.fixture()
 def saved(fitted, tmp_path) -> Path:
-    return fitted.save(tmp_path / "pred")
+    return save_predictor(fitted, tmp_path / "pred")
 
 
 # ----------------------------------------------------------------------------- metrics and baselines
@@ -257,12 +257,12 @@ def test_save_refuses_to_overwrite_non_predictor(fitted, tmp_path):
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     with pytest.raises(ArtifactError, match="not a netcut predictor"):
-        fitted.save(other)
+        save_predictor(fitted, other)
     assert (other / "keep.txt").read_text() == "mine"
 
 
 def test_save_replaces_an_existing_predictor(fitted, saved):
-    fitted.save(saved)
+    save_predictor(fitted, saved)
     assert load_predictor(saved).n_rows_ == fitted.n_rows_
     assert sorted(p.name for p in saved.parent.iterdir() if p.name.startswith(".")) == []
 
@@ -396,7 +396,7 @@ def test_cli_predict_many(table, tmp_path, capsys):
 
 
 def test_chain_arrays_cumsum_cummax_exact():
-    from latmodel.chains import Chains
+    from latmodel.predict.chains import Chains
 
     ch = Chains(X=np.zeros((5, len(FEATURE_COLUMNS))), starts=np.array([0, 0, 0, 3, 3]),
                  block_index=np.array([0, 1, 2, 0, 1]))
@@ -405,7 +405,7 @@ def test_chain_arrays_cumsum_cummax_exact():
 
 
 def test_head_latency_from_roofline_coefficients(saved):
-    from latmodel.roofline import ROOFLINE_TERMS
+    from latmodel.predict.roofline import ROOFLINE_TERMS
 
     model = load_predictor(saved)
     model.head_roofline_ = {name: 0.0 for name in ROOFLINE_TERMS}
@@ -449,10 +449,10 @@ def test_unseen_features_are_recorded_saved_and_warned_about(fitted, table, tmp_
     assert fitted.unseen_in(rows) == []
     rows[0]["flops_attention"] = 1e6
     assert fitted.unseen_in(rows) == ["flops_attention"]
-    with caplog.at_level("WARNING", logger="latmodel.model"):
+    with caplog.at_level("WARNING", logger="latmodel.predict.model"):
         fitted.predict_chain(rows, model_name="tok")
     assert "tok at 224 px: extrapolated (its blocks have flops_attention, which no training row had)" in caplog.text
-    fitted.save(tmp_path / "p")
+    save_predictor(fitted, tmp_path / "p")
     assert load_predictor(tmp_path / "p").unseen_features_ == fitted.unseen_features_
 
 
@@ -480,7 +480,7 @@ def test_prediction_outside_the_ranges_warns_and_is_flagged(fitted, table, caplo
     lo, hi = fitted.ranges_["features"]["flops"]
     rows = _alpha0(table)
     rows[2] = {**rows[2], "flops": 4.0 * hi}
-    with caplog.at_level("WARNING", logger="latmodel.model"):
+    with caplog.at_level("WARNING", logger="latmodel.predict.model"):
         pred = fitted.predict_chain(rows, model_name="alpha0", resolution=512, width=1.0)
     assert pred.extrapolation == ("resolution 512 is outside the 224..224 it was fitted on",
                                   f"flops up to 4x beyond the {lo:.3g}..{hi:.3g} of its training blocks")
@@ -489,7 +489,7 @@ def test_prediction_outside_the_ranges_warns_and_is_flagged(fitted, table, caplo
     assert d["extrapolated"] is True and d["extrapolation"] == list(pred.extrapolation)
     assert NetworkPrediction.from_dict(json.loads(json.dumps(d))) == pred
     assert "EXTRAPOLATED" in network_prediction_text(pred)
-    # the upper bound widens by the distance outside (latmodel.ranges.widen_upper, exponent WIDEN_EXPONENT):
+    # the upper bound widens by the distance outside (latmodel.predict.ranges.widen_upper, exponent WIDEN_EXPONENT):
     # 512/224 from the first block, 4x from the block with 4x the largest training FLOPs on
     inside = copy.copy(fitted)
     inside.ranges_ = None
@@ -506,7 +506,7 @@ def test_prediction_outside_the_ranges_warns_and_is_flagged(fitted, table, caplo
 
 
 def test_extrapolation_distance_is_the_running_largest_ratio_outside():
-    from latmodel.ranges import extrapolation_distance, widen_upper
+    from latmodel.predict.ranges import extrapolation_distance, widen_upper
 
     ranges = {"config": {"resolution_px": [96, 160], "batch_size": [1, 1]},
               "features": {"flops": [10.0, 100.0], "out_bytes": [4.0, 40.0], "stride": [1.0, 2.0]}}
@@ -522,7 +522,7 @@ def test_extrapolation_distance_is_the_running_largest_ratio_outside():
 
 
 def test_merge_ranges_is_the_union():
-    from latmodel.ranges import merge_ranges
+    from latmodel.predict.ranges import merge_ranges
 
     a = {"config": {"resolution_px": [96, 160]}, "features": {"flops": [1.0, 5.0]}}
     b = {"config": {"resolution_px": [128, 224], "width": [0.5, 1.0]}, "features": {"flops": [2.0, 3.0]}}
@@ -542,13 +542,13 @@ def test_evaluate_warns_when_the_table_is_another_device(fitted, table, saved, t
     other = table.assign(threads=2, device_id="other")
     path = tmp_path / "other.csv"
     other.to_csv(path, index=False)
-    with caplog.at_level("WARNING", logger="latmodel.evaluation"):
+    with caplog.at_level("WARNING", logger="latmodel.predict.evaluation"):
         evaluate_tables(saved, [path])
     assert "the table was measured with threads 2 (the predictor's: 1); device id other (the predictor's: dev)" \
         in caplog.text
     caplog.clear()
     same = tmp_path / "same.csv"
     table.to_csv(same, index=False)
-    with caplog.at_level("WARNING", logger="latmodel.evaluation"):
+    with caplog.at_level("WARNING", logger="latmodel.predict.evaluation"):
         evaluate_tables(saved, [same])
     assert "measured with" not in caplog.text

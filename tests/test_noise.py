@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import os
 
-import latmodel.noise as noise
-from latmodel.noise import LoadMonitor, NoisePolicy, consistency_reason, noise_reasons, wait_for_quiet
-from latmodel.round_model import fit_round_model
+import latmodel.measure.noise as noise
+from latmodel.measure.noise import LoadMonitor, NoisePolicy, consistency_reason, noise_reasons, wait_for_quiet
+from latmodel.measure.round_model import fit_round_model
 
 
 class FakeHost:

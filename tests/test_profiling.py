@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from latmodel.errors import NetcutError, UnknownModelError, UntraceableModelError
-from latmodel.profiling import CHILD_ENV, ConfigOutcome, ProfileSummary, profile
-from latmodel.table import TABLE_COLUMNS, read_table
+from latmodel.measure.profiling import CHILD_ENV, ConfigOutcome, ProfileSummary, profile
+from latmodel.measure.table import TABLE_COLUMNS, read_table
 
 from .conftest import ROOT, tiny_net
 
@@ -120,7 +120,7 @@ def test_cli_unknown_model_exits_2_with_one_line(tmp_path):
 
 
 def test_profile_order_shuffled_is_fixed_and_given_keeps_the_list(tmp_path, monkeypatch):
-    import latmodel.profiling as profiling
+    import latmodel.measure.profiling as profiling
 
     seen = []
 
@@ -144,7 +144,7 @@ def test_profile_order_shuffled_is_fixed_and_given_keeps_the_list(tmp_path, monk
 
 
 def test_windows_split_evenly_and_the_estimate_counts_them():
-    from latmodel.profiling import estimate_seconds, group_windows
+    from latmodel.measure.profiling import estimate_seconds, group_windows
 
     assert [len(w) for w in group_windows(list(range(17)), 8)] == [6, 6, 5]
     assert group_windows(list(range(3)), 8) == [[0, 1, 2]]
@@ -156,7 +156,7 @@ def test_windows_split_evenly_and_the_estimate_counts_them():
 
 
 def test_profile_sends_windows_of_configurations_to_one_child_each(tmp_path, monkeypatch):
-    import latmodel.profiling as profiling
+    import latmodel.measure.profiling as profiling
 
     jobs, estimates = [], []
 

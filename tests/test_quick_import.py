@@ -25,7 +25,7 @@ def test_predict_of_a_shipped_network_imports_nothing_heavy(tmp_path):
 
 
 def test_sklearn_still_imports_after_the_quick_xgboost_import():
-    probe = ("import sys; from latmodel.quick_import import import_xgboost_without_sklearn as q; q(); "
+    probe = ("import sys; from latmodel.predict.quick_import import import_xgboost_without_sklearn as q; q(); "
              "assert 'xgboost' in sys.modules and 'sklearn' not in sys.modules; "
              "from sklearn.model_selection import GroupKFold; print('ok')")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)

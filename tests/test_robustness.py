@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from latmodel.errors import NetcutError, TableError
 from latmodel.fileio import sanitize_cell
-from latmodel.table import TABLE_COLUMNS, append_rows, read_table
+from latmodel.measure.table import TABLE_COLUMNS, append_rows, read_table
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

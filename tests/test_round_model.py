@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from latmodel.round_model import fit_round_model
-from latmodel.stats import stats_from_samples
+from latmodel.measure.round_model import fit_round_model
+from latmodel.measure.stats import stats_from_samples
 
 
 def test_fit_round_model_separates_machine_speed_from_latency():

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from latmodel import runtimes
-from latmodel.device import DeviceRecord, device_record
+from latmodel.measure import runtimes
+from latmodel.measure.device import DeviceRecord, device_record
 from latmodel.errors import ArtifactError, NetcutError, TableError
-from latmodel.runtimes import (CHECK_RTOL, RUNTIMES, OnnxExportError, Runtime, RuntimeMissingError, check_outputs,
+from latmodel.measure.runtimes import (CHECK_RTOL, RUNTIMES, OnnxExportError, Runtime, RuntimeMissingError, check_outputs,
                                export_onnx, get_runtime, prepare_chain, require_runtime, time_module)
 
 from .conftest import tiny_net
@@ -117,7 +117,7 @@ def test_blocks_whose_cut_the_exporter_fused_across_are_exported_alone(tmp):
     import torch
     import torch.nn as nn
 
-    from latmodel.runtimes import prepare_chain
+    from latmodel.measure.runtimes import prepare_chain
 
     class Patches(nn.Module):
         def __init__(self):
@@ -176,7 +176,7 @@ def test_prepare_chain_cuts_blocks_and_prefixes_once(monkeypatch):
     import numpy as np
     import torch
 
-    from latmodel.blocks import split_model
+    from latmodel.graph.blocks import split_model
 
     chain = split_model(tiny_net(), 8, name="tiny")
     x = torch.randn(chain.input_shape, generator=torch.Generator().manual_seed(1))
@@ -208,8 +208,8 @@ def test_prepare_chain_cuts_blocks_and_prefixes_once(monkeypatch):
 
 @needs_onnx
 def test_profile_driven_by_a_fake_runtime(tmp_path, monkeypatch):
-    import latmodel.profiling as profiling
-    from latmodel.table import read_table
+    import latmodel.measure.profiling as profiling
+    from latmodel.measure.table import read_table
 
     monkeypatch.setitem(RUNTIMES, "fake", FAKE)
     exports = []
@@ -220,7 +220,9 @@ def test_profile_driven_by_a_fake_runtime(tmp_path, monkeypatch):
         json.loads(json.dumps(job))  # the job stays JSON
         (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
         assert exports, "the parent exports before any child runs"
-        profiling._worker(str(workdir / "job.json"), str(workdir / "rows.json"))
+        from latmodel.measure.worker import run_job
+
+        run_job(str(workdir / "job.json"), str(workdir / "rows.json"))
         return json.loads((workdir / "rows.json").read_text(encoding="utf-8")), ""
 
     monkeypatch.setattr(profiling, "_run_child", in_process_child)
@@ -237,7 +239,7 @@ def test_profile_driven_by_a_fake_runtime(tmp_path, monkeypatch):
 
 
 def test_profile_unknown_or_missing_runtime_writes_nothing(tmp_path, monkeypatch):
-    from latmodel.profiling import profile
+    from latmodel.measure.profiling import profile
 
     with pytest.raises(NetcutError, match="unknown runtime 'tvm'"):
         profile(["random:1"], tmp_path / "t.csv", resolutions=[32], progress=False, runtime="tvm")
@@ -263,7 +265,7 @@ def test_cli_export_failure_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
 
 
 def test_schema_2_tables_read_as_torch():
-    from latmodel.table import read_table
+    from latmodel.measure.table import read_table
 
     root = Path(__file__).resolve().parent.parent
     df = read_table(root / "data" / "calibration" / "cpu-1thread.csv")
@@ -272,8 +274,8 @@ def test_schema_2_tables_read_as_torch():
 
 
 def test_predictor_runtime_check_and_mixed_tables():
-    from latmodel.device import table_device_record as _table_device
-    from latmodel.predictor_io import load_predictor
+    from latmodel.measure.device import table_device_record as _table_device
+    from latmodel.predict.predictor_io import load_predictor
 
     import pandas as pd
 

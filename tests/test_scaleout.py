@@ -44,7 +44,7 @@ def test_unreachable_scheduler_is_one_clear_error(fake_predictor, tiny_npz, tmp_
 
 def _fit_both(cluster, table_csv, out_dir, params: dict, *, cv: bool):
     """The same fit_tables locally and through the cluster; returns both predictor folders."""
-    from latmodel.evaluation import fit_tables
+    from latmodel.predict.evaluation import fit_tables
 
     out_dir.mkdir()
     local, dask = out_dir / "local", out_dir / "dask"
@@ -54,7 +54,7 @@ def _fit_both(cluster, table_csv, out_dir, params: dict, *, cv: bool):
 
 
 def _manifest_without_times(folder) -> dict:
-    from latmodel.artifact import MANIFEST_NAME
+    from latmodel.predict.artifact import MANIFEST_NAME
 
     m = json.loads((folder / MANIFEST_NAME).read_text())
     m.pop("created_at")
@@ -72,9 +72,9 @@ def test_fit_on_dask_cluster_matches_local_fit(tmp_path):
     """
     import numpy as np
 
-    from latmodel.features import FEATURE_COLUMNS
-    from latmodel.predictor_io import load_predictor
-    from latmodel.prefix_features import STAGE2_FEATURES
+    from latmodel.graph.features import FEATURE_COLUMNS
+    from latmodel.predict.predictor_io import load_predictor
+    from latmodel.predict.prefix_features import STAGE2_FEATURES
     from tests.test_model import FAST, synthetic_table
 
     table = synthetic_table()
@@ -107,7 +107,7 @@ def test_fit_on_dask_cluster_matches_local_fit(tmp_path):
 
 def test_fit_with_unreachable_scheduler_is_one_clear_error(tmp_path, monkeypatch, capsys):
     import latmodel.cluster as netcut_cluster
-    import latmodel.evaluation as model
+    import latmodel.predict.evaluation as model
     from latmodel.cli import main
     from latmodel.errors import NetcutError
     from tests.test_model import synthetic_table
@@ -125,7 +125,7 @@ def test_fit_with_unreachable_scheduler_is_one_clear_error(tmp_path, monkeypatch
 
 def test_fit_on_scheduler_without_workers_is_one_clear_error(tmp_path, monkeypatch):
     import latmodel.cluster as netcut_cluster
-    import latmodel.evaluation as model
+    import latmodel.predict.evaluation as model
     from latmodel.errors import NetcutError
     from tests.test_model import synthetic_table
 

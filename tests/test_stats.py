@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from latmodel.stats import P90_P10_SIGMAS, TimingStats, stats_from_samples
+from latmodel.measure.stats import P90_P10_SIGMAS, TimingStats, stats_from_samples
 
 
 def test_stats_from_samples_exact():

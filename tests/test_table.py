@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from latmodel.errors import TableError
-from latmodel.profiling import profile
-from latmodel.table import TABLE_SCHEMA_VERSION, append_rows, read_table
+from latmodel.measure.profiling import profile
+from latmodel.measure.table import TABLE_SCHEMA_VERSION, append_rows, read_table
 
 from .test_model import synthetic_table
 
@@ -54,10 +54,10 @@ def test_newer_schema_is_refused(tmp_path):
 
 def test_refeature_recomputes_feature_columns_and_keeps_timings(tmp_path):
     from latmodel.cli import main
-    from latmodel.features import FEATURE_COLUMNS
-    from latmodel.netfeatures import network_features
-    from latmodel.measure import measure_config
-    from latmodel.noise import NoisePolicy
+    from latmodel.graph.features import FEATURE_COLUMNS
+    from latmodel.graph.netfeatures import network_features
+    from latmodel.measure.rows import measure_config
+    from latmodel.measure.noise import NoisePolicy
 
     from .test_measure import FakeClock
 

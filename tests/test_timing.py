@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from latmodel.errors import NetcutError
-from latmodel.timing import time_blocks_alone, time_callable, time_chain, time_interleaved, time_prefixes
+from latmodel.measure.timing import time_blocks_alone, time_callable, time_chain, time_interleaved, time_prefixes
 
 from .test_measure import FakeClock, Tick
 

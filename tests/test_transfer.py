@@ -1,4 +1,4 @@
-"""The 'correct' adaptation (latmodel.transfer) and the measuring budget (latmodel.budget)."""
+"""The 'correct' adaptation (latmodel.predict.transfer) and the measuring budget (latmodel.predict.budget)."""
 from __future__ import annotations
 
 import json
@@ -7,17 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from latmodel.artifact import MANIFEST_NAME
-from latmodel.baselines import sort_blocks
-from latmodel.budget import SECONDS_PER_CONFIG, budget_plan_text, choose_configs, plan_budget
-from latmodel.chains import Chains
+from latmodel.predict.artifact import MANIFEST_NAME
+from latmodel.predict.baselines import sort_blocks
+from latmodel.predict.budget import SECONDS_PER_CONFIG, budget_plan_text, choose_configs, plan_budget
+from latmodel.predict.chains import Chains
 from latmodel.cli import main
-from latmodel.corpus import ProfileConfig
+from latmodel.measure.corpus import ProfileConfig
 from latmodel.errors import NetcutError, TableError
-from latmodel.evaluation import fit_tables
-from latmodel.model import LatencyModel
-from latmodel.predictor_io import load_predictor
-from latmodel.transfer import MIN_ROWS, DeviceCorrection, corrected_prefix_ms, transfer_design
+from latmodel.predict.evaluation import fit_tables
+from latmodel.predict.model import LatencyModel
+from latmodel.predict.predictor_io import load_predictor, save_predictor
+from latmodel.predict.transfer import MIN_ROWS, DeviceCorrection, corrected_prefix_ms, transfer_design
 
 from .test_model import FAST, synthetic_table
 
@@ -69,7 +69,7 @@ def test_correction_record_round_trip():
 
 
 def test_adapted_artifact_records_base_and_correction(base, tmp_path):
-    base.save(tmp_path / "base")
+    save_predictor(base, tmp_path / "base")
     new = _new_device(base, lambda ch: np.full(len(ch), math.log(0.6)))
     new.to_csv(tmp_path / "new.csv", index=False)
     fit_tables([tmp_path / "new.csv"], tmp_path / "adapted", base=tmp_path / "base", cv=False,
@@ -98,7 +98,7 @@ def _cli_err(capsys) -> str:
 
 
 def test_cli_adapt_bad_inputs_exit_2_nothing_written(base, tmp_path, capsys):
-    base.save(tmp_path / "base")
+    save_predictor(base, tmp_path / "base")
     few = sort_blocks(synthetic_table(n_blocks=3))
     few[few["config_id"] == few["config_id"].iloc[0]].to_csv(tmp_path / "few.csv", index=False)
     rc = main(["fit", str(tmp_path / "few.csv"), "--base", str(tmp_path / "base"), "--adapt", "correct",

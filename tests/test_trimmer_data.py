@@ -10,19 +10,8 @@ import pytest
 import torch
 
 from latmodel.errors import NetcutError
-from trimmer.data import (
-    DATASETS,
-    FASHION_MNIST_CLASSES,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    DataSplits,
-    batches,
-    embedded_data_path,
-    load_data,
-    read_idx,
-    stratified_split,
-    to_model_input,
-)
+from trimmer.data import DATASETS, FASHION_MNIST_CLASSES, embedded_data_path, load_data, read_idx
+from trimmer.splits import IMAGENET_MEAN, IMAGENET_STD, DataSplits, batches, stratified_split, to_model_input
 
 
 def _counts(y, n):

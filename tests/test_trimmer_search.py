@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from latmodel.blocks import load_chain
+from latmodel.graph.blocks import load_chain
 from latmodel.errors import NetcutError
 from trimmer import jobs as jobs_mod
 from trimmer.candidates import Candidate, check_deadline, enumerate_candidates, prune
-from trimmer.report import pareto_front
+from trimmer.plot import pareto_front
 from trimmer.search import SearchConfig, run_search
 from trimmer.trn import build_trn, export_trn, load_trn, TRNConfig
 
@@ -45,9 +45,9 @@ class FakePredictor:
 
 @pytest.fixture
 def fake_predictor(monkeypatch):
-    import latmodel.predictor_io
+    import latmodel.predict.predictor_io
 
-    monkeypatch.setattr(latmodel.predictor_io, "load_predictor", lambda path: FakePredictor())
+    monkeypatch.setattr(latmodel.predict.predictor_io, "load_predictor", lambda path: FakePredictor())
     return FakePredictor()
 
 
@@ -144,7 +144,7 @@ def test_search_end_to_end_resume_and_report(fake_predictor, tiny_npz, tmp_path,
     assert report["fastest_off_the_shelf"] == {"candidate_id": "tests.tinymodels:tiny@8px/cut03",
                                                "predicted_latency_ms": 4.5, "predicted_upper_ms": 4.9,
                                                "meets_deadline": False}
-    from trimmer.report import summary_text
+    from trimmer.summary import summary_text
 
     assert ("best off-the-shelf: none meets the 3 ms deadline at any resolution searched (8 px); the fastest, "
             "tests.tinymodels:tiny@8px/cut03, is predicted 4.50 ms; add a lower resolution to --resolutions to "
@@ -323,7 +323,7 @@ def test_ranked_fine_tunes_the_best_off_the_shelf_network_as_the_baseline(fake_p
 
 
 def test_summary_names_the_probe_best_off_the_shelf_when_it_was_not_fine_tuned(tmp_path):
-    from trimmer.report import summary_text
+    from trimmer.summary import summary_text
 
     report = {"margin": "upper", "candidates_probed": 4, "candidates_total": 5, "candidates_pruned": 1,
               "deadline_ms": 9.0, "candidates_trained": 2, "propose": "ranked", "candidates_resumed": 0,

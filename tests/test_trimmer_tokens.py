@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from latmodel.blocks import load_chain
-from latmodel.zoo import _random_transformer_config
+from latmodel.graph.blocks import load_chain
+from latmodel.graph.random_nets import random_transformer_config
 from trimmer.trn import build_trn, feature_layout, global_pool, pooled_channels
 
 
@@ -36,7 +36,7 @@ def test_token_pool_is_mean_then_parameter_free_layer_norm():
 
 
 def _vit_seed() -> int:
-    return next(s for s in range(100) if _random_transformer_config(s)["kind"] == "vit")
+    return next(s for s in range(100) if random_transformer_config(s)["kind"] == "vit")
 
 
 def test_trn_of_a_vit_style_network_at_every_cut():

@@ -8,23 +8,17 @@ import torch
 import torch.nn as nn
 
 from latmodel.errors import NetcutError
-from trimmer.data import DataSplits, to_model_input
-from trimmer.train import (
-    MODE_DEFAULTS,
-    TrainConfig,
-    TrainResult,
-    evaluate_accuracy,
-    extract_pooled_features,
-    train_head_on_features,
-    train_trn,
-)
+from trimmer.splits import DataSplits, to_model_input
+from trimmer.pooled import extract_pooled_features
+from trimmer.train import evaluate_accuracy, train_head_on_features, train_trn
+from trimmer.train_config import MODE_DEFAULTS, TrainConfig, TrainResult
 from trimmer.trn import TRN, Head
 
 RES = 16
 
 
 def tiny_blocks(seed: int = 0) -> list[nn.Module]:
-    """Three small conv blocks in eval mode (as latmodel.blocks hands them out)."""
+    """Three small conv blocks in eval mode (as latmodel.graph.blocks hands them out)."""
     torch.manual_seed(seed)
     return [
         nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()).eval(),

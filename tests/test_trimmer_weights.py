@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from latmodel.errors import NetcutError
-from latmodel.zoo import build_model
+from latmodel.graph.zoo import build_model
 from trimmer import weights as W
 from trimmer.weights import WEIGHT_SOURCES, WeightSource, WeightsInfo, available_pretrained, load_pretrained
 

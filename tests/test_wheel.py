@@ -19,7 +19,7 @@ def _run(cmd, cwd, env, timeout=600):
 
 
 @pytest.mark.slow
-def test_wheel_installed_in_a_fresh_venv_prices_and_lists_candidates(tmp_path):
+def test_wheel_installed_in_a_fresh_venv_prices_lists_and_searches(tmp_path):
     # built from a copy: setuptools writes build/ and *.egg-info beside the sources
     src = tmp_path / "src"
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "*.egg-info")
@@ -42,7 +42,7 @@ def test_wheel_installed_in_a_fresh_venv_prices_and_lists_candidates(tmp_path):
     _run([str(py), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], cwd=tmp_path, env=env)
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    where = _run([str(py), "-c", "import latmodel, trimmer, latmodel.resources as r; from latmodel.shipped import "
+    where = _run([str(py), "-c", "import latmodel, trimmer, latmodel.resources as r; from latmodel.predict.shipped import "
                   "choose_predictor; c = choose_predictor(); print(latmodel.__file__); print(trimmer.__file__); "
                   "print(r.data_dir()); print(c.path if c.mismatch else '')"], cwd=outside, env=env)
     lat_file, trim_file, data, other = (where.stdout.splitlines() + [""])[:4]
@@ -51,7 +51,7 @@ def test_wheel_installed_in_a_fresh_venv_prices_and_lists_candidates(tmp_path):
     assert (Path(data) / "predictors").is_dir() and (Path(data) / "fashion_mnist_subset.npz").is_file()
     features = sorted(p.name for p in (Path(data) / "features").glob("*.json.gz"))
     assert features == sorted(p.name for p in (ROOT / "data" / "features").glob("*.json.gz"))
-    shipped = _run([str(py), "-c", "from latmodel.feature_atlas import atlas_rows; "
+    shipped = _run([str(py), "-c", "from latmodel.graph.feature_atlas import atlas_rows; "
                     "print(atlas_rows('mobilenet_v2', 128, 1.0, 1) is not None)"], cwd=outside, env=env)
     assert shipped.stdout.strip() == "True"  # the wheel's features match the installation that built it
 
@@ -63,3 +63,11 @@ def test_wheel_installed_in_a_fresh_venv_prices_and_lists_candidates(tmp_path):
     extra = ["--predictor", other] if other else []
     cands = _run([str(venv / "bin" / "trimmer"), "candidates", "--deadline-ms", "9", *extra], cwd=outside, env=env)
     assert "candidates meet the 9 ms deadline" in cands.stdout
+    # a smoke search from the wheel: the embedded data, the pretrained weights packages, one base at one
+    # resolution, a few images, one epoch
+    out = outside / "search"
+    search = _run([str(venv / "bin" / "trimmer"), "search", "--models", "mobilenet_v2", "--resolutions", "96",
+                   "--deadline-ms", "12", "--epochs", "1", "--limit-per-class", "12", "--quiet", "--out", str(out),
+                   *extra], cwd=outside, env=env)
+    assert "chosen TRN: mobilenet_v2@96px" in search.stdout
+    assert (out / "report.json").is_file() and (out / "pareto.png").is_file() and (out / "trn").is_dir()

@@ -1,4 +1,4 @@
-"""Windows put on one scale by their yardstick (latmodel.yardstick_scale): exact numbers."""
+"""Windows put on one scale by their yardstick (latmodel.measure.yardstick_scale): exact numbers."""
 from __future__ import annotations
 
 import math
@@ -6,9 +6,9 @@ import math
 import pandas as pd
 import pytest
 
-from latmodel.bursts import LEGACY_YARDSTICK, YARDSTICK_NAME
+from latmodel.measure.bursts import LEGACY_YARDSTICK, YARDSTICK_NAME
 from latmodel.errors import NetcutError
-from latmodel.yardstick_scale import reference_ms_of, scale_to_yardstick
+from latmodel.measure.yardstick_scale import reference_ms_of, scale_to_yardstick
 
 
 def _table():

@@ -66,6 +66,11 @@ class Candidate:
         """The latency pruning compares with the deadline (``measured`` prunes by the prediction)."""
         return self.predicted_upper_ms if margin == "upper" else self.predicted_latency_ms
 
+    def fits(self, deadline_ms: float, margin: str) -> bool:
+        """The deadline rule, the one place it is written: kept when its latency under ``margin`` is within it
+        (pruning, ``--resolutions auto`` and :class:`trimmer.feasibility.Feasibility` all ask this)."""
+        return self.latency_for(margin) <= deadline_ms
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["candidate_id"] = self.candidate_id
@@ -109,7 +114,7 @@ def parse_resolutions(text: str) -> tuple[int, ...] | str:
 def check_resolutions(predictor, models: Sequence[str], resolutions: Sequence[int]) -> None:
     """Refuse, before any work, a resolution a base network cannot take or the predictor was not calibrated
     for (its measured resolutions bound what it can price)."""
-    from latmodel.zoo import resolve_spec
+    from latmodel.graph.zoo import resolve_spec
 
     if not resolutions:
         raise NetcutError("no input resolution given; use --resolutions, e.g. 96,128,160")
@@ -119,7 +124,7 @@ def check_resolutions(predictor, models: Sequence[str], resolutions: Sequence[in
         if low:
             raise NetcutError(f"{base} takes inputs of at least {spec.min_resolution_px} px, got --resolutions "
                               f"{','.join(map(str, resolutions))}; drop {','.join(map(str, low))}")
-    seen = getattr(predictor, "resolutions_", None)
+    seen = None if predictor is None else predictor.resolutions_
     if seen:
         lo, hi = min(seen), max(seen)
         out = [r for r in resolutions if not lo <= r <= hi]
@@ -139,15 +144,15 @@ def auto_resolutions(predictor, models: Sequence[str], deadline_ms: float, *, ma
     cuts) and one above (only cut networks fit there: where a TRN can beat the baseline), the nearest calibrated
     ones.  When no full network fits anywhere, the lowest resolutions (TRNs only; the report says no baseline fits).
     """
-    from latmodel.zoo import resolve_spec
+    from latmodel.graph.zoo import resolve_spec
 
     floor = max(resolve_spec(b).min_resolution_px for b in models)
-    usable = sorted(r for r in set(getattr(predictor, "resolutions_", None) or ()) if r >= floor)
+    usable = sorted(r for r in set(predictor.resolutions_ or ()) if r >= floor)
     if not usable:
         raise NetcutError("--resolutions auto needs a predictor that records the resolutions it was calibrated at "
                           f"(at least {floor} px for {', '.join(models)}); give --resolutions explicitly")
     cands = enumerate_candidates(predictor, models, resolutions=usable, n_classes=n_classes)
-    fits = [c.resolution_px for c in cands if c.off_the_shelf and c.latency_for(margin) <= deadline_ms]
+    fits = [c.resolution_px for c in cands if c.off_the_shelf and c.fits(deadline_ms, margin)]
     i = usable.index(max(fits)) if fits else 0
     lo = max(0, min(i - (count - 1) // 2, len(usable) - count))
     picked = tuple(usable[lo: lo + count])
@@ -171,15 +176,15 @@ def enumerate_candidates(predictor, models: Sequence[str], *, resolutions: Seque
                          width: float = 1.0, chains: dict | None = None) -> list[Candidate]:
     """Every (base, resolution, cut) candidate of ``models`` with its predicted latency.
 
-    ``predictor`` is a fitted :class:`latmodel.model.LatencyModel`.  ``chains``
+    ``predictor`` is a fitted :class:`latmodel.predict.model.LatencyModel`.  ``chains``
     optionally maps ``(base, resolution)`` to its already split (e.g. pretrained)
-    :class:`latmodel.blocks.BlockChain`: features then come from the exact
+    :class:`latmodel.graph.blocks.BlockChain`: features then come from the exact
     network that will be trained, without building and tracing it again.  Every
     block of every (base, resolution) is priced in one batched predictor call.
     The full network at each resolution is that resolution's off-the-shelf candidate.
     """
-    from latmodel.features import chain_features
-    from latmodel.netfeatures import network_features
+    from latmodel.graph.features import chain_features
+    from latmodel.graph.netfeatures import network_features
 
     if n_classes < 2:
         raise NetcutError(f"a classifier needs at least 2 classes, got {n_classes}")
@@ -221,7 +226,7 @@ def prune(candidates: Iterable[Candidate], deadline_ms: float, *, margin: str = 
         raise NetcutError(f"margin must be one of {', '.join(PRUNE_MARGINS)}, got {margin!r}")
     kept, pruned = [], []
     for c in candidates:
-        (kept if c.latency_for(margin) <= deadline_ms else pruned).append(c)
+        (kept if c.fits(deadline_ms, margin) else pruned).append(c)
     return kept, pruned
 
 
@@ -232,7 +237,7 @@ def check_deadline(candidates: Sequence[Candidate], deadline_ms: float, *, margi
     if not deadline_ms > 0 or deadline_ms == float("inf"):
         raise NetcutError(f"deadline must be a positive number of milliseconds, got {deadline_ms!r}")
     fastest = min(candidates, key=lambda c: c.latency_for(margin))
-    if fastest.latency_for(margin) > deadline_ms:
+    if not fastest.fits(deadline_ms, margin):
         what = "upper-bound latency" if margin == "upper" else "predicted latency"
         raise NetcutError(
             f"no candidate can meet the {deadline_ms:g} ms deadline: the fastest is {fastest.candidate_id} "

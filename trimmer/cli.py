@@ -76,7 +76,7 @@ def _predictor(args) -> str:
     refuses."""
     if args.predictor:  # used as given; its device is compared once it is loaded
         return args.predictor
-    from latmodel.shipped import calibrated_path, choose_predictor
+    from latmodel.predict.shipped import calibrated_path, choose_predictor
 
     choice = choose_predictor()
     return str(calibrated_path()) if choice.mismatch else choice.path
@@ -88,8 +88,8 @@ def _calibrate_if_needed(args, config) -> None:
     calibrate by default: pricing the candidates with another CPU's predictor is a silently wrong answer
     (the AVX2 EPYC ran 2.06x slower than the AVX-512 one's predictor said), and five minutes once per
     machine is what a user who asked for a deadline on *this* machine expects to spend."""
-    from latmodel.artifact import is_predictor_folder
-    from latmodel.shipped import choose_predictor
+    from latmodel.predict.artifact import is_predictor_folder
+    from latmodel.predict.shipped import choose_predictor
 
     folder = Path(config.predictor)
     if args.predictor or is_predictor_folder(folder):
@@ -99,8 +99,8 @@ def _calibrate_if_needed(args, config) -> None:
         raise NetcutError(f"{mismatch}. Measure this machine first: 'latmodel calibrate --out {folder}' (about 5 "
                           f"min, then found automatically), or drop --no-calibrate to do it now; --predictor FOLDER "
                           "prices with another device's predictor anyway")
-    from latmodel.calibrate import calibrate
-    from latmodel.render import calibration_estimate_text
+    from latmodel.predict.calibrate import calibrate
+    from latmodel.predict.render import calibration_estimate_text
 
     print(f"trimmer: {mismatch}; calibrating one for this machine first (once: kept in {folder})", file=sys.stderr,
           flush=True)
@@ -143,7 +143,7 @@ def _saved_work(args) -> bool:
 def cmd_search(args) -> int:
     import os
 
-    from .report import summary_text
+    from .summary import summary_text
     from .search import precheck, run_search
 
     if args.scheduler is None:
@@ -158,11 +158,11 @@ def cmd_search(args) -> int:
 
 
 def cmd_candidates(args) -> int:
-    from latmodel.predictor_io import load_predictor
-    from latmodel.quick_import import import_xgboost_without_sklearn
+    from latmodel.predict.predictor_io import load_predictor
+    from latmodel.predict.quick_import import import_xgboost_without_sklearn
 
-    from .candidates import (AUTO_RESOLUTIONS, check_deadline, check_resolutions, enumerate_candidates, prune,
-                             resolve_resolutions)
+    from .candidates import AUTO_RESOLUTIONS, check_resolutions, resolve_resolutions
+    from .pricing import price_candidates
 
     config = _config(args)
     if config.resolutions_px != AUTO_RESOLUTIONS:  # a user error is refused before any calibration
@@ -170,29 +170,20 @@ def cmd_candidates(args) -> int:
     _calibrate_if_needed(args, config)
     import_xgboost_without_sklearn()  # this process only prices: 2 s less to the answer
     predictor = load_predictor(Path(config.predictor))
-    config = dataclasses.replace(config, resolutions_px=resolve_resolutions(
-        predictor, config.models, config.resolutions_px, config.deadline_ms, margin=config.margin,
-        n_classes=args.classes))
-    cands = enumerate_candidates(predictor, config.models, resolutions=config.resolutions_px, n_classes=args.classes)
-    check_deadline(cands, config.deadline_ms, margin=config.margin)
-    from latmodel.shipped import device_mismatch
-
-    other = device_mismatch(dict(getattr(predictor, "device_", None) or {}))
-    if other:
-        print(f"warning: {other}: the candidates are priced for that device", file=sys.stderr)
-    kept, pruned = prune(cands, config.deadline_ms, margin=config.margin)
-    kept_ids = {c.candidate_id for c in kept}
+    resolutions = resolve_resolutions(predictor, config.models, config.resolutions_px, config.deadline_ms,
+                                      margin=config.margin, n_classes=args.classes)
+    pricing = price_candidates(predictor, config.models, resolutions=resolutions, deadline_ms=config.deadline_ms,
+                               margin=config.margin, n_classes=args.classes)
+    if pricing.other_device:
+        print(f"warning: {pricing.other_device}: the candidates are priced for that device", file=sys.stderr)
     if args.json:
-        print(json.dumps({"deadline_ms": config.deadline_ms, "margin": config.margin,
-                          "resolutions_px": list(config.resolutions_px),
-                          "candidates": [{**c.to_dict(), "status": "kept" if c.candidate_id in kept_ids else "pruned"}
-                                         for c in cands]}, indent=2))
+        print(json.dumps(pricing.to_dict(), indent=2))
         return 0
     from tabulate import tabulate
 
+    cands, kept = pricing.candidates, pricing.kept
     rows = [{"candidate": c.candidate_id, "cut after": c.block_name, "pred ms": round(c.predicted_latency_ms, 2),
-             "upper ms": round(c.predicted_upper_ms, 2), "status": "kept" if c.candidate_id in kept_ids else "pruned"}
-            for c in cands]
+             "upper ms": round(c.predicted_upper_ms, 2), "status": pricing.status(c)} for c in cands]
     print(tabulate(rows, headers="keys", tablefmt="simple"))
     if config.margin == "measured":
         from .feasibility import Feasibility
@@ -233,7 +224,7 @@ def _common(p, d: dict):
 
 def build_parser() -> argparse.ArgumentParser:
     from .proposal import PROPOSAL_POLICIES
-    from .train import MODES
+    from .train_config import MODES
 
     d = _search_defaults()
     parser = Parser(prog="trimmer", description="NetCut: the most accurate trimmed network within a deadline.")

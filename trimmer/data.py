@@ -1,10 +1,5 @@
-"""Datasets as in-memory uint8 tensors, split into train / val / test.
-
-A dataset is small (NetCut retrains on the user's few thousand images), so it is
-held in memory as uint8 tensors (``N x H x W`` greyscale or ``N x C x H x W``)
-and converted to a network's float input one batch at a time
-(:func:`to_model_input`, :func:`batches`), which keeps memory small whatever the
-input resolution.
+"""Datasets read into :class:`~trimmer.splits.DataSplits` (uint8 tensors, train / val / test): the registry
+(:data:`DATASETS`) and the readers.
 
 :func:`load_data` takes a *spec*:
 
@@ -30,39 +25,33 @@ import dataclasses
 import gzip
 import logging
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from latmodel.errors import NetcutError
 
+from .splits import (DataSplits, as_tensors, check_fraction, check_limit, limit_per_class_indices,
+                     splits_from_train_test, stratified_split)
+
 __all__ = [
     "DEFAULT_TEST_FRACTION",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "FASHION_MNIST_CLASSES",
     "DEFAULT_FASHION_MNIST_DIR",
     "EMBEDDED_FILENAME",
     "IMAGE_EXTENSIONS",
-    "DataSplits",
     "DatasetKind",
     "DATASETS",
     "DEFAULT_DATASET",
     "embedded_data_path",
     "read_idx",
-    "stratified_split",
     "load_data",
     "load_embedded_subset",
     "load_digits",
     "load_fashion_mnist",
     "load_image_folder",
     "load_npz",
-    "to_model_input",
-    "batches",
 ]
 
 logger = logging.getLogger(__name__)
-
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "T-shirt/top",
@@ -90,55 +79,6 @@ _IDX_FILES = {
 _NPZ_KEYS = ("train_x", "train_y", "test_x", "test_y", "classes")
 _SPLIT_DIRS = ("train", "val", "test")
 DEFAULT_TEST_FRACTION = 0.2
-
-
-# --------------------------------------------------------------------------- record
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class DataSplits:
-    """Train / val / test images (uint8 tensors) and integer labels (int64 tensors).
-
-    Images are ``N x H x W`` (greyscale) or ``N x C x H x W``; labels index
-    :attr:`classes`.  ``source`` says where the data came from (a path or a
-    registry name).  Only metadata is serialised (:meth:`to_dict`); the tensors
-    are reloaded from the source with :func:`load_data`.
-    """
-
-    train_x: Any
-    train_y: Any
-    val_x: Any
-    val_y: Any
-    test_x: Any
-    test_y: Any
-    classes: tuple[str, ...]
-    source: str
-
-    def __post_init__(self) -> None:
-        for split in ("train", "val", "test"):
-            x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
-            if len(x) != len(y):
-                raise ValueError(f"{split}: {len(x)} images but {len(y)} labels")
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self.train_x.shape[1:])
-
-    def to_dict(self) -> dict:
-        """Metadata only: sizes, image shape, classes and source."""
-        return {
-            "source": self.source,
-            "classes": list(self.classes),
-            "n_classes": self.n_classes,
-            "n_train": int(len(self.train_y)),
-            "n_val": int(len(self.val_y)),
-            "n_test": int(len(self.test_y)),
-            "image_shape": list(self.image_shape),
-        }
 
 
 # --------------------------------------------------------------------------- helpers
@@ -176,101 +116,6 @@ def read_idx(path: str | Path):
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims).copy()
 
 
-def _check_fraction(name: str, value: float, *, allow_zero: bool) -> float:
-    ok = isinstance(value, (int, float)) and (0.0 <= value < 1.0 if allow_zero else 0.0 < value < 1.0)
-    if not ok:
-        rng = "0 <= x < 1" if allow_zero else "0 < x < 1"
-        raise NetcutError(f"{name} must be a number with {rng}, got {value!r}")
-    return float(value)
-
-
-def stratified_split(y, fractions: Sequence[float], seed: int, *, classes: Sequence[str] | None = None) -> list:
-    """Split indices of labels ``y`` per class into ``1 + len(fractions)`` parts.
-
-    Part 0 (train) gets what the others leave.  Part ``j >= 1`` gets
-    ``max(1, round(n_c * fractions[j-1]))`` images of each class ``c`` with
-    ``n_c`` images (0 when the fraction is 0).  Classes are visited in label
-    order and shuffled with one ``numpy.random.default_rng(seed)``, so a seed
-    gives the same split every time.  Returns sorted ``int64`` index arrays.
-    """
-    import numpy as np
-
-    y = np.asarray(y)
-    rng = np.random.default_rng(seed)
-    parts: list[list] = [[] for _ in range(len(fractions) + 1)]
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        n = len(idx)
-        start = 0
-        taken = []
-        for f in fractions:
-            k = 0 if f == 0 else max(1, int(round(n * f)))
-            taken.append(idx[start:start + k])
-            start += k
-        if start >= n:
-            name = classes[int(c)] if classes is not None and int(c) < len(classes) else str(int(c))
-            need = 1 + sum(1 for f in fractions if f > 0)
-            raise NetcutError(
-                f"class {name!r} has only {n} image(s); splitting it into train/val/test needs at least {need}; "
-                "add images or lower val_fraction/test_fraction"
-            )
-        parts[0].append(idx[start:])
-        for j, t in enumerate(taken):
-            parts[j + 1].append(t)
-    return [np.sort(np.concatenate(p)).astype(np.int64) if p else np.zeros(0, np.int64) for p in parts]
-
-
-def _limit_per_class(y, limit: int | None, seed: int):
-    """Seeded choice of at most ``limit`` indices per class (sorted); all indices when ``limit`` is None."""
-    import numpy as np
-
-    y = np.asarray(y)
-    if limit is None:
-        return np.arange(len(y), dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    keep = []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        if len(idx) > limit:
-            idx = rng.choice(idx, size=limit, replace=False)
-        keep.append(idx)
-    return np.sort(np.concatenate(keep)).astype(np.int64) if keep else np.zeros(0, np.int64)
-
-
-def _check_limit(limit: int | None) -> int | None:
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise NetcutError(f"limit_per_class must be a positive integer or None, got {limit!r}")
-    return limit
-
-
-def _tensors(x, y):
-    import numpy as np
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)), torch.from_numpy(np.asarray(y, dtype=np.int64))
-
-
-def _from_train_test(train_x, train_y, test_x, test_y, classes, source, *, val_fraction, seed, limit_per_class) -> DataSplits:
-    """Carve a stratified validation split out of ``train``; keep ``test`` as given."""
-    import numpy as np
-
-    n_classes = len(classes)
-    for split, y in (("train", train_y), ("test", test_y)):
-        y = np.asarray(y)
-        if len(y) and (y.min() < 0 or y.max() >= n_classes):
-            raise NetcutError(f"{source}: {split} labels must lie in 0..{n_classes - 1} (one per class name), found {y.min()}..{y.max()}")
-    present = np.unique(np.asarray(train_y))
-    if len(present) < 2:
-        raise NetcutError(f"found {len(present)} class(es) with training images in {source}; a classifier needs at least 2")
-    keep = _limit_per_class(train_y, limit_per_class, seed)
-    train_x, train_y = train_x[keep], np.asarray(train_y)[keep]
-    keep = _limit_per_class(test_y, limit_per_class, seed + 1)
-    test_x, test_y = test_x[keep], np.asarray(test_y)[keep]
-    tr, va = stratified_split(train_y, [val_fraction], seed, classes=classes)
-    txs = _tensors(train_x[tr], train_y[tr]) + _tensors(train_x[va], train_y[va]) + _tensors(test_x, test_y)
-    return DataSplits(*txs, classes=tuple(str(c) for c in classes), source=str(source))
-
-
 # --------------------------------------------------------------------------- loaders
 
 
@@ -299,7 +144,7 @@ def load_npz(path: str | Path, *, val_fraction: float = 0.1, test_fraction: floa
         ) from exc
     if test_fraction is not None:
         logger.info("%s has its own test split; ignoring test_fraction=%s", path, test_fraction)
-    return _from_train_test(
+    return splits_from_train_test(
         arrays["train_x"], arrays["train_y"], arrays["test_x"], arrays["test_y"],
         [str(c) for c in arrays["classes"]], source or str(path),
         val_fraction=val_fraction, seed=seed, limit_per_class=limit_per_class,
@@ -348,7 +193,7 @@ def load_fashion_mnist(path: str | Path | None = None, *, val_fraction: float = 
             raise NetcutError(f"{folder}: {split} images {x.shape} and labels {y.shape} do not match (expected N x H x W and N)")
     if test_fraction is not None:
         logger.info("Fashion-MNIST has an official test split; ignoring test_fraction=%s", test_fraction)
-    return _from_train_test(
+    return splits_from_train_test(
         arrays["train_x"], arrays["train_y"], arrays["test_x"], arrays["test_y"], FASHION_MNIST_CLASSES, str(folder),
         val_fraction=val_fraction, seed=seed, limit_per_class=limit_per_class,
     )
@@ -419,7 +264,7 @@ def _read_folder(root: Path, size: int, limit: int | None, seed: int, classes: S
         files += paths
         labels += [classes.index(name)] * len(paths)
     labels = np.asarray(labels, dtype=np.int64)
-    keep = _limit_per_class(labels, limit, seed)
+    keep = limit_per_class_indices(labels, limit, seed)
     logger.info("reading %d images from %s", len(keep), root)
     x = np.empty((len(keep), 3, size, size), dtype=np.uint8)
     for i, j in enumerate(keep):
@@ -459,7 +304,7 @@ def load_image_folder(path: str | Path, *, val_fraction: float = 0.1, test_fract
         x, y, classes = _read_folder(root, image_size, limit_per_class, seed)
         tr, va, te = stratified_split(y, [val_fraction, tf], seed, classes=classes)
         splits = {"train": (x[tr], y[tr]), "val": (x[va], y[va]), "test": (x[te], y[te])}
-    txs = sum((_tensors(*splits[s]) for s in _SPLIT_DIRS), ())
+    txs = sum((as_tensors(*splits[s]) for s in _SPLIT_DIRS), ())
     present = np.unique(splits["train"][1])
     if len(present) < 2:  # pragma: no cover - _list_classes already guarantees two non-empty classes
         raise NetcutError(f"found {len(present)} class in {root}; a classifier needs at least 2")
@@ -495,7 +340,7 @@ def load_digits(*, val_fraction: float = 0.1, test_fraction: float | None = None
     y = bunch.target.astype(np.int64)
     classes = [str(c) for c in bunch.target_names]
     train, test = stratified_split(y, [test_fraction or DEFAULT_TEST_FRACTION], seed, classes=classes)
-    return _from_train_test(x[train], y[train], x[test], y[test], classes, "digits",
+    return splits_from_train_test(x[train], y[train], x[test], y[test], classes, "digits",
                             val_fraction=val_fraction, seed=seed, limit_per_class=limit_per_class)
 
 
@@ -529,14 +374,14 @@ def load_data(spec: str | Path | None = None, *, val_fraction: float = 0.1, test
     images taken per class from each source split (seeded), for quick runs.
     ``image_size`` is the stored size of image-folder images.
     """
-    val_fraction = _check_fraction("val_fraction", val_fraction, allow_zero=False)
+    val_fraction = check_fraction("val_fraction", val_fraction, allow_zero=False)
     if test_fraction is not None:
-        test_fraction = _check_fraction("test_fraction", test_fraction, allow_zero=False)
+        test_fraction = check_fraction("test_fraction", test_fraction, allow_zero=False)
         if val_fraction + test_fraction >= 1.0:
             raise NetcutError(f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise NetcutError(f"seed must be an integer, got {seed!r}")
-    _check_limit(limit_per_class)
+    check_limit(limit_per_class)
     kw = dict(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, limit_per_class=limit_per_class)
     name = DEFAULT_DATASET if spec is None else str(spec)
     kind = DATASETS.get(name)
@@ -552,47 +397,3 @@ def load_data(spec: str | Path | None = None, *, val_fraction: float = 0.1, test
         if kind.recognises is not None and kind.recognises(path):
             return kind.load(path, image_size=image_size, **kw)
     raise NetcutError(f"dataset path {path} is a file; expected a folder (image classes or Fashion-MNIST IDX files) or a .npz")
-
-
-# --------------------------------------------------------------------------- model input
-
-
-def to_model_input(x, resolution: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
-    """uint8 images (``N x H x W`` or ``N x C x H x W``, C in 1/3) -> normalised float ``N x 3 x R x R``.
-
-    Greyscale is repeated to three channels; images are resized bilinearly with
-    antialiasing (skipped when already ``R x R``).  Floating-point input is taken
-    to be scaled to [0, 1] already.  Call it per batch (see :func:`batches`).
-    """
-    import torch
-    import torch.nn.functional as F
-
-    if x.dim() == 3:
-        x = x.unsqueeze(1)
-    if x.dim() != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"expected images N x H x W or N x C x H x W with C in (1, 3), got shape {tuple(x.shape)}")
-    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-    if x.shape[-2:] != (resolution, resolution):
-        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x - m) / s
-
-
-def batches(x, y, batch_size: int, *, shuffle: bool = False, generator=None) -> Iterator[tuple[Any, Any]]:
-    """Yield ``(x[i:i+b], y[i:i+b])`` minibatches (a seeded permutation when ``shuffle``)."""
-    import torch
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    n = len(x)
-    if shuffle:
-        order = torch.randperm(n, generator=generator)
-        for i in range(0, n, batch_size):
-            idx = order[i:i + batch_size]
-            yield x[idx], (y[idx] if y is not None else None)
-    else:
-        for i in range(0, n, batch_size):
-            yield x[i:i + batch_size], (y[i:i + batch_size] if y is not None else None)

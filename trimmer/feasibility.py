@@ -47,7 +47,7 @@ class Feasibility:
 
     def possible(self, cand: Candidate) -> bool:
         """Kept by pruning: its latency under the margin (the point prediction for ``measured``) fits."""
-        return cand.latency_for(self.margin) <= self.deadline_ms
+        return cand.fits(self.deadline_ms, self.margin)
 
     def borderline(self, cand: Candidate) -> bool:
         """``measured`` only: the prediction fits, the upper bound does not, so it takes a measurement."""

@@ -59,7 +59,7 @@ def _file_identity(path: str | None) -> tuple | None:
 def base_chain(base: str, resolution: int, *, weights_path: str | None, pretrained: bool, seed: int):
     """``(BlockChain, WeightsInfo)`` of a base network with its weights loaded; built once per process."""
     import torch
-    from latmodel.blocks import load_chain
+    from latmodel.graph.blocks import load_chain
 
     from .weights import load_pretrained
 
@@ -99,7 +99,7 @@ class _DataFile:
         import numpy as np
         import torch
 
-        from .data import DataSplits
+        from .splits import DataSplits
 
         folder = Path(self.folder)
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
@@ -126,7 +126,9 @@ def run_job(job: TrainJob, data, progress: bool = False) -> list[dict]:
     below ``job.state_min_val`` (it cannot be chosen, so its weights stay here).
     """
     from .compute import torch_threads
-    from .train import TrainConfig, extract_pooled_features, train_head_on_features, train_trn
+    from .pooled import extract_pooled_features
+    from .train import train_head_on_features, train_trn
+    from .train_config import TrainConfig
 
     config = TrainConfig.from_dict(job.train)
     data = _job_data(data)

@@ -3,7 +3,7 @@
 The ``ranked`` proposal policy fine-tunes only the few candidates that score best
 here.  For one base network, the pooled features after every feasible cut come
 from ONE forward pass over (a subset of) the data that stops at the deepest
-feasible cut (:func:`trimmer.train.extract_pooled_features`): blocks that no
+feasible cut (:func:`trimmer.pooled.extract_pooled_features`): blocks that no
 feasible candidate keeps never run.  Each cut's features are standardised with
 the training statistics and a ridge classifier (one-vs-rest least squares, closed
 form, on +-1 targets) is fitted; its ridge penalty is the one with the least
@@ -119,10 +119,10 @@ def probe_base(chain, ids: Mapping[int, str], data, resolution: int, *, per_clas
     """
     import torch
 
-    from .data import _limit_per_class
-    from .train import extract_pooled_features
+    from .splits import limit_per_class_indices
+    from .pooled import extract_pooled_features
 
-    idx = torch.from_numpy(_limit_per_class(data.train_y.numpy(), per_class, seed))
+    idx = torch.from_numpy(limit_per_class_indices(data.train_y.numpy(), per_class, seed))
     x = torch.cat([data.train_x[idx], data.val_x])
     t0 = time.perf_counter()
     feats = extract_pooled_features(chain.blocks, x, resolution, sorted(ids), batch_size=batch_size, device=device,

@@ -35,15 +35,18 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from latmodel.errors import NetcutError
-from latmodel.shipped import DEFAULT_SHIPPED, SHIPPED_DIR
+from latmodel.predict.protocol import device_of, runtime_of
+from latmodel.predict.shipped import DEFAULT_SHIPPED, SHIPPED_DIR
 
-from .candidates import (AUTO_RESOLUTIONS, DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_deadline,
-                         check_resolutions, enumerate_candidates, prune, resolve_resolutions)
-from .feasibility import Feasibility, MeasureFn
+from .candidates import AUTO_RESOLUTIONS, DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_resolutions, resolve_resolutions
 from .compute import WORK_BAR_FORMAT, progress_bar
-from .proposal import DEFAULT_PROPOSAL, DEFAULT_TOP_K, NEEDS_PROBE, propose
+from .feasibility import Feasibility, MeasureFn
 from .jobs import SPLIT_ARRAYS, TrainJob, base_chain, run_jobs
+from .outcome import SearchOutcome, SearchTimings
+from .pricing import price_candidates
 from .probe import ProbeScore
+from .proposal import DEFAULT_PROPOSAL, DEFAULT_TOP_K, NEEDS_PROBE, propose
+from .verify import trn_timer, verify_latency
 from .state import CandidateResult, SearchState
 
 __all__ = [
@@ -134,13 +137,13 @@ class SearchConfig:
         if self.probe_per_class is not None and (isinstance(self.probe_per_class, bool)
                                                  or not isinstance(self.probe_per_class, int) or self.probe_per_class < 2):
             raise NetcutError(f"--probe-per-class must be an integer >= 2 (or None for all), got {self.probe_per_class!r}")
-        from .train import MODES
+        from .train_config import MODES
 
         if self.mode not in MODES:
             raise NetcutError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
 
     def train_config(self):
-        from .train import TrainConfig
+        from .train_config import TrainConfig
 
         return TrainConfig(mode=self.mode, epochs=self.epochs, batch_size=self.batch_size,
                            finetune_blocks=self.finetune_blocks, seed=self.seed, device=self.device)
@@ -245,7 +248,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
     ``measure`` times a candidate's TRN for ``--margin measured`` (default: on this machine, in the
     predictor's runtime; tests pass a fake device).
     """
-    from latmodel.predictor_io import load_predictor
+    from latmodel.predict.predictor_io import load_predictor
 
     from .data import load_data
     from .report import write_report
@@ -260,9 +263,9 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
         check_resolutions(predictor, config.models, config.resolutions_px)
     times_here = config.margin == "measured" and measure is None
     if config.verify or times_here:
-        from latmodel.runtimes import require_runtime  # a runtime that is not installed fails now, not after the training
+        from latmodel.measure.runtimes import require_runtime  # a runtime that is not installed fails now, not after the training
 
-        require_runtime(_runtime_of(predictor))
+        require_runtime(runtime_of(predictor))
         other = _other_device(predictor)
         if other and times_here:
             raise NetcutError(f"--margin measured times candidates on this machine, but {other}; run the search on "
@@ -282,23 +285,21 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
                                      seed=config.seed)
              for base in config.models for res in config.resolutions_px}
 
-    t_pred = time.perf_counter()
-    candidates = enumerate_candidates(predictor, config.models, resolutions=config.resolutions_px,
-                                      n_classes=n_classes, chains={k: chain for k, (chain, _) in bases.items()})
-    prediction_seconds = time.perf_counter() - t_pred
-    check_deadline(candidates, config.deadline_ms, margin=config.margin)
-    elsewhere = None if (times_here or config.verify) else _other_device(predictor)
-    if elsewhere:  # said once the input is known valid (a user error stays the only line); --verify says it above
-        logger.warning("%s: the candidates are priced for that device", elsewhere)
-    kept, pruned = prune(candidates, config.deadline_ms, margin=config.margin)
-    logger.info("%d candidates, %d kept, %d pruned", len(candidates), len(kept), len(pruned))
+    pricing = price_candidates(predictor, config.models, resolutions=config.resolutions_px,
+                               deadline_ms=config.deadline_ms, margin=config.margin, n_classes=n_classes,
+                               chains={k: chain for k, (chain, _) in bases.items()},
+                               check_device=not (times_here or config.verify))  # both said so above
+    if pricing.other_device:  # said once the input is known valid (a user error stays the only line)
+        logger.warning("%s: the candidates are priced for that device", pricing.other_device)
+    candidates, kept = pricing.candidates, pricing.kept
+    logger.info("%d candidates, %d kept, %d pruned", len(candidates), len(kept), len(candidates) - len(kept))
 
     state = SearchState(out, config.training_key(_data_fingerprint(data)))
     # measured latencies are kept per candidate id, which names its resolution
-    measured_key = {"device": getattr(predictor, "device_", None), "n_classes": n_classes}
+    measured_key = {"device": device_of(predictor) or None, "n_classes": n_classes}
     feasibility = Feasibility(
         config.deadline_ms, config.margin,
-        measure=measure or _trn_timer(bases, n_classes, predictor),
+        measure=measure or trn_timer(bases, n_classes, predictor),
         measured_ms=state.load_measured(measured_key),
         on_measured=lambda cid, ms: state.save_measured(measured_key, feasibility.measured_ms))
     t_probe = time.perf_counter()
@@ -383,19 +384,21 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
                 trn.load_state_dict(sd)
         trn_cfg = TRNConfig(base=cand.base, cut=cand.cut, resolution_px=cand.resolution_px, n_classes=n_classes,
                             classes=tuple(data.classes), in_channels=3, weights_source=info.source)
-        exported = export_trn(trn, trn_cfg, out / "trn", runtime=_runtime_of(predictor))
+        exported = export_trn(trn, trn_cfg, out / "trn", runtime=runtime_of(predictor))
         if config.verify:
             onnx = exported / ONNX_FILE
-            verified_ms = _verify_latency(trn, cand.resolution_px, predictor, onnx if onnx.is_file() else None)
-    exploration_seconds = time.perf_counter() - t_start
-    report = write_report(
-        out, config=config, candidates=candidates, kept=kept, results=results, chosen=chosen, off_the_shelf=ots,
-        exported=exported, verified_latency_ms=verified_ms, prediction_seconds=prediction_seconds,
-        training_seconds=training_seconds, exploration_seconds=exploration_seconds, resumed=resumed,
-        trained_now=n_pending, data=data, predictor=predictor, probes=probes, proposed=to_train,
-        probe_seconds=probe_seconds, runtime=_runtime_of(predictor), feasibility=feasibility,
-    )
-    return report
+            verified_ms = verify_latency(trn, cand.resolution_px, predictor, onnx if onnx.is_file() else None)
+    timings = SearchTimings(prediction_seconds=pricing.prediction_seconds, probe_seconds=probe_seconds,
+                            measure_seconds=feasibility.measure_seconds, training_seconds=training_seconds,
+                            exploration_seconds=time.perf_counter() - t_start)
+    outcome = SearchOutcome(
+        config=config, pricing=pricing, results=results, probes=probes,
+        proposed_ids=frozenset(c.candidate_id for c in to_train), measured_ms=dict(feasibility.measured_ms),
+        measured_now=feasibility.measured_now, chosen=chosen, best_off_the_shelf=ots,
+        exported_trn=str(exported) if exported else None, verified_latency_ms=verified_ms, resumed=resumed,
+        trained_now=n_pending, data=data.to_dict(), predictor_device=device_of(predictor),
+        runtime=runtime_of(predictor), timings=timings)
+    return write_report(out, outcome)
 
 
 #: What a search writes for its deadline (the retrained candidates in results/ serve every deadline).
@@ -478,45 +481,8 @@ def _job_work(job: TrainJob, by_base_cut: dict, config: SearchConfig, data) -> d
     return out
 
 
-def _verify_latency(trn, resolution: int, predictor, onnx_path: Path | None, *, bursts: int = 15) -> float:
-    """Measure the chosen TRN here in the predictor's runtime, with its thread count, with the calibration
-    table's statistic (the fastest of its warm bursts; docs/TABLE.md), so the number compares with the prediction."""
-    import torch
-    from latmodel.runtimes import time_module
-
-    threads = int((getattr(predictor, "device_", None) or {}).get("threads", 1) or 1)
-    x = torch.randn(1, 3, resolution, resolution)
-    return time_module(trn, x, runtime=_runtime_of(predictor), threads=threads, bursts=bursts, onnx_path=onnx_path)
-
-
-#: Timed runs of a borderline candidate span about this long, so that its statistic sees more than one of a
-#: shared host's speed phases (they last seconds); 15 rounds of a 1.5 ms TRN took 25 ms and read 2.97 ms where
-#: the calibration profile read 1.80 ms (bench_exploration, 2026-12-02).
-MEASURE_SPAN_MS = 1000.0
-
-
-def _trn_timer(bases: dict, n_classes: int, predictor) -> MeasureFn:
-    """``candidate -> ms``: its TRN (prefix + a new head) timed here as ``--verify`` times the chosen one."""
-    def measure(cand: Candidate) -> float:
-        from .trn import build_trn
-
-        chain, _ = bases[cand.base, cand.resolution_px]
-        trn = copy.deepcopy(build_trn(chain, cand.cut, n_classes)).cpu().eval()
-        from latmodel.bursts import BurstPolicy
-
-        per_burst = BurstPolicy().untimed + BurstPolicy().timed
-        bursts = int(min(100, max(6, MEASURE_SPAN_MS // (per_burst * max(cand.predicted_latency_ms, 1e-3)))))
-        return _verify_latency(trn, cand.resolution_px, predictor, None, bursts=bursts)
-
-    return measure
-
-
 def _other_device(predictor) -> str | None:
     """A sentence when this machine is not the device the predictor was calibrated on (else None)."""
-    from latmodel.shipped import device_mismatch
+    from latmodel.predict.shipped import device_mismatch
 
-    return device_mismatch(dict(getattr(predictor, "device_", None) or {})) or None
-
-
-def _runtime_of(predictor) -> str:
-    return str((getattr(predictor, "device_", None) or {}).get("runtime") or "torch")
+    return device_mismatch(device_of(predictor)) or None

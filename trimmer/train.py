@@ -3,15 +3,15 @@
 A backbone is an ordered list of blocks (``list[nn.Module]``), each taking the
 previous block's output; running them in order gives a 4-D feature map.  The TRN
 for cut ``k`` (:class:`~trimmer.trn.TRN`) keeps ``blocks[0..k]`` (inclusive, as
-:meth:`latmodel.blocks.BlockChain.prefix`) and adds a new :class:`~trimmer.trn.Head`
+:meth:`latmodel.graph.blocks.BlockChain.prefix`) and adds a new :class:`~trimmer.trn.Head`
 (global average pooling, optional dropout, ``Linear``).
 
-Three training modes (:class:`TrainConfig.mode`), with these defaults
-(:data:`MODE_DEFAULTS`; ``lr`` / ``optimizer`` override them):
+Three training modes (:class:`~trimmer.train_config.TrainConfig` ``mode``), with these defaults
+(:data:`~trimmer.train_config.MODE_DEFAULTS`; ``lr`` / ``optimizer`` override them):
 
 ``head``
     Blocks frozen, only the head trains: AdamW, lr 1e-2.  Uses the *feature
-    cache*: :func:`extract_pooled_features` runs the data once through the
+    cache*: :func:`~trimmer.pooled.extract_pooled_features` runs the data once through the
     backbone and keeps the pooled features after each requested cut, so every
     cut point of a base network is served by one pass, and the head trains on
     ``N x C`` features (:func:`train_head_on_features`), which takes seconds.
@@ -46,149 +46,20 @@ import time
 from typing import Any, Sequence
 
 from latmodel.errors import NetcutError
-from latmodel.features import BYTES_PER_ELEMENT
+from latmodel.graph.features import BYTES_PER_ELEMENT
 
-from .compute import DEVICE_PATTERN, amp_setup, progress as _progress, resolve_device, torch_threads
-from .data import DataSplits, batches, to_model_input
+from .compute import amp_setup, progress as _progress, resolve_device, torch_threads
+from .pooled import extract_pooled_features
+from .splits import DataSplits, batches, to_model_input
+from .train_config import TrainConfig, TrainResult, is_int
 
 __all__ = [
-    "MODES",
-    "OPTIMIZERS",
-    "MODE_DEFAULTS",
-    "TrainConfig",
-    "TrainResult",
-    "extract_pooled_features",
     "train_head_on_features",
     "train_trn",
     "evaluate_accuracy",
 ]
 
 logger = logging.getLogger(__name__)
-
-MODES: tuple[str, ...] = ("head", "finetune", "full")
-OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd")
-MODE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "head": {"optimizer": "adamw", "lr": 1e-2},
-    "finetune": {"optimizer": "adamw", "lr": 1e-3},
-    "full": {"optimizer": "sgd", "lr": 1e-2},
-}
-
-
-# --------------------------------------------------------------------------- records
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """How to retrain a TRN (see the module docstring for the modes and defaults).
-
-    ``lr`` / ``optimizer`` of None take the mode's default from
-    :data:`MODE_DEFAULTS`.  ``patience`` of None disables early stopping.
-    ``amp`` only has an effect on CUDA.  ``num_threads`` sets torch's CPU
-    threads while training (None leaves them).  ``cache_frozen_bytes`` bounds
-    the finetune mode's cache of frozen-prefix outputs (0 disables it).
-    """
-
-    mode: str = "head"
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float | None = None
-    optimizer: str | None = None
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
-    finetune_blocks: int = 1
-    dropout: float = 0.0
-    patience: int | None = 3
-    seed: int = 0
-    device: str = "cpu"
-    amp: bool = True
-    num_threads: int | None = None
-    cache_frozen_bytes: int = 512 * 2**20
-
-    def __post_init__(self) -> None:
-        def bad(field: str, allowed: str) -> NetcutError:
-            return NetcutError(f"training option {field} must be {allowed}, got {getattr(self, field)!r}")
-
-        if self.mode not in MODES:
-            raise bad("mode", f"one of {', '.join(MODES)}")
-        if not _is_int(self.epochs) or self.epochs < 1:
-            raise bad("epochs", "an integer >= 1")
-        if not _is_int(self.batch_size) or self.batch_size < 1:
-            raise bad("batch_size", "an integer >= 1")
-        if self.lr is not None and (not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool)
-                                    or not math.isfinite(self.lr) or self.lr <= 0):
-            raise bad("lr", "a positive number (or None for the mode's default)")
-        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
-            raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)} (or None for the mode's default)")
-        if not isinstance(self.weight_decay, (int, float)) or not 0 <= self.weight_decay < math.inf:
-            raise bad("weight_decay", "a number >= 0")
-        if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
-            raise bad("momentum", "a number with 0 <= momentum < 1")
-        if not _is_int(self.finetune_blocks) or self.finetune_blocks < 1:
-            raise bad("finetune_blocks", "an integer >= 1")
-        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise bad("dropout", "a number with 0 <= dropout < 1")
-        if self.patience is not None and (not _is_int(self.patience) or self.patience < 1):
-            raise bad("patience", "an integer >= 1 (or None to disable early stopping)")
-        if not _is_int(self.seed):
-            raise bad("seed", "an integer")
-        if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
-            raise bad("device", "'cpu', 'cuda' or 'cuda:N'")
-        if not isinstance(self.amp, bool):
-            raise bad("amp", "true or false")
-        if self.num_threads is not None and (not _is_int(self.num_threads) or self.num_threads < 1):
-            raise bad("num_threads", "an integer >= 1 (or None)")
-        if not _is_int(self.cache_frozen_bytes) or self.cache_frozen_bytes < 0:
-            raise bad("cache_frozen_bytes", "an integer >= 0")
-
-    @property
-    def effective_lr(self) -> float:
-        return float(self.lr) if self.lr is not None else MODE_DEFAULTS[self.mode]["lr"]
-
-    @property
-    def effective_optimizer(self) -> str:
-        return self.optimizer if self.optimizer is not None else MODE_DEFAULTS[self.mode]["optimizer"]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise NetcutError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        return cls(**d)
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainResult:
-    """Outcome of one retraining: accuracies (fractions in [0, 1]; NaN for an empty split) at the best epoch."""
-
-    val_accuracy: float
-    test_accuracy: float
-    epochs_run: int
-    best_epoch: int
-    train_seconds: float
-    n_train: int
-    n_val: int
-    n_test: int
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainResult":
-        from latmodel.records import scalar_record_from_dict
-
-        return scalar_record_from_dict(cls, d)
-
-
-# --------------------------------------------------------------------------- helpers
-
 
 def _make_optimizer(params, config: TrainConfig):
     import torch
@@ -235,60 +106,6 @@ class _EarlyStopping:
             return False
         self.bad_epochs += 1
         return self.patience is not None and self.bad_epochs >= self.patience
-
-
-# --------------------------------------------------------------------------- feature cache
-
-
-def extract_pooled_features(blocks: Sequence[Any], x_uint8, resolution: int, cut_indices: Sequence[int],
-                            batch_size: int = 64, device: str = "cpu", progress: bool = True, *, amp: bool = True) -> dict:
-    """Pooled features after each cut in ``cut_indices``, from ONE pass over ``x_uint8``.
-
-    Runs ``blocks[0..max(cut_indices)]`` in eval mode without gradients, one
-    batch at a time (:func:`~trimmer.data.to_model_input` at ``resolution``),
-    and records :func:`global_pool` of the output of each requested block.
-    Returns ``{k: float32 CPU tensor N x C_k}``.  The blocks are moved to
-    ``device``; their train/eval flags are restored afterwards.
-    """
-    import torch
-
-    from .trn import global_pool
-
-    cuts = sorted({int(k) for k in cut_indices})
-    if not cuts:
-        raise NetcutError("cut_indices is empty; give at least one block index to extract features after")
-    if cuts[0] < 0 or cuts[-1] >= len(blocks):
-        raise NetcutError(f"cut index {cuts[0] if cuts[0] < 0 else cuts[-1]} is out of range; the network has blocks 0..{len(blocks) - 1}")
-    if batch_size < 1:
-        raise NetcutError(f"batch_size must be >= 1, got {batch_size}")
-    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
-    autocast, _ = amp_setup(dev, amp)
-    used = list(blocks[: cuts[-1] + 1])
-    was_training = [b.training for b in used]
-    wanted = set(cuts)
-    out: dict[int, list] = {k: [] for k in cuts}
-    xs = x_uint8 if len(x_uint8) else x_uint8.new_zeros((1, *x_uint8.shape[1:]))
-    n_batches = math.ceil(len(xs) / batch_size)
-    try:
-        for b in used:
-            b.to(dev).eval()
-        with torch.no_grad():
-            for xb, _ in _progress(batches(xs, None, batch_size), total=n_batches, desc="features", enabled=progress):
-                h = to_model_input(xb.to(dev), resolution)
-                if h.dim() == 4:  # oneDNN's convolutions run 1.5-1.9x faster on channels-last input here
-                    h = h.contiguous(memory_format=torch.channels_last)
-                with autocast():
-                    for i, block in enumerate(used):
-                        h = block(h)
-                        if i in wanted:
-                            out[i].append(global_pool(h).float().cpu())
-    finally:
-        for b, t in zip(used, was_training):
-            b.train(t)
-    feats = {k: torch.cat(v) for k, v in out.items()}
-    if not len(x_uint8):
-        feats = {k: v[:0] for k, v in feats.items()}
-    return feats
 
 
 def train_head_on_features(feats_train, y_train, feats_val, y_val, feats_test, y_test, n_classes: int,
@@ -377,9 +194,9 @@ def train_head_on_features(feats_train, y_train, feats_val, y_val, feats_test, y
 def _check_inputs(blocks, n_classes, data: DataSplits, resolution) -> None:
     if len(blocks) == 0:
         raise NetcutError("a TRN needs at least one block; got an empty block list")
-    if not _is_int(n_classes) or n_classes < 2:
+    if not is_int(n_classes) or n_classes < 2:
         raise NetcutError(f"n_classes must be an integer >= 2, got {n_classes!r}")
-    if not _is_int(resolution) or resolution < 1:
+    if not is_int(resolution) or resolution < 1:
         raise NetcutError(f"resolution must be a positive integer number of pixels, got {resolution!r}")
     if len(data.train_y) == 0:
         raise NetcutError(f"dataset {data.source} has no training images")

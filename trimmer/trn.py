@@ -1,6 +1,6 @@
 """Build, export and reload TRimmed Networks (TRNs).
 
-A :class:`TRN` is a base network's blocks ``0..cut`` (from :func:`latmodel.blocks.load_chain`)
+A :class:`TRN` is a base network's blocks ``0..cut`` (from :func:`latmodel.graph.blocks.load_chain`)
 followed by a new :class:`Head` (global average pooling, or mean + LayerNorm over tokens; dropout;
 ``Linear``).  An exported TRN is a folder:
 
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from latmodel.errors import ArtifactError, NetcutError
 from latmodel.fileio import atomic_dir, first_line
 
-from .data import IMAGENET_MEAN, IMAGENET_STD
+from .splits import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["TRN_SCHEMA_VERSION", "TRNConfig", "FEATURE_LAYOUTS", "feature_layout", "pooled_channels", "global_pool",
            "Head", "TRN", "build_trn", "export_trn", "load_trn", "input_transform", "TRNPipeline", "load_trn_pipeline"]
@@ -219,11 +219,11 @@ def _export_onnx(trn, config: TRNConfig, folder: Path, runtime: str) -> TRNConfi
     """``trn.onnx`` beside the TorchScript file, its outputs checked in ``runtime`` against PyTorch's.
 
     Skipped (with a log line) where the onnx package is missing; a mismatch beyond
-    :data:`latmodel.runtimes.CHECK_RTOL` fails the export (ArtifactError), nothing is written.
+    :data:`latmodel.measure.runtimes.CHECK_RTOL` fails the export (ArtifactError), nothing is written.
     """
     import importlib.util
 
-    from latmodel import runtimes
+    from latmodel.measure import runtimes
 
     if importlib.util.find_spec("onnx") is None:
         logger.info("onnx is not installed: trn.onnx not written (pip install 'netcut[runtimes]')")
@@ -271,7 +271,7 @@ def load_trn(folder, *, model=None):
     The base network is built with random weights (or ``model`` is split) and
     every weight is then loaded from the state dict, with ``weights_only=True``.
     """
-    from latmodel.blocks import load_chain
+    from latmodel.graph.blocks import load_chain
 
     folder = Path(folder)
     cfg_path = folder / "trn.json"
@@ -304,8 +304,8 @@ def load_trn(folder, *, model=None):
 
 def input_transform(config: TRNConfig):
     """``images -> input``: raw images (uint8 ``N x H x W`` or ``N x C x H x W``, any size; float in [0, 1])
-    prepared the way the TRN was trained (``config``'s resolution, mean and std; :func:`trimmer.data.to_model_input`)."""
-    from .data import to_model_input
+    prepared the way the TRN was trained (``config``'s resolution, mean and std; :func:`trimmer.splits.to_model_input`)."""
+    from .splits import to_model_input
 
     def transform(images):
         return to_model_input(torch.as_tensor(images), config.resolution_px, mean=config.mean, std=config.std)

@@ -156,7 +156,7 @@ def _tv(model: str) -> WeightSource:
     return WeightSource(kind="torchvision", model=model)
 
 
-# torchvision models registered in latmodel.zoo (any other torchvision name falls back to _tv too).
+# torchvision models registered in latmodel.graph.zoo (any other torchvision name falls back to _tv too).
 _TORCHVISION_NAMES = (
     "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet34", "resnet50",
     "efficientnet_b0", "efficientnet_b1", "mnasnet0_5", "mnasnet1_0", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
@@ -315,7 +315,7 @@ def _download(source: WeightSource, dest: Path) -> Path:
 
 def load_pretrained(name: str, *, resolution: int = 224, weights_path: str | Path | None = None, pretrained: bool = True,
                     allow_download: bool = False):
-    """Build network ``name`` (:func:`latmodel.zoo.build_model`) with ImageNet weights.
+    """Build network ``name`` (:func:`latmodel.graph.zoo.build_model`) with ImageNet weights.
 
     ``weights_path`` (a local state_dict ``.pth``) overrides the registry.
     Otherwise the sources in :func:`sources_for` are tried in order; torchvision
@@ -324,7 +324,7 @@ def load_pretrained(name: str, *, resolution: int = 224, weights_path: str | Pat
     ``(model in eval mode, WeightsInfo)``; raises :class:`NetcutError` if no
     weights can be had or they do not fit.
     """
-    from latmodel.zoo import build_model, resolve_spec
+    from latmodel.graph.zoo import build_model, resolve_spec
 
     spec = resolve_spec(name)  # validates the name with a helpful message
     name = spec.name

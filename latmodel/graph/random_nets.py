@@ -1,0 +1,238 @@
+"""Randomly sampled networks that widen the calibration corpus (``random:SEED``, ``random2:SEED``,
+``random3:SEED`` in :func:`latmodel.graph.zoo.resolve_spec`): chains of CNN blocks in the spirit of nn-Meter's
+sampling, and transformer-like or ConvNeXt-like networks.  A sampler version never changes once tables hold
+its networks."""
+from __future__ import annotations
+
+import random
+
+from ..errors import NetcutError
+
+__all__ = ["SAMPLERS", "RandomChainNet", "RandomTransformerNet", "random_chain_layers", "random_transformer_config"]
+
+#: Sampler name (the part before ``:SEED``) -> sampler version of :func:`RandomChainNet`.
+#: Each version is frozen once tables hold its networks: a new sampler gets a new name.
+SAMPLERS: dict[str, int] = {"random": 1, "random2": 2, "random3": 3}
+
+
+def random_chain_layers(seed: int, width: float = 1.0, sampler: int = 1):
+    """Sample a list of layer configurations, in the spirit of nn-Meter's sampling.
+
+    Each block is one of: dense conv (k in 1/3/5/7), depthwise-separable conv,
+    inverted residual (expansion 1-6, k 3/5/7, optional SE), residual basic block,
+    or a max-pool; channels and strides vary so that spatial sizes and channel
+    counts cover what real CNNs use.
+
+    ``sampler=2`` draws, after everything sampler 1 draws (so the layer kinds,
+    kernels and channels of a seed are the same in both), from a second random
+    stream: the activation (also GELU and sigmoid, SiLU twice as often), explicit
+    "same" padding (``pad``, 40% of blocks) and SiLU in squeeze-excitation.
+    Sampler 1 is frozen: the shipped tables hold its networks.
+    """
+    if sampler not in (1, 2):
+        raise NetcutError(f"unknown random-chain sampler {sampler!r}; allowed: {sorted(set(SAMPLERS.values()))}")
+    rng = random.Random(seed)
+    layers = []
+    channels = int(rng.choice([16, 24, 32, 48]) * width) or 8
+    layers.append(("stem", 3, channels, rng.choice([3, 5, 7]), 2, None))
+    n_blocks = rng.randint(5, 14)
+    downsamples = rng.randint(2, 4)
+    down_at = set(rng.sample(range(n_blocks), downsamples))
+    for i in range(n_blocks):
+        kind = rng.choices(["dense", "dwsep", "mbconv", "basic", "pool"], weights=[3, 3, 5, 3, 1])[0]
+        stride = 2 if i in down_at else 1
+        grow = rng.choice([1.0, 1.0, 1.5, 2.0]) if stride == 2 else rng.choice([1.0, 1.0, 1.0, 1.25])
+        out = max(8, int(round(channels * grow / 8.0)) * 8)
+        out = min(out, 1024)
+        k = rng.choice([1, 3, 3, 5, 7]) if kind == "dense" else rng.choice([3, 3, 5, 7])
+        extra = {"expand": rng.choice([1, 3, 4, 6]), "se": rng.random() < 0.3, "act": rng.choice(["relu", "relu6", "hswish", "silu"])}
+        if kind == "pool":
+            out = channels
+        layers.append((kind, channels, out, k, stride, extra))
+        channels = out
+    if sampler == 2:
+        rng2 = random.Random(f"sampler2:{seed}")
+        acts = ["relu", "relu6", "hswish", "silu", "silu", "gelu", "sigmoid"]
+        layers[0] = (*layers[0][:5], {"act": rng2.choice(acts), "pad": rng2.random() < 0.4})
+        for i in range(1, len(layers)):
+            extra = dict(layers[i][5])
+            extra.update(act=rng2.choice(acts), pad=rng2.random() < 0.4, se_act=rng2.choice(["relu", "silu"]))
+            layers[i] = (*layers[i][:5], extra)
+    return layers
+
+
+def _act(name: str):
+    import torch.nn as nn
+
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    if name == "gelu":
+        return nn.GELU()
+    return {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "silu": nn.SiLU}[name](inplace=True)
+
+
+def _same_padding(k: int, stride: int) -> tuple[int, int, int, int]:
+    """TensorFlow-style 'same' padding (left, right, top, bottom) for an even-sized input."""
+    total = max(k - stride, 0)
+    before = total // 2
+    return (before, total - before, before, total - before)
+
+
+def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000, sampler: int = 1):
+    """A randomly sampled CNN (deterministic per ``seed`` and ``sampler``) with a standard head."""
+    import torch
+    import torch.nn as nn
+
+    class _SE(nn.Module):
+        def __init__(self, c: int, act: str = "relu"):
+            super().__init__()
+            r = max(8, c // 4)
+            self.fc1 = nn.Conv2d(c, r, 1)
+            self.fc2 = nn.Conv2d(r, c, 1)
+            # sampler 1's SE calls torch.relu (no module): kept so that its networks' features do not change
+            self.act = None if act == "relu" else _act(act)
+
+        def forward(self, x):
+            s = self.fc1(torch.nn.functional.adaptive_avg_pool2d(x, 1))
+            s = torch.relu(s) if self.act is None else self.act(s)
+            return x * torch.sigmoid(self.fc2(s))
+
+    def conv(cin, cout, k, stride, extra, groups=1):
+        """A k x k convolution; with ``extra['pad']`` an explicit ZeroPad2d before an unpadded one."""
+        if k > 1 and extra.get("pad"):
+            return [nn.ZeroPad2d(_same_padding(k, stride)), nn.Conv2d(cin, cout, k, stride, 0, groups=groups, bias=False)]
+        return [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False)]
+
+    class _Block(nn.Module):
+        def __init__(self, kind, cin, cout, k, stride, extra):
+            super().__init__()
+            act = extra["act"]
+            self.residual = kind in ("mbconv", "basic") and stride == 1 and cin == cout
+            if kind == "dense":
+                body = [*conv(cin, cout, k, stride, extra), nn.BatchNorm2d(cout), _act(act)]
+            elif kind == "dwsep":
+                body = [
+                    *conv(cin, cin, k, stride, extra, groups=cin), nn.BatchNorm2d(cin), _act(act),
+                    nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), _act(act),
+                ]
+            elif kind == "mbconv":
+                mid = cin * extra["expand"]
+                body = []
+                if mid != cin:
+                    body += [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), _act(act)]
+                body += [*conv(mid, mid, k, stride, extra, groups=mid), nn.BatchNorm2d(mid), _act(act)]
+                if extra["se"]:
+                    body.append(_SE(mid, extra.get("se_act", "relu")))
+                body += [nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+            elif kind == "basic":
+                body = [
+                    *conv(cin, cout, 3, stride, extra), nn.BatchNorm2d(cout), _act(act),
+                    *conv(cout, cout, 3, 1, extra), nn.BatchNorm2d(cout),
+                ]
+            else:  # pool
+                body = [nn.MaxPool2d(3, stride, 1)]
+            self.body = nn.Sequential(*body)
+
+        def forward(self, x):
+            y = self.body(x)
+            return y + x if self.residual else y
+
+    layers = random_chain_layers(seed, width, sampler)
+    modules = []
+    for kind, cin, cout, k, stride, extra in layers:
+        if kind == "stem":
+            extra = extra or {"act": "relu"}
+            modules.append(nn.Sequential(*conv(cin, cout, k, stride, extra), nn.BatchNorm2d(cout), _act(extra["act"])))
+        else:
+            modules.append(_Block(kind, cin, cout, k, stride, extra))
+    last = layers[-1][2]
+
+    class _RandomChain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(*modules)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(last, num_classes)
+
+        def forward(self, x):
+            x = self.avgpool(self.features(x))
+            return self.classifier(torch.flatten(x, 1))
+
+    return _RandomChain()
+
+
+def random_transformer_config(seed: int, width: float = 1.0) -> dict:
+    """Sample a transformer-like (``vit``) or ConvNeXt-like (``convnext``) network configuration."""
+    rng = random.Random(f"sampler3:{seed}")
+    kind = rng.choice(["vit", "convnext"])
+    if kind == "vit":
+        dim = max(16, int(rng.choice([64, 96, 128, 192]) * width) // 16 * 16)
+        return {"kind": kind, "dim": dim, "heads": rng.choice([2, 4]), "depth": rng.randint(2, 6),
+                "mlp": rng.choice([2, 3, 4]), "patch": rng.choice([8, 16]), "act": rng.choice(["gelu", "relu"]),
+                "norm_first": rng.random() < 0.7}
+    c = max(8, int(rng.choice([24, 32, 48, 64]) * width) // 8 * 8)
+    n_stages = rng.randint(2, 3)
+    return {"kind": kind, "channels": [c * 2 ** i for i in range(n_stages)],
+            "depths": [rng.randint(1, 3) for _ in range(n_stages)], "kernel": rng.choice([3, 5, 7]),
+            "mlp": rng.choice([2, 3, 4]), "stem": rng.choice([2, 4])}
+
+
+def RandomTransformerNet(seed: int, width: float = 1.0, num_classes: int = 1000):
+    """A randomly sampled transformer-like or ConvNeXt-like network (deterministic per ``seed``), sampler 3."""
+    import torch
+    import torch.nn as nn
+
+    cfg = random_transformer_config(seed, width)
+
+    class _CNBlock(nn.Module):
+        def __init__(self, c: int, k: int, mlp: int):
+            super().__init__()
+            self.dw = nn.Conv2d(c, c, k, padding=k // 2, groups=c)
+            self.norm = nn.LayerNorm(c)
+            self.fc1, self.act, self.fc2 = nn.Linear(c, mlp * c), nn.GELU(), nn.Linear(mlp * c, c)
+            self.gamma = nn.Parameter(torch.full((c,), 1e-6))
+
+        def forward(self, x):
+            y = self.fc2(self.act(self.fc1(self.norm(self.dw(x).permute(0, 2, 3, 1)))))
+            return x + (self.gamma * y).permute(0, 3, 1, 2)
+
+    class _Down(nn.Module):
+        def __init__(self, cin: int, cout: int):
+            super().__init__()
+            self.norm = nn.LayerNorm(cin)
+            self.conv = nn.Conv2d(cin, cout, 2, 2)
+
+        def forward(self, x):
+            return self.conv(self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+
+    class _Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if cfg["kind"] == "vit":
+                d = cfg["dim"]
+                self.stem = nn.Conv2d(3, d, cfg["patch"], cfg["patch"])
+                layer = nn.TransformerEncoderLayer(d, cfg["heads"], cfg["mlp"] * d, dropout=0.0, activation=cfg["act"],
+                                                   batch_first=True, norm_first=cfg["norm_first"])
+                self.encoder = nn.TransformerEncoder(layer, cfg["depth"], enable_nested_tensor=False)
+                last = d
+            else:
+                chans = cfg["channels"]
+                self.stem = nn.Conv2d(3, chans[0], cfg["stem"], cfg["stem"])
+                stages = []
+                for i, (c, depth) in enumerate(zip(chans, cfg["depths"])):
+                    if i:
+                        stages.append(_Down(chans[i - 1], c))
+                    stages.append(nn.Sequential(*[_CNBlock(c, cfg["kernel"], cfg["mlp"]) for _ in range(depth)]))
+                self.stages = nn.Sequential(*stages)
+                last = chans[-1]
+            self.norm = nn.LayerNorm(last)
+            self.head = nn.Linear(last, num_classes)
+
+        def forward(self, x):
+            if cfg["kind"] == "vit":
+                x = self.encoder(self.stem(x).flatten(2).transpose(1, 2)).mean(1)
+            else:
+                x = self.stages(self.stem(x)).mean((2, 3))
+            return self.head(self.norm(x))
+
+    return _Net()

@@ -1,0 +1,498 @@
+"""The ``profile`` runner: every configuration measured in a fresh child process, rows appended to a table.
+
+:func:`profile` runs each configuration in a fresh child process
+(``python -m latmodel.measure.worker --worker JOB --result OUT``, :mod:`latmodel.measure.worker`) whose environment fixes
+the glibc malloc thresholds (without them page faults make latency drift up to
+1.4x on this machine) and the OpenMP / MKL thread counts before torch starts.
+The parent appends each finished configuration to the table atomically, so an
+interrupted run resumes where it stopped.  The child
+(:mod:`latmodel.measure.worker`) measures with :func:`latmodel.measure.rows.measure_window`.
+
+With an ONNX runtime (``--runtime onnxruntime``, :mod:`latmodel.measure.runtimes`) the parent
+exports every configuration still to measure before the first child starts, into the
+ONNX cache the children read: a network the exporter cannot convert is refused with one
+line before anything is written, and no child spends its time budget exporting.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import NetcutError, TableError
+from .bursts import BurstPolicy
+from .device import check_device_kind, device_record, make_config_id
+from .rows import MEASURE_METHODS, WINDOW_METHOD
+from .timing import require_positive_int
+
+__all__ = ["CHILD_ENV", "PROFILE_ORDERS", "WINDOW_CONFIGS", "window_seconds", "ConfigOutcome", "ProfileSummary",
+           "estimate_seconds",
+           "group_windows", "profile"]
+
+logger = logging.getLogger(__name__)
+
+#: Environment of every measuring child (besides the thread counts).  The malloc
+#: thresholds keep freed activations mapped, so repeats do not page-fault anew.
+CHILD_ENV: dict[str, str] = {
+    "MALLOC_MMAP_THRESHOLD_": "33554432",
+    "MALLOC_TRIM_THRESHOLD_": "4294967296",
+    "PYTHONHASHSEED": "0",
+}
+_DEFAULT_TIMEOUT_S = 900.0
+#: Configurations timed round-robin in one window (one child process) by default, and the window's length:
+#: 20 s a configuration, 60-300 s (the default corpus of 179: 8 windows of 22-23, 300 s each).  A window must
+#: span the host's phases: on the 2-core VMs they last seconds to minutes, and 7 configurations over 90 s
+#: repeated worse than 14 over 300 s (benchmarks/bench_repeatability.py, 2026-12-02).
+WINDOW_CONFIGS = 24
+_WINDOW_S_PER_CONFIG = 20.0
+_WINDOW_S_BOUNDS = (60.0, BurstPolicy.window_s)
+
+
+def window_seconds(n_configs: int) -> float:
+    """The default length of a window of ``n_configs`` configurations, seconds."""
+    lo, hi = _WINDOW_S_BOUNDS
+    return min(hi, max(lo, _WINDOW_S_PER_CONFIG * n_configs))
+#: Building, exporting and compiling a window's networks before its rounds start, seconds per configuration
+#: (what the time estimate adds to the windows themselves; measured on the 2-core VM, ONNX Runtime compiles most).
+_PREPARE_S_PER_CONFIG = {"torch": 4.0, "onnxruntime": 10.0, "openvino": 12.0}
+#: The module the measuring child runs (``python -m``): :mod:`latmodel.measure.worker`.
+_CHILD_MODULE = "latmodel.measure.worker"
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigOutcome:
+    """What happened to one configuration in :func:`profile`."""
+
+    config_id: str
+    status: str  # "measured" | "skipped" | "failed"
+    rows: int = 0
+    seconds: float = 0.0
+    n_blocks: int = 0
+    network_ms: float = math.nan
+    incontext_sum_ms: float = math.nan
+    flagged_rows: int = 0
+    reason: str = ""
+    timestamped_total_ms: float = math.nan
+
+    @property
+    def incontext_vs_network(self) -> float:
+        """Sum of in-context block latencies / whole-chain latency - 1 (round model)."""
+        return self.incontext_sum_ms / self.network_ms - 1.0 if self.network_ms > 0 else math.nan
+
+    @property
+    def timestamp_overhead(self) -> float:
+        """Fastest timestamped pass / fastest plain pass - 1: what the timestamps cost."""
+        return self.timestamped_total_ms / self.network_ms - 1.0 if self.network_ms > 0 else math.nan
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConfigOutcome":
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileSummary:
+    """Result of :func:`profile`."""
+
+    out_path: str
+    outcomes: tuple[ConfigOutcome, ...]
+    seconds: float
+
+    def _count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def measured(self) -> int:
+        return self._count("measured")
+
+    @property
+    def skipped(self) -> int:
+        return self._count("skipped")
+
+    @property
+    def failed(self) -> int:
+        return self._count("failed")
+
+    @property
+    def flagged(self) -> int:
+        """Measured configurations with at least one flagged row."""
+        return sum(o.status == "measured" and o.flagged_rows > 0 for o in self.outcomes)
+
+    @property
+    def rows_written(self) -> int:
+        return sum(o.rows for o in self.outcomes if o.status == "measured")
+
+    def to_dict(self) -> dict:
+        return {"out_path": self.out_path, "seconds": self.seconds, "outcomes": [o.to_dict() for o in self.outcomes]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ProfileSummary":
+        return cls(out_path=str(d["out_path"]), seconds=float(d["seconds"]),
+                   outcomes=tuple(ConfigOutcome.from_dict(o) for o in d["outcomes"]))
+
+    def to_text(self) -> str:
+        lines = [
+            f"profile: {self.measured} configuration(s) measured, {self.skipped} skipped (already in the table), "
+            f"{self.failed} failed, {self.flagged} flagged; {self.rows_written} rows written in "
+            f"{self.seconds:.1f} s to {self.out_path}"
+        ]
+        measured = [o for o in self.outcomes if o.status == "measured"]
+        if measured:
+            lines.append("sum of in-context block latencies vs whole chain (same rounds); in brackets the "
+                         "fastest timestamped pass vs the fastest plain pass (timestamp cost):")
+            for o in measured:
+                flag = f"  [flagged rows: {o.flagged_rows}]" if o.flagged_rows else ""
+                stamp = f" ({o.timestamp_overhead * 100:+.1f}%)" if not math.isnan(o.timestamped_total_ms) else ""
+                lines.append(f"  {o.config_id}: {o.n_blocks} blocks, network {o.network_ms:.3f} ms, "
+                             f"in-context sum {o.incontext_vs_network * 100:+.1f}%{stamp}, {o.seconds:.0f} s{flag}")
+        for o in self.outcomes:
+            if o.status == "failed":
+                lines.append(f"  FAILED {o.config_id}: {o.reason}")
+        return "\n".join(lines)
+
+
+def _pinned_cpus(pin_cpu, threads: int) -> tuple[int, ...] | None:
+    if pin_cpu is None:
+        return None
+    cpus = (pin_cpu,) if isinstance(pin_cpu, int) else tuple(pin_cpu)
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        raise NetcutError("--pin-cpu needs Linux (os.sched_setaffinity); leave it out on this system") from None
+    if not cpus or any(not isinstance(c, int) or isinstance(c, bool) or c not in allowed for c in cpus):
+        raise NetcutError(f"cannot pin to CPU(s) {list(cpus)}: allowed CPUs are {allowed}")
+    if len(set(cpus)) < threads:
+        raise NetcutError(
+            f"pinning {threads} threads to {len(set(cpus))} core(s) {sorted(set(cpus))} would make them share a core; "
+            f"pin at least {threads} cores or use --threads {len(set(cpus))}"
+        )
+    return tuple(sorted(set(cpus)))
+
+
+def group_windows(items: Sequence, per_window: int) -> list[list]:
+    """``items`` cut into consecutive windows of at most ``per_window``, sizes as equal as they can be
+    (17 by 8: 6, 6, 5), so no window is left with one configuration to interleave."""
+    require_positive_int("configurations per window", per_window)
+    n = len(items)
+    if n == 0:
+        return []
+    k = math.ceil(n / per_window)
+    sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    out, i = [], 0
+    for size in sizes:
+        out.append(list(items[i:i + size]))
+        i += size
+    return out
+
+
+def estimate_seconds(n_configs: int, *, method: str, runtime: str, per_window: int = WINDOW_CONFIGS,
+                     window_s: float | None = None) -> float:
+    """How long :func:`profile` will take for ``n_configs`` configurations (before it starts).
+
+    Windowed: every window lasts its ``window_s`` (unless ``min_rounds`` rounds of its networks take longer,
+    which the estimate cannot know) plus building and compiling its networks.  Per configuration
+    (round model): ~6 s of rounds each plus starting a child."""
+    prepare = _PREPARE_S_PER_CONFIG.get(runtime, 10.0) * n_configs
+    if method == WINDOW_METHOD:
+        windows = group_windows(range(n_configs), per_window)
+        return sum(window_seconds(len(w)) if window_s is None else window_s for w in windows) + prepare
+    return n_configs * 10.0 + prepare
+
+
+def _positive(name: str, value, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    require_positive_int(name, value)
+
+
+def _configs(models, resolutions, widths, corpus) -> list:
+    from .corpus import ProfileConfig, get_corpus
+
+    if resolutions is not None:
+        for r in resolutions:
+            if not isinstance(r, int) or isinstance(r, bool) or r <= 0:
+                raise NetcutError(f"resolution must be a positive integer number of pixels, got {r!r}")
+    if widths is not None:
+        for w in widths:
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not (0 < w < math.inf):
+                raise NetcutError(f"width must be a positive number, got {w!r}")
+    if models is None:
+        configs = list(get_corpus(corpus)) if corpus is None or isinstance(corpus, str) else list(corpus)
+        if resolutions is not None:
+            configs = [c for c in configs if c.resolution_px in set(resolutions)]
+        if widths is not None:
+            configs = [c for c in configs if float(c.width) in {float(w) for w in widths}]
+        if not configs:
+            raise NetcutError("the corpus has no configuration at the given --resolutions / --widths; "
+                              "drop those options or pick values the corpus uses")
+        return configs
+    if isinstance(models, str):
+        models = [models]
+    if corpus is not None:
+        raise NetcutError("give either models or a corpus, not both")
+    if not models:
+        raise NetcutError("no model given; pass model names or leave them out to profile the default corpus")
+    return [ProfileConfig(m, r, float(w)) for m in models for r in (resolutions or [224]) for w in (widths or [1.0])]
+
+
+def _check_names(configs) -> None:
+    """Names and widths (cheap: nothing is built)."""
+    from ..graph.zoo import MODELS, resolve_spec
+
+    for c in configs:
+        spec = resolve_spec(c.model)
+        if spec.name in MODELS and float(c.width) not in spec.widths:
+            raise NetcutError(f"model {c.model!r} cannot be built at width {c.width}; allowed widths: "
+                              f"{', '.join(str(w) for w in spec.widths)}")
+
+
+def _export_configs(configs, runtime: str, batch_size: int, cache_dir, progress: bool) -> None:
+    """Export each configuration's chain to the ONNX cache (the children then only read it)."""
+    from tqdm import tqdm
+
+    from ..graph.blocks import load_chain
+    from .runtimes import export_chain_onnx, get_runtime
+
+    if get_runtime(runtime).graph != "onnx" or not configs:
+        return
+    import torch
+
+    for c in tqdm(configs, desc="ONNX export", unit="config", disable=not progress, file=sys.stderr):
+        chain = load_chain(c.model, c.resolution_px, width=c.width, batch_size=batch_size)
+        x = torch.zeros(chain.input_shape)
+        export_chain_onnx(list(chain.blocks), x, name=f"{c.model} at {c.resolution_px} px", cache_dir=cache_dir)
+
+
+def _validate_configs(configs) -> None:
+    """Fail fast, before any child starts: every network builds, is a module and traces.
+
+    Each (model, width) is built once, at the smallest resolution it will be measured at.
+    """
+    from ..graph.blocks import split_model
+    from ..graph.zoo import build_model, resolve_spec
+
+    smallest: dict[tuple[str, float], int] = {}
+    for c in configs:
+        key = (c.model, float(c.width))
+        smallest[key] = min(smallest.get(key, c.resolution_px), c.resolution_px)
+    for (name, width), res in smallest.items():
+        model = build_model(name, width=width, resolution=res)
+        split_model(model, res, name=name, head_start=resolve_spec(name).head_start)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def _child_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(CHILD_ENV)
+    env.update(extra or {})
+    env["OMP_NUM_THREADS"] = str(threads)
+    env["MKL_NUM_THREADS"] = str(threads)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _run_child(job: dict, workdir: Path, timeout_s: float) -> tuple[dict | None, str]:
+    """Run one measuring child on ``job``; its result (``{"rows": [rows of each configuration]}``) or None and why."""
+    job_path = workdir / "job.json"
+    result_path = workdir / "rows.json"
+    err_path = workdir / "stderr.txt"
+    with contextlib.suppress(FileNotFoundError):
+        result_path.unlink()
+    job_path.write_text(json.dumps(job), encoding="utf-8")
+    cmd = [sys.executable, "-m", _CHILD_MODULE, "--worker", str(job_path), "--result", str(result_path)]
+    with open(err_path, "w", encoding="utf-8") as err:
+        try:
+            proc = subprocess.run(cmd, env=_child_env(job["threads"], job.get("child_env")), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=err, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            return None, f"timed out after {timeout_s:.0f} s (raise timeout_s or lower --repeats)"
+    if proc.returncode != 0:
+        last = _last_line(err_path) or "(no message)"
+        return None, f"child exited with status {proc.returncode}: {last}"
+    try:
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+        result["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, f"child wrote no readable result: {exc}"
+    return result, ""
+
+
+#: Orders ``profile`` can measure configurations in (see its docstring).
+PROFILE_ORDERS: tuple[str, ...] = ("shuffled", "given")
+
+
+def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
+            resolutions: Sequence[int] | None = None, widths: Sequence[float] | None = None, threads: int = 1,
+            batch_size: int = 1, repeats: int | None = None, warmup: int | None = None, pin_cpu=None,
+            device: str = "cpu", progress: bool = True, corpus=None,
+            timeout_s: float | None = None, order: str = "shuffled", runtime: str = "torch",
+            onnx_cache=None, method: str = WINDOW_METHOD, per_window: int = WINDOW_CONFIGS,
+            window_s: float | None = None, min_rounds: int | None = None, estimate=None,
+            samples_out=None, child_env: dict[str, str] | None = None) -> ProfileSummary:
+    """Measure configurations, each in a fresh child process, appending rows to ``out``.
+
+    ``models`` None: the corpus ``corpus`` (a name from :data:`latmodel.measure.corpus.CORPORA`,
+    default ``"default"``, or a list of :class:`~latmodel.measure.corpus.ProfileConfig`),
+    restricted to ``resolutions`` / ``widths`` when given.  Otherwise every model x
+    resolution (default 224) x width (default 1.0).  Configurations already in
+    ``out`` are skipped, so re-running an interrupted command resumes it.
+
+    ``order``: ``"shuffled"`` (default) measures the configurations in a fixed
+    pseudo-random order (the same every run: a resumed run continues it),
+    ``"given"`` in the order listed.  Why shuffled: a shared machine's speed drifts over
+    minutes, beyond what a configuration's rounds can see; measured family after family,
+    a slow spell shifts a whole architecture family (two passes of the 154-configuration
+    corpus on 2026-11-28 differed by a median +5% for DenseNet, GoogLeNet, MobileNetV3
+    and EfficientNet-Lite, about 0% for the rest), which is the error leave-one-family-out
+    validation is most sensitive to.  Shuffled, the drift becomes per-configuration noise.
+
+    ``runtime``: what runs the networks (:data:`latmodel.measure.runtimes.RUNTIMES`); ONNX runtimes
+    export every configuration to ``onnx_cache`` first (default
+    :func:`latmodel.measure.runtimes.onnx_cache_dir`).
+
+    ``method`` (:data:`latmodel.measure.rows.MEASURE_METHODS`): ``"window"`` (default) measures
+    ``per_window`` configurations at a time in one child, round-robin in warm bursts over a
+    window of ``window_s`` seconds and at least ``min_rounds`` rounds (default
+    :attr:`latmodel.measure.bursts.BurstPolicy.min_rounds`) (:func:`latmodel.measure.rows.measure_window`), the minimum of each
+    quantity's warm samples as the reference; ``"round-model"`` measures one configuration per child in its own rounds
+    (schema 1-3's method, kept to compare with: its latencies repeat far worse on a shared host).
+    ``estimate(seconds, n_configs, n_windows)`` is called once before the first child starts.
+    ``samples_out``: a JSON file that receives every raw sample of the windows measured now, by
+    ``config_id`` (window method only; for studies of the statistic).  ``child_env``: environment
+    variables the measuring children get on top of :data:`CHILD_ENV` (for studies of the method, e.g.
+    ``GLIBC_TUNABLES`` in benchmarks/bench_repeatability.py; the table does not record them).
+
+    Everything the user gave is validated before the first child starts
+    (:class:`NetcutError`); a child that crashes or times out is reported in the
+    summary and the others continue.
+    """
+    from .table import TABLE_SCHEMA_VERSION, append_rows, read_table
+
+    started = time.monotonic()
+    out = Path(out)
+    if not out.parent.exists():
+        raise NetcutError(f"output folder {str(out.parent)!r} does not exist; create it first (mkdir -p {out.parent})")
+    if out.is_dir():
+        raise NetcutError(f"--out {str(out)!r} is a folder; give a CSV file path such as {out / 'table.csv'}")
+    _positive("threads", threads)
+    _positive("batch size", batch_size)
+    _positive("repeats", repeats, allow_none=True)
+    _positive("warmup", warmup, allow_none=True)
+    check_device_kind(device)
+    from .runtimes import require_runtime
+
+    require_runtime(runtime, device)
+    if timeout_s is None:
+        timeout_s = max(_DEFAULT_TIMEOUT_S, 6.0 * (window_s or _WINDOW_S_BOUNDS[1]))
+    if not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
+        raise NetcutError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
+    if order not in PROFILE_ORDERS:
+        raise NetcutError(f"order must be one of {', '.join(PROFILE_ORDERS)}, got {order!r}")
+    if method not in MEASURE_METHODS:
+        raise NetcutError(f"method must be one of {', '.join(MEASURE_METHODS)}, got {method!r}")
+    _positive("configurations per window", per_window)
+    if window_s is not None and not (isinstance(window_s, (int, float)) and 0 <= window_s < math.inf):
+        raise NetcutError(f"window must be a number of seconds >= 0, got {window_s!r}")
+    _positive("min_rounds", min_rounds, allow_none=True)
+    if child_env is not None and not (isinstance(child_env, dict)
+                                      and all(isinstance(k, str) and isinstance(v, str) for k, v in child_env.items())):
+        raise NetcutError(f"child_env must map variable names to string values, got {child_env!r}")
+    if method == WINDOW_METHOD and (repeats is not None or warmup is not None):
+        raise NetcutError("--repeats / --warmup set the round-model method's rounds; windows run until --window-s "
+                          "has passed: drop them or add --method round-model")
+    cpus = _pinned_cpus(pin_cpu, threads)
+    configs = _configs(models, resolutions, widths, corpus)
+    _check_names(configs)
+    record = device_record(device, threads=threads, batch_size=batch_size, runtime=runtime)
+    ids = [make_config_id(c.model, c.resolution_px, c.width, batch_size, threads, record.device_id) for c in configs]
+    done, versions = set(), set()
+    if out.exists() and out.stat().st_size > 0:
+        try:  # one read gives both what is measured already and the schema it was written with
+            existing = read_table(out, required=("config_id",))
+        except TableError as exc:
+            raise TableError(f"cannot resume into {str(out)!r}: {exc}") from None
+        done = set(existing["config_id"].astype(str))
+        if "schema_version" in existing.columns:
+            versions = {int(v) for v in existing["schema_version"].dropna().unique()}
+    if versions - {TABLE_SCHEMA_VERSION}:
+        raise TableError(f"cannot resume into {str(out)!r}: it holds schema {sorted(versions)} rows and this netcut "
+                         f"writes schema {TABLE_SCHEMA_VERSION}; measure into a new file with --out")
+    todo = list(zip(configs, ids))
+    if order == "shuffled":
+        random.Random(0).shuffle(todo)  # the whole list, then what is done is dropped: resuming keeps the order
+    todo = [(c, i) for c, i in todo if i not in done]
+    _validate_configs([c for c, _ in todo])
+    _export_configs([c for c, _ in todo], runtime, batch_size, onnx_cache, progress)
+
+    outcomes = [ConfigOutcome(i, "skipped") for c, i in zip(configs, ids) if i in done]
+    windows = group_windows(todo, per_window if method == WINDOW_METHOD else 1)
+    if estimate is not None and todo:
+        estimate(estimate_seconds(len(todo), method=method, runtime=runtime, per_window=per_window,
+                                  window_s=window_s), len(todo), len(windows))
+    from tqdm import tqdm
+
+    base_job = {"threads": threads, "batch_size": batch_size, "repeats": repeats, "warmup": warmup, "device": device,
+                "pin_cpu": list(cpus) if cpus else None, "record": record.to_dict(), "runtime": runtime,
+                "onnx_cache": str(onnx_cache) if onnx_cache is not None else None, "method": method,
+                "window_s": window_s, "keep_samples": samples_out is not None,
+                "min_rounds": int(min_rounds if min_rounds is not None else BurstPolicy.min_rounds),
+                "child_env": dict(child_env or {})}
+    raw: dict = {}
+    bar = tqdm(total=len(todo), unit="config", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="latmodel-profile-") as tmp:
+            for window in windows:
+                label = window[0][1].rsplit("@", 1)[0] + (f" +{len(window) - 1}" if len(window) > 1 else "")
+                bar.set_postfix_str(label, refresh=True)
+                job = {**base_job, "configs": [c.to_dict() for c, _ in window],
+                       "window_s": window_s if window_s is not None else window_seconds(len(window))}
+                t0 = time.monotonic()
+                result, why = _run_child(job, Path(tmp), timeout_s)
+                seconds = time.monotonic() - t0
+                if result is None:
+                    logger.warning("window of %d configuration(s) failed: %s", len(window), why)
+                    outcomes += [ConfigOutcome(cid, "failed", seconds=seconds, reason=why) for _, cid in window]
+                else:
+                    for (config, cid), rows in zip(window, result["rows"]):
+                        if rows and rows[0]["config_id"] != cid:
+                            raise RuntimeError(f"child measured {rows[0]['config_id']!r}, expected {cid!r}")
+                        append_rows(out, rows)
+                        outcomes.append(_outcome(cid, rows, seconds / len(window), result.get("diagnostics", {})))
+                    if samples_out is not None and result.get("samples"):
+                        from ..fileio import atomic_write_text
+
+                        raw[f"window{len(raw)}"] = result["samples"]
+                        atomic_write_text(Path(samples_out), json.dumps(raw))
+                bar.update(len(window))
+    finally:
+        bar.close()
+    return ProfileSummary(out_path=str(out), outcomes=tuple(outcomes), seconds=time.monotonic() - started)
+
+
+def _outcome(cid: str, rows: list[dict], seconds: float, diagnostics: dict) -> ConfigOutcome:
+    return ConfigOutcome(
+        cid, "measured", rows=len(rows), seconds=seconds, n_blocks=len(rows),
+        network_ms=float(rows[0]["network_ms"]), incontext_sum_ms=float(sum(r["incontext_ms"] for r in rows)),
+        flagged_rows=sum(int(r["flagged"]) for r in rows),
+        timestamped_total_ms=float(diagnostics.get("timestamped_total_min_ms", math.nan)))

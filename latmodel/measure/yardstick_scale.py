@@ -1,0 +1,82 @@
+"""Put windows measured at different times on one scale: divide out each window's yardstick.
+
+Every windowed table row carries the yardstick workload's statistic in its window (``yardstick_ms``,
+:func:`latmodel.measure.bursts.yardstick`).  On a shared host a whole window can fall into a slow phase (30-45%
+slow for over a minute on the 2-core Xeon guest); the yardstick slows with it.  Scaling a row's latencies
+by ``reference_ms / yardstick_ms`` gives them at the machine speed where the yardstick takes
+``reference_ms``: by default the fastest window of the table (its fast state), or a device's reference
+carried by a predictor, so two tables of one device compare on the same scale.
+
+A scaled row's ``yardstick_ms`` becomes the reference (what it was measured at moves to
+``window_yardstick_ms``), so scaling again to the same reference changes nothing.
+
+Only rows whose yardstick is the current one (:data:`latmodel.measure.bursts.YARDSTICK_NAME`) are scaled; others
+(round-model rows, schema 4 GEMM yardsticks) keep their values and are counted in the result.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ..errors import NetcutError
+from ..records import ScalarRecord
+from .bursts import YARDSTICK_NAME
+
+__all__ = ["SCALED_COLUMNS", "YardstickScale", "scale_to_yardstick", "reference_ms_of"]
+
+#: The latency columns a window's speed scales (yardstick_ms itself is kept as measured).
+SCALED_COLUMNS: tuple[str, ...] = ("incontext_ms", "incontext_median_ms", "alone_ms", "alone_median_ms", "prefix_ms",
+                                   "prefix_median_ms", "prefix_p90_ms", "network_ms", "network_median_ms")
+
+
+@dataclasses.dataclass(frozen=True)
+class YardstickScale(ScalarRecord):
+    """What :func:`scale_to_yardstick` did: the reference, how many rows it scaled and left, the factors' range."""
+
+    reference_ms: float
+    rows_scaled: int
+    rows_unscaled: int
+    min_factor: float
+    max_factor: float
+
+
+def _scalable(df):
+    if "yardstick_ms" not in df.columns or "yardstick" not in df.columns:
+        return None
+    import numpy as np
+
+    y = df["yardstick_ms"].astype(float)
+    return (df["yardstick"].astype(str) == YARDSTICK_NAME) & np.isfinite(y) & (y > 0)
+
+
+def reference_ms_of(df) -> float:
+    """The table's fastest window's yardstick (ms); NaN when no row has the current yardstick."""
+    ok = _scalable(df)
+    if ok is None or not ok.any():
+        return math.nan
+    return float(df.loc[ok, "yardstick_ms"].astype(float).min())
+
+
+def scale_to_yardstick(df, reference_ms: float | None = None):
+    """``(scaled copy of df, YardstickScale)``: latency columns times ``reference_ms / yardstick_ms``.
+
+    ``reference_ms`` defaults to :func:`reference_ms_of` (the table's fastest window).  Raises
+    :class:`~latmodel.errors.NetcutError` for a reference that is not a positive number.
+    """
+    ref = reference_ms_of(df) if reference_ms is None else float(reference_ms)
+    ok = _scalable(df)
+    out = df.copy()
+    if ok is None or not ok.any():
+        return out, YardstickScale(ref, 0, len(df), 1.0, 1.0)
+    if not (math.isfinite(ref) and ref > 0):
+        raise NetcutError(f"the yardstick reference must be a positive number of ms, got {reference_ms!r}")
+    factor = ref / out.loc[ok, "yardstick_ms"].astype(float)
+    for col in SCALED_COLUMNS:
+        if col in out.columns:
+            out[col] = out[col].astype(float)
+            out.loc[ok, col] = out.loc[ok, col] * factor
+    if "window_yardstick_ms" not in out.columns:
+        out["window_yardstick_ms"] = out["yardstick_ms"].astype(float)
+    out["yardstick_ms"] = out["yardstick_ms"].astype(float)
+    out.loc[ok, "yardstick_ms"] = ref
+    return out, YardstickScale(ref, int(ok.sum()), int((~ok).sum()), float(factor.min()), float(factor.max()))

@@ -1,0 +1,147 @@
+"""Simple latency estimators that the XGBoost predictor must beat.
+
+All of them answer for every row of a measurement table (one row per block of a
+configuration) the latency of the *prefix* ending at that block, i.e. of a TRN
+cut there, so they compare directly with ``prefix_ms``:
+
+* :class:`FlopsLinearBaseline` -- latency linear in the prefix's FLOPs
+  (``intercept_ms + ms_per_gflop * cumulative GFLOPs``), fitted on training rows by
+  least squares on the *relative* error (weights 1 / measured latency), which is
+  the most favourable fit for the relative metrics we report.
+* :class:`FlopsLogLogBaseline` -- ``log latency`` linear in ``log FLOPs`` (a power law;
+  the best of the FLOPs-only estimators in ../shared/reference/anchors.md).
+* :func:`alone_lookup_prefix_ms` -- a lookup table of blocks timed alone
+  (``alone_ms``), summed along the chain.
+* :func:`incontext_sum_prefix_ms` -- the blocks' measured in-context latencies
+  summed along the chain (oracle-ish: needs the network measured already).
+
+Tables must be sorted by configuration and block index (:func:`sort_blocks`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from ..errors import TableError
+
+__all__ = [
+    "FlopsLinearBaseline",
+    "FlopsLogLogBaseline",
+    "alone_lookup_prefix_ms",
+    "incontext_sum_prefix_ms",
+    "sort_blocks",
+    "cumsum_by_config",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def sort_blocks(table):
+    """``table`` sorted by (config_id, block_index), index reset; checks blocks are 0..n-1 per config."""
+    df = table.sort_values(["config_id", "block_index"], kind="stable").reset_index(drop=True)
+    expected = df.groupby("config_id", sort=False).cumcount()
+    if not (expected.to_numpy() == df["block_index"].to_numpy()).all():
+        bad = df.loc[expected.to_numpy() != df["block_index"].to_numpy(), "config_id"].iloc[0]
+        raise TableError(
+            f"configuration {bad!r} does not have consecutive blocks 0..n-1 (duplicated or missing rows); "
+            "re-measure it or remove its rows from the table"
+        )
+    return df
+
+
+def cumsum_by_config(table, values):
+    """Cumulative sum of ``values`` (aligned with the sorted ``table``) along each configuration's chain."""
+    import numpy as np
+    import pandas as pd
+
+    s = pd.Series(np.asarray(values, dtype=float), index=table.index)
+    return s.groupby(table["config_id"].to_numpy(), sort=False).cumsum().to_numpy()
+
+
+def _prefix_gflops_and_ms(table, what: str):
+    """(cumulative GFLOPs, measured prefix ms) of every row of the sorted ``table``."""
+    if "prefix_ms" not in table.columns or table["prefix_ms"].isna().all():
+        raise TableError(f"the {what} baseline needs the 'prefix_ms' column")
+    gflops = cumsum_by_config(table, table["flops"]) / 1e9
+    return gflops, table["prefix_ms"].to_numpy(dtype=float)
+
+
+@dataclasses.dataclass(frozen=True)
+class FlopsLinearBaseline:
+    """Prefix latency = ``intercept_ms + ms_per_gflop * GFLOPs of the prefix``."""
+
+    intercept_ms: float = 0.0
+    ms_per_gflop: float = 0.0
+    n_rows: int = 0
+
+    @classmethod
+    def fit(cls, table) -> "FlopsLinearBaseline":
+        """Least squares on relative error over the prefix rows of the (sorted) ``table``."""
+        import numpy as np
+
+        gflops, y = _prefix_gflops_and_ms(table, "linear-in-FLOPs")
+        ok = np.isfinite(y) & (y > 0)
+        x, y = gflops[ok], y[ok]
+        w = 1.0 / y
+        design = np.stack([np.ones_like(x), x], axis=1) * w[:, None]
+        (b, a), *_ = np.linalg.lstsq(design, y * w, rcond=None)
+        return cls(intercept_ms=float(b), ms_per_gflop=float(a), n_rows=int(ok.sum()))
+
+    def predict_prefix_ms(self, table):
+        import numpy as np
+
+        gflops = cumsum_by_config(table, table["flops"]) / 1e9
+        return np.maximum(self.intercept_ms + self.ms_per_gflop * gflops, 1e-3)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FlopsLinearBaseline":
+        return cls(intercept_ms=float(d["intercept_ms"]), ms_per_gflop=float(d["ms_per_gflop"]),
+                   n_rows=int(d.get("n_rows", 0)))
+
+
+@dataclasses.dataclass(frozen=True)
+class FlopsLogLogBaseline:
+    """Prefix latency = ``exp(log_ms_at_1_gflop) * GFLOPs ** exponent`` (least squares in log space)."""
+
+    log_ms_at_1_gflop: float = 0.0
+    exponent: float = 1.0
+    n_rows: int = 0
+
+    @classmethod
+    def fit(cls, table) -> "FlopsLogLogBaseline":
+        import numpy as np
+
+        gflops, y = _prefix_gflops_and_ms(table, "log-log FLOPs")
+        ok = np.isfinite(y) & (y > 0) & (gflops > 0)
+        design = np.stack([np.ones(int(ok.sum())), np.log(gflops[ok])], axis=1)
+        (b, a), *_ = np.linalg.lstsq(design, np.log(y[ok]), rcond=None)
+        return cls(log_ms_at_1_gflop=float(b), exponent=float(a), n_rows=int(ok.sum()))
+
+    def predict_prefix_ms(self, table):
+        import numpy as np
+
+        gflops = np.maximum(cumsum_by_config(table, table["flops"]) / 1e9, 1e-9)
+        return np.exp(self.log_ms_at_1_gflop + self.exponent * np.log(gflops))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FlopsLogLogBaseline":
+        return cls(log_ms_at_1_gflop=float(d["log_ms_at_1_gflop"]), exponent=float(d["exponent"]),
+                   n_rows=int(d.get("n_rows", 0)))
+
+
+def alone_lookup_prefix_ms(table):
+    """Prefix latency as the sum of the blocks' ``alone_ms`` (a lookup table of blocks timed alone)."""
+    if "alone_ms" not in table.columns:
+        raise TableError("the lookup-table baseline needs the 'alone_ms' column")
+    return cumsum_by_config(table, table["alone_ms"])
+
+
+def incontext_sum_prefix_ms(table):
+    """Prefix latency as the sum of the blocks' measured ``incontext_ms``."""
+    return cumsum_by_config(table, table["incontext_ms"])

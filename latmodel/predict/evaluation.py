@@ -1,0 +1,314 @@
+"""Scoring the predictor: leave-one-family-out cross validation, ``fit_tables``, ``evaluate_tables``, plots.
+
+Every estimator is scored at three levels on unflagged rows: blocks (vs
+``incontext_ms``), prefixes (vs ``prefix_ms``) and whole networks (vs
+``network_ms``), ours against the simple estimators of :mod:`latmodel.predict.baselines`.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from .artifact import MANIFEST_NAME, sha256_file
+from .baselines import (
+    FlopsLinearBaseline,
+    FlopsLogLogBaseline,
+    alone_lookup_prefix_ms,
+    incontext_sum_prefix_ms,
+    sort_blocks,
+)
+from ..cluster import connect_scheduler
+from ..errors import ArtifactError, TableError
+from ..measure.yardstick_scale import scale_to_yardstick
+from .metrics import ErrorMetrics, error_metrics
+from .model import LatencyModel
+from .predictor_io import load_predictor, save_predictor
+from .reports import CrossValidation, EvaluationReport, FitReport
+
+__all__ = [
+    "OutOfFold",
+    "levels_for",
+    "by_family_within10",
+    "cross_validate_predictions",
+    "cross_validate",
+    "fit_tables",
+    "evaluate_tables",
+    "plot_predicted_vs_measured",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def levels_for(df, prefix_pred, block_pred=None) -> dict[str, ErrorMetrics]:
+    """Block / prefix / network metrics on unflagged rows of the sorted frame ``df``."""
+    import numpy as np
+
+    ok = df["flagged"].to_numpy() != 1
+    out = {}
+    if block_pred is not None:
+        out["block"] = error_metrics(np.asarray(block_pred)[ok], df["incontext_ms"].to_numpy(float)[ok])
+    if "prefix_ms" in df.columns:
+        meas = df["prefix_ms"].to_numpy(float)
+        m = ok & np.isfinite(meas)
+        out["prefix"] = error_metrics(np.asarray(prefix_pred)[m], meas[m])
+    if "network_ms" in df.columns:
+        last = (df["block_index"] == df.groupby("config_id", sort=False)["block_index"].transform("max")).to_numpy()
+        unflagged_cfg = df.groupby("config_id", sort=False)["flagged"].transform("max").to_numpy() != 1
+        meas = df["network_ms"].to_numpy(float)
+        m = last & unflagged_cfg & np.isfinite(meas)
+        out["network"] = error_metrics(np.asarray(prefix_pred)[m], meas[m])
+    return out
+
+
+def by_family_within10(df, prefix_pred) -> dict[str, float]:
+    """Share (%) of unflagged prefixes within 10 % of ``prefix_ms``, by family."""
+    import numpy as np
+
+    out = {}
+    if "prefix_ms" not in df.columns:
+        return out
+    meas = df["prefix_ms"].to_numpy(float)
+    ok = (df["flagged"].to_numpy() != 1) & np.isfinite(meas)
+    rel = np.abs(np.asarray(prefix_pred) / meas - 1.0)
+    fam = df["family"].astype(str).to_numpy()
+    for f in sorted(set(fam[ok])):
+        m = ok & (fam == f)
+        out[f] = float(np.mean(rel[m] <= 0.10) * 100.0)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class OutOfFold:
+    """Leave-one-family-out predictions for the rows of ``df`` (ours and the FLOPs baselines)."""
+
+    df: Any
+    ours_block: Any
+    ours_prefix: Any
+    ours_upper: Any
+    flops_linear: Any
+    flops_loglog: Any = None
+
+
+def cross_validate_predictions(table, params: dict | None = None, *, init_model: LatencyModel | None = None,
+                               families: Sequence[str] | None = None, log_progress: bool = True,
+                               client=None) -> OutOfFold:
+    """Leave-one-family-out predictions for every non-``random`` row (ours and the FLOPs baseline).
+
+    ``client``: train each fold's boosters on that Dask cluster (folds run one after another).
+    """
+    import numpy as np
+
+    df = LatencyModel.validate_table(table)
+    fams = sorted({str(f) for f in df["family"]} - {"random"}) if families is None else list(families)
+    if not fams:
+        raise TableError("cross-validation needs at least one family besides 'random'")
+    parts = []
+    for i, fam in enumerate(fams):
+        test = df["family"].astype(str) == fam
+        train, held = df[~test], df[test].reset_index(drop=True)
+        if train.empty:
+            raise TableError(f"cross-validation needs more than one family; the table has only {fam!r}")
+        model = LatencyModel(**(params or {})).fit(train, init_model=init_model, client=client)
+        s1, prefix, upper = model.predict_table(held)
+        has_prefix = "prefix_ms" in train.columns and train["prefix_ms"].notna().any()
+        nan = np.full(len(held), np.nan)
+        flops = FlopsLinearBaseline.fit(sort_blocks(train)).predict_prefix_ms(held) if has_prefix else nan
+        loglog = FlopsLogLogBaseline.fit(sort_blocks(train)).predict_prefix_ms(held) if has_prefix else nan
+        parts.append((held, s1, prefix, upper, flops, loglog))
+        if log_progress:
+            logger.info("cross-validation fold %d/%d (held out %s) done", i + 1, len(fams), fam)
+    import pandas as pd
+
+    df_all = pd.concat([p[0] for p in parts], ignore_index=True)
+    cat = [np.concatenate([p[k] for p in parts]) for k in range(1, 6)]
+    return OutOfFold(df=df_all, ours_block=cat[0], ours_prefix=cat[1], ours_upper=cat[2], flops_linear=cat[3],
+                     flops_loglog=cat[4])
+
+
+def _estimator_levels(oof: OutOfFold) -> dict[str, dict[str, ErrorMetrics]]:
+    df = oof.df
+    levels = {"ours": levels_for(df, oof.ours_prefix, oof.ours_block)}
+    if "prefix_ms" in df.columns:
+        levels["linear in FLOPs"] = levels_for(df, oof.flops_linear)
+        levels["log-log in FLOPs"] = levels_for(df, oof.flops_loglog)
+    if "alone_ms" in df.columns and df["alone_ms"].notna().all():
+        levels["lookup of blocks alone"] = levels_for(df, alone_lookup_prefix_ms(df))
+    levels["summed in-context (measured)"] = levels_for(df, incontext_sum_prefix_ms(df))
+    return levels
+
+
+def cross_validate(table, params: dict | None = None, *, init_model: LatencyModel | None = None,
+                   client=None) -> CrossValidation:
+    """Leave-one-family-out cross-validation of ours against the simple estimators (see :mod:`baselines`)."""
+    oof = cross_validate_predictions(table, params, init_model=init_model, client=client)
+    return CrossValidation(
+        held_out_families=tuple(sorted(set(oof.df["family"].astype(str)))),
+        levels=_estimator_levels(oof),
+        prefix_within_10_by_family=by_family_within10(oof.df, oof.ours_prefix),
+    )
+
+
+def _table_records(paths) -> list[dict]:
+    return [{"path": str(p), "sha256": sha256_file(p), "bytes": Path(p).stat().st_size} for p in paths]
+
+
+def _base_record(folder: Path) -> dict:
+    """Which predictor an adapted one came from: its path, manifest sha256 and creation time."""
+    import json
+
+    manifest = folder / MANIFEST_NAME
+    created = json.loads(manifest.read_text()).get("created_at")
+    return {"path": str(folder), "manifest_sha256": sha256_file(manifest), "created_at": created}
+
+
+def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict | None = None,
+               scheduler: str | None = None) -> FitReport:
+    """Fit a predictor on measurement tables and write it to folder ``out``.
+
+    ``base``: an existing predictor folder to adapt (few rows of a new device); how is
+    ``params["adapt_strategy"]`` (default: the base's); the adapted predictor records the
+    base's path, manifest sha256 and creation time in ``adapted_from``.
+    ``cv``: run leave-one-family-out cross-validation first and store its metrics.
+    ``params``: :class:`LatencyModel` hyperparameters overriding the defaults (or the base's).
+    ``scheduler``: ``tcp://HOST:PORT`` of a Dask scheduler: every booster (final fit and
+    cross-validation folds, one fold after another) is trained there with
+    ``xgboost.dask``, its rows split into one partition per worker.  The tables are
+    still read here; the cheap parts (roofline least squares, baselines, prediction)
+    stay local.  The saved predictor has the same form as a local fit's.
+    """
+    from ..measure.table import read_tables
+
+    out = Path(out)
+    paths = [Path(p) for p in paths]
+    if out.exists() and not (out / MANIFEST_NAME).is_file():
+        raise ArtifactError(f"refusing to overwrite {str(out)!r}: it exists and is not a netcut predictor folder; "
+                            "choose another --out or remove it yourself")
+    if not out.parent.is_dir():
+        raise ArtifactError(f"output folder {str(out.parent)!r} does not exist; create it first (mkdir -p {out.parent})")
+    # every window on one scale before cross-validation splits the table (latmodel.measure.yardstick_scale)
+    table, scale = scale_to_yardstick(read_tables(paths))
+    if scale.rows_scaled:
+        logger.info("%d rows scaled to the yardstick's %.3f ms (factors %.3f-%.3f); %d rows without it", scale.rows_scaled,
+                    scale.reference_ms, scale.min_factor, scale.max_factor, scale.rows_unscaled)
+    init = load_predictor(base) if base is not None else None
+    params = {**(init.get_params() if init is not None else {}), **(params or {})}
+    base_record = None
+    if init is not None:
+        # refuse too small a table before cross-validation spends time on it (nothing is written to out)
+        probe = LatencyModel(**params)
+        probe.check_params()
+        df = LatencyModel.validate_table(table)
+        probe.check_adaptation_rows(df, probe.sample_weights(df))
+        base_record = _base_record(Path(base))
+    with contextlib.ExitStack() as stack:
+        client = None
+        if scheduler:
+            client = stack.enter_context(connect_scheduler(str(scheduler), need_xgboost=True))
+            logger.info("fitting on the Dask cluster at %s (%d workers)", scheduler, len(client.nthreads()))
+        t0 = time.perf_counter()
+        cvres = None
+        if cv:
+            fams = sorted({str(f) for f in table["family"]} - {"random"})
+            if len(fams) >= 2 or (len(fams) == 1 and "random" in set(table["family"].astype(str))):
+                cvres = cross_validate(table, params, init_model=init, client=client)
+            else:
+                logger.warning("cross-validation skipped: the table has fewer than two families")
+        model = LatencyModel(**params).fit(
+            table, init_model=init, client=client, table_records=_table_records(paths),
+            metrics={"leave_one_family_out": cvres.to_dict()} if cvres is not None else None,
+            base_record=base_record)
+    save_predictor(model, out)
+    fw = float(model.flagged_weight)
+    logger.info("%d flagged rows weighted %g", model.n_flagged_, fw)
+    return FitReport(out=str(out), tables=tuple(str(p) for p in paths), n_rows=model.n_rows_,
+                     n_configs=model.n_configs_, families=tuple(model.families_), n_flagged=model.n_flagged_,
+                     flagged_weight=fw, fit_seconds=time.perf_counter() - t0, base=str(base) if base else None,
+                     cross_validation=cvres)
+
+
+def device_difference(device: dict, df) -> str:
+    """One line when the table ``df`` was measured on another device or thread count than the predictor's
+    record ``device`` ('' when they agree)."""
+    said = []
+    for col, what in (("threads", "threads"), ("device_id", "device id"), ("runtime", "runtime")):
+        if col not in df.columns or device.get(col) is None:
+            continue
+        theirs = sorted({str(int(float(v))) if col == "threads" else str(v) for v in df[col].dropna().unique()})
+        mine = str(device[col])
+        if theirs and theirs != [mine]:
+            said.append(f"{what} {', '.join(theirs)} (the predictor's: {mine})")
+    return f"the table was measured with {'; '.join(said)}" if said else ""
+
+
+def evaluate_tables(predictor_path, tables: Sequence, *, plot=None) -> EvaluationReport:
+    """Score the predictor at ``predictor_path`` on ``tables`` (which it should never have seen)."""
+    from ..measure.table import read_tables
+
+    model = load_predictor(predictor_path)
+    df = LatencyModel.validate_table(read_tables([Path(t) for t in tables]))
+    other = device_difference(model.device_, df)
+    # the table's windows at the predictor's yardstick speed when it is this device's (else at its own fastest)
+    same = not other and model.yardstick_ is not None
+    df, _ = scale_to_yardstick(df, model.yardstick_["reference_ms"] if same else None)
+    if other:
+        logger.warning("%s: the errors below mix the predictor's error with the difference between devices", other)
+    s1, prefix, _ = model.predict_table(df)
+    levels = {"ours": levels_for(df, prefix, s1)}
+    if model.baseline_flops_ is not None:
+        levels["linear in FLOPs"] = levels_for(df, FlopsLinearBaseline.from_dict(model.baseline_flops_)
+                                                .predict_prefix_ms(df))
+    if model.baseline_flops_loglog_ is not None:
+        levels["log-log in FLOPs"] = levels_for(df, FlopsLogLogBaseline.from_dict(model.baseline_flops_loglog_)
+                                                 .predict_prefix_ms(df))
+    if "alone_ms" in df.columns and df["alone_ms"].notna().all():
+        levels["lookup of blocks alone"] = levels_for(df, alone_lookup_prefix_ms(df))
+    levels["summed in-context (measured)"] = levels_for(df, incontext_sum_prefix_ms(df))
+    plot_path = None
+    if plot is not None and "prefix_ms" in df.columns:
+        plot_path = str(plot_predicted_vs_measured(df, prefix, plot))
+    return EvaluationReport(
+        predictor=str(predictor_path), tables=tuple(str(t) for t in tables), n_rows=int(len(df)),
+        n_configs=int(df["config_id"].nunique()), n_flagged_left_out=int((df["flagged"] == 1).sum()),
+        levels=levels, prefix_within_10_by_family=by_family_within10(df, prefix), plot=plot_path,
+    )
+
+
+def plot_predicted_vs_measured(df, predicted_ms, path, *, title: str = "TRN prefix latency") -> Path:
+    """Log-log scatter of predicted vs measured ``prefix_ms`` with y=x and a +-10% band, by family."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    path = Path(path)
+    meas = df["prefix_ms"].to_numpy(float)
+    pred = np.asarray(predicted_ms, dtype=float)
+    ok = np.isfinite(meas) & (meas > 0) & (pred > 0)
+    fam = df["family"].astype(str).to_numpy()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    lo, hi = float(min(meas[ok].min(), pred[ok].min())) * 0.8, float(max(meas[ok].max(), pred[ok].max())) * 1.25
+    xs = np.geomspace(lo, hi, 50)
+    ax.fill_between(xs, xs * 0.9, xs * 1.1, color="0.85", label="+-10%")
+    ax.plot(xs, xs, "k-", lw=1, label="y = x")
+    cmap = plt.get_cmap("tab20")
+    for i, f in enumerate(sorted(set(fam[ok]))):
+        m = ok & (fam == f)
+        ax.scatter(meas[m], pred[m], s=10, color=cmap(i % 20), label=f, alpha=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("measured latency (ms)")
+    ax.set_ylabel("predicted latency (ms)")
+    within = float(np.mean(np.abs(pred[ok] / meas[ok] - 1) <= 0.1) * 100) if ok.any() else float("nan")
+    ax.set_title(f"{title}: {within:.1f}% within +-10% (n={int(ok.sum())})")
+    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

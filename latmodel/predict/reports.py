@@ -1,0 +1,171 @@
+"""Records of the predictor's results: a network's prediction, cross-validation, fit and evaluation.
+
+Frozen dataclasses with ``to_dict`` / ``from_dict`` only; their text form is
+:mod:`latmodel.predict.render`.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from .metrics import ErrorMetrics
+
+__all__ = ["NetworkPrediction", "CrossValidation", "FitReport", "EvaluationReport"]
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkPrediction:
+    """Predicted latency of every block and of every prefix (TRN cut) of one network.
+
+    ``prefix_latency_ms[k]`` is the predicted latency of blocks ``0..k`` run alone as
+    a network (a TRN backbone cut after block k, head excluded);
+    ``prefix_upper_ms[k]`` its upper bound at the predictor's ``upper_quantile``;
+    ``block_latency_ms[k]`` the block's in-context latency (stage 1).
+    """
+
+    model: str
+    resolution_px: int
+    width: float
+    block_names: tuple[str, ...]
+    block_latency_ms: tuple[float, ...]
+    prefix_latency_ms: tuple[float, ...]
+    prefix_upper_ms: tuple[float, ...]
+    total_latency_ms: float
+    extrapolation: tuple[str, ...] = ()
+
+    @property
+    def extrapolated(self) -> bool:
+        """Whether the network lies outside what the predictor was fitted on (``extrapolation`` says how)."""
+        return bool(self.extrapolation)
+
+    def __len__(self) -> int:
+        return len(self.block_names)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "resolution_px": self.resolution_px,
+            "width": self.width,
+            "total_latency_ms": self.total_latency_ms,
+            "extrapolated": self.extrapolated,
+            "extrapolation": list(self.extrapolation),
+            "blocks": [
+                {"index": i, "name": n, "block_latency_ms": b, "prefix_latency_ms": p, "prefix_upper_ms": u}
+                for i, (n, b, p, u) in enumerate(zip(self.block_names, self.block_latency_ms,
+                                                      self.prefix_latency_ms, self.prefix_upper_ms))
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetworkPrediction":
+        blocks = sorted(d["blocks"], key=lambda b: int(b["index"]))
+        return cls(
+            model=str(d["model"]),
+            resolution_px=int(d["resolution_px"]),
+            width=float(d["width"]),
+            block_names=tuple(str(b["name"]) for b in blocks),
+            block_latency_ms=tuple(float(b["block_latency_ms"]) for b in blocks),
+            prefix_latency_ms=tuple(float(b["prefix_latency_ms"]) for b in blocks),
+            prefix_upper_ms=tuple(float(b["prefix_upper_ms"]) for b in blocks),
+            total_latency_ms=float(d["total_latency_ms"]),
+            extrapolation=tuple(str(r) for r in d.get("extrapolation", ())),
+        )
+
+
+def _metrics_dict(d: dict[str, ErrorMetrics]) -> dict:
+    return {k: v.to_dict() for k, v in d.items()}
+
+
+def _metrics_from(d: dict) -> dict[str, ErrorMetrics]:
+    return {k: ErrorMetrics.from_dict(v) for k, v in d.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class CrossValidation:
+    """Leave-one-family-out metrics: ``levels[estimator][level]`` with level in block/prefix/network."""
+
+    held_out_families: tuple[str, ...]
+    levels: dict[str, dict[str, ErrorMetrics]]
+    prefix_within_10_by_family: dict[str, float]
+    residual_note: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "held_out_families": list(self.held_out_families),
+            "levels": {est: _metrics_dict(lv) for est, lv in self.levels.items()},
+            "prefix_within_10_by_family": dict(self.prefix_within_10_by_family),
+            "residual_note": self.residual_note,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CrossValidation":
+        return cls(
+            held_out_families=tuple(d["held_out_families"]),
+            levels={est: _metrics_from(lv) for est, lv in d["levels"].items()},
+            prefix_within_10_by_family={k: float(v) for k, v in d["prefix_within_10_by_family"].items()},
+            residual_note=str(d.get("residual_note", "")),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class FitReport:
+    """What ``fit_tables`` did: data used, leave-one-family-out metrics, where the predictor went."""
+
+    out: str
+    tables: tuple[str, ...]
+    n_rows: int
+    n_configs: int
+    families: tuple[str, ...]
+    n_flagged: int
+    flagged_weight: float
+    fit_seconds: float
+    base: str | None
+    cross_validation: CrossValidation | None
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["tables"] = list(self.tables)
+        d["families"] = list(self.families)
+        d["cross_validation"] = self.cross_validation.to_dict() if self.cross_validation else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FitReport":
+        cv = d.get("cross_validation")
+        return cls(out=str(d["out"]), tables=tuple(d["tables"]), n_rows=int(d["n_rows"]),
+                   n_configs=int(d["n_configs"]), families=tuple(d["families"]), n_flagged=int(d["n_flagged"]),
+                   flagged_weight=float(d["flagged_weight"]), fit_seconds=float(d["fit_seconds"]),
+                   base=d.get("base"), cross_validation=CrossValidation.from_dict(cv) if cv else None)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationReport:
+    """A predictor scored on tables it never saw: ours and the simple estimators, three levels."""
+
+    predictor: str
+    tables: tuple[str, ...]
+    n_rows: int
+    n_configs: int
+    n_flagged_left_out: int
+    levels: dict[str, dict[str, ErrorMetrics]]
+    prefix_within_10_by_family: dict[str, float]
+    plot: str | None
+
+    def to_dict(self) -> dict:
+        return {
+            "predictor": self.predictor,
+            "tables": list(self.tables),
+            "n_rows": self.n_rows,
+            "n_configs": self.n_configs,
+            "n_flagged_left_out": self.n_flagged_left_out,
+            "levels": {est: _metrics_dict(lv) for est, lv in self.levels.items()},
+            "prefix_within_10_by_family": dict(self.prefix_within_10_by_family),
+            "plot": self.plot,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EvaluationReport":
+        return cls(predictor=str(d["predictor"]), tables=tuple(d["tables"]), n_rows=int(d["n_rows"]),
+                   n_configs=int(d["n_configs"]), n_flagged_left_out=int(d["n_flagged_left_out"]),
+                   levels={e: _metrics_from(lv) for e, lv in d["levels"].items()},
+                   prefix_within_10_by_family={k: float(v) for k, v in d["prefix_within_10_by_family"].items()},
+                   plot=d.get("plot"))

@@ -1,0 +1,61 @@
+"""Roofline fit: in-context block latency ~ non-negative combination of per-kind FLOPs, bytes and layers.
+
+It prices the new classification head (:meth:`latmodel.predict.model.LatencyModel.head_latency_ms`),
+which no measured block resembles, and is the optional stage-1 prior.
+"""
+from __future__ import annotations
+
+from .chains import as_chains
+
+__all__ = ["ROOFLINE_TERMS", "roofline_design", "fit_roofline", "roofline_ms"]
+
+#: Roofline terms: name -> (columns summed, scale).  Coefficients are ms per unit.
+ROOFLINE_TERMS: dict[str, tuple[tuple[str, ...], float]] = {
+    "const": ((), 1.0),
+    "gflops_conv_dense": (("flops_conv_dense",), 1e-9),
+    "gflops_gemm": (("flops_conv_pointwise", "flops_linear"), 1e-9),
+    "gflops_conv_depthwise": (("flops_conv_depthwise",), 1e-9),
+    "gflops_conv_grouped": (("flops_conv_grouped",), 1e-9),
+    "gflops_memory_bound": (("flops_norm", "flops_pool", "flops_elementwise", "flops_other"), 1e-9),
+    "gbytes_activations": (("in_bytes", "out_bytes", "intermediate_bytes"), 1e-9),
+    "gbytes_params": (("param_bytes",), 1e-9),
+    "n_layers": (("n_conv_dense", "n_conv_pointwise", "n_conv_depthwise", "n_conv_grouped", "n_linear", "n_norm",
+                  "n_pool", "n_act"), 1.0),
+}
+
+
+def roofline_design(data):
+    """Design matrix of :data:`ROOFLINE_TERMS` for blocks (a sorted frame or :class:`~latmodel.predict.chains.Chains`)."""
+    import numpy as np
+
+    ch = as_chains(data)
+    cols = []
+    for name, (columns, scale) in ROOFLINE_TERMS.items():
+        if not columns:
+            cols.append(np.ones(len(ch)))
+        else:
+            cols.append(sum(ch.col(c) for c in columns) * scale)
+    return np.stack(cols, axis=1)
+
+
+def fit_roofline(df, y_ms, weights) -> dict[str, float]:
+    """Non-negative least squares on relative error: ms ~ sum(coef * term)."""
+    import numpy as np
+    from scipy.optimize import nnls
+
+    design = roofline_design(df)
+    w = np.asarray(weights, dtype=float) / np.asarray(y_ms, dtype=float)
+    scale = design.max(axis=0)
+    scale[scale == 0] = 1.0
+    coef, _ = nnls((design / scale) * w[:, None], np.asarray(y_ms, dtype=float) * w, maxiter=50 * design.shape[1])
+    coef = coef / scale
+    return {name: float(c) for name, c in zip(ROOFLINE_TERMS, coef)}
+
+
+def roofline_ms(data, coef: dict[str, float]):
+    """Roofline latency (ms, at least 1 us) of every block of ``data``."""
+    import numpy as np
+
+    design = roofline_design(data)
+    c = np.array([coef[name] for name in ROOFLINE_TERMS])
+    return np.maximum(design @ c, 1e-3)

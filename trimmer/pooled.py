@@ -1,0 +1,64 @@
+"""Pooled features of a network's blocks after several cuts, from one pass over the images: what head mode
+trains on (every cut of a base network from one pass) and what the probe scores."""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from latmodel.errors import NetcutError
+
+from .compute import amp_setup, progress as _progress, resolve_device
+from .splits import batches, to_model_input
+
+__all__ = ["extract_pooled_features"]
+
+
+def extract_pooled_features(blocks: Sequence[Any], x_uint8, resolution: int, cut_indices: Sequence[int],
+                            batch_size: int = 64, device: str = "cpu", progress: bool = True, *, amp: bool = True) -> dict:
+    """Pooled features after each cut in ``cut_indices``, from ONE pass over ``x_uint8``.
+
+    Runs ``blocks[0..max(cut_indices)]`` in eval mode without gradients, one
+    batch at a time (:func:`~trimmer.splits.to_model_input` at ``resolution``),
+    and records :func:`global_pool` of the output of each requested block.
+    Returns ``{k: float32 CPU tensor N x C_k}``.  The blocks are moved to
+    ``device``; their train/eval flags are restored afterwards.
+    """
+    import torch
+
+    from .trn import global_pool
+
+    cuts = sorted({int(k) for k in cut_indices})
+    if not cuts:
+        raise NetcutError("cut_indices is empty; give at least one block index to extract features after")
+    if cuts[0] < 0 or cuts[-1] >= len(blocks):
+        raise NetcutError(f"cut index {cuts[0] if cuts[0] < 0 else cuts[-1]} is out of range; the network has blocks 0..{len(blocks) - 1}")
+    if batch_size < 1:
+        raise NetcutError(f"batch_size must be >= 1, got {batch_size}")
+    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    autocast, _ = amp_setup(dev, amp)
+    used = list(blocks[: cuts[-1] + 1])
+    was_training = [b.training for b in used]
+    wanted = set(cuts)
+    out: dict[int, list] = {k: [] for k in cuts}
+    xs = x_uint8 if len(x_uint8) else x_uint8.new_zeros((1, *x_uint8.shape[1:]))
+    n_batches = math.ceil(len(xs) / batch_size)
+    try:
+        for b in used:
+            b.to(dev).eval()
+        with torch.no_grad():
+            for xb, _ in _progress(batches(xs, None, batch_size), total=n_batches, desc="features", enabled=progress):
+                h = to_model_input(xb.to(dev), resolution)
+                if h.dim() == 4:  # oneDNN's convolutions run 1.5-1.9x faster on channels-last input here
+                    h = h.contiguous(memory_format=torch.channels_last)
+                with autocast():
+                    for i, block in enumerate(used):
+                        h = block(h)
+                        if i in wanted:
+                            out[i].append(global_pool(h).float().cpu())
+    finally:
+        for b, t in zip(used, was_training):
+            b.train(t)
+    feats = {k: torch.cat(v) for k, v in out.items()}
+    if not len(x_uint8):
+        feats = {k: v[:0] for k, v in feats.items()}
+    return feats
