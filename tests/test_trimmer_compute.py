@@ -24,3 +24,13 @@ def test_resolve_device():
     assert resolve_device("cpu").type == "cpu"
     with pytest.raises(NetcutError, match="device must be 'cpu', 'cuda' or 'cuda:N'"):
         resolve_device("tpu")
+
+
+def test_keep_freed_memory_sets_glibc_thresholds_once_and_again():
+    import platform
+
+    from trimmer.compute import keep_freed_memory
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is expected
+    assert keep_freed_memory() is expected  # idempotent

@@ -530,6 +530,9 @@ def test_ranking_pass_never_runs_a_block_past_the_deepest_feasible_cut(fake_pred
                 h.remove()
 
     monkeypatch.setattr(trimmer.probe, "probe_base", counting)
+    import trimmer.pooled  # the hooks are on the caller's blocks: run those, not batch-norm-folded copies
+
+    monkeypatch.setattr(trimmer.pooled, "fold_batch_norms", lambda block: block)
     # 3 ms with the point prediction keeps cuts 0 and 1 (1.5, 2.5 ms); blocks 2 and 3 must never run
     report = run_search(_config(tiny_npz, propose="ranked", top_k=1), tmp_path / "r", progress=False)
     assert report["candidates_probed"] == 2

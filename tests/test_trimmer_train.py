@@ -233,3 +233,21 @@ def test_evaluate_accuracy_empty_is_nan():
     trn = TRN(tiny_blocks(), Head(8, 3))
     x = toy_data().test_x
     assert math.isnan(evaluate_accuracy(trn, x[:0], torch.zeros(0, dtype=torch.int64), RES))
+
+
+def test_fold_batch_norms_is_the_same_function_and_leaves_the_block_alone():
+    from trimmer.pooled import fold_batch_norms
+
+    torch.manual_seed(0)
+    block = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    block[1].running_mean.uniform_(-1, 1)
+    block[1].running_var.uniform_(0.5, 2.0)
+    folded = fold_batch_norms(block)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in block.modules())  # the caller's block is unchanged
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), block(x), atol=1e-5)
+    assert fold_batch_norms(block.train()) is block  # training batch norms are not folded
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
+    assert fold_batch_norms(plain) is plain

@@ -125,11 +125,12 @@ def run_job(job: TrainJob, data, progress: bool = False) -> list[dict]:
     state dict otherwise; it is None for a cut whose validation accuracy is
     below ``job.state_min_val`` (it cannot be chosen, so its weights stay here).
     """
-    from .compute import torch_threads
+    from .compute import keep_freed_memory, torch_threads
     from .pooled import extract_pooled_features
     from .train import train_head_on_features, train_trn
     from .train_config import TrainConfig
 
+    keep_freed_memory()  # a worker process too (idempotent)
     config = TrainConfig.from_dict(job.train)
     data = _job_data(data)
     chain, _ = base_chain(job.base, job.resolution_px, weights_path=job.weights_path, pretrained=job.pretrained,

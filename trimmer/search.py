@@ -39,7 +39,7 @@ from latmodel.predict.protocol import device_of, runtime_of
 from latmodel.predict.shipped import DEFAULT_SHIPPED, SHIPPED_DIR
 
 from .candidates import AUTO_RESOLUTIONS, DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_resolutions, resolve_resolutions
-from .compute import WORK_BAR_FORMAT, progress_bar
+from .compute import WORK_BAR_FORMAT, keep_freed_memory, progress_bar
 from .feasibility import Feasibility, MeasureFn
 from .jobs import SPLIT_ARRAYS, TrainJob, base_chain, run_jobs
 from .outcome import SearchOutcome, SearchTimings
@@ -257,6 +257,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
     t_start = time.perf_counter()
     out = Path(out)
     precheck(config, out)
+    keep_freed_memory()  # the feature passes reuse their batch buffers (compute.keep_freed_memory)
     weights = dict(config.weights)
     predictor = load_predictor(Path(config.predictor))
     if config.resolutions_px != AUTO_RESOLUTIONS:  # refused before any data or network is loaded
