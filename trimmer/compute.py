@@ -6,6 +6,7 @@ One helper each, shared by training (:mod:`trimmer.train`) and the search
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from typing import Iterator
 
@@ -25,12 +26,13 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _NEVER_TRIM_BYTES = 2**31 - 1
 
 
+@functools.lru_cache(maxsize=None)  # process-wide settings: once per process
 def keep_freed_memory() -> bool:
     """Let this process reuse freed memory instead of faulting in fresh pages for every batch: allocations up
     to the measuring children's mmap threshold (:data:`latmodel.measure.profiling.CHILD_ENV`) come from the
     heap, and the heap is never trimmed.  On the 2-core guest ``make demo`` spent 40% of its CPU time in the
-    kernel without it; its probe pass took 119 s with it against 154-158 s without (2026-12-03).  Process-wide
-    and idempotent; False where the C library has no ``mallopt`` (not glibc), which changes nothing else."""
+    kernel without it; its probe pass took 119 s with it against 154-158 s without (one run each, 2026-12-03,
+    nothing else running).  Set once per process; False where the C library has no ``mallopt`` (not glibc), which changes nothing else."""
     import ctypes
 
     from latmodel.measure.profiling import CHILD_ENV

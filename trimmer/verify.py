@@ -39,7 +39,8 @@ def trn_timer(bases: dict, n_classes: int, predictor) -> MeasureFn:
 
         chain, _ = bases[cand.base, cand.resolution_px]
         trn = copy.deepcopy(build_trn(chain, cand.cut, n_classes)).cpu().eval()
-        per_burst = BurstPolicy().untimed + BurstPolicy().timed
+        policy = BurstPolicy()
+        per_burst = policy.untimed + policy.timed
         bursts = int(min(100, max(6, MEASURE_SPAN_MS // (per_burst * max(cand.predicted_latency_ms, 1e-3)))))
         return verify_latency(trn, cand.resolution_px, predictor, None, bursts=bursts)
 

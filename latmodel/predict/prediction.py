@@ -10,6 +10,7 @@ from ..errors import NetcutError
 from ..graph.features import FEATURE_COLUMNS
 from .chains import FEATURE_INDEX, Chains, as_chains, to_chains
 from .prefix_features import bucket_of, prefix_features
+from .protocol import runtime_of
 from .ranges import (WIDEN_EXPONENT, extrapolation_distance, extrapolation_reasons, extrapolation_reasons_many,
                      widen_upper)
 from .reports import NetworkPrediction
@@ -254,7 +255,7 @@ class PredictionMixin:
     def runtime(self) -> str:
         """The runtime whose latencies this predictor learned (predictors from before runtimes: ``"torch"``)."""
         self.check_fitted()
-        return str(self.device_.get("runtime") or "torch")
+        return runtime_of(self)
 
     def check_runtime(self, runtime: str, what: str = "the candidates") -> None:
         """:class:`NetcutError` unless ``runtime`` is the runtime this predictor was fitted for."""
