@@ -34,16 +34,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.results_io import result_header, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 POLICIES = ("ranked", "deepest", "feasible")
@@ -123,9 +122,7 @@ def main(argv=None) -> int:
     truth = measured_prefix_ms(models, resolutions, work, table=args.truth, runtime=runtime, threads=threads)
     measure_seconds = time.perf_counter() - t0
 
-    results = {"benchmark": "exploration", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-               "command": "python benchmarks/bench_exploration.py " + " ".join(argv or sys.argv[1:]),
+    results = {**result_header("exploration", argv),
                "models": list(models), "resolutions_px": list(resolutions), "epochs": args.epochs,
                "data": args.data, "limit_per_class": args.limit_per_class, "val_fraction": args.val_fraction,
                "ground_truth_measure_seconds": round(measure_seconds, 1), "note": args.note,
@@ -148,8 +145,7 @@ def main(argv=None) -> int:
                            work / f"ranked-{mode}-{deadline}", progress=True)
         results["modes"][mode] = evaluate(work, mode, deadlines, truth, args.exhaustive_feasibility, args.margin)
     results["exhaustive_feasibility"] = args.exhaustive_feasibility
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    write_result(args.out, results)
     plot(results, Path(args.out).with_suffix(".png"))
     print(f"wrote {args.out}")
     return 0

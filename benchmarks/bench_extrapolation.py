@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.results_io import result_header, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -106,17 +105,13 @@ def main(argv=None) -> int:
         print(name, json.dumps(results[name]), flush=True)
     outside = [r for name, r in results.items() if name != CONTROL]
     chosen = next((e for e in EXPONENTS if all(r["share_under_bound"][f"{e:g}"] >= target for r in outside)), None)
-    out = {
-        "benchmark": "extrapolation", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "command": "python benchmarks/bench_extrapolation.py " + " ".join(argv or sys.argv[1:]),
+    out = {**result_header("extrapolation", argv),
         "table": str(Path(args.table).resolve().relative_to(ROOT)) if Path(args.table).resolve().is_relative_to(ROOT)
         else args.table,
         "upper_quantile": target, "exponents": list(EXPONENTS), "scenarios": results,
         "smallest_exponent_meeting_upper_quantile": chosen,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    write_result(args.out, out)
     print(f"smallest exponent holding {target:.0%} in every out-of-range scenario: {chosen}; wrote {args.out}")
     return 0
 

@@ -20,15 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.results_io import result_header, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 WINDOW = 20  # runs per window; each window's first quartile is one sample of the machine's speed
@@ -122,13 +122,10 @@ def main(argv=None) -> int:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
         per_process.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"process {i + 1}/{args.processes} done", flush=True)
-    results = {"benchmark": "host_noise", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-               "command": "python benchmarks/bench_host_noise.py " + " ".join(argv or sys.argv[1:]),
+    results = {**result_header("host_noise", argv),
                "resolution_px": args.resolution, "processes": args.processes, "seconds": args.seconds,
                "window_runs": WINDOW, "models": summarise(per_process, models)}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    write_result(args.out, results)
     print(json.dumps(results["models"], indent=2))
     return 0
 

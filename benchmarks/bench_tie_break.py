@@ -20,12 +20,13 @@ import csv
 import json
 import math
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.results_io import result_header, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 N_DEADLINES = 25
@@ -89,11 +90,9 @@ def main(argv=None) -> int:
         for name, r in run["rules"].items():
             print(f"  {name:32s} test points lost mean {r['test_points_lost_mean']:+.2f} max "
                   f"{r['test_points_lost_max']:+.2f}; latency ratio median {r['latency_ratio_median']:.2f}")
-    out = {"benchmark": "tie_break", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "command": "python benchmarks/bench_tie_break.py " + " ".join(argv or sys.argv[1:]),
+    out = {**result_header("tie_break", argv),
            "deadlines": N_DEADLINES, "runs": runs}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    write_result(args.out, out)
     print(f"wrote {args.out}")
     return 0
 

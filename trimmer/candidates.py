@@ -81,9 +81,9 @@ class Candidate:
     @classmethod
     def from_dict(cls, d: dict) -> "Candidate":
         """From :meth:`to_dict` or a candidates.csv row (values converted to each field's type)."""
-        from latmodel.records import scalar_record_from_dict
+        from latmodel.records import record_from_dict
 
-        return scalar_record_from_dict(cls, d)
+        return record_from_dict(cls, d)
 
 
 #: ``--resolutions auto``: the search picks a few resolutions from the deadline and the predictor

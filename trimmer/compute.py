@@ -8,9 +8,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from typing import Iterator
 
 from latmodel.errors import NetcutError
+from latmodel.measure.timing import torch_threads
 
 __all__ = ["DEVICE_PATTERN", "WORK_BAR_FORMAT", "resolve_device", "amp_setup", "torch_threads", "progress",
            "progress_bar", "keep_freed_memory"]
@@ -66,24 +66,6 @@ def amp_setup(device, amp: bool):
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch CPU threads, restored afterwards; ``None`` leaves the count unchanged."""
-    import torch
-
-    if n is None:
-        yield
-        return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise NetcutError(f"torch thread count must be an integer >= 1 (or None to leave it), got {n!r}")
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def progress(iterable, *, total: int | None, desc: str, enabled: bool):

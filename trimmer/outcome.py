@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from latmodel.records import ScalarRecord
+from latmodel.records import Record
 
 from .candidates import Candidate
 from .pricing import Pricing
@@ -22,7 +22,7 @@ Trained = tuple[Candidate, CandidateResult]
 
 
 @dataclasses.dataclass(frozen=True)
-class SearchTimings(ScalarRecord):
+class SearchTimings(Record):
     """Where a search's wall time went (seconds)."""
 
     prediction_seconds: float = 0.0

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from latmodel.errors import NetcutError
-from latmodel.records import ScalarRecord
+from latmodel.records import Record
 
 from .compute import DEVICE_PATTERN
 
@@ -115,7 +115,7 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainResult(ScalarRecord):
+class TrainResult(Record):
     """Outcome of one retraining: accuracies (fractions in [0, 1]; NaN for an empty split) at the best epoch."""
 
     val_accuracy: float

@@ -53,6 +53,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from ..errors import NetcutError
+from ..records import Record
 from .stats import TimingStats, stats_from_samples
 from .timing import (Clock, gc_paused, plain_pass, require_positive_int, stamped_pass, timed_call,
                      timed_plain_pass)
@@ -79,7 +80,7 @@ QUANTITIES: tuple[str, ...] = ("network", "incontext", "prefix", "alone")
 
 
 @dataclasses.dataclass(frozen=True)
-class BurstPolicy:
+class BurstPolicy(Record):
     """How a window is timed (see the module docstring).
 
     ``untimed`` / ``timed``: passes per burst; ``quantile_pct``: the statistic (a percentile
@@ -109,13 +110,6 @@ class BurstPolicy:
             raise NetcutError(f"window_s must be >= 0 seconds, got {self.window_s!r}")
         if self.max_rounds < self.min_rounds:
             raise NetcutError(f"max_rounds ({self.max_rounds}) is below min_rounds ({self.min_rounds})")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "BurstPolicy":
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
 @dataclasses.dataclass(frozen=True)

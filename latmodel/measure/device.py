@@ -9,7 +9,7 @@ import platform
 from typing import Any
 
 from ..errors import NetcutError, TableError
-from ..records import ScalarRecord
+from ..records import Record
 from ..versions import installed_versions
 
 __all__ = ["DEVICE_KINDS", "ISA_LEVELS", "check_device_kind", "CpuIdentity", "cpu_identity", "DeviceRecord",
@@ -130,7 +130,7 @@ def describe_device(record: "DeviceRecord | dict") -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class CpuIdentity(ScalarRecord):
+class CpuIdentity(Record):
     """What tells two CPUs apart: model name, vendor, family/model/stepping and the widest vector ISA."""
 
     name: str

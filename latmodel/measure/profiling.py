@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import NetcutError, TableError
+from ..records import Record
 from .bursts import BurstPolicy
 from .device import check_device_kind, device_record, make_config_id
 from .rows import MEASURE_METHODS, WINDOW_METHOD
@@ -70,7 +71,7 @@ _CHILD_MODULE = "latmodel.measure.worker"
 
 
 @dataclasses.dataclass(frozen=True)
-class ConfigOutcome:
+class ConfigOutcome(Record):
     """What happened to one configuration in :func:`profile`."""
 
     config_id: str
@@ -93,13 +94,6 @@ class ConfigOutcome:
     def timestamp_overhead(self) -> float:
         """Fastest timestamped pass / fastest plain pass - 1: what the timestamps cost."""
         return self.timestamped_total_ms / self.network_ms - 1.0 if self.network_ms > 0 else math.nan
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ConfigOutcome":
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,7 +31,7 @@ from .device import DeviceRecord, device_record, make_config_id
 from .noise import LoadMonitor, NoisePolicy, consistency_reason, noise_reasons, wait_for_quiet
 from .runtimes import get_runtime, prepare_chain
 from .timing import (WARMUP_PASSES, Clock, InterleavedTimings, check_counts, pilot_block_ms, require_positive_int,
-                     time_interleaved)
+                     time_interleaved, torch_threads)
 
 __all__ = ["ROUND_MODEL_METHOD", "WINDOW_METHOD", "MEASURE_METHODS", "measure_config", "measure_window"]
 
@@ -219,9 +219,7 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
         raise NetcutError(f"the device record is for runtime {record.runtime!r}, the measurement for {runtime!r}")
     features = chain_features(chain, seed=seed)
     sync = torch.cuda.synchronize if device == "cuda" else None
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         with torch.inference_mode():
             x = torch.randn(chain.input_shape, generator=torch.Generator().manual_seed(seed))
             blocks = list(chain.blocks)
@@ -231,8 +229,6 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
             ready = prepare_chain(runtime, blocks, x, threads=threads, name=label, cache_dir=onnx_cache)
             m = _measure_chain_all(list(ready.blocks), ready.x, rounds=repeats, warmup=warmup, clock=clock,
                                    sync=sync, noise=noise, threads=threads, prefixes=list(ready.prefixes))
-    finally:
-        torch.set_num_threads(old_threads)
 
     t = m.timings
     if diagnostics is not None:
@@ -303,10 +299,8 @@ def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: st
     if record.runtime != runtime:
         raise NetcutError(f"the device record is for runtime {record.runtime!r}, the measurement for {runtime!r}")
     sync = torch.cuda.synchronize if device == "cuda" else None
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
     prepared, groups = [], []
-    try:
+    with torch_threads(threads):
         with torch.inference_mode():
             units = []
             for c in configs:
@@ -331,8 +325,6 @@ def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: st
                             yardstick_fn=yardstick(policy.placements) if use_yardstick else None, on_round=on_round)
             w = merge_placements(w, groups)
             load = monitor.reason() if monitor is not None else ""
-    finally:
-        torch.set_num_threads(old_threads)
 
     yard_ms = w.yardstick_ms()
     out = []

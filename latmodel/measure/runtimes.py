@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ArtifactError, NetcutError
+from .timing import setting, torch_threads
 
 __all__ = [
     "DEFAULT_RUNTIME",
@@ -168,22 +169,24 @@ def _torch_backend(threads: int) -> str:
     return f"{onednn}/{capability}"
 
 
+def _onnx_runtime(name: str, description: str, *, backend: Callable[[int], str],
+                  load: Callable[[bytes, int], Callable]) -> Runtime:
+    """A CPU runtime of the exported ONNX graph, installed as the Python package ``name`` beside ``onnx``."""
+    return Runtime(name=name, description=description, packages=("onnx", name),
+                   pip=f"pip install 'netcut[runtimes]' (or: pip install onnx {name})", graph="onnx",
+                   devices=("cpu",), version=_package_version(name), backend=backend, load=load)
+
+
 RUNTIMES: dict[str, Runtime] = {
     "torch": Runtime(
         name="torch", description="eager PyTorch", packages=("torch",), pip="pip install torch==2.14.1",
         graph="torch", devices=("cpu", "cuda"), version=_torch_version, backend=_torch_backend),
-    "onnxruntime": Runtime(
-        name="onnxruntime", description="ONNX Runtime, CPUExecutionProvider, all graph optimisations",
-        packages=("onnx", "onnxruntime"), pip="pip install 'netcut[runtimes]' (or: pip install onnx onnxruntime)",
-        graph="onnx", devices=("cpu",), version=_package_version("onnxruntime"),
-        backend=lambda threads: f"CPUExecutionProvider/ORT_ENABLE_ALL/intra{threads}-inter1/opset{ONNX_OPSET}",
-        load=_ort_load),
-    "openvino": Runtime(
-        name="openvino", description="OpenVINO on CPU, latency hint, one stream",
-        packages=("onnx", "openvino"), pip="pip install 'netcut[runtimes]' (or: pip install onnx openvino)",
-        graph="onnx", devices=("cpu",), version=_package_version("openvino"),
-        backend=lambda threads: f"CPU/LATENCY/threads{threads}-streams1/opset{ONNX_OPSET}",
-        load=_openvino_load),
+    "onnxruntime": _onnx_runtime(
+        "onnxruntime", "ONNX Runtime, CPUExecutionProvider, all graph optimisations", load=_ort_load,
+        backend=lambda threads: f"CPUExecutionProvider/ORT_ENABLE_ALL/intra{threads}-inter1/opset{ONNX_OPSET}"),
+    "openvino": _onnx_runtime(
+        "openvino", "OpenVINO on CPU, latency hint, one stream", load=_openvino_load,
+        backend=lambda threads: f"CPU/LATENCY/threads{threads}-streams1/opset{ONNX_OPSET}"),
 }
 
 
@@ -280,7 +283,6 @@ def _stdio_silenced():
             os.close(fd)
 
 
-@contextlib.contextmanager
 def _mha_fastpath_off():
     """Eval-mode ``nn.TransformerEncoderLayer`` / ``nn.MultiheadAttention`` take a fused fast path
     (``aten::_transformer_encoder_layer_fwd``) that has no ONNX conversion; with it off they trace
@@ -289,14 +291,8 @@ def _mha_fastpath_off():
 
     mha = getattr(torch.backends, "mha", None)
     if mha is None or not hasattr(mha, "set_fastpath_enabled"):
-        yield
-        return
-    was = mha.get_fastpath_enabled()
-    mha.set_fastpath_enabled(False)
-    try:
-        yield
-    finally:
-        mha.set_fastpath_enabled(was)
+        return contextlib.nullcontext()
+    return setting(mha.get_fastpath_enabled, mha.set_fastpath_enabled, False)
 
 
 def _export_bytes(module, example, output_names: Sequence[str], what: str) -> bytes:
@@ -489,11 +485,7 @@ def time_module(module, example, *, runtime: str = DEFAULT_RUNTIME, threads: int
 
     run, x = compile_module(runtime, module, example, threads=threads, onnx_path=onnx_path)
     policy = BurstPolicy()
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         with torch.inference_mode():
             samples = time_bursts(lambda: run(x), bursts=bursts, policy=policy)
-    finally:
-        torch.set_num_threads(old)
     return float(warm_quantile_ms(samples, policy.quantile_pct))

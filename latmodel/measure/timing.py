@@ -39,6 +39,8 @@ __all__ = [
     "Clock",
     "WARMUP_PASSES",
     "gc_paused",
+    "setting",
+    "torch_threads",
     "plain_pass",
     "stamped_pass",
     "timed_plain_pass",
@@ -70,6 +72,28 @@ def gc_paused():
     finally:
         if enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def setting(get: Callable[[], Any], set_: Callable[[Any], Any], value: Any):
+    """Run with a process-wide setting at ``value`` (``set_(value)``), the value ``get()`` gave restored after."""
+    before = get()
+    set_(value)
+    try:
+        yield
+    finally:
+        set_(before)
+
+
+def torch_threads(n: int | None):
+    """A context that runs with ``n`` torch CPU threads, restored afterwards; ``None`` leaves the count unchanged."""
+    import torch
+
+    if n is None:
+        return contextlib.nullcontext()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise NetcutError(f"torch thread count must be an integer >= 1 (or None to leave it), got {n!r}")
+    return setting(torch.get_num_threads, torch.set_num_threads, n)
 
 
 def require_positive_int(name: str, value) -> None:

@@ -19,7 +19,7 @@ import dataclasses
 import math
 
 from ..errors import NetcutError
-from ..records import ScalarRecord
+from ..records import Record
 from .bursts import YARDSTICK_NAME
 
 __all__ = ["SCALED_COLUMNS", "YardstickScale", "scale_to_yardstick", "reference_ms_of"]
@@ -30,7 +30,7 @@ SCALED_COLUMNS: tuple[str, ...] = ("incontext_ms", "incontext_median_ms", "alone
 
 
 @dataclasses.dataclass(frozen=True)
-class YardstickScale(ScalarRecord):
+class YardstickScale(Record):
     """What :func:`scale_to_yardstick` did: the reference, how many rows it scaled and left, the factors' range."""
 
     reference_ms: float

@@ -23,6 +23,7 @@ import dataclasses
 import logging
 
 from ..errors import TableError
+from ..records import Record
 
 __all__ = [
     "FlopsLinearBaseline",
@@ -66,8 +67,18 @@ def _prefix_gflops_and_ms(table, what: str):
     return gflops, table["prefix_ms"].to_numpy(dtype=float)
 
 
+def _line_fit(x, y, weights=None) -> tuple[float, float]:
+    """(intercept, slope) of ``y ~ intercept + slope * x`` by (weighted) least squares."""
+    import numpy as np
+
+    w = np.ones_like(x) if weights is None else weights
+    design = np.stack([np.ones_like(x), x], axis=1) * w[:, None]
+    (intercept, slope), *_ = np.linalg.lstsq(design, y * w, rcond=None)
+    return float(intercept), float(slope)
+
+
 @dataclasses.dataclass(frozen=True)
-class FlopsLinearBaseline:
+class FlopsLinearBaseline(Record):
     """Prefix latency = ``intercept_ms + ms_per_gflop * GFLOPs of the prefix``."""
 
     intercept_ms: float = 0.0
@@ -76,16 +87,13 @@ class FlopsLinearBaseline:
 
     @classmethod
     def fit(cls, table) -> "FlopsLinearBaseline":
-        """Least squares on relative error over the prefix rows of the (sorted) ``table``."""
+        """Least squares on relative error (weights 1 / measured) over the prefix rows of the (sorted) ``table``."""
         import numpy as np
 
         gflops, y = _prefix_gflops_and_ms(table, "linear-in-FLOPs")
         ok = np.isfinite(y) & (y > 0)
-        x, y = gflops[ok], y[ok]
-        w = 1.0 / y
-        design = np.stack([np.ones_like(x), x], axis=1) * w[:, None]
-        (b, a), *_ = np.linalg.lstsq(design, y * w, rcond=None)
-        return cls(intercept_ms=float(b), ms_per_gflop=float(a), n_rows=int(ok.sum()))
+        intercept, slope = _line_fit(gflops[ok], y[ok], weights=1.0 / y[ok])
+        return cls(intercept_ms=intercept, ms_per_gflop=slope, n_rows=int(ok.sum()))
 
     def predict_prefix_ms(self, table):
         import numpy as np
@@ -93,17 +101,9 @@ class FlopsLinearBaseline:
         gflops = cumsum_by_config(table, table["flops"]) / 1e9
         return np.maximum(self.intercept_ms + self.ms_per_gflop * gflops, 1e-3)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FlopsLinearBaseline":
-        return cls(intercept_ms=float(d["intercept_ms"]), ms_per_gflop=float(d["ms_per_gflop"]),
-                   n_rows=int(d.get("n_rows", 0)))
-
 
 @dataclasses.dataclass(frozen=True)
-class FlopsLogLogBaseline:
+class FlopsLogLogBaseline(Record):
     """Prefix latency = ``exp(log_ms_at_1_gflop) * GFLOPs ** exponent`` (least squares in log space)."""
 
     log_ms_at_1_gflop: float = 0.0
@@ -116,23 +116,14 @@ class FlopsLogLogBaseline:
 
         gflops, y = _prefix_gflops_and_ms(table, "log-log FLOPs")
         ok = np.isfinite(y) & (y > 0) & (gflops > 0)
-        design = np.stack([np.ones(int(ok.sum())), np.log(gflops[ok])], axis=1)
-        (b, a), *_ = np.linalg.lstsq(design, np.log(y[ok]), rcond=None)
-        return cls(log_ms_at_1_gflop=float(b), exponent=float(a), n_rows=int(ok.sum()))
+        intercept, slope = _line_fit(np.log(gflops[ok]), np.log(y[ok]))
+        return cls(log_ms_at_1_gflop=intercept, exponent=slope, n_rows=int(ok.sum()))
 
     def predict_prefix_ms(self, table):
         import numpy as np
 
         gflops = np.maximum(cumsum_by_config(table, table["flops"]) / 1e9, 1e-9)
         return np.exp(self.log_ms_at_1_gflop + self.exponent * np.log(gflops))
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FlopsLogLogBaseline":
-        return cls(log_ms_at_1_gflop=float(d["log_ms_at_1_gflop"]), exponent=float(d["exponent"]),
-                   n_rows=int(d.get("n_rows", 0)))
 
 
 def alone_lookup_prefix_ms(table):

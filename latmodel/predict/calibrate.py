@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import NetcutError
-from ..records import ScalarRecord
+from ..records import Record
 
 __all__ = ["DEFAULT_BUDGET", "MIN_BUDGET", "CALIBRATE_WINDOW_S", "CALIBRATE_MIN_ROUNDS", "MAX_REFERENCE_NETWORK_MS", "FIT_SECONDS", "BaseScore",
            "CalibrationResult", "calibration_table_path", "plan_calibration", "score_bases", "calibrate"]
@@ -54,7 +54,7 @@ MeasureFn = Callable[[Sequence, Path], None]
 
 
 @dataclasses.dataclass(frozen=True)
-class BaseScore(ScalarRecord):
+class BaseScore(Record):
     """How well a candidate base predictor's shape fits this machine's measurements."""
 
     path: str
@@ -67,7 +67,7 @@ class BaseScore(ScalarRecord):
 
 
 @dataclasses.dataclass(frozen=True)
-class CalibrationResult:
+class CalibrationResult(Record):
     """What ``latmodel calibrate`` did: where the predictor and its measurements are, and which base it adapted."""
 
     out: str
@@ -78,15 +78,6 @@ class CalibrationResult:
     scores: tuple[BaseScore, ...]
     measure_seconds: float
     fit_seconds: float
-
-    def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "configs": list(self.configs), "scores": [s.to_dict() for s in self.scores]}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CalibrationResult":
-        return cls(out=str(d["out"]), table=str(d["table"]), configs=tuple(d["configs"]), base=str(d["base"]),
-                   method=str(d["method"]), scores=tuple(BaseScore.from_dict(s) for s in d["scores"]),
-                   measure_seconds=float(d["measure_seconds"]), fit_seconds=float(d["fit_seconds"]))
 
 
 def calibration_table_path(out) -> Path:

@@ -14,13 +14,13 @@ import dataclasses
 import math
 from typing import Sequence
 
-from ..records import ScalarRecord
+from ..records import Record
 
 __all__ = ["ErrorMetrics", "error_metrics", "metrics_table"]
 
 
 @dataclasses.dataclass(frozen=True)
-class ErrorMetrics(ScalarRecord):
+class ErrorMetrics(Record):
     """Relative-error summary of ``n`` (predicted, measured) pairs; percentages."""
 
     n: int

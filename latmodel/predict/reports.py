@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..records import Record
 from .metrics import ErrorMetrics
 
 __all__ = ["NetworkPrediction", "CrossValidation", "FitReport", "EvaluationReport"]
@@ -71,16 +72,8 @@ class NetworkPrediction:
         )
 
 
-def _metrics_dict(d: dict[str, ErrorMetrics]) -> dict:
-    return {k: v.to_dict() for k, v in d.items()}
-
-
-def _metrics_from(d: dict) -> dict[str, ErrorMetrics]:
-    return {k: ErrorMetrics.from_dict(v) for k, v in d.items()}
-
-
 @dataclasses.dataclass(frozen=True)
-class CrossValidation:
+class CrossValidation(Record):
     """Leave-one-family-out metrics: ``levels[estimator][level]`` with level in block/prefix/network."""
 
     held_out_families: tuple[str, ...]
@@ -88,26 +81,9 @@ class CrossValidation:
     prefix_within_10_by_family: dict[str, float]
     residual_note: str = ""
 
-    def to_dict(self) -> dict:
-        return {
-            "held_out_families": list(self.held_out_families),
-            "levels": {est: _metrics_dict(lv) for est, lv in self.levels.items()},
-            "prefix_within_10_by_family": dict(self.prefix_within_10_by_family),
-            "residual_note": self.residual_note,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CrossValidation":
-        return cls(
-            held_out_families=tuple(d["held_out_families"]),
-            levels={est: _metrics_from(lv) for est, lv in d["levels"].items()},
-            prefix_within_10_by_family={k: float(v) for k, v in d["prefix_within_10_by_family"].items()},
-            residual_note=str(d.get("residual_note", "")),
-        )
-
 
 @dataclasses.dataclass(frozen=True)
-class FitReport:
+class FitReport(Record):
     """What ``fit_tables`` did: data used, leave-one-family-out metrics, where the predictor went."""
 
     out: str
@@ -118,27 +94,12 @@ class FitReport:
     n_flagged: int
     flagged_weight: float
     fit_seconds: float
-    base: str | None
-    cross_validation: CrossValidation | None
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["tables"] = list(self.tables)
-        d["families"] = list(self.families)
-        d["cross_validation"] = self.cross_validation.to_dict() if self.cross_validation else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FitReport":
-        cv = d.get("cross_validation")
-        return cls(out=str(d["out"]), tables=tuple(d["tables"]), n_rows=int(d["n_rows"]),
-                   n_configs=int(d["n_configs"]), families=tuple(d["families"]), n_flagged=int(d["n_flagged"]),
-                   flagged_weight=float(d["flagged_weight"]), fit_seconds=float(d["fit_seconds"]),
-                   base=d.get("base"), cross_validation=CrossValidation.from_dict(cv) if cv else None)
+    base: str | None = None
+    cross_validation: CrossValidation | None = None
 
 
 @dataclasses.dataclass(frozen=True)
-class EvaluationReport:
+class EvaluationReport(Record):
     """A predictor scored on tables it never saw: ours and the simple estimators, three levels."""
 
     predictor: str
@@ -148,24 +109,4 @@ class EvaluationReport:
     n_flagged_left_out: int
     levels: dict[str, dict[str, ErrorMetrics]]
     prefix_within_10_by_family: dict[str, float]
-    plot: str | None
-
-    def to_dict(self) -> dict:
-        return {
-            "predictor": self.predictor,
-            "tables": list(self.tables),
-            "n_rows": self.n_rows,
-            "n_configs": self.n_configs,
-            "n_flagged_left_out": self.n_flagged_left_out,
-            "levels": {est: _metrics_dict(lv) for est, lv in self.levels.items()},
-            "prefix_within_10_by_family": dict(self.prefix_within_10_by_family),
-            "plot": self.plot,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EvaluationReport":
-        return cls(predictor=str(d["predictor"]), tables=tuple(d["tables"]), n_rows=int(d["n_rows"]),
-                   n_configs=int(d["n_configs"]), n_flagged_left_out=int(d["n_flagged_left_out"]),
-                   levels={e: _metrics_from(lv) for e, lv in d["levels"].items()},
-                   prefix_within_10_by_family={k: float(v) for k, v in d["prefix_within_10_by_family"].items()},
-                   plot=d.get("plot"))
+    plot: str | None = None
