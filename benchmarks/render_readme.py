@@ -468,7 +468,8 @@ def _fam_cell(v) -> str:
     return f"{float(v):.0f}%"
 
 
-SECTIONS = [("repeatability", section_repeatability), ("repeatability_thp", section_repeatability), ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
+SECTIONS = [("repeatability", section_repeatability), ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
+            ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
             ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto), ("tie_break", section_tie_break),
