@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     from latmodel.predict.budget import choose_configs
     from latmodel.predict.evaluation import levels_for as _levels_for
     from latmodel.predict.model import LatencyModel
+    from latmodel.measure.yardstick_scale import scale_to_yardstick
     from latmodel.predict.predictor_io import load_predictor
     from latmodel.measure.table import read_table
 
@@ -99,12 +100,18 @@ def main(argv=None) -> int:
     base = load_predictor(args.base)
 
     def score(model, test):
-        return model.predict_table(sort_blocks(test))[1]
+        """Predicted prefix latencies of ``test``, whose windows are first put at the model's yardstick speed (an
+        adapted or new model of the target device carries its training windows' reference; the base, of another
+        device, gets the test's own fastest window), as ``latmodel evaluate`` does: predictions and measurements
+        on one scale.  Returns (the scaled test table, predictions)."""
+        ref = None if model is base or model.yardstick_ is None else model.yardstick_["reference_ms"]
+        scaled, _ = scale_to_yardstick(sort_blocks(test), ref)
+        return scaled, model.predict_table(scaled)[1]
 
     def run_split(table, train_ids, test_ids, methods):
         train = table[table["config_id"].isin(train_ids)]
         test = table[table["config_id"].isin(test_ids)].reset_index(drop=True)
-        preds = {}
+        scored = {}
         for name in methods:
             if name == "base, unadapted":
                 model = base
@@ -114,15 +121,16 @@ def main(argv=None) -> int:
             else:
                 strat = "correct" if name == BUDGET_METHOD else name
                 model = LatencyModel(**{**base.get_params(), "adapt_strategy": strat}).fit(train, init_model=base)
-            preds[name] = score(model, test)
-        return test, preds
+            scored[name] = score(model, test)
+        return scored  # name -> (test at that model's scale, predictions)
 
-    def pooled_levels(tests, pooled):
-        test_all = pd.concat(tests, ignore_index=True)
-        test_all["config_id"] = [f"{i}:{c}" for i, c in zip(np.repeat(range(len(tests)), [len(t) for t in tests]),
-                                                            test_all["config_id"])]
+    def pooled_levels(tests_by_name, pooled):
         res = {}
         for name, parts in pooled.items():
+            tests = tests_by_name[name]
+            test_all = pd.concat(tests, ignore_index=True)
+            test_all["config_id"] = [f"{i}:{c}" for i, c in zip(np.repeat(range(len(tests)), [len(t) for t in tests]),
+                                                                test_all["config_id"])]
             lv = _levels_for(test_all, np.concatenate(parts))
             # per draw (for "all": per held-out configuration; one with every row flagged scores nan)
             per = [_levels_for(t, p) for t, p in zip(tests, parts)]
@@ -158,17 +166,16 @@ def main(argv=None) -> int:
                     chosen = list(np.random.RandomState(1000 + d).choice(configs, size=n, replace=False))
                     splits.append((chosen, [c for c in configs if c not in chosen]))
             pooled: dict[str, list] = {}
-            tests = []
+            tests: dict[str, list] = {}
             for train_ids, test_ids in splits:
-                test, preds = run_split(table, train_ids, test_ids, all_methods)
-                tests.append(test)
-                for name, p in preds.items():
+                for name, (t, p) in run_split(table, train_ids, test_ids, all_methods).items():
+                    tests.setdefault(name, []).append(t)
                     pooled.setdefault(name, []).append(p)
             res = pooled_levels(tests, pooled)
             if n != "all":
                 chosen = choose_configs(table, n)
-                test, preds = run_split(table, chosen, [c for c in configs if c not in chosen], [BUDGET_METHOD])
-                res.update(pooled_levels([test], {BUDGET_METHOD: [preds[BUDGET_METHOD]]}))
+                t, p = run_split(table, chosen, [c for c in configs if c not in chosen], [BUDGET_METHOD])[BUDGET_METHOD]
+                res.update(pooled_levels({BUDGET_METHOD: [t]}, {BUDGET_METHOD: [p]}))
                 res[BUDGET_METHOD]["chosen"] = chosen
             results[str(n)] = {"n_configs": n_all - len(splits[0][1]) if n == "all" else n, "splits": len(splits),
                                "seconds": round(time.perf_counter() - t0, 1), "estimators": res}
@@ -187,7 +194,9 @@ def main(argv=None) -> int:
            # the first target's numbers also at the top level (README renderer)
            "table": first["table"], "n_configs_available": first["n_configs_available"],
            "sizes_skipped": first["sizes_skipped"], "results": first["results"],
-           "note": "metrics pooled over draws on the configurations not used for adaptation; flagged rows left out"}
+           "note": "metrics pooled over draws on the configurations not used for adaptation; flagged rows left out",
+           "plot": str(Path(args.plot).resolve().relative_to(ROOT)) if Path(args.plot).resolve().is_relative_to(ROOT)
+           else args.plot}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
 

@@ -243,11 +243,12 @@ def section_adaptation(r):
     lines = ["### Adapting to a new device from few measurements\n",
              f"*base: `{Path(r['base']).name}` ({dev.get('runtime', 'torch')}, {dev.get('threads', 1)} thread(s), "
              f"device {dev.get('device_id', '?')}); {r['draws']} random draws per size, scored on the configurations "
-             "not used; `python benchmarks/bench_adaptation.py`*\n"]
+             f"not used; `{r.get('command') or 'python benchmarks/bench_adaptation.py'}`*\n"]
     for name, t in (r.get("targets") or {"target": r}).items():
         lines += _adaptation_target(name, t)
-    if (RESULTS / "adaptation.png").is_file():
-        lines.append("![adaptation](benchmarks/results/adaptation.png)")
+    plot = Path(r.get("plot") or "benchmarks/results/adaptation.png")
+    if (ROOT / plot).is_file():
+        lines.append(f"![adaptation]({plot.as_posix()})")
     return lines
 
 
@@ -472,7 +473,7 @@ SECTIONS = [("repeatability", section_repeatability), ("repeatability_thp", sect
             ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
-            ("adaptation", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto), ("tie_break", section_tie_break),
+            ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto), ("tie_break", section_tie_break),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 
 
