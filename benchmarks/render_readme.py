@@ -1,9 +1,9 @@
-"""Render benchmarks/results/*.json into README.md's results section (figures are never typed by hand).
+"""Render benchmarks/results/*.json into docs/RESULTS.md (figures are never typed by hand).
 
     python benchmarks/render_readme.py
 
-Replaces the text between the markers ``<!-- results:start -->`` and
-``<!-- results:end -->`` in README.md.
+Replaces the text between the markers ``<!-- results:start -->`` and ``<!-- results:end -->`` in
+docs/RESULTS.md (README.md links to it); links to ``benchmarks/`` are made relative to ``docs/``.
 """
 from __future__ import annotations
 
@@ -492,15 +492,16 @@ def render() -> str:
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    page = ROOT / "docs" / "RESULTS.md"
+    text = page.read_text(encoding="utf-8")
     if START not in text or END not in text:
-        print(f"README.md lacks the markers {START} / {END}", file=sys.stderr)
+        print(f"{page.relative_to(ROOT)} lacks the markers {START} / {END}", file=sys.stderr)
         return 2
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(head + START + "\n" + render() + END + tail)
-    print("README.md results section updated")
+    body = render().replace("](benchmarks/", "](../benchmarks/")  # the page lives in docs/
+    page.write_text(head + START + "\n" + body + END + tail, encoding="utf-8")
+    print(f"{page.relative_to(ROOT)} updated")
     return 0
 
 

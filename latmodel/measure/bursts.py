@@ -23,7 +23,7 @@ configurations round-robin in one window* (:func:`time_window`):
   percentile (benchmarks/bench_repeatability.py, README): the host's slow phases there covered most
   of each window, so only the lowest samples saw the fast state in both passes.  (An independent
   run then agreed on 44% / 69% within +-5% / +-10%: better than the per-configuration method's
-  21% / 30%, not yet the +-5% this project wants; see the README's results.)
+  21% / 30%, not yet the +-5% this project wants; see docs/RESULTS.md.)
 
 Each configuration is timed in ``placements`` independent copies (weights, inputs and, for ONNX
 Runtime, sessions allocated anew), visited like separate configurations; its statistic is taken over
