@@ -30,7 +30,6 @@ Writes JSON and a PNG (share of prefixes within +-10 % vs n, first target).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -39,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.results_io import repo_relative, write_result  # noqa: E402
 
 logger = logging.getLogger("bench_adaptation")
 SIZES = (5, 10, 20, 50)
@@ -76,9 +77,8 @@ def main(argv=None) -> int:
 
     from latmodel.predict.baselines import sort_blocks
     from latmodel.predict.budget import choose_configs
-    from latmodel.predict.evaluation import levels_for as _levels_for
+    from latmodel.predict.evaluation import at_predictor_scale, levels_for as _levels_for
     from latmodel.predict.model import LatencyModel
-    from latmodel.measure.yardstick_scale import scale_to_yardstick
     from latmodel.predict.predictor_io import load_predictor
     from latmodel.measure.table import read_table
 
@@ -100,12 +100,8 @@ def main(argv=None) -> int:
     base = load_predictor(args.base)
 
     def score(model, test):
-        """Predicted prefix latencies of ``test``, whose windows are first put at the model's yardstick speed (an
-        adapted or new model of the target device carries its training windows' reference; the base, of another
-        device, gets the test's own fastest window), as ``latmodel evaluate`` does: predictions and measurements
-        on one scale.  Returns (the scaled test table, predictions)."""
-        ref = None if model is base or model.yardstick_ is None else model.yardstick_["reference_ms"]
-        scaled, _ = scale_to_yardstick(sort_blocks(test), ref)
+        """(``test`` at the model's scale, its predicted prefix latencies), as ``latmodel evaluate`` scores."""
+        scaled, _ = at_predictor_scale(model, sort_blocks(test))
         return scaled, model.predict_table(scaled)[1]
 
     def run_split(table, train_ids, test_ids, methods):
@@ -195,10 +191,8 @@ def main(argv=None) -> int:
            "table": first["table"], "n_configs_available": first["n_configs_available"],
            "sizes_skipped": first["sizes_skipped"], "results": first["results"],
            "note": "metrics pooled over draws on the configurations not used for adaptation; flagged rows left out",
-           "plot": str(Path(args.plot).resolve().relative_to(ROOT)) if Path(args.plot).resolve().is_relative_to(ROOT)
-           else args.plot}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+           "plot": repo_relative(args.plot)}
+    write_result(args.out, out)
 
     import matplotlib
 

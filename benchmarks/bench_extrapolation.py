@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.results_io import result_header, write_result  # noqa: E402
+from benchmarks.results_io import repo_relative, result_header, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -106,8 +106,7 @@ def main(argv=None) -> int:
     outside = [r for name, r in results.items() if name != CONTROL]
     chosen = next((e for e in EXPONENTS if all(r["share_under_bound"][f"{e:g}"] >= target for r in outside)), None)
     out = {**result_header("extrapolation", argv),
-        "table": str(Path(args.table).resolve().relative_to(ROOT)) if Path(args.table).resolve().is_relative_to(ROOT)
-        else args.table,
+        "table": repo_relative(args.table),
         "upper_quantile": target, "exponents": list(EXPONENTS), "scenarios": results,
         "smallest_exponent_meeting_upper_quantile": chosen,
     }

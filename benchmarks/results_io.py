@@ -12,7 +12,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["result_header", "write_result"]
+__all__ = ["result_header", "write_result", "repo_relative"]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def result_header(benchmark: str, argv=None) -> dict:
@@ -29,3 +31,9 @@ def write_result(path, data: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def repo_relative(path) -> str:
+    """``path`` relative to the repository when it lies inside it (results stay valid in any checkout), else as given."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(path)

@@ -87,12 +87,12 @@ def setting(get: Callable[[], Any], set_: Callable[[Any], Any], value: Any):
 
 def torch_threads(n: int | None):
     """A context that runs with ``n`` torch CPU threads, restored afterwards; ``None`` leaves the count unchanged."""
-    import torch
-
     if n is None:
         return contextlib.nullcontext()
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise NetcutError(f"torch thread count must be an integer >= 1 (or None to leave it), got {n!r}")
+    import torch
+
     return setting(torch.get_num_threads, torch.set_num_threads, n)
 
 

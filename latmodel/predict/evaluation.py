@@ -30,6 +30,7 @@ from .predictor_io import load_predictor, save_predictor
 from .reports import CrossValidation, EvaluationReport, FitReport
 
 __all__ = [
+    "at_predictor_scale",
     "OutOfFold",
     "levels_for",
     "by_family_within10",
@@ -244,16 +245,23 @@ def device_difference(device: dict, df) -> str:
     return f"the table was measured with {'; '.join(said)}" if said else ""
 
 
+def at_predictor_scale(model, df):
+    """``(df at the predictor's scale, difference)``: the table's windows at the predictor's yardstick speed when it
+    was measured on the predictor's device (else at the table's own fastest window), so predictions and
+    measurements compare on one scale; ``difference`` is :func:`device_difference`'s line ('' when they agree)."""
+    other = device_difference(model.device_, df)
+    same = not other and model.yardstick_ is not None
+    scaled, _ = scale_to_yardstick(df, model.yardstick_["reference_ms"] if same else None)
+    return scaled, other
+
+
 def evaluate_tables(predictor_path, tables: Sequence, *, plot=None) -> EvaluationReport:
     """Score the predictor at ``predictor_path`` on ``tables`` (which it should never have seen)."""
     from ..measure.table import read_tables
 
     model = load_predictor(predictor_path)
     df = LatencyModel.validate_table(read_tables([Path(t) for t in tables]))
-    other = device_difference(model.device_, df)
-    # the table's windows at the predictor's yardstick speed when it is this device's (else at its own fastest)
-    same = not other and model.yardstick_ is not None
-    df, _ = scale_to_yardstick(df, model.yardstick_["reference_ms"] if same else None)
+    df, other = at_predictor_scale(model, df)
     if other:
         logger.warning("%s: the errors below mix the predictor's error with the difference between devices", other)
     s1, prefix, _ = model.predict_table(df)
