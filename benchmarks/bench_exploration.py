@@ -23,7 +23,8 @@ One run, side by side:
   and costs the ``ranked`` runs' mean seconds per measurement.
 
 Ground truth latency of a TRN: its prefix measured alone (``latmodel profile``, 1 thread, child
-process, calibration settings) plus the predicted head.  Also reported from the same run: which pick
+process, calibration settings), at the predictor's yardstick speed (:func:`measured_prefix_ms`), plus the
+predicted head.  Also reported from the same run: which pick
 ``ranked`` would make with top-k = 1, 2, 3 (from its probe ranks and the exhaustive results), the
 evidence for the default top-k.
 
@@ -49,9 +50,16 @@ POLICIES = ("ranked", "deepest", "feasible")
 
 
 def measured_prefix_ms(models, resolutions, workdir: Path, table=None, runtime: str = "torch",
-                       threads: int = 1) -> dict[tuple[str, int, int], float]:
+                       threads: int = 1, predictor=None) -> dict[tuple[str, int, int], float]:
     """(base, resolution, cut) -> measured latency of blocks 0..cut run alone (ms), via latmodel profile in
-    ``runtime`` with its measuring method (or read from ``table``)."""
+    ``runtime`` with its measuring method (or read from ``table``).
+
+    ``predictor`` (a loaded one): the table's windows are put at its yardstick speed
+    (:func:`latmodel.predict.evaluation.at_predictor_scale`, the rule ``latmodel evaluate`` uses), so the truth
+    is the latency in the machine's fast state, on the scale the predictor was fitted at, whatever phase of the
+    host each window fell into (two passes of the same 12 configurations on the stepping-1 Xeon, 2026-12-04:
+    43% / 93% of prefixes within 5 / 10% as measured, 83% / 99% at one yardstick reference).  A table of another
+    device than the predictor's is put at its own fastest window instead."""
     from latmodel.measure.profiling import profile
     from latmodel.measure.table import read_table
 
@@ -60,6 +68,12 @@ def measured_prefix_ms(models, resolutions, workdir: Path, table=None, runtime: 
         profile(list(models), table, resolutions=list(resolutions), threads=threads, pin_cpu=1, progress=True,
                 runtime=runtime)
     df = read_table(table)
+    if predictor is not None:
+        from latmodel.predict.evaluation import at_predictor_scale
+
+        df, other = at_predictor_scale(predictor, df)
+        if other:
+            print(f"warning: truth {table}: {other}; its windows are put at its own fastest window")
     return {(r.model, int(r.resolution_px), int(r.block_index)): float(r.prefix_ms) for r in df.itertuples()}
 
 
@@ -117,15 +131,18 @@ def main(argv=None) -> int:
     from latmodel.predict.shipped import choose_predictor
 
     predictor_dir = Path(args.predictor) if args.predictor else Path(choose_predictor().path)
-    device = load_predictor(predictor_dir).device_ or {}
+    predictor = load_predictor(predictor_dir)
+    device = predictor.device_ or {}
     runtime, threads = str(device.get("runtime") or "torch"), int(device.get("threads") or 1)
-    truth = measured_prefix_ms(models, resolutions, work, table=args.truth, runtime=runtime, threads=threads)
+    truth = measured_prefix_ms(models, resolutions, work, table=args.truth, runtime=runtime, threads=threads,
+                               predictor=predictor)
     measure_seconds = time.perf_counter() - t0
 
     results = {**result_header("exploration", argv),
                "models": list(models), "resolutions_px": list(resolutions), "epochs": args.epochs,
                "data": args.data, "limit_per_class": args.limit_per_class, "val_fraction": args.val_fraction,
                "ground_truth_measure_seconds": round(measure_seconds, 1), "note": args.note,
+               "ground_truth_yardstick_reference_ms": (predictor.yardstick_ or {}).get("reference_ms"),
                "predictor": str(predictor_dir.relative_to(ROOT) if predictor_dir.is_relative_to(ROOT) else predictor_dir),
                "runtime": runtime, "threads": threads, "margin": args.margin, "modes": {}}
     for mode in args.modes.split(","):

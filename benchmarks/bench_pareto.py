@@ -101,12 +101,17 @@ def evaluate(rows: list[dict], deadlines: list[float], depth_only_px: int, n_tes
     return {"deadlines": table, "trn": stats("trn"), "depth_only": stats("depth_only")}
 
 
-def two_pass_agreement(truth: dict, table: Path, models, resolutions) -> dict | None:
-    """How the prefix latencies used here agree with another pass of the same configurations (``table``)."""
+def two_pass_agreement(truth: dict, table: Path, models, resolutions, predictor=None) -> dict | None:
+    """How the prefix latencies used here agree with another pass of the same configurations (``table``), both at
+    ``predictor``'s yardstick speed when given (as :func:`bench_exploration.measured_prefix_ms` puts the truth)."""
     from bench_repeatability import agreement
     from latmodel.measure.table import read_table
 
     df = read_table(table)
+    if predictor is not None:
+        from latmodel.predict.evaluation import at_predictor_scale
+
+        df, _ = at_predictor_scale(predictor, df)
     other = {(r.model, int(r.resolution_px), int(r.block_index)): float(r.prefix_ms) for r in df.itertuples()
              if r.model in models and int(r.resolution_px) in resolutions and float(r.width) == 1.0}
     common = sorted(set(truth) & set(other))
@@ -150,10 +155,11 @@ def main(argv=None) -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="netcut-pareto-"))
     work.mkdir(parents=True, exist_ok=True)
     predictor_path = args.predictor or choose_predictor().path
+    predictor = load_predictor(Path(predictor_path))
     t0 = time.perf_counter()
     truth = None
     if args.latency == "measured":
-        truth = measured_prefix_ms(models, resolutions, work, table=args.truth)
+        truth = measured_prefix_ms(models, resolutions, work, table=args.truth, predictor=predictor)
     measure_seconds = time.perf_counter() - t0
     from latmodel.measure.device import device_record
 
@@ -162,9 +168,10 @@ def main(argv=None) -> int:
     results = {
         "benchmark": "pareto", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "device": (load_predictor(Path(predictor_path)).device_ or {}).get("device_name"),
+        "device": (predictor.device_ or {}).get("device_name"),
         "cpu": f"{record.device_name} ({record.cpu_vendor} {record.cpu_model_id}, {record.cpu_isa})",
-        "latency_repeatability": (two_pass_agreement(truth, second, models, resolutions)
+        "truth_yardstick_reference_ms": (predictor.yardstick_ or {}).get("reference_ms") if truth is not None else None,
+        "latency_repeatability": (two_pass_agreement(truth, second, models, resolutions, predictor)
                                   if truth is not None and second.is_file() else None),
         "command": "python benchmarks/bench_pareto.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "models": list(models), "resolutions_px": list(resolutions), "depth_only_resolution_px": args.depth_only_resolution,

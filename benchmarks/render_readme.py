@@ -25,6 +25,12 @@ def _pct(v, digits=1):
     return "n/a" if v is None else f"{100 * v:.{digits}f}%"
 
 
+def _repo_path(path) -> str:
+    """``path`` relative to the repository when it lies in it (results record absolute paths)."""
+    p = Path(path)
+    return str(p.relative_to(ROOT)) if p.is_absolute() and p.is_relative_to(ROOT) else str(p)
+
+
 def _header(r):
     return f"*{r.get('date', '?')}, {r.get('machine', '?')}; `{r.get('command', '?')}`*\n"
 
@@ -33,7 +39,7 @@ def section_accuracy(r):
     lines = ["### Latency prediction on held-out architecture families (CPU, 1 thread)\n",
              f"*table `{Path(r['table']).name}`; leave-one-family-out over {len(r['held_out_families'])} families "
              f"({r['n_configs_held_out']} configurations); flagged rows left out of the metrics; "
-             "`python benchmarks/bench_predictor_accuracy.py`*\n",
+             f"`python benchmarks/bench_predictor_accuracy.py --table {_repo_path(r['table'])}`*\n",
              "| estimator | prefixes ±10% | prefix MAPE | prefix RMSPE | whole networks ±10% (unflagged) | "
              "whole networks ±10% (all) | (TRN, deadline) pairs right |",
              "|---|---|---|---|---|---|---|"]
@@ -167,11 +173,14 @@ def section_pareto(r):
              "off-the-shelf network (any resolution) with a 95% interval (conservative).\n",
              "![pareto](benchmarks/results/pareto.png)\n"]
     rep = r.get("latency_repeatability")
+    ref = r.get("truth_yardstick_reference_ms")
+    scale = (f" (both passes at the predictor's yardstick speed, {ref:g} ms: the machine's fast state)" if ref else "")
     lines.append(f"CPU: {r.get('cpu', '?')}. " + (
         f"Repeatability of the latency used: {len(rep['configurations'])} of its configurations measured again "
-        f"in another pass (`{rep['table']}`) agree on {rep['within_10_pct']:.0f}% of prefixes within ±10% "
-        f"({rep['within_5_pct']:.0f}% within ±5%, median |Δ| {rep['median_abs_pct']:.1f}%): on this host picks "
-        "near a deadline can change from one pass to the next.\n" if rep else
+        f"in another pass (`{rep['table']}`){scale} agree on {rep['within_10_pct']:.1f}% of prefixes within ±10% "
+        f"({rep['within_5_pct']:.1f}% within ±5%, median |Δ| {rep['median_abs_pct']:.1f}%)"
+        + (": picks near a deadline can change from one pass to the next.\n" if rep['within_10_pct'] < 99 else ".\n")
+        if rep else
         "The latency used has no second pass here: its repeatability is not stated.\n"))
     for name, d in r["datasets"].items():
         data = d["data"]

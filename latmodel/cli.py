@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-stage2", action="store_true",
                    help="fit per-block latencies only (no prefix model; the upper bound is then a flat 10%%): for "
                         "tables without prefix_ms")
-    p.add_argument("--n-estimators", type=positive_int, default=None, help="stage-1 boosting rounds (default 800)")
+    p.add_argument("--n-estimators", type=positive_int, default=None, help="stage-1 boosting rounds (default: LatencyModel's)")
     p.add_argument("--upper-quantile", type=positive_float, default=None,
                    help="residual quantile for the prefix upper bound (default 0.95)")
     p.add_argument("--n-jobs", type=positive_int, default=None, help="XGBoost threads (default 1)")

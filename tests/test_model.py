@@ -20,7 +20,7 @@ from latmodel.predict.metrics import error_metrics
 from latmodel.predict.evaluation import evaluate_tables, fit_tables
 from latmodel.predict.model import LatencyModel, NotFittedError
 from latmodel.predict.ranges import WIDEN_EXPONENT
-from latmodel.predict.predictor_io import STAGE1_FILE, load_predictor, save_predictor
+from latmodel.predict.predictor_io import load_predictor, save_predictor
 from latmodel.predict.render import fit_report_text, network_prediction_text
 from latmodel.predict.reports import NetworkPrediction
 from latmodel.measure.table import TABLE_COLUMNS, TABLE_SCHEMA_VERSION
@@ -218,15 +218,21 @@ def test_feature_name_mismatch_refused(saved):
         load_predictor(saved)
 
 
+def _first_stage1_file(folder: Path) -> str:
+    """The saved predictor's first stage-1 booster file (its name follows the stage-1 prior)."""
+    return json.loads((folder / MANIFEST_NAME).read_text())["stage1_boosters"][0][1]
+
+
 def test_truncated_model_file_refused(saved):
-    path = saved / STAGE1_FILE
+    booster_file = _first_stage1_file(saved)
+    path = saved / booster_file
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(ArtifactError, match="truncated"):
         load_predictor(saved)
     # even with the manifest updated to the truncated size, the JSON check refuses it
     m = json.loads((saved / MANIFEST_NAME).read_text())
-    m["files"][STAGE1_FILE] = {"bytes": len(raw) // 2, "sha256": sha256_bytes(raw[: len(raw) // 2])}
+    m["files"][booster_file] = {"bytes": len(raw) // 2, "sha256": sha256_bytes(raw[: len(raw) // 2])}
     (saved / MANIFEST_NAME).write_text(json.dumps(m))
     with pytest.raises(ArtifactError, match="corrupt or truncated"):
         load_predictor(saved)
@@ -243,9 +249,10 @@ class _Exploit:
 def test_pickle_disguised_as_model_refused_and_never_run(saved, tmp_path):
     marker = tmp_path / "marker.txt"
     payload = pickle.dumps(_Exploit(str(marker)))
-    (saved / STAGE1_FILE).write_bytes(payload)
+    booster_file = _first_stage1_file(saved)
+    (saved / booster_file).write_bytes(payload)
     m = json.loads((saved / MANIFEST_NAME).read_text())
-    m["files"][STAGE1_FILE] = {"bytes": len(payload), "sha256": sha256_bytes(payload)}
+    m["files"][booster_file] = {"bytes": len(payload), "sha256": sha256_bytes(payload)}
     (saved / MANIFEST_NAME).write_text(json.dumps(m))
     with pytest.raises(ArtifactError, match="not an XGBoost JSON model"):
         load_predictor(saved)

@@ -79,10 +79,11 @@ def test_fit_on_dask_cluster_matches_local_fit(tmp_path):
 
     table = synthetic_table()
     table.to_csv(tmp_path / "t.csv", index=False)
+    params = {**FAST, "stage1_prior": "blend"}  # both stage-1 boosters (plain and roofline) go through Dask
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        exact = _fit_both(cluster, tmp_path / "t.csv", tmp_path / "exact", {**FAST, "subsample": 1.0}, cv=True)
-        close = _fit_both(cluster, tmp_path / "t.csv", tmp_path / "close", FAST, cv=False)
+        exact = _fit_both(cluster, tmp_path / "t.csv", tmp_path / "exact", {**params, "subsample": 1.0}, cv=True)
+        close = _fit_both(cluster, tmp_path / "t.csv", tmp_path / "close", params, cv=False)
 
     local, dask = exact
     names = sorted(p.name for p in local.iterdir())

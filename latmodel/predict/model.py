@@ -4,10 +4,13 @@ Model (see docs in :class:`LatencyModel`):
 
 * **stage 1** -- XGBoost on the block features (:data:`latmodel.graph.features.FEATURE_COLUMNS`)
   predicting ``log(incontext_ms)`` (latencies span three orders of magnitude;
-  a log target makes the squared loss a relative one).  Optionally on top of a
-  roofline prior (``stage1_prior="roofline"``, as ``base_margin``); on the 1-thread
-  table that prior made held-out prefixes worse (it misprices channel shuffles), so
-  it is off by default.
+  a log target makes the squared loss a relative one), on top of a roofline prior
+  (``stage1_prior="roofline"``, as ``base_margin``: the trees learn the log ratio to it).
+  The default size, 100 trees of depth 5, was chosen by leave-one-family-out accuracy and
+  pricing speed on the four shipped tables (2026-12-04, stepping-1 Xeon): 58.1% of held-out
+  prefixes within 10% on average (the former 2 x 800 trees of depth 3, plain and roofline
+  blended: 56.7%; mean MAPE 12.6% both) at 1.8 instead of 9.9 us a block in bulk, and fits 4x
+  faster (docs/RESULTS.md, "Query speed").
 * **stage 2** -- a small XGBoost on prefix-level features
   (:data:`latmodel.predict.prefix_features.STAGE2_FEATURES`: block index, cumulative stage-1
   latency, cumulative bytes, ...) predicting ``log(prefix_ms / cumulative in-context
@@ -102,13 +105,13 @@ class LatencyModel(PredictionMixin):
     * ``random_state``, ``n_jobs``: XGBoost seed and threads.
     """
 
-    def __init__(self, *, n_estimators: int = 800, max_depth: int = 3, learning_rate: float = 0.05,
+    def __init__(self, *, n_estimators: int = 100, max_depth: int = 5, learning_rate: float = 0.2,
                  subsample: float = 0.8, colsample_bytree: float = 0.8, min_child_weight: float = 3.0,
-                 reg_lambda: float = 1.0, stage1_prior: str = "blend", stage1_target: str = "incontext",
+                 reg_lambda: float = 1.0, stage1_prior: str = "roofline", stage1_target: str = "incontext",
                  stage2: bool = True, stage2_reference: str = "measured", stage2_last_block: int | None = 3,
                  stage2_estimators: int = 200, stage2_depth: int = 3, upper_quantile: float = 0.95,
                  inner_folds: int = 4, flagged_weight: float = 0.1, adapt_strategy: str = "boost",
-                 adapt_rounds: int = 300, adapt_alpha: float = 3.0, random_state: int = 0, n_jobs: int = 1):
+                 adapt_rounds: int = 75, adapt_alpha: float = 3.0, random_state: int = 0, n_jobs: int = 1):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate

@@ -11,7 +11,7 @@ from ..graph.features import FEATURE_COLUMNS
 from .chains import FEATURE_INDEX, Chains, as_chains, to_chains
 from .prefix_features import bucket_of, prefix_features
 from .protocol import runtime_of
-from .ranges import (WIDEN_EXPONENT, extrapolation_distance, extrapolation_reasons, extrapolation_reasons_many,
+from .ranges import (WIDEN_EXPONENT, extrapolation_distance_of, extrapolation_reasons, extrapolation_reasons_many,
                      widen_upper)
 from .reports import NetworkPrediction
 from .roofline import roofline_ms
@@ -49,10 +49,17 @@ class PredictionMixin:
         Z, cum = prefix_features(ch, s1_ms)
         if stage2 is None:
             return cum
-        delta = cum * (np.exp(stage2.inplace_predict(Z, validate_features=False)) - 1.0)
-        if self.stage2_last_block is not None:
+        if self.stage2_last_block is None:
+            delta = cum * (np.exp(stage2.inplace_predict(Z, validate_features=False)) - 1.0)
+        else:
+            # the correction is learned for prefixes ending at blocks 0..last only, and a longer prefix reuses
+            # block `last`'s: so the booster is asked about those rows alone (a fifth of a search's rows)
             last = int(self.stage2_last_block)
             late = ch.block_index > last
+            ratio = np.zeros(len(ch))
+            if (~late).any():
+                ratio[~late] = np.exp(stage2.inplace_predict(Z[~late], validate_features=False)) - 1.0
+            delta = cum * ratio
             delta = np.where(late, delta[np.minimum(ch.starts + last, len(ch) - 1)], delta)
         return ch.cummax(np.maximum(cum + delta, 0.5 * cum))
 
@@ -115,6 +122,8 @@ class PredictionMixin:
         """Predict many chains given their per-block feature rows, in one booster call per stage:
         ``items`` are ``(name, resolution, width, batch_size, rows)`` tuples (``batch_size`` None: the
         rows' own).  Extrapolations warn once per network, as :meth:`predict_chain` does."""
+        import numpy as np
+
         self.check_fitted()
         items = [(str(n), int(res), float(w), b, list(r)) for n, res, w, b, r in items]
         if not items:
@@ -134,16 +143,17 @@ class PredictionMixin:
             if why:
                 # Outside the ranges the trees price a block like the edge of what they saw: the upper bound
                 # widens with the distance beyond it (rule and its measurement: latmodel.predict.ranges.widen_upper).
-                distance = extrapolation_distance(self.ranges_, r, self._config_of(r, resolution, width, batch))
+                distance = extrapolation_distance_of(self.ranges_, ch.X[k], FEATURE_COLUMNS,
+                                                     self._config_of(r, resolution, width, batch))
                 up = widen_upper(up, distance)
                 logger.warning("%s at %s px: extrapolated (%s); the latency may be far off (upper bound widened "
                                "%.2fx): profile such networks and refit", name, resolution, "; ".join(why),
-                               max(distance) ** WIDEN_EXPONENT)
-            out.append(NetworkPrediction(
+                               float(distance.max()) ** WIDEN_EXPONENT)
+            out.append(NetworkPrediction(  # tolist(): Python floats, one C call per array
                 model=name, resolution_px=resolution, width=width,
                 block_names=tuple(str(b.get("block_name", f"block{i}")) for i, b in enumerate(r)),
-                block_latency_ms=tuple(float(v) for v in s1[k]), prefix_latency_ms=tuple(float(v) for v in prefix[k]),
-                prefix_upper_ms=tuple(float(v) for v in up), total_latency_ms=float(prefix[k][-1]),
+                block_latency_ms=tuple(s1[k].tolist()), prefix_latency_ms=tuple(prefix[k].tolist()),
+                prefix_upper_ms=tuple(np.asarray(up, dtype=float).tolist()), total_latency_ms=float(prefix[k][-1]),
                 extrapolation=tuple(why)))
         return out
 

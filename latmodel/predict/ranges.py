@@ -19,7 +19,8 @@ import math
 from typing import Iterable, Mapping
 
 __all__ = ["FEATURE_TOLERANCE", "CONFIG_RANGES", "SIZE_FEATURES", "WIDEN_EXPONENT", "fitted_ranges", "merge_ranges",
-           "extrapolation_reasons", "extrapolation_reasons_many", "extrapolation_distance", "widen_upper"]
+           "extrapolation_reasons", "extrapolation_reasons_many", "extrapolation_distance",
+           "extrapolation_distance_of", "widen_upper"]
 
 #: A feature beyond the training range by more than this factor is an extrapolation.
 FEATURE_TOLERANCE = 1.10
@@ -86,17 +87,25 @@ def _checked_features(ranges: Mapping) -> list[tuple[str, float, float]]:
     return [(col, float(lo), float(hi)) for col, (lo, hi) in (ranges.get("features") or {}).items() if hi != 0]
 
 
-def _outside(values, lo, hi):
-    """How far each value lies outside [lo, hi] beyond :data:`FEATURE_TOLERANCE` (1.0 inside; inf for a
-    value where the other end is 0), element-wise over columns (``lo``, ``hi``: one per column)."""
+def _outside_above(values, lo, hi):
+    """How far each value lies above [lo, hi] beyond :data:`FEATURE_TOLERANCE` (1.0 when it does not; inf for a
+    positive value where ``hi`` is 0), element-wise over columns (``lo``, ``hi``: one per column)."""
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        above = (values > hi * FEATURE_TOLERANCE) & (values > 0)
+        return np.where(above, np.where(hi > 0, values / np.where(hi > 0, hi, 1.0), np.inf), 1.0)
+
+
+def _outside_below(values, lo, hi):
+    """How far each value lies below a positive ``lo`` beyond :data:`FEATURE_TOLERANCE` (1.0 when it does not;
+    inf for a value of 0), element-wise over columns."""
     import numpy as np
 
     with np.errstate(divide="ignore", invalid="ignore"):
         above = (values > hi * FEATURE_TOLERANCE) & (values > 0)
         below = ~above & (lo > 0) & (values < lo / FEATURE_TOLERANCE)
-        ratio_above = np.where(hi > 0, values / np.where(hi > 0, hi, 1.0), np.inf)
-        ratio_below = np.where(values > 0, lo / np.where(values > 0, values, 1.0), np.inf)
-    return np.where(above, ratio_above, np.where(below, ratio_below, 1.0))
+        return np.where(below, np.where(values > 0, lo / np.where(values > 0, values, 1.0), np.inf), 1.0)
 
 
 def _feature_reasons(checked, worst, max_features: int) -> list[str]:
@@ -146,7 +155,11 @@ def extrapolation_reasons_many(ranges: Mapping | None, X, columns, starts, confi
         return [_config_reasons(ranges, c) for c in configs]
     lo = np.array([c[1] for c in checked])
     hi = np.array([c[2] for c in checked])
-    worst = np.maximum.reduceat(_outside(values, lo, hi), np.asarray(starts, dtype=int), axis=0)
+    # how far outside is monotone in the value on each side of the range: a chain's worst block per column is its
+    # largest value (above) or its smallest (below), so only those are compared, not every block
+    starts = np.asarray(starts, dtype=int)
+    worst = np.maximum(_outside_above(np.maximum.reduceat(values, starts, axis=0), lo, hi),
+                       _outside_below(np.minimum.reduceat(values, starts, axis=0), lo, hi))
     return [_config_reasons(ranges, config) + _feature_reasons(checked, w, max_features)
             for config, w in zip(configs, worst)]
 
@@ -165,20 +178,38 @@ def extrapolation_distance(ranges: Mapping | None, rows: list[dict], config: Map
     running maximum along the chain of the largest ratio of a configuration value (resolution, width,
     batch size, threads) or a :data:`SIZE_FEATURES` value to the nearest end of its range (features only
     beyond :data:`FEATURE_TOLERANCE`, as :func:`extrapolation_reasons` counts them)."""
+    import numpy as np
+
+    columns = [c for c in SIZE_FEATURES if c in ((ranges or {}).get("features") or {})]
+    X = np.array([[float(r.get(c, 0.0) or 0.0) for c in columns] for r in rows], dtype=float)
+    return extrapolation_distance_of(ranges, X.reshape(len(rows), len(columns)), columns, config).tolist()
+
+
+def extrapolation_distance_of(ranges: Mapping | None, X, columns, config: Mapping[str, float]):
+    """:func:`extrapolation_distance` of one chain whose blocks are the rows of ``X`` (``columns`` name its
+    columns; a size feature missing from them counts as 0), as an array: vectorised, as a search asks it of
+    thousands of blocks."""
+    import numpy as np
+
+    X = np.asarray(X, dtype=float)
     if not ranges:
-        return [1.0] * len(rows)
+        return np.ones(X.shape[0])
     base = 1.0
     for col, value in config.items():
         span = (ranges.get("config") or {}).get(col)
         if span is not None and value is not None:
             base = max(base, _ratio_outside(float(value), *span))
-    features = {c: v for c, v in (ranges.get("features") or {}).items() if c in SIZE_FEATURES and v[1] > 0}
-    out, running = [], base
-    for r in rows:
-        for col, (lo, hi) in features.items():
-            running = max(running, _ratio_outside(float(r.get(col, 0.0) or 0.0), lo, hi, FEATURE_TOLERANCE))
-        out.append(running)
-    return out
+    index = {c: i for i, c in enumerate(columns)}
+    spans = [(col, lo, hi) for col, (lo, hi) in (ranges.get("features") or {}).items() if col in SIZE_FEATURES and hi > 0]
+    worst = np.full(X.shape[0], base)
+    if spans and X.shape[0]:
+        V = np.column_stack([X[:, index[c]] if c in index else np.zeros(X.shape[0]) for c, _, _ in spans])
+        lo, hi = np.array([s[1] for s in spans], dtype=float), np.array([s[2] for s in spans], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(V > hi * FEATURE_TOLERANCE, V / hi,
+                             np.where((V > 0) & (V < lo / FEATURE_TOLERANCE), lo / np.where(V > 0, V, 1.0), 1.0))
+        worst = np.maximum(worst, ratio.max(axis=1))
+    return np.maximum.accumulate(worst) if worst.size else worst
 
 
 def widen_upper(upper_ms, distance, exponent: float = WIDEN_EXPONENT):
