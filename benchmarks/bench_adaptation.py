@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.results_io import repo_relative, write_result  # noqa: E402
+from benchmarks.results_io import repo_relative, result_header, write_result  # noqa: E402
 
 logger = logging.getLogger("bench_adaptation")
 SIZES = (5, 10, 20, 50)
@@ -184,7 +184,8 @@ def main(argv=None) -> int:
                               "repeatability": rep or "not measured (needs a second pass: --repeat NAME=TABLE)"}
 
     first = out_targets[targets[0][0]]
-    out = {"base": args.base, "base_device": base.device_, "draws": args.draws,
+    out = {**result_header("adaptation", argv), "base": repo_relative(args.base), "base_device": base.device_,
+           "draws": args.draws,
            "measurement": "one configuration = one network at one resolution and width (all its prefixes)",
            "targets": out_targets,
            # the first target's numbers also at the top level (README renderer)
