@@ -85,7 +85,10 @@ def section_speed(r):
         lines.append(f"| bulk: {bulk['candidates']:,} candidates ({bulk['configs']} shipped network × resolution "
                      f"configurations) in one call, XGBoost on {threads} thread{'s' if threads != '1' else ''} | "
                      f"**{b['api_us_per_candidate']:.1f} µs** per candidate ({b['boosters_us_per_candidate']:.1f} µs "
-                     f"of it in the {bulk['trees']:,} trees); features read in {bulk['features_seconds'] * 1000:.0f} ms |")
+                     f"of it in the {bulk['trees']:,} trees"
+                     + (f", {b['stack_features_us_per_candidate']:.1f} µs stacking the cached feature rows into one array"
+                        if "stack_features_us_per_candidate" in b else "")
+                     + f"); features read in {bulk['features_seconds'] * 1000:.0f} ms |")
     for c in r.get("cold_network", []):
         lines.append(f"| cold network never seen: {c['model']} at {c['resolution_px']} px ({c['n_blocks']} blocks) | "
                      f"{c['total_seconds'] * 1000:.0f} ms (features {c['features_seconds'] * 1000:.0f} ms, "
