@@ -176,6 +176,20 @@ def deadline_rule(margin: str, deadline: float, measured: dict):
     return Feasibility(deadline, margin, measure=lambda c: measured.get(c.candidate_id, float("inf")))
 
 
+def _validation_tie(pick, ex_pick, by_id, n_val: int) -> dict:
+    """How far the pick trails the exhaustive pick on validation (points), and whether that is within the pairwise 95%
+    band of two accuracies on ``n_val`` images (1.96 sqrt(2 p (1 - p) / n), the band of benchmarks/bench_tie_break.py):
+    a pick the validation split cannot tell from the exhaustive one.  Both from the exhaustive run's fine-tunings."""
+    import math
+
+    if not (pick and ex_pick) or pick["candidate_id"] not in by_id or not n_val:
+        return {"val_gap": None, "tied_on_validation": None}
+    best = float(by_id[ex_pick["candidate_id"]]["val_accuracy"])
+    gap = best - float(by_id[pick["candidate_id"]]["val_accuracy"])
+    band = 1.96 * math.sqrt(2 * best * (1 - best) / n_val)
+    return {"val_gap": gap, "tied_on_validation": bool(gap <= band + 1e-12)}
+
+
 def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measured", margin: str = "upper") -> dict:
     """Every policy at every deadline, from the search folders in ``work`` and the ground truth."""
     ex_out = work / f"exhaustive-{mode}"
@@ -217,6 +231,7 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
                  "exhaustive_pick": ex_pick["candidate_id"] if ex_pick else None,
                  "exhaustive_pick_test_accuracy": float(ex_pick["test_accuracy"]) if ex_pick else None,
                  "same_pick": bool(pick and ex_pick and pick["candidate_id"] == ex_pick["candidate_id"]),
+                 **_validation_tie(pick, ex_pick, by_id, ex["data"]["n_val"]),
                  "accuracy_given_up": (float(ex_pick["test_accuracy"]) - float(pick["test_accuracy"]))
                  if (pick and ex_pick) else None}
             d.update(extra or {})

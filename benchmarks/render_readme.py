@@ -139,8 +139,14 @@ def section_exploration(r):
                     f"{'n/a' if meas is None else f'{meas:.2f}'} | {'yes' if d['pick_meets_deadline_measured'] else 'no'} |")
         sp = sorted(d["speedup"] for d in m["policies"]["ranked"]["deadlines"])
         same = sum(d["same_pick"] for d in m["policies"]["ranked"]["deadlines"])
+        ranked = m["policies"]["ranked"]["deadlines"]
+        tied = [d for d in ranked if d.get("tied_on_validation") is not None]
         lines.append(f"\n`ranked`: median speedup {sp[len(sp) // 2]:.1f}x, same pick as exhaustive at {same} of "
-                     f"{len(sp)} deadlines.")
+                     f"{len(sp)} deadlines" + (
+                         f"; its pick within the validation split's pairwise 95% band of the exhaustive pick (the "
+                         f"split cannot tell them apart) at {sum(d['tied_on_validation'] for d in tied)} of {len(tied)}, "
+                         f"at most {100 * max(d['val_gap'] for d in tied):.1f} validation points behind."
+                         if tied else "."))
         if m.get("ranked_top_k"):
             lines.append(_top_k_text(m["ranked_top_k"]))
     return lines
