@@ -47,7 +47,9 @@ def main(argv=None) -> int:
     ap.add_argument("--resolution", type=int, default=160)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cli_latency.json"))
     args = ap.parse_args(argv)
-    from latmodel.measure.device import cpu_identity
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.results_io import machine_line
 
     models = [m for m in args.models.split(",") if m]
     base_env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -66,9 +68,7 @@ def main(argv=None) -> int:
         together = _wall_s(["predict", "--models", ",".join(models), "--resolution", str(args.resolution), "--json"],
                            on)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    cpu = cpu_identity()
-    out = {"created_at": now.isoformat(), "date": now.date().isoformat(),
-           "machine": f"{cpu.name} ({cpu.vendor} {cpu.model_id}, {cpu.isa}), {os.cpu_count()} cores",
+    out = {"created_at": now.isoformat(), "date": now.date().isoformat(), "machine": machine_line(),
            "command": "python benchmarks/bench_cli_latency.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "resolution_px": args.resolution, "first_ever_s": first_ever, "rows": rows, "all_in_one_process_cached_s": together,
            "median": {k: statistics.median(r[k] for r in rows)

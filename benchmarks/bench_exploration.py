@@ -177,17 +177,16 @@ def deadline_rule(margin: str, deadline: float, measured: dict):
 
 
 def _validation_tie(pick, ex_pick, by_id, n_val: int) -> dict:
-    """How far the pick trails the exhaustive pick on validation (points), and whether that is within the pairwise 95%
-    band of two accuracies on ``n_val`` images (1.96 sqrt(2 p (1 - p) / n), the band of benchmarks/bench_tie_break.py):
-    a pick the validation split cannot tell from the exhaustive one.  Both from the exhaustive run's fine-tunings."""
-    import math
+    """How far the pick trails the exhaustive pick on validation (fraction), and whether the validation split can tell
+    them apart (:func:`trimmer.intervals.pairwise_half_width`, the band of report.json's ``tie_break``).  Both
+    accuracies from the exhaustive run's fine-tunings."""
+    from trimmer.intervals import pairwise_half_width
 
     if not (pick and ex_pick) or pick["candidate_id"] not in by_id or not n_val:
         return {"val_gap": None, "tied_on_validation": None}
     best = float(by_id[ex_pick["candidate_id"]]["val_accuracy"])
-    gap = best - float(by_id[pick["candidate_id"]]["val_accuracy"])
-    band = 1.96 * math.sqrt(2 * best * (1 - best) / n_val)
-    return {"val_gap": gap, "tied_on_validation": bool(gap <= band + 1e-12)}
+    mine = float(by_id[pick["candidate_id"]]["val_accuracy"])
+    return {"val_gap": best - mine, "tied_on_validation": bool(best - mine <= pairwise_half_width(best, mine, n_val))}
 
 
 def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measured", margin: str = "upper") -> dict:

@@ -27,19 +27,18 @@ benchmarks/results/pareto.json and benchmarks/results/pareto.png.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.results_io import result_header, write_result  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 #: The largest relative gain NetCut's paper reports over off-the-shelf networks at the same deadline.
 PAPER_MAX_RELATIVE_GAIN = 0.1043
@@ -166,14 +165,12 @@ def main(argv=None) -> int:
     record = device_record()
     second = Path(args.second_pass or ROOT / "data" / "calibration" / f"{record.slug}-torch-1thread.csv")
     results = {
-        "benchmark": "pareto", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        **result_header("pareto", argv),
         "device": (predictor.device_ or {}).get("device_name"),
         "cpu": f"{record.device_name} ({record.cpu_vendor} {record.cpu_model_id}, {record.cpu_isa})",
         "truth_yardstick_reference_ms": (predictor.yardstick_ or {}).get("reference_ms") if truth is not None else None,
         "latency_repeatability": (two_pass_agreement(truth, second, models, resolutions, predictor)
                                   if truth is not None and second.is_file() else None),
-        "command": "python benchmarks/bench_pareto.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "models": list(models), "resolutions_px": list(resolutions), "depth_only_resolution_px": args.depth_only_resolution,
         "epochs": args.epochs, "mode": "head", "latency": args.latency, "predictor": str(predictor_path),
         "paper_max_relative_gain": PAPER_MAX_RELATIVE_GAIN, "measure_seconds": round(measure_seconds, 1),
@@ -200,8 +197,7 @@ def main(argv=None) -> int:
                             "off_the_shelf": r["off_the_shelf"] == "True", "latency_ms": round(r["latency_ms"], 3),
                             "test_accuracy": r["test_accuracy"]} for r in rows]
         results["datasets"][name] = entry
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "pareto.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_result(RESULTS / "pareto.json", results)
     plot(results, RESULTS / "pareto.png")
     print(json.dumps({n: {f: d[f] for f in ("trn", "depth_only")} for n, d in results["datasets"].items()}, indent=1))
     return 0

@@ -224,12 +224,12 @@ def main(argv=None) -> int:
     empirical = _empirical_measurement(total_us / total_cuts)
     from datetime import datetime, timezone
 
-    from latmodel.measure.device import cpu_identity
+    from benchmarks.results_io import machine_line
 
-    now, cpu = datetime.now(timezone.utc).replace(microsecond=0), cpu_identity()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
     out = {
         "created_at": now.isoformat(), "date": now.date().isoformat(),
-        "machine": f"{cpu.name} ({cpu.vendor} {cpu.model_id}, {cpu.isa}), {os.cpu_count()} cores",
+        "machine": machine_line(),
         "command": "python benchmarks/bench_query_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "predictor": args.predictor,
         "empirical_vs_predicted": empirical,

@@ -12,6 +12,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.results_io import repo_relative  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -25,12 +30,6 @@ def _pct(v, digits=1):
     return "n/a" if v is None else f"{100 * v:.{digits}f}%"
 
 
-def _repo_path(path) -> str:
-    """``path`` relative to the repository when it lies in it (results record absolute paths)."""
-    p = Path(path)
-    return str(p.relative_to(ROOT)) if p.is_absolute() and p.is_relative_to(ROOT) else str(p)
-
-
 def _header(r):
     return f"*{r.get('date', '?')}, {r.get('machine', '?')}; `{r.get('command', '?')}`*\n"
 
@@ -39,7 +38,7 @@ def section_accuracy(r):
     lines = ["### Latency prediction on held-out architecture families (CPU, 1 thread)\n",
              f"*table `{Path(r['table']).name}`; leave-one-family-out over {len(r['held_out_families'])} families "
              f"({r['n_configs_held_out']} configurations); flagged rows left out of the metrics; "
-             f"`python benchmarks/bench_predictor_accuracy.py --table {_repo_path(r['table'])}`*\n",
+             f"`python benchmarks/bench_predictor_accuracy.py --table {repo_relative(r['table'])}`*\n",
              "| estimator | prefixes ±10% | prefix MAPE | prefix RMSPE | whole networks ±10% (unflagged) | "
              "whole networks ±10% (all) | (TRN, deadline) pairs right |",
              "|---|---|---|---|---|---|---|"]
@@ -137,9 +136,9 @@ def section_exploration(r):
                     f"{d['fine_tuned']} / {d['exhaustive_fine_tuned']} | {d.get('measured', 0)} | {d['pick'] or '—'} | "
                     f"{'yes' if d['same_pick'] else 'no'} | {'n/a' if gave is None else f'{100 * gave:+.2f} pt'} | "
                     f"{'n/a' if meas is None else f'{meas:.2f}'} | {'yes' if d['pick_meets_deadline_measured'] else 'no'} |")
-        sp = sorted(d["speedup"] for d in m["policies"]["ranked"]["deadlines"])
-        same = sum(d["same_pick"] for d in m["policies"]["ranked"]["deadlines"])
         ranked = m["policies"]["ranked"]["deadlines"]
+        sp = sorted(d["speedup"] for d in ranked)
+        same = sum(d["same_pick"] for d in ranked)
         tied = [d for d in ranked if d.get("tied_on_validation") is not None]
         lines.append(f"\n`ranked`: median speedup {sp[len(sp) // 2]:.1f}x, same pick as exhaustive at {same} of "
                      f"{len(sp)} deadlines" + (

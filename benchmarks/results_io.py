@@ -7,21 +7,29 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["result_header", "write_result", "repo_relative"]
+__all__ = ["machine_line", "result_header", "write_result", "repo_relative"]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine_line() -> str:
+    """This CPU as a result names it: model name, vendor family/model/stepping and widest ISA
+    (:func:`latmodel.measure.device.cpu_identity`: "AMD EPYC" names AVX-512 and AVX2 machines alike), and cores."""
+    from latmodel.measure.device import cpu_identity
+
+    cpu = cpu_identity()
+    return f"{cpu.name} ({cpu.vendor} {cpu.model_id}, {cpu.isa}), {os.cpu_count()} cores"
 
 
 def result_header(benchmark: str, argv=None) -> dict:
     """``benchmark``, ``date`` (UTC, seconds), ``machine`` and the ``command`` that reproduces the run."""
     args = sys.argv[1:] if argv is None else argv
     return {"benchmark": benchmark, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "machine": machine_line(),
             "command": f"python benchmarks/bench_{benchmark}.py " + " ".join(args)}
 
 

@@ -2,7 +2,7 @@
 apart candidates must score on a validation split to be told apart."""
 from __future__ import annotations
 
-__all__ = ["Z95", "accuracy_interval", "relative_gain_interval", "selection_margin"]
+__all__ = ["Z95", "accuracy_interval", "pairwise_half_width", "relative_gain_interval", "selection_margin"]
 
 #: Two-sided 95% normal quantile for the accuracy intervals.
 Z95 = 1.959964
@@ -17,6 +17,14 @@ def accuracy_interval(accuracy: float, n: int, z: float = Z95) -> tuple[float, f
     centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def pairwise_half_width(accuracy: float, other_accuracy: float, n: int, z: float = Z95) -> float:
+    """Half-width of the pairwise interval of the difference of two accuracies on ``n`` validation images each (the
+    two treated as independent): closer than this, the split cannot tell them apart.  ``n`` must be positive."""
+    import math
+
+    return z * math.sqrt((accuracy * (1 - accuracy) + other_accuracy * (1 - other_accuracy)) / n)
 
 
 def selection_margin(n_compared: int, n_val: int, alpha: float = 0.05) -> float | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from latmodel.fileio import atomic_write_text, sanitize_cell
 
-from .intervals import Z95, accuracy_interval, relative_gain_interval, selection_margin
+from .intervals import Z95, accuracy_interval, pairwise_half_width, relative_gain_interval, selection_margin
 from .outcome import SearchOutcome
 
 __all__ = ["REPORT_SCHEMA_VERSION", "CANDIDATE_COLUMNS", "TIE_BREAK_RULE", "tie_break", "candidate_rows",
@@ -45,8 +45,6 @@ def tie_break(chosen, results: dict, pool, n_val: int, z: float = Z95) -> dict[s
     """``report.json``'s ``tie_break``: the rule, and the fine-tuned candidates of ``pool`` (those meeting the
     deadline) whose validation accuracy the chosen one's cannot be told apart from (pairwise 95% interval of
     the difference, the two treated as independent), with the fastest of them when it is not the chosen one."""
-    import math
-
     out: dict[str, Any] = {"rule": TIE_BREAK_RULE, "indistinguishable": 0, "fastest_indistinguishable": None}
     if chosen is None or not n_val:
         return out
@@ -57,8 +55,7 @@ def tie_break(chosen, results: dict, pool, n_val: int, z: float = Z95) -> dict[s
         r = results.get(c.candidate_id)
         if r is None or c.candidate_id == cand.candidate_id:
             continue
-        half = z * math.sqrt((p * (1 - p) + r.val_accuracy * (1 - r.val_accuracy)) / n_val)
-        if abs(p - r.val_accuracy) <= half:
+        if abs(p - r.val_accuracy) <= pairwise_half_width(p, r.val_accuracy, n_val, z):
             close.append((c, r))
     out["indistinguishable"] = len(close)
     fastest = min(close, key=lambda cr: cr[0].predicted_latency_ms, default=None)

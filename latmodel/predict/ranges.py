@@ -103,8 +103,7 @@ def _outside_below(values, lo, hi):
     import numpy as np
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        above = (values > hi * FEATURE_TOLERANCE) & (values > 0)
-        below = ~above & (lo > 0) & (values < lo / FEATURE_TOLERANCE)
+        below = (lo > 0) & (values < lo / FEATURE_TOLERANCE)  # never also above: lo / tolerance <= hi * tolerance
         return np.where(below, np.where(values > 0, lo / np.where(values > 0, values, 1.0), np.inf), 1.0)
 
 
@@ -205,9 +204,8 @@ def extrapolation_distance_of(ranges: Mapping | None, X, columns, config: Mappin
     if spans and X.shape[0]:
         V = np.column_stack([X[:, index[c]] if c in index else np.zeros(X.shape[0]) for c, _, _ in spans])
         lo, hi = np.array([s[1] for s in spans], dtype=float), np.array([s[2] for s in spans], dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(V > hi * FEATURE_TOLERANCE, V / hi,
-                             np.where((V > 0) & (V < lo / FEATURE_TOLERANCE), lo / np.where(V > 0, V, 1.0), 1.0))
+        # a block without the feature (0) is not "below" here: it is sized by its other features
+        ratio = np.maximum(_outside_above(V, lo, hi), _outside_below(np.where(V > 0, V, lo), lo, hi))
         worst = np.maximum(worst, ratio.max(axis=1))
     return np.maximum.accumulate(worst) if worst.size else worst
 
