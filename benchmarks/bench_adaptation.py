@@ -55,8 +55,7 @@ def _named(text: str) -> tuple[str, str]:
     return name, path
 
 
-def repeatability(first, second) -> dict:
-    """Share of prefixes (and whole networks) of ``first`` within +-10% of the same prefix in ``second``."""
+def _agreement(first, second) -> dict:
     import numpy as np
 
     key = ["model", "resolution_px", "width", "block_index"]
@@ -69,6 +68,26 @@ def repeatability(first, second) -> dict:
     return {"prefixes": int(len(m)), "prefix_within_10_pct": float(np.mean(rel <= 0.10) * 100),
             "prefix_median_diff_pct": float(np.median(rel) * 100), "networks": int(last.sum()),
             "network_within_10_pct": float(np.mean(net <= 0.10) * 100)}
+
+
+def repeatability(first, second) -> dict:
+    """How well two passes of a target agree, on the scale the adapted predictors are scored at: both passes'
+    windows at one yardstick speed (the first pass's fastest window: :mod:`latmodel.measure.yardstick_scale`, the
+    rule ``latmodel fit`` and ``evaluate`` apply), with the figures as measured beside them (``as_measured``).
+    ``within_10_pct`` is the share of prefixes within 10%.  Tables without a yardstick are compared as
+    measured (``rows_scaled`` 0)."""
+    from latmodel.measure.yardstick_scale import reference_ms_of, scale_to_yardstick
+
+    ref = reference_ms_of(first)
+    if ref == ref:  # not NaN: the first pass has windows with the current yardstick
+        a, sa = scale_to_yardstick(first, ref)
+        b, sb = scale_to_yardstick(second, ref)
+        rows_scaled = sa.rows_scaled + sb.rows_scaled
+    else:
+        a, b, rows_scaled, ref = first, second, 0, None
+    at_scale = _agreement(a, b)
+    return {**at_scale, "within_10_pct": at_scale["prefix_within_10_pct"], "yardstick_reference_ms": ref,
+            "rows_scaled": int(rows_scaled), "as_measured": _agreement(first, second)}
 
 
 def main(argv=None) -> int:

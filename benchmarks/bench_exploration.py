@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -47,6 +48,8 @@ from benchmarks.results_io import result_header, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 POLICIES = ("ranked", "deepest", "feasible")
+#: ``--sweep``: ranked at every deadline in one output folder, ascending (probe scores and fine-tunings reused)
+SWEEP_POLICY = "ranked, one --out"
 
 
 def measured_prefix_ms(models, resolutions, workdir: Path, table=None, runtime: str = "torch",
@@ -119,6 +122,12 @@ def main(argv=None) -> int:
                          "is measured in its runtime and thread count")
     ap.add_argument("--margin", choices=("upper", "none", "measured"), default="upper",
                     help="the searches' --margin (measured: borderline candidates are timed here during the search)")
+    ap.add_argument("--reuse-exhaustive", action="store_true",
+                    help="keep --work's finished exhaustive run instead of running it again (the ranked searches "
+                         "still run, from empty folders)")
+    ap.add_argument("--sweep", action="store_true",
+                    help="also run ranked at every deadline in ONE output folder, ascending, as a user sweeping "
+                         "deadlines does: probe scores and fine-tunings of earlier deadlines are reused")
     ap.add_argument("--note", default="", help="a line about this run, kept in the JSON and the README")
     ap.add_argument("--out", default=str(RESULTS / "exploration.json"))
     args = ap.parse_args(argv)
@@ -150,7 +159,8 @@ def main(argv=None) -> int:
                       data=args.data, limit_per_class=args.limit_per_class, val_fraction=args.val_fraction,
                       predictor=str(predictor_dir))
         ex_out = work / f"exhaustive-{mode}"
-        if not args.evaluate_only:
+        reuse = args.reuse_exhaustive and (ex_out / "report.json").is_file()
+        if not (args.evaluate_only or reuse):
             run_search(SearchConfig(deadline_ms=1e6, exhaustive=True, **common), ex_out, progress=True)
         rows = read_candidates(ex_out)
         ups = sorted(upper_ms(r) for r in rows)
@@ -158,9 +168,19 @@ def main(argv=None) -> int:
         deadlines = [round(lo + (hi - lo) * i / (args.deadlines - 1), 2) for i in range(args.deadlines)]
         for deadline in deadlines:
             if not args.evaluate_only:
+                shutil.rmtree(work / f"ranked-{mode}-{deadline}", ignore_errors=True)  # from empty, every time
                 run_search(SearchConfig(deadline_ms=deadline, propose="ranked", margin=args.margin, **common),
                            work / f"ranked-{mode}-{deadline}", progress=True)
+        sweep = work / f"ranked-sweep-{mode}"
+        if args.sweep and not args.evaluate_only:
+            shutil.rmtree(sweep, ignore_errors=True)
+            sweep.mkdir(parents=True)
+            for deadline in deadlines:
+                report = run_search(SearchConfig(deadline_ms=deadline, propose="ranked", margin=args.margin, **common),
+                                    sweep / "out", progress=True)
+                (sweep / f"report-{deadline}.json").write_text(json.dumps(report, indent=1))
         results["modes"][mode] = evaluate(work, mode, deadlines, truth, args.exhaustive_feasibility, args.margin)
+        results["modes"][mode]["exhaustive_reused"] = bool(reuse)
     results["exhaustive_feasibility"] = args.exhaustive_feasibility
     write_result(args.out, results)
     plot(results, Path(args.out).with_suffix(".png"))
@@ -205,6 +225,8 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
     per_policy = {p: [] for p in POLICIES}
     top_k_picks = []
     reports = {d: json.loads((work / f"ranked-{mode}-{d}" / "report.json").read_text()) for d in deadlines}
+    sweep = {d: json.loads(f.read_text()) for d in deadlines
+             if (f := work / f"ranked-sweep-{mode}" / f"report-{d}.json").is_file()}
     n_meas = sum(r.get("candidates_measured_this_run", 0) for r in reports.values())
     measure_s = sum(r.get("measure_seconds", 0.0) for r in reports.values()) / n_meas if n_meas else 0.0
     for deadline in deadlines:
@@ -247,6 +269,13 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
                                            "measured": nc.get("candidates_measured", 0),
                                            "measure_seconds": nc.get("measure_seconds", 0.0)}))
         print(json.dumps(per_policy["ranked"][-1]), flush=True)
+        if deadline in sweep:  # the same policy in one --out, deadlines ascending: earlier work reused
+            sw = sweep[deadline]
+            c = sw["chosen"]
+            per_policy.setdefault(SWEEP_POLICY, []).append(entry(
+                {"candidate_id": c["candidate_id"], "test_accuracy": c["test_accuracy"]} if c else None,
+                sw["exploration_seconds"], sw["candidates_trained_this_run"],
+                {"probe_seconds": sw["probe_seconds"], "resumed": sw.get("candidates_resumed", 0)}))
         # what top-k = 1, 2, 3 would have picked (probe ranks of this run + the exhaustive results)
         rank = {q["candidate_id"]: int(q["probe_rank"]) for q in read_candidates(nc_out) if q["probe_rank"]}
         # the policy walks the probe order, skipping what does not meet the deadline
@@ -288,7 +317,7 @@ def plot(results, path: Path) -> None:
         for policy, p in m["policies"].items():
             ds = p["deadlines"]
             ax.plot([d["deadline_ms"] for d in ds], [d["speedup"] for d in ds], marker="o",
-                    label=f"{mode}: {policy}" + (" (composed)" if policy != "ranked" else ""))
+                    label=f"{mode}: {policy}" + (" (composed)" if policy in ("deepest", "feasible") else ""))
     ax.axhline(27, color="grey", linestyle=":", label="27x (NetCut paper)")
     ax.set_yscale("log")
     ax.set_xlabel("deadline (ms)")

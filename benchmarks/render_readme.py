@@ -146,6 +146,16 @@ def section_exploration(r):
                          f"split cannot tell them apart) at {sum(d['tied_on_validation'] for d in tied)} of {len(tied)}, "
                          f"at most {100 * max(d['val_gap'] for d in tied):.1f} validation points behind."
                          if tied else "."))
+        sweep = m["policies"].get("ranked, one --out", {}).get("deadlines")
+        if sweep:
+            ssp = sorted(d["speedup"] for d in sweep)
+            lines.append(f"\n`ranked, one --out` (the deadlines in ascending order in one output folder, as a user "
+                         f"sweeping deadlines runs them: probe scores and fine-tunings of earlier deadlines reused): "
+                         f"median speedup {ssp[len(ssp) // 2]:.1f}x, {sum(d['seconds'] for d in sweep):.0f} s for all "
+                         f"{len(sweep)} deadlines against {sum(d['seconds'] for d in ranked):.0f} s from empty folders.")
+        if m.get("exhaustive_reused"):
+            lines.append("\nThe exhaustive run was reused from an earlier run of this benchmark in the same work "
+                         "folder (`--reuse-exhaustive`).")
         if m.get("ranked_top_k"):
             lines.append(_top_k_text(m["ranked_top_k"]))
     return lines
@@ -235,6 +245,9 @@ def _adaptation_target(name, t) -> list[str]:
     rep = t.get("repeatability")
     rep_text = (f"two passes agree within ±10% on {rep['prefix_within_10_pct']:.1f}% of {rep['prefixes']} prefixes "
                 f"(median difference {rep['prefix_median_diff_pct']:.1f}%)" if isinstance(rep, dict) else str(rep))
+    if isinstance(rep, dict) and rep.get("rows_scaled") and isinstance(rep.get("as_measured"), dict):
+        rep_text += (f" at one yardstick speed, the scale the predictions are scored at; "
+                     f"{rep['as_measured']['prefix_within_10_pct']:.1f}% as measured")
     lines = [f"**{name}** (`{Path(t['table']).name}`, {t['n_configs_available']} configurations; its own "
              f"repeatability: {rep_text})\n",
              "| new-device configs | " + " | ".join(f"{e}: prefixes ±10% / MAPE" for e in ests) + " |",
@@ -457,6 +470,27 @@ def section_tie_break(r):
     return lines
 
 
+def section_probe(r):
+    lines = ["### The probe: its cost against its ranking\n", _header(r),
+             "The probe (`trimmer.probe`, what `--propose ranked` scores candidates with) run on every chain of an "
+             "exhaustive search, timed alone, and its ranking checked against that search's fine-tuned accuracies: "
+             "Spearman correlation over all candidates, and at each deadline whether its first choice (what top-1 "
+             "ranked fine-tunes) is the exhaustive pick among the candidates meeting the deadline, and the test "
+             "points given up." + (f" {r['note']}" if r.get("note") else "") + "\n",
+             "| search (mode; train / val images; candidates) | precision | images / class | seconds | Spearman val / test "
+             "| same pick | test points given up, mean / max |",
+             "|---|---|---|---|---|---|---|"]
+    for run in r["runs"]:
+        name = f"{Path(str(run['data_spec']['data'])).name} ({run['mode']}; {run['n_train']} / {run['n_val']}; " \
+               f"{run['candidates']})"
+        for v in run["results"]:
+            lines.append(f"| {name} | {v['precision']} | {v['per_class']} ({v['n_train']} images) | {v['seconds']:.1f} "
+                         f"({v['speedup_vs_first']:.2f}x) | {v['spearman_val']:.3f} / {v['spearman_test']:.3f} | "
+                         f"{v['same_pick']}/{v['deadlines']} | {100 * v['test_given_up_mean']:.2f} / "
+                         f"{100 * v['test_given_up_max']:.2f} |")
+    return lines
+
+
 def section_extrapolation(r):
     exps = [f"{e:g}" for e in r["exponents"]]
     lines = ["### Outside the calibrated range: how far the upper bound must widen\n", _header(r),
@@ -490,7 +524,8 @@ SECTIONS = [("repeatability", section_repeatability), ("repeatability_thp", sect
             ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
-            ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("exploration", section_exploration), ("pareto", section_pareto), ("tie_break", section_tie_break),
+            ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("exploration", section_exploration), ("probe", section_probe), ("pareto", section_pareto),
+            ("tie_break", section_tie_break),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 
 

@@ -32,6 +32,14 @@ _GRAVITON = "processor\t: 0\nBogoMIPS\t: 243.75\nFeatures\t: fp asimd evtstrm sv
             "CPU architecture: 8\nCPU variant\t: 0x1\nCPU part\t: 0xd40\n"
 
 
+def test_cpu_flags_of_the_first_processor():
+    from latmodel.measure.device import cpu_flags
+
+    assert {"avx2", "avx512f", "avx512bw"} <= cpu_flags(_EPYC_AVX512)
+    assert "avx512f" not in cpu_flags(_EPYC_AVX2)
+    assert cpu_flags("") == frozenset()
+
+
 def test_cpu_identity_reads_vendor_model_and_widest_isa():
     from latmodel.measure.device import cpu_identity
 

@@ -34,3 +34,27 @@ def test_keep_freed_memory_sets_glibc_thresholds_once_and_again():
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert keep_freed_memory() is expected
     assert keep_freed_memory() is expected  # idempotent
+
+
+_FLAGS = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 avx512f {extra}\n\nprocessor\t: 1\n"
+
+
+def test_native_bf16_reads_the_cpu_flags():
+    from trimmer.compute import native_bf16
+
+    assert native_bf16(_FLAGS.format(extra="amx_tile amx_bf16")) is True
+    assert native_bf16(_FLAGS.format(extra="avx512_bf16")) is True
+    assert native_bf16(_FLAGS.format(extra="avx512bw")) is False
+    assert native_bf16("") is False
+
+
+def test_feature_autocast_cpu_bfloat16_and_bad_precision():
+    from trimmer.compute import feature_autocast
+
+    cpu = torch.device("cpu")
+    with feature_autocast(cpu, True, "bfloat16")():
+        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.bfloat16
+    with feature_autocast(cpu, True, "float32")():
+        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+    with pytest.raises(NetcutError, match="--probe-precision must be one of float32, bfloat16, got 'half'"):
+        feature_autocast(cpu, True, "half")

@@ -231,6 +231,8 @@ def test_search_config_validation():
         SearchConfig(epochs=0)
     with pytest.raises(NetcutError, match="--mode must be one of"):
         SearchConfig(mode="bogus")
+    with pytest.raises(NetcutError, match="--probe-precision must be one of float32, bfloat16, got 'fp16'"):
+        SearchConfig(probe_precision="fp16")
 
 
 def test_verify_measures_the_chosen_trn(fake_predictor, tiny_npz, tmp_path):
@@ -591,6 +593,26 @@ def test_a_new_deadline_keeps_the_earlier_chosen_trn(fake_predictor, tiny_npz, t
     assert json.loads((out / "report.json").read_text())["deadline_ms"] == 5.0
 
 
+def test_a_chain_of_the_registry_structure_is_priced_from_cached_features_without_a_trace(fake_predictor, monkeypatch):
+    import latmodel.graph.features as features_mod
+    import torch.nn as nn
+
+    traced = []
+    orig = features_mod.chain_features
+    monkeypatch.setattr(features_mod, "chain_features", lambda chain, **k: traced.append(chain) or orig(chain, **k))
+    chain = load_chain(TINY, 8)
+    plain = enumerate_candidates(fake_predictor, [TINY], resolutions=(8,), n_classes=3)
+    same = enumerate_candidates(fake_predictor, [TINY], resolutions=(8,), n_classes=3, chains={(TINY, 8): chain})
+    assert traced == [] and same == plain
+    # another structure under the same name (a block with other parameters) is traced from the chain itself
+    other = load_chain(TINY, 8)
+    first = other.blocks[0]
+    conv = next(m for m in first.modules() if isinstance(m, nn.Conv2d))
+    conv.register_parameter("extra", nn.Parameter(torch.zeros(3)))
+    enumerate_candidates(fake_predictor, [TINY], resolutions=(8,), n_classes=3, chains={(TINY, 8): other})
+    assert traced == [other]
+
+
 # --------------------------------------------------------------------------- depth x input resolution
 
 
@@ -627,6 +649,29 @@ def test_resolutions_probe_once_per_base_and_resolution_and_fine_tune_the_off_th
     only8 = run_search(_config(tiny_npz, propose="ranked", top_k=1, deadline_ms=5.0, resolutions_px=(8,)), out,
                        progress=False)
     assert only8["candidates_total"] == 4 and only8["candidates_trained_this_run"] == 0
+
+
+def test_a_new_deadline_in_the_same_out_probes_only_the_cuts_not_scored_before(
+        fake_predictor, tiny_npz, tmp_path, monkeypatch):
+    import trimmer.probe
+
+    probed = []
+    orig = trimmer.probe.probe_base
+    monkeypatch.setattr(trimmer.probe, "probe_base",
+                        lambda chain, ids, data, res, **k: probed.append((res, sorted(ids))) or orig(chain, ids, data, res, **k))
+    out = tmp_path / "sweep"
+    first = run_search(_config(tiny_npz, propose="ranked", deadline_ms=3.0), out, progress=False)  # cuts 0, 1 fit
+    assert probed == [(8, [0, 1])]
+    wider = run_search(_config(tiny_npz, propose="ranked", deadline_ms=5.0), out, progress=False)  # all 4 fit
+    assert probed == [(8, [0, 1]), (8, [2, 3])]  # only the new cuts: the pass stops at cut 3
+    assert wider["candidates_probed"] == 4
+    saved = json.loads((out / "probe" / next(p.name for p in (out / "probe").iterdir())).read_text())
+    assert [s["candidate_id"] for s in saved["scores"]] == [f"{TINY}@8px/cut0{k}" for k in range(4)]
+    narrow = run_search(_config(tiny_npz, propose="ranked", deadline_ms=3.0), out, progress=False)
+    assert len(probed) == 2 and narrow["chosen"] == first["chosen"]
+    # another probe setting is not reused
+    run_search(_config(tiny_npz, propose="ranked", deadline_ms=3.0, probe_precision="bfloat16"), out, progress=False)
+    assert probed[-1] == (8, [0, 1])
 
 
 @pytest.mark.parametrize("value,needle", [

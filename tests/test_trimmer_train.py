@@ -67,6 +67,15 @@ def test_extract_pooled_features_matches_block_by_block():
     assert all(not b.training for b in blocks)
 
 
+def test_extract_pooled_features_bfloat16_is_float32_output_close_to_float32():
+    blocks = tiny_blocks()
+    data = toy_data()
+    ref = extract_pooled_features(blocks, data.train_x, RES, [2], progress=False)
+    low = extract_pooled_features(blocks, data.train_x, RES, [2], progress=False, precision="bfloat16")
+    assert low[2].dtype == torch.float32 and low[2].shape == ref[2].shape
+    assert torch.allclose(low[2], ref[2], rtol=0.05, atol=0.02)
+
+
 def test_extract_pooled_features_restores_train_flags_and_checks_cuts():
     blocks = tiny_blocks()
     blocks[1].train()

@@ -123,6 +123,7 @@ def _config(args):
         resolutions_px=args.resolutions, margin=args.margin, exhaustive=getattr(args, "exhaustive", d["exhaustive"]),
         propose=getattr(args, "propose", d["propose"]), top_k=getattr(args, "top_k", d["top_k"]),
         probe_per_class=getattr(args, "probe_per_class", d["probe_per_class"]),
+        probe_precision=getattr(args, "probe_precision", d["probe_precision"]),
         verify=getattr(args, "verify", d["verify"]), seed=getattr(args, "seed", d["seed"]),
         limit_per_class=getattr(args, "limit_per_class", d["limit_per_class"]),
         val_fraction=getattr(args, "val_fraction", d["val_fraction"]),
@@ -223,6 +224,7 @@ def _common(p, d: dict):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .compute import FEATURE_PRECISIONS
     from .proposal import PROPOSAL_POLICIES
     from .train_config import MODES
 
@@ -262,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"candidates the ranked policy retrains (default {d['top_k']})")
     p.add_argument("--probe-per-class", type=_int_at_least(2), default=d["probe_per_class"],
                    help=f"training images per class the probe fits on (default {d['probe_per_class']})")
+    p.add_argument("--probe-precision", choices=list(FEATURE_PRECISIONS), default=d["probe_precision"],
+                   help="the probe's forward pass; bfloat16 is about 1.5x faster on a CPU with AMX or AVX-512 BF16 "
+                        f"and can change which candidate ranks first (default {d['probe_precision']})")
     p.add_argument("--exhaustive", action="store_true",
                    help="retrain every candidate, deadline ignored (the baseline NetCut is compared with)")
     p.add_argument("--verify", action="store_true", help="measure the chosen TRN's latency on this device")

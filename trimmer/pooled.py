@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from latmodel.errors import NetcutError
 
-from .compute import amp_setup, progress as _progress, resolve_device
+from .compute import feature_autocast, progress as _progress, resolve_device
 from .splits import batches, to_model_input
 
 __all__ = ["FEATURE_BATCH_IMAGES", "extract_pooled_features", "fold_batch_norms"]
@@ -40,14 +40,17 @@ def fold_batch_norms(block):
 
 
 def extract_pooled_features(blocks: Sequence[Any], x_uint8, resolution: int, cut_indices: Sequence[int],
-                            batch_size: int = 64, device: str = "cpu", progress: bool = True, *, amp: bool = True) -> dict:
+                            batch_size: int = 64, device: str = "cpu", progress: bool = True, *, amp: bool = True,
+                            precision: str = "float32") -> dict:
     """Pooled features after each cut in ``cut_indices``, from ONE pass over ``x_uint8``.
 
     Runs ``blocks[0..max(cut_indices)]`` in eval mode without gradients (batch norms folded into the
     convolutions: :func:`fold_batch_norms`), one batch at a time (:func:`~trimmer.splits.to_model_input` at
     ``resolution``; at most :data:`FEATURE_BATCH_IMAGES` images at once), and records :func:`global_pool` of
     the output of each requested block.  Returns ``{k: float32 CPU tensor N x C_k}``.  The blocks are moved to
-    ``device``; their train/eval flags are restored afterwards.
+    ``device``; their train/eval flags are restored afterwards.  ``precision`` ``bfloat16`` runs a CPU pass under
+    bfloat16 autocast (:func:`trimmer.compute.feature_autocast`; the probe's choice on CPUs that compute it
+    natively); on CUDA ``amp`` decides.
     """
     import torch
 
@@ -62,7 +65,7 @@ def extract_pooled_features(blocks: Sequence[Any], x_uint8, resolution: int, cut
         raise NetcutError(f"batch_size must be >= 1, got {batch_size}")
     batch_size = min(batch_size, FEATURE_BATCH_IMAGES)
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
-    autocast, _ = amp_setup(dev, amp)
+    autocast = feature_autocast(dev, amp, precision)
     used = list(blocks[: cuts[-1] + 1])
     was_training = [b.training for b in used]
     wanted = set(cuts)

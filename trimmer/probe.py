@@ -8,18 +8,19 @@ feasible candidate keeps never run.  Each cut's features are standardised with
 the training statistics and a ridge classifier (one-vs-rest least squares, closed
 form, on +-1 targets) is fitted; its ridge penalty is the one with the least
 leave-one-out error (closed form too), so there is no iterative training at all.
-The score is its accuracy on the validation split.
+The score is its accuracy on the validation split.  :func:`probe_candidates` is the search's call: it saves the
+scores in the output folder, and a later deadline there runs the pass only for the cuts not scored yet.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from latmodel.errors import NetcutError
 
-__all__ = ["PROBE_ALPHAS", "ProbeScore", "probe_accuracies", "probe_base"]
+__all__ = ["PROBE_ALPHAS", "ProbeScore", "probe_accuracies", "probe_base", "probe_candidates"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +112,13 @@ def probe_accuracies(feats_train: Mapping[int, Any], y_train, feats_val: Mapping
 
 
 def probe_base(chain, ids: Mapping[int, str], data, resolution: int, *, per_class: int | None, seed: int,
-               batch_size: int = 64, device: str = "cpu", progress: bool = False) -> list[ProbeScore]:
+               batch_size: int = 64, device: str = "cpu", progress: bool = False,
+               precision: str = "float32") -> list[ProbeScore]:
     """Probe scores of the cuts of one base network; ``ids`` maps each cut to be scored to its candidate id.
 
     One forward pass over ``per_class`` seeded training images per class (all when
-    None) plus the validation split, stopping at the deepest of ``cuts``.
+    None) plus the validation split, stopping at the deepest of ``cuts``, in ``precision`` (``float32`` or
+    ``bfloat16``: :data:`trimmer.compute.FEATURE_PRECISIONS`); the ridge fits are float32 either way.
     """
     import torch
 
@@ -126,7 +129,7 @@ def probe_base(chain, ids: Mapping[int, str], data, resolution: int, *, per_clas
     x = torch.cat([data.train_x[idx], data.val_x])
     t0 = time.perf_counter()
     feats = extract_pooled_features(chain.blocks, x, resolution, sorted(ids), batch_size=batch_size, device=device,
-                                    progress=progress)
+                                    progress=progress, precision=precision)
     n_tr = len(idx)
     scores = probe_accuracies({k: v[:n_tr] for k, v in feats.items()}, data.train_y[idx],
                               {k: v[n_tr:] for k, v in feats.items()}, data.val_y)
@@ -135,3 +138,44 @@ def probe_base(chain, ids: Mapping[int, str], data, resolution: int, *, per_clas
     depth = sum(k + 1 for k in scores)
     return [ProbeScore(candidate_id=ids[k], probe_val_accuracy=acc, alpha=alpha, n_train=n_tr, n_val=len(data.val_y),
                        seconds=s + pass_s * (k + 1) / depth) for k, (acc, alpha, s) in scores.items()]
+
+
+def probe_candidates(feasible: Sequence[Any], bases: Mapping, data, config, state, progress: bool
+                     ) -> dict[str, ProbeScore]:
+    """Probe scores of the search's ``feasible`` candidates (:class:`trimmer.candidates.Candidate`): one forward
+    pass per (base network, resolution) (``bases`` maps it to its ``(chain, weights info)``), saved in ``state``
+    (:class:`trimmer.state.SearchState`) so that a resumed search and a new deadline in the same ``--out`` reuse
+    them; ``config``: the search's :class:`trimmer.search.SearchConfig`."""
+    from .compute import WORK_BAR_FORMAT, progress_bar
+
+    by_base: dict[tuple[str, int], list] = {}
+    for c in feasible:
+        by_base.setdefault((c.base, c.resolution_px), []).append(c)
+    n_probe = len(data.val_y) + (len(data.train_y) if config.probe_per_class is None
+                                 else min(len(data.train_y), config.probe_per_class * data.n_classes))
+    # Scores of cuts probed by an earlier deadline in this --out are reused (a cut's score does not depend on which
+    # other cuts were probed); the pass runs for the missing cuts only, to the deepest of them.
+    key = {"per_class": config.probe_per_class, "seed": config.seed, "alphas": list(PROBE_ALPHAS),
+           "precision": config.probe_precision}
+    saved = {b: {p.candidate_id: p for p in state.load_probe(f"{b[0]}@{b[1]}px", {**key, "resolution_px": b[1]}) or []}
+             for b in by_base}
+    missing = {b: [c for c in cs if c.candidate_id not in saved[b]] for b, cs in by_base.items()}
+    # work of a base's probe: its deepest missing prefix run over the probe images
+    work = {b: max((c.backbone_latency_ms for c in cs), default=0.0) * n_probe for b, cs in missing.items()}
+    scores: dict[str, ProbeScore] = {}
+    with progress_bar(sum(work.values()), progress, desc="probing", unit="work", bar_format=WORK_BAR_FORMAT) as bar:
+        for (base, res), cands in by_base.items():
+            done = saved[base, res]
+            if missing[base, res]:
+                chain, _ = bases[base, res]
+                done.update((p.candidate_id, p) for p in probe_base(
+                    chain, {c.cut: c.candidate_id for c in missing[base, res]}, data, res,
+                    per_class=config.probe_per_class, seed=config.seed, batch_size=config.batch_size,
+                    device=config.device, precision=config.probe_precision))
+                state.save_probe(f"{base}@{res}px", {**key, "resolution_px": res},
+                                 sorted(done.values(), key=lambda p: p.candidate_id))
+            mine = [done[c.candidate_id] for c in cands]
+            scores.update({p.candidate_id: p for p in mine})
+            bar.update(work[base, res])
+            bar.set_postfix_str(f"{base}@{res}px: best probe {max(p.probe_val_accuracy for p in mine):.3f}")
+    return scores

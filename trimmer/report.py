@@ -24,8 +24,8 @@ __all__ = ["REPORT_SCHEMA_VERSION", "CANDIDATE_COLUMNS", "TIE_BREAK_RULE", "tie_
 logger = logging.getLogger(__name__)
 
 #: 5: resolutions_px (a list) replaces resolution_px; relative_accuracy_gain_ci95; the best off-the-shelf network
-#: at any resolution is fine-tuned by every policy.  6: tie_break
-REPORT_SCHEMA_VERSION = 6
+#: at any resolution is fine-tuned by every policy.  6: tie_break.  7: probe_precision
+REPORT_SCHEMA_VERSION = 7
 #: How the choice is made among fine-tuned candidates meeting the deadline.  Only exact ties go to the faster:
 #: taking the fastest of the candidates within a statistical band of the best cost test accuracy on every
 #: exhaustive run measured (benchmarks/bench_tie_break.py, Fashion-MNIST and digits, 25 deadlines each: a band
@@ -178,6 +178,7 @@ def build_report(outcome: SearchOutcome) -> dict[str, Any]:
         "propose": "exhaustive" if config.exhaustive else config.propose,
         "top_k": config.top_k,
         "probe_per_class": config.probe_per_class,
+        "probe_precision": config.probe_precision,
         "mode": config.mode,
         "epochs": config.epochs,
         "seed": config.seed,

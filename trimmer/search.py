@@ -39,12 +39,12 @@ from latmodel.predict.protocol import device_of, runtime_of
 from latmodel.predict.shipped import DEFAULT_SHIPPED, SHIPPED_DIR
 
 from .candidates import AUTO_RESOLUTIONS, DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_resolutions, resolve_resolutions
-from .compute import WORK_BAR_FORMAT, keep_freed_memory, progress_bar
+from .compute import FEATURE_PRECISIONS, WORK_BAR_FORMAT, keep_freed_memory, progress_bar
 from .feasibility import Feasibility, MeasureFn
 from .jobs import SPLIT_ARRAYS, TrainJob, base_chain, run_jobs
 from .outcome import SearchOutcome, SearchTimings
 from .pricing import price_candidates
-from .probe import ProbeScore
+from .probe import ProbeScore, probe_candidates
 from .proposal import DEFAULT_PROPOSAL, DEFAULT_TOP_K, NEEDS_PROBE, propose
 from .verify import trn_timer, verify_latency
 from .state import CandidateResult, SearchState
@@ -93,6 +93,8 @@ class SearchConfig:
     propose: str = DEFAULT_PROPOSAL
     top_k: int = DEFAULT_TOP_K
     probe_per_class: int | None = 100
+    #: the probe's forward pass (trimmer.compute.FEATURE_PRECISIONS, the first the default)
+    probe_precision: str = FEATURE_PRECISIONS[0]
     exhaustive: bool = False
     verify: bool = False
     seed: int = 0
@@ -137,6 +139,9 @@ class SearchConfig:
         if self.probe_per_class is not None and (isinstance(self.probe_per_class, bool)
                                                  or not isinstance(self.probe_per_class, int) or self.probe_per_class < 2):
             raise NetcutError(f"--probe-per-class must be an integer >= 2 (or None for all), got {self.probe_per_class!r}")
+        if self.probe_precision not in FEATURE_PRECISIONS:
+            raise NetcutError(f"--probe-precision must be one of {', '.join(FEATURE_PRECISIONS)}, "
+                              f"got {self.probe_precision!r}")
         from .train_config import MODES
 
         if self.mode not in MODES:
@@ -309,7 +314,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
         to_train = list(candidates)
     else:
         if config.propose in NEEDS_PROBE:
-            probes = _probe_feasible(kept, bases, data, config, state, progress)
+            probes = probe_candidates(kept, bases, data, config, state, progress)
         scores = {k: v.probe_val_accuracy for k, v in probes.items()}
         to_train = propose(config.propose, kept, scores=scores, top_k=config.top_k, meets=feasibility.meets)
         # The baseline NetCut is judged against: the off-the-shelf networks (any resolution) that the same
@@ -424,37 +429,6 @@ def _keep_previous_deadline(out: Path, deadline_ms: float) -> None:
         if (out / name).exists():
             (out / name).rename(keep / name)
     logger.info("the %g ms deadline's outputs moved to %s", old, keep)
-
-
-def _probe_feasible(feasible: Sequence[Candidate], bases: dict, data, config: SearchConfig, state, progress: bool
-                    ) -> dict[str, ProbeScore]:
-    """Probe scores of every feasible candidate: one forward pass per (base network, resolution), resumable."""
-    from .probe import PROBE_ALPHAS, probe_base
-
-    by_base: dict[tuple[str, int], list[Candidate]] = {}
-    for c in feasible:
-        by_base.setdefault((c.base, c.resolution_px), []).append(c)
-    scores: dict[str, ProbeScore] = {}
-    n_probe = len(data.val_y) + (len(data.train_y) if config.probe_per_class is None
-                                 else min(len(data.train_y), config.probe_per_class * data.n_classes))
-    # work of a base's probe: its deepest feasible prefix run over the probe images
-    work = {b: max(c.backbone_latency_ms for c in cs) * n_probe for b, cs in by_base.items()}
-    with progress_bar(sum(work.values()), progress, desc="probing", unit="work", bar_format=WORK_BAR_FORMAT) as bar:
-        for (base, res), cands in by_base.items():
-            cuts = sorted(c.cut for c in cands)
-            key = {"per_class": config.probe_per_class, "seed": config.seed, "cuts": cuts,
-                   "alphas": list(PROBE_ALPHAS), "resolution_px": res}
-            saved = state.load_probe(f"{base}@{res}px", key)
-            if saved is None:
-                chain, _ = bases[base, res]
-                saved = probe_base(chain, {c.cut: c.candidate_id for c in cands}, data, res,
-                                   per_class=config.probe_per_class, seed=config.seed, batch_size=config.batch_size,
-                                   device=config.device)
-                state.save_probe(f"{base}@{res}px", key, saved)
-            scores.update({p.candidate_id: p for p in saved})
-            bar.update(work[base, res])
-            bar.set_postfix_str(f"{base}@{res}px: best probe {max(p.probe_val_accuracy for p in saved):.3f}")
-    return scores
 
 
 def _job_work(job: TrainJob, by_base_cut: dict, config: SearchConfig, data) -> dict[str, float]:

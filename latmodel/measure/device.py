@@ -12,8 +12,8 @@ from ..errors import NetcutError, TableError
 from ..records import Record
 from ..versions import installed_versions
 
-__all__ = ["DEVICE_KINDS", "ISA_LEVELS", "check_device_kind", "CpuIdentity", "cpu_identity", "DeviceRecord",
-           "device_record", "make_config_id", "library_versions", "table_device_record",
+__all__ = ["DEVICE_KINDS", "ISA_LEVELS", "check_device_kind", "CpuIdentity", "cpu_identity", "cpu_flags",
+           "DeviceRecord", "device_record", "make_config_id", "library_versions", "table_device_record",
            "describe_device"]
 
 #: Libraries whose versions a predictor records (besides netcut itself).
@@ -139,12 +139,8 @@ class CpuIdentity(Record):
     isa: str
 
 
-def cpu_identity(cpuinfo: str | None = None) -> CpuIdentity:
-    """This CPU's identity from ``/proc/cpuinfo`` (or the text ``cpuinfo``, for tests and other systems).
-
-    The ISA is the first of :data:`ISA_LEVELS` whose flags the first processor lists (x86 ``flags``,
-    Arm ``Features``); ``"unknown"`` when none is found or the file cannot be read.
-    """
+def _first_processor(cpuinfo: str | None) -> dict[str, str]:
+    """The fields of the first processor of ``/proc/cpuinfo`` (or of the text ``cpuinfo``); {} when unreadable."""
     if cpuinfo is None:
         cpuinfo = ""
         with contextlib.suppress(OSError):
@@ -156,6 +152,26 @@ def cpu_identity(cpuinfo: str | None = None) -> CpuIdentity:
             break  # the first processor is enough: every core of a machine is the same here
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def _flags_of(fields: dict[str, str]) -> frozenset[str]:
+    return frozenset((fields.get("flags") or fields.get("Features") or "").split())
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """This CPU's feature flags (x86 ``flags``, Arm ``Features``) from ``/proc/cpuinfo`` or the text ``cpuinfo``;
+    empty when the file cannot be read."""
+    return _flags_of(_first_processor(cpuinfo))
+
+
+def cpu_identity(cpuinfo: str | None = None) -> CpuIdentity:
+    """This CPU's identity from ``/proc/cpuinfo`` (or the text ``cpuinfo``, for tests and other systems).
+
+    The ISA is the first of :data:`ISA_LEVELS` whose flags the first processor lists (x86 ``flags``,
+    Arm ``Features``); ``"unknown"`` when none is found or the file cannot be read.
+    """
+    fields = _first_processor(cpuinfo)
     name = next((fields[k] for k in ("model name", "Model", "Hardware") if fields.get(k)), "") or \
         platform.processor() or platform.machine() or "unknown cpu"
     vendor = fields.get("vendor_id") or fields.get("CPU implementer") or "unknown"
@@ -163,7 +179,7 @@ def cpu_identity(cpuinfo: str | None = None) -> CpuIdentity:
         model_id = f"{fields.get('cpu family', '?')}/{fields.get('model', '?')}/{fields.get('stepping', '?')}"
     else:
         model_id = f"{fields.get('CPU architecture', '?')}/{fields.get('CPU part', '?')}/{fields.get('CPU variant', '?')}"
-    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    flags = _flags_of(fields)
     isa = next((level for level, need in ISA_LEVELS if all(f in flags for f in need)), "unknown")
     return CpuIdentity(name=name, vendor=vendor, model_id=model_id, isa=isa)
 
