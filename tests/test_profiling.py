@@ -175,3 +175,13 @@ def test_profile_sends_windows_of_configurations_to_one_child_each(tmp_path, mon
     jobs.clear()
     profile(models[:3], tmp_path / "t.csv", resolutions=[32], progress=False)  # default: one window of 3, 60 s
     assert [(len(j["configs"]), j["window_s"]) for j in jobs] == [(3, 60.0)]
+
+
+def test_a_killed_child_is_named_as_likely_out_of_memory_with_the_fix():
+    from latmodel.measure.profiling import exit_reason
+
+    assert exit_reason(-9, "WARNING fvcore cannot count op aten::ne") == (
+        "child killed (SIGKILL, most often the out-of-memory killer: a window holds all its configurations' networks "
+        "at once); measure fewer configurations a window, e.g. --window-configs 6")
+    assert exit_reason(1, "ValueError: boom") == "child exited with status 1: ValueError: boom"
+    assert exit_reason(2, "") == "child exited with status 2: (no message)"

@@ -36,9 +36,8 @@ from .device import check_device_kind, device_record, make_config_id
 from .rows import MEASURE_METHODS, WINDOW_METHOD
 from .timing import require_positive_int
 
-__all__ = ["CHILD_ENV", "PROFILE_ORDERS", "WINDOW_CONFIGS", "window_seconds", "ConfigOutcome", "ProfileSummary",
-           "estimate_seconds",
-           "group_windows", "profile"]
+__all__ = ["CHILD_ENV", "PROFILE_ORDERS", "WINDOW_CONFIGS", "exit_reason", "window_seconds", "ConfigOutcome",
+           "ProfileSummary", "estimate_seconds", "group_windows", "profile"]
 
 logger = logging.getLogger(__name__)
 
@@ -306,6 +305,17 @@ def _child_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, s
     return env
 
 
+def exit_reason(returncode: int, last_line: str) -> str:
+    """Why a measuring child failed, from its exit status and the last line of its stderr.  A child killed by
+    SIGKILL wrote nothing about it: on Linux that is most often the kernel's out-of-memory killer, and a window
+    holds all its configurations' networks at once (ONNX Runtime: a session per prefix, each with its own copy of
+    the weights; 18 configurations of the ``repeat`` corpus grew one child past 23 GB on a 24 GB machine)."""
+    if returncode == -9:
+        return ("child killed (SIGKILL, most often the out-of-memory killer: a window holds all its configurations' "
+                "networks at once); measure fewer configurations a window, e.g. --window-configs 6")
+    return f"child exited with status {returncode}: {last_line or '(no message)'}"
+
+
 def _run_child(job: dict, workdir: Path, timeout_s: float) -> tuple[dict | None, str]:
     """Run one measuring child on ``job``; its result (``{"rows": [rows of each configuration]}``) or None and why."""
     job_path = workdir / "job.json"
@@ -322,8 +332,7 @@ def _run_child(job: dict, workdir: Path, timeout_s: float) -> tuple[dict | None,
         except subprocess.TimeoutExpired:
             return None, f"timed out after {timeout_s:.0f} s (raise timeout_s or lower --repeats)"
     if proc.returncode != 0:
-        last = _last_line(err_path) or "(no message)"
-        return None, f"child exited with status {proc.returncode}: {last}"
+        return None, exit_reason(proc.returncode, _last_line(err_path))
     try:
         result = json.loads(result_path.read_text(encoding="utf-8"))
         result["rows"]
