@@ -306,10 +306,8 @@ def _child_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, s
 
 
 def exit_reason(returncode: int, last_line: str) -> str:
-    """Why a measuring child failed, from its exit status and the last line of its stderr.  A child killed by
-    SIGKILL wrote nothing about it: on Linux that is most often the kernel's out-of-memory killer, and a window
-    holds all its configurations' networks at once (ONNX Runtime: a session per prefix, each with its own copy of
-    the weights; 18 configurations of the ``repeat`` corpus grew one child past 23 GB on a 24 GB machine)."""
+    """Why a measuring child failed (exit status, last stderr line).  SIGKILL is most often the out-of-memory
+    killer: a window holds all its networks at once (docs/CLI.md, ``profile``)."""
     if returncode == -9:
         return ("child killed (SIGKILL, most often the out-of-memory killer: a window holds all its configurations' "
                 "networks at once); measure fewer configurations a window, e.g. --window-configs 6")
