@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -79,7 +80,7 @@ def repeatability(first, second) -> dict:
     from latmodel.measure.yardstick_scale import reference_ms_of, scale_to_yardstick
 
     ref = reference_ms_of(first)
-    if ref == ref:  # not NaN: the first pass has windows with the current yardstick
+    if not math.isnan(ref):  # the first pass has windows with the current yardstick
         a, sa = scale_to_yardstick(first, ref)
         b, sb = scale_to_yardstick(second, ref)
         rows_scaled = sa.rows_scaled + sb.rows_scaled

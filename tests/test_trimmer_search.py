@@ -624,14 +624,20 @@ def test_candidates_per_base_resolution_and_cut_in_one_predictor_call(fake_predi
     assert [c.candidate_id for c in cands if c.off_the_shelf] == [f"{TINY}@8px/cut03", f"{TINY}@16px/cut03"]
 
 
-def test_resolutions_probe_once_per_base_and_resolution_and_fine_tune_the_off_the_shelf_baseline(
-        fake_predictor, tiny_npz, tmp_path, monkeypatch):
+@pytest.fixture
+def probed(monkeypatch):
+    """``(resolution, sorted cuts)`` of every probe pass run (trimmer.probe.probe_base, still run)."""
     import trimmer.probe
 
-    probed = []
+    calls = []
     orig = trimmer.probe.probe_base
     monkeypatch.setattr(trimmer.probe, "probe_base",
-                        lambda chain, ids, data, res, **k: probed.append((res, sorted(ids))) or orig(chain, ids, data, res, **k))
+                        lambda chain, ids, data, res, **k: calls.append((res, sorted(ids))) or orig(chain, ids, data, res, **k))
+    return calls
+
+
+def test_resolutions_probe_once_per_base_and_resolution_and_fine_tune_the_off_the_shelf_baseline(
+        fake_predictor, tiny_npz, tmp_path, monkeypatch, probed):
     out = tmp_path / "r"
     # 5 ms: at 8 px every cut fits (1.5..4.5 ms), at 16 px cuts 0 and 1 (2.5, 4.5 ms)
     config = _config(tiny_npz, propose="ranked", top_k=1, deadline_ms=5.0, resolutions_px=(8, 16))
@@ -652,13 +658,7 @@ def test_resolutions_probe_once_per_base_and_resolution_and_fine_tune_the_off_th
 
 
 def test_a_new_deadline_in_the_same_out_probes_only_the_cuts_not_scored_before(
-        fake_predictor, tiny_npz, tmp_path, monkeypatch):
-    import trimmer.probe
-
-    probed = []
-    orig = trimmer.probe.probe_base
-    monkeypatch.setattr(trimmer.probe, "probe_base",
-                        lambda chain, ids, data, res, **k: probed.append((res, sorted(ids))) or orig(chain, ids, data, res, **k))
+        fake_predictor, tiny_npz, tmp_path, probed):
     out = tmp_path / "sweep"
     first = run_search(_config(tiny_npz, propose="ranked", deadline_ms=3.0), out, progress=False)  # cuts 0, 1 fit
     assert probed == [(8, [0, 1])]

@@ -72,9 +72,10 @@ def amp_setup(device, amp: bool):
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
 
 
-#: Precisions of a feature pass without gradients (the probe's), the first the default.  bfloat16 runs the probe
-#: 1.5x faster on a CPU that computes it natively and ranks about as well on average, but moves its scores by up to
-#: 7 validation images and so its first choice: benchmarks/bench_probe.py (results/probe.json, docs/RESULTS.md).
+#: Precisions of a feature pass without gradients (the probe's), the first the default.  On a CPU that computes
+#: bfloat16 natively the probe takes 0.68-0.72 of the float32 time and ranks as well in head mode, but on a
+#: fine-tune search its first choice gave up 4.9 test points on average against 3.5: benchmarks/bench_probe.py
+#: (results/probe.json, docs/RESULTS.md).
 FEATURE_PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 #: /proc/cpuinfo flags of CPUs with bfloat16 arithmetic in hardware (Intel AMX, AVX-512 BF16 on Zen 4 and Xeons);
 #: without them oneDNN emulates bfloat16, slower than float32.

@@ -155,10 +155,11 @@ def probe_candidates(feasible: Sequence[Any], bases: Mapping, data, config, stat
                                  else min(len(data.train_y), config.probe_per_class * data.n_classes))
     # Scores of cuts probed by an earlier deadline in this --out are reused (a cut's score does not depend on which
     # other cuts were probed); the pass runs for the missing cuts only, to the deepest of them.
-    key = {"per_class": config.probe_per_class, "seed": config.seed, "alphas": list(PROBE_ALPHAS),
-           "precision": config.probe_precision}
-    saved = {b: {p.candidate_id: p for p in state.load_probe(f"{b[0]}@{b[1]}px", {**key, "resolution_px": b[1]}) or []}
-             for b in by_base}
+    keys = {(base, res): (f"{base}@{res}px", {"per_class": config.probe_per_class, "seed": config.seed,
+                                              "alphas": list(PROBE_ALPHAS), "resolution_px": res,
+                                              "precision": config.probe_precision})
+            for base, res in by_base}
+    saved = {b: {p.candidate_id: p for p in state.load_probe(*keys[b]) or []} for b in by_base}
     missing = {b: [c for c in cs if c.candidate_id not in saved[b]] for b, cs in by_base.items()}
     # work of a base's probe: its deepest missing prefix run over the probe images
     work = {b: max((c.backbone_latency_ms for c in cs), default=0.0) * n_probe for b, cs in missing.items()}
@@ -172,7 +173,7 @@ def probe_candidates(feasible: Sequence[Any], bases: Mapping, data, config, stat
                     chain, {c.cut: c.candidate_id for c in missing[base, res]}, data, res,
                     per_class=config.probe_per_class, seed=config.seed, batch_size=config.batch_size,
                     device=config.device, precision=config.probe_precision))
-                state.save_probe(f"{base}@{res}px", {**key, "resolution_px": res},
+                state.save_probe(*keys[base, res],
                                  sorted(done.values(), key=lambda p: p.candidate_id))
             mine = [done[c.candidate_id] for c in cands]
             scores.update({p.candidate_id: p for p in mine})

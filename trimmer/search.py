@@ -39,7 +39,7 @@ from latmodel.predict.protocol import device_of, runtime_of
 from latmodel.predict.shipped import DEFAULT_SHIPPED, SHIPPED_DIR
 
 from .candidates import AUTO_RESOLUTIONS, DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_resolutions, resolve_resolutions
-from .compute import FEATURE_PRECISIONS, WORK_BAR_FORMAT, keep_freed_memory, progress_bar
+from .compute import FEATURE_PRECISIONS, WORK_BAR_FORMAT, check_feature_precision, keep_freed_memory, progress_bar
 from .feasibility import Feasibility, MeasureFn
 from .jobs import SPLIT_ARRAYS, TrainJob, base_chain, run_jobs
 from .outcome import SearchOutcome, SearchTimings
@@ -139,9 +139,7 @@ class SearchConfig:
         if self.probe_per_class is not None and (isinstance(self.probe_per_class, bool)
                                                  or not isinstance(self.probe_per_class, int) or self.probe_per_class < 2):
             raise NetcutError(f"--probe-per-class must be an integer >= 2 (or None for all), got {self.probe_per_class!r}")
-        if self.probe_precision not in FEATURE_PRECISIONS:
-            raise NetcutError(f"--probe-precision must be one of {', '.join(FEATURE_PRECISIONS)}, "
-                              f"got {self.probe_precision!r}")
+        check_feature_precision(self.probe_precision)
         from .train_config import MODES
 
         if self.mode not in MODES:
