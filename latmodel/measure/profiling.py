@@ -35,6 +35,8 @@ from .bursts import BurstPolicy
 from .device import check_device_kind, device_record, make_config_id
 from .rows import MEASURE_METHODS, WINDOW_METHOD
 from .timing import require_positive_int
+from .windows import MEMORY_MODELS, MEMORY_SHARE, WINDOW_CONFIGS, available_memory_bytes, estimate_seconds, \
+    footprint_of, group_windows, plan_windows, window_seconds
 
 __all__ = ["CHILD_ENV", "PROFILE_ORDERS", "WINDOW_CONFIGS", "exit_reason", "window_seconds", "ConfigOutcome",
            "ProfileSummary", "estimate_seconds", "group_windows", "profile"]
@@ -49,22 +51,6 @@ CHILD_ENV: dict[str, str] = {
     "PYTHONHASHSEED": "0",
 }
 _DEFAULT_TIMEOUT_S = 900.0
-#: Configurations timed round-robin in one window (one child process) by default, and the window's length:
-#: 20 s a configuration, 60-300 s (the default corpus of 179: 8 windows of 22-23, 300 s each).  A window must
-#: span the host's phases: on the 2-core VMs they last seconds to minutes, and 7 configurations over 90 s
-#: repeated worse than 14 over 300 s (benchmarks/bench_repeatability.py, 2026-12-02).
-WINDOW_CONFIGS = 24
-_WINDOW_S_PER_CONFIG = 20.0
-_WINDOW_S_BOUNDS = (60.0, BurstPolicy.window_s)
-
-
-def window_seconds(n_configs: int) -> float:
-    """The default length of a window of ``n_configs`` configurations, seconds."""
-    lo, hi = _WINDOW_S_BOUNDS
-    return min(hi, max(lo, _WINDOW_S_PER_CONFIG * n_configs))
-#: Building, exporting and compiling a window's networks before its rounds start, seconds per configuration
-#: (what the time estimate adds to the windows themselves; measured on the 2-core VM, ONNX Runtime compiles most).
-_PREPARE_S_PER_CONFIG = {"torch": 4.0, "onnxruntime": 10.0, "openvino": 12.0}
 #: The module the measuring child runs (``python -m``): :mod:`latmodel.measure.worker`.
 _CHILD_MODULE = "latmodel.measure.worker"
 
@@ -83,6 +69,8 @@ class ConfigOutcome(Record):
     flagged_rows: int = 0
     reason: str = ""
     timestamped_total_ms: float = math.nan
+    window_peak_bytes: float = math.nan  # the measuring child's peak resident memory (its whole window)
+    window_estimate_bytes: float = math.nan  # what the window plan estimated it (latmodel.measure.windows)
 
     @property
     def incontext_vs_network(self) -> float:
@@ -150,6 +138,12 @@ class ProfileSummary:
                 stamp = f" ({o.timestamp_overhead * 100:+.1f}%)" if not math.isnan(o.timestamped_total_ms) else ""
                 lines.append(f"  {o.config_id}: {o.n_blocks} blocks, network {o.network_ms:.3f} ms, "
                              f"in-context sum {o.incontext_vs_network * 100:+.1f}%{stamp}, {o.seconds:.0f} s{flag}")
+        peaks = [o for o in measured if not math.isnan(o.window_peak_bytes)]
+        if peaks:
+            top = max(peaks, key=lambda o: o.window_peak_bytes)
+            est = (f" (estimated {top.window_estimate_bytes / 2**30:.1f} GiB)"
+                   if not math.isnan(top.window_estimate_bytes) else "")
+            lines.append(f"memory: the largest window peaked at {top.window_peak_bytes / 2**30:.1f} GiB{est}")
         for o in self.outcomes:
             if o.status == "failed":
                 lines.append(f"  FAILED {o.config_id}: {o.reason}")
@@ -172,36 +166,6 @@ def _pinned_cpus(pin_cpu, threads: int) -> tuple[int, ...] | None:
             f"pin at least {threads} cores or use --threads {len(set(cpus))}"
         )
     return tuple(sorted(set(cpus)))
-
-
-def group_windows(items: Sequence, per_window: int) -> list[list]:
-    """``items`` cut into consecutive windows of at most ``per_window``, sizes as equal as they can be
-    (17 by 8: 6, 6, 5), so no window is left with one configuration to interleave."""
-    require_positive_int("configurations per window", per_window)
-    n = len(items)
-    if n == 0:
-        return []
-    k = math.ceil(n / per_window)
-    sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
-    out, i = [], 0
-    for size in sizes:
-        out.append(list(items[i:i + size]))
-        i += size
-    return out
-
-
-def estimate_seconds(n_configs: int, *, method: str, runtime: str, per_window: int = WINDOW_CONFIGS,
-                     window_s: float | None = None) -> float:
-    """How long :func:`profile` will take for ``n_configs`` configurations (before it starts).
-
-    Windowed: every window lasts its ``window_s`` (unless ``min_rounds`` rounds of its networks take longer,
-    which the estimate cannot know) plus building and compiling its networks.  Per configuration
-    (round model): ~6 s of rounds each plus starting a child."""
-    prepare = _PREPARE_S_PER_CONFIG.get(runtime, 10.0) * n_configs
-    if method == WINDOW_METHOD:
-        windows = group_windows(range(n_configs), per_window)
-        return sum(window_seconds(len(w)) if window_s is None else window_s for w in windows) + prepare
-    return n_configs * 10.0 + prepare
 
 
 def _positive(name: str, value, *, allow_none: bool = False) -> None:
@@ -251,21 +215,40 @@ def _check_names(configs) -> None:
                               f"{', '.join(str(w) for w in spec.widths)}")
 
 
-def _export_configs(configs, runtime: str, batch_size: int, cache_dir, progress: bool) -> None:
-    """Export each configuration's chain to the ONNX cache (the children then only read it)."""
+def _export_configs(todo, runtime: str, batch_size: int, cache_dir, progress: bool) -> dict:
+    """Export each ``(configuration, config_id)``'s chain to the ONNX cache (the children then only read it);
+    the :class:`~latmodel.measure.windows.Footprint` of each by ``config_id`` (empty for eager torch)."""
     from tqdm import tqdm
 
     from ..graph.blocks import load_chain
     from .runtimes import export_chain_onnx, get_runtime
 
-    if get_runtime(runtime).graph != "onnx" or not configs:
-        return
+    if get_runtime(runtime).graph != "onnx" or not todo:
+        return {}
     import torch
 
-    for c in tqdm(configs, desc="ONNX export", unit="config", disable=not progress, file=sys.stderr):
+    footprints = {}
+    for c, cid in tqdm(todo, desc="ONNX export", unit="config", disable=not progress, file=sys.stderr):
         chain = load_chain(c.model, c.resolution_px, width=c.width, batch_size=batch_size)
         x = torch.zeros(chain.input_shape)
         export_chain_onnx(list(chain.blocks), x, name=f"{c.model} at {c.resolution_px} px", cache_dir=cache_dir)
+        footprints[cid] = footprint_of(cid, chain)
+    return footprints
+
+
+def _plan(todo, footprints: dict, runtime: str, per_window: int, method: str):
+    """The measuring windows: by count, and for runtimes whose sessions own their weights, by memory too."""
+    model = MEMORY_MODELS.get(runtime)
+    available = available_memory_bytes() if footprints and model is not None else None
+    if method != WINDOW_METHOD or available is None:
+        return plan_windows(todo, per_window if method == WINDOW_METHOD else 1)
+    plan = plan_windows(todo, per_window, base_bytes=model.base_bytes, budget_bytes=MEMORY_SHARE * available,
+                        size_of=lambda item: model.config_bytes(footprints[item[1]], BurstPolicy.placements))
+    for i in plan.over_budget:
+        logger.warning("%s alone needs about %.1f GiB to measure, %.0f%% of the %.1f GiB available now: it may be "
+                       "killed for memory; close other programs or measure it on a machine with more memory",
+                       plan.windows[i][0][1], plan.peak_bytes[i] / 2**30, 100 * MEMORY_SHARE, available / 2**30)
+    return plan
 
 
 def _validate_configs(configs) -> None:
@@ -405,7 +388,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
 
     require_runtime(runtime, device)
     if timeout_s is None:
-        timeout_s = max(_DEFAULT_TIMEOUT_S, 6.0 * (window_s or _WINDOW_S_BOUNDS[1]))
+        timeout_s = max(_DEFAULT_TIMEOUT_S, 6.0 * (window_s or BurstPolicy.window_s))
     if not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
         raise NetcutError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
     if order not in PROFILE_ORDERS:
@@ -444,13 +427,14 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
         random.Random(0).shuffle(todo)  # the whole list, then what is done is dropped: resuming keeps the order
     todo = [(c, i) for c, i in todo if i not in done]
     _validate_configs([c for c, _ in todo])
-    _export_configs([c for c, _ in todo], runtime, batch_size, onnx_cache, progress)
+    footprints = _export_configs(todo, runtime, batch_size, onnx_cache, progress)
 
     outcomes = [ConfigOutcome(i, "skipped") for c, i in zip(configs, ids) if i in done]
-    windows = group_windows(todo, per_window if method == WINDOW_METHOD else 1)
+    plan = _plan(todo, footprints, runtime, per_window, method)
+    windows = plan.windows
     if estimate is not None and todo:
-        estimate(estimate_seconds(len(todo), method=method, runtime=runtime, per_window=per_window,
-                                  window_s=window_s), len(todo), len(windows))
+        estimate(estimate_seconds([len(w) for w in windows], method=method, runtime=runtime, window_s=window_s),
+                 len(todo), len(windows))
     from tqdm import tqdm
 
     base_job = {"threads": threads, "batch_size": batch_size, "repeats": repeats, "warmup": warmup, "device": device,
@@ -463,7 +447,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     bar = tqdm(total=len(todo), unit="config", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
         with tempfile.TemporaryDirectory(prefix="latmodel-profile-") as tmp:
-            for window in windows:
+            for window, estimate_bytes in zip(windows, plan.peak_bytes):
                 label = window[0][1].rsplit("@", 1)[0] + (f" +{len(window) - 1}" if len(window) > 1 else "")
                 bar.set_postfix_str(label, refresh=True)
                 job = {**base_job, "configs": [c.to_dict() for c, _ in window],
@@ -479,7 +463,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                         if rows and rows[0]["config_id"] != cid:
                             raise RuntimeError(f"child measured {rows[0]['config_id']!r}, expected {cid!r}")
                         append_rows(out, rows)
-                        outcomes.append(_outcome(cid, rows, seconds / len(window), result.get("diagnostics", {})))
+                        outcomes.append(_outcome(cid, rows, seconds / len(window), result.get("diagnostics", {}),
+                                                 estimate_bytes))
                     if samples_out is not None and result.get("samples"):
                         from ..fileio import atomic_write_text
 
@@ -491,9 +476,12 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     return ProfileSummary(out_path=str(out), outcomes=tuple(outcomes), seconds=time.monotonic() - started)
 
 
-def _outcome(cid: str, rows: list[dict], seconds: float, diagnostics: dict) -> ConfigOutcome:
+def _outcome(cid: str, rows: list[dict], seconds: float, diagnostics: dict,
+             estimate_bytes: float | None) -> ConfigOutcome:
     return ConfigOutcome(
         cid, "measured", rows=len(rows), seconds=seconds, n_blocks=len(rows),
         network_ms=float(rows[0]["network_ms"]), incontext_sum_ms=float(sum(r["incontext_ms"] for r in rows)),
         flagged_rows=sum(int(r["flagged"]) for r in rows),
-        timestamped_total_ms=float(diagnostics.get("timestamped_total_min_ms", math.nan)))
+        timestamped_total_ms=float(diagnostics.get("timestamped_total_min_ms", math.nan)),
+        window_peak_bytes=float(diagnostics.get("peak_rss_bytes", math.nan)),
+        window_estimate_bytes=math.nan if estimate_bytes is None else float(estimate_bytes))

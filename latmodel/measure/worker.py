@@ -58,6 +58,10 @@ def run_job(job_path: str, result_path: str) -> int:
                 for c in configs]
     from ..fileio import atomic_write_text
 
+    import resource
+
+    # What the window held at its peak (Linux reports KiB): profile() compares it with its memory estimate.
+    diagnostics["peak_rss_bytes"] = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
     result = {"rows": rows, "diagnostics": diagnostics}
     if samples:
         result["samples"] = samples

@@ -1,0 +1,228 @@
+"""How :func:`latmodel.measure.profiling.profile` cuts configurations into measuring windows: by count, by the
+window's length, and by the memory a window holds.
+
+A window (one child process) holds every one of its configurations' networks at once, in
+``BurstPolicy.placements`` copies.  Eager torch shares one set of weights between a chain's blocks and
+prefixes; an ONNX runtime builds one session per block and one per prefix, and each session owns its
+weights, so a chain of ``n`` blocks holds block ``j``'s weights ``n - j + 1`` times.  ViT-B/16 at 64 px alone
+peaked at 12 GB in an ONNX Runtime window (2026-12-05, stepping-1 Xeon), and a window of 18 configurations
+of the repeat corpus was killed by the out-of-memory killer on the 24 GB machine.  So for ONNX runtimes the
+windows are also cut so that their estimated peak fits in a share of the memory available when profiling
+starts (:func:`plan_windows`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import Callable, Sequence
+
+from ..records import Record
+from .bursts import BurstPolicy
+from .timing import require_positive_int
+
+__all__ = ["WINDOW_CONFIGS", "MEMORY_SHARE", "MEMORY_MODELS", "Footprint", "MemoryModel", "WindowPlan",
+           "available_memory_bytes", "estimate_seconds", "footprint_of", "group_windows", "plan_windows",
+           "window_seconds"]
+
+logger = logging.getLogger(__name__)
+
+#: Configurations timed round-robin in one window (one child process) by default, and the window's length:
+#: 20 s a configuration, 60-300 s (the default corpus of 179: 8 windows of 22-23, 300 s each).  A window must
+#: span the host's phases: on the 2-core VMs they last seconds to minutes, and 7 configurations over 90 s
+#: repeated worse than 14 over 300 s (benchmarks/bench_repeatability.py, 2026-12-02).
+WINDOW_CONFIGS = 24
+_WINDOW_S_PER_CONFIG = 20.0
+_WINDOW_S_BOUNDS = (60.0, BurstPolicy.window_s)
+#: Building, exporting and compiling a window's networks before its rounds start, seconds per configuration
+#: (what the time estimate adds to the windows themselves; measured on the 2-core VM, ONNX Runtime compiles most).
+_PREPARE_S_PER_CONFIG = {"torch": 4.0, "onnxruntime": 10.0, "openvino": 12.0}
+#: The share of the memory available when profiling starts that a window's estimated peak may take: the
+#: estimate is within about 20% of the measured peak (:data:`MEMORY_MODELS`), and the parent and other
+#: processes keep what they hold.
+MEMORY_SHARE = 0.7
+
+
+def window_seconds(n_configs: int) -> float:
+    """The default length of a window of ``n_configs`` configurations, seconds."""
+    lo, hi = _WINDOW_S_BOUNDS
+    return min(hi, max(lo, _WINDOW_S_PER_CONFIG * n_configs))
+
+
+@dataclasses.dataclass(frozen=True)
+class Footprint(Record):
+    """What one configuration's chain holds while it is measured: each block's weight bytes (parameters and
+    buffers) and activation bytes (its input plus its output, float32)."""
+
+    config_id: str
+    block_weight_bytes: tuple[int, ...]
+    block_activation_bytes: tuple[int, ...]
+
+    def held_weight_bytes(self, per_session: bool) -> int:
+        """Weight bytes one copy of the chain holds: once (eager torch: prefixes share the blocks' modules) or
+        once per session that contains the block (its own session and the prefixes ``j..n-1``)."""
+        w, n = self.block_weight_bytes, len(self.block_weight_bytes)
+        return sum(b * (n - j + 1) for j, b in enumerate(w)) if per_session else sum(w)
+
+    def held_activation_bytes(self, per_session: bool) -> int:
+        """Activation bytes one copy's sessions plan for: each block's own, plus each prefix's largest."""
+        a = self.block_activation_bytes
+        if not per_session:
+            return max(a, default=0)
+        return sum(a) + sum(max(a[: k + 1]) for k in range(len(a)))
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryModel(Record):
+    """A window's peak resident memory: ``base_bytes`` (the child's libraries) plus, for each configuration
+    and placement, ``weight_factor`` x its held weights + ``activation_factor`` x its held activations +
+    ``session_bytes`` per compiled session (2 per block when each block and prefix is its own session)."""
+
+    per_session: bool
+    base_bytes: float
+    weight_factor: float
+    activation_factor: float
+    session_bytes: float
+
+    def config_bytes(self, fp: Footprint, placements: int) -> float:
+        """What one configuration adds to its window's peak."""
+        sessions = 2 * len(fp.block_weight_bytes) if self.per_session else 0
+        one = (self.weight_factor * fp.held_weight_bytes(self.per_session)
+               + self.activation_factor * fp.held_activation_bytes(self.per_session)
+               + self.session_bytes * sessions)
+        return placements * one
+
+    def window_bytes(self, footprints: Sequence[Footprint], placements: int) -> float:
+        """The estimated peak of a window measuring ``footprints`` together."""
+        return self.base_bytes + sum(self.config_bytes(fp, placements) for fp in footprints)
+
+
+#: Peak memory of a measuring child, by runtime.  ONNX Runtime: non-negative least squares on the peak RSS
+#: of 10 one-configuration windows (2 placements; MobileNetV2, MnasNet, ResNet-50, DenseNet-121,
+#: EfficientNet-B1, ConvNeXt-T, Swin-T, MaxViT-T, ViT-B/16 and a sampled chain; 0.85-12.1 GB), every
+#: estimate within 20% of its peak (2026-12-05, torch 2.14.1, onnxruntime 1.32, glibc with the profile's
+#: malloc thresholds).  OpenVINO also builds a compiled model per block and prefix: ONNX Runtime's figures,
+#: not measured apart.  Eager torch (ViT-B/16 at 64 px: 1.56 GB, a sampled chain 1.27 GB) never binds.
+MEMORY_MODELS: dict[str, MemoryModel] = {
+    "torch": MemoryModel(per_session=False, base_bytes=1.3e9, weight_factor=1.0, activation_factor=4.0,
+                         session_bytes=0.0),
+    "onnxruntime": MemoryModel(per_session=True, base_bytes=1.1e9, weight_factor=2.3, activation_factor=3.8,
+                               session_bytes=1.2 * 2**20),
+}
+MEMORY_MODELS["openvino"] = MEMORY_MODELS["onnxruntime"]
+
+
+def footprint_of(config_id: str, chain) -> Footprint:
+    """``chain``'s :class:`Footprint` (one forward pass of zeros at its input shape, no gradients)."""
+    import torch
+
+    weights, acts = [], []
+    with torch.inference_mode():
+        h = torch.zeros(chain.input_shape)
+        for block in chain.blocks:
+            out = block(h)
+            weights.append(sum(t.numel() * t.element_size() for t in (*block.parameters(), *block.buffers())))
+            acts.append(4 * (h.numel() + out.numel()))
+            h = out
+    return Footprint(config_id, tuple(weights), tuple(acts))
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the kernel can give new work now (``MemAvailable``), or None where it cannot be read."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - psutil is a dependency
+        return None
+
+
+def group_windows(items: Sequence, per_window: int) -> list[list]:
+    """``items`` cut into consecutive windows of at most ``per_window``, sizes as equal as they can be
+    (17 by 8: 6, 6, 5), so no window is left with one configuration to interleave."""
+    require_positive_int("configurations per window", per_window)
+    n = len(items)
+    if n == 0:
+        return []
+    k = math.ceil(n / per_window)
+    sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    out, i = [], 0
+    for size in sizes:
+        out.append(list(items[i:i + size]))
+        i += size
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowPlan:
+    """Windows of items, with each window's estimated peak memory (None: not estimated) and the budget."""
+
+    windows: tuple[tuple, ...]
+    peak_bytes: tuple[float | None, ...]
+    budget_bytes: float | None
+    over_budget: tuple[int, ...] = ()  # windows of one configuration that alone exceed the budget
+
+
+def _balanced(sizes: Sequence[float], k: int) -> list[list[int]]:
+    """Indices of ``sizes`` dealt into ``k`` windows of equal counts (within one) and as equal memory as a
+    greedy deal gives: largest first, each to the lightest window with room; each window keeps the given order."""
+    cap = math.ceil(len(sizes) / k)
+    groups: list[list[int]] = [[] for _ in range(k)]
+    totals = [0.0] * k
+    for i in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
+        j = min((j for j in range(k) if len(groups[j]) < cap), key=lambda j: (totals[j], j))
+        groups[j].append(i)
+        totals[j] += sizes[i]
+    return sorted((sorted(g) for g in groups if g), key=lambda g: g[0])
+
+
+def plan_windows(items: Sequence, per_window: int, *, size_of: Callable[[object], float] | None = None,
+                 base_bytes: float = 0.0, budget_bytes: float | None = None) -> WindowPlan:
+    """``items`` cut into windows of at most ``per_window``, each window's estimated peak (``base_bytes`` + the
+    ``size_of`` its items) within ``budget_bytes``, in as few windows as that allows (long windows repeat best).
+
+    Without sizes: :func:`group_windows` (consecutive, equal counts).  With them: the fewest windows that fit,
+    items dealt largest first to the lightest window (so two ViTs do not share one), the given order kept
+    within each window.  An item that alone passes the budget gets a window of its own, listed in
+    ``over_budget``: it may still fit (the estimate is within about 20%), the caller says so."""
+    if size_of is None or budget_bytes is None:
+        windows = group_windows(items, per_window)
+        return WindowPlan(tuple(map(tuple, windows)), tuple(None for _ in windows), budget_bytes)
+    require_positive_int("configurations per window", per_window)
+    sizes = [float(size_of(it)) for it in items]
+    room = budget_bytes - base_bytes
+    alone = [i for i, s in enumerate(sizes) if s > room]
+    rest = [i for i, s in enumerate(sizes) if s <= room]
+    groups: list[list[int]] = [[i] for i in alone]
+    if rest:
+        k = max(math.ceil(len(rest) / per_window), math.ceil(sum(sizes[i] for i in rest) / room) if room > 0 else 1)
+        while True:
+            dealt = [[rest[i] for i in g] for g in _balanced([sizes[i] for i in rest], k)]
+            if k >= len(rest) or all(sum(sizes[i] for i in g) <= room for g in dealt):
+                break
+            k += 1
+        groups += dealt
+    groups.sort(key=lambda g: g[0])
+    windows = tuple(tuple(items[i] for i in g) for g in groups)
+    peaks = tuple(base_bytes + sum(sizes[i] for i in g) for g in groups)
+    over = tuple(w for w, g in enumerate(groups) if g[0] in alone)
+    return WindowPlan(windows, peaks, budget_bytes, over)
+
+
+def estimate_seconds(window_sizes: Sequence[int] | int, *, method: str, runtime: str,
+                     per_window: int = WINDOW_CONFIGS, window_s: float | None = None) -> float:
+    """How long :func:`~latmodel.measure.profiling.profile` will take (before it starts).
+
+    ``window_sizes``: the configurations of each planned window (or a count of configurations, then cut by
+    ``per_window``).  Windowed: every window lasts its ``window_s`` (unless ``min_rounds`` rounds of its
+    networks take longer, which the estimate cannot know) plus building and compiling its networks.  Per
+    configuration (round model): ~6 s of rounds each plus starting a child."""
+    from .rows import WINDOW_METHOD
+
+    sizes = ([len(w) for w in group_windows(range(window_sizes), per_window)] if isinstance(window_sizes, int)
+             else [int(s) for s in window_sizes])
+    n_configs = sum(sizes)
+    prepare = _PREPARE_S_PER_CONFIG.get(runtime, 10.0) * n_configs
+    if method == WINDOW_METHOD:
+        return sum(window_seconds(s) if window_s is None else window_s for s in sizes) + prepare
+    return n_configs * 10.0 + prepare
