@@ -45,3 +45,13 @@ def test_no_yardstick_no_change_and_a_bad_reference_is_refused():
     assert info.rows_scaled == 0 and list(df["prefix_ms"]) == list(plain["prefix_ms"])
     with pytest.raises(NetcutError, match="positive"):
         scale_to_yardstick(_table(), -1.0)
+
+
+def test_rows_of_another_runtime_than_the_yardstick_keep_their_values():
+    t = _table().assign(runtime=["torch", "onnxruntime", "torch", "torch"])
+    df, info = scale_to_yardstick(t)
+    assert reference_ms_of(t) == 16.0
+    assert list(df["prefix_ms"]) == [10.0, 12.0, 5.0, 7.0]  # b's 20 ms window is an ONNX Runtime row: left
+    assert (info.rows_scaled, info.rows_unscaled) == (1, 3)
+    onnx = _table().assign(runtime="onnxruntime")
+    assert math.isnan(reference_ms_of(onnx)) and scale_to_yardstick(onnx)[1].rows_scaled == 0

@@ -70,6 +70,7 @@ __all__ = [
     "time_bursts",
     "yardstick",
     "YARDSTICK_NAME",
+    "YARDSTICK_RUNTIME",
     "LEGACY_YARDSTICK",
     "merge_placements",
 ]
@@ -190,6 +191,9 @@ def shorth_ms(samples: Sequence[float], fraction: float = 0.5) -> float:
 #: :data:`LEGACY_YARDSTICK` instead.
 YARDSTICK_NAME = "mobilenet_v2+resnet18@64px"
 LEGACY_YARDSTICK = "gemm192x4"
+#: What runs the yardstick, whatever the window measures: eager torch (:mod:`latmodel.measure.yardstick_scale`
+#: scales only rows measured in it).
+YARDSTICK_RUNTIME = "torch"
 _YARDSTICK_PX = 64
 
 

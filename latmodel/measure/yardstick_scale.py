@@ -10,8 +10,13 @@ carried by a predictor, so two tables of one device compare on the same scale.
 A scaled row's ``yardstick_ms`` becomes the reference (what it was measured at moves to
 ``window_yardstick_ms``), so scaling again to the same reference changes nothing.
 
-Only rows whose yardstick is the current one (:data:`latmodel.measure.bursts.YARDSTICK_NAME`) are scaled; others
-(round-model rows, schema 4 GEMM yardsticks) keep their values and are counted in the result.
+Only rows whose yardstick is the current one (:data:`latmodel.measure.bursts.YARDSTICK_NAME`) and that were measured
+in the yardstick's own runtime (:data:`~latmodel.measure.bursts.YARDSTICK_RUNTIME`, eager torch) are scaled; others
+(round-model rows, schema 4 GEMM yardsticks, ONNX Runtime / OpenVINO rows) keep their values and are counted in the
+result.  Why not the other runtimes: two passes of the ``repeat`` corpus in ONNX Runtime on the stepping-1 Xeon
+(2026-12-05, 35 configurations, one after the other) had yardsticks 3-14% slower in the second pass while its
+networks ran a median 3-4% slower; network ratio and yardstick ratio correlated -0.25, and scaling took the
+prefixes within +-10% of each other from 94.9% to 73.4%.  The torch yardstick does not speak for ONNX Runtime.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import math
 
 from ..errors import NetcutError
 from ..records import Record
-from .bursts import YARDSTICK_NAME
+from .bursts import YARDSTICK_NAME, YARDSTICK_RUNTIME
 
 __all__ = ["SCALED_COLUMNS", "YardstickScale", "scale_to_yardstick", "reference_ms_of"]
 
@@ -46,7 +51,10 @@ def _scalable(df):
     import numpy as np
 
     y = df["yardstick_ms"].astype(float)
-    return (df["yardstick"].astype(str) == YARDSTICK_NAME) & np.isfinite(y) & (y > 0)
+    ok = (df["yardstick"].astype(str) == YARDSTICK_NAME) & np.isfinite(y) & (y > 0)
+    if "runtime" in df.columns:
+        ok &= df["runtime"].isna() | (df["runtime"].astype(str) == YARDSTICK_RUNTIME)
+    return ok
 
 
 def reference_ms_of(df) -> float:
