@@ -149,10 +149,21 @@ def test_windows_split_evenly_and_the_estimate_counts_them():
     assert [len(w) for w in group_windows(list(range(17)), 8)] == [6, 6, 5]
     assert group_windows(list(range(3)), 8) == [[0, 1, 2]]
     assert group_windows([], 8) == []
-    # 179 configurations: 8 windows of 22-23 (300 s each) plus 4 s a configuration to build (torch)
-    assert estimate_seconds(179, method="window", runtime="torch") == 8 * 300.0 + 179 * 4.0
-    assert estimate_seconds(2, method="window", runtime="torch") == 60.0 + 2 * 4.0
-    assert estimate_seconds(10, method="window", runtime="torch", per_window=5, window_s=60) == 2 * 60 + 40
+    # 179 configurations: 8 windows of 22-23 (300 s each), 5 s to start each child, 1.5 s a configuration to build
+    assert estimate_seconds(179, method="window", runtime="torch") == 8 * 300.0 + 8 * 5.0 + 179 * 1.5
+    assert estimate_seconds(2, method="window", runtime="torch") == 60.0 + 5.0 + 2 * 1.5
+    assert estimate_seconds(10, method="window", runtime="torch", per_window=5, window_s=60) == 2 * 60 + 2 * 5 + 15
+    assert estimate_seconds([3, 4], method="window", runtime="onnxruntime", window_s=60, prepare_s=7.0) == 120 + 10 + 7
+
+
+def test_an_onnx_configuration_is_prepared_in_time_for_its_sessions_and_weights():
+    from latmodel.measure.windows import Footprint, prepare_seconds
+
+    fp = Footprint("c", block_weight_bytes=(10**9, 0), block_activation_bytes=(0, 0))
+    # block 0 sits in 3 sessions (itself, prefixes 0 and 1): 3 GB held; 4 sessions; 2 placements
+    assert prepare_seconds("onnxruntime", fp) == 1.5 + 2 * (0.01 * 4 + 5.0 * 3)
+    assert prepare_seconds("onnxruntime") == 1.5 + 10.0  # footprint unknown: the flat figure
+    assert prepare_seconds("torch", fp) == 1.5
 
 
 def test_profile_sends_windows_of_configurations_to_one_child_each(tmp_path, monkeypatch):
@@ -170,7 +181,7 @@ def test_profile_sends_windows_of_configurations_to_one_child_each(tmp_path, mon
                       estimate=lambda s, n, w: estimates.append((s, n, w)))
     assert [len(j["configs"]) for j in jobs] == [2, 2, 1]
     assert all(j["method"] == "window" and j["window_s"] == 5 for j in jobs)
-    assert estimates == [(3 * 5.0 + 5 * 4.0, 5, 3)]
+    assert estimates == [(3 * 5.0 + 3 * 5.0 + 5 * 1.5, 5, 3)]
     assert summary.failed == 5
     jobs.clear()
     profile(models[:3], tmp_path / "t.csv", resolutions=[32], progress=False)  # default: one window of 3, 60 s

@@ -36,7 +36,7 @@ from .device import check_device_kind, device_record, make_config_id
 from .rows import MEASURE_METHODS, WINDOW_METHOD
 from .timing import require_positive_int
 from .windows import MEMORY_MODELS, MEMORY_SHARE, WINDOW_CONFIGS, available_memory_bytes, estimate_seconds, \
-    footprint_of, group_windows, plan_windows, window_seconds
+    footprint_of, group_windows, plan_windows, prepare_seconds, window_seconds
 
 __all__ = ["CHILD_ENV", "PROFILE_ORDERS", "WINDOW_CONFIGS", "exit_reason", "window_seconds", "ConfigOutcome",
            "ProfileSummary", "estimate_seconds", "group_windows", "profile"]
@@ -433,8 +433,9 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     plan = _plan(todo, footprints, runtime, per_window, method)
     windows = plan.windows
     if estimate is not None and todo:
-        estimate(estimate_seconds([len(w) for w in windows], method=method, runtime=runtime, window_s=window_s),
-                 len(todo), len(windows))
+        prepare_s = sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in todo)
+        estimate(estimate_seconds([len(w) for w in windows], method=method, runtime=runtime, window_s=window_s,
+                                  prepare_s=prepare_s), len(todo), len(windows))
     from tqdm import tqdm
 
     base_job = {"threads": threads, "batch_size": batch_size, "repeats": repeats, "warmup": warmup, "device": device,

@@ -22,7 +22,7 @@ from .bursts import BurstPolicy
 from .timing import require_positive_int
 
 __all__ = ["WINDOW_CONFIGS", "MEMORY_SHARE", "MEMORY_MODELS", "Footprint", "MemoryModel", "WindowPlan",
-           "available_memory_bytes", "estimate_seconds", "footprint_of", "group_windows", "plan_windows",
+           "available_memory_bytes", "estimate_seconds", "footprint_of", "group_windows", "plan_windows", "prepare_seconds",
            "window_seconds"]
 
 logger = logging.getLogger(__name__)
@@ -34,9 +34,16 @@ logger = logging.getLogger(__name__)
 WINDOW_CONFIGS = 24
 _WINDOW_S_PER_CONFIG = 20.0
 _WINDOW_S_BOUNDS = (60.0, BurstPolicy.window_s)
-#: Building, exporting and compiling a window's networks before its rounds start, seconds per configuration
-#: (what the time estimate adds to the windows themselves; measured on the 2-core VM, ONNX Runtime compiles most).
-_PREPARE_S_PER_CONFIG = {"torch": 4.0, "onnxruntime": 10.0, "openvino": 12.0}
+#: What the time estimate adds to the windows themselves (2026-12-05, stepping-1 Xeon, 11 networks from a sampled
+#: chain to ViT-B/32): building, splitting and tracing a configuration in the child (0.1-1.9 s), starting a child
+#: (imports, a window), and for runtimes with a session per block and prefix, compiling each session (~10 ms) and
+#: its weights (ONNX Runtime 1.32: 3-7 s a GB; ViT-B/32 at 128 px, 2 x 2.7 GB held, 33 s).  The last default,
+#: for a configuration whose footprint is unknown, was the flat estimate before (10 s).
+_BUILD_S_PER_CONFIG = 1.5
+_CHILD_START_S = 5.0
+_SESSION_S = 0.01
+_SESSION_S_PER_GB = 5.0
+_COMPILE_S_UNKNOWN = 10.0
 #: The share of the memory available when profiling starts that a window's estimated peak may take: the
 #: estimate is within about 20% of the measured peak (:data:`MEMORY_MODELS`), and the parent and other
 #: processes keep what they hold.
@@ -209,20 +216,36 @@ def plan_windows(items: Sequence, per_window: int, *, size_of: Callable[[object]
     return WindowPlan(windows, peaks, budget_bytes, over)
 
 
+def prepare_seconds(runtime: str, footprint: Footprint | None = None,
+                    placements: int = BurstPolicy.placements) -> float:
+    """Seconds the measuring child spends on one configuration before its rounds (see :data:`_BUILD_S_PER_CONFIG`)."""
+    model = MEMORY_MODELS.get(runtime)
+    if model is None or not model.per_session:
+        return _BUILD_S_PER_CONFIG
+    if footprint is None:
+        return _BUILD_S_PER_CONFIG + _COMPILE_S_UNKNOWN
+    sessions = 2 * len(footprint.block_weight_bytes)
+    return _BUILD_S_PER_CONFIG + placements * (_SESSION_S * sessions
+                                               + _SESSION_S_PER_GB * footprint.held_weight_bytes(True) / 1e9)
+
+
 def estimate_seconds(window_sizes: Sequence[int] | int, *, method: str, runtime: str,
-                     per_window: int = WINDOW_CONFIGS, window_s: float | None = None) -> float:
+                     per_window: int = WINDOW_CONFIGS, window_s: float | None = None,
+                     prepare_s: float | None = None) -> float:
     """How long :func:`~latmodel.measure.profiling.profile` will take (before it starts).
 
     ``window_sizes``: the configurations of each planned window (or a count of configurations, then cut by
-    ``per_window``).  Windowed: every window lasts its ``window_s`` (unless ``min_rounds`` rounds of its
-    networks take longer, which the estimate cannot know) plus building and compiling its networks.  Per
-    configuration (round model): ~6 s of rounds each plus starting a child."""
+    ``per_window``); ``prepare_s``: the configurations' :func:`prepare_seconds` summed (default: each at
+    ``prepare_seconds(runtime)``).  Windowed: every window lasts its ``window_s`` (unless ``min_rounds`` rounds of
+    its networks take longer, which the estimate cannot know) plus starting its child and preparing its
+    networks.  Per configuration (round model): ~6 s of rounds each plus starting a child."""
     from .rows import WINDOW_METHOD
 
     sizes = ([len(w) for w in group_windows(range(window_sizes), per_window)] if isinstance(window_sizes, int)
              else [int(s) for s in window_sizes])
     n_configs = sum(sizes)
-    prepare = _PREPARE_S_PER_CONFIG.get(runtime, 10.0) * n_configs
+    prepare = n_configs * prepare_seconds(runtime) if prepare_s is None else float(prepare_s)
     if method == WINDOW_METHOD:
-        return sum(window_seconds(s) if window_s is None else window_s for s in sizes) + prepare
+        windows = sum(window_seconds(s) if window_s is None else window_s for s in sizes)
+        return windows + _CHILD_START_S * len(sizes) + prepare
     return n_configs * 10.0 + prepare
