@@ -270,7 +270,8 @@ def _adaptation_target(name, t) -> list[str]:
 
 def section_adaptation(r):
     dev = r.get("base_device") or {}
-    lines = ["### Adapting to a new device from few measurements\n",
+    targets = ", ".join(r.get("targets") or ["target"])
+    lines = [f"### Adapting to a new device from few measurements: {targets} from `{Path(r['base']).name}`\n",
              f"*base: `{Path(r['base']).name}` ({dev.get('runtime', 'torch')}, {dev.get('threads', 1)} thread(s), "
              f"device {dev.get('device_id', '?')}); {r['draws']} random draws per size, scored on the configurations "
              f"not used; `{r.get('command') or 'python benchmarks/bench_adaptation.py'}`*\n"]

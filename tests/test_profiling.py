@@ -106,6 +106,15 @@ def test_outcome_round_trip_and_ratio():
     text = ProfileSummary("t.csv", (o,), 1.0).to_text()
     assert "m@224px: 3 blocks, network 10.000 ms, in-context sum +5.0% (+1.0%), 0 s" in text
     assert ConfigOutcome.from_dict(o.to_dict()) == o
+    assert "memory:" not in text  # no peak reported, no line
+
+
+def test_summary_names_the_largest_window_peak_beside_its_estimate():
+    small = ConfigOutcome("a", "measured", rows=1, window_peak_bytes=2 * 2**30, window_estimate_bytes=3 * 2**30)
+    big = ConfigOutcome("b", "measured", rows=1, window_peak_bytes=12.5 * 2**30, window_estimate_bytes=13.7 * 2**30)
+    text = ProfileSummary("t.csv", (small, big), 1.0).to_text()
+    assert "memory: the largest window peaked at 12.5 GiB (estimated 13.7 GiB)" in text
+    assert ConfigOutcome.from_dict(big.to_dict()) == big
 
 
 def test_cli_unknown_model_exits_2_with_one_line(tmp_path):
