@@ -162,11 +162,10 @@ def group_windows(items: Sequence, per_window: int) -> list[list]:
 
 @dataclasses.dataclass(frozen=True)
 class WindowPlan:
-    """Windows of items, with each window's estimated peak memory (None: not estimated) and the budget."""
+    """Windows of items, with each window's estimated peak memory (None: not estimated)."""
 
     windows: tuple[tuple, ...]
     peak_bytes: tuple[float | None, ...]
-    budget_bytes: float | None
     over_budget: tuple[int, ...] = ()  # windows of one configuration that alone exceed the budget
 
 
@@ -194,7 +193,7 @@ def plan_windows(items: Sequence, per_window: int, *, size_of: Callable[[object]
     ``over_budget``: it may still fit (the estimate is within about 20%), the caller says so."""
     if size_of is None or budget_bytes is None:
         windows = group_windows(items, per_window)
-        return WindowPlan(tuple(map(tuple, windows)), tuple(None for _ in windows), budget_bytes)
+        return WindowPlan(tuple(map(tuple, windows)), tuple(None for _ in windows))
     require_positive_int("configurations per window", per_window)
     sizes = [float(size_of(it)) for it in items]
     room = budget_bytes - base_bytes
@@ -213,7 +212,7 @@ def plan_windows(items: Sequence, per_window: int, *, size_of: Callable[[object]
     windows = tuple(tuple(items[i] for i in g) for g in groups)
     peaks = tuple(base_bytes + sum(sizes[i] for i in g) for g in groups)
     over = tuple(w for w, g in enumerate(groups) if g[0] in alone)
-    return WindowPlan(windows, peaks, budget_bytes, over)
+    return WindowPlan(windows, peaks, over)
 
 
 def prepare_seconds(runtime: str, footprint: Footprint | None = None,

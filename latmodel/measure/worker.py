@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import resource
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -57,8 +58,6 @@ def run_job(job_path: str, result_path: str) -> int:
                                diagnostics=diagnostics, runtime=runtime, onnx_cache=job.get("onnx_cache"))
                 for c in configs]
     from ..fileio import atomic_write_text
-
-    import resource
 
     # What the window held at its peak (Linux reports KiB): profile() compares it with its memory estimate.
     diagnostics["peak_rss_bytes"] = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
