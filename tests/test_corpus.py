@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import pytest
 
-from latmodel.measure.corpus import (CORPORA, RANDOM2_SEEDS, RANDOM3_SEEDS, RANDOM_SEEDS, TRANSFORMER_CONFIGS, ProfileConfig,
-                             default_corpus, get_corpus, small_corpus)
+from latmodel.measure.corpus import (CORPORA, RANDOM2_SEEDS, RANDOM3_SEEDS, RANDOM4_SEEDS, RANDOM_SEEDS,
+                                     TRANSFORMER_CONFIGS, ProfileConfig, default_corpus, get_corpus, small_corpus)
 from latmodel.errors import NetcutError
 from latmodel.graph.zoo import MODELS
 
 
 def test_default_corpus_covers_the_whole_zoo_at_two_or_more_resolutions():
     corpus = default_corpus()
-    assert len(corpus) == len(set(corpus)) == 154 + len(TRANSFORMER_CONFIGS) + len(RANDOM3_SEEDS) == 179
+    assert len(corpus) == len(set(corpus)) == (154 + len(TRANSFORMER_CONFIGS) + len(RANDOM3_SEEDS)
+                                           + len(RANDOM4_SEEDS)) == 195
     small = {name for name, _ in TRANSFORMER_CONFIGS}
     for name, spec in MODELS.items():
         if name in small:  # transformer-style networks: small resolutions only
@@ -64,7 +65,12 @@ def test_transformer_style_corpus_entries():
     corpus = default_corpus()
     sampled3 = [c for c in corpus if c.model.startswith("random3:")]
     assert [c.model for c in sampled3] == [f"random3:{s}" for s in RANDOM3_SEEDS]
-    assert not set(RANDOM3_SEEDS) & (set(RANDOM_SEEDS) | set(RANDOM2_SEEDS))
+    sampled4 = [c for c in corpus if c.model.startswith("random4:")]
+    assert [(c.model, c.resolution_px) for c in sampled4][:4] == [
+        ("random4:109", 64), ("random4:110", 96), ("random4:111", 128), ("random4:112", 64)]
+    assert len(sampled4) == len(RANDOM4_SEEDS) == 16
+    seeds = [set(RANDOM_SEEDS), set(RANDOM2_SEEDS), set(RANDOM3_SEEDS), set(RANDOM4_SEEDS)]
+    assert sum(len(s) for s in seeds) == len(set().union(*seeds))  # no seed in two samplers
     assert {MODELS[n].family for n, _ in TRANSFORMER_CONFIGS} == {"convnext", "swin", "maxvit", "vit"}
 
 
@@ -73,7 +79,10 @@ def test_repeat_corpus_covers_every_family_twice():
     from latmodel.graph.zoo import family_of
 
     rep = repeat_corpus()
-    assert len(rep) == 35 and set(rep) <= set(default_corpus())
+    assert len(rep) == 37 and set(rep) <= set(default_corpus())
     fams = {family_of(c.model) for c in default_corpus() if ":" not in c.model}
     assert fams <= {family_of(c.model) for c in rep}
-    assert {c.model.split(":")[0] for c in rep if ":" in c.model} == {"random", "random2", "random3"}
+    assert {c.model.split(":")[0] for c in rep if ":" in c.model} == {"random", "random2", "random3", "random4"}
+    # random4 joined later and is drawn last: the 35 configurations earlier second passes measured stay first
+    assert [c.model.split(":")[0] for c in rep[-2:]] == ["random4", "random4"]
+    assert not any(c.model.startswith("random4:") for c in rep[:-2])

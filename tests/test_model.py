@@ -174,6 +174,21 @@ def test_predict_chain_is_consistent(fitted, table):
     assert "prefix upper ms" in text and "total:" in text
 
 
+def test_blocks_computing_with_subnormals_are_named_and_the_fix_is_said(fitted, table):
+    from latmodel.predict.render import predictions_summary_text
+
+    rows = sort_blocks(table).query("config_id == 'alpha0@224@1.0@1@1@dev'").to_dict("records")
+    rows[3] = {**rows[3], "subnormal_values": 10.0}
+    pred = fitted.predict_chain(rows, model_name="alpha0", resolution=224)
+    assert pred.subnormal_blocks == ("layer3",)
+    assert NetworkPrediction.from_dict(json.loads(json.dumps(pred.to_dict()))) == pred
+    assert ("note: 1 block(s) compute with subnormal floats (layer3)" in network_prediction_text(pred)
+            and "torch.set_flush_denormal(True)" in network_prediction_text(pred))
+    assert "alpha0 at 224 px: 1 block(s) compute with subnormal floats" in predictions_summary_text([pred])
+    plain = fitted.predict_chain(rows[:3], model_name="alpha0", resolution=224)
+    assert plain.subnormal_blocks == () and "subnormal" not in network_prediction_text(plain)
+
+
 def test_head_latency_positive_and_grows_with_classes(fitted):
     small = fitted.head_latency_ms(256, 7, 7, 10)
     big = fitted.head_latency_ms(256, 7, 7, 1000)

@@ -18,6 +18,7 @@ import math
 import warnings
 from typing import Any
 
+from .subnormals import count_subnormals
 from .op_handles import (ELEMENTWISE_NAMES, OP_HANDLES, OP_KINDS, PAD_OPS, TRANSCENDENTAL_OPS, ZERO_OPS,
                          op_handles_for)
 
@@ -91,6 +92,12 @@ COLUMN_DOCS: dict[str, str] = {
     "flops_window": ("elements moved by window partitioning: permutes of 5-D or larger tensors (window "
                      "partition and reverse) and roll (shifted windows)"),
     "flops_layer_scale": "output elements of multiplications by a learned per-channel parameter (layer scale)",
+    "subnormal_values": ("subnormal float elements the block's ops output in one forward pass of the seeded "
+                         "input (Swin's masked attention: exp(-100)); a CPU computes with them ~100x slower "
+                         "(latmodel.graph.subnormals)"),
+    "flops_subnormal": ("operations with a subnormal operand in that pass: multiply-adds of matrix products "
+                        "(a subnormal element counts once per column or row it meets), elementwise operations "
+                        "on a subnormal input element"),
 }
 FEATURE_COLUMNS: tuple[str, ...] = tuple(COLUMN_DOCS)
 
@@ -153,7 +160,7 @@ def flops_by_module(module, x) -> dict[str, int]:
 
 
 def _structure(block, x) -> tuple[dict[str, float], Any]:
-    """Forward hooks on the block's modules: conv kinds, kernel sizes, bytes written."""
+    """Forward hooks on the block's modules (conv kinds, kernel sizes, bytes written) and its subnormals."""
     import torch
     import torch.nn as nn
 
@@ -162,6 +169,7 @@ def _structure(block, x) -> tuple[dict[str, float], Any]:
         "n_conv_dense": 0, "n_conv_pointwise": 0, "n_conv_depthwise": 0, "n_conv_grouped": 0,
         "n_linear": 0, "n_norm": 0, "n_pool": 0, "n_act": 0, "intermediate_bytes": 0, "max_kernel_size": 0,
         "flops_conv_depthwise_large": 0, "flops_act_transcendental": 0,
+        "subnormal_values": 0, "flops_subnormal": 0,
     }
     # Measured on the 1-thread CPU (96x112x112 map): ReLU/ReLU6 0.10 ns per element, hardswish 0.14,
     # SiLU/sigmoid 0.42, GELU 0.46, tanh 2.5 -- only the exponential ones are counted here.
@@ -203,11 +211,13 @@ def _structure(block, x) -> tuple[dict[str, float], Any]:
 
     handles = [m.register_forward_hook(hook) for m in block.modules() if m is not block]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), count_subnormals() as subnormal:
             out = block(x)
     finally:
         for h in handles:
             h.remove()
+    stats["subnormal_values"] = subnormal.count.values
+    stats["flops_subnormal"] = subnormal.count.flops
     return stats, out
 
 

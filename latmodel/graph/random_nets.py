@@ -1,6 +1,7 @@
 """Randomly sampled networks that widen the calibration corpus (``random:SEED``, ``random2:SEED``,
-``random3:SEED`` in :func:`latmodel.graph.zoo.resolve_spec`): chains of CNN blocks in the spirit of nn-Meter's
-sampling, and transformer-like or ConvNeXt-like networks.  A sampler version never changes once tables hold
+``random3:SEED``, ``random4:SEED`` in :func:`latmodel.graph.zoo.resolve_spec`): chains of CNN blocks in the
+spirit of nn-Meter's sampling, transformer-like or ConvNeXt-like networks, and Swin-like window-attention
+networks.  A sampler version never changes once tables hold
 its networks."""
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import random
 
 from ..errors import NetcutError
 
-__all__ = ["SAMPLERS", "RandomChainNet", "RandomTransformerNet", "random_chain_layers", "random_transformer_config"]
+__all__ = ["SAMPLERS", "RandomChainNet", "RandomTransformerNet", "RandomWindowNet", "random_chain_layers",
+           "random_transformer_config", "random_window_config"]
 
 #: Sampler name (the part before ``:SEED``) -> sampler version of :func:`RandomChainNet`.
 #: Each version is frozen once tables hold its networks: a new sampler gets a new name.
-SAMPLERS: dict[str, int] = {"random": 1, "random2": 2, "random3": 3}
+SAMPLERS: dict[str, int] = {"random": 1, "random2": 2, "random3": 3, "random4": 4}
 
 
 def random_chain_layers(seed: int, width: float = 1.0, sampler: int = 1):
@@ -235,4 +237,108 @@ def RandomTransformerNet(seed: int, width: float = 1.0, num_classes: int = 1000)
                 x = self.stages(self.stem(x)).mean((2, 3))
             return self.head(self.norm(x))
 
+    return _Net()
+
+
+def random_window_config(seed: int, width: float = 1.0) -> dict:
+    """Sample a window-attention network configuration (Swin-like: shifted windows, patch merging), sampler 4."""
+    rng = random.Random(f"sampler4:{seed}")
+    heads = rng.choice([1, 2, 4])
+    dim = max(16 * heads, int(rng.choice([32, 48, 64, 96]) * width) // (16 * heads) * (16 * heads))
+    n_stages = rng.randint(2, 3)
+    return {"dim": dim, "heads": heads, "window": rng.choice([4, 7, 8]), "patch": rng.choice([2, 4]),
+            "depths": [rng.choice([1, 2, 2, 3]) for _ in range(n_stages)], "mlp": rng.choice([2, 3, 4]),
+            # Swin adds -100 to masked scores (exp -> ~3.7e-44: subnormal); a larger mask underflows to zero
+            "mask_value": rng.choice([-100.0, -100.0, -1e4])}
+
+
+def RandomWindowNet(seed: int, width: float = 1.0, resolution: int = 64, num_classes: int = 1000):
+    """A randomly sampled Swin-like network for ``resolution`` px (deterministic per ``seed``), sampler 4.
+
+    Written here, not taken from torchvision's Swin, so that leaving the ``swin`` family out of a
+    cross-validation leaves its code out too.  Window sizes and the shift are fixed at build time from the
+    resolution (the traced graph has no shape-dependent branches); every odd block of a stage shifts its
+    windows and adds the mask to the scores of pairs that were not neighbours, as Swin does.
+    """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    cfg = random_window_config(seed, width)
+    win, head_dim = cfg["window"], cfg["dim"] // cfg["heads"]  # heads double with the channels, as in Swin
+
+    class _WindowBlock(nn.Module):
+        def __init__(self, c: int, side: int, shifted: bool):
+            super().__init__()
+            self.heads, self.side = c // head_dim, side
+            self.padded = -(-side // win) * win
+            self.shift = win // 2 if shifted and self.padded > win else 0
+            self.norm1, self.norm2 = nn.LayerNorm(c), nn.LayerNorm(c)
+            self.qkv, self.proj = nn.Linear(c, 3 * c), nn.Linear(c, c)
+            self.fc1, self.act, self.fc2 = nn.Linear(c, cfg["mlp"] * c), nn.GELU(), nn.Linear(cfg["mlp"] * c, c)
+            self.scale = (c // self.heads) ** -0.5
+            mask = torch.zeros(1, 1, 1, 1)
+            if self.shift:
+                region = torch.zeros(self.padded, self.padded)
+                cuts = (slice(0, -win), slice(-win, -self.shift), slice(-self.shift, None))
+                for i, (h, w) in enumerate((h, w) for h in cuts for w in cuts):
+                    region[h, w] = i
+                n = self.padded // win
+                region = region.view(n, win, n, win).permute(0, 2, 1, 3).reshape(n * n, win * win)
+                mask = (region[:, None, :] != region[:, :, None]).float() * cfg["mask_value"]
+                mask = mask[None, :, None]  # (1, windows, 1, tokens, tokens)
+            self.register_buffer("mask", mask)
+
+        def _attention(self, x):
+            b, p, c = x.shape[0], self.padded, x.shape[-1]
+            n, t, hd = p // win, win * win, c // self.heads
+            x = F.pad(x, (0, 0, 0, p - self.side, 0, p - self.side))
+            if self.shift:
+                x = torch.roll(x, (-self.shift, -self.shift), (1, 2))
+            x = x.view(b, n, win, n, win, c).permute(0, 1, 3, 2, 4, 5).reshape(b, n * n, t, c)
+            q, k, v = self.qkv(x).view(b, n * n, t, 3, self.heads, hd).permute(3, 0, 1, 4, 2, 5)
+            scores = (q * self.scale) @ k.transpose(-2, -1)
+            if self.shift:
+                scores = scores + self.mask
+            x = (scores.softmax(-1) @ v).permute(0, 1, 3, 2, 4).reshape(b, n, n, win, win, c)
+            x = self.proj(x.permute(0, 1, 3, 2, 4, 5).reshape(b, p, p, c))
+            if self.shift:
+                x = torch.roll(x, (self.shift, self.shift), (1, 2))
+            return x[:, :self.side, :self.side]
+
+        def forward(self, x):
+            x = x.permute(0, 2, 3, 1)
+            x = x + self._attention(self.norm1(x))
+            x = x + self.fc2(self.act(self.fc1(self.norm2(x))))
+            return x.permute(0, 3, 1, 2)
+
+    class _Merge(nn.Module):
+        def __init__(self, cin: int):
+            super().__init__()
+            self.norm, self.conv = nn.LayerNorm(cin), nn.Conv2d(cin, 2 * cin, 2, 2)
+
+        def forward(self, x):
+            return self.conv(self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+
+    class _Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            c, side = cfg["dim"], resolution // cfg["patch"]
+            self.stem = nn.Conv2d(3, c, cfg["patch"], cfg["patch"])
+            stages = []
+            for i, depth in enumerate(cfg["depths"]):
+                if i:
+                    stages.append(_Merge(c))
+                    c, side = 2 * c, side // 2
+                stages.append(nn.Sequential(*[_WindowBlock(c, side, j % 2 == 1) for j in range(depth)]))
+            self.stages = nn.Sequential(*stages)
+            self.norm = nn.LayerNorm(c)
+            self.head = nn.Linear(c, num_classes)
+
+        def forward(self, x):
+            return self.head(self.norm(self.stages(self.stem(x)).mean((2, 3))))
+
+    if resolution // cfg["patch"] < 2 ** len(cfg["depths"]):
+        raise NetcutError(f"random4:{seed} needs at least {cfg['patch'] * 2 ** len(cfg['depths'])} px, "
+                          f"got {resolution} px")
     return _Net()

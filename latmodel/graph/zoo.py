@@ -14,6 +14,8 @@ Besides registered names, :func:`build_model` accepts
   (:func:`latmodel.graph.random_nets.RandomTransformerNet`): patch embedding and ``nn.TransformerEncoder``
   layers, or channels-last depthwise / LayerNorm / Linear-GELU-Linear blocks with
   layer scale;
+* ``random4:SEED`` -- a randomly sampled Swin-like network (:func:`latmodel.graph.random_nets.RandomWindowNet`):
+  window attention, shifted windows with an additive mask, patch merging;
 * ``random2:SEED`` -- the same with the second sampler (:data:`latmodel.graph.random_nets.SAMPLERS`), which
   also draws what ports of TensorFlow networks do: explicit "same" padding ops
   before convolutions, SiLU / GELU / sigmoid activations, SiLU in
@@ -31,7 +33,7 @@ import re
 from typing import Any, Callable
 
 from ..errors import NetcutError, UnknownModelError
-from .random_nets import SAMPLERS, RandomChainNet, RandomTransformerNet
+from .random_nets import SAMPLERS, RandomChainNet, RandomTransformerNet, RandomWindowNet
 
 __all__ = [
     "ModelSpec",
@@ -178,11 +180,11 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_RANDOM_RE = re.compile(r"^(random[23]?):(\d{1,9})$")
+_RANDOM_RE = re.compile(r"^(random[234]?):(\d{1,9})$")
 
 
 def resolve_spec(name: str) -> ModelSpec:
-    """Return the :class:`ModelSpec` for ``name`` (registered, factory path, ``random:SEED`` or ``random2:SEED``)."""
+    """Return the :class:`ModelSpec` for ``name`` (registered, factory path or ``randomN:SEED``)."""
     if not isinstance(name, str) or not name.strip():
         raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
     name = name.strip()
@@ -193,6 +195,9 @@ def resolve_spec(name: str) -> ModelSpec:
         seed, version = int(m.group(2)), SAMPLERS[m.group(1)]
         if version == 3:
             return ModelSpec(name=name, family="random", builder=lambda w, r, s=seed: RandomTransformerNet(s, width=w))
+        if version == 4:
+            return ModelSpec(name=name, family="random",
+                             builder=lambda w, r, s=seed: RandomWindowNet(s, width=w, resolution=r))
         return ModelSpec(name=name, family="random",
                          builder=lambda w, r, s=seed, v=version: RandomChainNet(s, width=w, sampler=v))
     if ":" in name:
@@ -237,7 +242,10 @@ def _factory_builder(module_name: str, attr: str) -> Callable[[float, int], Any]
 
 
 def build_model(name: str, *, width: float = 1.0, resolution: int = 224):
-    """Build network ``name`` with random weights, in eval mode.
+    """Build network ``name`` with random weights (seeded: the same weights every time), in eval mode.
+
+    The seed makes value-dependent features repeat (the subnormals a block produces,
+    :mod:`latmodel.graph.subnormals`); the caller's random state is left as it was.
 
     Raises :class:`NetcutError` for an unknown name, an unsupported width or a
     factory that does not return an ``nn.Module``.
@@ -255,7 +263,11 @@ def build_model(name: str, *, width: float = 1.0, resolution: int = 224):
     if resolution < spec.min_resolution_px:
         raise NetcutError(f"model {spec.name!r} takes inputs of at least {spec.min_resolution_px} px (it downsamples "
                           f"by {spec.min_resolution_px}), got {resolution} px; use a larger resolution")
-    model = spec.builder(width, resolution)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = spec.builder(width, resolution)
     if not isinstance(model, nn.Module):
         raise NetcutError(
             f"factory for model {name!r} returned {type(model).__name__}, not a torch.nn.Module; "

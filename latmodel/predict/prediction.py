@@ -154,7 +154,9 @@ class PredictionMixin:
                 block_names=tuple(str(b.get("block_name", f"block{i}")) for i, b in enumerate(r)),
                 block_latency_ms=tuple(s1[k].tolist()), prefix_latency_ms=tuple(prefix[k].tolist()),
                 prefix_upper_ms=tuple(np.asarray(up, dtype=float).tolist()), total_latency_ms=float(prefix[k][-1]),
-                extrapolation=tuple(why)))
+                extrapolation=tuple(why),
+                subnormal_blocks=tuple(str(b.get("block_name", f"block{i}")) for i, b in enumerate(r)
+                                       if b.get("subnormal_values", 0))))
         return out
 
     def extrapolation_in(self, block_feature_rows, *, resolution=None, width=None, batch_size=None) -> list[str]:

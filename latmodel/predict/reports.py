@@ -21,6 +21,8 @@ class NetworkPrediction:
     a network (a TRN backbone cut after block k, head excluded);
     ``prefix_upper_ms[k]`` its upper bound at the predictor's ``upper_quantile``;
     ``block_latency_ms[k]`` the block's in-context latency (stage 1).
+    ``subnormal_blocks``: the blocks that compute with subnormal floats (:mod:`latmodel.graph.subnormals`):
+    priced as measured, with the CPU's slow path; flushed to zero at deployment they run faster.
     """
 
     model: str
@@ -32,6 +34,7 @@ class NetworkPrediction:
     prefix_upper_ms: tuple[float, ...]
     total_latency_ms: float
     extrapolation: tuple[str, ...] = ()
+    subnormal_blocks: tuple[str, ...] = ()
 
     @property
     def extrapolated(self) -> bool:
@@ -49,6 +52,7 @@ class NetworkPrediction:
             "total_latency_ms": self.total_latency_ms,
             "extrapolated": self.extrapolated,
             "extrapolation": list(self.extrapolation),
+            "subnormal_blocks": list(self.subnormal_blocks),
             "blocks": [
                 {"index": i, "name": n, "block_latency_ms": b, "prefix_latency_ms": p, "prefix_upper_ms": u}
                 for i, (n, b, p, u) in enumerate(zip(self.block_names, self.block_latency_ms,
@@ -69,6 +73,7 @@ class NetworkPrediction:
             prefix_upper_ms=tuple(float(b["prefix_upper_ms"]) for b in blocks),
             total_latency_ms=float(d["total_latency_ms"]),
             extrapolation=tuple(str(r) for r in d.get("extrapolation", ())),
+            subnormal_blocks=tuple(str(b) for b in d.get("subnormal_blocks", ())),
         )
 
 
