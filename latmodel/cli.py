@@ -223,7 +223,8 @@ def cmd_predict(args) -> int:
         print(f"warning: {choice.mismatch}", file=sys.stderr)
     predictor = load_predictor(Path(choice.path))
     if args.models is None and args.resolutions is None:
-        pred = predictor.predict_network(args.model, args.resolution, width=args.width, batch_size=args.batch_size)
+        pred = predictor.predict_network(args.model, args.resolution, width=args.width, batch_size=args.batch_size,
+                                         flush_subnormals=args.flush_subnormals)
         if args.strict and pred.extrapolated:
             raise NetcutError(f"{args.model} at {args.resolution} px is outside what the predictor was fitted on "
                               f"({'; '.join(pred.extrapolation)}); drop --strict to get the extrapolated latency "
@@ -231,7 +232,8 @@ def cmd_predict(args) -> int:
         print(json.dumps(pred.to_dict(), indent=2) if args.json else network_prediction_text(pred))
         return 0
     # many networks in one process: features once each (cached), one booster call per stage for all of them
-    preds = predictor.predict_many([(m, r, args.width, args.batch_size) for m in models for r in resolutions])
+    preds = predictor.predict_many([(m, r, args.width, args.batch_size) for m in models for r in resolutions],
+                                   flush_subnormals=args.flush_subnormals)
     outside = [p for p in preds if p.extrapolated]
     if args.strict and outside:
         raise NetcutError(f"{len(outside)} of {len(preds)} networks are outside what the predictor was fitted on "
@@ -384,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="exit 2 instead of answering when the network lies outside what the predictor was fitted "
                         "on (resolution, width, batch size or block features beyond its training ranges)")
+    p.add_argument("--flush-subnormals", action="store_true",
+                   help="price the network as deployed with subnormal floats flushed to zero "
+                        "(torch.set_flush_denormal(True)): blocks that make them (Swin's shifted windows) cost "
+                        "what they would without them; an estimate, the tables measure the runtimes' defaults")
     p.set_defaults(func=cmd_predict)
     return parser
 

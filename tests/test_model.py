@@ -187,6 +187,17 @@ def test_blocks_computing_with_subnormals_are_named_and_the_fix_is_said(fitted, 
     assert "alpha0 at 224 px: 1 block(s) compute with subnormal floats" in predictions_summary_text([pred])
     plain = fitted.predict_chain(rows[:3], model_name="alpha0", resolution=224)
     assert plain.subnormal_blocks == () and "subnormal" not in network_prediction_text(plain)
+    # priced as deployed with subnormals flushed: the same blocks without their subnormal columns
+    flushed = fitted.predict_chain(rows, model_name="alpha0", resolution=224, flush_subnormals=True)
+    zeroed = fitted.predict_chain([{**r, "subnormal_values": 0, "flops_subnormal": 0} for r in rows],
+                                  model_name="alpha0", resolution=224)
+    assert flushed.prefix_latency_ms == zeroed.prefix_latency_ms
+    assert flushed.subnormal_blocks == ("layer3",) and flushed.subnormals_flushed and not pred.subnormals_flushed
+    assert NetworkPrediction.from_dict(json.loads(json.dumps(flushed.to_dict()))) == flushed
+    assert "note: priced with subnormal floats flushed to zero" in network_prediction_text(flushed)
+    assert not plain.subnormals_flushed  # nothing to flush: said nowhere
+    assert not fitted.predict_chain(rows[:3], model_name="alpha0", resolution=224,
+                                    flush_subnormals=True).subnormals_flushed
 
 
 def test_head_latency_positive_and_grows_with_classes(fitted):

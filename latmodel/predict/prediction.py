@@ -16,7 +16,11 @@ from .ranges import (WIDEN_EXPONENT, extrapolation_distance_of, extrapolation_re
 from .reports import NetworkPrediction
 from .roofline import roofline_ms
 
-__all__ = ["PredictionMixin"]
+__all__ = ["PredictionMixin", "SUBNORMAL_COLUMNS"]
+
+#: The feature columns that count subnormal floats (latmodel.graph.subnormals): zero in a block whose
+#: subnormals are flushed to zero at deployment, which then computes like one that never made any.
+SUBNORMAL_COLUMNS: tuple[str, ...] = ("subnormal_values", "flops_subnormal")
 
 logger = logging.getLogger(__name__)
 
@@ -93,16 +97,20 @@ class PredictionMixin:
         return s1, prefix, upper
 
     def predict_chain(self, block_feature_rows: list[dict], *, model_name: str = "network", resolution: int = 224,
-                      width: float = 1.0, batch_size: int | None = None) -> NetworkPrediction:
+                      width: float = 1.0, batch_size: int | None = None,
+                      flush_subnormals: bool = False) -> NetworkPrediction:
         """Predict every block and prefix of one chain from its per-block feature rows (in order).
 
         A network outside what the predictor was fitted on (features no training row had, a resolution,
         width, batch size or feature beyond the training ranges: :mod:`latmodel.predict.ranges`) is predicted all
         the same, with one warning naming why, and its prediction says so (``extrapolation``).
+        ``flush_subnormals``: price it as deployed with subnormal floats flushed to zero (see
+        :meth:`predict_feature_rows`).
         """
-        return self.predict_feature_rows([(model_name, resolution, width, batch_size, block_feature_rows)])[0]
+        return self.predict_feature_rows([(model_name, resolution, width, batch_size, block_feature_rows)],
+                                         flush_subnormals=flush_subnormals)[0]
 
-    def predict_many(self, requests) -> list[NetworkPrediction]:
+    def predict_many(self, requests, *, flush_subnormals: bool = False) -> list[NetworkPrediction]:
         """Predict many named networks at once: ``requests`` are ``(name, resolution)`` or
         ``(name, resolution, width, batch_size)`` tuples; features come from
         :func:`latmodel.graph.netfeatures.network_features` (cached in memory and on disk), and every block of
@@ -116,16 +124,27 @@ class PredictionMixin:
             name, resolution, width, batch = (tuple(r) + (1.0, 1)[len(r) - 2:])[:4]
             configs.append((str(name), int(resolution), float(width), int(batch)))
         return self.predict_feature_rows(
-            [(n, res, w, b, network_features(n, res, width=w, batch_size=b)) for n, res, w, b in configs])
+            [(n, res, w, b, network_features(n, res, width=w, batch_size=b)) for n, res, w, b in configs],
+            flush_subnormals=flush_subnormals)
 
-    def predict_feature_rows(self, items) -> list[NetworkPrediction]:
+    def predict_feature_rows(self, items, *, flush_subnormals: bool = False) -> list[NetworkPrediction]:
         """Predict many chains given their per-block feature rows, in one booster call per stage:
         ``items`` are ``(name, resolution, width, batch_size, rows)`` tuples (``batch_size`` None: the
-        rows' own).  Extrapolations warn once per network, as :meth:`predict_chain` does."""
+        rows' own).  Extrapolations warn once per network, as :meth:`predict_chain` does.
+
+        ``flush_subnormals``: price the networks as deployed with subnormal floats flushed to zero
+        (``torch.set_flush_denormal(True)``, ONNX Runtime's ``session.set_denormal_as_zero``), which the
+        tables never measured: the blocks' :data:`SUBNORMAL_COLUMNS` are set to zero, so they are priced like
+        blocks that make none (an estimate; its check on Swin-T: docs/CLI.md, ``latmodel predict``)."""
         import numpy as np
 
         self.check_fitted()
         items = [(str(n), int(res), float(w), b, list(r)) for n, res, w, b, r in items]
+        subnormal_blocks = [tuple(str(b.get("block_name", f"block{i}")) for i, b in enumerate(r)
+                                  if b.get("subnormal_values", 0)) for *_, r in items]
+        if flush_subnormals:
+            items = [(n, res, w, b, [{**row, **{c: 0 for c in SUBNORMAL_COLUMNS}} for row in r])
+                     for n, res, w, b, r in items]
         if not items:
             return []
         for n, *_, r in items:
@@ -136,7 +155,7 @@ class PredictionMixin:
         whys = self._extrapolations(ch.X, [len(r) for *_, r in items],
                                     [self._config_of(r, res, w, b) for _, res, w, b, r in items])
         out, at = [], 0
-        for (name, resolution, width, batch, r), why in zip(items, whys):
+        for (name, resolution, width, batch, r), why, subnormal in zip(items, whys, subnormal_blocks):
             k = slice(at, at + len(r))
             at += len(r)
             up = upper[k]
@@ -154,9 +173,8 @@ class PredictionMixin:
                 block_names=tuple(str(b.get("block_name", f"block{i}")) for i, b in enumerate(r)),
                 block_latency_ms=tuple(s1[k].tolist()), prefix_latency_ms=tuple(prefix[k].tolist()),
                 prefix_upper_ms=tuple(np.asarray(up, dtype=float).tolist()), total_latency_ms=float(prefix[k][-1]),
-                extrapolation=tuple(why),
-                subnormal_blocks=tuple(str(b.get("block_name", f"block{i}")) for i, b in enumerate(r)
-                                       if b.get("subnormal_values", 0))))
+                extrapolation=tuple(why), subnormal_blocks=subnormal,
+                subnormals_flushed=bool(flush_subnormals and subnormal)))
         return out
 
     def extrapolation_in(self, block_feature_rows, *, resolution=None, width=None, batch_size=None) -> list[str]:
@@ -204,7 +222,7 @@ class PredictionMixin:
         return self._unseen_per_chain(Chains.from_rows(rows).X, [0])[0] if rows else []
 
     def predict_network(self, model, resolution: int = 224, *, width: float = 1.0,
-                        batch_size: int = 1) -> NetworkPrediction:
+                        batch_size: int = 1, flush_subnormals: bool = False) -> NetworkPrediction:
         """Predict a network given by name (registry, ``pkg.mod:factory``, ``random:SEED``, ``random2:SEED``) or as an nn.Module.
 
         Features come from :func:`latmodel.graph.netfeatures.network_features` (cached per
@@ -212,14 +230,14 @@ class PredictionMixin:
         """
         self.check_fitted()
         if isinstance(model, str):
-            key = (model, int(resolution), float(width), int(batch_size))
+            key = (model, int(resolution), float(width), int(batch_size), bool(flush_subnormals))
             if key in self._cache:
                 return self._cache[key]
             from ..graph.netfeatures import network_features
 
             rows = network_features(model, resolution, width=width, batch_size=batch_size)
             pred = self.predict_chain(rows, model_name=model, resolution=resolution, width=width,
-                                      batch_size=batch_size)
+                                      batch_size=batch_size, flush_subnormals=flush_subnormals)
             self._cache[key] = pred
             return pred
         from ..graph.blocks import split_model
@@ -228,7 +246,7 @@ class PredictionMixin:
         name = type(model).__name__
         chain = split_model(model, resolution, name=name, batch_size=batch_size)
         return self.predict_chain(chain_features(chain), model_name=name, resolution=resolution, width=width,
-                                  batch_size=batch_size)
+                                  batch_size=batch_size, flush_subnormals=flush_subnormals)
 
     def head_latency_ms(self, in_channels: int, in_height_px: int, in_width_px: int, n_classes: int,
                         batch_size: int = 1) -> float:

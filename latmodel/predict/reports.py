@@ -22,7 +22,8 @@ class NetworkPrediction:
     ``prefix_upper_ms[k]`` its upper bound at the predictor's ``upper_quantile``;
     ``block_latency_ms[k]`` the block's in-context latency (stage 1).
     ``subnormal_blocks``: the blocks that compute with subnormal floats (:mod:`latmodel.graph.subnormals`):
-    priced as measured, with the CPU's slow path; flushed to zero at deployment they run faster.
+    priced as measured, with the CPU's slow path, unless ``subnormals_flushed`` (priced as deployed with them
+    flushed to zero, an estimate the tables never measured).
     """
 
     model: str
@@ -35,6 +36,7 @@ class NetworkPrediction:
     total_latency_ms: float
     extrapolation: tuple[str, ...] = ()
     subnormal_blocks: tuple[str, ...] = ()
+    subnormals_flushed: bool = False
 
     @property
     def extrapolated(self) -> bool:
@@ -53,6 +55,7 @@ class NetworkPrediction:
             "extrapolated": self.extrapolated,
             "extrapolation": list(self.extrapolation),
             "subnormal_blocks": list(self.subnormal_blocks),
+            "subnormals_flushed": self.subnormals_flushed,
             "blocks": [
                 {"index": i, "name": n, "block_latency_ms": b, "prefix_latency_ms": p, "prefix_upper_ms": u}
                 for i, (n, b, p, u) in enumerate(zip(self.block_names, self.block_latency_ms,
@@ -74,6 +77,7 @@ class NetworkPrediction:
             total_latency_ms=float(d["total_latency_ms"]),
             extrapolation=tuple(str(r) for r in d.get("extrapolation", ())),
             subnormal_blocks=tuple(str(b) for b in d.get("subnormal_blocks", ())),
+            subnormals_flushed=bool(d.get("subnormals_flushed", False)),
         )
 
 
