@@ -133,9 +133,9 @@ class PredictionMixin:
         rows' own).  Extrapolations warn once per network, as :meth:`predict_chain` does.
 
         ``flush_subnormals``: price the networks as deployed with subnormal floats flushed to zero
-        (``torch.set_flush_denormal(True)``, ONNX Runtime's ``session.set_denormal_as_zero``), which the
-        tables never measured: the blocks' :data:`SUBNORMAL_COLUMNS` are set to zero, so they are priced like
-        blocks that make none (an estimate; its check on Swin-T: docs/CLI.md, ``latmodel predict``)."""
+        (``torch.set_flush_denormal(True)`` in the thread that runs inference, also ONNX Runtime's at 1 thread),
+        which the tables never measured: the blocks' :data:`SUBNORMAL_COLUMNS` are set to zero, so they are
+        priced like blocks that make none (an estimate; its check on Swin-T: docs/CLI.md, ``latmodel predict``)."""
         import numpy as np
 
         self.check_fitted()

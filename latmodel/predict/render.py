@@ -39,15 +39,17 @@ def subnormal_note(pred: NetworkPrediction) -> str:
     shown = ", ".join(pred.subnormal_blocks[:4]) + (" ..." if len(pred.subnormal_blocks) > 4 else "")
     if pred.subnormals_flushed:
         return (f"note: priced with subnormal floats flushed to zero, as deployed after "
-                "torch.set_flush_denormal(True) (ONNX Runtime: session.set_denormal_as_zero=1); "
+                "torch.set_flush_denormal(True) in the thread that runs inference; "
                 f"{len(pred.subnormal_blocks)} block(s) make them otherwise ({shown}); an estimate, the tables "
-                "measure the runtimes' defaults (Swin-T at 64 / 96 / 128 px: predicted 0.76x / 0.88x / 0.36x of "
-                "the default, measured 0.81x / 0.91x / 0.39x)")
+                "measure the runtimes' defaults (Swin-T at 64 / 96 / 128 px in torch: predicted 0.76x / 0.88x / "
+                "0.36x of the default, measured 0.81x / 0.91x / 0.39x; ONNX Runtime at 128 px: 0.31x / 0.31x)")
     return (f"note: {len(pred.subnormal_blocks)} block(s) compute with subnormal floats ({shown}), which a CPU "
             "runs ~100x slower per operation; priced as the runtime runs them by default. Flushing them to zero "
-            "(torch.set_flush_denormal(True); ONNX Runtime session option session.set_denormal_as_zero=1) makes "
-            "those blocks several times faster (Swin-T at 128 px: one block 37.5 -> 4.8 ms, the feature blocks "
-            "192 -> 76 ms; latmodel.graph.subnormals); --flush-subnormals prices that")
+            "(torch.set_flush_denormal(True) in the thread that runs inference; for ONNX Runtime at 1 thread too, "
+            "which runs on the caller's thread: its session.set_denormal_as_zero option reaches only its pool "
+            "threads and changed nothing here) makes those blocks several times faster (Swin-T at 128 px: one "
+            "block 37.5 -> 4.8 ms, the feature blocks 192 -> 76 ms in torch, 172 -> 54 ms in ONNX Runtime; "
+            "latmodel.graph.subnormals); --flush-subnormals prices that")
 
 
 def predictions_summary_text(preds) -> str:
