@@ -54,11 +54,11 @@ def section_accuracy(r):
             f"{k} {v:.0f}%" for k, v in fam.items()) + ".")
     by_seed = r.get("ours_prefix_within_10_by_seed")
     if by_seed and len(by_seed) > 1:
-        vals = sorted(by_seed.values())
+        from statistics import median
+
         lines.append("\nThe booster's random seed alone (column and row sampling) moves ours: prefixes within ±10% at "
                      "seeds " + ", ".join(f"{k}: {v:.1f}%" for k, v in by_seed.items())
-                     + f" (median {vals[len(vals) // 2] if len(vals) % 2 else (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2:.1f}%; "
-                     "the shipped predictors use seed 0).")
+                     + f" (median {median(by_seed.values()):.1f}%; the shipped predictors use seed 0).")
     ours = r["estimators"].get("ours", {}).get("prefix", {}).get("within_10_pct")
     if ours is not None:
         verdict = "reached" if ours >= 95.0 else "not reached"
