@@ -320,6 +320,20 @@ def section_independent(r):
     return lines
 
 
+def section_folded(r):
+    lines = ["### Networks with their batch norms folded, as deployed\n",
+             f"*{r['date'][:10]}, {r['machine']}; {r['resolution_px']} px, truth `{r['truth']}`, scored at each "
+             f"predictor's yardstick speed; {r['note']}; `{r['command'].split(' --note')[0]}`*\n",
+             "| predictor | network | unfolded: error | folded: error | folded prefixes ±10% | "
+             "folded / unfolded measured | predicted |", "|---|---|---|---|---|---|---|"]
+    for name, p in r["predictors"].items():
+        for base, n in p["networks"].items():
+            lines.append(f"| {name} | {base} | {n['unfolded']['error_pct']:+.1f}% | {n['folded']['error_pct']:+.1f}% | "
+                         f"{n['folded']['prefix_within_10_pct']:.0f}% | {n['folded_over_unfolded']['measured']:.3f} | "
+                         f"{n['folded_over_unfolded']['predicted']:.3f} |")
+    return lines
+
+
 def section_op_costs(r):
     fm = "x".join(str(v) for v in r["feature_map"][1:])
     lines = ["### What elementwise operators cost (why `flops_act_transcendental` and `flops_pad` exist)\n",
@@ -529,7 +543,7 @@ def _fam_cell(v) -> str:
 
 
 SECTIONS = [("repeatability", section_repeatability), ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
-            ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent),
+            ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
             ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("adaptation_ort_step1", section_adaptation),

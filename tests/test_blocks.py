@@ -83,6 +83,29 @@ def test_random_chain_samplers():
         random_chain_layers(1, sampler=3)
 
 
+def test_random5_chains_have_no_normalization_and_branch():
+    from latmodel.graph.random_nets import random_chain_layers
+
+    # sampler 5: sampler 2's shapes, no batch norm anywhere, biased convolutions, fire / Inception blocks
+    v2, v5 = random_chain_layers(125, sampler=2), random_chain_layers(125, sampler=5)
+    assert [a[1:5] for a in v2] == [b[1:5] for b in v5]
+    assert [b[0] for b in v5] == ["stem", "dwsep", "mbconv", "basic", "dense", "dwsep", "inception", "basic", "fire",
+                                  "mbconv", "dense", "pool", "dense", "fire", "inception"]
+    model = build_model("random5:125", resolution=96)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert all(c.bias is not None for c in convs) and len(convs) == 38
+    # two Inception blocks' stride-1 max-pool branches and the pool block (stride 1 here)
+    assert [p.stride for p in model.modules() if isinstance(p, torch.nn.MaxPool2d)] == [1, 1, 1]
+    # a strided fire module starts with a 3x3 / 2 max-pool, as SqueezeNet downsamples
+    assert [b[0] for b in random_chain_layers(134, sampler=5)][3:5] == ["fire", "inception"]
+    fire = build_model("random5:134", resolution=96).features[3].body[0]
+    assert isinstance(fire.head[0], torch.nn.MaxPool2d) and fire.head[0].stride == 2 and len(fire.branches) == 2
+    assert family_of("random5:125") == "random"
+    a = load_chain("random5:125", 64)
+    assert a.infos[-1].out_shape == load_chain("random2:125", 64).infos[-1].out_shape
+
+
 def test_unknown_model_lists_close_matches():
     with pytest.raises(UnknownModelError, match="did you mean mobilenet_v2"):
         resolve_spec("mobilenetv2")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from latmodel.measure.corpus import (CORPORA, RANDOM2_SEEDS, RANDOM3_SEEDS, RANDOM4_SEEDS, RANDOM_SEEDS,
-                                     TRANSFORMER_CONFIGS, ProfileConfig, default_corpus, get_corpus, small_corpus)
+from latmodel.measure.corpus import (CORPORA, RANDOM2_SEEDS, RANDOM3_SEEDS, RANDOM4_SEEDS, RANDOM5_SEEDS,
+                                     RANDOM_SEEDS, TRANSFORMER_CONFIGS, ProfileConfig, default_corpus, get_corpus, small_corpus)
 from latmodel.errors import NetcutError
 from latmodel.graph.zoo import MODELS
 
@@ -12,7 +12,7 @@ from latmodel.graph.zoo import MODELS
 def test_default_corpus_covers_the_whole_zoo_at_two_or_more_resolutions():
     corpus = default_corpus()
     assert len(corpus) == len(set(corpus)) == (154 + len(TRANSFORMER_CONFIGS) + len(RANDOM3_SEEDS)
-                                           + len(RANDOM4_SEEDS)) == 195
+                                           + len(RANDOM4_SEEDS) + len(RANDOM5_SEEDS)) == 211
     small = {name for name, _ in TRANSFORMER_CONFIGS}
     for name, spec in MODELS.items():
         if name in small:  # transformer-style networks: small resolutions only
@@ -69,7 +69,11 @@ def test_transformer_style_corpus_entries():
     assert [(c.model, c.resolution_px) for c in sampled4][:4] == [
         ("random4:109", 64), ("random4:110", 96), ("random4:111", 128), ("random4:112", 64)]
     assert len(sampled4) == len(RANDOM4_SEEDS) == 16
-    seeds = [set(RANDOM_SEEDS), set(RANDOM2_SEEDS), set(RANDOM3_SEEDS), set(RANDOM4_SEEDS)]
+    sampled5 = [c for c in corpus if c.model.startswith("random5:")]
+    assert [(c.model, c.resolution_px) for c in sampled5][:4] == [
+        ("random5:125", 96), ("random5:126", 128), ("random5:127", 160), ("random5:128", 96)]
+    assert corpus[-len(sampled5):] == sampled5 and len(sampled5) == len(RANDOM5_SEEDS) == 16  # joined last
+    seeds = [set(RANDOM_SEEDS), set(RANDOM2_SEEDS), set(RANDOM3_SEEDS), set(RANDOM4_SEEDS), set(RANDOM5_SEEDS)]
     assert sum(len(s) for s in seeds) == len(set().union(*seeds))  # no seed in two samplers
     assert {MODELS[n].family for n, _ in TRANSFORMER_CONFIGS} == {"convnext", "swin", "maxvit", "vit"}
 
@@ -79,10 +83,13 @@ def test_repeat_corpus_covers_every_family_twice():
     from latmodel.graph.zoo import family_of
 
     rep = repeat_corpus()
-    assert len(rep) == 37 and set(rep) <= set(default_corpus())
+    assert len(rep) == 39 and set(rep) <= set(default_corpus())
     fams = {family_of(c.model) for c in default_corpus() if ":" not in c.model}
     assert fams <= {family_of(c.model) for c in rep}
-    assert {c.model.split(":")[0] for c in rep if ":" in c.model} == {"random", "random2", "random3", "random4"}
-    # random4 joined later and is drawn last: the 35 configurations earlier second passes measured stay first
-    assert [c.model.split(":")[0] for c in rep[-2:]] == ["random4", "random4"]
-    assert not any(c.model.startswith("random4:") for c in rep[:-2])
+    assert {c.model.split(":")[0] for c in rep if ":" in c.model} == {"random", "random2", "random3", "random4",
+                                                                     "random5"}
+    # random4, then random5, joined later and are drawn last, in that order: the configurations earlier
+    # second passes measured stay first (the 35, then random4:119 and random4:123)
+    assert [(c.model, c.resolution_px) for c in rep[-4:]] == [
+        ("random4:119", 96), ("random4:123", 128), ("random5:135", 128), ("random5:139", 160)]
+    assert not any(c.model.startswith(("random4:", "random5:")) for c in rep[:-4])

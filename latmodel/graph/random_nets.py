@@ -1,7 +1,8 @@
 """Randomly sampled networks that widen the calibration corpus (``random:SEED``, ``random2:SEED``,
-``random3:SEED``, ``random4:SEED`` in :func:`latmodel.graph.zoo.resolve_spec`): chains of CNN blocks in the
-spirit of nn-Meter's sampling, transformer-like or ConvNeXt-like networks, and Swin-like window-attention
-networks.  A sampler version never changes once tables hold
+``random3:SEED``, ``random4:SEED``, ``random5:SEED`` in :func:`latmodel.graph.zoo.resolve_spec`): chains of
+CNN blocks in the spirit of nn-Meter's sampling, transformer-like or ConvNeXt-like networks, Swin-like
+window-attention networks, and CNN chains without normalization layers (batch norms folded into the
+convolutions, as deployed) with SqueezeNet-style fire modules and Inception-style branches.  A sampler version never changes once tables hold
 its networks."""
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import random
 
 from ..errors import NetcutError
 
-__all__ = ["SAMPLERS", "RandomChainNet", "RandomTransformerNet", "RandomWindowNet", "random_chain_layers",
+__all__ = ["CHAIN_SAMPLERS", "SAMPLERS", "RandomChainNet", "RandomTransformerNet", "RandomWindowNet", "random_chain_layers",
            "random_transformer_config", "random_window_config"]
 
 #: Sampler name (the part before ``:SEED``) -> sampler version of :func:`RandomChainNet`.
 #: Each version is frozen once tables hold its networks: a new sampler gets a new name.
-SAMPLERS: dict[str, int] = {"random": 1, "random2": 2, "random3": 3, "random4": 4}
+SAMPLERS: dict[str, int] = {"random": 1, "random2": 2, "random3": 3, "random4": 4, "random5": 5}
+#: Samplers of :func:`random_chain_layers` (CNN chains built by :func:`RandomChainNet`).
+CHAIN_SAMPLERS: tuple[int, ...] = (1, 2, 5)
 
 
 def random_chain_layers(seed: int, width: float = 1.0, sampler: int = 1):
@@ -30,9 +33,31 @@ def random_chain_layers(seed: int, width: float = 1.0, sampler: int = 1):
     stream: the activation (also GELU and sigmoid, SiLU twice as often), explicit
     "same" padding (``pad``, 40% of blocks) and SiLU in squeeze-excitation.
     Sampler 1 is frozen: the shipped tables hold its networks.
+
+    ``sampler=5`` takes sampler 2's layers and, from a third stream, builds them without
+    normalization layers (each convolution has a bias: a network whose batch norms were folded
+    for deployment, or one designed without them such as SqueezeNet) and turns about a third of the
+    blocks into fire modules (squeeze 1x1, then 1x1 and 3x3 expands concatenated) or Inception
+    branches (1x1; 1x1 then 3x3; 1x1 then 3x3 or 5x5; a stride-1 3x3 max-pool then 1x1;
+    concatenated); a strided one of those two starts with a 3x3 / 2 max-pool, as both networks
+    downsample.  Without these, every convolution the predictor had seen came with a batch norm and
+    every max-pool was a block of its own, so it read "no normalization" or "a max-pool inside" as
+    "a pooling block": held-out SqueezeNet and GoogLeNet came out 1.5-2x too slow and a BN-folded
+    MobileNetV2 a third too fast (stepping-1 Xeon, torch).
     """
-    if sampler not in (1, 2):
-        raise NetcutError(f"unknown random-chain sampler {sampler!r}; allowed: {sorted(set(SAMPLERS.values()))}")
+    if sampler not in CHAIN_SAMPLERS:
+        raise NetcutError(f"unknown random-chain sampler {sampler!r}; allowed: {list(CHAIN_SAMPLERS)}")
+    if sampler == 5:
+        layers = random_chain_layers(seed, width, 2)
+        rng5 = random.Random(f"sampler5:{seed}")
+        out = [(*layers[0][:5], {**layers[0][5], "norm": False})]
+        for kind, cin, cout, k, stride, extra in layers[1:]:
+            if kind != "pool":
+                kind = rng5.choices([kind, "fire", "inception"], weights=[4, 1, 1])[0]
+                if kind == "inception" and cout < 32:
+                    kind = "fire"  # four branches of at least 8 channels each
+            out.append((kind, cin, cout, k, stride, {**extra, "norm": False, "k3": rng5.choice([3, 5])}))
+        return out
     rng = random.Random(seed)
     layers = []
     channels = int(rng.choice([16, 24, 32, 48]) * width) or 8
@@ -100,10 +125,49 @@ def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000, sampl
             return x * torch.sigmoid(self.fc2(s))
 
     def conv(cin, cout, k, stride, extra, groups=1):
-        """A k x k convolution; with ``extra['pad']`` an explicit ZeroPad2d before an unpadded one."""
+        """A k x k convolution; with ``extra['pad']`` an explicit ZeroPad2d before an unpadded one.
+
+        Without normalization (``extra['norm']`` False, sampler 5) it has a bias, as a folded one has."""
+        bias = not extra.get("norm", True)
         if k > 1 and extra.get("pad"):
-            return [nn.ZeroPad2d(_same_padding(k, stride)), nn.Conv2d(cin, cout, k, stride, 0, groups=groups, bias=False)]
-        return [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False)]
+            return [nn.ZeroPad2d(_same_padding(k, stride)), nn.Conv2d(cin, cout, k, stride, 0, groups=groups, bias=bias)]
+        return [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=bias)]
+
+    def bn(c, extra):
+        """The batch norm after a convolution, or nothing in a network without normalization."""
+        return [nn.BatchNorm2d(c)] if extra.get("norm", True) else []
+
+    class _Branches(nn.Module):
+        """Parallel branches whose outputs are concatenated along channels (fire modules, Inception)."""
+
+        def __init__(self, head, branches):
+            super().__init__()
+            self.head = nn.Sequential(*head)
+            self.branches = nn.ModuleList(nn.Sequential(*b) for b in branches)
+
+        def forward(self, x):
+            x = self.head(x)
+            return torch.cat([b(x) for b in self.branches], 1)
+
+    def branched(kind, cin, cout, k, stride, extra):
+        """A fire module or an Inception block (sampler 5) from ``cin`` to ``cout`` channels."""
+        act = extra["act"]
+
+        def unit(ci, co, kk):
+            return [*conv(ci, co, kk, 1, extra), *bn(co, extra), _act(act)]
+
+        head = [nn.MaxPool2d(3, 2, ceil_mode=True)] if stride == 2 else []
+        if kind == "fire":
+            squeeze = max(8, cout // 64 * 8)
+            head += unit(cin, squeeze, 1)
+            return _Branches(head, [unit(squeeze, cout // 2, 1), unit(squeeze, cout - cout // 2, 3)])
+        quarter = max(8, cout // 32 * 8)
+        c1, c3, c4 = quarter, quarter, quarter
+        c2 = cout - c1 - c3 - c4
+        reduce = max(8, cin // 16 * 8)
+        return _Branches(head, [unit(cin, c1, 1), unit(cin, reduce, 1) + unit(reduce, c2, 3),
+                                unit(cin, reduce, 1) + unit(reduce, c3, extra["k3"]),
+                                [nn.MaxPool2d(3, 1, 1), *unit(cin, c4, 1)]])
 
     class _Block(nn.Module):
         def __init__(self, kind, cin, cout, k, stride, extra):
@@ -111,26 +175,28 @@ def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000, sampl
             act = extra["act"]
             self.residual = kind in ("mbconv", "basic") and stride == 1 and cin == cout
             if kind == "dense":
-                body = [*conv(cin, cout, k, stride, extra), nn.BatchNorm2d(cout), _act(act)]
+                body = [*conv(cin, cout, k, stride, extra), *bn(cout, extra), _act(act)]
             elif kind == "dwsep":
                 body = [
-                    *conv(cin, cin, k, stride, extra, groups=cin), nn.BatchNorm2d(cin), _act(act),
-                    nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), _act(act),
+                    *conv(cin, cin, k, stride, extra, groups=cin), *bn(cin, extra), _act(act),
+                    *conv(cin, cout, 1, 1, extra), *bn(cout, extra), _act(act),
                 ]
             elif kind == "mbconv":
                 mid = cin * extra["expand"]
                 body = []
                 if mid != cin:
-                    body += [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), _act(act)]
-                body += [*conv(mid, mid, k, stride, extra, groups=mid), nn.BatchNorm2d(mid), _act(act)]
+                    body += [*conv(cin, mid, 1, 1, extra), *bn(mid, extra), _act(act)]
+                body += [*conv(mid, mid, k, stride, extra, groups=mid), *bn(mid, extra), _act(act)]
                 if extra["se"]:
                     body.append(_SE(mid, extra.get("se_act", "relu")))
-                body += [nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+                body += [*conv(mid, cout, 1, 1, extra), *bn(cout, extra)]
             elif kind == "basic":
                 body = [
-                    *conv(cin, cout, 3, stride, extra), nn.BatchNorm2d(cout), _act(act),
-                    *conv(cout, cout, 3, 1, extra), nn.BatchNorm2d(cout),
+                    *conv(cin, cout, 3, stride, extra), *bn(cout, extra), _act(act),
+                    *conv(cout, cout, 3, 1, extra), *bn(cout, extra),
                 ]
+            elif kind in ("fire", "inception"):
+                body = [branched(kind, cin, cout, k, stride, extra)]
             else:  # pool
                 body = [nn.MaxPool2d(3, stride, 1)]
             self.body = nn.Sequential(*body)
@@ -144,7 +210,7 @@ def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000, sampl
     for kind, cin, cout, k, stride, extra in layers:
         if kind == "stem":
             extra = extra or {"act": "relu"}
-            modules.append(nn.Sequential(*conv(cin, cout, k, stride, extra), nn.BatchNorm2d(cout), _act(extra["act"])))
+            modules.append(nn.Sequential(*conv(cin, cout, k, stride, extra), *bn(cout, extra), _act(extra["act"])))
         else:
             modules.append(_Block(kind, cin, cout, k, stride, extra))
     last = layers[-1][2]

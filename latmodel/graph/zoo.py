@@ -19,7 +19,9 @@ Besides registered names, :func:`build_model` accepts
 * ``random2:SEED`` -- the same with the second sampler (:data:`latmodel.graph.random_nets.SAMPLERS`), which
   also draws what ports of TensorFlow networks do: explicit "same" padding ops
   before convolutions, SiLU / GELU / sigmoid activations, SiLU in
-  squeeze-excitation and in the stem.  ``random:SEED`` networks never change.
+  squeeze-excitation and in the stem.  ``random:SEED`` networks never change;
+* ``random5:SEED`` -- sampler 2's chain without normalization layers (biased convolutions, as a
+  network with folded batch norms), a third of its blocks fire modules or Inception branches.
 
 To add a network, add one entry to :data:`MODELS`.
 """
@@ -180,7 +182,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_RANDOM_RE = re.compile(r"^(random[234]?):(\d{1,9})$")
+_RANDOM_RE = re.compile(r"^(random[2345]?):(\d{1,9})$")
 
 
 def resolve_spec(name: str) -> ModelSpec:

@@ -20,12 +20,12 @@ at the spatial sizes and channel counts they run at.  Three sources:
   many blocks and are expensive at 224 px, so they run at 96-160 px;
 * nothing else: the networks candidates are cut from are all in the zoo.
 
-:func:`default_corpus` (195 configurations: 58 from the zoo, 64 + 32 sampled, and 41 in transformer
+:func:`default_corpus` (211 configurations: 58 from the zoo, 64 + 32 sampled, 41 in transformer
 style: 13 of ConvNeXt-T, Swin-T, Swin-V2-T, ViT-B/32, ViT-B/16 and MaxViT-T at 64-128 px (MaxViT 224),
 12 `random3:SEED` transformer-like and ConvNeXt-like chains and 16 `random4:SEED` Swin-like ones at
-64-128 px) is sized so
-the whole corpus measures in about 30 minutes at one thread on the 2-core
-development machine (automatic rounds).  The sampled networks are most of the
+64-128 px; and 16 `random5:SEED` CNN chains without normalization layers, with fire modules and
+Inception branches, at 96-160 px) measures in about 51 minutes at one thread on the 2-core
+development machine with the window method (``latmodel profile`` prints its estimate first).  The sampled networks are most of the
 corpus on purpose: the predictor is judged on architecture families it has never
 seen, and going from 24 to 64 sampled networks took held-out MnasNet prefixes from
 37% to 70% within +-10% (measured on different passes, so partly the measurement;
@@ -42,7 +42,7 @@ from typing import Callable
 from ..errors import NetcutError
 
 __all__ = ["ProfileConfig", "default_corpus", "small_corpus", "repeat_corpus", "CORPORA", "get_corpus", "RANDOM_SEEDS", "RANDOM2_SEEDS",
-           "RANDOM3_SEEDS", "TRANSFORMER_CONFIGS"]
+           "RANDOM3_SEEDS", "RANDOM4_SEEDS", "RANDOM5_SEEDS", "TRANSFORMER_CONFIGS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +87,12 @@ _RANDOM3_RESOLUTIONS: tuple[int, ...] = (64, 96, 128)
 #: ``random4:SEED`` (Swin-like window attention: shifted windows whose masked scores make subnormal floats,
 #: :mod:`latmodel.graph.subnormals`), cycling through the same resolutions.
 RANDOM4_SEEDS: tuple[int, ...] = tuple(range(109, 125))
+#: ``random5:SEED`` (CNN chains without normalization layers, with fire modules and Inception branches),
+#: cycling through the CNN chains' resolutions.
+RANDOM5_SEEDS: tuple[int, ...] = tuple(range(125, 141))
+#: Samplers that joined the corpus after tables and their second passes existed, in the order they joined:
+#: each is drawn after the earlier ones by :func:`repeat_corpus` and listed last by :func:`default_corpus`.
+_LATER_SAMPLERS: tuple[str, ...] = ("random4", "random5")
 #: Zoo networks in transformer style, at small resolutions only (a few seconds each at one thread):
 #: not at (native, 160) like the CNNs.  MaxViT's fixed 7 x 7 partitions need a multiple of 224.
 TRANSFORMER_CONFIGS: tuple[tuple[str, int], ...] = (
@@ -129,9 +135,14 @@ def _transformer_configs() -> list[ProfileConfig]:
         for i, seed in enumerate(seeds)]
 
 
+def _norm_free_configs() -> list[ProfileConfig]:
+    return [ProfileConfig(f"random5:{seed}", _RANDOM_RESOLUTIONS[i % len(_RANDOM_RESOLUTIONS)])
+            for i, seed in enumerate(RANDOM5_SEEDS)]
+
+
 def default_corpus() -> list[ProfileConfig]:
     """The zoo at several resolutions plus the sampled networks (the 1-thread calibration table)."""
-    return _zoo_configs() + _random_configs() + _transformer_configs()
+    return _zoo_configs() + _random_configs() + _transformer_configs() + _norm_free_configs()
 
 
 def small_corpus() -> list[ProfileConfig]:
@@ -155,19 +166,23 @@ def small_corpus() -> list[ProfileConfig]:
 
 def repeat_corpus(per_family: int = 2) -> list[ProfileConfig]:
     """A second pass's corpus: ``per_family`` configurations of every family of :func:`default_corpus`
-    (of each sampler for the sampled networks), drawn in a fixed pseudo-random order: 37 configurations,
+    (of each sampler for the sampled networks), drawn in a fixed pseudo-random order: 39 configurations,
     what a table's repeatability is stated on (data/calibration/README.md)."""
     import random
 
     from ..graph.zoo import family_of
 
-    # random4 joined the corpus later: drawn after the others, so the configurations that earlier
-    # tables' second passes measured stay the same
-    configs = [c for c in default_corpus() if not c.model.startswith("random4:")]
+    # samplers that joined the corpus later are drawn after the others, each in turn, so the
+    # configurations that earlier tables' second passes measured stay the same
+    def sampler_of(c: ProfileConfig) -> str:
+        return c.model.split(":")[0]
+
+    configs = [c for c in default_corpus() if sampler_of(c) not in _LATER_SAMPLERS]
     random.Random(0).shuffle(configs)
-    later = [c for c in default_corpus() if c.model.startswith("random4:")]
-    random.Random(0).shuffle(later)
-    configs += later
+    for sampler in _LATER_SAMPLERS:
+        later = [c for c in default_corpus() if sampler_of(c) == sampler]
+        random.Random(0).shuffle(later)
+        configs += later
     taken: dict[str, int] = {}
     out = []
     for c in configs:

@@ -1,0 +1,112 @@
+"""Networks with their batch norms folded, as deployed: measured and predicted beside the unfolded ones.
+
+    python benchmarks/bench_folded.py --predictor NAME=data/predictors/xeon-avx512-step1-torch-1thread \
+        [--predictor NAME=OTHER ...] [--models mobilenet_v2,resnet18,mnasnet1_0] [--resolution 160] \
+        [--truth benchmarks/results/folded-truth.csv] [--measure] [--out benchmarks/results/folded.json]
+
+Edge deployments fold each batch norm into the convolution before it (fewer ops, the same function).  A
+predictor that only ever saw convolutions followed by batch norms cannot tell the convolution's cost from the
+norm's, and prices a folded network as if the norms had carried much of it.  This benchmark measures each network
+and its folded twin (:mod:`benchmarks.folded_nets`) in one ``latmodel profile`` window (``--measure``; alone,
+pinned to core 1, 1 thread), keeps that table as the truth, and scores every ``--predictor`` on both at the
+predictor's yardstick speed: per network the measured and predicted whole-network latency, the folded / unfolded
+ratio measured and predicted, and the share of prefixes within +-10%.
+
+Writes benchmarks/results/folded.json.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.folded_nets import FOLDED  # noqa: E402
+from benchmarks.results_io import repo_relative, result_header, write_result  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+MODULE = "benchmarks.folded_nets"
+
+
+def measure(models: list[str], resolution: int, truth: Path) -> None:
+    """One ``latmodel profile`` window over every network and its folded twin (alone, pinned, 1 thread)."""
+    import os
+
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296")
+    names = models + [f"{MODULE}:{f}" for f, base in FOLDED.items() if base in models]
+    subprocess.run([sys.executable, "-m", "latmodel.cli", "profile", "--models", ",".join(names), "--resolutions",
+                    str(resolution), "--pin-cpu", "1", "--out", str(truth)], check=True, cwd=ROOT, env=env)
+
+
+def score(predictor: str, truth: Path, models: list[str]) -> dict:
+    import numpy as np
+
+    from latmodel.measure.table import read_table
+    from latmodel.predict.evaluation import at_predictor_scale
+    from latmodel.predict.model import LatencyModel
+    from latmodel.predict.predictor_io import load_predictor
+
+    model = load_predictor(predictor)
+    df, _ = at_predictor_scale(model, LatencyModel.validate_table(read_table(truth)))
+    _, prefix, _ = model.predict_table(df)
+    df = df.assign(predicted_ms=prefix)
+    last = df[df["block_index"] == df.groupby("config_id")["block_index"].transform("max")]
+    by_name = {cid.split("@")[0]: row for cid, row in zip(last["config_id"], last.itertuples())}
+    out = {}
+    for base in models:
+        folded = next((f"{MODULE}:{f}" for f, b in FOLDED.items() if b == base), None)
+        if base not in by_name or folded not in by_name:
+            continue
+        a, b = by_name[base], by_name[folded]
+        rows = {}
+        for label, r, name in (("unfolded", a, base), ("folded", b, folded)):
+            sub = df[df["config_id"].str.split("@").str[0] == name]
+            rel = np.abs(sub["predicted_ms"] / sub["prefix_ms"] - 1.0)
+            rows[label] = {"measured_ms": round(float(r.network_ms), 3), "predicted_ms": round(float(r.predicted_ms), 3),
+                           "error_pct": round(100 * (float(r.predicted_ms) / float(r.network_ms) - 1), 1),
+                           "prefixes": int(len(sub)), "prefix_within_10_pct": round(100 * float((rel <= 0.1).mean()), 1)}
+        rows["folded_over_unfolded"] = {
+            "measured": round(float(b.network_ms) / float(a.network_ms), 3),
+            "predicted": round(float(b.predicted_ms) / float(a.predicted_ms), 3)}
+        out[base] = rows
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--predictor", action="append", required=True, metavar="NAME=PATH")
+    ap.add_argument("--models", default=",".join(sorted(set(FOLDED.values()))))
+    ap.add_argument("--resolution", type=int, default=160)
+    ap.add_argument("--truth", default=str(RESULTS / "folded-truth.csv"))
+    ap.add_argument("--measure", action="store_true", help="measure the truth table first (alone: ~1.5 min)")
+    ap.add_argument("--note", default="")
+    ap.add_argument("--out", default=str(RESULTS / "folded.json"))
+    args = ap.parse_args(argv)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in FOLDED.values()]
+    if unknown:
+        ap.error(f"--models {','.join(unknown)}: no folded twin; allowed: {', '.join(sorted(set(FOLDED.values())))}")
+    predictors = dict(p.split("=", 1) for p in args.predictor)
+    truth = Path(args.truth)
+    if args.measure:
+        measure(models, args.resolution, truth)
+    if not truth.exists():
+        ap.error(f"--truth {truth} does not exist; measure it with --measure (alone, ~1.5 min)")
+    out = {**result_header("folded", argv), "truth": repo_relative(truth), "resolution_px": args.resolution,
+           "note": args.note, "predictors": {name: {"path": repo_relative(Path(p)), "networks": score(p, truth, models)}
+                                             for name, p in predictors.items()}}
+    print(f"wrote {write_result(args.out, out)}")
+    for name, res in out["predictors"].items():
+        for base, rows in res["networks"].items():
+            print(f"{name:10s} {base:14s} unfolded {rows['unfolded']['error_pct']:+6.1f}%  folded "
+                  f"{rows['folded']['error_pct']:+6.1f}%  folded/unfolded measured {rows['folded_over_unfolded']['measured']:.3f}"
+                  f" predicted {rows['folded_over_unfolded']['predicted']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
