@@ -2,7 +2,8 @@
 
     python benchmarks/bench_folded.py --predictor NAME=data/predictors/xeon-avx512-step1-torch-1thread \
         [--predictor NAME=OTHER ...] [--models mobilenet_v2,resnet18,mnasnet1_0] [--resolution 160] \
-        [--truth benchmarks/results/folded-truth.csv] [--measure] [--out benchmarks/results/folded.json]
+        [--runtime torch|onnxruntime] [--truth benchmarks/results/folded-truth.csv] [--measure]
+        [--out benchmarks/results/folded.json]
 
 Edge deployments fold each batch norm into the convolution before it (fewer ops, the same function).  A
 predictor that only ever saw convolutions followed by batch norms cannot tell the convolution's cost from the
@@ -10,9 +11,11 @@ norm's, and prices a folded network as if the norms had carried much of it.  Thi
 and its folded twin (:mod:`benchmarks.folded_nets`) in one ``latmodel profile`` window (``--measure``; alone,
 pinned to core 1, 1 thread), keeps that table as the truth, and scores every ``--predictor`` on both at the
 predictor's yardstick speed: per network the measured and predicted whole-network latency, the folded / unfolded
-ratio measured and predicted, and the share of prefixes within +-10%.
+ratio measured and predicted, and the share of prefixes within +-10%.  ONNX Runtime folds batch norms into
+convolutions itself when it optimizes the graph, so there a folded network and its twin should cost the same
+(``--runtime onnxruntime`` measures that; its truth and result files get the runtime in their names).
 
-Writes benchmarks/results/folded.json.
+Writes benchmarks/results/folded.json (folded-onnxruntime.json).
 """
 from __future__ import annotations
 
@@ -32,14 +35,15 @@ RESULTS = ROOT / "benchmarks" / "results"
 MODULE = "benchmarks.folded_nets"
 
 
-def measure(models: list[str], resolution: int, truth: Path) -> None:
+def measure(models: list[str], resolution: int, truth: Path, runtime: str) -> None:
     """One ``latmodel profile`` window over every network and its folded twin (alone, pinned, 1 thread)."""
     import os
 
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296")
     names = models + [f"{MODULE}:{f}" for f, base in FOLDED.items() if base in models]
     subprocess.run([sys.executable, "-m", "latmodel.cli", "profile", "--models", ",".join(names), "--resolutions",
-                    str(resolution), "--pin-cpu", "1", "--out", str(truth)], check=True, cwd=ROOT, env=env)
+                    str(resolution), "--runtime", runtime, "--pin-cpu", "1", "--out", str(truth)],
+                   check=True, cwd=ROOT, env=env)
 
 
 def score(predictor: str, truth: Path, models: list[str]) -> dict:
@@ -81,25 +85,29 @@ def main(argv=None) -> int:
     ap.add_argument("--predictor", action="append", required=True, metavar="NAME=PATH")
     ap.add_argument("--models", default=",".join(sorted(set(FOLDED.values()))))
     ap.add_argument("--resolution", type=int, default=160)
-    ap.add_argument("--truth", default=str(RESULTS / "folded-truth.csv"))
+    ap.add_argument("--runtime", default="torch", help="what runs the networks when measuring (default torch)")
+    ap.add_argument("--truth", default=None, help="measured table (default benchmarks/results/folded-truth[-RUNTIME].csv)")
     ap.add_argument("--measure", action="store_true", help="measure the truth table first (alone: ~1.5 min)")
     ap.add_argument("--note", default="")
-    ap.add_argument("--out", default=str(RESULTS / "folded.json"))
+    ap.add_argument("--out", default=None, help="default benchmarks/results/folded[-RUNTIME].json")
     args = ap.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in FOLDED.values()]
     if unknown:
         ap.error(f"--models {','.join(unknown)}: no folded twin; allowed: {', '.join(sorted(set(FOLDED.values())))}")
     predictors = dict(p.split("=", 1) for p in args.predictor)
-    truth = Path(args.truth)
+    suffix = "" if args.runtime == "torch" else f"-{args.runtime}"
+    truth = Path(args.truth or RESULTS / f"folded-truth{suffix}.csv")
+    out_path = args.out or RESULTS / f"folded{suffix}.json"
     if args.measure:
-        measure(models, args.resolution, truth)
+        measure(models, args.resolution, truth, args.runtime)
     if not truth.exists():
         ap.error(f"--truth {truth} does not exist; measure it with --measure (alone, ~1.5 min)")
-    out = {**result_header("folded", argv), "truth": repo_relative(truth), "resolution_px": args.resolution,
+    out = {**result_header("folded", argv), "runtime": args.runtime, "truth": repo_relative(truth),
+           "resolution_px": args.resolution,
            "note": args.note, "predictors": {name: {"path": repo_relative(Path(p)), "networks": score(p, truth, models)}
                                              for name, p in predictors.items()}}
-    print(f"wrote {write_result(args.out, out)}")
+    print(f"wrote {write_result(out_path, out)}")
     for name, res in out["predictors"].items():
         for base, rows in res["networks"].items():
             print(f"{name:10s} {base:14s} unfolded {rows['unfolded']['error_pct']:+6.1f}%  folded "

@@ -321,7 +321,7 @@ def section_independent(r):
 
 
 def section_folded(r):
-    lines = ["### Networks with their batch norms folded, as deployed\n",
+    lines = [f"### Networks with their batch norms folded, as deployed ({r.get('runtime', 'torch')})\n",
              f"*{r['date'][:10]}, {r['machine']}; {r['resolution_px']} px, truth `{r['truth']}`, scored at each "
              f"predictor's yardstick speed; {r['note']}; `{r['command'].split(' --note')[0]}`*\n",
              "| predictor | network | unfolded: error | folded: error | folded prefixes ±10% | "
@@ -544,6 +544,7 @@ def _fam_cell(v) -> str:
 
 SECTIONS = [("repeatability", section_repeatability), ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
             ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
+            ("folded-onnxruntime", section_folded),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
             ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("adaptation_ort_step1", section_adaptation),

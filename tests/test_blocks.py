@@ -86,7 +86,7 @@ def test_random_chain_samplers():
 def test_random5_chains_have_no_normalization_and_branch():
     from latmodel.graph.random_nets import random_chain_layers
 
-    # sampler 5: sampler 2's shapes, no batch norm anywhere, biased convolutions, fire / Inception blocks
+    # sampler 5: sampler 2's shapes, fire / Inception blocks; this one without batch norms, biased convolutions
     v2, v5 = random_chain_layers(125, sampler=2), random_chain_layers(125, sampler=5)
     assert [a[1:5] for a in v2] == [b[1:5] for b in v5]
     assert [b[0] for b in v5] == ["stem", "dwsep", "mbconv", "basic", "dense", "dwsep", "inception", "basic", "fire",
@@ -101,6 +101,12 @@ def test_random5_chains_have_no_normalization_and_branch():
     assert [b[0] for b in random_chain_layers(134, sampler=5)][3:5] == ["fire", "inception"]
     fire = build_model("random5:134", resolution=96).features[3].body[0]
     assert isinstance(fire.head[0], torch.nn.MaxPool2d) and fire.head[0].stride == 2 and len(fire.branches) == 2
+    # half the networks keep their batch norms (a stream of its own), so "no norm" does not stand for "branches"
+    with_norm = [s for s in range(125, 141) if random_chain_layers(s, sampler=5)[0][5]["norm"]]
+    assert with_norm == [127, 128, 129, 131, 133, 134, 136, 138, 140]
+    normed = build_model("random5:134", resolution=96)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in normed.modules())
+    assert normed.features[0][1].bias is None and isinstance(normed.features[0][2], torch.nn.BatchNorm2d)
     assert family_of("random5:125") == "random"
     a = load_chain("random5:125", 64)
     assert a.infos[-1].out_shape == load_chain("random2:125", 64).infos[-1].out_shape

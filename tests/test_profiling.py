@@ -205,3 +205,15 @@ def test_a_killed_child_is_named_as_likely_out_of_memory_with_the_fix():
         "at once); measure fewer configurations a window, e.g. --window-configs 6")
     assert exit_reason(1, "ValueError: boom") == "child exited with status 1: ValueError: boom"
     assert exit_reason(2, "") == "child exited with status 2: (no message)"
+
+
+def test_measuring_child_imports_the_parents_latmodel_not_one_in_its_working_directory(tmp_path):
+    from latmodel.measure.profiling import _child_env  # noqa: PLC2701 - the environment is what is tested
+    import latmodel
+
+    decoy = tmp_path / "latmodel"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy in the working directory')\n")
+    out = subprocess.run([sys.executable, "-c", "import latmodel; print(latmodel.__file__)"], cwd=tmp_path,
+                         env=_child_env(1), capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == latmodel.__file__

@@ -1,17 +1,17 @@
 """Randomly sampled networks that widen the calibration corpus (``random:SEED``, ``random2:SEED``,
 ``random3:SEED``, ``random4:SEED``, ``random5:SEED`` in :func:`latmodel.graph.zoo.resolve_spec`): chains of
 CNN blocks in the spirit of nn-Meter's sampling, transformer-like or ConvNeXt-like networks, Swin-like
-window-attention networks, and CNN chains without normalization layers (batch norms folded into the
-convolutions, as deployed) with SqueezeNet-style fire modules and Inception-style branches.  A sampler version never changes once tables hold
-its networks."""
+window-attention networks, and CNN chains with SqueezeNet-style fire modules and Inception-style branches,
+half of them without normalization layers (batch norms folded into the convolutions, as deployed).  A sampler
+version never changes once tables hold its networks."""
 from __future__ import annotations
 
 import random
 
 from ..errors import NetcutError
 
-__all__ = ["CHAIN_SAMPLERS", "SAMPLERS", "RandomChainNet", "RandomTransformerNet", "RandomWindowNet", "random_chain_layers",
-           "random_transformer_config", "random_window_config"]
+__all__ = ["CHAIN_SAMPLERS", "SAMPLERS", "RandomChainNet", "RandomTransformerNet", "RandomWindowNet",
+           "random_chain_layers", "random_transformer_config", "random_window_config"]
 
 #: Sampler name (the part before ``:SEED``) -> sampler version of :func:`RandomChainNet`.
 #: Each version is frozen once tables hold its networks: a new sampler gets a new name.
@@ -34,7 +34,7 @@ def random_chain_layers(seed: int, width: float = 1.0, sampler: int = 1):
     "same" padding (``pad``, 40% of blocks) and SiLU in squeeze-excitation.
     Sampler 1 is frozen: the shipped tables hold its networks.
 
-    ``sampler=5`` takes sampler 2's layers and, from a third stream, builds them without
+    ``sampler=5`` takes sampler 2's layers and, from a third stream, builds half the networks without
     normalization layers (each convolution has a bias: a network whose batch norms were folded
     for deployment, or one designed without them such as SqueezeNet) and turns about a third of the
     blocks into fire modules (squeeze 1x1, then 1x1 and 3x3 expands concatenated) or Inception
@@ -50,13 +50,18 @@ def random_chain_layers(seed: int, width: float = 1.0, sampler: int = 1):
     if sampler == 5:
         layers = random_chain_layers(seed, width, 2)
         rng5 = random.Random(f"sampler5:{seed}")
-        out = [(*layers[0][:5], {**layers[0][5], "norm": False})]
+        # half the networks keep their batch norms (drawn from a stream of its own): with the branches only in
+        # norm-free networks, "no batch norm" stood for "fire / Inception blocks" to the ONNX Runtime predictor,
+        # which then priced batch-norm-folded networks 20-25% above their unfolded twins (ONNX Runtime folds
+        # batch norms itself: they cost the same)
+        norm = random.Random(f"sampler5-norm:{seed}").random() < 0.5
+        out = [(*layers[0][:5], {**layers[0][5], "norm": norm})]
         for kind, cin, cout, k, stride, extra in layers[1:]:
             if kind != "pool":
                 kind = rng5.choices([kind, "fire", "inception"], weights=[4, 1, 1])[0]
                 if kind == "inception" and cout < 32:
                     kind = "fire"  # four branches of at least 8 channels each
-            out.append((kind, cin, cout, k, stride, {**extra, "norm": False, "k3": rng5.choice([3, 5])}))
+            out.append((kind, cin, cout, k, stride, {**extra, "norm": norm, "k3": rng5.choice([3, 5])}))
         return out
     rng = random.Random(seed)
     layers = []

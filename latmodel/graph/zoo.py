@@ -20,8 +20,8 @@ Besides registered names, :func:`build_model` accepts
   also draws what ports of TensorFlow networks do: explicit "same" padding ops
   before convolutions, SiLU / GELU / sigmoid activations, SiLU in
   squeeze-excitation and in the stem.  ``random:SEED`` networks never change;
-* ``random5:SEED`` -- sampler 2's chain without normalization layers (biased convolutions, as a
-  network with folded batch norms), a third of its blocks fire modules or Inception branches.
+* ``random5:SEED`` -- sampler 2's chain, a third of its blocks fire modules or Inception branches, half
+  of these networks without normalization layers (biased convolutions, as a network with folded batch norms).
 
 To add a network, add one entry to :data:`MODELS`.
 """

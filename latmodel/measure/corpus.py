@@ -23,8 +23,8 @@ at the spatial sizes and channel counts they run at.  Three sources:
 :func:`default_corpus` (211 configurations: 58 from the zoo, 64 + 32 sampled, 41 in transformer
 style: 13 of ConvNeXt-T, Swin-T, Swin-V2-T, ViT-B/32, ViT-B/16 and MaxViT-T at 64-128 px (MaxViT 224),
 12 `random3:SEED` transformer-like and ConvNeXt-like chains and 16 `random4:SEED` Swin-like ones at
-64-128 px; and 16 `random5:SEED` CNN chains without normalization layers, with fire modules and
-Inception branches, at 96-160 px) measures in about 51 minutes at one thread on the 2-core
+64-128 px; and 16 `random5:SEED` CNN chains with fire modules and Inception branches, half of them
+without normalization layers, at 96-160 px) measures in about 51 minutes at one thread on the 2-core
 development machine with the window method (``latmodel profile`` prints its estimate first).  The sampled networks are most of the
 corpus on purpose: the predictor is judged on architecture families it has never
 seen, and going from 24 to 64 sampled networks took held-out MnasNet prefixes from
@@ -87,7 +87,7 @@ _RANDOM3_RESOLUTIONS: tuple[int, ...] = (64, 96, 128)
 #: ``random4:SEED`` (Swin-like window attention: shifted windows whose masked scores make subnormal floats,
 #: :mod:`latmodel.graph.subnormals`), cycling through the same resolutions.
 RANDOM4_SEEDS: tuple[int, ...] = tuple(range(109, 125))
-#: ``random5:SEED`` (CNN chains without normalization layers, with fire modules and Inception branches),
+#: ``random5:SEED`` (CNN chains with fire modules and Inception branches, half without normalization layers),
 #: cycling through the CNN chains' resolutions.
 RANDOM5_SEEDS: tuple[int, ...] = tuple(range(125, 141))
 #: Samplers that joined the corpus after tables and their second passes existed, in the order they joined:

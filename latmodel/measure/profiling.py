@@ -283,8 +283,11 @@ def _child_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, s
     env.update(extra or {})
     env["OMP_NUM_THREADS"] = str(threads)
     env["MKL_NUM_THREADS"] = str(threads)
-    root = str(Path(__file__).resolve().parent.parent)
+    # the child imports the latmodel this process runs (the folder holding the package, and no current directory
+    # prepended: else `python -m` takes a checkout in the working directory over an editable install of another)
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONSAFEPATH"] = "1"
     return env
 
 
