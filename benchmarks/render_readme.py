@@ -322,8 +322,10 @@ def section_independent(r):
 
 def section_folded(r):
     lines = [f"### Networks with their batch norms folded, as deployed ({r.get('runtime', 'torch')})\n",
-             f"*{r['date'][:10]}, {r['machine']}; {r['resolution_px']} px, truth `{r['truth']}`, scored at each "
-             f"predictor's yardstick speed; {r['note']}; `{r['command'].split(' --note')[0]}`*\n",
+             f"*{r['date'][:10]}, {r['machine']}; {r['resolution_px']} px, truth `{r['truth']}`, scored "
+             + ("at each predictor's yardstick speed" if r.get("runtime", "torch") == "torch"
+                else "as measured (ONNX Runtime rows have no yardstick scale)")
+             + f"; {r['note']}; `{r['command'].split(' --note')[0]}`*\n",
              "| predictor | network | unfolded: error | folded: error | folded prefixes ±10% | "
              "folded / unfolded measured | predicted |", "|---|---|---|---|---|---|---|"]
     for name, p in r["predictors"].items():
