@@ -35,12 +35,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 MODULE = "benchmarks.folded_nets"
 
 
-def measure(models: list[str], resolution: int, truth: Path, runtime: str) -> None:
-    """One ``latmodel profile`` window over every network and its folded twin (alone, pinned, 1 thread)."""
+def measure(names: list[str], resolution: int, truth: Path, runtime: str) -> None:
+    """One ``latmodel profile`` window over ``names`` (alone, pinned to core 1, 1 thread) into ``truth``."""
     import os
 
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296")
-    names = models + [f"{MODULE}:{f}" for f, base in FOLDED.items() if base in models]
     subprocess.run([sys.executable, "-m", "latmodel.cli", "profile", "--models", ",".join(names), "--resolutions",
                     str(resolution), "--runtime", runtime, "--pin-cpu", "1", "--out", str(truth)],
                    check=True, cwd=ROOT, env=env)
@@ -100,7 +99,8 @@ def main(argv=None) -> int:
     truth = Path(args.truth or RESULTS / f"folded-truth{suffix}.csv")
     out_path = args.out or RESULTS / f"folded{suffix}.json"
     if args.measure:
-        measure(models, args.resolution, truth, args.runtime)
+        measure(models + [f"{MODULE}:{f}" for f, base in FOLDED.items() if base in models], args.resolution, truth,
+                args.runtime)
     if not truth.exists():
         ap.error(f"--truth {truth} does not exist; measure it with --measure (alone, ~1.5 min)")
     out = {**result_header("folded", argv), "runtime": args.runtime, "truth": repo_relative(truth),

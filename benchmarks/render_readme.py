@@ -336,6 +336,27 @@ def section_folded(r):
     return lines
 
 
+def section_unseen(r):
+    again = ", second pass" if "pass2" in r["truth"] else ""
+    lines = [f"### Networks from outside the zoo and the corpus ({r.get('runtime', 'torch')}{again})\n",
+             f"*{r['date'][:10]}, {r['machine']}; {r['resolution_px']} px, truth `{r['truth']}`, scored at each "
+             f"predictor's yardstick speed; {r['note']}; `{r['command'].split(' --note')[0]}`*\n"]
+    names = list(r["predictors"])
+    lines += ["| network | " + " | ".join(f"{n}: error (prefixes ±10%)" for n in names) + " |",
+              "|---|" + "---|" * len(names)]
+    for net in r["predictors"][names[0]]["networks"]:
+        cells = []
+        for n in names:
+            v = r["predictors"][n]["networks"][net]
+            cells.append(f"{v['error_pct']:+.1f}% ({v['prefix_within_10_pct']:.0f}%)" + (" *" if v["extrapolated"] else ""))
+        lines.append(f"| {net.split(':')[-1]} | " + " | ".join(cells) + " |")
+    lines.append("| **whole networks within ±10% / prefixes within ±10%** | " + " | ".join(
+        f"**{r['predictors'][n]['summary']['networks_within_10_pct']:.0f}%** / "
+        f"{r['predictors'][n]['summary']['prefixes_within_10_pct']:.0f}%" for n in names) + " |")
+    lines.append("\n\\* the predictor said the network lies outside its training data (`extrapolated`).")
+    return lines
+
+
 def section_op_costs(r):
     fm = "x".join(str(v) for v in r["feature_map"][1:])
     lines = ["### What elementwise operators cost (why `flops_act_transcendental` and `flops_pad` exist)\n",
@@ -546,7 +567,8 @@ def _fam_cell(v) -> str:
 
 SECTIONS = [("repeatability", section_repeatability), ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
             ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
-            ("folded-onnxruntime", section_folded),
+            ("folded-onnxruntime", section_folded), ("unseen", section_unseen),
+            ("unseen-pass2", section_unseen),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
             ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("adaptation_ort_step1", section_adaptation),
