@@ -20,7 +20,6 @@ Writes benchmarks/results/folded.json (folded-onnxruntime.json).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,20 +28,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.folded_nets import FOLDED  # noqa: E402
+from benchmarks.measured_truth import add_arguments, measure, resolve  # noqa: E402
 from benchmarks.results_io import repo_relative, result_header, write_result  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 MODULE = "benchmarks.folded_nets"
-
-
-def measure(names: list[str], resolution: int, truth: Path, runtime: str) -> None:
-    """One ``latmodel profile`` window over ``names`` (alone, pinned to core 1, 1 thread) into ``truth``."""
-    import os
-
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296")
-    subprocess.run([sys.executable, "-m", "latmodel.cli", "profile", "--models", ",".join(names), "--resolutions",
-                    str(resolution), "--runtime", runtime, "--pin-cpu", "1", "--out", str(truth)],
-                   check=True, cwd=ROOT, env=env)
 
 
 def score(predictor: str, truth: Path, models: list[str]) -> dict:
@@ -81,23 +70,12 @@ def score(predictor: str, truth: Path, models: list[str]) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--predictor", action="append", required=True, metavar="NAME=PATH")
-    ap.add_argument("--models", default=",".join(sorted(set(FOLDED.values()))))
-    ap.add_argument("--resolution", type=int, default=160)
-    ap.add_argument("--runtime", default="torch", help="what runs the networks when measuring (default torch)")
-    ap.add_argument("--truth", default=None, help="measured table (default benchmarks/results/folded-truth[-RUNTIME].csv)")
-    ap.add_argument("--measure", action="store_true", help="measure the truth table first (alone: ~1.5 min)")
-    ap.add_argument("--note", default="")
-    ap.add_argument("--out", default=None, help="default benchmarks/results/folded[-RUNTIME].json")
+    add_arguments(ap, "folded", models=",".join(sorted(set(FOLDED.values()))), resolution=160, minutes="1.5 min")
     args = ap.parse_args(argv)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models, predictors, truth, out_path = resolve(args, "folded")
     unknown = [m for m in models if m not in FOLDED.values()]
     if unknown:
         ap.error(f"--models {','.join(unknown)}: no folded twin; allowed: {', '.join(sorted(set(FOLDED.values())))}")
-    predictors = dict(p.split("=", 1) for p in args.predictor)
-    suffix = "" if args.runtime == "torch" else f"-{args.runtime}"
-    truth = Path(args.truth or RESULTS / f"folded-truth{suffix}.csv")
-    out_path = args.out or RESULTS / f"folded{suffix}.json"
     if args.measure:
         measure(models + [f"{MODULE}:{f}" for f, base in FOLDED.items() if base in models], args.resolution, truth,
                 args.runtime)

@@ -24,10 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_folded import measure  # noqa: E402
+from benchmarks.measured_truth import add_arguments, measure, resolve  # noqa: E402
 from benchmarks.results_io import repo_relative, result_header, write_result  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 #: Networks outside the zoo and the corpus (``package.module:factory`` names; one place to add one).
 UNSEEN: tuple[str, ...] = (
     "torchvision.models:vgg11", "torchvision.models:vgg11_bn", "torchvision.models:alexnet",
@@ -70,19 +69,9 @@ def score(predictor: str, truth: Path) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--predictor", action="append", required=True, metavar="NAME=PATH")
-    ap.add_argument("--models", default=",".join(UNSEEN))
-    ap.add_argument("--resolution", type=int, default=128)
-    ap.add_argument("--runtime", default="torch", help="what runs the networks when measuring (default torch)")
-    ap.add_argument("--truth", default=None, help="measured table (default benchmarks/results/unseen-truth[-RUNTIME].csv)")
-    ap.add_argument("--measure", action="store_true", help="measure the truth table first (alone: ~4 min)")
-    ap.add_argument("--note", default="")
-    ap.add_argument("--out", default=None, help="default benchmarks/results/unseen[-RUNTIME].json")
+    add_arguments(ap, "unseen", models=",".join(UNSEEN), resolution=128, minutes="4 min")
     args = ap.parse_args(argv)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    predictors = dict(p.split("=", 1) for p in args.predictor)
-    suffix = "" if args.runtime == "torch" else f"-{args.runtime}"
-    truth = Path(args.truth or RESULTS / f"unseen-truth{suffix}.csv")
+    models, predictors, truth, out_path = resolve(args, "unseen")
     if args.measure:
         measure(models, args.resolution, truth, args.runtime)
     if not truth.exists():
@@ -90,7 +79,7 @@ def main(argv=None) -> int:
     out = {**result_header("unseen", argv), "runtime": args.runtime, "truth": repo_relative(truth),
            "resolution_px": args.resolution, "note": args.note,
            "predictors": {name: {"path": repo_relative(Path(p)), **score(p, truth)} for name, p in predictors.items()}}
-    print(f"wrote {write_result(args.out or RESULTS / f'unseen{suffix}.json', out)}")
+    print(f"wrote {write_result(out_path, out)}")
     for name, res in out["predictors"].items():
         for net, n in res["networks"].items():
             print(f"{name:10s} {net:40s} {n['error_pct']:+6.1f}%  prefixes within 10%: {n['prefix_within_10_pct']:5.1f}%"
