@@ -28,42 +28,23 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.folded_nets import FOLDED  # noqa: E402
-from benchmarks.measured_truth import add_arguments, measure, resolve  # noqa: E402
+from benchmarks.measured_truth import add_arguments, measure, network_record, predicted_truth, resolve  # noqa: E402
 from benchmarks.results_io import repo_relative, result_header, write_result  # noqa: E402
 
 MODULE = "benchmarks.folded_nets"
 
 
 def score(predictor: str, truth: Path, models: list[str]) -> dict:
-    import numpy as np
-
-    from latmodel.measure.table import read_table
-    from latmodel.predict.evaluation import at_predictor_scale
-    from latmodel.predict.model import LatencyModel
-    from latmodel.predict.predictor_io import load_predictor
-
-    model = load_predictor(predictor)
-    df, _ = at_predictor_scale(model, LatencyModel.validate_table(read_table(truth)))
-    _, prefix, _ = model.predict_table(df)
-    df = df.assign(predicted_ms=prefix)
-    last = df[df["block_index"] == df.groupby("config_id")["block_index"].transform("max")]
-    by_name = {cid.split("@")[0]: row for cid, row in zip(last["config_id"], last.itertuples())}
+    _, df = predicted_truth(predictor, truth)
+    by_name = {name: blocks for name, blocks in df.groupby("name", sort=False)}
     out = {}
     for base in models:
         folded = next((f"{MODULE}:{f}" for f, b in FOLDED.items() if b == base), None)
         if base not in by_name or folded not in by_name:
             continue
-        a, b = by_name[base], by_name[folded]
-        rows = {}
-        for label, r, name in (("unfolded", a, base), ("folded", b, folded)):
-            sub = df[df["config_id"].str.split("@").str[0] == name]
-            rel = np.abs(sub["predicted_ms"] / sub["prefix_ms"] - 1.0)
-            rows[label] = {"measured_ms": round(float(r.network_ms), 3), "predicted_ms": round(float(r.predicted_ms), 3),
-                           "error_pct": round(100 * (float(r.predicted_ms) / float(r.network_ms) - 1), 1),
-                           "prefixes": int(len(sub)), "prefix_within_10_pct": round(100 * float((rel <= 0.1).mean()), 1)}
+        rows = {"unfolded": network_record(by_name[base]), "folded": network_record(by_name[folded])}
         rows["folded_over_unfolded"] = {
-            "measured": round(float(b.network_ms) / float(a.network_ms), 3),
-            "predicted": round(float(b.predicted_ms) / float(a.predicted_ms), 3)}
+            key: round(rows["folded"][f"{key}_ms"] / rows["unfolded"][f"{key}_ms"], 3) for key in ("measured", "predicted")}
         out[base] = rows
     return out
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.measured_truth import add_arguments, measure, resolve  # noqa: E402
+from benchmarks.measured_truth import add_arguments, measure, network_record, predicted_truth, resolve  # noqa: E402
 from benchmarks.results_io import repo_relative, result_header, write_result  # noqa: E402
 
 #: Networks outside the zoo and the corpus (``package.module:factory`` names; one place to add one).
@@ -38,27 +38,9 @@ UNSEEN: tuple[str, ...] = (
 def score(predictor: str, truth: Path) -> dict:
     import numpy as np
 
-    from latmodel.measure.table import read_table
-    from latmodel.predict.evaluation import at_predictor_scale
-    from latmodel.predict.model import LatencyModel
-    from latmodel.predict.predictor_io import load_predictor
-
-    model = load_predictor(predictor)
-    df, _ = at_predictor_scale(model, LatencyModel.validate_table(read_table(truth)))
-    _, prefix, _ = model.predict_table(df)
-    df = df.assign(predicted_ms=prefix, name=df["config_id"].str.split("@").str[0])
-    out = {}
-    for name, sub in df.groupby("name", sort=False):
-        sub = sub.sort_values("block_index")
-        rows = [{c: sub[c].iloc[i] for c in sub.columns} for i in range(len(sub))]
-        extrapolated = model.extrapolation_in(rows)
-        last = sub.iloc[-1]
-        rel = np.abs(sub["predicted_ms"] / sub["prefix_ms"] - 1.0)
-        out[name] = {"measured_ms": round(float(last["network_ms"]), 3),
-                     "predicted_ms": round(float(last["predicted_ms"]), 3),
-                     "error_pct": round(100 * (float(last["predicted_ms"]) / float(last["network_ms"]) - 1), 1),
-                     "prefixes": int(len(sub)), "prefix_within_10_pct": round(100 * float((rel <= 0.1).mean()), 1),
-                     "extrapolated": bool(extrapolated)}
+    model, df = predicted_truth(predictor, truth)
+    out = {name: {**network_record(blocks), "extrapolated": bool(model.extrapolation_in(blocks.to_dict("records")))}
+           for name, blocks in df.groupby("name", sort=False)}
     networks = list(out.values())
     summary = {"networks": len(networks),
                "networks_within_10_pct": round(100 * float(np.mean([abs(n["error_pct"]) <= 10 for n in networks])), 1),

@@ -1,5 +1,6 @@
 """What the benchmarks that measure their own truth table share (``bench_folded.py``, ``bench_unseen.py``): their
-arguments, where the table and the result go, and one ``latmodel profile`` window to measure it."""
+arguments, where the table and the result go, one ``latmodel profile`` window to measure it, and scoring a
+predictor on it network by network."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["add_arguments", "resolve", "measure"]
+__all__ = ["add_arguments", "resolve", "measure", "predicted_truth", "network_record"]
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -41,3 +42,30 @@ def measure(names: list[str], resolution: int, truth: Path, runtime: str) -> Non
     subprocess.run([sys.executable, "-m", "latmodel.cli", "profile", "--models", ",".join(names), "--resolutions",
                     str(resolution), "--runtime", runtime, "--pin-cpu", "1", "--out", str(truth)],
                    check=True, cwd=ROOT, env=env)
+
+
+def predicted_truth(predictor: str, truth: Path):
+    """``(model, frame)``: the truth table at the predictor's yardstick speed, sorted by network and block, with
+    each prefix's prediction (``predicted_ms``) and the network's name (``name``: its configuration id's head)."""
+    from latmodel.measure.table import read_table
+    from latmodel.predict.baselines import sort_blocks
+    from latmodel.predict.evaluation import at_predictor_scale
+    from latmodel.predict.model import LatencyModel
+    from latmodel.predict.predictor_io import load_predictor
+
+    model = load_predictor(predictor)
+    df, _ = at_predictor_scale(model, LatencyModel.validate_table(read_table(truth)))
+    df = sort_blocks(df)
+    _, prefix, _ = model.predict_table(df)
+    return model, df.assign(predicted_ms=prefix, name=df["config_id"].str.split("@").str[0])
+
+
+def network_record(blocks) -> dict:
+    """One network's blocks (in order, from :func:`predicted_truth`): measured and predicted whole-network latency,
+    the error, and the share of its prefixes within +-10%."""
+    last = blocks.iloc[-1]
+    measured, predicted = float(last["network_ms"]), float(last["predicted_ms"])
+    rel = (blocks["predicted_ms"] / blocks["prefix_ms"] - 1.0).abs()
+    return {"measured_ms": round(measured, 3), "predicted_ms": round(predicted, 3),
+            "error_pct": round(100 * (predicted / measured - 1), 1), "prefixes": int(len(blocks)),
+            "prefix_within_10_pct": round(100 * float((rel <= 0.1).mean()), 1)}

@@ -91,7 +91,7 @@ RANDOM4_SEEDS: tuple[int, ...] = tuple(range(109, 125))
 #: cycling through the CNN chains' resolutions.
 RANDOM5_SEEDS: tuple[int, ...] = tuple(range(125, 141))
 #: Samplers that joined the corpus after tables and their second passes existed, in the order they joined:
-#: each is drawn after the earlier ones by :func:`repeat_corpus` and listed last by :func:`default_corpus`.
+#: :func:`repeat_corpus` draws each after the earlier ones.
 _LATER_SAMPLERS: tuple[str, ...] = ("random4", "random5")
 #: Zoo networks in transformer style, at small resolutions only (a few seconds each at one thread):
 #: not at (native, 160) like the CNNs.  MaxViT's fixed 7 x 7 partitions need a multiple of 224.
@@ -122,27 +122,19 @@ def _zoo_configs() -> list[ProfileConfig]:
     return configs
 
 
-def _random_configs() -> list[ProfileConfig]:
-    return [ProfileConfig(f"{sampler}:{seed}", _RANDOM_RESOLUTIONS[i % len(_RANDOM_RESOLUTIONS)])
-            for sampler, seeds in (("random", RANDOM_SEEDS), ("random2", RANDOM2_SEEDS))
-            for i, seed in enumerate(seeds)]
-
-
-def _transformer_configs() -> list[ProfileConfig]:
-    return [ProfileConfig(name, res) for name, res in TRANSFORMER_CONFIGS] + [
-        ProfileConfig(f"{sampler}:{seed}", _RANDOM3_RESOLUTIONS[i % len(_RANDOM3_RESOLUTIONS)])
-        for sampler, seeds in (("random3", RANDOM3_SEEDS), ("random4", RANDOM4_SEEDS))
-        for i, seed in enumerate(seeds)]
-
-
-def _norm_free_configs() -> list[ProfileConfig]:
-    return [ProfileConfig(f"random5:{seed}", _RANDOM_RESOLUTIONS[i % len(_RANDOM_RESOLUTIONS)])
-            for i, seed in enumerate(RANDOM5_SEEDS)]
+def _sampled(samplers: tuple[tuple[str, tuple[int, ...]], ...], resolutions: tuple[int, ...]) -> list[ProfileConfig]:
+    """``sampler:SEED`` for every sampler's seeds, each sampler's seeds cycling through ``resolutions``."""
+    return [ProfileConfig(f"{sampler}:{seed}", resolutions[i % len(resolutions)])
+            for sampler, seeds in samplers for i, seed in enumerate(seeds)]
 
 
 def default_corpus() -> list[ProfileConfig]:
     """The zoo at several resolutions plus the sampled networks (the 1-thread calibration table)."""
-    return _zoo_configs() + _random_configs() + _transformer_configs() + _norm_free_configs()
+    return (_zoo_configs()
+            + _sampled((("random", RANDOM_SEEDS), ("random2", RANDOM2_SEEDS)), _RANDOM_RESOLUTIONS)
+            + [ProfileConfig(name, res) for name, res in TRANSFORMER_CONFIGS]
+            + _sampled((("random3", RANDOM3_SEEDS), ("random4", RANDOM4_SEEDS)), _RANDOM3_RESOLUTIONS)
+            + _sampled((("random5", RANDOM5_SEEDS),), _RANDOM_RESOLUTIONS))
 
 
 def small_corpus() -> list[ProfileConfig]:
@@ -177,10 +169,11 @@ def repeat_corpus(per_family: int = 2) -> list[ProfileConfig]:
     def sampler_of(c: ProfileConfig) -> str:
         return c.model.split(":")[0]
 
-    configs = [c for c in default_corpus() if sampler_of(c) not in _LATER_SAMPLERS]
+    corpus = default_corpus()
+    configs = [c for c in corpus if sampler_of(c) not in _LATER_SAMPLERS]
     random.Random(0).shuffle(configs)
     for sampler in _LATER_SAMPLERS:
-        later = [c for c in default_corpus() if sampler_of(c) == sampler]
+        later = [c for c in corpus if sampler_of(c) == sampler]
         random.Random(0).shuffle(later)
         configs += later
     taken: dict[str, int] = {}
