@@ -321,7 +321,8 @@ def section_independent(r):
 
 
 def section_folded(r):
-    lines = [f"### Networks with their batch norms folded, as deployed ({r.get('runtime', 'torch')})\n",
+    again = ", second pass" if "pass2" in r["truth"] else ""
+    lines = [f"### Networks with their batch norms folded, as deployed ({r.get('runtime', 'torch')}{again})\n",
              f"*{r['date'][:10]}, {r['machine']}; {r['resolution_px']} px, truth `{r['truth']}`, scored "
              + ("at each predictor's yardstick speed" if r.get("runtime", "torch") == "torch"
                 else "as measured (ONNX Runtime rows have no yardstick scale)")
@@ -567,7 +568,7 @@ def _fam_cell(v) -> str:
 
 SECTIONS = [("repeatability", section_repeatability), ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
             ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
-            ("folded-onnxruntime", section_folded), ("unseen", section_unseen),
+            ("folded-pass2", section_folded), ("folded-onnxruntime", section_folded), ("unseen", section_unseen),
             ("unseen-pass2", section_unseen),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
