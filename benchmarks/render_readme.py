@@ -418,9 +418,16 @@ _SCALING_LABELS = {"raw": "as measured", "yardstick_own": "each window scaled by
 def section_repeatability(r):
     w = r["window"]
     thp = any("window-thp" in res for res in r["runtimes"].values())
+    settle = any("window-unsettled" in res for res in r["runtimes"].values())
     title = ("Transparent huge pages for the measured networks' memory: the window method with and without, "
-             "alternating in one run" if thp else "Do two profile passes agree? Per-configuration rounds vs windows of "
-             "warm bursts")
+             "alternating in one run" if thp else
+             "Settled bursts against one untimed pass a burst, alternating in one run" if settle else
+             "Do two profile passes agree? Per-configuration rounds vs windows of warm bursts")
+    settling = (f" Settling (`window`): after the untimed pass a burst runs more untimed passes while the quantity "
+                f"still gets faster (until {w['settle_patience']} passes in a row were no more than {w['settle_pct']:g}% "
+                f"faster than the burst's fastest, {w['settle_ms']:g} ms of them, or {w['max_untimed']} passes); "
+                "`window-unsettled`: exactly one untimed pass, the method before 2026-12-05."
+                if settle and "settle_ms" in w else "")
     lines = [f"### {title}\n", _header(r),
              f"{len(r['configs'])} configurations ({', '.join(r['configs'])}); each method's two passes ran in their "
              "own processes, the methods alternating. `round-model`: each configuration in its own child and rounds "
@@ -429,12 +436,12 @@ def section_repeatability(r):
              f"{w.get('placements', 1)} independent copies, the yardstick ({w.get('yardstick', 'a small GEMM')}) timed "
              "every round. Share of prefixes "
              f"(`prefix_ms`, what a TRN costs) and whole networks whose two passes agree; prefixes under "
-             f"{r['tiny_ms']:g} ms apart." + (f" {r['note']}." if r.get("note") else "") + "\n",
+             f"{r['tiny_ms']:g} ms apart." + settling + (f" {r['note']}." if r.get("note") else "") + "\n",
              "| runtime | method | prefixes within ±5% | within ±10% | median \\|Δ\\| | whole networks within ±5% / "
              "±10% | prefixes < 0.2 ms within ±10% | time of the two passes |", "|---|---|---|---|---|---|---|---|"]
     for runtime, res in r["runtimes"].items():
         rows = []
-        for method in ("round-model", "window", "window-thp", "window_confirmation"):
+        for method in ("round-model", "window", "window-unsettled", "window-thp", "window_confirmation"):
             if method not in res:
                 continue
             m = res[method]
@@ -443,12 +450,14 @@ def section_repeatability(r):
             if method == "round-model" and m.get("date"):
                 label, secs = f"round-model, run of {m['date']}", sum(m.get("seconds", {}).values())
             if method == "window_confirmation":
-                label = f"window ({m['statistic']}), a later independent run ({m.get('date', '')})"
+                label = (f"window{', settled bursts' if settle else ''} ({m['statistic']}), a later independent run "
+                         f"({m.get('date', '')})")
                 secs = sum(m.get("seconds", {}).values())
-            if method in ("window", "window-thp") and m.get("scalings"):
+            if method in ("window", "window-unsettled", "window-thp") and m.get("scalings"):
                 placements = r["window"].get("placements", 1)
                 env = ", ".join(f"`{k}={v}`" for k, v in (m.get("child_env") or {}).items())
-                name = f"window + huge pages ({env})" if method == "window-thp" else "window"
+                name = (f"window + huge pages ({env})" if method == "window-thp" else
+                        "window, settled bursts" if settle and method == "window" else method)
                 for scaling, sm in m["scalings"].items():
                     rows.append((f"{name} ({sm['statistic']}, {placements} placements), {_SCALING_LABELS[scaling]}",
                                  sm, secs))
@@ -462,7 +471,8 @@ def section_repeatability(r):
             lines.append(f"| {runtime} | {label} | **{p['within_5_pct']:.1f}%** (n={p['n']}) | {p['within_10_pct']:.1f}% "
                          f"| {p['median_abs_pct']:.2f}% | {n['within_5_pct']:.0f}% / {n['within_10_pct']:.0f}% "
                          f"(n={n['n']}) | {tiny} | {secs / 60:.1f} min |")
-    stats = {rt: res["window"].get("statistics") for rt, res in r["runtimes"].items() if "window" in res}
+    stats = {(f"{rt}, {m}" if settle else rt): res[m].get("statistics") for rt, res in r["runtimes"].items()
+             for m in ("window", "window-unsettled", "window_confirmation") if m in res and (settle or m == "window")}
     if any(stats.values()):
         names = list(next(v for v in stats.values() if v))
         lines += ["", "The window's statistic, chosen on these samples: prefixes within ±5% / ±10% between the two "
@@ -566,7 +576,8 @@ def _fam_cell(v) -> str:
     return f"{float(v):.0f}%"
 
 
-SECTIONS = [("repeatability", section_repeatability), ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
+SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", section_repeatability),
+            ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
             ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
             ("folded-pass2", section_folded), ("folded-onnxruntime", section_folded), ("unseen", section_unseen),
             ("unseen-pass2", section_unseen),

@@ -44,8 +44,18 @@ after round it visits every configuration (the order rotates and alternates), an
 each of its quantities -- the whole chain (plain and timestamped passes: the in-context
 block latencies), every prefix, every block alone on its cached input -- as a *warm
 burst*: one untimed pass that brings the quantity's weights back into the caches (the
-previous quantity evicted them), then 4 timed passes.  Rounds go on until the window has
-lasted its length.  The reference columns `incontext_ms`, `alone_ms`, `prefix_ms` and
+previous quantity evicted them), more untimed passes while the quantity still gets faster
+(*settling*, `latmodel.measure.bursts.BurstPolicy`: until 2 passes in a row were no more than 2%
+faster than the burst's fastest, 40 ms of them, or 16 passes), then 4 timed passes.  Rounds go
+on until the window has lasted its length.  Why settling (tables from 2026-12-05 09:00 UTC,
+`method` `window-settled-min`; earlier ones `window-min`): on the stepping-1 Xeon guest of
+2026-12-05 ONNX Runtime's small networks were still getting faster at a burst's 4th timed pass
+(whole networks: a visit's first timed pass took a median 1.2-1.8x its last, and the last was
+the fastest in 46-100% of visits; MobileNetV2 at 128 px alone ran 6.3, 4.3, 3.9, 3.4, 3.2, 3.0,
+2.9 ms pass after pass after other work), so the minimum read how far warming
+had got, which did not repeat.  In one run alternating the two (`benchmarks/results/repeatability_settle.json`)
+settled bursts put 64% / 84% of ONNX Runtime's prefixes within ±5% / ±10% by the minimum
+against 45% / 72% unsettled, and 93% / 100% by the median against 75% / 99%.  The reference columns `incontext_ms`, `alone_ms`, `prefix_ms` and
 `network_ms` are the **minimum** of all of a quantity's timed samples (`samples` of
 them; `method` `window-min`): the warm latency in the machine's fast state, which is what a
 dedicated device delivers.  The minimum, not a percentile: on the Xeon guest of 2026-12-02

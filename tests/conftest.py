@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -12,8 +13,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# the feature disk cache (latmodel.graph.feature_cache) of this test session: fresh, never the user's
-os.environ.setdefault("NETCUT_CACHE_DIR", tempfile.mkdtemp(prefix="netcut-test-cache-"))
+# the feature disk cache (latmodel.graph.feature_cache) of this test session: fresh, never the user's, and
+# removed when the session ends (one left behind per run piled up in /tmp)
+_CACHE_DIR = None
+if "NETCUT_CACHE_DIR" not in os.environ:
+    _CACHE_DIR = tempfile.mkdtemp(prefix="netcut-test-cache-")
+    os.environ["NETCUT_CACHE_DIR"] = _CACHE_DIR
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _CACHE_DIR is not None:
+        shutil.rmtree(_CACHE_DIR, ignore_errors=True)
 
 
 def _has_cuda() -> bool:

@@ -34,7 +34,7 @@ def test_profile_writes_then_resumes(tmp_path, method, kwargs):
     assert sorted(df["block_index"]) == list(range(len(df)))
     text = first.to_text()
     assert "1 configuration(s) measured, 0 skipped" in text and "in-context sum" in text
-    assert set(df["method"]) == {"window-min" if method == "window" else method}
+    assert set(df["method"]) == {"window-settled-min" if method == "window" else method}
     if method == "window":  # 6 rounds (the minimum) x 4 timed passes x 2 placements, 1 configuration in the window
         assert set(df["samples"]) == {48} and set(df["window_configs"]) == {1} and (df["yardstick_ms"] > 0).all()
         assert set(df["placements"]) == {2} and set(df["yardstick"]) == {"mobilenet_v2+resnet18@64px"}

@@ -11,8 +11,9 @@ configurations round-robin in one window* (:func:`time_window`):
   and alternates between rounds); a visit times each of the configuration's quantities --
   the whole chain (plain passes and timestamped passes: in-context block latencies), every
   prefix, every block alone on its cached input -- as a **warm burst**: ``untimed`` passes
-  that bring its weights back into the caches (the previous quantity evicted them), then
-  ``timed`` passes, each a sample;
+  that bring its weights back into the caches (the previous quantity evicted them), and more
+  untimed passes while the quantity still *settles* (each pass faster than every earlier one;
+  :class:`BurstPolicy`), then ``timed`` passes, each a sample;
 * rounds go on until the window has lasted ``window_s`` (and at least ``min_rounds``), so
   every configuration's samples are spread over the same long stretch of the host's phases;
 * the **statistic** is a low quantile (``quantile_pct``; default 0: the minimum) of all of a
@@ -55,7 +56,7 @@ from typing import Any, Callable, Sequence
 from ..errors import NetcutError
 from ..records import Record
 from .stats import TimingStats, stats_from_samples
-from .timing import (Clock, gc_paused, plain_pass, require_positive_int, stamped_pass, timed_call,
+from .timing import (Clock, gc_paused, require_positive_int, stamped_pass, timed_call,
                      timed_plain_pass)
 
 __all__ = [
@@ -88,6 +89,17 @@ class BurstPolicy(Record):
     of all samples of a quantity, 0 the minimum); ``window_s``: rounds continue until the window lasted this
     long; ``min_rounds`` / ``max_rounds`` bound the rounds whatever the window; ``placements``: independent
     copies of each configuration (and of the yardstick) timed in the window, the statistic taken over all.
+
+    **Settling** (``settle_*``, ``max_untimed``): after its ``untimed`` passes a burst runs more untimed passes
+    while the quantity is still getting faster -- until ``settle_patience`` passes in a row ran no more than
+    ``settle_pct`` % faster than the fastest earlier pass of the burst, or the burst's untimed passes took
+    ``settle_ms`` in all, or ``max_untimed`` ran (``settle_ms=0``: exactly ``untimed`` passes, the method before
+    2026-12-05).  Why: on the stepping-1 Xeon guest of 2026-12-05 ONNX Runtime's small networks were still
+    warming at a burst's 4th timed pass (MobileNetV2 at 128 px, one session run back to back after 0.2 s of
+    other work: 6.3, 4.3, 3.9, 3.4, 3.2, 3.0, 2.9 ... 2.8 ms; the same after another session's 50 ms of
+    work: per-session memory, not the core), so a minimum taken after one untimed pass read how far warming
+    got, which did not repeat (two passes: 45% of prefixes within +-5%).  Eager torch settles within a pass or
+    two (its passes are longer); a pass of ``settle_ms`` or more needs no settling at all.
     """
 
     untimed: int = 1
@@ -97,6 +109,10 @@ class BurstPolicy(Record):
     min_rounds: int = 6
     max_rounds: int = 400
     placements: int = 2
+    settle_pct: float = 2.0
+    settle_patience: int = 2
+    settle_ms: float = 40.0
+    max_untimed: int = 16
 
     def __post_init__(self):
         require_positive_int("timed passes per burst", self.timed)
@@ -111,6 +127,14 @@ class BurstPolicy(Record):
             raise NetcutError(f"window_s must be >= 0 seconds, got {self.window_s!r}")
         if self.max_rounds < self.min_rounds:
             raise NetcutError(f"max_rounds ({self.max_rounds}) is below min_rounds ({self.min_rounds})")
+        require_positive_int("settle_patience", self.settle_patience)
+        if not (0.0 <= float(self.settle_pct) < 100.0):
+            raise NetcutError(f"settle_pct must be between 0 and 100 (a relative speed-up), got {self.settle_pct!r}")
+        if not float(self.settle_ms) >= 0.0:
+            raise NetcutError(f"settle_ms must be >= 0 ms (0: no settling), got {self.settle_ms!r}")
+        if not isinstance(self.max_untimed, int) or isinstance(self.max_untimed, bool) \
+                or self.max_untimed < self.untimed:
+            raise NetcutError(f"max_untimed must be an integer >= untimed ({self.untimed}), got {self.max_untimed!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,17 +291,30 @@ class _Visitor:
     def _timed(self, fn) -> float:
         return timed_call(fn, self.clock, self.sync)
 
+    def settle(self, run: Callable[[], float]) -> int:
+        """A burst's untimed passes (:class:`BurstPolicy`: ``untimed``, then more while the quantity settles);
+        ``run()`` makes one pass and returns its time, ms.  Returns how many ran."""
+        p = self.policy
+        best, spent, stale, done = float("inf"), 0.0, 0, 0
+        while done < p.max_untimed:
+            if done >= p.untimed and (stale >= p.settle_patience or spent >= p.settle_ms):
+                break
+            t = run()
+            done += 1
+            spent += t
+            stale = 0 if t < best * (1.0 - p.settle_pct / 100.0) else stale + 1
+            best = min(best, t)
+        return done
+
     def burst(self, fn, out: list) -> None:
-        for _ in range(self.policy.untimed):
-            fn()
+        self.settle(lambda: self._timed(fn))
         for _ in range(self.policy.timed):
             out.append(self._timed(fn))
 
     def visit(self, unit: WindowUnit, inputs: list, samples: dict, stamps: list, forward: bool) -> None:
         blocks, x, p = list(unit.blocks), unit.x, self.policy
         n = len(blocks)
-        for _ in range(p.untimed):
-            plain_pass(blocks, x)
+        self.settle(lambda: timed_plain_pass(blocks, x, self.clock, self.sync))
         for i in range(p.timed):
             # Alternate which kind of pass comes first, so neither always follows the other.
             kinds = ("plain", "stamped") if i % 2 == 0 else ("stamped", "plain")

@@ -336,7 +336,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
             timeout_s: float | None = None, order: str = "shuffled", runtime: str = "torch",
             onnx_cache=None, method: str = WINDOW_METHOD, per_window: int = WINDOW_CONFIGS,
             window_s: float | None = None, min_rounds: int | None = None, estimate=None,
-            samples_out=None, child_env: dict[str, str] | None = None) -> ProfileSummary:
+            samples_out=None, child_env: dict[str, str] | None = None,
+            settle_ms: float | None = None) -> ProfileSummary:
     """Measure configurations, each in a fresh child process, appending rows to ``out``.
 
     ``models`` None: the corpus ``corpus`` (a name from :data:`latmodel.measure.corpus.CORPORA`,
@@ -368,7 +369,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     ``samples_out``: a JSON file that receives every raw sample of the windows measured now, by
     ``config_id`` (window method only; for studies of the statistic).  ``child_env``: environment
     variables the measuring children get on top of :data:`CHILD_ENV` (for studies of the method, e.g.
-    ``GLIBC_TUNABLES`` in benchmarks/bench_repeatability.py; the table does not record them).
+    ``GLIBC_TUNABLES`` in benchmarks/bench_repeatability.py; the table does not record them).  ``settle_ms``:
+    :attr:`~latmodel.measure.bursts.BurstPolicy.settle_ms` of the windows (default the policy's; 0: no settling).
 
     Everything the user gave is validated before the first child starts
     (:class:`NetcutError`); a child that crashes or times out is reported in the
@@ -446,7 +448,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                 "onnx_cache": str(onnx_cache) if onnx_cache is not None else None, "method": method,
                 "window_s": window_s, "keep_samples": samples_out is not None,
                 "min_rounds": int(min_rounds if min_rounds is not None else BurstPolicy.min_rounds),
-                "child_env": dict(child_env or {})}
+                "child_env": dict(child_env or {}),
+                "settle_ms": float(BurstPolicy.settle_ms if settle_ms is None else settle_ms)}
     raw: dict = {}
     bar = tqdm(total=len(todo), unit="config", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:

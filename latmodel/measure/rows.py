@@ -256,7 +256,7 @@ def _window_timing_columns(w, u: int, k: int, yard_ms: float, n_configs: int) ->
         "alone_ms": w.stat(u, "alone", k), "alone_median_ms": al.median_ms,
         "prefix_ms": w.stat(u, "prefix", k), "prefix_median_ms": pf.median_ms, "prefix_p90_ms": pf.p90_ms,
         "prefix_cv": pf.cv, "network_ms": w.stat(u, "network"), "network_median_ms": net.median_ms,
-        "network_cv": net.cv, "rounds": w.rounds, "samples": pf.n, "method": f"{WINDOW_METHOD}-{w.statistic}",
+        "network_cv": net.cv, "rounds": w.rounds, "samples": pf.n, "method": f"{WINDOW_METHOD}-{'settled-' if w.policy.settle_ms > 0 else ''}{w.statistic}",
         "window_s": round(w.seconds, 1), "window_configs": n_configs, "placements": w.policy.placements,
         "yardstick": YARDSTICK_NAME if yard_ms == yard_ms else "", "yardstick_ms": yard_ms,
     }

@@ -93,8 +93,10 @@ _TIMING_DOCS = {
     "network_cv": "coefficient of variation of the whole-chain latency over the rounds",
     "rounds": "number of interleaved measurement rounds (each round times every quantity of the configuration once)",
     "samples": "timed samples of each quantity of the configuration (rounds x timed passes per burst)",
-    "method": ("how the reference columns were measured: 'window-min' (warm bursts interleaved across the "
-               "configurations of a window, minimum; 'window-pQ' for the Q-th percentile) or 'round-model' (schema 1-3, per-configuration rounds)"),
+    "method": ("how the reference columns were measured: 'window-settled-min' (warm bursts interleaved across the "
+               "configurations of a window, each burst settled before its timed passes, minimum; 'window-settled-pQ' for "
+               "the Q-th percentile), 'window-min' (the same with one untimed pass a burst, tables measured before "
+               "2026-12-05 09:00 UTC) or 'round-model' (schema 1-3, per-configuration rounds)"),
     "window_s": "length of the measuring window the configuration shared with the others of its group, seconds",
     "window_configs": "configurations timed round-robin in that window",
     "placements": ("independent copies of the configuration timed in the window (weights, inputs, sessions "
