@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import io
 import contextlib
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from latmodel.errors import NetcutError, TableError
+from latmodel.errors import TableError
 from latmodel.fileio import sanitize_cell
 from latmodel.measure.table import TABLE_COLUMNS, append_rows, read_table
 
