@@ -41,13 +41,12 @@ CONFIGS: tuple[tuple[str, int], ...] = (
 #: Prefixes faster than this are reported apart.
 TINY_MS = 0.2
 METHODS = ("round-model", "window")
-#: Method variants that are the window method with extra environment in the measuring children (studies;
-#: ``--methods window,window-thp``): glibc's malloc asking for transparent huge pages for its heap.
-VARIANTS: dict[str, dict[str, str]] = {"window-thp": {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"},
-                                        "window-unsettled": {}}
-#: Variants of the window method's burst policy: "window-unsettled" is the method before 2026-12-05 (exactly one
-#: untimed pass a burst, latmodel.measure.bursts.BurstPolicy's settling off), to compare in the same run.
-SETTLE_MS: dict[str, float] = {"window-unsettled": 0.0}
+#: Method variants of the window method (studies, ``--methods window,window-thp``), as the extra arguments of
+#: latmodel.measure.profiling.profile they measure with (also recorded with their results): "window-thp" gives the
+#: measuring children glibc's malloc asking for transparent huge pages for its heap; "window-unsettled" is the
+#: burst before 2026-12-05 (exactly one untimed pass, latmodel.measure.bursts.BurstPolicy's settling off).
+VARIANTS: dict[str, dict] = {"window-thp": {"child_env": {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}},
+                             "window-unsettled": {"settle_ms": 0.0}}
 
 
 def agreement(a, b, tiny_ms: float = TINY_MS) -> dict:
@@ -227,8 +226,7 @@ def main(argv=None) -> int:
                 t0 = time.monotonic()
                 profile(None, path, corpus=corpus, pin_cpu=args.pin_cpu, runtime=runtime,
                         method="window" if windowed else method, window_s=args.window_s, per_window=per_window,
-                        progress=False, samples_out=raw, child_env=VARIANTS.get(method) or None,
-                        settle_ms=SETTLE_MS.get(method))
+                        progress=False, samples_out=raw, **VARIANTS.get(method, {}))
                 res["seconds"][f"{method}-{pass_no}"] = round(time.monotonic() - t0, 1)
                 print(f"{runtime} {method} pass {pass_no}: {res['seconds'][f'{method}-{pass_no}']:.0f} s",
                       file=sys.stderr, flush=True)
@@ -244,10 +242,7 @@ def main(argv=None) -> int:
             res[method] = compare_raw(*raws, stat, per_visit, scaling="yardstick_device")
             res[method]["scalings"] = {sc: compare_raw(*raws, stat, per_visit, scaling=sc) for sc in SCALINGS}
             res[method]["statistics"] = compare_statistics(*raws, per_visit=per_visit)
-            if VARIANTS.get(method):
-                res[method]["child_env"] = VARIANTS[method]
-            if method in SETTLE_MS:
-                res[method]["settle_ms"] = SETTLE_MS[method]
+            res[method].update(VARIANTS.get(method, {}))
         if "round-model" not in methods and args.old_from:
             old = json.loads(Path(args.old_from).read_text(encoding="utf-8"))
             if "round-model" in old.get("runtimes", {}).get(runtime, {}):

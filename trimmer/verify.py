@@ -40,8 +40,7 @@ def trn_timer(bases: dict, n_classes: int, predictor) -> MeasureFn:
         chain, _ = bases[cand.base, cand.resolution_px]
         trn = copy.deepcopy(build_trn(chain, cand.cut, n_classes)).cpu().eval()
         policy = BurstPolicy()
-        # passes a burst of a quantity that is already warm: untimed, the settling passes that find it no faster, timed
-        per_burst = policy.untimed + policy.settle_patience + policy.timed
+        per_burst = policy.warm_burst_passes
         bursts = int(min(100, max(6, MEASURE_SPAN_MS // (per_burst * max(cand.predicted_latency_ms, 1e-3)))))
         return verify_latency(trn, cand.resolution_px, predictor, None, bursts=bursts)
 

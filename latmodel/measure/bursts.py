@@ -136,6 +136,17 @@ class BurstPolicy(Record):
                 or self.max_untimed < self.untimed:
             raise NetcutError(f"max_untimed must be an integer >= untimed ({self.untimed}), got {self.max_untimed!r}")
 
+    @property
+    def settles(self) -> bool:
+        """Whether bursts settle (run untimed passes until the quantity stops getting faster)."""
+        return self.settle_ms > 0
+
+    @property
+    def warm_burst_passes(self) -> int:
+        """Passes a burst makes of a quantity that is already warm: its untimed passes, the settling passes that
+        find it no faster, its timed passes."""
+        return self.untimed + (self.settle_patience if self.settles else 0) + self.timed
+
 
 @dataclasses.dataclass(frozen=True)
 class WindowUnit:
@@ -291,9 +302,9 @@ class _Visitor:
     def _timed(self, fn) -> float:
         return timed_call(fn, self.clock, self.sync)
 
-    def settle(self, run: Callable[[], float]) -> int:
+    def settle(self, run: Callable[[], float]) -> None:
         """A burst's untimed passes (:class:`BurstPolicy`: ``untimed``, then more while the quantity settles);
-        ``run()`` makes one pass and returns its time, ms.  Returns how many ran."""
+        ``run()`` makes one pass and returns its time, ms."""
         p = self.policy
         best, spent, stale, done = float("inf"), 0.0, 0, 0
         while done < p.max_untimed:
@@ -304,7 +315,6 @@ class _Visitor:
             spent += t
             stale = 0 if t < best * (1.0 - p.settle_pct / 100.0) else stale + 1
             best = min(best, t)
-        return done
 
     def burst(self, fn, out: list) -> None:
         self.settle(lambda: self._timed(fn))

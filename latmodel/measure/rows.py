@@ -248,6 +248,12 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
     return _config_rows(chain, label, family, width, batch_size, threads, record, features, timings, reasons)
 
 
+def _window_method(w) -> str:
+    """The table's ``method`` of a window's timings: ``window-settled-<statistic>``, or ``window-<statistic>`` for
+    bursts that do not settle (the method before 2026-12-05)."""
+    return f"{WINDOW_METHOD}-{'settled-' if w.policy.settles else ''}{w.statistic}"
+
+
 def _window_timing_columns(w, u: int, k: int, yard_ms: float, n_configs: int) -> dict:
     """Block k of unit u's timing columns from a window (:class:`latmodel.measure.bursts.WindowTimings`)."""
     ic, pf, al, net = w.stats(u, "incontext", k), w.stats(u, "prefix", k), w.stats(u, "alone", k), w.stats(u, "network")
@@ -256,7 +262,7 @@ def _window_timing_columns(w, u: int, k: int, yard_ms: float, n_configs: int) ->
         "alone_ms": w.stat(u, "alone", k), "alone_median_ms": al.median_ms,
         "prefix_ms": w.stat(u, "prefix", k), "prefix_median_ms": pf.median_ms, "prefix_p90_ms": pf.p90_ms,
         "prefix_cv": pf.cv, "network_ms": w.stat(u, "network"), "network_median_ms": net.median_ms,
-        "network_cv": net.cv, "rounds": w.rounds, "samples": pf.n, "method": f"{WINDOW_METHOD}-{'settled-' if w.policy.settle_ms > 0 else ''}{w.statistic}",
+        "network_cv": net.cv, "rounds": w.rounds, "samples": pf.n, "method": _window_method(w),
         "window_s": round(w.seconds, 1), "window_configs": n_configs, "placements": w.policy.placements,
         "yardstick": YARDSTICK_NAME if yard_ms == yard_ms else "", "yardstick_ms": yard_ms,
     }
