@@ -12,9 +12,11 @@
 * **cold query**: a network never seen (features not cached): fx split + fvcore
   features + prediction, split into its parts;
 * **bulk query**: every registry network at every shipped resolution (:mod:`latmodel.graph.feature_atlas`, a few
-  thousand candidates) priced in one :meth:`LatencyModel.predict_feature_rows` call, the API the trimmer uses
-  (one booster call per stage), beside the boosters alone (1 thread, as everything here); the feature pass
-  (reading the shipped features) is reported apart;
+  thousand candidates) priced in one :meth:`LatencyModel.price_chains` call (arrays: every prefix's latency and
+  upper bound, extrapolation checks; one booster call per stage), beside :meth:`LatencyModel.predict_feature_rows`
+  (the same plus one record per network, the API the trimmer uses) and the boosters alone
+  (:meth:`LatencyModel.predict_table`), 1 thread, as everything here; the feature pass (reading the shipped
+  features, stacking them into one array) is reported apart;
 * **head query**: :meth:`LatencyModel.head_latency_ms`;
 * **fit**: wall time and peak resident memory (``resource.getrusage`` of a child
   process) of fitting on the shipped table, without cross-validation.
@@ -87,12 +89,16 @@ def _bulk_query(predictor, repeats: int) -> dict:
     quiet.setLevel(_logging.ERROR)  # extrapolation warnings for the odd resolutions are not the point here
     try:
         api_us, api_best = _timings_us(lambda: predictor.predict_feature_rows(items), repeats)
+        configs = [{"resolution_px": res, "width": w, "batch_size": b} for _, res, w, b, _ in items]
+        price_us, price_best = _timings_us(lambda: predictor.price_chains(chains, configs), repeats)
         table_us, table_best = _timings_us(lambda: predictor.predict_table(chains), repeats)
         # the part of the call that only stacks the cached per-block feature dicts into one array (the rest is the
         # predictor: boosters, prefix sums, bounds, extrapolation checks, the records)
         stack_us, _ = _timings_us(lambda: Chains.from_row_lists([r for *_, r in items]), repeats)
         out["by_threads"]["1"] = {
             "api_us_per_candidate": round(api_us / n, 2), "api_min_us_per_candidate": round(api_best / n, 2),
+            "price_chains_us_per_candidate": round(price_us / n, 2),
+            "price_chains_min_us_per_candidate": round(price_best / n, 2),
             "stack_features_us_per_candidate": round(stack_us / n, 2),
             "boosters_us_per_candidate": round(table_us / n, 2),
             "boosters_min_us_per_candidate": round(table_best / n, 2)}
@@ -160,6 +166,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/query_speed.json"))
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--no-fit", action="store_true", help="skip the fit timing")
+    ap.add_argument("--note", default="", help="what to say about this run beside its table (rendered)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -249,6 +256,7 @@ def main(argv=None) -> int:
         "fit": fit,
         "thread_env": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
         "note": "median (and minimum) over repeats, 1 thread, nothing else running",
+        "run_note": args.note,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")

@@ -88,8 +88,13 @@ def section_speed(r):
              f"| head latency query | {r['head_latency_query_us']:.1f} µs |"]
     bulk = r.get("bulk_query") or {}
     for threads, b in (bulk.get("by_threads") or {}).items():
-        lines.append(f"| bulk: {bulk['candidates']:,} candidates ({bulk['configs']} shipped network × resolution "
-                     f"configurations) in one call, XGBoost on {threads} thread{'s' if threads != '1' else ''} | "
+        if "price_chains_us_per_candidate" in b:
+            lines.append(f"| bulk, arrays: {bulk['candidates']:,} candidates priced in one `price_chains` call "
+                         f"(prefix latencies, upper bounds, extrapolation checks), features already stacked | "
+                         f"**{b['price_chains_us_per_candidate']:.2f} µs** per candidate |")
+        lines.append(f"| bulk, records: {bulk['candidates']:,} candidates ({bulk['configs']} shipped network × "
+                     f"resolution configurations) in one `predict_feature_rows` call, one record a network, "
+                     f"XGBoost on {threads} thread{'s' if threads != '1' else ''} | "
                      f"**{b['api_us_per_candidate']:.1f} µs** per candidate ({b['boosters_us_per_candidate']:.1f} µs "
                      f"of it in the {bulk['trees']:,} trees"
                      + (f", {b['stack_features_us_per_candidate']:.1f} µs stacking the cached feature rows into one array"
@@ -107,6 +112,8 @@ def section_speed(r):
         lines.append(f"| measuring one TRN instead ({e['trn']}: child process, 10 warm-up + 30 timed runs) | "
                      f"{e['measure_one_trn_seconds']} s = {e['ratio_measure_over_query']:,}x one predicted query "
                      f"({e['ratio_in_process_over_query']:,}x without the process start) |")
+    if r.get("run_note"):
+        lines.append("\n" + r["run_note"])
     return lines
 
 

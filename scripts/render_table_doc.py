@@ -74,7 +74,12 @@ quantile over a window shared by many configurations sees the same fast state fo
 them.  Interference only adds time.  The medians (`*_median_ms`) and the prefix's 90th
 percentile stay in the table for safety margins.  A fixed yardstick workload is timed in
 every round too (`yardstick_ms`): dividing by it puts windows measured at different
-times on one scale (the fast state itself drifts by a few % over an hour).
+times on one scale (the fast state itself drifts by a few % over an hour).  A host can also run slow for a
+whole day: on 2026-12-05 (stepping-1 Xeon) every window from 10:39 to 12:23 UTC read its yardstick at 17.5-20.3 ms
+against 13.4-15.3 ms the night before, and an ONNX Runtime pass then measured prefixes ~1.2x the night's; two
+passes inside that day still agreed on 94.1% / 99.7% of prefixes within ±5% / ±10% (data/calibration/README.md,
+"-settled.csv").  A window's minimum is the fast state of the day it ran: compare `yardstick_ms` before
+trusting a table's absolute level.
 `benchmarks/bench_repeatability.py` measures how well two passes agree, old method beside
 new (README).
 

@@ -5,15 +5,15 @@ the learned ``name_`` attributes and the stage helpers the estimator defines."""
 from __future__ import annotations
 
 import logging
+import operator
 
 from ..errors import NetcutError
 from ..graph.features import FEATURE_COLUMNS
 from .chains import FEATURE_INDEX, Chains, as_chains, to_chains
 from .prefix_features import bucket_of, prefix_features
 from .protocol import runtime_of
-from .ranges import (WIDEN_EXPONENT, extrapolation_distance_of, extrapolation_reasons, extrapolation_reasons_many,
-                     widen_upper)
-from .reports import NetworkPrediction
+from .ranges import WIDEN_EXPONENT, extrapolation_distance_many, extrapolation_reasons, extrapolation_reasons_many
+from .reports import ChainPrices, NetworkPrediction
 from .roofline import roofline_ms
 
 __all__ = ["PredictionMixin", "SUBNORMAL_COLUMNS"]
@@ -23,6 +23,14 @@ __all__ = ["PredictionMixin", "SUBNORMAL_COLUMNS"]
 SUBNORMAL_COLUMNS: tuple[str, ...] = ("subnormal_values", "flops_subnormal")
 
 logger = logging.getLogger(__name__)
+
+
+def _block_names(rows) -> tuple[str, ...]:
+    """The blocks' names (``block{i}`` for rows that carry none)."""
+    try:
+        return tuple(map(str, map(operator.itemgetter("block_name"), rows)))  # C calls only: thousands of rows
+    except KeyError:
+        return tuple(str(b.get("block_name", f"block{i}")) for i, b in enumerate(rows))
 
 
 class PredictionMixin:
@@ -140,42 +148,76 @@ class PredictionMixin:
 
         self.check_fitted()
         items = [(str(n), int(res), float(w), b, list(r)) for n, res, w, b, r in items]
-        subnormal_blocks = [tuple(str(b.get("block_name", f"block{i}")) for i, b in enumerate(r)
-                                  if b.get("subnormal_values", 0)) for *_, r in items]
-        if flush_subnormals:
-            items = [(n, res, w, b, [{**row, **{c: 0 for c in SUBNORMAL_COLUMNS}} for row in r])
-                     for n, res, w, b, r in items]
         if not items:
             return []
         for n, *_, r in items:
             if not r:
                 raise NetcutError(f"network {n!r} has no blocks to predict")
         ch = Chains.from_row_lists([r for *_, r in items])
-        s1, prefix, upper = self.predict_table(ch)
-        whys = self._extrapolations(ch.X, [len(r) for *_, r in items],
-                                    [self._config_of(r, res, w, b) for _, res, w, b, r in items])
-        out, at = [], 0
-        for (name, resolution, width, batch, r), why, subnormal in zip(items, whys, subnormal_blocks):
-            k = slice(at, at + len(r))
-            at += len(r)
-            up = upper[k]
+        prices = self.price_chains(ch, [self._config_of(r, res, w, b) for _, res, w, b, r in items],
+                                   flush_subnormals=flush_subnormals)
+        # the blocks that compute with subnormal floats, named only for the chains that have any
+        makes = ch.col("subnormal_values") != 0
+        has = np.logical_or.reduceat(makes, prices.chain_starts) if makes.size else np.zeros(0, dtype=bool)
+        block_ms, prefix_ms, upper_ms = (a.tolist() for a in (prices.block_latency_ms, prices.prefix_latency_ms,
+                                                               prices.prefix_upper_ms))  # one C call per array
+        out = []
+        for i, ((name, resolution, width, batch, r), why) in enumerate(zip(items, prices.extrapolation)):
+            k = prices.rows_of(i)
+            names = _block_names(r)
+            subnormal = tuple(names[j] for j in np.flatnonzero(makes[k])) if has[i] else ()
             if why:
-                # Outside the ranges the trees price a block like the edge of what they saw: the upper bound
-                # widens with the distance beyond it (rule and its measurement: latmodel.predict.ranges.widen_upper).
-                distance = extrapolation_distance_of(self.ranges_, ch.X[k], FEATURE_COLUMNS,
-                                                     self._config_of(r, resolution, width, batch))
-                up = widen_upper(up, distance)
                 logger.warning("%s at %s px: extrapolated (%s); the latency may be far off (upper bound widened "
                                "%.2fx): profile such networks and refit", name, resolution, "; ".join(why),
-                               float(distance.max()) ** WIDEN_EXPONENT)
-            out.append(NetworkPrediction(  # tolist(): Python floats, one C call per array
-                model=name, resolution_px=resolution, width=width,
-                block_names=tuple(str(b.get("block_name", f"block{i}")) for i, b in enumerate(r)),
-                block_latency_ms=tuple(s1[k].tolist()), prefix_latency_ms=tuple(prefix[k].tolist()),
-                prefix_upper_ms=tuple(np.asarray(up, dtype=float).tolist()), total_latency_ms=float(prefix[k][-1]),
-                extrapolation=tuple(why), subnormal_blocks=subnormal,
+                               prices.widened_by[i])
+            out.append(NetworkPrediction(
+                model=name, resolution_px=resolution, width=width, block_names=names,
+                block_latency_ms=tuple(block_ms[k]), prefix_latency_ms=tuple(prefix_ms[k]),
+                prefix_upper_ms=tuple(upper_ms[k]), total_latency_ms=prefix_ms[k.stop - 1],
+                extrapolation=why, subnormal_blocks=subnormal,
                 subnormals_flushed=bool(flush_subnormals and subnormal)))
         return out
+
+    def price_chains(self, chains, configs, *, flush_subnormals: bool = False) -> ChainPrices:
+        """Every block and prefix of many chains in one pass, as arrays (:class:`ChainPrices`): the bulk path
+        under :meth:`predict_feature_rows`, for callers that price thousands of candidates and need no
+        per-network records.  ``chains``: :class:`Chains` (e.g. :meth:`Chains.from_row_lists`, stacked once per
+        set of networks); ``configs``: one ``{"resolution_px", "width", "batch_size"}`` dict per chain, the
+        values checked against the training ranges (``batch_size`` None: the blocks' own).  One booster call
+        per stage; extrapolation reasons, distances and the widened upper bounds vectorised over all chains.
+        Warns nothing: the reasons are in the result (:meth:`predict_feature_rows` warns per network)."""
+        import numpy as np
+
+        self.check_fitted()
+        ch = to_chains(chains)
+        first = ch.chain_starts
+        if len(configs) != len(first):
+            raise NetcutError(f"price_chains got {len(first)} chain(s) but {len(configs)} configuration(s); "
+                              "give one configuration per chain, in order")
+        configs = [{**c, "batch_size": c.get("batch_size") if c.get("batch_size") is not None
+                    else float(ch.X[s, FEATURE_INDEX["batch_size"]])} for c, s in zip(configs, first)]
+        if flush_subnormals:
+            X = ch.X.copy()
+            X[:, [FEATURE_INDEX[c] for c in SUBNORMAL_COLUMNS]] = 0.0
+            ch = Chains(X=X, starts=ch.starts, block_index=ch.block_index)
+        s1, prefix, upper = self.predict_table(ch)
+        lengths = np.diff(np.append(first, len(ch)))
+        whys = [tuple(w) for w in self._extrapolations(ch.X, lengths, configs)]
+        widened = np.ones(len(first))
+        if any(whys):
+            # Outside the ranges the trees price a block like the edge of what they saw: the upper bound
+            # widens with the distance beyond it (rule and its measurement: latmodel.predict.ranges.widen_upper).
+            outside = np.array([bool(w) for w in whys])
+            rows = np.repeat(outside, lengths)  # the distance of those chains' blocks only
+            sub_lengths = lengths[outside]
+            sub_starts = np.repeat(np.concatenate([[0], np.cumsum(sub_lengths)[:-1]]), sub_lengths)
+            factor = np.ones(len(ch))
+            factor[rows] = extrapolation_distance_many(self.ranges_, ch.X[rows], FEATURE_COLUMNS, sub_starts,
+                                                       [c for c, o in zip(configs, outside) if o]) ** WIDEN_EXPONENT
+            upper = upper * factor
+            widened = factor[first + lengths - 1]
+        return ChainPrices(block_latency_ms=s1, prefix_latency_ms=prefix, prefix_upper_ms=upper, chain_starts=first,
+                           extrapolation=tuple(whys), widened_by=tuple(float(v) for v in widened))
 
     def extrapolation_in(self, block_feature_rows, *, resolution=None, width=None, batch_size=None) -> list[str]:
         """Why a network with these block features, at this configuration, is outside the training data

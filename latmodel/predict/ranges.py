@@ -20,7 +20,7 @@ from typing import Iterable, Mapping
 
 __all__ = ["FEATURE_TOLERANCE", "CONFIG_RANGES", "SIZE_FEATURES", "WIDEN_EXPONENT", "fitted_ranges", "merge_ranges",
            "extrapolation_reasons", "extrapolation_reasons_many", "extrapolation_distance",
-           "extrapolation_distance_of", "widen_upper"]
+           "extrapolation_distance_of", "extrapolation_distance_many", "widen_upper"]
 
 #: A feature beyond the training range by more than this factor is an extrapolation.
 FEATURE_TOLERANCE = 1.10
@@ -108,7 +108,9 @@ def _outside_below(values, lo, hi):
 
 
 def _feature_reasons(checked, worst, max_features: int) -> list[str]:
-    out = [(float(w), col, lo, hi) for (col, lo, hi), w in zip(checked, worst) if w > 1.0]
+    import numpy as np
+
+    out = [(float(worst[j]), *checked[j]) for j in np.flatnonzero(np.asarray(worst) > 1.0)]
     out.sort(key=lambda t: -t[0])  # stable: ties keep the ranges' order
     reasons = [f"{col} up to {_fmt(w)}x beyond the {_fmt(lo)}..{_fmt(hi)} of its training blocks"
                if w < math.inf else f"{col} outside the {_fmt(lo)}..{_fmt(hi)} of its training blocks"
@@ -145,22 +147,38 @@ def extrapolation_reasons_many(ranges: Mapping | None, X, columns, starts, confi
         return [[] for _ in configs]
     checked = _checked_features(ranges)
     X = np.asarray(X, dtype=float)
-    index = {c: i for i, c in enumerate(columns)}
-    values = np.zeros((X.shape[0], len(checked)))
-    for j, (col, _, _) in enumerate(checked):
-        if col in index:
-            values[:, j] = X[:, index[col]]
+    config_reasons = _memo(lambda c: _config_reasons(ranges, c))  # a search asks few distinct configurations
     if not checked or not X.shape[0]:
-        return [_config_reasons(ranges, c) for c in configs]
+        return [list(config_reasons(c)) for c in configs]
+    index = {c: i for i, c in enumerate(columns)}
+    present = [(j, index[col]) for j, (col, _, _) in enumerate(checked) if col in index]
     lo = np.array([c[1] for c in checked])
     hi = np.array([c[2] for c in checked])
     # how far outside is monotone in the value on each side of the range: a chain's worst block per column is its
-    # largest value (above) or its smallest (below), so only those are compared, not every block
+    # largest value (above) or its smallest (below), so only those are compared, not every block; reduced over
+    # every column first, then the checked ones picked (a chain's row, not every block's)
     starts = np.asarray(starts, dtype=int)
-    worst = np.maximum(_outside_above(np.maximum.reduceat(values, starts, axis=0), lo, hi),
-                       _outside_below(np.minimum.reduceat(values, starts, axis=0), lo, hi))
-    return [_config_reasons(ranges, config) + _feature_reasons(checked, w, max_features)
-            for config, w in zip(configs, worst)]
+    largest, least = (np.zeros((len(starts), len(checked))) for _ in range(2))
+    if present:
+        to, frm = [j for j, _ in present], [i for _, i in present]
+        largest[:, to] = np.maximum.reduceat(X, starts, axis=0)[:, frm]
+        least[:, to] = np.minimum.reduceat(X, starts, axis=0)[:, frm]
+    worst = np.maximum(_outside_above(largest, lo, hi), _outside_below(least, lo, hi))
+    beyond = (worst > 1.0).any(axis=1)  # words only for the chains with a feature out of range
+    return [config_reasons(config) + (_feature_reasons(checked, w, max_features) if out else [])
+            for config, w, out in zip(configs, worst, beyond)]
+
+
+def _memo(fn):
+    """``fn`` of a configuration dict, computed once per distinct configuration (its items, in order)."""
+    seen: dict = {}
+
+    def call(config):
+        key = tuple(config.items())
+        if key not in seen:
+            seen[key] = fn(config)
+        return seen[key]
+    return call
 
 
 def _ratio_outside(value: float, lo: float, hi: float, tolerance: float = 1.0) -> float:
@@ -186,28 +204,48 @@ def extrapolation_distance(ranges: Mapping | None, rows: list[dict], config: Map
 
 def extrapolation_distance_of(ranges: Mapping | None, X, columns, config: Mapping[str, float]):
     """:func:`extrapolation_distance` of one chain whose blocks are the rows of ``X`` (``columns`` name its
-    columns; a size feature missing from them counts as 0), as an array: vectorised, as a search asks it of
-    thousands of blocks."""
+    columns; a size feature missing from them counts as 0), as an array."""
     import numpy as np
 
     X = np.asarray(X, dtype=float)
-    if not ranges:
-        return np.ones(X.shape[0])
+    return extrapolation_distance_many(ranges, X, columns, np.zeros(X.shape[0], dtype=int), [config])
+
+
+def _config_distance(ranges: Mapping, config: Mapping[str, float]) -> float:
+    """The largest ratio of a configuration value to the nearest end of its training range (1.0: inside)."""
     base = 1.0
     for col, value in config.items():
         span = (ranges.get("config") or {}).get(col)
         if span is not None and value is not None:
             base = max(base, _ratio_outside(float(value), *span))
+    return base
+
+
+def extrapolation_distance_many(ranges: Mapping | None, X, columns, row_starts, configs):
+    """:func:`extrapolation_distance` of many chains at once, one value per row of ``X`` (every chain's blocks
+    stacked; ``row_starts[i]``: the first row of row i's chain, as :attr:`latmodel.predict.chains.Chains.starts`;
+    ``configs``: one per chain, in order): vectorised, as a search asks it of thousands of blocks."""
+    import numpy as np
+
+    from .chains import segment_cummax
+
+    X = np.asarray(X, dtype=float)
+    row_starts = np.asarray(row_starts, dtype=int)
+    if not ranges or not X.shape[0]:
+        return np.ones(X.shape[0])
+    first = np.flatnonzero(row_starts == np.arange(len(row_starts)))
+    lengths = np.diff(np.append(first, len(row_starts)))
+    config_distance = _memo(lambda c: _config_distance(ranges, c))
+    worst = np.repeat([config_distance(c) for c in configs], lengths).astype(float)
     index = {c: i for i, c in enumerate(columns)}
     spans = [(col, lo, hi) for col, (lo, hi) in (ranges.get("features") or {}).items() if col in SIZE_FEATURES and hi > 0]
-    worst = np.full(X.shape[0], base)
-    if spans and X.shape[0]:
+    if spans:
         V = np.column_stack([X[:, index[c]] if c in index else np.zeros(X.shape[0]) for c, _, _ in spans])
         lo, hi = np.array([s[1] for s in spans], dtype=float), np.array([s[2] for s in spans], dtype=float)
         # a block without the feature (0) is not "below" here: it is sized by its other features
         ratio = np.maximum(_outside_above(V, lo, hi), _outside_below(np.where(V > 0, V, lo), lo, hi))
         worst = np.maximum(worst, ratio.max(axis=1))
-    return np.maximum.accumulate(worst) if worst.size else worst
+    return segment_cummax(worst, row_starts)
 
 
 def widen_upper(upper_ms, distance, exponent: float = WIDEN_EXPONENT):

@@ -6,11 +6,12 @@ Frozen dataclasses with ``to_dict`` / ``from_dict`` only; their text form is
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from ..records import Record
 from .metrics import ErrorMetrics
 
-__all__ = ["NetworkPrediction", "CrossValidation", "FitReport", "EvaluationReport"]
+__all__ = ["ChainPrices", "NetworkPrediction", "CrossValidation", "FitReport", "EvaluationReport"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +80,51 @@ class NetworkPrediction:
             subnormal_blocks=tuple(str(b) for b in d.get("subnormal_blocks", ())),
             subnormals_flushed=bool(d.get("subnormals_flushed", False)),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainPrices:
+    """Every block and prefix of many chains priced in one pass: the bulk form of :class:`NetworkPrediction`
+    (:meth:`latmodel.predict.prediction.PredictionMixin.price_chains`), numpy arrays with one row per block,
+    the chains' blocks stacked in order.
+
+    ``chain_starts[i]``: the row of chain i's first block; ``extrapolation[i]``: why chain i lies outside what
+    the predictor was fitted on (empty: inside); ``prefix_upper_ms`` is already widened for those chains
+    (:func:`latmodel.predict.ranges.widen_upper`), by ``widened_by[i]`` at their last prefix.
+    """
+
+    block_latency_ms: Any
+    prefix_latency_ms: Any
+    prefix_upper_ms: Any
+    chain_starts: Any
+    extrapolation: tuple[tuple[str, ...], ...]
+    widened_by: tuple[float, ...]
+
+    def __len__(self) -> int:
+        return len(self.chain_starts)
+
+    def rows_of(self, i: int) -> slice:
+        """The rows of chain ``i``."""
+        end = int(self.chain_starts[i + 1]) if i + 1 < len(self.chain_starts) else len(self.prefix_latency_ms)
+        return slice(int(self.chain_starts[i]), end)
+
+    def to_dict(self) -> dict:
+        return {"block_latency_ms": [float(v) for v in self.block_latency_ms],
+                "prefix_latency_ms": [float(v) for v in self.prefix_latency_ms],
+                "prefix_upper_ms": [float(v) for v in self.prefix_upper_ms],
+                "chain_starts": [int(v) for v in self.chain_starts],
+                "extrapolation": [list(w) for w in self.extrapolation], "widened_by": list(self.widened_by)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ChainPrices":
+        import numpy as np
+
+        return cls(block_latency_ms=np.asarray(d["block_latency_ms"], dtype=float),
+                   prefix_latency_ms=np.asarray(d["prefix_latency_ms"], dtype=float),
+                   prefix_upper_ms=np.asarray(d["prefix_upper_ms"], dtype=float),
+                   chain_starts=np.asarray(d["chain_starts"], dtype=int),
+                   extrapolation=tuple(tuple(str(r) for r in w) for w in d["extrapolation"]),
+                   widened_by=tuple(float(v) for v in d["widened_by"]))
 
 
 @dataclasses.dataclass(frozen=True)
