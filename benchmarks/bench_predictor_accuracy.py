@@ -13,7 +13,8 @@ Estimators side by side, all on the same held-out rows:
 * summed in-context (measured) -- ``incontext_ms`` summed (oracle-ish: the
   network must have been measured already).
 
-Metrics at whole-network level (vs ``network_ms``) and prefix level (vs
+Metrics at whole-network level (vs ``network_ms``; for exported-graph runtimes the last ``prefix_ms``,
+:func:`latmodel.predict.evaluation.deployed_network_ms`) and prefix level (vs
 ``prefix_ms``): share within +-10 % and +-5 %, MAPE, RMSPE; plus deadline
 classification: for each network, 25 deadlines spread log-uniformly over its
 measured prefix range, and for every (prefix, deadline) pair whether it is

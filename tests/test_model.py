@@ -585,3 +585,18 @@ def test_evaluate_warns_when_the_table_is_another_device(fitted, table, saved, t
     with caplog.at_level("WARNING", logger="latmodel.predict.evaluation"):
         evaluate_tables(saved, [same])
     assert "measured with" not in caplog.text
+
+
+def test_whole_network_truth_is_the_last_prefix_for_exported_graph_runtimes(table):
+    from latmodel.predict.evaluation import deployed_network_ms, levels_for
+
+    df = sort_blocks(table).copy()
+    df["flagged"] = 0
+    last = (df["block_index"] == df["n_blocks"] - 1).to_numpy()
+    df["network_ms"] = df["prefix_ms"] * 1.25  # one session per block: slower than the one graph
+    predicted = df["prefix_ms"].to_numpy(float)
+    assert levels_for(df.assign(runtime="torch"), predicted)["network"].within_10_pct == 0.0
+    ort = df.assign(runtime="onnxruntime")
+    assert deployed_network_ms(ort)[last].tolist() == df["prefix_ms"].to_numpy(float)[last].tolist()
+    assert levels_for(ort, predicted)["network"].within_10_pct == 100.0
+    assert levels_for(ort, predicted)["network"].n == last.sum()

@@ -88,7 +88,10 @@ _TIMING_DOCS = {
     "prefix_median_ms": "median over the rounds of the prefix latency (diagnostic)",
     "prefix_p90_ms": "90th percentile over the rounds of the prefix latency (a tail for safety margins)",
     "prefix_cv": "coefficient of variation of the prefix latency over the rounds",
-    "network_ms": "reference latency of the whole chain (all feature blocks) measured in the same rounds",
+    "network_ms": ("reference latency of the whole chain (all feature blocks, run one after another) measured in the "
+                   "same rounds; for runtimes that run exported graphs this chains one session per block (ONNX "
+                   "Runtime: a median 1.2x the one graph), so the deployed whole network is the last prefix_ms "
+                   "(latmodel.predict.evaluation.deployed_network_ms)"),
     "network_median_ms": "median over the rounds of the whole-chain latency (diagnostic)",
     "network_cv": "coefficient of variation of the whole-chain latency over the rounds",
     "rounds": "number of interleaved measurement rounds (each round times every quantity of the configuration once)",

@@ -11,7 +11,7 @@ __all__ = ["network_prediction_text", "predictions_summary_text", "subnormal_not
 _LEVEL_HEADINGS: dict[str, str] = {
     "block": "block level (vs incontext_ms)",
     "prefix": "prefix level (vs prefix_ms)",
-    "network": "whole networks (vs network_ms)",
+    "network": "whole networks (vs network_ms; the last prefix_ms for exported-graph runtimes)",
 }
 
 
