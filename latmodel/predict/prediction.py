@@ -12,7 +12,7 @@ from ..graph.features import FEATURE_COLUMNS
 from .chains import FEATURE_INDEX, Chains, as_chains, to_chains
 from .prefix_features import bucket_of, prefix_features
 from .protocol import runtime_of
-from .ranges import WIDEN_EXPONENT, extrapolation_distance_many, extrapolation_reasons, extrapolation_reasons_many
+from .ranges import extrapolation_distance_many, extrapolation_reasons, extrapolation_reasons_many, widen_upper
 from .reports import ChainPrices, NetworkPrediction
 from .roofline import roofline_ms
 
@@ -154,11 +154,11 @@ class PredictionMixin:
             if not r:
                 raise NetcutError(f"network {n!r} has no blocks to predict")
         ch = Chains.from_row_lists([r for *_, r in items])
-        prices = self.price_chains(ch, [self._config_of(r, res, w, b) for _, res, w, b, r in items],
-                                   flush_subnormals=flush_subnormals)
+        configs = [{"resolution_px": res, "width": w, "batch_size": b} for _, res, w, b, _ in items]
+        prices = self.price_chains(ch, configs, flush_subnormals=flush_subnormals)
         # the blocks that compute with subnormal floats, named only for the chains that have any
         makes = ch.col("subnormal_values") != 0
-        has = np.logical_or.reduceat(makes, prices.chain_starts) if makes.size else np.zeros(0, dtype=bool)
+        has = np.logical_or.reduceat(makes, prices.chain_starts)
         block_ms, prefix_ms, upper_ms = (a.tolist() for a in (prices.block_latency_ms, prices.prefix_latency_ms,
                                                                prices.prefix_upper_ms))  # one C call per array
         out = []
@@ -211,11 +211,11 @@ class PredictionMixin:
             rows = np.repeat(outside, lengths)  # the distance of those chains' blocks only
             sub_lengths = lengths[outside]
             sub_starts = np.repeat(np.concatenate([[0], np.cumsum(sub_lengths)[:-1]]), sub_lengths)
-            factor = np.ones(len(ch))
-            factor[rows] = extrapolation_distance_many(self.ranges_, ch.X[rows], FEATURE_COLUMNS, sub_starts,
-                                                       [c for c, o in zip(configs, outside) if o]) ** WIDEN_EXPONENT
-            upper = upper * factor
-            widened = factor[first + lengths - 1]
+            distance = np.ones(len(ch))  # 1: inside, which widen_upper leaves as it is
+            distance[rows] = extrapolation_distance_many(self.ranges_, ch.X[rows], FEATURE_COLUMNS, sub_starts,
+                                                         [c for c, o in zip(configs, outside) if o])
+            upper = widen_upper(upper, distance)
+            widened = widen_upper(np.ones(len(first)), distance[first + lengths - 1])
         return ChainPrices(block_latency_ms=s1, prefix_latency_ms=prefix, prefix_upper_ms=upper, chain_starts=first,
                            extrapolation=tuple(whys), widened_by=tuple(float(v) for v in widened))
 
