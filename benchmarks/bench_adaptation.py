@@ -2,6 +2,7 @@
 
     python benchmarks/bench_adaptation.py [--base data/predictors/cpu-1thread]
         [--target cpu-2threads=data/calibration/cpu-2threads.csv ...] [--repeat NAME=SECOND_PASS.csv ...]
+        [--base-of NAME=PREDICTOR ...]
         [--out benchmarks/results/adaptation.json]
 
 A measurement is one configuration (a network at a resolution and width: one
@@ -108,6 +109,8 @@ def main(argv=None) -> int:
                     help="NAME=TABLE.csv of a new device (repeatable; default cpu-2threads)")
     ap.add_argument("--repeat", type=_named, action="append", default=[],
                     help="NAME=TABLE.csv: a second pass of target NAME, for its repeatability")
+    ap.add_argument("--base-of", type=_named, action="append", default=[],
+                    help="NAME=PREDICTOR: adapt target NAME from this predictor instead of --base (e.g. another CPU's)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/adaptation.json"))
     ap.add_argument("--plot", default=str(ROOT / "benchmarks/results/adaptation.png"))
     ap.add_argument("--draws", type=int, default=5, help="random draws of the n configurations per size")
@@ -116,15 +119,15 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     targets = args.target or [("cpu-2threads", str(ROOT / "data/calibration/cpu-2threads.csv"))]
     repeats = dict(args.repeat)
-
-    base = load_predictor(args.base)
+    base_paths = {name: dict(args.base_of).get(name, args.base) for name, _ in targets}
+    bases = {path: load_predictor(path) for path in dict.fromkeys(base_paths.values())}
 
     def score(model, test):
         """(``test`` at the model's scale, its predicted prefix latencies), as ``latmodel evaluate`` scores."""
         scaled, _ = at_predictor_scale(model, sort_blocks(test))
         return scaled, model.predict_table(scaled)[1]
 
-    def run_split(table, train_ids, test_ids, methods):
+    def run_split(base, table, train_ids, test_ids, methods):
         train = table[table["config_id"].isin(train_ids)]
         test = table[table["config_id"].isin(test_ids)].reset_index(drop=True)
         scored = {}
@@ -164,6 +167,7 @@ def main(argv=None) -> int:
         table = LatencyModel.validate_table(read_table(tpath))
         configs = list(dict.fromkeys(table["config_id"]))
         n_all = len(configs)
+        base = bases[base_paths[tname]]
         logger.info("%s: %d configurations, %d rows; base fitted on %s", tname, n_all, len(table), base.device_)
         sizes = [n for n in SIZES if n < n_all] + ["all"]
         results = {}
@@ -184,13 +188,13 @@ def main(argv=None) -> int:
             pooled: dict[str, list] = {}
             tests: dict[str, list] = {}
             for train_ids, test_ids in splits:
-                for name, (t, p) in run_split(table, train_ids, test_ids, all_methods).items():
+                for name, (t, p) in run_split(base, table, train_ids, test_ids, all_methods).items():
                     tests.setdefault(name, []).append(t)
                     pooled.setdefault(name, []).append(p)
             res = pooled_levels(tests, pooled)
             if n != "all":
                 chosen = choose_configs(table, n)
-                t, p = run_split(table, chosen, [c for c in configs if c not in chosen], [BUDGET_METHOD])[BUDGET_METHOD]
+                t, p = run_split(base, table, chosen, [c for c in configs if c not in chosen], [BUDGET_METHOD])[BUDGET_METHOD]
                 res.update(pooled_levels({BUDGET_METHOD: [t]}, {BUDGET_METHOD: [p]}))
                 res[BUDGET_METHOD]["chosen"] = chosen
             results[str(n)] = {"n_configs": n_all - len(splits[0][1]) if n == "all" else n, "splits": len(splits),
@@ -199,12 +203,14 @@ def main(argv=None) -> int:
         rep = None
         if tname in repeats:
             rep = repeatability(table, LatencyModel.validate_table(read_table(repeats[tname])))
-        out_targets[tname] = {"table": tpath, "n_configs_available": n_all,
+        out_targets[tname] = {"table": tpath, "base": repo_relative(base_paths[tname]), "base_device": base.device_,
+                              "n_configs_available": n_all,
                               "sizes_skipped": [n for n in SIZES if n >= n_all], "results": results,
                               "repeatability": rep or "not measured (needs a second pass: --repeat NAME=TABLE)"}
 
     first = out_targets[targets[0][0]]
-    out = {**result_header("adaptation", argv), "base": repo_relative(args.base), "base_device": base.device_,
+    default_base = bases.get(args.base) or load_predictor(args.base)
+    out = {**result_header("adaptation", argv), "base": repo_relative(args.base), "base_device": default_base.device_,
            "draws": args.draws,
            "measurement": "one configuration = one network at one resolution and width (all its prefixes)",
            "targets": out_targets,

@@ -15,7 +15,8 @@
   thousand candidates) priced in one :meth:`LatencyModel.price_chains` call (arrays: every prefix's latency and
   upper bound, extrapolation checks; one booster call per stage), beside :meth:`LatencyModel.predict_feature_rows`
   (the same plus one record per network, the API the trimmer uses) and the boosters alone
-  (:meth:`LatencyModel.predict_table`), 1 thread, as everything here; the feature pass (reading the shipped
+  (:meth:`LatencyModel.predict_table`), the boosters on 1 and on 2 threads side by side (XGBoost's own ``nthread``,
+  which ``OMP_NUM_THREADS`` does not cap; a loaded predictor uses its manifest's ``n_jobs``); the feature pass (reading the shipped
   features, stacking them into one array) is reported apart;
 * **head query**: :meth:`LatencyModel.head_latency_ms`;
 * **fit**: wall time and peak resident memory (``resource.getrusage`` of a child
@@ -50,6 +51,8 @@ ZOO_AT = [("mobilenet_v2", 224), ("resnet18", 224), ("resnet50", 224), ("efficie
           ("mnasnet1_0", 224), ("shufflenet_v2_x1_0", 224), ("regnet_y_400mf", 224), ("densenet121", 224),
           ("googlenet", 224), ("squeezenet1_1", 224), ("mobilenet_v3_large", 224)]
 COLD = [("random:1001", 160), ("mobilenet_v3_small", 192)]
+#: Booster threads the bulk query is timed with, side by side (this machine has 2 cores).
+BULK_THREADS = (1, 2)
 
 
 def _timings_us(fn, repeats: int) -> tuple[float, float]:
@@ -87,23 +90,32 @@ def _bulk_query(predictor, repeats: int) -> dict:
     quiet = _logging.getLogger("latmodel.predict.model")
     level = quiet.level
     quiet.setLevel(_logging.ERROR)  # extrapolation warnings for the odd resolutions are not the point here
+    configs = [{"resolution_px": res, "width": w, "batch_size": b} for _, res, w, b, _ in items]
+    # the part of the call that only stacks the cached per-block feature dicts into one array (the rest is the
+    # predictor: boosters, prefix sums, bounds, extrapolation checks, the records)
+    stack_us, _ = _timings_us(lambda: Chains.from_row_lists([r for *_, r in items]), repeats)
+    loaded_threads = int(predictor.n_jobs)  # what load_predictor gave the boosters (the manifest's n_jobs)
     try:
-        api_us, api_best = _timings_us(lambda: predictor.predict_feature_rows(items), repeats)
-        configs = [{"resolution_px": res, "width": w, "batch_size": b} for _, res, w, b, _ in items]
-        price_us, price_best = _timings_us(lambda: predictor.price_chains(chains, configs), repeats)
-        table_us, table_best = _timings_us(lambda: predictor.predict_table(chains), repeats)
-        # the part of the call that only stacks the cached per-block feature dicts into one array (the rest is the
-        # predictor: boosters, prefix sums, bounds, extrapolation checks, the records)
-        stack_us, _ = _timings_us(lambda: Chains.from_row_lists([r for *_, r in items]), repeats)
-        out["by_threads"]["1"] = {
-            "api_us_per_candidate": round(api_us / n, 2), "api_min_us_per_candidate": round(api_best / n, 2),
-            "price_chains_us_per_candidate": round(price_us / n, 2),
-            "price_chains_min_us_per_candidate": round(price_best / n, 2),
-            "stack_features_us_per_candidate": round(stack_us / n, 2),
-            "boosters_us_per_candidate": round(table_us / n, 2),
-            "boosters_min_us_per_candidate": round(table_best / n, 2)}
+        for threads in BULK_THREADS:
+            # The boosters' own thread count (XGBoost's nthread) sets how many cores a call uses; OMP_NUM_THREADS
+            # does not cap it.  Set explicitly so that each row is labelled by what it ran on.
+            for b in boosters:
+                b.set_param({"nthread": threads})
+            api_us, api_best = _timings_us(lambda: predictor.predict_feature_rows(items), repeats)
+            price_us, price_best = _timings_us(lambda: predictor.price_chains(chains, configs), repeats)
+            table_us, table_best = _timings_us(lambda: predictor.predict_table(chains), repeats)
+            out["by_threads"][str(threads)] = {
+                "api_us_per_candidate": round(api_us / n, 2), "api_min_us_per_candidate": round(api_best / n, 2),
+                "price_chains_us_per_candidate": round(price_us / n, 2),
+                "price_chains_min_us_per_candidate": round(price_best / n, 2),
+                "stack_features_us_per_candidate": round(stack_us / n, 2),
+                "boosters_us_per_candidate": round(table_us / n, 2),
+                "boosters_min_us_per_candidate": round(table_best / n, 2)}
     finally:
+        for b in boosters:
+            b.set_param({"nthread": loaded_threads})
         quiet.setLevel(level)
+    out["loaded_threads"] = loaded_threads
     return out
 
 
@@ -255,7 +267,7 @@ def main(argv=None) -> int:
         "cold_network": cold,
         "fit": fit,
         "thread_env": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
-        "note": "median (and minimum) over repeats, 1 thread, nothing else running",
+        "note": "median (and minimum) over repeats, 1 thread (bulk: the boosters on each of BULK_THREADS), nothing else running",
         "run_note": args.note,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

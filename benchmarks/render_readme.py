@@ -80,7 +80,7 @@ def section_accuracy(r):
 def section_speed(r):
     aq, fit = r["amortized_query"], r.get("fit") or {}
     lines = ["### Query speed\n", (_header(r) if r.get("date") else "*`python benchmarks/bench_query_speed.py`*\n")
-             + "Medians over repeats, 1 thread, nothing else running.\n",
+             + "Medians over repeats, 1 thread unless a row says otherwise, nothing else running.\n",
              "| quantity | value |", "|---|---|",
              f"| amortized TRN latency query (one network predicted, every cut from prefix sums) | "
              f"{aq['all_networks_us_per_candidate']:.1f} µs per candidate ({aq['candidates']} candidates) |",
@@ -90,7 +90,8 @@ def section_speed(r):
     for threads, b in (bulk.get("by_threads") or {}).items():
         if "price_chains_us_per_candidate" in b:
             lines.append(f"| bulk, arrays: {bulk['candidates']:,} candidates priced in one `price_chains` call "
-                         f"(prefix latencies, upper bounds, extrapolation checks), features already stacked | "
+                         f"(prefix latencies, upper bounds, extrapolation checks), features already stacked, "
+                         f"XGBoost on {threads} thread{'s' if threads != '1' else ''} | "
                          f"**{b['price_chains_us_per_candidate']:.2f} µs** per candidate |")
         lines.append(f"| bulk, records: {bulk['candidates']:,} candidates ({bulk['configs']} shipped network × "
                      f"resolution configurations) in one `predict_feature_rows` call, one record a network, "
@@ -262,7 +263,9 @@ def _adaptation_target(name, t) -> list[str]:
     if isinstance(rep, dict) and rep.get("rows_scaled") and isinstance(rep.get("as_measured"), dict):
         rep_text += (f" at one yardstick speed, the scale the predictions are scored at; "
                      f"{rep['as_measured']['prefix_within_10_pct']:.1f}% as measured")
-    lines = [f"**{name}** (`{Path(t['table']).name}`, {t['n_configs_available']} configurations; its own "
+    base = (f"; adapted from `{Path(t['base']).name}` (device {(t.get('base_device') or {}).get('device_id', '?')})"
+            if t.get("base") else "")
+    lines = [f"**{name}** (`{Path(t['table']).name}`, {t['n_configs_available']} configurations{base}; its own "
              f"repeatability: {rep_text})\n",
              "| new-device configs | " + " | ".join(f"{e}: prefixes ±10% / MAPE" for e in ests) + " |",
              "|---|" + "---|" * len(ests)]
@@ -285,8 +288,8 @@ def _adaptation_target(name, t) -> list[str]:
 def section_adaptation(r):
     dev = r.get("base_device") or {}
     targets = ", ".join(r.get("targets") or ["target"])
-    lines = [f"### Adapting to a new device from few measurements: {targets} from `{Path(r['base']).name}`\n",
-             f"*base: `{Path(r['base']).name}` ({dev.get('runtime', 'torch')}, {dev.get('threads', 1)} thread(s), "
+    lines = [f"### Adapting to a new device from few measurements: {targets}\n",
+             f"*base unless a target names its own: `{Path(r['base']).name}` ({dev.get('runtime', 'torch')}, {dev.get('threads', 1)} thread(s), "
              f"device {dev.get('device_id', '?')}); {r['draws']} random draws per size, scored on the configurations "
              f"not used; `{r.get('command') or 'python benchmarks/bench_adaptation.py'}`*\n"]
     for name, t in (r.get("targets") or {"target": r}).items():

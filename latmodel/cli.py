@@ -359,8 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", default=DEFAULT_RUNTIME, metavar="|".join(RUNTIMES),
                    help="what runs the networks (default torch)")
     p.add_argument("--threads", type=positive_int, default=1, help="threads while measuring (default 1)")
-    p.add_argument("--base", help="predictor folder to adapt (default: the shipped one whose predictions of the "
-                                  "measurements fit best)")
+    p.add_argument("--base", help="predictor folder to adapt (default: the shipped one, legacy ones aside, whose "
+                                  "predictions of the measurements fit best)")
     p.add_argument("--adapt", choices=list(ADAPT_STRATEGIES), default=None,
                    help="how the base is adapted (default: the base's adapt_strategy)")
     p.add_argument("--pin-cpu", type=int, default=None, help="pin the measuring process to this CPU core")

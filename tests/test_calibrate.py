@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from latmodel.predict.artifact import MANIFEST_NAME
+from latmodel.predict.budget import DEFAULT_FEATURES_TABLE
 from latmodel.predict.calibrate import (MAX_REFERENCE_NETWORK_MS, calibrate, calibration_table_path, plan_calibration,
                                 score_bases)
 from latmodel.cli import main
@@ -18,7 +19,7 @@ from latmodel.measure.table import read_table
 
 from .test_model import FAST
 
-REFERENCE = "data/calibration/cpu-1thread.csv"
+REFERENCE = DEFAULT_FEATURES_TABLE  # the table calibration plans from: every configuration it may choose
 TIMES = ("incontext_ms", "alone_ms", "prefix_ms", "network_ms")
 
 
@@ -94,6 +95,20 @@ def test_the_base_whose_shape_fits_is_chosen_and_adapted(reference, bases, tmp_p
     _, prefix, _ = load_predictor(out).predict_table(table.sort_values(["config_id", "block_index"]))
     meas = table.sort_values(["config_id", "block_index"])["prefix_ms"].to_numpy()
     assert np.median(np.abs(prefix / meas - 1)) < 0.1
+
+
+def test_legacy_predictors_are_not_default_bases(reference, bases, tmp_path, monkeypatch):
+    """A shipped predictor without an ISA in its device record (legacy) fits best here, but is not adapted by
+    default: only predictors of the current method are candidate bases."""
+    import latmodel.predict.shipped as shipped
+
+    true, warped = bases
+    monkeypatch.setattr(shipped, "shipped_predictors", lambda root=None: [
+        (true, {"device_id": "legacy", "device_name": "AMD EPYC"}),
+        (warped, {"device_id": "new", "device_name": "AMD EPYC", "cpu_isa": "avx512"})])
+    measure, _ = _fake_device(reference)
+    result = calibrate(tmp_path / "here", budget=3, measure=measure, method="scale")
+    assert [s.path for s in result.scores] == [str(warped)] and result.base == str(warped)
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -31,8 +31,11 @@ logger = logging.getLogger(__name__)
 #: warm-up, ~6 s timed): 1,705 s for 154 at 1 thread, 193 s for 13 at 2 threads
 #: (data/calibration/README.md).
 SECONDS_PER_CONFIG = 13.0
-#: Table whose feature columns cover the default corpus.
-DEFAULT_FEATURES_TABLE = data_path("calibration", "cpu-1thread.csv")
+#: Table whose feature columns (and network times, which bound what calibration measures) cover the whole default
+#: corpus, transformer-style configurations included.  The legacy cpu-1thread.csv lacked those, so calibration
+#: never chose one and adapted a base that had never seen them either (AMD EPYC AVX-512, 2026-12-05: convnext /
+#: swin / vit held-out prefixes 0-6% within +-10%; data/calibration/README.md).
+DEFAULT_FEATURES_TABLE = data_path("calibration", "epyc-avx512-torch-1thread.csv")
 #: Ridge of the information matrix: keeps log det finite while fewer configurations than terms are chosen.
 _DESIGN_RIDGE = 1e-3
 

@@ -5,7 +5,8 @@
    budget then measures in about five minutes);
 2. measure them here with the window method (:func:`latmodel.measure.profiling.profile`), into
    :func:`calibration_table_path` beside the predictor folder: an interrupted run resumes there;
-3. choose the base among the shipped predictors *by measurement* (:func:`score_bases`): the one whose
+3. choose the base among the shipped predictors of the current method (not legacy ones) *by measurement*
+   (:func:`score_bases`): the one whose
    predictions of these measurements have the smallest spread of ``log(measured / predicted)``; a constant
    factor between two devices is the first thing any adaptation removes, what is left is shape;
 4. adapt it (:func:`latmodel.predict.evaluation.fit_tables` with ``base``, ``adapt_strategy`` ``method``) and write
@@ -187,7 +188,11 @@ def calibrate(out, *, budget: int = DEFAULT_BUDGET, runtime: str = "torch", thre
         load_predictor(base)  # ArtifactError (one line) for a folder of another schema or feature set
         bases = [Path(base)]
     elif bases is None:
-        bases = [folder for folder, _ in shipped_predictors()]
+        # Legacy predictors (device record without an ISA: the old per-configuration method, no transformer-style
+        # configurations) are bases only when named with --base: on the AMD EPYC AVX-512 (2026-12-05) the legacy
+        # one of that very CPU fitted 20 calibration measurements best and then put 0-6% of held-out convnext /
+        # swin / vit prefixes within +-10%, the full-corpus Xeon one 59-85% (data/calibration/README.md).
+        bases = [folder for folder, dev in shipped_predictors() if dev.get("cpu_isa")]
     if not bases:
         raise NetcutError("no predictor to adapt: no shipped predictor was found; pass --base FOLDER")
     if measure is None:
