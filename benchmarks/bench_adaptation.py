@@ -119,7 +119,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     targets = args.target or [("cpu-2threads", str(ROOT / "data/calibration/cpu-2threads.csv"))]
     repeats = dict(args.repeat)
-    base_paths = {name: dict(args.base_of).get(name, args.base) for name, _ in targets}
+    base_of = dict(args.base_of)
+    base_paths = {name: base_of.get(name, args.base) for name, _ in targets}
     bases = {path: load_predictor(path) for path in dict.fromkeys(base_paths.values())}
 
     def score(model, test):

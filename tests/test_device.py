@@ -81,6 +81,14 @@ def test_legacy_record_keeps_its_id_and_is_marked():
     assert "legacy" in describe_device(legacy)
 
 
+def test_is_legacy_reads_partial_manifest_records():
+    from latmodel.measure.device import is_legacy
+
+    assert is_legacy({"device_name": "AMD EPYC"}) and is_legacy({"device_kind": "cpu", "cpu_isa": float("nan")})
+    assert not is_legacy({"device_kind": "cpu", "cpu_isa": "avx512"})
+    assert not is_legacy({"device_kind": "cuda", "device_name": "NVIDIA H100"})  # no CPU ISA, and not legacy
+
+
 def test_predictor_of_another_device_names_both_ids():
     from latmodel.predict.shipped import device_mismatch
 

@@ -14,7 +14,7 @@ from ..versions import installed_versions
 
 __all__ = ["DEVICE_KINDS", "ISA_LEVELS", "check_device_kind", "CpuIdentity", "cpu_identity", "cpu_flags",
            "DeviceRecord", "device_record", "make_config_id", "library_versions", "table_device_record",
-           "describe_device"]
+           "describe_device", "is_legacy"]
 
 #: Libraries whose versions a predictor records (besides netcut itself).
 _LIBRARIES = ("xgboost", "scikit-learn", "torch", "numpy", "pandas")
@@ -42,6 +42,12 @@ def check_device_kind(device: str) -> None:
         raise NetcutError(f"device must be {' or '.join(repr(d) for d in DEVICE_KINDS)}, got {device!r}")
 
 
+def is_legacy(device: dict) -> bool:
+    """Whether a device record (a :class:`DeviceRecord` as a dict, or a predictor manifest's ``device``, which may
+    omit fields) is legacy: a CPU without a recorded ISA (:attr:`DeviceRecord.legacy`)."""
+    return str(device.get("device_kind") or "cpu") == "cpu" and not _text(device.get("cpu_isa"))
+
+
 @dataclasses.dataclass(frozen=True)
 class DeviceRecord:
     """What was measured on: enough to tell two tables' devices apart."""
@@ -64,7 +70,7 @@ class DeviceRecord:
         """A record written before the CPU's vendor, family/model/stepping and ISA were part of it
         (schema 3 tables, predictors fitted before 2026-12-02): its id cannot tell two CPUs with one
         model name apart, so it never matches this machine automatically."""
-        return self.device_kind == "cpu" and not self.cpu_isa
+        return is_legacy(dataclasses.asdict(self))
 
     @property
     def device_id(self) -> str:

@@ -171,6 +171,7 @@ def calibrate(out, *, budget: int = DEFAULT_BUDGET, runtime: str = "torch", thre
     from .evaluation import fit_tables
     from .model import ADAPT_STRATEGIES
     from .predictor_io import load_predictor
+    from ..measure.device import is_legacy
     from ..measure.runtimes import require_runtime
     from .shipped import shipped_predictors
     from ..measure.table import read_table
@@ -192,7 +193,7 @@ def calibrate(out, *, budget: int = DEFAULT_BUDGET, runtime: str = "torch", thre
         # configurations) are bases only when named with --base: on the AMD EPYC AVX-512 (2026-12-05) the legacy
         # one of that very CPU fitted 20 calibration measurements best and then put 0-6% of held-out convnext /
         # swin / vit prefixes within +-10%, the full-corpus Xeon one 59-85% (data/calibration/README.md).
-        bases = [folder for folder, dev in shipped_predictors() if dev.get("cpu_isa")]
+        bases = [folder for folder, dev in shipped_predictors() if not is_legacy(dev)]
     if not bases:
         raise NetcutError("no predictor to adapt: no shipped predictor was found; pass --base FOLDER")
     if measure is None:
