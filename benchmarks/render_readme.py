@@ -350,8 +350,10 @@ def section_folded(r):
 def section_unseen(r):
     again = ", second pass" if "pass2" in r["truth"] else ""
     lines = [f"### Networks from outside the zoo and the corpus ({r.get('runtime', 'torch')}{again})\n",
-             f"*{r['date'][:10]}, {r['machine']}; {r['resolution_px']} px, truth `{r['truth']}`, scored at each "
-             f"predictor's yardstick speed; {r['note']}; `{r['command'].split(' --note')[0]}`*\n"]
+             f"*{r['date'][:10]}, {r['machine']}; {r['resolution_px']} px, truth `{r['truth']}`, "
+             + ("scored at each predictor's yardstick speed" if r.get("runtime", "torch") == "torch" else
+                "scored as measured (its rows have no yardstick scale)")
+             + f"; {r['note']}; `{r['command'].split(' --note')[0]}`*\n"]
     names = list(r["predictors"])
     lines += ["| network | " + " | ".join(f"{n}: error (prefixes ±10%)" for n in names) + " |",
               "|---|" + "---|" * len(names)]
@@ -590,12 +592,13 @@ SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", s
             ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
             ("predictor_accuracy", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
             ("folded-pass2", section_folded), ("folded-onnxruntime", section_folded), ("unseen", section_unseen),
-            ("unseen-pass2", section_unseen),
+            ("unseen-pass2", section_unseen), ("unseen-epyc", section_unseen), ("unseen-epyc-pass2", section_unseen),
+            ("unseen-epyc-onnxruntime", section_unseen), ("unseen-epyc-onnxruntime-pass2", section_unseen),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
             ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("adaptation_ort_step1", section_adaptation),
             ("adaptation_ort_step1_epyc_ort_base", section_adaptation),
-            ("adaptation_ort_step1_full", section_adaptation), ("exploration", section_exploration), ("probe", section_probe), ("pareto", section_pareto),
+            ("adaptation_ort_step1_full", section_adaptation), ("adaptation_epyc_ort", section_adaptation), ("exploration", section_exploration), ("probe", section_probe), ("pareto", section_pareto),
             ("tie_break", section_tie_break),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 

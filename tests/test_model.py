@@ -600,3 +600,44 @@ def test_whole_network_truth_is_the_last_prefix_for_exported_graph_runtimes(tabl
     assert deployed_network_ms(ort)[last].tolist() == df["prefix_ms"].to_numpy(float)[last].tolist()
     assert levels_for(ort, predicted)["network"].within_10_pct == 100.0
     assert levels_for(ort, predicted)["network"].n == last.sum()
+
+
+# ----------------------------------------------------------------------------- what stage 1 learns
+
+
+def test_stage1_target_auto_follows_the_runtime(table):
+    from latmodel.predict.targets import resolve_stage1_target, stage1_target_ms
+
+    df = LatencyModel.validate_table(table)
+    ort = df.assign(runtime="onnxruntime")
+    assert resolve_stage1_target("auto", df.assign(runtime="torch")) == "incontext"
+    assert resolve_stage1_target("auto", ort) == "prefix_increment"
+    assert resolve_stage1_target("auto", pd.concat([ort, df.assign(runtime="torch")])) == "incontext"  # mixed
+    assert resolve_stage1_target("auto", ort.assign(prefix_ms=np.nan)) == "incontext"  # no one-graph prefixes
+    assert resolve_stage1_target("incontext", ort) == "incontext"  # an explicit choice is kept
+    np.testing.assert_array_equal(stage1_target_ms("auto", df.assign(runtime="torch")), df["incontext_ms"].to_numpy())
+    # the synthetic prefix: block 0 alone costs 0.75 of its in-context time, block 1 adds 0.9 of its own, the rest all
+    inc = stage1_target_ms("auto", ort)
+    first = df[df["config_id"] == df["config_id"].iloc[0]]
+    ms = first["incontext_ms"].to_numpy()
+    np.testing.assert_allclose(inc[:3], [0.75 * ms[0], 0.9 * ms[1], ms[2]], rtol=1e-12)
+
+
+def test_stage1_target_learned_saved_and_loaded(table, tmp_path):
+    model = LatencyModel(**FAST).fit(table.assign(runtime="onnxruntime"))
+    assert model.stage1_target == "auto" and model.stage1_target_ == "prefix_increment"
+    loaded = load_predictor(save_predictor(model, tmp_path / "ort"))
+    assert loaded.get_params()["stage1_target"] == "auto" and loaded.stage1_target_ == "prefix_increment"
+    assert LatencyModel(**FAST).fit(table).stage1_target_ == "incontext"
+    with pytest.raises(ValueError, match="stage1_target must be one of auto, incontext, prefix_increment"):
+        LatencyModel(stage1_target="alone").fit(table)
+
+
+def test_cross_validation_scores_blocks_against_what_stage1_learns(table):
+    from latmodel.predict.evaluation import cross_validate_predictions
+    from latmodel.predict.targets import stage1_target_ms
+
+    oof = cross_validate_predictions(table.assign(runtime="onnxruntime"), FAST, log_progress=False)
+    np.testing.assert_array_equal(oof.ours_block_target, stage1_target_ms("prefix_increment", oof.df))
+    oof = cross_validate_predictions(table, FAST, log_progress=False)
+    np.testing.assert_array_equal(oof.ours_block_target, oof.df["incontext_ms"].to_numpy(float))

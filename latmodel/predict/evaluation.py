@@ -28,6 +28,7 @@ from .metrics import ErrorMetrics, error_metrics
 from .model import LatencyModel
 from .predictor_io import load_predictor, save_predictor
 from .reports import CrossValidation, EvaluationReport, FitReport
+from .targets import stage1_target_ms
 
 __all__ = [
     "at_predictor_scale",
@@ -45,14 +46,16 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def levels_for(df, prefix_pred, block_pred=None) -> dict[str, ErrorMetrics]:
-    """Block / prefix / network metrics on unflagged rows of the sorted frame ``df``."""
+def levels_for(df, prefix_pred, block_pred=None, block_target_ms=None) -> dict[str, ErrorMetrics]:
+    """Block / prefix / network metrics on unflagged rows of the sorted frame ``df``; blocks against
+    ``block_target_ms`` (what stage 1 learned, :mod:`latmodel.predict.targets`; default ``incontext_ms``)."""
     import numpy as np
 
     ok = df["flagged"].to_numpy() != 1
     out = {}
     if block_pred is not None:
-        out["block"] = error_metrics(np.asarray(block_pred)[ok], df["incontext_ms"].to_numpy(float)[ok])
+        target = df["incontext_ms"].to_numpy(float) if block_target_ms is None else np.asarray(block_target_ms, float)
+        out["block"] = error_metrics(np.asarray(block_pred)[ok], target[ok])
     if "prefix_ms" in df.columns:
         meas = df["prefix_ms"].to_numpy(float)
         m = ok & np.isfinite(meas)
@@ -112,6 +115,7 @@ class OutOfFold:
     ours_upper: Any
     flops_linear: Any
     flops_loglog: Any = None
+    ours_block_target: Any = None  # what stage 1 learned per row (None: incontext_ms)
 
 
 def cross_validate_predictions(table, params: dict | None = None, *, init_model: LatencyModel | None = None,
@@ -139,20 +143,20 @@ def cross_validate_predictions(table, params: dict | None = None, *, init_model:
         nan = np.full(len(held), np.nan)
         flops = FlopsLinearBaseline.fit(sort_blocks(train)).predict_prefix_ms(held) if has_prefix else nan
         loglog = FlopsLogLogBaseline.fit(sort_blocks(train)).predict_prefix_ms(held) if has_prefix else nan
-        parts.append((held, s1, prefix, upper, flops, loglog))
+        parts.append((held, s1, prefix, upper, flops, loglog, model.stage1_target_ms(held)))
         if log_progress:
             logger.info("cross-validation fold %d/%d (held out %s) done", i + 1, len(fams), fam)
     import pandas as pd
 
     df_all = pd.concat([p[0] for p in parts], ignore_index=True)
-    cat = [np.concatenate([p[k] for p in parts]) for k in range(1, 6)]
+    cat = [np.concatenate([p[k] for p in parts]) for k in range(1, 7)]
     return OutOfFold(df=df_all, ours_block=cat[0], ours_prefix=cat[1], ours_upper=cat[2], flops_linear=cat[3],
-                     flops_loglog=cat[4])
+                     flops_loglog=cat[4], ours_block_target=cat[5])
 
 
 def _estimator_levels(oof: OutOfFold) -> dict[str, dict[str, ErrorMetrics]]:
     df = oof.df
-    levels = {"ours": levels_for(df, oof.ours_prefix, oof.ours_block)}
+    levels = {"ours": levels_for(df, oof.ours_prefix, oof.ours_block, oof.ours_block_target)}
     if "prefix_ms" in df.columns:
         levels["linear in FLOPs"] = levels_for(df, oof.flops_linear)
         levels["log-log in FLOPs"] = levels_for(df, oof.flops_loglog)
@@ -285,7 +289,8 @@ def evaluate_tables(predictor_path, tables: Sequence, *, plot=None) -> Evaluatio
     if other:
         logger.warning("%s: the errors below mix the predictor's error with the difference between devices", other)
     s1, prefix, _ = model.predict_table(df)
-    levels = {"ours": levels_for(df, prefix, s1)}
+    learned = model.stage1_target_ if "prefix_ms" in df.columns and df["prefix_ms"].notna().all() else "incontext"
+    levels = {"ours": levels_for(df, prefix, s1, stage1_target_ms(learned, df))}
     if model.baseline_flops_ is not None:
         levels["linear in FLOPs"] = levels_for(df, FlopsLinearBaseline.from_dict(model.baseline_flops_)
                                                 .predict_prefix_ms(df))

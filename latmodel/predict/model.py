@@ -50,6 +50,7 @@ from .prediction import PredictionMixin
 from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES, bucket_of, prefix_features
 from .ranges import fitted_ranges, merge_ranges
 from .roofline import fit_roofline
+from .targets import STAGE1_TARGETS, base_stage2_applies, resolve_stage1_target, stage1_target_ms
 
 __all__ = ["ADAPT_STRATEGIES", "LatencyModel", "NotFittedError"]
 
@@ -81,8 +82,8 @@ class LatencyModel(PredictionMixin):
       ``min_child_weight``, ``reg_lambda``: stage-1 XGBoost settings.
     * ``stage1_prior``: ``"none"`` (trees on the features), ``"roofline"`` (trees learn the log
       ratio to the roofline fit) or ``"blend"`` (both, geometric mean of their predictions).
-    * ``stage1_target``: ``"incontext"`` (``incontext_ms``) or ``"prefix_increment"``
-      (``prefix_ms[k] - prefix_ms[k-1]``, floored at 10 % of the in-context time).
+    * ``stage1_target``: ``"incontext"`` (``incontext_ms``), ``"prefix_increment"`` (``prefix_ms[k] -
+      prefix_ms[k-1]``) or ``"auto"``: increments for exported-graph runtimes (:mod:`latmodel.predict.targets`).
     * ``stage2``: learn the prefix correction (``True``) or sum stage-1 blocks as they are.
     * ``stage2_reference``: what stage 2's ratio is learned against: ``"measured"`` (the
       table's summed in-context latencies: the pure prefix-alone vs in-context effect) or
@@ -107,7 +108,7 @@ class LatencyModel(PredictionMixin):
 
     def __init__(self, *, n_estimators: int = 100, max_depth: int = 5, learning_rate: float = 0.2,
                  subsample: float = 0.8, colsample_bytree: float = 0.8, min_child_weight: float = 3.0,
-                 reg_lambda: float = 1.0, stage1_prior: str = "roofline", stage1_target: str = "incontext",
+                 reg_lambda: float = 1.0, stage1_prior: str = "roofline", stage1_target: str = "auto",
                  stage2: bool = True, stage2_reference: str = "measured", stage2_last_block: int | None = 3,
                  stage2_estimators: int = 200, stage2_depth: int = 3, upper_quantile: float = 0.95,
                  inner_folds: int = 4, flagged_weight: float = 0.1, adapt_strategy: str = "boost",
@@ -158,8 +159,8 @@ class LatencyModel(PredictionMixin):
         """Raise ``ValueError`` naming the hyperparameter, its value and what is allowed (``fit`` calls it)."""
         if self.stage1_prior not in ("roofline", "none", "blend"):
             raise ValueError(f"stage1_prior must be 'none', 'roofline' or 'blend', got {self.stage1_prior!r}")
-        if self.stage1_target not in ("incontext", "prefix_increment"):
-            raise ValueError(f"stage1_target must be 'incontext' or 'prefix_increment', got {self.stage1_target!r}")
+        if self.stage1_target not in STAGE1_TARGETS:
+            raise ValueError(f"stage1_target must be one of {', '.join(STAGE1_TARGETS)}, got {self.stage1_target!r}")
         if self.stage2_reference not in ("measured", "oof"):
             raise ValueError(f"stage2_reference must be 'measured' or 'oof', got {self.stage2_reference!r}")
         if self.adapt_strategy not in ADAPT_STRATEGIES:
@@ -249,17 +250,8 @@ class LatencyModel(PredictionMixin):
         return boosters
 
     def stage1_target_ms(self, df):
-        """What stage 1 learns, in ms, per row of the sorted frame ``df``."""
-        import numpy as np
-
-        incontext = df["incontext_ms"].to_numpy(dtype=float)
-        if self.stage1_target == "incontext":
-            return incontext
-        if "prefix_ms" not in df.columns or df["prefix_ms"].isna().any():
-            raise TableError("stage1_target='prefix_increment' needs 'prefix_ms' on every row")
-        prefix = df["prefix_ms"].to_numpy(dtype=float)
-        previous = df.groupby("config_id", sort=False)["prefix_ms"].shift(1).fillna(0.0).to_numpy(float)
-        return np.maximum(prefix - previous, 0.1 * incontext)
+        """What stage 1 learns, in ms, per row of the sorted frame ``df`` (:mod:`latmodel.predict.targets`)."""
+        return stage1_target_ms(self.stage1_target, df)
 
     def _stage2_reference_ms(self, df, oof_s1):
         """Block latencies whose prefix sums stage 2's ratio is learned against (see ``stage2_reference``)."""
@@ -354,6 +346,7 @@ class LatencyModel(PredictionMixin):
         self.set_learned_state(
             **stages,
             device=table_device_record(df),
+            stage1_target=resolve_stage1_target(self.stage1_target, df),
             n_rows=len(df),
             n_configs=df["config_id"].nunique(),
             families=sorted({str(f) for f in df["family"]}),
@@ -409,7 +402,8 @@ class LatencyModel(PredictionMixin):
         if self.adapt_strategy == "correct":
             return correct_stages(self, df, weights, base)
         roofline = dict(base.roofline_) if base.roofline_ is not None else None
-        offset = scale_offset(base, df, weights) if "scale" in self.adapt_strategy else base.stage1_offset_
+        offset = (scale_offset(base, df, weights, self.stage1_target_ms(df)) if "scale" in self.adapt_strategy
+                  else base.stage1_offset_)
         kinds = list(base.stage1_kinds_)
         if "boost" in self.adapt_strategy:
             stage1 = self._fit_stage1(df, weights, roofline=roofline, kinds=kinds, init=base.stage1_,
@@ -417,7 +411,8 @@ class LatencyModel(PredictionMixin):
         else:
             stage1 = list(base.stage1_)
         factor = math.exp(offset - base.stage1_offset_)
-        return dict(stage1=stage1, stage1_kinds=kinds, stage2=base.stage2_, roofline=roofline,
+        stage2 = base.stage2_ if base_stage2_applies(self.stage1_target, df, base) else None
+        return dict(stage1=stage1, stage1_kinds=kinds, stage2=stage2, roofline=roofline,
                     head_roofline={k: v * factor for k, v in base.head_roofline_.items()}, stage1_offset=offset,
                     residual_quantiles=list(base.residual_quantiles_),
                     residual_source=f"inherited from the base predictor (adapted with {self.adapt_strategy})",
@@ -429,10 +424,13 @@ class LatencyModel(PredictionMixin):
                           residual_quantiles, residual_source, device, adapted_from, n_rows, n_configs, families,
                           resolutions, n_flagged, fit_seconds, tables, baseline_flops, baseline_flops_loglog,
                           metrics, libraries, correction=None, unseen_features=None, ranges=None,
-                          yardstick=None) -> None:
+                          yardstick=None, stage1_target=None) -> None:
         """Set every learned attribute (``name_``): the one place, used by ``fit`` and by loading."""
         self.stage1_ = list(stage1)
         self.stage1_kinds_ = list(stage1_kinds)
+        # what stage 1 learned (latmodel.predict.targets; None: a predictor from before 'auto', which learned the
+        # in-context latency unless told otherwise)
+        self.stage1_target_ = stage1_target or ("incontext" if self.stage1_target == "auto" else self.stage1_target)
         self.stage2_ = stage2
         self.roofline_ = None if roofline is None else {k: float(v) for k, v in roofline.items()}
         self.head_roofline_ = {k: float(v) for k, v in head_roofline.items()}

@@ -90,6 +90,8 @@ def predictor_manifest(model: LatencyModel) -> dict:
             "ranges": model.ranges_,
             # the yardstick speed the latencies are at: tables of this device are scaled to it (latmodel.measure.yardstick_scale)
             "yardstick": model.yardstick_,
+            # what stage 1 learned per block (latmodel.predict.targets): 'incontext' or 'prefix_increment'
+            "stage1_target": model.stage1_target_,
         },
         "baselines": {"flops_linear": model.baseline_flops_, "flops_loglog": model.baseline_flops_loglog_},
         "metrics": model.metrics_,
@@ -200,5 +202,6 @@ def load_predictor(path, *, cls: type[LatencyModel] = LatencyModel) -> LatencyMo
         unseen_features=training.get("unseen_features"),
         ranges=training.get("ranges"),
         yardstick=training.get("yardstick"),
+        stage1_target=training.get("stage1_target"),
     )
     return model

@@ -9,7 +9,7 @@ __all__ = ["network_prediction_text", "predictions_summary_text", "subnormal_not
 
 #: Metric levels in the order printed: level -> heading.
 _LEVEL_HEADINGS: dict[str, str] = {
-    "block": "block level (vs incontext_ms)",
+    "block": "block level (vs what stage 1 learns: incontext_ms, or the prefix increment for exported graphs)",
     "prefix": "prefix level (vs prefix_ms)",
     "network": "whole networks (vs network_ms; the last prefix_ms for exported-graph runtimes)",
 }

@@ -21,6 +21,7 @@ from typing import Callable
 
 from ..errors import TableError
 from .chains import Chains, as_chains
+from .targets import base_stage2_applies
 
 __all__ = ["TRANSFER_TERMS", "DEFAULT_ALPHA", "MIN_ROWS", "DeviceCorrection", "transfer_design",
            "fit_correction", "check_correction_rows", "corrected_prefix_ms", "scale_offset", "correct_stages"]
@@ -132,12 +133,13 @@ def corrected_prefix_ms(chains: Chains, base_prefix_ms, base_block_ms, corrected
     return chains.cummax(base_prefix_ms * chains.cumsum(corrected_block_ms) / chains.cumsum(base_block_ms))
 
 
-def scale_offset(base, df, weights) -> float:
-    """Global log factor between the new rows and the base predictor (weighted median): adaptation by ``scale``."""
+def scale_offset(base, df, weights, target_ms) -> float:
+    """Global log factor between the new rows' stage-1 targets ``target_ms`` (what the adapted model learns) and the
+    base predictor (weighted median): adaptation by ``scale``."""
     import numpy as np
 
     pred = base.predict_blocks(df)
-    r = np.log(base.stage1_target_ms(df) / pred)
+    r = np.log(np.asarray(target_ms, dtype=float) / pred)
     keep = weights > 0
     if not keep.any():
         return base.stage1_offset_
@@ -154,7 +156,8 @@ def correct_stages(model, df, weights, base) -> dict:
                                 alpha=float(model.adapt_alpha), n_configs=df["config_id"].nunique())
     if base.correction_ is not None:  # adapting an adapted predictor: the log factors add
         correction = base.correction_.then(correction)
-    return dict(stage1=list(base.stage1_), stage1_kinds=list(base.stage1_kinds_), stage2=base.stage2_,
+    stage2 = base.stage2_ if base_stage2_applies(model.stage1_target, df, base) else None
+    return dict(stage1=list(base.stage1_), stage1_kinds=list(base.stage1_kinds_), stage2=stage2,
                 roofline=dict(base.roofline_) if base.roofline_ is not None else None,
                 head_roofline=dict(base.head_roofline_), stage1_offset=base.stage1_offset_,
                 residual_quantiles=list(base.residual_quantiles_),
