@@ -105,6 +105,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="1,2,3",
                     help="also cross-validate ours at these booster seeds (random_state; the shipped fit uses 0): "
                          "the spread column sampling alone makes; '' skips")
+    ap.add_argument("--repeat", default=None,
+                    help="a second profile pass of (part of) the table: how well the truth repeats is written beside "
+                         "the accuracy (scripts/calibration_stability.py)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -141,6 +144,8 @@ def main(argv=None) -> int:
         logger.info("seed %d: prefix within 10%% = %.1f", seed, seeds[seed])
     out = {
         "table": str(args.table),
+        "runtime": ",".join(sorted({str(r) for r in table["runtime"]})) if "runtime" in table.columns else "torch",
+        "out": str(args.out),
         "n_rows_held_out": int(len(df)),
         "n_configs_held_out": int(df["config_id"].nunique()),
         "held_out_families": sorted(set(df["family"].astype(str))),
@@ -153,6 +158,10 @@ def main(argv=None) -> int:
         "ours_prefix_within_10_by_seed": {str(k): v for k, v in seeds.items()},
         "note": "timings taken on a shared 2-core CPU; noisy",
     }
+    if args.repeat:
+        from scripts.calibration_stability import compare
+
+        out["repeatability"] = compare(args.table, args.repeat)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     if args.plot:
