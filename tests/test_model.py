@@ -641,3 +641,11 @@ def test_cross_validation_scores_blocks_against_what_stage1_learns(table):
     np.testing.assert_array_equal(oof.ours_block_target, stage1_target_ms("prefix_increment", oof.df))
     oof = cross_validate_predictions(table, FAST, log_progress=False)
     np.testing.assert_array_equal(oof.ours_block_target, oof.df["incontext_ms"].to_numpy(float))
+
+
+def test_stage1_prior_auto_follows_the_target(table):
+    assert LatencyModel(**FAST).fit(table.assign(runtime="onnxruntime")).stage1_kinds_ == ["plain", "roofline"]
+    assert LatencyModel(**FAST).fit(table).stage1_kinds_ == ["roofline"]
+    assert LatencyModel(**FAST, stage1_prior="none").fit(table.assign(runtime="onnxruntime")).stage1_kinds_ == ["plain"]
+    with pytest.raises(ValueError, match="stage1_prior must be one of auto, roofline, none, blend"):
+        LatencyModel(stage1_prior="linear").fit(table)

@@ -50,7 +50,8 @@ from .prediction import PredictionMixin
 from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES, bucket_of, prefix_features
 from .ranges import fitted_ranges, merge_ranges
 from .roofline import fit_roofline
-from .targets import STAGE1_TARGETS, base_stage2_applies, resolve_stage1_target, stage1_target_ms
+from .targets import (STAGE1_PRIORS, STAGE1_TARGETS, base_stage2_applies, resolve_stage1_prior, resolve_stage1_target,
+                      stage1_target_ms)
 
 __all__ = ["ADAPT_STRATEGIES", "LatencyModel", "NotFittedError"]
 
@@ -80,8 +81,8 @@ class LatencyModel(PredictionMixin):
 
     * ``n_estimators``, ``max_depth``, ``learning_rate``, ``subsample``, ``colsample_bytree``,
       ``min_child_weight``, ``reg_lambda``: stage-1 XGBoost settings.
-    * ``stage1_prior``: ``"none"`` (trees on the features), ``"roofline"`` (trees learn the log
-      ratio to the roofline fit) or ``"blend"`` (both, geometric mean of their predictions).
+    * ``stage1_prior``: ``"none"`` (trees on the features), ``"roofline"`` (trees learn the log ratio to the
+      roofline fit), ``"blend"`` (both, geometric mean) or ``"auto"`` (by the target: :mod:`~.targets`).
     * ``stage1_target``: ``"incontext"`` (``incontext_ms``), ``"prefix_increment"`` (``prefix_ms[k] -
       prefix_ms[k-1]``) or ``"auto"``: increments for exported-graph runtimes (:mod:`latmodel.predict.targets`).
     * ``stage2``: learn the prefix correction (``True``) or sum stage-1 blocks as they are.
@@ -108,7 +109,7 @@ class LatencyModel(PredictionMixin):
 
     def __init__(self, *, n_estimators: int = 100, max_depth: int = 5, learning_rate: float = 0.2,
                  subsample: float = 0.8, colsample_bytree: float = 0.8, min_child_weight: float = 3.0,
-                 reg_lambda: float = 1.0, stage1_prior: str = "roofline", stage1_target: str = "auto",
+                 reg_lambda: float = 1.0, stage1_prior: str = "auto", stage1_target: str = "auto",
                  stage2: bool = True, stage2_reference: str = "measured", stage2_last_block: int | None = 3,
                  stage2_estimators: int = 200, stage2_depth: int = 3, upper_quantile: float = 0.95,
                  inner_folds: int = 4, flagged_weight: float = 0.1, adapt_strategy: str = "boost",
@@ -157,8 +158,8 @@ class LatencyModel(PredictionMixin):
 
     def check_params(self) -> None:
         """Raise ``ValueError`` naming the hyperparameter, its value and what is allowed (``fit`` calls it)."""
-        if self.stage1_prior not in ("roofline", "none", "blend"):
-            raise ValueError(f"stage1_prior must be 'none', 'roofline' or 'blend', got {self.stage1_prior!r}")
+        if self.stage1_prior not in STAGE1_PRIORS:
+            raise ValueError(f"stage1_prior must be one of {', '.join(STAGE1_PRIORS)}, got {self.stage1_prior!r}")
         if self.stage1_target not in STAGE1_TARGETS:
             raise ValueError(f"stage1_target must be one of {', '.join(STAGE1_TARGETS)}, got {self.stage1_target!r}")
         if self.stage2_reference not in ("measured", "oof"):
@@ -229,9 +230,9 @@ class LatencyModel(PredictionMixin):
 
         return np.where(df["flagged"].to_numpy() == 1, float(self.flagged_weight), 1.0)
 
-    def _stage1_kinds(self) -> list[str]:
-        """Stage-1 boosters to fit: plain trees, trees on the roofline prior, or both (blend)."""
-        return {"none": ["plain"], "roofline": ["roofline"], "blend": ["plain", "roofline"]}[self.stage1_prior]
+    def _stage1_kinds(self, df) -> list[str]:
+        """Stage-1 boosters to fit on ``df``: plain trees, trees on the roofline prior, or both (blend)."""
+        return list(STAGE1_PRIORS[resolve_stage1_prior(self.stage1_prior, self.stage1_target, df)])
 
     def _fit_stage1(self, df, weights, *, roofline, kinds, init=None, rounds=None, offset=0.0, client=None):
         """One booster per kind in ``kinds`` (``init``: boosters to continue, same kinds)."""
@@ -297,7 +298,7 @@ class LatencyModel(PredictionMixin):
         for train_idx, test_idx in GroupKFold(n_splits=min(int(self.inner_folds), n_groups)).split(df, groups=groups):
             tr = df.iloc[train_idx]
             w = weights[train_idx]
-            kinds = self._stage1_kinds()
+            kinds = self._stage1_kinds(df)
             roof = roofline_base if roofline_base is not None else (
                 fit_roofline(tr, self.stage1_target_ms(tr), np.maximum(w, 1e-6)) if "roofline" in kinds else None)
             b = self._fit_stage1(tr, w, roofline=roof, kinds=kinds, offset=offset, client=client)
@@ -370,7 +371,7 @@ class LatencyModel(PredictionMixin):
         """A fresh fit: roofline, stage 1, stage 2 on out-of-fold stage 1, out-of-fold residual quantiles."""
         import numpy as np
 
-        kinds = self._stage1_kinds()
+        kinds = self._stage1_kinds(df)
         roofline = (fit_roofline(df, self.stage1_target_ms(df), np.maximum(weights, 1e-6))
                     if "roofline" in kinds else None)
         stage1 = self._fit_stage1(df, weights, roofline=roofline, kinds=kinds, client=client)

@@ -3,12 +3,19 @@ from __future__ import annotations
 
 from ..errors import TableError
 
-__all__ = ["STAGE1_TARGETS", "base_stage2_applies", "resolve_stage1_target", "stage1_target_ms"]
+__all__ = ["STAGE1_PRIORS", "STAGE1_TARGETS", "base_stage2_applies", "resolve_stage1_prior", "resolve_stage1_target",
+           "stage1_target_ms"]
 
 #: ``LatencyModel.stage1_target`` choices: ``"incontext"`` (the block's latency inside a pass of the whole chain,
 #: ``incontext_ms``), ``"prefix_increment"`` (what the block adds to the prefix run alone, ``prefix_ms[k] -
 #: prefix_ms[k-1]``, floored at 10% of ``incontext_ms``) or ``"auto"`` (see :func:`resolve_stage1_target`).
 STAGE1_TARGETS: tuple[str, ...] = ("auto", "incontext", "prefix_increment")
+
+#: ``LatencyModel.stage1_prior`` choices and the stage-1 boosters each fits: trees on the features (``plain``), trees
+#: learning the log ratio to the roofline fit (``roofline``), both averaged in log space; ``"auto"``: see
+#: :func:`resolve_stage1_prior`.
+STAGE1_PRIORS: dict[str, tuple[str, ...]] = {"auto": (), "roofline": ("roofline",), "none": ("plain",),
+                                             "blend": ("plain", "roofline")}
 
 
 def resolve_stage1_target(choice: str, df) -> str:
@@ -54,3 +61,17 @@ def base_stage2_applies(choice: str, df, base) -> bool:
     summed in-context latencies; blocks learning prefix increments already sum to the prefix, and it would count
     the start-up twice (ONNX Runtime adapted from the torch predictor, AMD EPYC AVX-512, 2026-12-06)."""
     return resolve_stage1_target(choice, df) == base.stage1_target_
+
+
+def resolve_stage1_prior(choice: str, target_choice: str, df) -> str:
+    """The stage-1 prior ``choice`` means for the table ``df`` (``target_choice``: the model's ``stage1_target``).
+
+    ``"auto"``: ``"roofline"`` when stage 1 learns in-context latencies, ``"blend"`` when it learns prefix
+    increments.  Measured by leave-one-family-out (booster seeds 0-2, AMD EPYC AVX-512, 2026-12-06): on the ONNX
+    Runtime table (increments) blend 73.6 / 71.3 / 78.5% of held-out prefixes within +-10% against roofline 68.0 /
+    66.7 / 70.9% and plain trees 73.7 / 67.8 / 76.5%; on the torch table (in-context) roofline 80.5%, blend 77.0%,
+    plain 66.2% (seed 0).
+    """
+    if choice != "auto":
+        return choice
+    return "blend" if resolve_stage1_target(target_choice, df) == "prefix_increment" else "roofline"
