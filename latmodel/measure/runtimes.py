@@ -41,6 +41,7 @@ __all__ = [
     "Runtime",
     "PreparedChain",
     "RUNTIMES",
+    "one_graph_rows",
     "RuntimeMissingError",
     "OnnxExportError",
     "get_runtime",
@@ -188,6 +189,14 @@ RUNTIMES: dict[str, Runtime] = {
         "openvino", "OpenVINO on CPU, latency hint, one stream", load=_openvino_load,
         backend=lambda threads: f"CPU/LATENCY/threads{threads}-streams1/opset{ONNX_OPSET}"),
 }
+
+
+def one_graph_rows(df):
+    """Per table row: measured in an exported-graph runtime (deployed as one graph; in-context: chained sessions)."""
+    import numpy as np
+
+    graphs = {name for name, r in RUNTIMES.items() if r.graph == "onnx"}
+    return df["runtime"].astype(str).isin(graphs).to_numpy() if "runtime" in df.columns else np.zeros(len(df), bool)
 
 
 def get_runtime(name: str) -> Runtime:

@@ -78,13 +78,12 @@ def deployed_network_ms(df):
     prefix, up to 1.6x for SqueezeNet; eager torch 1.005x.)"""
     import numpy as np
 
-    from ..measure.runtimes import RUNTIMES
+    from ..measure.runtimes import one_graph_rows
 
     meas = df["network_ms"].to_numpy(float)
-    if "runtime" not in df.columns or "prefix_ms" not in df.columns:
+    if "prefix_ms" not in df.columns:
         return meas
-    graphs = {name for name, r in RUNTIMES.items() if r.graph == "onnx"}
-    one_graph = df["runtime"].astype(str).isin(graphs).to_numpy()
+    one_graph = one_graph_rows(df)
     return np.where(one_graph, df["prefix_ms"].to_numpy(float), meas) if one_graph.any() else meas
 
 

@@ -32,10 +32,9 @@ def resolve_stage1_target(choice: str, df) -> str:
     """
     if choice != "auto":
         return choice
-    from ..measure.runtimes import RUNTIMES
+    from ..measure.runtimes import one_graph_rows
 
-    graphs = {name for name, r in RUNTIMES.items() if r.graph == "onnx"}
-    one_graph = ("runtime" in df.columns and len(df) > 0 and bool(df["runtime"].astype(str).isin(graphs).all()))
+    one_graph = len(df) > 0 and bool(one_graph_rows(df).all())
     has_prefix = "prefix_ms" in df.columns and bool(df["prefix_ms"].notna().all())
     return "prefix_increment" if one_graph and has_prefix else "incontext"
 
