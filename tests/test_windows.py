@@ -5,7 +5,7 @@ import importlib.util
 
 import pytest
 
-from latmodel.measure.windows import MEMORY_MODELS, Footprint, MemoryModel, footprint_of, plan_windows
+from latmodel.measure.windows import MEMORY_MODELS, Footprint, MemoryModel, footprint_of, memory_model, plan_windows
 
 needs_ort = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None
                                or importlib.util.find_spec("onnx") is None, reason="onnxruntime is not installed")
@@ -64,7 +64,7 @@ def test_onnx_profile_cuts_windows_by_memory_and_warns_about_a_configuration_too
 
     jobs, estimates = [], []
     monkeypatch.setattr(profiling, "_run_child", lambda job, tmp, timeout_s: (jobs.append(job), (None, "fake"))[1])
-    model = MEMORY_MODELS["onnxruntime"]
+    model = memory_model("onnxruntime")
     # room for the child's libraries and a little more: each tiny configuration gets its own window
     monkeypatch.setattr(profiling, "available_memory_bytes", lambda: (model.base_bytes + 1.0) / profiling.MEMORY_SHARE)
     models = ["random:1", "random:2", "random:3"]

@@ -151,7 +151,11 @@ class BurstPolicy(Record):
 @dataclasses.dataclass(frozen=True)
 class WindowUnit:
     """One configuration ready to time: ``blocks[k]`` runs block k, ``prefixes[k]`` blocks ``0..k`` as one
-    network, ``x`` is the chain's input (in the runtime's format)."""
+    network, ``x`` is the chain's input (in the runtime's format).
+
+    ``blocks`` empty: a graph-only unit (a runtime whose block costs come from its own node profiler,
+    :mod:`latmodel.measure.graph_profile`): only its prefixes are timed, and its whole network is its
+    last prefix; its in-context and alone quantities stay empty."""
 
     blocks: tuple
     prefixes: tuple
@@ -324,6 +328,11 @@ class _Visitor:
     def visit(self, unit: WindowUnit, inputs: list, samples: dict, stamps: list, forward: bool) -> None:
         blocks, x, p = list(unit.blocks), unit.x, self.policy
         n = len(blocks)
+        if not blocks:  # a graph-only unit (:class:`WindowUnit`): its prefixes are all there is to time
+            order = range(len(unit.prefixes)) if forward else range(len(unit.prefixes) - 1, -1, -1)
+            for k in order:
+                self.burst(lambda f=unit.prefixes[k]: f(x), samples["prefix"][k])
+            return
         self.settle(lambda: timed_plain_pass(blocks, x, self.clock, self.sync))
         for i in range(p.timed):
             # Alternate which kind of pass comes first, so neither always follows the other.
@@ -358,12 +367,12 @@ def time_window(units: Sequence[WindowUnit], *, policy: BurstPolicy = BurstPolic
     if not units:
         raise NetcutError("time_window needs at least one configuration")
     for u in units:
-        if not u.blocks or len(u.prefixes) != len(u.blocks):
-            raise NetcutError("every configuration needs at least one block and one prefix per block")
+        if not u.prefixes or (u.blocks and len(u.prefixes) != len(u.blocks)):
+            raise NetcutError("every configuration needs at least one prefix, and one block per prefix or none")
     visitor = _Visitor(policy, clock, sync)
     inputs = [_block_inputs(u) for u in units]
-    samples = [_new_samples(len(u.blocks)) for u in units]
-    stamps = [[0] * (len(u.blocks) + 1) for u in units]
+    samples = [_new_samples(len(u.prefixes)) for u in units]
+    stamps = [[0] * (len(u.prefixes) + 1) for u in units]
     yard: list[float] = []
     yard_fns = ([] if yardstick_fn is None else [yardstick_fn] if callable(yardstick_fn) else list(yardstick_fn))
     m = len(units)
@@ -385,6 +394,9 @@ def time_window(units: Sequence[WindowUnit], *, policy: BurstPolicy = BurstPolic
             rounds += 1
             if on_round is not None:
                 on_round(rounds, (clock() - start) / 1e9)
+    for u, unit in zip(samples, units):
+        if not unit.blocks:  # a graph-only unit's whole network is its last prefix
+            u["network"] = list(u["prefix"][-1])
     return WindowTimings(samples=tuple(samples), yardstick=tuple(yard), rounds=rounds,
                          seconds=(clock() - start) / 1e9, policy=policy)
 

@@ -35,7 +35,7 @@ from .bursts import BurstPolicy
 from .device import check_device_kind, device_record, make_config_id
 from .rows import MEASURE_METHODS, WINDOW_METHOD
 from .timing import require_positive_int
-from .windows import MEMORY_MODELS, MEMORY_SHARE, WINDOW_CONFIGS, available_memory_bytes, estimate_seconds, \
+from .windows import MEMORY_SHARE, memory_model, WINDOW_CONFIGS, available_memory_bytes, estimate_seconds, \
     footprint_of, group_windows, plan_windows, prepare_seconds, window_seconds
 
 __all__ = ["CHILD_ENV", "PROFILE_ORDERS", "WINDOW_CONFIGS", "exit_reason", "window_seconds", "ConfigOutcome",
@@ -71,6 +71,7 @@ class ConfigOutcome(Record):
     timestamped_total_ms: float = math.nan
     window_peak_bytes: float = math.nan  # the measuring child's peak resident memory (its whole window)
     window_estimate_bytes: float = math.nan  # what the window plan estimated it (latmodel.measure.windows)
+    incontext_from_profile: bool = False  # in-context latencies split from the deployed graph's node profile
 
     @property
     def incontext_vs_network(self) -> float:
@@ -124,30 +125,9 @@ class ProfileSummary:
                    outcomes=tuple(ConfigOutcome.from_dict(o) for o in d["outcomes"]))
 
     def to_text(self) -> str:
-        lines = [
-            f"profile: {self.measured} configuration(s) measured, {self.skipped} skipped (already in the table), "
-            f"{self.failed} failed, {self.flagged} flagged; {self.rows_written} rows written in "
-            f"{self.seconds:.1f} s to {self.out_path}"
-        ]
-        measured = [o for o in self.outcomes if o.status == "measured"]
-        if measured:
-            lines.append("sum of in-context block latencies vs whole chain (same rounds); in brackets the "
-                         "fastest timestamped pass vs the fastest plain pass (timestamp cost):")
-            for o in measured:
-                flag = f"  [flagged rows: {o.flagged_rows}]" if o.flagged_rows else ""
-                stamp = f" ({o.timestamp_overhead * 100:+.1f}%)" if not math.isnan(o.timestamped_total_ms) else ""
-                lines.append(f"  {o.config_id}: {o.n_blocks} blocks, network {o.network_ms:.3f} ms, "
-                             f"in-context sum {o.incontext_vs_network * 100:+.1f}%{stamp}, {o.seconds:.0f} s{flag}")
-        peaks = [o for o in measured if not math.isnan(o.window_peak_bytes)]
-        if peaks:
-            top = max(peaks, key=lambda o: o.window_peak_bytes)
-            est = (f" (estimated {top.window_estimate_bytes / 2**30:.1f} GiB)"
-                   if not math.isnan(top.window_estimate_bytes) else "")
-            lines.append(f"memory: the largest window peaked at {top.window_peak_bytes / 2**30:.1f} GiB{est}")
-        for o in self.outcomes:
-            if o.status == "failed":
-                lines.append(f"  FAILED {o.config_id}: {o.reason}")
-        return "\n".join(lines)
+        from .summary_text import profile_summary_text
+
+        return profile_summary_text(self)
 
 
 def _pinned_cpus(pin_cpu, threads: int) -> tuple[int, ...] | None:
@@ -238,7 +218,7 @@ def _export_configs(todo, runtime: str, batch_size: int, cache_dir, progress: bo
 
 def _plan(todo, footprints: dict, runtime: str, per_window: int, method: str):
     """The measuring windows: by count, and for runtimes whose sessions own their weights, by memory too."""
-    model = MEMORY_MODELS.get(runtime)
+    model = memory_model(runtime)
     available = available_memory_bytes() if footprints and model is not None else None
     if method != WINDOW_METHOD or available is None:
         return plan_windows(todo, per_window if method == WINDOW_METHOD else 1)
@@ -485,10 +465,15 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
 
 def _outcome(cid: str, rows: list[dict], seconds: float, diagnostics: dict,
              estimate_bytes: float | None) -> ConfigOutcome:
+    from .runtimes import RUNTIMES
+
+    rt = RUNTIMES.get(str(rows[0].get("runtime", "torch")))
     return ConfigOutcome(
         cid, "measured", rows=len(rows), seconds=seconds, n_blocks=len(rows),
         network_ms=float(rows[0]["network_ms"]), incontext_sum_ms=float(sum(r["incontext_ms"] for r in rows)),
         flagged_rows=sum(int(r["flagged"]) for r in rows),
         timestamped_total_ms=float(diagnostics.get("timestamped_total_min_ms", math.nan)),
         window_peak_bytes=float(diagnostics.get("peak_rss_bytes", math.nan)),
-        window_estimate_bytes=math.nan if estimate_bytes is None else float(estimate_bytes))
+        window_estimate_bytes=math.nan if estimate_bytes is None else float(estimate_bytes),
+        incontext_from_profile=bool(str(rows[0].get("method", "")).startswith(WINDOW_METHOD)
+                                    and rt is not None and rt.block_profiler is not None))

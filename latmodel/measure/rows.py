@@ -254,12 +254,22 @@ def _window_method(w) -> str:
     return f"{WINDOW_METHOD}-{'settled-' if w.policy.settles else ''}{w.statistic}"
 
 
-def _window_timing_columns(w, u: int, k: int, yard_ms: float, n_configs: int) -> dict:
-    """Block k of unit u's timing columns from a window (:class:`latmodel.measure.bursts.WindowTimings`)."""
-    ic, pf, al, net = w.stats(u, "incontext", k), w.stats(u, "prefix", k), w.stats(u, "alone", k), w.stats(u, "network")
+def _window_timing_columns(w, u: int, k: int, yard_ms: float, n_configs: int, share: float | None = None) -> dict:
+    """Block k of unit u's timing columns from a window (:class:`latmodel.measure.bursts.WindowTimings`).
+
+    ``share``: block k's share of the deployed graph's profiled node time (a graph-only unit, whose
+    in-context latency is that share of the whole graph's and whose blocks were not timed alone)."""
+    pf, net, n = w.stats(u, "prefix", k), w.stats(u, "network"), len(w.samples[u]["prefix"])
+    if share is None:
+        ic, al = w.stats(u, "incontext", k), w.stats(u, "alone", k)
+        context = {"incontext_ms": w.stat(u, "incontext", k), "incontext_median_ms": ic.median_ms,
+                   "incontext_cv": ic.cv, "alone_ms": w.stat(u, "alone", k), "alone_median_ms": al.median_ms}
+    else:
+        whole = w.stats(u, "prefix", n - 1)
+        context = {"incontext_ms": share * w.stat(u, "prefix", n - 1), "incontext_median_ms": share * whole.median_ms,
+                   "incontext_cv": math.nan, "alone_ms": math.nan, "alone_median_ms": math.nan}
     return {
-        "incontext_ms": w.stat(u, "incontext", k), "incontext_median_ms": ic.median_ms, "incontext_cv": ic.cv,
-        "alone_ms": w.stat(u, "alone", k), "alone_median_ms": al.median_ms,
+        **context,
         "prefix_ms": w.stat(u, "prefix", k), "prefix_median_ms": pf.median_ms, "prefix_p90_ms": pf.p90_ms,
         "prefix_cv": pf.cv, "network_ms": w.stat(u, "network"), "network_median_ms": net.median_ms,
         "network_cv": net.cv, "rounds": w.rounds, "samples": pf.n, "method": _window_method(w),
@@ -305,6 +315,9 @@ def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: st
     if record.runtime != runtime:
         raise NetcutError(f"the device record is for runtime {record.runtime!r}, the measurement for {runtime!r}")
     sync = torch.cuda.synchronize if device == "cuda" else None
+    rt = get_runtime(runtime)
+    # A runtime with its own node profiler: only prefixes are timed; block costs come from the deployed graph.
+    profiler = rt.block_profiler if device == "cpu" else None
     prepared, groups = [], []
     with torch_threads(threads):
         with torch.inference_mode():
@@ -320,11 +333,13 @@ def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: st
                 groups.append([])
                 for k in range(policy.placements):  # copies land elsewhere in memory (bursts module docstring)
                     # torch: the modules copied; ONNX runtimes: new sessions of the one cached export
-                    own = copy.deepcopy(blocks) if k and get_runtime(runtime).graph == "torch" else blocks
-                    ready = prepare_chain(runtime, own, x.clone(), threads=threads, name=label, cache_dir=onnx_cache)
+                    own = copy.deepcopy(blocks) if k and rt.graph == "torch" else blocks
+                    ready = prepare_chain(runtime, own, x.clone(), threads=threads, name=label, cache_dir=onnx_cache,
+                                          compile_blocks=profiler is None)
                     groups[-1].append(len(units))
                     units.append(WindowUnit(tuple(ready.blocks), tuple(ready.prefixes), ready.x))
-                prepared.append((chain, label, family, float(width), chain_features(chain, seed=seed)))
+                prepared.append((chain, label, family, float(width), chain_features(chain, seed=seed),
+                                 (ready.graph, ready.x)))
             monitor = (LoadMonitor(threads, noise.load_tolerance_cores, noise.neighbour_tolerance_cores).start()
                        if noise.check_load else None)
             w = time_window(units, policy=policy, clock=clock, sync=sync,
@@ -334,9 +349,11 @@ def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: st
 
     yard_ms = w.yardstick_ms()
     out = []
-    for u, (chain, label, family, width, features) in enumerate(prepared):
+    for u, (chain, label, family, width, features, (graph, graph_x)) in enumerate(prepared):
         n = len(chain)
-        timings = [_window_timing_columns(w, u, k, yard_ms, len(configs)) for k in range(n)]
+        # Profiled after the window (never beside a timed burst); only the shares are kept (graph_profile).
+        shares = (profiler(graph, graph_x, n, threads=threads).shares if profiler is not None else [None] * n)
+        timings = [_window_timing_columns(w, u, k, yard_ms, len(configs), shares[k]) for k in range(n)]
         # Medians, not the reference minima: each block's minimum comes from a different pass, and a sum of
         # per-block minima falls below the fastest whole pass by construction (on the Xeon guest 15-17% for
         # 2 placements x 6+ rounds, which flagged 252 good rows as time-shared); the medians of the same

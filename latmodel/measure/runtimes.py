@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ArtifactError, NetcutError
+from .graph_profile import profile_graph_blocks
+from .loaders import openvino_load, ort_load
 from .timing import setting, torch_threads
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "onnx_cache_key",
     "export_onnx",
     "export_chain_onnx",
+    "chain_graph_bytes",
     "prepare_chain",
     "compile_module",
     "check_outputs",
@@ -85,6 +88,7 @@ class PreparedChain:
     blocks: tuple
     prefixes: tuple
     x: Any
+    graph: bytes | None = None  # the whole chain's ONNX graph (exported-graph runtimes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +98,10 @@ class Runtime:
     ``packages``: import names that must be importable; ``pip``: what installs them;
     ``version()``: the installed version; ``graph``: ``"torch"`` (runs nn.Modules) or ``"onnx"`` (runs exported ONNX bytes through
     ``load(onnx_bytes, threads) -> callable(numpy array) -> numpy array``); ``devices``: device
-    kinds it runs on; ``backend(threads)``: how it is configured, for the device record.
+    kinds it runs on; ``backend(threads)``: how it is configured, for the device record;
+    ``block_profiler(onnx_bytes, x, n_blocks, threads=...)``: the runtime's own node profiler attributed to
+    blocks (:mod:`latmodel.measure.graph_profile`), or None: with one, the window method times only the
+    prefixes and takes each block's in-context cost from the deployed graph's profile.
     """
 
     name: str
@@ -106,45 +113,10 @@ class Runtime:
     version: Callable[[], str]
     backend: Callable[[int], str]
     load: Callable[[bytes, int], Callable] | None = None
+    block_profiler: Callable[..., Any] | None = None
 
     def installed(self) -> bool:
         return all(importlib.util.find_spec(p) is not None for p in self.packages)
-
-
-# --------------------------------------------------------------------------- loaders
-
-
-def _ort_load(model: bytes, threads: int) -> Callable:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(threads)
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3  # warnings about unused initializers of cut-out graphs are noise
-    session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-
-    def run(x):
-        return session.run(None, {name: x})[0]
-
-    return run
-
-
-def _openvino_load(model: bytes, threads: int) -> Callable:
-    import openvino as ov
-
-    core = ov.Core()
-    compiled = core.compile_model(core.read_model(model), "CPU", {
-        "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"})
-    request = compiled.create_infer_request()
-
-    def run(x):
-        request.infer({0: x})
-        return request.get_output_tensor(0).data
-
-    return run
 
 
 def _package_version(dist: str) -> Callable[[], str]:
@@ -171,11 +143,12 @@ def _torch_backend(threads: int) -> str:
 
 
 def _onnx_runtime(name: str, description: str, *, backend: Callable[[int], str],
-                  load: Callable[[bytes, int], Callable]) -> Runtime:
+                  load: Callable[[bytes, int], Callable], block_profiler=None) -> Runtime:
     """A CPU runtime of the exported ONNX graph, installed as the Python package ``name`` beside ``onnx``."""
     return Runtime(name=name, description=description, packages=("onnx", name),
                    pip=f"pip install 'netcut[runtimes]' (or: pip install onnx {name})", graph="onnx",
-                   devices=("cpu",), version=_package_version(name), backend=backend, load=load)
+                   devices=("cpu",), version=_package_version(name), backend=backend, load=load,
+                   block_profiler=block_profiler)
 
 
 RUNTIMES: dict[str, Runtime] = {
@@ -183,10 +156,11 @@ RUNTIMES: dict[str, Runtime] = {
         name="torch", description="eager PyTorch", packages=("torch",), pip="pip install torch==2.14.1",
         graph="torch", devices=("cpu", "cuda"), version=_torch_version, backend=_torch_backend),
     "onnxruntime": _onnx_runtime(
-        "onnxruntime", "ONNX Runtime, CPUExecutionProvider, all graph optimisations", load=_ort_load,
+        "onnxruntime", "ONNX Runtime, CPUExecutionProvider, all graph optimisations", load=ort_load,
+        block_profiler=profile_graph_blocks,
         backend=lambda threads: f"CPUExecutionProvider/ORT_ENABLE_ALL/intra{threads}-inter1/opset{ONNX_OPSET}"),
     "openvino": _onnx_runtime(
-        "openvino", "OpenVINO on CPU, latency hint, one stream", load=_openvino_load,
+        "openvino", "OpenVINO on CPU, latency hint, one stream", load=openvino_load,
         backend=lambda threads: f"CPU/LATENCY/threads{threads}-streams1/opset{ONNX_OPSET}"),
 }
 
@@ -385,6 +359,16 @@ def export_chain_onnx(blocks: Sequence, x, *, name: str = "network", cache_dir: 
     return path
 
 
+def chain_graph_bytes(blocks: Sequence, x, *, name: str = "network", cache_dir: Path | None = None) -> bytes:
+    """The whole chain as one ONNX graph (input to the last block's output), cut from its cached export:
+    what a deployed network runs, and what :mod:`latmodel.measure.graph_profile` profiles."""
+    import onnx
+    import onnx.utils
+
+    path = export_chain_onnx(blocks, x, name=name, cache_dir=cache_dir)
+    return _cut(onnx.utils.Extractor(onnx.load(str(path))), [_INPUT], [_block_output(len(blocks) - 1)])
+
+
 def _cut(extractor, inputs: list[str], outputs: list[str]) -> bytes:
     return extractor.extract_model(inputs, outputs).SerializeToString()
 
@@ -418,8 +402,11 @@ def _block_graph(extractor, blocks: Sequence, x, k: int, start: str, end: str, n
 
 
 def prepare_chain(runtime: str, blocks: Sequence, x, *, threads: int = 1, name: str = "network",
-                  cache_dir: Path | None = None) -> PreparedChain:
-    """``blocks`` (and their prefixes) compiled for ``runtime``, with ``x`` in the runtime's format."""
+                  cache_dir: Path | None = None, compile_blocks: bool = True) -> PreparedChain:
+    """``blocks`` (and their prefixes) compiled for ``runtime``, with ``x`` in the runtime's format.
+
+    ``compile_blocks=False`` (exported-graph runtimes): the prefixes only (``blocks`` empty), and ``graph``
+    holds the whole chain's graph for the runtime's node profiler."""
     import torch.nn as nn
 
     rt = get_runtime(runtime)
@@ -436,9 +423,10 @@ def prepare_chain(runtime: str, blocks: Sequence, x, *, threads: int = 1, name: 
     outs = [_block_output(k) for k in range(n)]
     ins = [_INPUT] + outs[:-1]
     compiled_blocks = tuple(rt.load(_block_graph(extractor, blocks, x, k, ins[k], outs[k], name), threads)
-                            for k in range(n))
+                            for k in range(n)) if compile_blocks else ()
     compiled_prefixes = tuple(rt.load(_cut(extractor, [_INPUT], [outs[k]]), threads) for k in range(n))
-    return PreparedChain(compiled_blocks, compiled_prefixes, _as_numpy(x))
+    graph = None if compile_blocks else _cut(extractor, [_INPUT], [outs[-1]])
+    return PreparedChain(compiled_blocks, compiled_prefixes, _as_numpy(x), graph=graph)
 
 
 def _as_numpy(x):

@@ -21,7 +21,7 @@ from ..records import Record
 from .bursts import BurstPolicy
 from .timing import require_positive_int
 
-__all__ = ["WINDOW_CONFIGS", "MEMORY_SHARE", "MEMORY_MODELS", "Footprint", "MemoryModel", "WindowPlan",
+__all__ = ["WINDOW_CONFIGS", "MEMORY_SHARE", "MEMORY_MODELS", "memory_model", "Footprint", "MemoryModel", "WindowPlan",
            "available_memory_bytes", "estimate_seconds", "footprint_of", "group_windows", "plan_windows", "prepare_seconds",
            "window_seconds"]
 
@@ -65,38 +65,44 @@ class Footprint(Record):
     block_weight_bytes: tuple[int, ...]
     block_activation_bytes: tuple[int, ...]
 
-    def held_weight_bytes(self, per_session: bool) -> int:
+    def held_weight_bytes(self, per_session: bool, block_sessions: bool = True) -> int:
         """Weight bytes one copy of the chain holds: once (eager torch: prefixes share the blocks' modules) or
-        once per session that contains the block (its own session and the prefixes ``j..n-1``)."""
+        once per session that contains the block (its own session, unless blocks are not compiled, and the
+        prefixes ``j..n-1``)."""
         w, n = self.block_weight_bytes, len(self.block_weight_bytes)
-        return sum(b * (n - j + 1) for j, b in enumerate(w)) if per_session else sum(w)
+        own = 1 if block_sessions else 0
+        return sum(b * (n - j + own) for j, b in enumerate(w)) if per_session else sum(w)
 
-    def held_activation_bytes(self, per_session: bool) -> int:
-        """Activation bytes one copy's sessions plan for: each block's own, plus each prefix's largest."""
+    def held_activation_bytes(self, per_session: bool, block_sessions: bool = True) -> int:
+        """Activation bytes one copy's sessions plan for: each block's own (if compiled), plus each prefix's
+        largest."""
         a = self.block_activation_bytes
         if not per_session:
             return max(a, default=0)
-        return sum(a) + sum(max(a[: k + 1]) for k in range(len(a)))
+        return (sum(a) if block_sessions else 0) + sum(max(a[: k + 1]) for k in range(len(a)))
 
 
 @dataclasses.dataclass(frozen=True)
 class MemoryModel(Record):
     """A window's peak resident memory: ``base_bytes`` (the child's libraries) plus, for each configuration
     and placement, ``weight_factor`` x its held weights + ``activation_factor`` x its held activations +
-    ``session_bytes`` per compiled session (2 per block when each block and prefix is its own session)."""
+    ``session_bytes`` per compiled session (2 per block when each block and prefix is its own session, 1
+    when ``block_sessions`` is false: a runtime whose block costs come from its node profiler compiles the
+    prefixes only, :mod:`latmodel.measure.graph_profile`)."""
 
     per_session: bool
     base_bytes: float
     weight_factor: float
     activation_factor: float
     session_bytes: float
+    block_sessions: bool = True
 
     def config_bytes(self, fp: Footprint, placements: int) -> float:
         """What one configuration adds to its window's peak."""
-        sessions = 2 * len(fp.block_weight_bytes) if self.per_session else 0
-        one = (self.weight_factor * fp.held_weight_bytes(self.per_session)
-               + self.activation_factor * fp.held_activation_bytes(self.per_session)
-               + self.session_bytes * sessions)
+        per_block = (2 if self.block_sessions else 1) if self.per_session else 0
+        one = (self.weight_factor * fp.held_weight_bytes(self.per_session, self.block_sessions)
+               + self.activation_factor * fp.held_activation_bytes(self.per_session, self.block_sessions)
+               + self.session_bytes * per_block * len(fp.block_weight_bytes))
         return placements * one
 
     def window_bytes(self, footprints: Sequence[Footprint], placements: int) -> float:
@@ -117,6 +123,19 @@ MEMORY_MODELS: dict[str, MemoryModel] = {
                                session_bytes=1.2 * 2**20),
 }
 MEMORY_MODELS["openvino"] = MEMORY_MODELS["onnxruntime"]
+
+
+def memory_model(runtime: str) -> MemoryModel | None:
+    """``runtime``'s :data:`MEMORY_MODELS` entry, without the blocks' own sessions where the runtime has a node
+    profiler (:attr:`latmodel.measure.runtimes.Runtime.block_profiler`: it compiles the prefixes only; the
+    factors were fitted with block sessions and are kept; every profile logs its peak beside the estimate)."""
+    from .runtimes import RUNTIMES
+
+    model = MEMORY_MODELS.get(runtime)
+    rt = RUNTIMES.get(runtime)
+    if model is not None and rt is not None and rt.block_profiler is not None:
+        model = dataclasses.replace(model, block_sessions=False)
+    return model
 
 
 def footprint_of(config_id: str, chain) -> Footprint:
@@ -218,7 +237,7 @@ def plan_windows(items: Sequence, per_window: int, *, size_of: Callable[[object]
 def prepare_seconds(runtime: str, footprint: Footprint | None = None,
                     placements: int = BurstPolicy.placements) -> float:
     """Seconds the measuring child spends on one configuration before its rounds (see :data:`_BUILD_S_PER_CONFIG`)."""
-    model = MEMORY_MODELS.get(runtime)
+    model = memory_model(runtime)
     if model is None or not model.per_session:
         return _BUILD_S_PER_CONFIG
     if footprint is None:

@@ -1,0 +1,38 @@
+"""The text ``latmodel profile`` prints when it is done (:class:`latmodel.measure.profiling.ProfileSummary`)."""
+from __future__ import annotations
+
+import math
+
+__all__ = ["profile_summary_text"]
+
+
+def profile_summary_text(summary) -> str:
+    """What was measured, each configuration's whole network and in-context check, memory, failures."""
+    lines = [
+        f"profile: {summary.measured} configuration(s) measured, {summary.skipped} skipped (already in the table), "
+        f"{summary.failed} failed, {summary.flagged} flagged; {summary.rows_written} rows written in "
+        f"{summary.seconds:.1f} s to {summary.out_path}"
+    ]
+    measured = [o for o in summary.outcomes if o.status == "measured"]
+    if measured:
+        lines.append("per configuration (in-context latencies split from the deployed graph's node profile):"
+                     if all(o.incontext_from_profile for o in measured) else
+                     "sum of in-context block latencies vs whole chain (same rounds); in brackets the "
+                     "fastest timestamped pass vs the fastest plain pass (timestamp cost):")
+        for o in measured:
+            flag = f"  [flagged rows: {o.flagged_rows}]" if o.flagged_rows else ""
+            stamp = f" ({o.timestamp_overhead * 100:+.1f}%)" if not math.isnan(o.timestamped_total_ms) else ""
+            context = ("in-context from the graph's node profile" if o.incontext_from_profile
+                       else f"in-context sum {o.incontext_vs_network * 100:+.1f}%{stamp}")
+            lines.append(f"  {o.config_id}: {o.n_blocks} blocks, network {o.network_ms:.3f} ms, "
+                         f"{context}, {o.seconds:.0f} s{flag}")
+    peaks = [o for o in measured if not math.isnan(o.window_peak_bytes)]
+    if peaks:
+        top = max(peaks, key=lambda o: o.window_peak_bytes)
+        est = (f" (estimated {top.window_estimate_bytes / 2**30:.1f} GiB)"
+               if not math.isnan(top.window_estimate_bytes) else "")
+        lines.append(f"memory: the largest window peaked at {top.window_peak_bytes / 2**30:.1f} GiB{est}")
+    for o in summary.outcomes:
+        if o.status == "failed":
+            lines.append(f"  FAILED {o.config_id}: {o.reason}")
+    return "\n".join(lines)
