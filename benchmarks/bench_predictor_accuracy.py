@@ -9,9 +9,10 @@ Estimators side by side, all on the same held-out rows:
 
 * ours -- the two-stage XGBoost predictor (:class:`latmodel.predict.model.LatencyModel`);
 * linear in FLOPs, log-log in FLOPs -- fitted per training fold on prefix rows;
-* lookup of blocks alone -- ``alone_ms`` summed along the chain;
+* lookup of blocks alone -- ``alone_ms`` summed along the chain (tables whose blocks were timed alone);
 * summed in-context (measured) -- ``incontext_ms`` summed (oracle-ish: the
-  network must have been measured already).
+  network must have been measured already; for ONNX Runtime tables from 2026-12-06 each block's
+  share of the deployed graph's node profile, so whole networks match by construction).
 
 Metrics at whole-network level (vs ``network_ms``; for exported-graph runtimes the last ``prefix_ms``,
 :func:`latmodel.predict.evaluation.deployed_network_ms`) and prefix level (vs
@@ -90,7 +91,7 @@ def summarize(df, predicted_ms) -> dict:
 def main(argv=None) -> int:
     import numpy as np
 
-    from latmodel.predict.baselines import alone_lookup_prefix_ms, incontext_sum_prefix_ms
+    from latmodel.predict.baselines import alone_lookup_prefix_ms, has_alone_lookup, incontext_sum_prefix_ms
     from latmodel.predict.evaluation import by_family_within10 as _by_family_within10
     from latmodel.predict.evaluation import cross_validate_predictions, plot_predicted_vs_measured
     from latmodel.measure.table import read_table
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default=str(ROOT / "data/calibration/cpu-1thread.csv"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/predictor_accuracy.json"))
-    ap.add_argument("--plot", default=str(ROOT / "benchmarks/results/predictor_accuracy.png"))
+    ap.add_argument("--plot", default=None, help="predicted vs measured plot (default: --out with .png)")
     ap.add_argument("--variants", action="store_true", help="also run the design ablations")
     ap.add_argument("--n-estimators", type=int, default=None, help="override stage-1 rounds (quick runs)")
     ap.add_argument("--seeds", default="1,2,3",
@@ -124,9 +125,10 @@ def main(argv=None) -> int:
         "ours upper bound": oof.ours_upper,
         "linear in FLOPs": oof.flops_linear,
         "log-log in FLOPs": oof.flops_loglog,
-        "lookup of blocks alone": alone_lookup_prefix_ms(df),
         "summed in-context (measured)": incontext_sum_prefix_ms(df),
     }
+    if has_alone_lookup(df):  # not for tables whose in-context latencies came from the runtime's node profiler
+        estimators["lookup of blocks alone"] = alone_lookup_prefix_ms(df)
     results = {name: summarize(df, np.asarray(pred)) for name, pred in estimators.items()}
     variants = {}
     if args.variants:
@@ -164,9 +166,10 @@ def main(argv=None) -> int:
         out["repeatability"] = compare(args.table, args.repeat)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    if args.plot:
+    plot = args.plot or str(Path(args.out).with_suffix(".png"))
+    if plot:
         ok = df["flagged"].to_numpy() != 1
-        plot_predicted_vs_measured(df[ok].reset_index(drop=True), np.asarray(oof.ours_prefix)[ok], args.plot,
+        plot_predicted_vs_measured(df[ok].reset_index(drop=True), np.asarray(oof.ours_prefix)[ok], plot,
                                    title="held-out families, prefixes")
     rows = []
     for name, r in {**results, **variants}.items():

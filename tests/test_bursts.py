@@ -229,3 +229,35 @@ def test_settling_stops_at_its_time_and_pass_limits():
 def test_bad_settling_says_what_is_allowed(kwargs):
     with pytest.raises(NetcutError):
         BurstPolicy(**kwargs)
+
+
+def _graph_unit(machine: FakeMachine, name: str, costs_ns: list[int]) -> WindowUnit:
+    """A graph-only unit (a runtime with a node profiler): prefixes, no blocks of its own."""
+    full = _unit(machine, name, costs_ns)
+    return WindowUnit((), full.prefixes, 0)
+
+
+def test_a_graph_only_unit_times_its_prefixes_and_its_last_prefix_is_the_network():
+    machine = FakeMachine(slow=lambda t: 1.5 if (t // 1_000_000) % 2 else 1.0)
+    units = [_graph_unit(machine, "g", [100_000, 300_000]), _unit(machine, "t", [200_000])]
+    w = time_window(units, policy=BurstPolicy(window_s=0.0, min_rounds=10, max_rounds=10), clock=machine.clock)
+    assert w.stat(0, "prefix", 0) == pytest.approx(0.1) and w.stat(0, "prefix", 1) == pytest.approx(0.4)
+    assert w.samples[0]["network"] == w.samples[0]["prefix"][1] and w.stat(0, "network") == pytest.approx(0.4)
+    assert w.samples[0]["incontext"] == [[], []] and w.samples[0]["alone"] == [[], []]
+    assert w.samples[0]["stamped"] == [] and w.stats(0, "prefix", 1).n == 40  # 10 rounds x 4 timed passes
+    assert w.stat(1, "incontext", 0) == pytest.approx(0.2)  # the other unit is timed as before
+    # one visit of the graph unit: each prefix settles (3 untimed) and is timed 4 times, nothing else
+    quiet = FakeMachine()
+    time_window([_graph_unit(quiet, "g", [1_000, 1_000])],
+                policy=BurstPolicy(window_s=0.0, min_rounds=1, max_rounds=1), clock=quiet.clock)
+    assert len(quiet.log) == 7 * 1 + 7 * 2
+
+
+def test_a_unit_without_prefixes_or_with_mismatched_blocks_is_refused():
+    machine = FakeMachine()
+    full = _unit(machine, "a", [1_000, 1_000])
+    with pytest.raises(NetcutError, match="at least one prefix, and one block per prefix or none"):
+        time_window([WindowUnit((), (), 0)], policy=BurstPolicy(window_s=0.0, min_rounds=1), clock=machine.clock)
+    with pytest.raises(NetcutError, match="one block per prefix or none"):
+        time_window([WindowUnit(full.blocks[:1], full.prefixes, 0)], policy=BurstPolicy(window_s=0.0, min_rounds=1),
+                    clock=machine.clock)

@@ -302,3 +302,28 @@ def test_predict_needs_no_runtime_installed():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["total_latency_ms"] > 0
+
+
+@needs_onnx
+def test_a_runtime_with_a_node_profiler_times_prefixes_and_splits_the_graph_by_its_profile(monkeypatch):
+    from latmodel.measure.bursts import BurstPolicy
+    from latmodel.measure.graph_profile import GraphBlockProfile
+    from latmodel.measure.rows import measure_window
+
+    calls = []
+
+    def profiler(model, x, n_blocks, *, threads):
+        calls.append((type(model), n_blocks, threads))
+        return GraphBlockProfile(block_us=tuple(float(k + 1) for k in range(n_blocks)), unnamed_us=0.0, runs=1,
+                                 nodes=n_blocks)
+
+    monkeypatch.setitem(RUNTIMES, "fake", dataclasses.replace(FAKE, block_profiler=profiler))
+    _reference_load.calls = 0
+    [rows] = measure_window([("tests.tinymodels:tiny", 8, 1.0)], runtime="fake", use_yardstick=False,
+                            policy=BurstPolicy(window_s=0.0, min_rounds=2, max_rounds=2, placements=1))
+    n = len(rows)
+    assert calls == [(bytes, n, 1)] and n >= 2
+    assert _reference_load.calls == n  # the prefixes; no block compiled on its own
+    whole, total = rows[-1]["prefix_ms"], n * (n + 1) / 2
+    assert [r["incontext_ms"] for r in rows] == pytest.approx([(k + 1) / total * whole for k in range(n)], rel=1e-5)  # rows keep 6 digits
+    assert all(r["network_ms"] == whole and r["alone_ms"] != r["alone_ms"] for r in rows)  # alone: NaN

@@ -16,6 +16,9 @@ previous one's output in a forward pass of the chained blocks (timestamps betwee
 them); the whole chain is that pass without timestamps; prefix k is blocks ``0..k``
 compiled as one graph (what a TRN cut there costs once deployed: the runtime fuses
 it as a whole, and the predictor's stage 2 learns that ratio to the in-context sum).
+A runtime with a node profiler (ONNX Runtime) is measured by the window method with its
+prefixes only: block k's in-context latency is its share of the whole graph's profile
+(:mod:`latmodel.measure.graph_profile`) times the whole graph's latency, which is the last prefix.
 """
 from __future__ import annotations
 

@@ -11,8 +11,11 @@ with every block's output as a graph output and cut each block and each prefix o
 of that graph (``onnx.utils.Extractor``), so a configuration costs one trace; the
 export is cached on disk (:func:`onnx_cache_dir`) under a key of the blocks' code,
 the input shape and the exporter's versions, so repeat passes and resumed runs do
-not export again.  Each block and prefix is then compiled on its own, as a deployed
-TRN would be: the runtime optimises (fuses) each prefix as one graph.
+not export again.  Each prefix is then compiled on its own, as a deployed TRN would be:
+the runtime optimises (fuses) each prefix as one graph.  Each block is compiled on its own too
+(in-context and alone quantities) unless the runtime has a node profiler
+(:attr:`Runtime.block_profiler`, ONNX Runtime's): then a block's cost is its share of the
+deployed whole graph's profile (:mod:`latmodel.measure.graph_profile`).
 
 Public pieces for deployment checks (trimmer): :func:`export_onnx`,
 :func:`check_outputs` (tolerance :data:`CHECK_RTOL`) and :func:`time_module`.
@@ -166,7 +169,7 @@ RUNTIMES: dict[str, Runtime] = {
 
 
 def one_graph_rows(df):
-    """Per table row: measured in an exported-graph runtime (deployed as one graph; in-context: chained sessions)."""
+    """Per table row: measured in an exported-graph runtime (deployed as one graph, the last prefix)."""
     import numpy as np
 
     graphs = {name for name, r in RUNTIMES.items() if r.graph == "onnx"}

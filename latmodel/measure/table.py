@@ -78,10 +78,13 @@ _BLOCK_DOCS = {
 }
 _TIMING_DOCS = {
     "incontext_ms": ("reference latency of the block inside a forward pass of the whole chain: the table's "
-                     "statistic (see 'Which statistic' in docs/TABLE.md)"),
+                     "statistic (see 'Which statistic' in docs/TABLE.md); for a runtime with a node profiler "
+                     "(ONNX Runtime, tables from 2026-12-06) the block's share of the deployed graph's profiled "
+                     "node time times the whole graph's prefix_ms (docs/TABLE.md, 'Runtimes')"),
     "incontext_median_ms": "median over the samples of the in-context latency (diagnostic)",
     "incontext_cv": "coefficient of variation (std / mean) of the in-context latency over the rounds",
-    "alone_ms": "reference latency of the block run alone on its own input (warm caches): a lookup-table entry",
+    "alone_ms": ("reference latency of the block run alone on its own input (warm caches): a lookup-table entry; "
+                 "empty where the runtime's node profiler gave the in-context latencies (blocks not timed alone)"),
     "alone_median_ms": "median over the rounds of the block's latency alone (diagnostic)",
     "prefix_ms": ("reference latency of blocks 0..block_index run alone as a network: what a TRN cut here costs "
                   "(the predictor's ground truth)"),
@@ -89,8 +92,9 @@ _TIMING_DOCS = {
     "prefix_p90_ms": "90th percentile over the rounds of the prefix latency (a tail for safety margins)",
     "prefix_cv": "coefficient of variation of the prefix latency over the rounds",
     "network_ms": ("reference latency of the whole chain (all feature blocks, run one after another) measured in the "
-                   "same rounds; for runtimes that run exported graphs this chains one session per block (ONNX "
-                   "Runtime: a median 1.2x the one graph), so the deployed whole network is the last prefix_ms "
+                   "same rounds; for runtimes that run exported graphs the whole graph (the last prefix_ms) where "
+                   "the runtime has a node profiler, else one session per block chained (ONNX Runtime tables before "
+                   "2026-12-06: a median 1.2x the one graph), so the deployed whole network is the last prefix_ms "
                    "(latmodel.predict.evaluation.deployed_network_ms)"),
     "network_median_ms": "median over the rounds of the whole-chain latency (diagnostic)",
     "network_cv": "coefficient of variation of the whole-chain latency over the rounds",

@@ -29,6 +29,7 @@ __all__ = [
     "FlopsLinearBaseline",
     "FlopsLogLogBaseline",
     "alone_lookup_prefix_ms",
+    "has_alone_lookup",
     "incontext_sum_prefix_ms",
     "sort_blocks",
     "cumsum_by_config",
@@ -126,10 +127,17 @@ class FlopsLogLogBaseline(Record):
         return np.exp(self.log_ms_at_1_gflop + self.exponent * np.log(gflops))
 
 
+def has_alone_lookup(table) -> bool:
+    """Whether every row has its block timed alone (tables whose runtime's node profiler gave the in-context
+    latencies leave ``alone_ms`` empty: no lookup-table baseline for them)."""
+    return "alone_ms" in table.columns and bool(table["alone_ms"].notna().all())
+
+
 def alone_lookup_prefix_ms(table):
     """Prefix latency as the sum of the blocks' ``alone_ms`` (a lookup table of blocks timed alone)."""
-    if "alone_ms" not in table.columns:
-        raise TableError("the lookup-table baseline needs the 'alone_ms' column")
+    if not has_alone_lookup(table):
+        raise TableError("the lookup-table baseline needs every row's 'alone_ms' (blocks timed alone); this table "
+                         "has none or some empty")
     return cumsum_by_config(table, table["alone_ms"])
 
 

@@ -18,6 +18,7 @@ from .baselines import (
     FlopsLinearBaseline,
     FlopsLogLogBaseline,
     alone_lookup_prefix_ms,
+    has_alone_lookup,
     incontext_sum_prefix_ms,
     sort_blocks,
 )
@@ -159,7 +160,7 @@ def _estimator_levels(oof: OutOfFold) -> dict[str, dict[str, ErrorMetrics]]:
     if "prefix_ms" in df.columns:
         levels["linear in FLOPs"] = levels_for(df, oof.flops_linear)
         levels["log-log in FLOPs"] = levels_for(df, oof.flops_loglog)
-    if "alone_ms" in df.columns and df["alone_ms"].notna().all():
+    if has_alone_lookup(df):
         levels["lookup of blocks alone"] = levels_for(df, alone_lookup_prefix_ms(df))
     levels["summed in-context (measured)"] = levels_for(df, incontext_sum_prefix_ms(df))
     return levels
@@ -296,7 +297,7 @@ def evaluate_tables(predictor_path, tables: Sequence, *, plot=None) -> Evaluatio
     if model.baseline_flops_loglog_ is not None:
         levels["log-log in FLOPs"] = levels_for(df, FlopsLogLogBaseline.from_dict(model.baseline_flops_loglog_)
                                                  .predict_prefix_ms(df))
-    if "alone_ms" in df.columns and df["alone_ms"].notna().all():
+    if has_alone_lookup(df):
         levels["lookup of blocks alone"] = levels_for(df, alone_lookup_prefix_ms(df))
     levels["summed in-context (measured)"] = levels_for(df, incontext_sum_prefix_ms(df))
     plot_path = None

@@ -28,7 +28,9 @@ def resolve_stage1_target(choice: str, df) -> str:
     in-context latencies put 18.9% of prefixes within +-10% of the one-graph prefix), while eager torch's in-context
     latency is the network's own computation.  Leave-one-family-out on that table (booster seeds 0-2): prefix
     increments 68.0 / 66.7 / 70.9% of held-out prefixes within +-10%, in-context 59.6 / 55.4 / 57.3%; on eager torch
-    tables in-context wins (stepping-1 Xeon: 70.3% against 44.7%).
+    tables in-context wins (stepping-1 Xeon: 70.3% against 44.7%).  Still so since ONNX Runtime's in-context
+    latencies come from the deployed graph's node profile (summed: 87.9% of prefixes within +-10%): on the table
+    re-measured that way, increments 73.9%, profiled in-context 69.4% (blend prior, seed 0).
     """
     if choice != "auto":
         return choice
