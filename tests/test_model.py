@@ -649,3 +649,15 @@ def test_stage1_prior_auto_follows_the_target(table):
     assert LatencyModel(**FAST, stage1_prior="none").fit(table.assign(runtime="onnxruntime")).stage1_kinds_ == ["plain"]
     with pytest.raises(ValueError, match="stage1_prior must be one of auto, roofline, none, blend"):
         LatencyModel(stage1_prior="linear").fit(table)
+
+
+def test_adapting_an_in_context_onnx_base_learns_increments_on_one_graph_rows(table):
+    from latmodel.predict.evaluation import _adapted_target
+
+    ort = table.assign(runtime="onnxruntime")
+    chained = LatencyModel(**FAST, stage1_target="incontext").fit(ort)  # as fitted before 2026-12-06
+    assert _adapted_target(chained, ort, None) == {"stage1_target": "auto"}
+    assert _adapted_target(chained, ort, {"stage1_target": "incontext"}) == {}  # an explicit choice is kept
+    assert _adapted_target(chained, table, None) == {}  # torch rows: in-context means the same
+    assert _adapted_target(LatencyModel(**FAST).fit(ort), ort, None) == {}  # the base learned increments already
+    assert _adapted_target(None, ort, None) == {}

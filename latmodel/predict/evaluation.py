@@ -190,6 +190,20 @@ def _base_record(folder: Path) -> dict:
     return {"path": str(folder), "manifest_sha256": sha256_file(manifest), "created_at": created}
 
 
+def _adapted_target(base, table, params) -> dict:
+    """The stage-1 target an adapted model takes over from ``base`` unless ``params`` name one: ``auto`` where
+    ``base`` learned in-context latencies of an exported-graph runtime and ``table``'s rows are of one too.  Before
+    2026-12-06 such in-context latencies were chained sessions; since then they come from the node profile
+    (:mod:`latmodel.measure.graph_profile`), so only the prefixes (increments) mean the same in both: adapting the
+    stepping-1 Xeon's ONNX Runtime predictor to 20 profiled EPYC configurations on its in-context target priced
+    30.3% of the other 191 configurations' prefixes within 10%."""
+    from ..measure.runtimes import one_graph_rows
+
+    if base is None or "stage1_target" in (params or {}) or base.stage1_target_ != "incontext":
+        return {}
+    return {"stage1_target": "auto"} if bool(one_graph_rows(LatencyModel.validate_table(table)).all()) else {}
+
+
 def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict | None = None,
                scheduler: str | None = None) -> FitReport:
     """Fit a predictor on measurement tables and write it to folder ``out``.
@@ -220,7 +234,7 @@ def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict
         logger.info("%d rows scaled to the yardstick's %.3f ms (factors %.3f-%.3f); %d rows without it", scale.rows_scaled,
                     scale.reference_ms, scale.min_factor, scale.max_factor, scale.rows_unscaled)
     init = load_predictor(base) if base is not None else None
-    params = {**(init.get_params() if init is not None else {}), **(params or {})}
+    params = {**(init.get_params() if init is not None else {}), **_adapted_target(init, table, params), **(params or {})}
     base_record = None
     if init is not None:
         # refuse too small a table before cross-validation spends time on it (nothing is written to out)
