@@ -54,9 +54,10 @@ def test_a_tiny_chain_profiles_every_block(tmp_path, monkeypatch):
     torch.manual_seed(0)
     blocks = [nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()), nn.Sequential(nn.Conv2d(8, 16, 3, stride=2)),
               nn.Sequential(nn.Conv2d(16, 16, 1), nn.Sigmoid())]
-    from latmodel.measure.runtimes import chain_graph_bytes
+    from latmodel.measure.runtimes import prepare_chain
 
-    x = torch.randn(1, 3, 32, 32)
-    p = profile_graph_blocks(chain_graph_bytes(blocks, x), x.numpy(), 3, runs=3)
+    ready = prepare_chain("onnxruntime", blocks, torch.randn(1, 3, 32, 32), compile_blocks=False)
+    assert ready.blocks == () and len(ready.prefixes) == 3
+    p = profile_graph_blocks(ready.graph, ready.x, 3, runs=3)
     assert len(p.block_us) == 3 and all(b > 0 for b in p.block_us) and p.runs == 3
     assert sum(p.shares) == pytest.approx(1.0)

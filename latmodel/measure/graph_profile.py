@@ -120,7 +120,7 @@ def profile_graph_blocks(model: bytes, x, n_blocks: int, *, threads: int = 1, ru
     """Run the graph ``model`` (ONNX bytes, input ``x`` as numpy) under ONNX Runtime's profiler.
 
     The session has the measuring sessions' settings (:func:`latmodel.measure.loaders.ort_session_options`:
-    fixed threads, sequential, every optimisation); ``warmup`` passes run before profiling starts.
+    fixed threads, sequential, every optimisation); the first ``warmup`` passes are profiled but not kept.
     """
     import onnxruntime as ort
 
@@ -128,22 +128,15 @@ def profile_graph_blocks(model: bytes, x, n_blocks: int, *, threads: int = 1, ru
 
     if runs < 1:
         raise NetcutError(f"a graph profile needs at least one run; got runs={runs}")
-    feed_name = None
     with tempfile.TemporaryDirectory(prefix="netcut-ortprof-") as tmp:
-        warm = ort.InferenceSession(model, ort_session_options(threads), providers=["CPUExecutionProvider"])
-        feed_name = warm.get_inputs()[0].name
-        for _ in range(warmup):
-            warm.run(None, {feed_name: x})
-        del warm
         opts = ort_session_options(threads)
         opts.enable_profiling = True
         opts.profile_file_prefix = os.path.join(tmp, "profile")
         session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        for _ in range(warmup):
-            session.run(None, {feed_name: x})
+        feed = {session.get_inputs()[0].name: x}
         # The profile holds the warm-up passes too: only the last ``runs`` passes' nodes are kept below.
-        for _ in range(runs):
-            session.run(None, {feed_name: x})
+        for _ in range(warmup + runs):
+            session.run(None, feed)
         path = session.end_profiling()
         with open(path, encoding="utf-8") as f:
             events = json.load(f)

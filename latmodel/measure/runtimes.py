@@ -56,7 +56,6 @@ __all__ = [
     "onnx_cache_key",
     "export_onnx",
     "export_chain_onnx",
-    "chain_graph_bytes",
     "prepare_chain",
     "compile_module",
     "check_outputs",
@@ -360,16 +359,6 @@ def export_chain_onnx(blocks: Sequence, x, *, name: str = "network", cache_dir: 
     atomic_write_bytes(path, data)
     logger.info("exported %s to %s", name, path)
     return path
-
-
-def chain_graph_bytes(blocks: Sequence, x, *, name: str = "network", cache_dir: Path | None = None) -> bytes:
-    """The whole chain as one ONNX graph (input to the last block's output), cut from its cached export:
-    what a deployed network runs, and what :mod:`latmodel.measure.graph_profile` profiles."""
-    import onnx
-    import onnx.utils
-
-    path = export_chain_onnx(blocks, x, name=name, cache_dir=cache_dir)
-    return _cut(onnx.utils.Extractor(onnx.load(str(path))), [_INPUT], [_block_output(len(blocks) - 1)])
 
 
 def _cut(extractor, inputs: list[str], outputs: list[str]) -> bytes:

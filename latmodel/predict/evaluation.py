@@ -201,7 +201,7 @@ def _adapted_target(base, table, params) -> dict:
 
     if base is None or "stage1_target" in (params or {}) or base.stage1_target_ != "incontext":
         return {}
-    return {"stage1_target": "auto"} if bool(one_graph_rows(LatencyModel.validate_table(table)).all()) else {}
+    return {"stage1_target": "auto"} if bool(one_graph_rows(table).all()) else {}
 
 
 def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict | None = None,
