@@ -36,9 +36,11 @@ def _header(r):
 
 def section_accuracy(r):
     runtime = r.get("runtime", "torch")
-    out = f" --out {repo_relative(r['out'])}" if runtime != "torch" and r.get("out") else ""
+    default_out = Path(r.get("out") or "").name in ("", "predictor_accuracy.json")
+    out = f" --out {repo_relative(r['out'])}" if not default_out else ""
     out += f" --repeat {repo_relative(r['repeatability']['table_b'])}" if r.get("repeatability") else ""
-    lines = [f"### Latency prediction on held-out architecture families ({runtime}, CPU, 1 thread)\n",
+    lines = [f"### Latency prediction on held-out architecture families ({runtime}, CPU, 1 thread; "
+             f"`{Path(r['table']).stem}`)\n",
              f"*table `{Path(r['table']).name}`; leave-one-family-out over {len(r['held_out_families'])} families "
              f"({r['n_configs_held_out']} configurations); flagged rows left out of the metrics; "
              f"`python benchmarks/bench_predictor_accuracy.py --table {repo_relative(r['table'])}{out}`*\n",
@@ -603,7 +605,7 @@ def _fam_cell(v) -> str:
 
 SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", section_repeatability),
             ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
-            ("predictor_accuracy", section_accuracy), ("predictor_accuracy_onnxruntime", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
+            ("predictor_accuracy", section_accuracy), ("predictor_accuracy_onnxruntime", section_accuracy), ("predictor_accuracy_m207", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
             ("folded-pass2", section_folded), ("folded-onnxruntime", section_folded), ("unseen", section_unseen),
             ("unseen-pass2", section_unseen), ("unseen-epyc", section_unseen), ("unseen-epyc-pass2", section_unseen),
             ("unseen-epyc-onnxruntime", section_unseen), ("unseen-epyc-onnxruntime-pass2", section_unseen),
@@ -611,7 +613,7 @@ SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", s
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
             ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("adaptation_ort_step1", section_adaptation),
             ("adaptation_ort_step1_epyc_ort_base", section_adaptation),
-            ("adaptation_ort_step1_full", section_adaptation), ("adaptation_epyc_ort", section_adaptation), ("exploration", section_exploration), ("probe", section_probe), ("pareto", section_pareto),
+            ("adaptation_ort_step1_full", section_adaptation), ("adaptation_epyc_ort", section_adaptation), ("adaptation_m207", section_adaptation), ("exploration", section_exploration), ("probe", section_probe), ("pareto", section_pareto),
             ("tie_break", section_tie_break),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 

@@ -6,7 +6,14 @@ For every (configuration, block) present in both: the relative difference
 |b - a| / a of the reference latencies (``incontext_ms``, ``prefix_ms``,
 ``network_ms``; docs/TABLE.md) and, where both tables have them, of the medians
 over rounds (``*_median_ms``).  Prints the median and 90th percentile of each and
-the share within 5% and 10%, overall and for rows flagged in neither table.
+the share within 5% and 10%, overall and for rows flagged in neither table; and
+(``yardstick``) the prefixes within 10% as measured and with both tables' windows at
+one yardstick speed (:mod:`latmodel.measure.yardstick_scale`).
+
+``--mark-yardstick``: when putting the windows at one yardstick speed takes the two
+passes further apart (the yardstick does not track this host), write
+``yardstick_tracks`` = 0 into both tables' scalable rows, so that ``fit``, ``evaluate``
+and the benchmarks use them as measured.
 """
 from __future__ import annotations
 
@@ -47,7 +54,46 @@ def compare(a_path, b_path) -> dict:
                         "within_5pct": float((rel <= 0.05).mean()) if len(rel) else None,
                         "within_10pct": float((rel <= 0.10).mean()) if len(rel) else None}
         out[subset] = res
+    out["yardstick"] = yardstick_effect(ta, tb)
     return out
+
+
+def _prefix_within_10(a, b) -> float:
+    j = a[["config_id", "block_index", "prefix_ms"]].merge(b[["config_id", "block_index", "prefix_ms"]],
+                                                            on=["config_id", "block_index"], suffixes=("_a", "_b"))
+    return float(((j["prefix_ms_b"] / j["prefix_ms_a"] - 1.0).abs() <= 0.10).mean())
+
+
+def yardstick_effect(ta, tb) -> dict:
+    """Prefixes within 10% of each other as measured and at one yardstick speed (the first table's fastest window)."""
+    import math
+
+    from latmodel.measure.yardstick_scale import reference_ms_of, scale_to_yardstick
+
+    ref = reference_ms_of(ta)
+    raw = _prefix_within_10(ta, tb)
+    if not math.isfinite(ref):
+        return {"prefix_within_10pct_as_measured": raw, "prefix_within_10pct_scaled": None, "tracks": None}
+    scaled = _prefix_within_10(scale_to_yardstick(ta, ref)[0], scale_to_yardstick(tb, ref)[0])
+    return {"prefix_within_10pct_as_measured": raw, "prefix_within_10pct_scaled": scaled, "tracks": scaled >= raw}
+
+
+def mark_untracked(path) -> int:
+    """Write ``yardstick_tracks`` = 0 into the table's rows that have a yardstick; the number of rows marked."""
+    from latmodel.fileio import atomic_write_text
+    from latmodel.measure.table import read_table
+    from latmodel.measure.yardstick_scale import TRACKS_COLUMN, _scalable
+
+    import pandas as pd
+
+    # every cell as the text it is (a device id such as 51e6073349 must not be read as a number and written back)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    ok = _scalable(read_table(path, required=("config_id",)))
+    if TRACKS_COLUMN not in raw.columns:
+        raw[TRACKS_COLUMN] = ""
+    raw.loc[ok.to_numpy(), TRACKS_COLUMN] = "0"
+    atomic_write_text(Path(path), raw.to_csv(index=False))
+    return int(ok.sum())
 
 
 def main(argv=None) -> int:
@@ -55,12 +101,22 @@ def main(argv=None) -> int:
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--mark-yardstick", action="store_true",
+                    help="when the yardstick takes the two passes further apart, mark both tables' rows as not scaled")
     args = ap.parse_args(argv)
     result = compare(args.a, args.b)
     result["command"] = "python scripts/calibration_stability.py " + " ".join(
-        [Path(args.a).name, Path(args.b).name] + (["--json", args.json] if args.json else []))
+        [Path(args.a).name, Path(args.b).name] + (["--json", args.json] if args.json else [])
+        + (["--mark-yardstick"] if args.mark_yardstick else []))
     text = json.dumps(result, indent=2)
     print(text)
+    if args.mark_yardstick:
+        if result["yardstick"]["tracks"] is False:
+            marked = [mark_untracked(p) for p in (args.a, args.b)]
+            print(f"the yardstick does not track this host: {marked[0]} + {marked[1]} rows marked "
+                  "yardstick_tracks=0 (used as measured)")
+        else:
+            print("the yardstick tracks this host (or the tables have none): nothing marked")
     if args.json:
         Path(args.json).write_text(text + "\n")
     return 0

@@ -79,7 +79,12 @@ whole day: on 2026-12-05 (stepping-1 Xeon) every window from 10:39 to 12:23 UTC 
 against 13.4-15.3 ms the night before, and an ONNX Runtime pass then measured prefixes ~1.2x the night's; two
 passes inside that day still agreed on 94.1% / 99.7% of prefixes within ±5% / ±10% (data/calibration/README.md,
 "-settled.csv").  A window's minimum is the fast state of the day it ran: compare `yardstick_ms` before
-trusting a table's absolute level.
+trusting a table's absolute level.  The yardstick does not track every host: on the Intel Xeon 6/207/2 guest
+(2026-12-06) it read 8.7-13.9 ms over the 9 windows of one pass while the measured networks moved about 10%, and
+dividing it out took two passes from 82.0% to 51.3% of prefixes within ±10% of each other.
+`scripts/calibration_stability.py A.csv B.csv --mark-yardstick` compares two passes both ways and, when scaling
+takes them apart, writes `yardstick_tracks` = 0 into both tables: `fit`, `evaluate` and the benchmarks then use
+those rows as measured.
 `benchmarks/bench_repeatability.py` measures how well two passes agree, old method beside
 new (README).
 

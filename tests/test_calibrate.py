@@ -159,7 +159,8 @@ def no_match(monkeypatch, tmp_path):
 
     monkeypatch.setenv("NETCUT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(latmodel.predict.shipped, "choose_predictor", lambda *a, **k: PredictorChoice(
-        "data/predictors/cpu-1thread", "aaaa", "bbbb", "the predictor was measured on Other CPU; this machine is Here"))
+        "data/predictors/cpu-1thread", "aaaa", "bbbb", "the predictor was measured on Other CPU; this machine is Here",
+        "Here CPU (avx512)"))
     return tmp_path / "cache" / "predictors"
 
 
@@ -169,7 +170,7 @@ def test_search_stops_with_the_command_under_no_calibrate(no_match, tmp_path, ca
     out = tmp_path / "run"
     assert trimmer(["search", "--no-calibrate", "--models", "mobilenet_v2", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "the predictor was measured on Other CPU; this machine is Here" in err[0]
+    assert len(err) == 1 and "no shipped predictor was measured on this machine (Here CPU (avx512))" in err[0]
     assert f"'latmodel calibrate --out {no_match}" in err[0] and not out.exists()
 
 
@@ -180,7 +181,13 @@ def test_search_calibrates_first_then_prices_with_that_predictor(no_match, tmp_p
     from .test_trimmer_search import TINY, FakePredictor
 
     calibrated = []
-    monkeypatch.setattr(latmodel.predict.calibrate, "calibrate", lambda folder, **kw: calibrated.append(str(folder)))
+    def fake_calibrate(folder, **kw):
+        calibrated.append(str(folder))
+        return latmodel.predict.calibrate.CalibrationResult(
+            out=str(folder), table="t.csv", configs=("a", "b"), base="/x/base-predictor", method="boost", scores=(),
+            measure_seconds=100.0, fit_seconds=2.0)
+
+    monkeypatch.setattr(latmodel.predict.calibrate, "calibrate", fake_calibrate)
     loaded = []
     monkeypatch.setattr(latmodel.predict.predictor_io, "load_predictor", lambda path: loaded.append(str(path)) or FakePredictor())
     from trimmer.cli import main as trimmer
@@ -192,7 +199,10 @@ def test_search_calibrates_first_then_prices_with_that_predictor(no_match, tmp_p
                     "--mode", "head", "--epochs", "1", "--data", str(npz), "--out", str(out), "--quiet"]) == 0
     assert len(calibrated) == 1 and calibrated[0].startswith(str(no_match))
     assert set(loaded) == {calibrated[0]}
-    assert "calibrating one for this machine first" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "calibrating one for this machine first" in err
+    assert "using " not in err  # it names no other device's predictor as if the search used it
+    assert "calibrated: base-predictor adapted (boost) to 2 measurements of this machine in 102 s" in err
 
 
 def _tiny(path):

@@ -133,7 +133,7 @@ def test_profile_order_shuffled_is_fixed_and_given_keeps_the_list(tmp_path, monk
 
     seen = []
 
-    def fake_child(job, tmp, timeout_s):  # no child process: record the order, report a failure
+    def fake_child(job, tmp, timeout_s, tick=None):  # no child process: record the order, report a failure
         seen.extend(f"{c['model']}@{c['resolution_px']}" for c in job["configs"])
         return None, "fake child"
 
@@ -180,7 +180,7 @@ def test_profile_sends_windows_of_configurations_to_one_child_each(tmp_path, mon
 
     jobs, estimates = [], []
 
-    def fake_child(job, tmp, timeout_s):
+    def fake_child(job, tmp, timeout_s, tick=None):
         jobs.append(job)
         return None, "fake child"
 

@@ -55,3 +55,58 @@ def test_rows_of_another_runtime_than_the_yardstick_keep_their_values():
     assert (info.rows_scaled, info.rows_unscaled) == (1, 3)
     onnx = _table().assign(runtime="onnxruntime")
     assert math.isnan(reference_ms_of(onnx)) and scale_to_yardstick(onnx)[1].rows_scaled == 0
+
+
+def test_rows_marked_as_not_tracking_their_host_keep_their_values():
+    t = _table().assign(yardstick_tracks=[1.0, 0.0, math.nan, math.nan])
+    df, info = scale_to_yardstick(t)
+    assert list(df["prefix_ms"]) == [10.0, 12.0, 5.0, 7.0]  # b's slow yardstick was shown not to track: left
+    assert (info.rows_scaled, info.rows_unscaled) == (1, 3)
+
+
+def test_a_predictor_fitted_as_measured_is_compared_as_measured():
+    from types import SimpleNamespace
+
+    from latmodel.predict.evaluation import at_predictor_scale
+
+    here = _table().assign(device_id="dev1")
+    unscaled = SimpleNamespace(device_={"device_id": "dev1"}, yardstick_=None)
+    df, other = at_predictor_scale(unscaled, here)
+    assert other == "" and list(df["prefix_ms"]) == [10.0, 12.0, 5.0, 7.0]
+    scaled = SimpleNamespace(device_={"device_id": "dev1"}, yardstick_={"reference_ms": 8.0})
+    assert list(at_predictor_scale(scaled, here)[0]["prefix_ms"][:2]) == pytest.approx([5.0, 4.8])
+
+
+def _pass(prefix_ms, yardstick_ms):
+    n = len(prefix_ms)
+    return pd.DataFrame({"config_id": [f"c{i}" for i in range(n)], "block_index": 0, "prefix_ms": prefix_ms,
+                         "incontext_ms": prefix_ms, "network_ms": prefix_ms, "flagged": 0,
+                         "yardstick": YARDSTICK_NAME, "yardstick_ms": yardstick_ms, "device_id": "51e6073349"})
+
+
+def test_calibration_stability_marks_a_yardstick_that_takes_two_passes_apart(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "calibration_stability", Path(__file__).resolve().parents[1] / "scripts" / "calibration_stability.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    # the networks ran alike in both passes while the second pass's yardstick read 1.5x: scaling would take them apart
+    _pass([1.0, 2.0, 4.0], [10.0, 10.0, 10.0]).to_csv(a, index=False)
+    _pass([1.0, 2.0, 4.0], [15.0, 15.0, 15.0]).to_csv(b, index=False)
+    assert script.compare(a, b)["yardstick"] == {"prefix_within_10pct_as_measured": 1.0,
+                                                 "prefix_within_10pct_scaled": 0.0, "tracks": False}
+    assert script.main([str(a), str(b), "--mark-yardstick"]) == 0
+    assert list(pd.read_csv(a)["yardstick_tracks"]) == [0, 0, 0] and list(pd.read_csv(b)["yardstick_tracks"]) == [0, 0, 0]
+    assert scale_to_yardstick(pd.read_csv(b))[1].rows_scaled == 0
+    assert "51e6073349" in a.read_text() and "inf" not in a.read_text()  # the rest of the table kept as written
+    # a yardstick that explains the second pass's slowness: nothing marked
+    c, d = tmp_path / "c.csv", tmp_path / "d.csv"
+    _pass([1.0, 2.0, 4.0], [10.0, 10.0, 10.0]).to_csv(c, index=False)
+    _pass([1.5, 3.0, 6.0], [15.0, 15.0, 15.0]).to_csv(d, index=False)
+    assert script.compare(c, d)["yardstick"] == {"prefix_within_10pct_as_measured": 0.0,
+                                                 "prefix_within_10pct_scaled": 1.0, "tracks": True}
+    script.main([str(c), str(d), "--mark-yardstick"])
+    assert "yardstick_tracks" not in pd.read_csv(c).columns

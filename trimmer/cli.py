@@ -94,20 +94,23 @@ def _calibrate_if_needed(args, config) -> None:
     folder = Path(config.predictor)
     if args.predictor or is_predictor_folder(folder):
         return
-    mismatch = choose_predictor().mismatch
+    # not choose_predictor().mismatch: that line says which predictor `latmodel predict` falls back to, and the
+    # search uses none of another device
+    none_here = f"no shipped predictor was measured on this machine ({choose_predictor().here})"
     if args.no_calibrate:
-        raise NetcutError(f"{mismatch}. Measure this machine first: 'latmodel calibrate --out {folder}' (about 5 "
+        raise NetcutError(f"{none_here}. Measure this machine first: 'latmodel calibrate --out {folder}' (about 5 "
                           f"min, then found automatically), or drop --no-calibrate to do it now; --predictor FOLDER "
                           "prices with another device's predictor anyway")
     from latmodel.predict.calibrate import calibrate
-    from latmodel.predict.render import calibration_estimate_text
+    from latmodel.predict.render import calibration_done_text, calibration_estimate_text
 
-    print(f"trimmer: {mismatch}; calibrating one for this machine first (once: kept in {folder})", file=sys.stderr,
-          flush=True)
+    print(f"trimmer: {none_here}; calibrating one for this machine first (once: kept in {folder})",
+          file=sys.stderr, flush=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    calibrate(folder, progress=not getattr(args, "quiet", False),
-              estimate=lambda seconds, n, _windows: print(calibration_estimate_text(seconds, n), file=sys.stderr,
-                                                          flush=True))
+    result = calibrate(folder, progress=not getattr(args, "quiet", False),
+                       estimate=lambda seconds, n, _windows: print(calibration_estimate_text(seconds, n),
+                                                                   file=sys.stderr, flush=True))
+    print(f"trimmer: {calibration_done_text(result)}", file=sys.stderr, flush=True)
 
 
 def _config(args):

@@ -33,6 +33,7 @@ from ..errors import NetcutError, TableError
 from ..records import Record
 from .bursts import BurstPolicy
 from .device import check_device_kind, device_record, make_config_id
+from .progress import WindowProgress
 from .rows import MEASURE_METHODS, WINDOW_METHOD
 from .timing import require_positive_int
 from .windows import MEMORY_SHARE, memory_model, WINDOW_CONFIGS, available_memory_bytes, estimate_seconds, \
@@ -280,8 +281,9 @@ def exit_reason(returncode: int, last_line: str) -> str:
     return f"child exited with status {returncode}: {last_line or '(no message)'}"
 
 
-def _run_child(job: dict, workdir: Path, timeout_s: float) -> tuple[dict | None, str]:
-    """Run one measuring child on ``job``; its result (``{"rows": [rows of each configuration]}``) or None and why."""
+def _run_child(job: dict, workdir: Path, timeout_s: float, tick=None) -> tuple[dict | None, str]:
+    """Run one measuring child on ``job``; its result (``{"rows": [rows of each configuration]}``) or None and why.
+    ``tick(seconds)`` is called about once a second while the child runs (the progress bar)."""
     job_path = workdir / "job.json"
     result_path = workdir / "rows.json"
     err_path = workdir / "stderr.txt"
@@ -290,11 +292,18 @@ def _run_child(job: dict, workdir: Path, timeout_s: float) -> tuple[dict | None,
     job_path.write_text(json.dumps(job), encoding="utf-8")
     cmd = [sys.executable, "-m", _CHILD_MODULE, "--worker", str(job_path), "--result", str(result_path)]
     with open(err_path, "w", encoding="utf-8") as err:
-        try:
-            proc = subprocess.run(cmd, env=_child_env(job["threads"], job.get("child_env")), stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=err, timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired:
-            return None, f"timed out after {timeout_s:.0f} s (raise timeout_s or lower --repeats)"
+        proc = subprocess.Popen(cmd, env=_child_env(job["threads"], job.get("child_env")), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        t0 = time.monotonic()
+        while proc.poll() is None:  # not proc.wait(timeout_s): the bar moves while the child measures
+            if time.monotonic() - t0 > timeout_s:
+                proc.kill()
+                proc.wait()
+                return None, f"timed out after {timeout_s:.0f} s (raise timeout_s or lower --repeats)"
+            if tick is not None:
+                tick(time.monotonic() - t0)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1.0)
     if proc.returncode != 0:
         return None, exit_reason(proc.returncode, _last_line(err_path))
     try:
@@ -421,8 +430,6 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
         prepare_s = sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in todo)
         estimate(estimate_seconds([len(w) for w in windows], method=method, runtime=runtime, window_s=window_s,
                                   prepare_s=prepare_s), len(todo), len(windows))
-    from tqdm import tqdm
-
     base_job = {"threads": threads, "batch_size": batch_size, "repeats": repeats, "warmup": warmup, "device": device,
                 "pin_cpu": list(cpus) if cpus else None, "record": record.to_dict(), "runtime": runtime,
                 "onnx_cache": str(onnx_cache) if onnx_cache is not None else None, "method": method,
@@ -431,16 +438,17 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                 "child_env": dict(child_env or {}),
                 "settle_ms": float(BurstPolicy.settle_ms if settle_ms is None else settle_ms)}
     raw: dict = {}
-    bar = tqdm(total=len(todo), unit="config", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = WindowProgress([estimate_seconds([len(w)], method=method, runtime=runtime, window_s=window_s,
+                                           prepare_s=sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in w))
+                          for w in windows], len(todo), enabled=progress)
     try:
         with tempfile.TemporaryDirectory(prefix="latmodel-profile-") as tmp:
             for window, estimate_bytes in zip(windows, plan.peak_bytes):
-                label = window[0][1].rsplit("@", 1)[0] + (f" +{len(window) - 1}" if len(window) > 1 else "")
-                bar.set_postfix_str(label, refresh=True)
+                bar.start_window(window[0][1].rsplit("@", 1)[0] + (f" +{len(window) - 1}" if len(window) > 1 else ""))
                 job = {**base_job, "configs": [c.to_dict() for c, _ in window],
                        "window_s": window_s if window_s is not None else window_seconds(len(window))}
                 t0 = time.monotonic()
-                result, why = _run_child(job, Path(tmp), timeout_s)
+                result, why = _run_child(job, Path(tmp), timeout_s, tick=bar.tick if progress else None)
                 seconds = time.monotonic() - t0
                 if result is None:
                     logger.warning("window of %d configuration(s) failed: %s", len(window), why)
@@ -457,7 +465,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
 
                         raw[f"window{len(raw)}"] = result["samples"]
                         atomic_write_text(Path(samples_out), json.dumps(raw))
-                bar.update(len(window))
+                bar.end_window(len(window))
     finally:
         bar.close()
     return ProfileSummary(out_path=str(out), outcomes=tuple(outcomes), seconds=time.monotonic() - started)

@@ -246,6 +246,7 @@ def measure_config(model, resolution: int = 224, width: float = 1.0, *, threads:
         "prefix_cv": t.prefix[k].cv, "network_ms": lat["network"][0], "network_median_ms": t.network.median_ms,
         "network_cv": t.network.cv, "rounds": t.rounds, "samples": t.rounds, "method": ROUND_MODEL_METHOD,
         "window_s": math.nan, "window_configs": 1, "placements": 1, "yardstick": "", "yardstick_ms": math.nan,
+        "yardstick_tracks": math.nan,
     } for k in range(n)]
     reasons = [m.config_reasons + m.row_reasons[k] for k in range(n)]
     return _config_rows(chain, label, family, width, batch_size, threads, record, features, timings, reasons)
@@ -278,6 +279,7 @@ def _window_timing_columns(w, u: int, k: int, yard_ms: float, n_configs: int, sh
         "network_cv": net.cv, "rounds": w.rounds, "samples": pf.n, "method": _window_method(w),
         "window_s": round(w.seconds, 1), "window_configs": n_configs, "placements": w.policy.placements,
         "yardstick": YARDSTICK_NAME if yard_ms == yard_ms else "", "yardstick_ms": yard_ms,
+        "yardstick_tracks": math.nan,  # unknown until two passes are compared (scripts/calibration_stability.py)
     }
 
 

@@ -27,11 +27,18 @@ from ..errors import NetcutError
 from ..records import Record
 from .bursts import YARDSTICK_NAME, YARDSTICK_RUNTIME
 
-__all__ = ["SCALED_COLUMNS", "YardstickScale", "scale_to_yardstick", "reference_ms_of"]
+__all__ = ["SCALED_COLUMNS", "TRACKS_COLUMN", "YardstickScale", "scale_to_yardstick", "reference_ms_of"]
 
 #: The latency columns a window's speed scales (yardstick_ms itself is kept as measured).
 SCALED_COLUMNS: tuple[str, ...] = ("incontext_ms", "incontext_median_ms", "alone_ms", "alone_median_ms", "prefix_ms",
                                    "prefix_median_ms", "prefix_p90_ms", "network_ms", "network_median_ms")
+
+#: Optional table column: 0 where two passes showed that scaling by the yardstick takes them further apart (the
+#: yardstick does not track that host's speed), so those rows are never scaled; absent or 1: scaled.  On the Intel
+#: Xeon 6/207/2 guest (2026-12-06) the yardstick read 8.7-13.9 ms over the 9 windows of one pass while its networks'
+#: speed moved about 10%: scaled, the two passes agreed within +-10% on 51.3% of prefixes, as measured on 82.0%.
+#: ``scripts/calibration_stability.py --mark-yardstick`` measures that and writes the column.
+TRACKS_COLUMN = "yardstick_tracks"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +61,8 @@ def _scalable(df):
     ok = (df["yardstick"].astype(str) == YARDSTICK_NAME) & np.isfinite(y) & (y > 0)
     if "runtime" in df.columns:
         ok &= df["runtime"].isna() | (df["runtime"].astype(str) == YARDSTICK_RUNTIME)
+    if TRACKS_COLUMN in df.columns:  # rows whose yardstick was shown not to track their host (below)
+        ok &= df[TRACKS_COLUMN].fillna(1).astype(float) != 0
     return ok
 
 

@@ -288,7 +288,10 @@ def at_predictor_scale(model, df):
     was measured on the predictor's device (else at the table's own fastest window), so predictions and
     measurements compare on one scale; ``difference`` is :func:`device_difference`'s line ('' when they agree)."""
     other = device_difference(model.device_, df)
-    same = not other and model.yardstick_ is not None
+    if not other and model.yardstick_ is None:
+        # fitted on latencies as measured (no yardstick, or one marked as not tracking its host): compared as measured
+        return df.copy(), other
+    same = not other
     scaled, _ = scale_to_yardstick(df, model.yardstick_["reference_ms"] if same else None)
     return scaled, other
 

@@ -1,11 +1,13 @@
 """Text of the result records in :mod:`latmodel.predict.reports` (what the ``latmodel`` commands print)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from .metrics import ErrorMetrics, metrics_table
 from .reports import CrossValidation, EvaluationReport, FitReport, NetworkPrediction
 
 __all__ = ["network_prediction_text", "predictions_summary_text", "subnormal_note", "cross_validation_text", "fit_report_text",
-           "evaluation_report_text", "calibration_text", "calibration_estimate_text"]
+           "evaluation_report_text", "calibration_text", "calibration_done_text", "calibration_estimate_text"]
 
 #: Metric levels in the order printed: level -> heading.
 _LEVEL_HEADINGS: dict[str, str] = {
@@ -122,6 +124,12 @@ def calibration_text(result) -> str:
     lines.append(f"adapted {result.base} ({result.method}) in {result.fit_seconds:.0f} s: predictor {result.out}")
     lines.append(f"use it: trimmer search --predictor {result.out} ...   latmodel predict --predictor {result.out} ...")
     return "\n".join(lines)
+
+
+def calibration_done_text(result) -> str:
+    """One line for a calibration run inside another command (``trimmer search``): what was adapted, how long."""
+    return (f"calibrated: {Path(result.base).name} adapted ({result.method}) to {len(result.configs)} measurements "
+            f"of this machine in {result.measure_seconds + result.fit_seconds:.0f} s: predictor {result.out}")
 
 
 def calibration_estimate_text(seconds: float, n_configs: int) -> str:

@@ -34,13 +34,15 @@ DEFAULT_SHIPPED = "cpu-1thread"
 class PredictorChoice:
     """The predictor folder to use and whether it was measured on this machine.
 
-    ``mismatch``: one line naming both devices when it was not ('' when it was).
+    ``mismatch``: one line naming both devices when it was not ('' when it was); ``here``: this machine's
+    device in words (:func:`~latmodel.measure.device.describe_device`).
     """
 
     path: str
     predictor_device_id: str
     here_device_id: str
     mismatch: str = ""
+    here: str = ""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -132,6 +134,8 @@ def choose_predictor(path=None, *, runtime: str | None = None, threads: int = 1,
         here = _here(dev)
         return PredictorChoice(str(folder), str(dev.get("device_id") or ""), here.device_id,
                                device_mismatch(dev, here))
+    from ..measure.device import describe_device
+
     here = cached_device_record(device, threads=threads, runtime=runtime or "torch")
     shipped = shipped_predictors(root) + (shipped_predictors(calibrated_dir()) if root is None else [])
     for folder, dev in shipped:
@@ -146,4 +150,5 @@ def choose_predictor(path=None, *, runtime: str | None = None, threads: int = 1,
     if mismatch:
         mismatch = (f"no shipped predictor was measured on this machine for {runtime or 'torch'} at {threads} "
                     f"thread(s); using {default.name}: {mismatch}")
-    return PredictorChoice(str(default), str(dev.get("device_id") or ""), here.device_id, mismatch)
+    return PredictorChoice(str(default), str(dev.get("device_id") or ""), here.device_id, mismatch,
+                           describe_device(here))

@@ -1,0 +1,66 @@
+"""A profile's progress bar in estimated seconds, moving while a measuring window runs.
+
+A window measures all its configurations round-robin in one child and returns them together, so a bar counted
+in configurations stands still for the whole window: ``latmodel calibrate`` (one window of 20) showed 0/20 for
+three minutes and then 20/20.  This bar counts each window's estimated seconds (the shares of the estimate
+printed before the start), advances once a second while the window's child runs, never past that window's
+share, and jumps to the end of the share when the child returns.  Its postfix counts configurations.  The ETA is
+then the estimate of what is left, corrected by how the windows so far kept to theirs (tqdm's rate).
+
+tqdm draws it; what is ours is only the mapping of windows to seconds (tqdm cannot know a child's progress).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+__all__ = ["WindowProgress"]
+
+#: The share of a window's estimate the bar reaches while the window still runs (the rest when it returns).
+_RUNNING_CAP = 0.99
+
+
+class WindowProgress:
+    """Progress over windows of configurations; ``window_seconds``: each window's estimate, in order."""
+
+    def __init__(self, window_seconds: Sequence[float], n_configs: int, *, enabled: bool = True, file=None):
+        from tqdm import tqdm
+
+        self._shares = [max(0.0, float(s)) for s in window_seconds]
+        self._n_configs = int(n_configs)
+        self._done_configs = 0
+        self._window = -1
+        self._base_s = 0.0  # the bar's position when the current window started
+        self._label = ""
+        self._bar = tqdm(total=round(sum(self._shares)), unit="s", disable=not enabled, file=file or sys.stderr,
+                         dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s "
+                                                        "[{elapsed}<{remaining}{postfix}]")
+
+    @property
+    def position_s(self) -> float:
+        """Where the bar stands, estimated seconds."""
+        return float(self._bar.n)
+
+    def start_window(self, label: str) -> None:
+        """The next window starts; ``label`` names it in the postfix."""
+        self._window += 1
+        self._base_s = sum(self._shares[:self._window])
+        self._label = label
+        self._move_to(self._base_s)
+
+    def tick(self, elapsed_s: float) -> None:
+        """The current window's child has run ``elapsed_s`` seconds."""
+        share = self._shares[self._window] if 0 <= self._window < len(self._shares) else 0.0
+        self._move_to(self._base_s + min(max(0.0, float(elapsed_s)), _RUNNING_CAP * share))
+
+    def end_window(self, n_configs: int) -> None:
+        """The current window returned ``n_configs`` configurations (measured or failed)."""
+        self._done_configs += int(n_configs)
+        self._move_to(sum(self._shares[:self._window + 1]))
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def _move_to(self, position_s: float) -> None:
+        self._bar.set_postfix_str(f"{self._done_configs}/{self._n_configs} configs, {self._label}", refresh=False)
+        self._bar.update(position_s - self._bar.n)
