@@ -605,6 +605,7 @@ def _fam_cell(v) -> str:
 
 SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", section_repeatability),
             ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
+            ("repeatability_m207", section_repeatability),
             ("predictor_accuracy", section_accuracy), ("predictor_accuracy_onnxruntime", section_accuracy), ("predictor_accuracy_m207", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
             ("folded-pass2", section_folded), ("folded-onnxruntime", section_folded), ("unseen", section_unseen),
             ("unseen-pass2", section_unseen), ("unseen-epyc", section_unseen), ("unseen-epyc-pass2", section_unseen),

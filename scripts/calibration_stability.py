@@ -11,7 +11,7 @@ the share within 5% and 10%, overall and for rows flagged in neither table; and
 one yardstick speed (:mod:`latmodel.measure.yardstick_scale`).
 
 ``--mark-yardstick``: when putting the windows at one yardstick speed takes the two
-passes further apart (the yardstick does not track this host), write
+passes further apart (the yardstick did not track the host between them), write
 ``yardstick_tracks`` = 0 into both tables' scalable rows, so that ``fit``, ``evaluate``
 and the benchmarks use them as measured.
 """
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     if args.mark_yardstick:
         if result["yardstick"]["tracks"] is False:
             marked = [mark_untracked(p) for p in (args.a, args.b)]
-            print(f"the yardstick does not track this host: {marked[0]} + {marked[1]} rows marked "
+            print(f"the yardstick did not track the host between these passes: {marked[0]} + {marked[1]} rows marked "
                   "yardstick_tracks=0 (used as measured)")
         else:
             print("the yardstick tracks this host (or the tables have none): nothing marked")

@@ -81,7 +81,9 @@ passes inside that day still agreed on 94.1% / 99.7% of prefixes within ±5% / �
 "-settled.csv").  A window's minimum is the fast state of the day it ran: compare `yardstick_ms` before
 trusting a table's absolute level.  The yardstick does not track every host: on the Intel Xeon 6/207/2 guest
 (2026-12-06) it read 8.7-13.9 ms over the 9 windows of one pass while the measured networks moved about 10%, and
-dividing it out took two passes from 82.0% to 51.3% of prefixes within ±10% of each other.
+dividing it out took that table and its repeat an hour later from 82.0% to 51.3% of prefixes within ±10% of each
+other (two passes back to back on the same machine it brought from 81.2% to 90.8%: it is a property of a pair of
+passes, not of a host).
 `scripts/calibration_stability.py A.csv B.csv --mark-yardstick` compares two passes both ways and, when scaling
 takes them apart, writes `yardstick_tracks` = 0 into both tables: `fit`, `evaluate` and the benchmarks then use
 those rows as measured.

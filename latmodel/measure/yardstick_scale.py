@@ -34,7 +34,7 @@ SCALED_COLUMNS: tuple[str, ...] = ("incontext_ms", "incontext_median_ms", "alone
                                    "prefix_median_ms", "prefix_p90_ms", "network_ms", "network_median_ms")
 
 #: Optional table column: 0 where two passes showed that scaling by the yardstick takes them further apart (the
-#: yardstick does not track that host's speed), so those rows are never scaled; absent or 1: scaled.  On the Intel
+#: yardstick did not track the host's speed between those passes), so those rows are never scaled; absent or 1: scaled.  On the Intel
 #: Xeon 6/207/2 guest (2026-12-06) the yardstick read 8.7-13.9 ms over the 9 windows of one pass while its networks'
 #: speed moved about 10%: scaled, the two passes agreed within +-10% on 51.3% of prefixes, as measured on 82.0%.
 #: ``scripts/calibration_stability.py --mark-yardstick`` measures that and writes the column.
