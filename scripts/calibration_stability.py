@@ -82,13 +82,13 @@ def mark_untracked(path) -> int:
     """Write ``yardstick_tracks`` = 0 into the table's rows that have a yardstick; the number of rows marked."""
     from latmodel.fileio import atomic_write_text
     from latmodel.measure.table import read_table
-    from latmodel.measure.yardstick_scale import TRACKS_COLUMN, _scalable
+    from latmodel.measure.yardstick_scale import TRACKS_COLUMN, scalable_rows
 
     import pandas as pd
 
     # every cell as the text it is (a device id such as 51e6073349 must not be read as a number and written back)
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    ok = _scalable(read_table(path, required=("config_id",)))
+    ok = scalable_rows(read_table(path, required=("config_id",)))
     if TRACKS_COLUMN not in raw.columns:
         raw[TRACKS_COLUMN] = ""
     raw.loc[ok.to_numpy(), TRACKS_COLUMN] = "0"

@@ -426,10 +426,12 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     outcomes = [ConfigOutcome(i, "skipped") for c, i in zip(configs, ids) if i in done]
     plan = _plan(todo, footprints, runtime, per_window, method)
     windows = plan.windows
+    # each window's estimate once: the progress bar's shares, and their sum the estimate printed before the start
+    window_estimates = [estimate_seconds([len(w)], method=method, runtime=runtime, window_s=window_s,
+                                         prepare_s=sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in w))
+                        for w in windows]
     if estimate is not None and todo:
-        prepare_s = sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in todo)
-        estimate(estimate_seconds([len(w) for w in windows], method=method, runtime=runtime, window_s=window_s,
-                                  prepare_s=prepare_s), len(todo), len(windows))
+        estimate(math.fsum(window_estimates), len(todo), len(windows))
     base_job = {"threads": threads, "batch_size": batch_size, "repeats": repeats, "warmup": warmup, "device": device,
                 "pin_cpu": list(cpus) if cpus else None, "record": record.to_dict(), "runtime": runtime,
                 "onnx_cache": str(onnx_cache) if onnx_cache is not None else None, "method": method,
@@ -438,9 +440,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                 "child_env": dict(child_env or {}),
                 "settle_ms": float(BurstPolicy.settle_ms if settle_ms is None else settle_ms)}
     raw: dict = {}
-    bar = WindowProgress([estimate_seconds([len(w)], method=method, runtime=runtime, window_s=window_s,
-                                           prepare_s=sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in w))
-                          for w in windows], len(todo), enabled=progress)
+    bar = WindowProgress(window_estimates, len(todo), enabled=progress)
     try:
         with tempfile.TemporaryDirectory(prefix="latmodel-profile-") as tmp:
             for window, estimate_bytes in zip(windows, plan.peak_bytes):
@@ -448,7 +448,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                 job = {**base_job, "configs": [c.to_dict() for c, _ in window],
                        "window_s": window_s if window_s is not None else window_seconds(len(window))}
                 t0 = time.monotonic()
-                result, why = _run_child(job, Path(tmp), timeout_s, tick=bar.tick if progress else None)
+                result, why = _run_child(job, Path(tmp), timeout_s, tick=bar.tick)
                 seconds = time.monotonic() - t0
                 if result is None:
                     logger.warning("window of %d configuration(s) failed: %s", len(window), why)

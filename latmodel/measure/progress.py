@@ -11,6 +11,7 @@ tqdm draws it; what is ours is only the mapping of windows to seconds (tqdm cann
 """
 from __future__ import annotations
 
+import itertools
 import sys
 from typing import Sequence
 
@@ -27,10 +28,11 @@ class WindowProgress:
         from tqdm import tqdm
 
         self._shares = [max(0.0, float(s)) for s in window_seconds]
+        # where each window starts and ends on the bar
+        self._bounds = list(itertools.accumulate(self._shares, initial=0.0))
         self._n_configs = int(n_configs)
         self._done_configs = 0
         self._window = -1
-        self._base_s = 0.0  # the bar's position when the current window started
         self._label = ""
         self._bar = tqdm(total=round(sum(self._shares)), unit="s", disable=not enabled, file=file or sys.stderr,
                          dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s "
@@ -44,19 +46,18 @@ class WindowProgress:
     def start_window(self, label: str) -> None:
         """The next window starts; ``label`` names it in the postfix."""
         self._window += 1
-        self._base_s = sum(self._shares[:self._window])
         self._label = label
-        self._move_to(self._base_s)
+        self._move_to(self._bounds[self._window])
 
     def tick(self, elapsed_s: float) -> None:
         """The current window's child has run ``elapsed_s`` seconds."""
         share = self._shares[self._window] if 0 <= self._window < len(self._shares) else 0.0
-        self._move_to(self._base_s + min(max(0.0, float(elapsed_s)), _RUNNING_CAP * share))
+        self._move_to(self._bounds[self._window] + min(max(0.0, float(elapsed_s)), _RUNNING_CAP * share))
 
     def end_window(self, n_configs: int) -> None:
         """The current window returned ``n_configs`` configurations (measured or failed)."""
         self._done_configs += int(n_configs)
-        self._move_to(sum(self._shares[:self._window + 1]))
+        self._move_to(self._bounds[self._window + 1])
 
     def close(self) -> None:
         self._bar.close()

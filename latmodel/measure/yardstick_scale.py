@@ -27,7 +27,8 @@ from ..errors import NetcutError
 from ..records import Record
 from .bursts import YARDSTICK_NAME, YARDSTICK_RUNTIME
 
-__all__ = ["SCALED_COLUMNS", "TRACKS_COLUMN", "YardstickScale", "scale_to_yardstick", "reference_ms_of"]
+__all__ = ["SCALED_COLUMNS", "TRACKS_COLUMN", "YardstickScale", "scale_to_yardstick", "reference_ms_of",
+           "scalable_rows"]
 
 #: The latency columns a window's speed scales (yardstick_ms itself is kept as measured).
 SCALED_COLUMNS: tuple[str, ...] = ("incontext_ms", "incontext_median_ms", "alone_ms", "alone_median_ms", "prefix_ms",
@@ -52,7 +53,8 @@ class YardstickScale(Record):
     max_factor: float
 
 
-def _scalable(df):
+def scalable_rows(df):
+    """Boolean mask of the rows :func:`scale_to_yardstick` scales (None when the table has no yardstick columns)."""
     if "yardstick_ms" not in df.columns or "yardstick" not in df.columns:
         return None
     import numpy as np
@@ -68,7 +70,7 @@ def _scalable(df):
 
 def reference_ms_of(df) -> float:
     """The table's fastest window's yardstick (ms); NaN when no row has the current yardstick."""
-    ok = _scalable(df)
+    ok = scalable_rows(df)
     if ok is None or not ok.any():
         return math.nan
     return float(df.loc[ok, "yardstick_ms"].astype(float).min())
@@ -81,7 +83,7 @@ def scale_to_yardstick(df, reference_ms: float | None = None):
     :class:`~latmodel.errors.NetcutError` for a reference that is not a positive number.
     """
     ref = reference_ms_of(df) if reference_ms is None else float(reference_ms)
-    ok = _scalable(df)
+    ok = scalable_rows(df)
     out = df.copy()
     if ok is None or not ok.any():
         return out, YardstickScale(ref, 0, len(df), 1.0, 1.0)

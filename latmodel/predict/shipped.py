@@ -124,6 +124,7 @@ def choose_predictor(path=None, *, runtime: str | None = None, threads: int = 1,
     """The predictor to use: ``path`` when given, else the shipped one measured on this machine for
     ``runtime`` (default torch) and ``threads``, else the default (:data:`DEFAULT_SHIPPED`) with a mismatch.
     """
+    from ..measure.device import describe_device
     from ..measure.device_cache import cached_device_record
 
     if path is not None:
@@ -133,14 +134,12 @@ def choose_predictor(path=None, *, runtime: str | None = None, threads: int = 1,
             return PredictorChoice(str(folder), "", "")
         here = _here(dev)
         return PredictorChoice(str(folder), str(dev.get("device_id") or ""), here.device_id,
-                               device_mismatch(dev, here))
-    from ..measure.device import describe_device
-
+                               device_mismatch(dev, here), describe_device(here))
     here = cached_device_record(device, threads=threads, runtime=runtime or "torch")
     shipped = shipped_predictors(root) + (shipped_predictors(calibrated_dir()) if root is None else [])
     for folder, dev in shipped:
         if str(dev.get("device_id")) == here.device_id:
-            return PredictorChoice(str(folder), here.device_id, here.device_id)
+            return PredictorChoice(str(folder), here.device_id, here.device_id, "", describe_device(here))
     default = (Path(root) if root is not None else SHIPPED_DIR) / DEFAULT_SHIPPED
     dev = _manifest_device(default)
     if dev is None:
