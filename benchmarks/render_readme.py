@@ -603,9 +603,30 @@ def _fam_cell(v) -> str:
     return f"{float(v):.0f}%"
 
 
+def section_statistic(r):
+    """Two whole passes compared under every statistic of their raw samples (scripts/calibration_stability.py --samples)."""
+    rows = r["samples"]["statistics"]
+    out = [f"### Which statistic repeats? Two whole passes, every statistic of their samples ({Path(r['table_a']).name})",
+           "",
+           f"`{r.get('command', '')}`: {r['configs_compared']} configurations of both passes, "
+           f"{r['rows_compared']} prefixes; the table keeps one statistic, the raw samples give the others on the "
+           "same passes (data/calibration/README.md says when and where they ran); difference |a / b - 1| as in "
+           "bench_repeatability.",
+           "", "| statistic | prefixes within ±5% | within ±10% | median \\|Δ\\| |", "|---|---|---|---|"]
+    for name, v in rows.items():
+        out.append(f"| {name} | {v['within_5_pct']:.1f}% | {v['within_10_pct']:.1f}% | {v['median_abs_pct']:.2f}% |")
+    y = r.get("yardstick") or {}
+    if y.get("prefix_within_10pct_scaled") is not None:
+        out += ["", f"The table's own statistic with both passes' windows at one yardstick speed: "
+                    f"{_pct(y['prefix_within_10pct_scaled'])} within ±10% (as measured "
+                    f"{_pct(y['prefix_within_10pct_as_measured'])}; here the difference is |b - a| / a, which "
+                    "counts a slower second pass harder)."]
+    return out
+
+
 SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", section_repeatability),
             ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
-            ("repeatability_m207", section_repeatability),
+            ("repeatability_m207", section_repeatability), ("statistic_m207", section_statistic),
             ("predictor_accuracy", section_accuracy), ("predictor_accuracy_onnxruntime", section_accuracy), ("predictor_accuracy_m207", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
             ("folded-pass2", section_folded), ("folded-onnxruntime", section_folded), ("unseen", section_unseen),
             ("unseen-pass2", section_unseen), ("unseen-epyc", section_unseen), ("unseen-epyc-pass2", section_unseen),

@@ -135,6 +135,7 @@ def cmd_profile(args) -> int:
         repeats=args.repeats, warmup=args.warmup, pin_cpu=args.pin_cpu, device=args.device,
         progress=not args.quiet, corpus=corpus, order=args.order, runtime=args.runtime, method=args.method,
         per_window=args.window_configs, window_s=args.window_s, estimate=None if args.quiet else _print_estimate,
+        statistic=args.statistic, samples_out=args.samples_out,
     )
     print(summary.to_text())
     return 0
@@ -297,6 +298,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "windows repeat better)")
     p.add_argument("--window-configs", type=positive_int, default=WINDOW_CONFIGS,
                    help=f"configurations per window (default {WINDOW_CONFIGS})")
+    from .measure.bursts import DEFAULT_STATISTIC, STATISTICS
+
+    p.add_argument("--statistic", choices=list(STATISTICS), default=None,
+                   help=f"window method: which of each quantity's warm samples the table keeps: min (the fastest), "
+                        f"p10 or p25 (a low percentile; steadier where rare fast samples come and go); default "
+                        f"{DEFAULT_STATISTIC}")
+    p.add_argument("--samples-out", default=None, metavar="JSON",
+                   help="window method: also write every raw sample here (to compare statistics between passes: "
+                        "scripts/calibration_stability.py --samples)")
     p.add_argument("--repeats", type=positive_int, default=None, help="round-model only: rounds per configuration (default: auto, 7-60)")
     p.add_argument("--warmup", type=positive_int, default=None, help="round-model only: untimed warm-up runs (default: auto)")
     p.add_argument("--pin-cpu", type=int, default=None, help="pin the measuring process to this CPU core")

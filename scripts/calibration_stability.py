@@ -14,6 +14,11 @@ one yardstick speed (:mod:`latmodel.measure.yardstick_scale`).
 passes further apart (the yardstick did not track the host between them), write
 ``yardstick_tracks`` = 0 into both tables' scalable rows, so that ``fit``, ``evaluate``
 and the benchmarks use them as measured.
+
+``--samples A.json B.json``: the raw samples the two passes wrote (``latmodel profile --samples-out``):
+also compare the prefixes under every statistic of the samples (minimum, percentiles, ...) side by side,
+as benchmarks/bench_repeatability.py does for its short passes, so the statistic a host's tables should keep
+can be chosen from two whole passes.
 """
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 
 def compare(a_path, b_path) -> dict:
@@ -96,6 +102,24 @@ def mark_untracked(path) -> int:
     return int(ok.sum())
 
 
+def compare_samples(a_json, b_json) -> dict:
+    """Prefix agreement of two passes' raw samples under each statistic (as measured), and under the table's
+    default statistic with the windows at one yardstick speed too (bench_repeatability's comparisons)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_repeatability import SCALINGS, compare_raw, compare_statistics
+
+    from latmodel.measure.bursts import BurstPolicy
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from table_statistic import read_samples  # plain or gzipped
+
+    raws = [read_samples(p) for p in (a_json, b_json)]
+    per_visit = BurstPolicy().timed
+    return {"statistics": compare_statistics(*raws, per_visit=per_visit),
+            "scalings": {name: {sc: compare_raw(*raws, name, per_visit, scaling=sc) for sc in SCALINGS}
+                         for name in ("min", "p25")}}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("a")
@@ -103,11 +127,16 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--mark-yardstick", action="store_true",
                     help="when the yardstick takes the two passes further apart, mark both tables' rows as not scaled")
+    ap.add_argument("--samples", nargs=2, metavar=("A_JSON", "B_JSON"), default=None,
+                    help="the two passes' raw samples (latmodel profile --samples-out): compare every statistic")
     args = ap.parse_args(argv)
     result = compare(args.a, args.b)
+    if args.samples:
+        result["samples"] = compare_samples(*args.samples)
     result["command"] = "python scripts/calibration_stability.py " + " ".join(
         [Path(args.a).name, Path(args.b).name] + (["--json", args.json] if args.json else [])
-        + (["--mark-yardstick"] if args.mark_yardstick else []))
+        + (["--mark-yardstick"] if args.mark_yardstick else [])
+        + (["--samples"] + [Path(p).name for p in args.samples] if args.samples else []))
     text = json.dumps(result, indent=2)
     print(text)
     if args.mark_yardstick:

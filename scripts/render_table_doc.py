@@ -64,7 +64,12 @@ the minimum repeated best between two passes (`benchmarks/bench_repeatability.py
 stepping-1 Xeon guest of 2026-12-04) every statistic did well for torch (minimum 95.7% of prefixes within ±5%,
 100% within ±10%) while for ONNX Runtime the minimum (65% / 96%) fell behind its 5th-50th percentiles (93-94% /
 96-100%): which statistic repeats best depends on the host's state, and the minimum is kept as the one that fell
-least in slow states.  Window time per configuration helps: the same 14 configurations in windows of 7 (~43 s
+least in slow states.  `latmodel profile --statistic p10|p25` keeps a low percentile instead (`method`
+`window-settled-p25`); `--samples-out` keeps every sample, and `scripts/table_statistic.py` rebuilds a table under
+another statistic from them.  On the Xeon 6/207/2 guest (2026-12-06) one pass rebuilt under each statistic gave
+leave-one-family-out predictors of 72.0% (minimum), 76.0% (10th) and 77.0% (25th percentile) of held-out prefixes
+within ±10%, so that host's table keeps the 25th percentile; `latmodel evaluate` says when a table holds another
+statistic than its predictor learned.  Window time per configuration helps: the same 14 configurations in windows of 7 (~43 s
 each) agreed on 95.7% / 100%, in one window of 14 (~23 s each, 18:48-18:59 UTC) on 91.9% / 98.6%.  A full
 default-corpus pass (~15 s each) and its repeat an hour later, in windows of other companions, agreed on only
 46% / 86% by the minimum (data/calibration/README.md): time between passes matters too.  Why: on a shared host (a cloud VM, a desk machine running other work) every

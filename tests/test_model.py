@@ -587,6 +587,19 @@ def test_evaluate_warns_when_the_table_is_another_device(fitted, table, saved, t
     assert "measured with" not in caplog.text
 
 
+def test_a_table_of_another_statistic_is_named_and_its_training_statistic_recorded(table, tmp_path):
+    from latmodel.predict.evaluation import _table_records, statistic_difference  # noqa: PLC2701 - the record is tested
+
+    path = tmp_path / "t.csv"
+    table.assign(method="window-settled-min").to_csv(path, index=False)
+    (rec,) = _table_records([path])
+    assert rec["methods"] == ["window-settled-min"]
+    assert statistic_difference([rec], table.assign(method="window-settled-p25")) == \
+        "the table holds the statistic p25 and the predictor learned min"
+    assert statistic_difference([rec], table.assign(method="window-min")) == ""  # unsettled, still the minimum
+    assert statistic_difference([{"path": "old.csv"}], table.assign(method="window-settled-p25")) == ""  # unrecorded
+
+
 def test_whole_network_truth_is_the_last_prefix_for_exported_graph_runtimes(table):
     from latmodel.predict.evaluation import deployed_network_ms, levels_for
 

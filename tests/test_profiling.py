@@ -85,6 +85,8 @@ def test_profile_child_crash_and_timeout_are_reported(tmp_path, monkeypatch):
         (dict(models=["resnet18"], window_s=-1.0), NetcutError, "window must be a number of seconds >= 0"),
         (dict(models=["resnet18"], min_rounds=0), NetcutError, "min_rounds"),
         (dict(models=["resnet18"], child_env={"GLIBC_TUNABLES": 1}), NetcutError, "child_env must map"),
+        (dict(models=["resnet18"], statistic="p50"), NetcutError, "statistic must be one of min, p10, p25, got 'p50'"),
+        (dict(models=["resnet18"], statistic="p25", method="round-model"), NetcutError, "drop --statistic"),
     ],
 )
 def test_profile_validates_before_spawning(tmp_path, kwargs, error, match):
@@ -107,6 +109,16 @@ def test_outcome_round_trip_and_ratio():
     assert "m@224px: 3 blocks, network 10.000 ms, in-context sum +5.0% (+1.0%), 0 s" in text
     assert ConfigOutcome.from_dict(o.to_dict()) == o
     assert "memory:" not in text  # no peak reported, no line
+
+
+def test_summary_says_when_the_windows_ran_at_different_speeds():
+    fast = ConfigOutcome("a", "measured", rows=1, yardstick_ms=13.47)
+    slow = ConfigOutcome("b", "measured", rows=1, yardstick_ms=23.9)
+    text = ProfileSummary("t.csv", (fast, slow), 1.0).to_text()
+    assert "yardstick: 13.47-23.90 ms over the windows (x1.77): this machine's speed moved" in text
+    steady = ConfigOutcome("c", "measured", rows=1, yardstick_ms=14.0)
+    assert "yardstick:" not in ProfileSummary("t.csv", (fast, steady), 1.0).to_text()
+    assert ConfigOutcome.from_dict(slow.to_dict()) == slow
 
 
 def test_summary_names_the_largest_window_peak_beside_its_estimate():
@@ -173,6 +185,24 @@ def test_an_onnx_configuration_is_prepared_in_time_for_its_sessions_and_weights(
     assert prepare_seconds("onnxruntime", fp) == 1.5 + 2 * (0.01 * 4 + 5.0 * 3)
     assert prepare_seconds("onnxruntime") == 1.5 + 10.0  # footprint unknown: the flat figure
     assert prepare_seconds("torch", fp) == 1.5
+
+
+def test_the_statistic_reaches_the_measuring_child_and_is_taken_over_its_samples(tmp_path):
+    import json
+
+    from latmodel.measure.bursts import warm_quantile_ms
+
+    out, raw = tmp_path / "table.csv", tmp_path / "samples.json"
+    profile(["random:1"], out, resolutions=[32], progress=False, window_s=0, min_rounds=2, statistic="p25",
+            samples_out=raw)
+    df = read_table(out).sort_values("block_index")
+    assert set(df["method"]) == {"window-settled-p25"}
+    (window,) = json.loads(raw.read_text()).values()
+    (cid,) = [c for c in window if c != "yardstick"]
+    prefixes = window[cid]["prefix"]  # one list of samples a prefix: 2 rounds x 4 timed passes x 2 placements
+    assert [len(p) for p in prefixes] == [16] * len(df)
+    assert df["prefix_ms"].tolist() == pytest.approx([warm_quantile_ms(p, 25.0) for p in prefixes], rel=1e-5)  # the table keeps 6 digits
+    assert df["yardstick_ms"].iloc[0] == pytest.approx(warm_quantile_ms(window["yardstick"], 25.0), rel=1e-5)
 
 
 def test_profile_sends_windows_of_configurations_to_one_child_each(tmp_path, monkeypatch):

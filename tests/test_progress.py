@@ -24,6 +24,21 @@ def test_the_bar_moves_within_a_window_and_never_past_its_share():
     assert "5/5 configs, b@128px +1" in out.getvalue() and "30/30 s" in out.getvalue()
 
 
+def test_a_window_past_its_estimate_says_so_and_shares_ending_in_a_half_close_cleanly():
+    out = io.StringIO()
+    bar = WindowProgress([0.25, 668.25], 3, file=out)  # 668.5 s: a rounded total (668) would be passed by 0.5
+    bar.start_window("a")
+    bar.end_window(1)
+    bar.start_window("b +1")
+    bar.tick(700.0)
+    bar._bar.refresh()  # noqa: SLF001 - draw the postfix the tick set
+    assert out.getvalue().rsplit("\r", 1)[-1].endswith("1/3 configs, b +1, 32 s past this window's estimate]")
+    bar.end_window(2)
+    assert bar.position_s == 668.5
+    bar.close()  # before the fix: TypeError from tqdm drawing a total it had dropped
+    assert "668/668 s" in out.getvalue() and "3/3 configs, b +1]" in out.getvalue().rsplit("\r", 1)[-1]
+
+
 def test_a_disabled_bar_writes_nothing():
     out = io.StringIO()
     bar = WindowProgress([3.0], 1, enabled=False, file=out)

@@ -110,3 +110,47 @@ def test_calibration_stability_marks_a_yardstick_that_takes_two_passes_apart(tmp
                                                  "prefix_within_10pct_scaled": 1.0, "tracks": True}
     script.main([str(c), str(d), "--mark-yardstick"])
     assert "yardstick_tracks" not in pd.read_csv(c).columns
+
+
+def _script(name):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_table_is_rebuilt_under_another_statistic_from_its_samples(tmp_path):
+    import gzip
+    import json
+
+    script = _script("table_statistic")
+    table = _pass([1.0, 2.0], [10.0, 10.0]).assign(method="window-settled-p25", alone_ms=[1.0, 2.0])
+    samples = {"window0": {"yardstick": [12.0, 10.0, 11.0, 13.0, 14.0],
+                           "c0": {"prefix": [[2.0, 1.0, 3.0, 4.0, 5.0]], "network": [2.0, 1.5], "incontext": [[1.0, 0.5]],
+                                  "alone": [[0.9, 0.8]]},
+                           "c1": {"prefix": [[6.0, 4.0]], "network": [7.0, 5.0], "incontext": [[3.0]], "alone": []}}}
+    path = tmp_path / "s.json.gz"
+    with gzip.open(path, "wt") as fh:
+        json.dump(samples, fh)
+    out = tmp_path / "min.csv"
+    assert script.main([str(_write(table, tmp_path)), str(path), "--statistic", "min", "--out", str(out)]) == 0
+    got = pd.read_csv(out, dtype=str)
+    assert list(got["prefix_ms"]) == ["1", "4"] and list(got["network_ms"]) == ["1.5", "5"]
+    assert list(got["incontext_ms"]) == ["0.5", "3"] and list(got["alone_ms"]) == ["0.8", "2.0"]  # c1: none timed alone
+    assert list(got["yardstick_ms"]) == ["10", "10"] and set(got["method"]) == {"window-settled-min"}
+    assert set(got["device_id"]) == {"51e6073349"}
+    p25 = script.rebuild(got, samples, "p25")
+    assert list(p25["prefix_ms"]) == ["2", "4.5"] and set(p25["method"]) == {"window-settled-p25"}
+    with pytest.raises(Exception, match="statistic must be one of min, p10, p25, got 'p50'"):
+        script.rebuild(got, samples, "p50")
+    with pytest.raises(Exception, match="the samples hold no configuration 'c1'"):
+        script.rebuild(got, {"window0": {"c0": samples["window0"]["c0"]}}, "min")
+
+
+def _write(table, folder):
+    path = folder / "t.csv"
+    table.to_csv(path, index=False)
+    return path

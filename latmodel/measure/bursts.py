@@ -16,7 +16,7 @@ configurations round-robin in one window* (:func:`time_window`):
   :class:`BurstPolicy`), then ``timed`` passes, each a sample;
 * rounds go on until the window has lasted ``window_s`` (and at least ``min_rounds``), so
   every configuration's samples are spread over the same long stretch of the host's phases;
-* the **statistic** is a low quantile (``quantile_pct``; default 0: the minimum) of all of a
+* the **statistic** is a low quantile (``quantile_pct``: one of :data:`STATISTICS`, default the minimum) of all of a
   quantity's samples: the warm latency in the machine's fast state, which is what a dedicated
   device delivers.  Interference only ever adds time.  Medians stay beside it.  Why the minimum:
   on the 2-core Xeon guest of 2026-12-02 two passes of 14 configurations (300 s windows) agreed
@@ -66,6 +66,9 @@ __all__ = [
     "QUANTITIES",
     "warm_quantile_ms",
     "statistic_name",
+    "STATISTICS",
+    "statistic_of_method",
+    "DEFAULT_STATISTIC",
     "shorth_ms",
     "time_window",
     "time_bursts",
@@ -77,6 +80,12 @@ __all__ = [
 ]
 
 _NS_PER_MS = 1_000_000.0
+#: The table statistics a profile can take (``latmodel profile --statistic``): name -> percentile of all of a
+#: quantity's warm samples in its window.  Which repeats best depends on the host (bench_repeatability,
+#: docs/RESULTS.md): where slow phases cover most of a window only the minimum sees the fast state in both
+#: passes; where rare fast samples come and go between passes the lower quartile is steadier.
+STATISTICS: dict[str, float] = {"min": 0.0, "p10": 10.0, "p25": 25.0}
+DEFAULT_STATISTIC = "min"
 #: The quantities of one configuration, in the order a visit times them.
 QUANTITIES: tuple[str, ...] = ("network", "incontext", "prefix", "alone")
 
@@ -104,7 +113,7 @@ class BurstPolicy(Record):
 
     untimed: int = 1
     timed: int = 4
-    quantile_pct: float = 0.0
+    quantile_pct: float = STATISTICS[DEFAULT_STATISTIC]
     window_s: float = 300.0
     min_rounds: int = 6
     max_rounds: int = 400
@@ -200,6 +209,13 @@ class WindowTimings:
 def statistic_name(quantile_pct: float) -> str:
     """``min`` for the 0th percentile, else ``p<q>`` (``p10``)."""
     return "min" if float(quantile_pct) == 0.0 else f"p{float(quantile_pct):g}"
+
+
+def statistic_of_method(method: str) -> str:
+    """The statistic a table's ``method`` value names: ``window-settled-p25`` -> ``p25``; a method that is not the
+    window method's (``round-model``) is its own name."""
+    method = str(method)
+    return method.rsplit("-", 1)[1] if method.startswith("window-") else method
 
 
 def warm_quantile_ms(samples: Sequence[float], quantile_pct: float = 10.0) -> float:

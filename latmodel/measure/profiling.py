@@ -31,7 +31,7 @@ from typing import Sequence
 
 from ..errors import NetcutError, TableError
 from ..records import Record
-from .bursts import BurstPolicy
+from .bursts import STATISTICS, BurstPolicy
 from .device import check_device_kind, device_record, make_config_id
 from .progress import WindowProgress
 from .rows import MEASURE_METHODS, WINDOW_METHOD
@@ -73,6 +73,7 @@ class ConfigOutcome(Record):
     window_peak_bytes: float = math.nan  # the measuring child's peak resident memory (its whole window)
     window_estimate_bytes: float = math.nan  # what the window plan estimated it (latmodel.measure.windows)
     incontext_from_profile: bool = False  # in-context latencies split from the deployed graph's node profile
+    yardstick_ms: float = math.nan  # the machine's speed in the configuration's window (bursts.yardstick)
 
     @property
     def incontext_vs_network(self) -> float:
@@ -326,7 +327,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
             onnx_cache=None, method: str = WINDOW_METHOD, per_window: int = WINDOW_CONFIGS,
             window_s: float | None = None, min_rounds: int | None = None, estimate=None,
             samples_out=None, child_env: dict[str, str] | None = None,
-            settle_ms: float | None = None) -> ProfileSummary:
+            settle_ms: float | None = None, statistic: str | None = None) -> ProfileSummary:
     """Measure configurations, each in a fresh child process, appending rows to ``out``.
 
     ``models`` None: the corpus ``corpus`` (a name from :data:`latmodel.measure.corpus.CORPORA`,
@@ -360,6 +361,9 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     variables the measuring children get on top of :data:`CHILD_ENV` (for studies of the method, e.g.
     ``GLIBC_TUNABLES`` in benchmarks/bench_repeatability.py; the table does not record them).  ``settle_ms``:
     :attr:`~latmodel.measure.bursts.BurstPolicy.settle_ms` of the windows (default the policy's; 0: no settling).
+    ``statistic``: the window method's reference statistic, a name from
+    :data:`latmodel.measure.bursts.STATISTICS` (default the policy's, the minimum); the table's ``method``
+    column names it (``window-settled-p25``).
 
     Everything the user gave is validated before the first child starts
     (:class:`NetcutError`); a child that crashes or times out is reported in the
@@ -393,6 +397,11 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     if window_s is not None and not (isinstance(window_s, (int, float)) and 0 <= window_s < math.inf):
         raise NetcutError(f"window must be a number of seconds >= 0, got {window_s!r}")
     _positive("min_rounds", min_rounds, allow_none=True)
+    if statistic is not None and statistic not in STATISTICS:
+        raise NetcutError(f"statistic must be one of {', '.join(STATISTICS)}, got {statistic!r}")
+    if statistic is not None and method != WINDOW_METHOD:
+        raise NetcutError(f"--statistic chooses the window method's statistic; the {method} method has its own: "
+                          "drop --statistic or use --method window")
     if child_env is not None and not (isinstance(child_env, dict)
                                       and all(isinstance(k, str) and isinstance(v, str) for k, v in child_env.items())):
         raise NetcutError(f"child_env must map variable names to string values, got {child_env!r}")
@@ -438,7 +447,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                 "window_s": window_s, "keep_samples": samples_out is not None,
                 "min_rounds": int(min_rounds if min_rounds is not None else BurstPolicy.min_rounds),
                 "child_env": dict(child_env or {}),
-                "settle_ms": float(BurstPolicy.settle_ms if settle_ms is None else settle_ms)}
+                "settle_ms": float(BurstPolicy.settle_ms if settle_ms is None else settle_ms),
+                "quantile_pct": float(BurstPolicy.quantile_pct if statistic is None else STATISTICS[statistic])}
     raw: dict = {}
     bar = WindowProgress(window_estimates, len(todo), enabled=progress)
     try:
@@ -484,4 +494,5 @@ def _outcome(cid: str, rows: list[dict], seconds: float, diagnostics: dict,
         window_peak_bytes=float(diagnostics.get("peak_rss_bytes", math.nan)),
         window_estimate_bytes=math.nan if estimate_bytes is None else float(estimate_bytes),
         incontext_from_profile=bool(str(rows[0].get("method", "")).startswith(WINDOW_METHOD)
-                                    and rt is not None and rt.block_profiler is not None))
+                                    and rt is not None and rt.block_profiler is not None),
+        yardstick_ms=float(rows[0].get("yardstick_ms", math.nan)))

@@ -34,7 +34,11 @@ class WindowProgress:
         self._done_configs = 0
         self._window = -1
         self._label = ""
-        self._bar = tqdm(total=round(sum(self._shares)), unit="s", disable=not enabled, file=file or sys.stderr,
+        self._late_s = 0.0
+        # a float total, and no position past it: tqdm drops a total the bar passed by half a unit and then fails
+        # to draw "{total:.0f}" (a rounded total of 668 for shares summing to 668.5 ended a profile in a traceback)
+        self._total_s = float(sum(self._shares))
+        self._bar = tqdm(total=self._total_s, unit="s", disable=not enabled, file=file or sys.stderr,
                          dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s "
                                                         "[{elapsed}<{remaining}{postfix}]")
 
@@ -52,16 +56,21 @@ class WindowProgress:
     def tick(self, elapsed_s: float) -> None:
         """The current window's child has run ``elapsed_s`` seconds."""
         share = self._shares[self._window] if 0 <= self._window < len(self._shares) else 0.0
-        self._move_to(self._bounds[self._window] + min(max(0.0, float(elapsed_s)), _RUNNING_CAP * share))
+        elapsed_s = max(0.0, float(elapsed_s))
+        # past its estimate the bar waits and says so (else its ETA would count down to 0 s and sit there)
+        self._late_s = elapsed_s - share if elapsed_s > share else 0.0
+        self._move_to(self._bounds[self._window] + min(elapsed_s, _RUNNING_CAP * share))
 
     def end_window(self, n_configs: int) -> None:
         """The current window returned ``n_configs`` configurations (measured or failed)."""
         self._done_configs += int(n_configs)
+        self._late_s = 0.0
         self._move_to(self._bounds[self._window + 1])
 
     def close(self) -> None:
         self._bar.close()
 
     def _move_to(self, position_s: float) -> None:
-        self._bar.set_postfix_str(f"{self._done_configs}/{self._n_configs} configs, {self._label}", refresh=False)
-        self._bar.update(position_s - self._bar.n)
+        late = f", {self._late_s:.0f} s past this window's estimate" if self._late_s >= 1.0 else ""
+        self._bar.set_postfix_str(f"{self._done_configs}/{self._n_configs} configs, {self._label}{late}", refresh=False)
+        self._bar.update(min(position_s, self._total_s) - self._bar.n)

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["profile_summary_text"]
+__all__ = ["profile_summary_text", "YARDSTICK_SPREAD_WARN"]
+
+#: Windows whose yardsticks differ by more than this factor get a line: the machine's speed moved between them
+#: (the AVX-512 EPYC's read within 1.03x over a pass; two passes of the Xeon 6/207/2 1.60x and 1.77x, their
+#: repeats agreeing on 79.7% and 43.6% of prefixes within 10%; data/calibration/README.md).
+YARDSTICK_SPREAD_WARN = 1.25
 
 
 def profile_summary_text(summary) -> str:
@@ -32,6 +37,12 @@ def profile_summary_text(summary) -> str:
         est = (f" (estimated {top.window_estimate_bytes / 2**30:.1f} GiB)"
                if not math.isnan(top.window_estimate_bytes) else "")
         lines.append(f"memory: the largest window peaked at {top.window_peak_bytes / 2**30:.1f} GiB{est}")
+    yard = sorted(o.yardstick_ms for o in measured if o.yardstick_ms > 0)
+    if yard and yard[-1] > YARDSTICK_SPREAD_WARN * yard[0]:
+        lines.append(f"yardstick: {yard[0]:.2f}-{yard[-1]:.2f} ms over the windows (x{yard[-1] / yard[0]:.2f}): this "
+                     "machine's speed moved between windows, so its configurations were measured at different "
+                     "speeds; profile a repeat pass (--corpus repeat) and compare (scripts/calibration_stability.py) "
+                     "before trusting the table")
     for o in summary.outcomes:
         if o.status == "failed":
             lines.append(f"  FAILED {o.config_id}: {o.reason}")

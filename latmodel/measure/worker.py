@@ -47,7 +47,8 @@ def run_job(job_path: str, result_path: str) -> int:
     if job.get("method", WINDOW_METHOD) == WINDOW_METHOD:
         policy = BurstPolicy(window_s=float(job["window_s"]),
                              min_rounds=int(job.get("min_rounds", BurstPolicy.min_rounds)),
-                             settle_ms=float(job.get("settle_ms", BurstPolicy.settle_ms)))
+                             settle_ms=float(job.get("settle_ms", BurstPolicy.settle_ms)),
+                             quantile_pct=float(job.get("quantile_pct", BurstPolicy.quantile_pct)))
         samples = {} if job.get("keep_samples") else None
         rows = measure_window(configs, threads=threads, batch_size=int(job["batch_size"]), device=job["device"],
                               policy=policy, record=record, runtime=runtime, onnx_cache=job.get("onnx_cache"),

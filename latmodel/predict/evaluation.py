@@ -41,6 +41,7 @@ __all__ = [
     "fit_tables",
     "deployed_network_ms",
     "evaluate_tables",
+    "statistic_difference",
     "plot_predicted_vs_measured",
 ]
 
@@ -178,7 +179,31 @@ def cross_validate(table, params: dict | None = None, *, init_model: LatencyMode
 
 
 def _table_records(paths) -> list[dict]:
-    return [{"path": str(p), "sha256": sha256_file(p), "bytes": Path(p).stat().st_size} for p in paths]
+    """Where the training rows came from: each table's path, sha256, size and the statistics its rows hold
+    (``method`` column: ``window-settled-min``...), so a table of another statistic can be told apart later."""
+    import pandas as pd
+
+    def methods(p) -> list[str]:
+        head = pd.read_csv(p, nrows=0).columns
+        return sorted(set(pd.read_csv(p, usecols=["method"], dtype=str)["method"].dropna())) if "method" in head else []
+
+    return [{"path": str(p), "sha256": sha256_file(p), "bytes": Path(p).stat().st_size, "methods": methods(p)}
+            for p in paths]
+
+
+def statistic_difference(tables: Sequence[dict], df) -> str:
+    """One line when the table ``df`` holds another statistic than the predictor's training tables (``tables``:
+    its ``training.tables`` records), '' when they agree or either is not recorded: a predictor of minima judged
+    on a table of 25th percentiles reads a few % low, by the statistic, not by the predictor."""
+    from ..measure.bursts import statistic_of_method
+
+    trained = {statistic_of_method(m) for t in tables for m in (t.get("methods") or [])}
+    theirs = ({statistic_of_method(m) for m in df["method"].dropna().astype(str)} if "method" in df.columns
+              else set())
+    if not trained or not theirs or theirs == trained:
+        return ""
+    return (f"the table holds the statistic {', '.join(sorted(theirs))} and the predictor learned "
+            f"{', '.join(sorted(trained))}")
 
 
 def _base_record(folder: Path) -> dict:
@@ -305,6 +330,9 @@ def evaluate_tables(predictor_path, tables: Sequence, *, plot=None) -> Evaluatio
     df, other = at_predictor_scale(model, df)
     if other:
         logger.warning("%s: the errors below mix the predictor's error with the difference between devices", other)
+    stat = statistic_difference(model.tables_, df)
+    if stat:
+        logger.warning("%s: the errors below mix the predictor's error with the difference between statistics", stat)
     s1, prefix, _ = model.predict_table(df)
     learned = model.stage1_target_ if "prefix_ms" in df.columns and df["prefix_ms"].notna().all() else "incontext"
     levels = {"ours": levels_for(df, prefix, s1, stage1_target_ms(learned, df))}
