@@ -110,8 +110,7 @@ def compare_samples(a_json, b_json) -> dict:
 
     from latmodel.measure.bursts import BurstPolicy
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from table_statistic import read_samples  # plain or gzipped
+    from latmodel.measure.samples_file import read_samples  # plain or gzipped
 
     raws = [read_samples(p) for p in (a_json, b_json)]
     per_visit = BurstPolicy().timed

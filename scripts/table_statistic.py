@@ -19,17 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def read_samples(path) -> dict:
-    """A ``--samples-out`` file, plain or gzipped."""
-    import gzip
-    import json
-
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        return json.load(fh)
-
-
 def rebuild(table, samples: dict, statistic: str):
     """``table`` (a DataFrame of text cells) with its reference columns recomputed from ``samples``."""
     from latmodel.measure.bursts import STATISTICS, statistic_of_method, warm_quantile_ms
@@ -76,6 +65,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     table = pd.read_csv(args.table, dtype=str, keep_default_na=False)
+    from latmodel.measure.samples_file import read_samples
+
     out = rebuild(table, read_samples(args.samples), args.statistic)
     atomic_write_text(Path(args.out), out.to_csv(index=False))
     print(f"wrote {args.out}: {len(out)} rows, statistic {args.statistic}")

@@ -87,12 +87,30 @@ def test_profile_child_crash_and_timeout_are_reported(tmp_path, monkeypatch):
         (dict(models=["resnet18"], child_env={"GLIBC_TUNABLES": 1}), NetcutError, "child_env must map"),
         (dict(models=["resnet18"], statistic="p50"), NetcutError, "statistic must be one of min, p10, p25, got 'p50'"),
         (dict(models=["resnet18"], statistic="p25", method="round-model"), NetcutError, "drop --statistic"),
+        (dict(models=["resnet18"], samples_out="/nonexistent-folder/s.json"), NetcutError,
+         "--samples-out folder '/nonexistent-folder' does not exist"),
+        (dict(models=["resnet18"], samples_out="s.json.gz"), NetcutError, "must be a plain JSON file path"),
     ],
 )
 def test_profile_validates_before_spawning(tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
         profile(out=tmp_path / "t.csv", progress=False, **kwargs)
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_samples_out_is_not_the_table_and_a_resumed_pass_keeps_its_earlier_windows(tmp_path):
+    import json
+
+    out, raw = tmp_path / "t.csv", tmp_path / "s.json"
+    with pytest.raises(NetcutError, match="is the table itself"):
+        profile(["random:1"], out, resolutions=[32], progress=False, samples_out=out)
+    profile(["random:1"], out, resolutions=[32], progress=False, window_s=0, min_rounds=1, samples_out=raw)
+    profile(["random:1", "random:2"], out, resolutions=[32], progress=False, window_s=0, min_rounds=1,
+            samples_out=raw)  # resumes: random:1 is in the table, only random:2 is measured
+    windows = json.loads(raw.read_text())
+    assert list(windows) == ["window0", "window1"]
+    assert [sorted(c.split("@")[0] for c in w if c != "yardstick") for w in windows.values()] == [["random:1"],
+                                                                                                ["random:2"]]
 
 
 def test_profile_missing_output_folder(tmp_path):

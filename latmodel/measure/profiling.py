@@ -34,6 +34,7 @@ from ..records import Record
 from .bursts import STATISTICS, BurstPolicy
 from .device import check_device_kind, device_record, make_config_id
 from .progress import WindowProgress
+from .samples_file import SamplesFile
 from .rows import MEASURE_METHODS, WINDOW_METHOD
 from .timing import require_positive_int
 from .windows import MEMORY_SHARE, memory_model, WINDOW_CONFIGS, available_memory_bytes, estimate_seconds, \
@@ -425,6 +426,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     if versions - {TABLE_SCHEMA_VERSION}:
         raise TableError(f"cannot resume into {str(out)!r}: it holds schema {sorted(versions)} rows and this netcut "
                          f"writes schema {TABLE_SCHEMA_VERSION}; measure into a new file with --out")
+    samples = SamplesFile(samples_out, table=out, resuming=bool(done)) if samples_out is not None else None
     todo = list(zip(configs, ids))
     if order == "shuffled":
         random.Random(0).shuffle(todo)  # the whole list, then what is done is dropped: resuming keeps the order
@@ -449,7 +451,6 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                 "child_env": dict(child_env or {}),
                 "settle_ms": float(BurstPolicy.settle_ms if settle_ms is None else settle_ms),
                 "quantile_pct": float(BurstPolicy.quantile_pct if statistic is None else STATISTICS[statistic])}
-    raw: dict = {}
     bar = WindowProgress(window_estimates, len(todo), enabled=progress)
     try:
         with tempfile.TemporaryDirectory(prefix="latmodel-profile-") as tmp:
@@ -470,11 +471,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                         append_rows(out, rows)
                         outcomes.append(_outcome(cid, rows, seconds / len(window), result.get("diagnostics", {}),
                                                  estimate_bytes))
-                    if samples_out is not None and result.get("samples"):
-                        from ..fileio import atomic_write_text
-
-                        raw[f"window{len(raw)}"] = result["samples"]
-                        atomic_write_text(Path(samples_out), json.dumps(raw))
+                    if samples is not None and result.get("samples"):
+                        samples.add(result["samples"])
                 bar.end_window(len(window))
     finally:
         bar.close()
