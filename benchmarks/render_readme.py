@@ -620,7 +620,10 @@ def section_statistic(r):
         out += ["", f"The table's own statistic with both passes' windows at one yardstick speed: "
                     f"{_pct(y['prefix_within_10pct_scaled'])} within ±10% (as measured "
                     f"{_pct(y['prefix_within_10pct_as_measured'])}; here the difference is |b - a| / a, which "
-                    "counts a slower second pass harder)."]
+                    "counts a slower second pass harder)" + (
+                        f"; scaled by the share of the yardstick's change the networks followed ({y['elasticity']:g}, "
+                        f"fitted on the pair): {_pct(y['prefix_within_10pct_at_elasticity'])}."
+                        if y.get("elasticity") is not None else ".")]
     return out
 
 

@@ -10,10 +10,10 @@ the share within 5% and 10%, overall and for rows flagged in neither table; and
 (``yardstick``) the prefixes within 10% as measured and with both tables' windows at
 one yardstick speed (:mod:`latmodel.measure.yardstick_scale`).
 
-``--mark-yardstick``: when putting the windows at one yardstick speed takes the two
-passes further apart (the yardstick did not track the host between them), write
-``yardstick_tracks`` = 0 into both tables' scalable rows, so that ``fit``, ``evaluate``
-and the benchmarks use them as measured.
+``--mark-yardstick``: fit how much of the yardstick's change the networks followed between
+the two passes (``elasticity``) and, when scaling by that share (or not scaling) brings them
+closer than scaling fully, write it as ``yardstick_tracks`` into both tables' scalable rows
+(0: used as measured), which ``fit``, ``evaluate`` and the benchmarks then scale by.
 
 ``--samples A.json B.json``: the raw samples the two passes wrote (``latmodel profile --samples-out``):
 also compare the prefixes under every statistic of the samples (minimum, percentiles, ...) side by side,
@@ -71,21 +71,44 @@ def _prefix_within_10(a, b) -> float:
 
 
 def yardstick_effect(ta, tb) -> dict:
-    """Prefixes within 10% of each other as measured and at one yardstick speed (the first table's fastest window)."""
+    """Prefixes within 10% of each other as measured, at one yardstick speed (the first table's fastest window), and
+    with the yardstick's share of the change fitted on the two passes (``elasticity``: the slope through the origin of
+    each configuration's median log prefix ratio on its log yardstick ratio, in [0, 1]); ``tracks``: the exponent that
+    put the most prefixes within 10% (0, the fitted share, or 1), what ``--mark-yardstick`` writes.  Whatever the tables
+    carry in ``yardstick_tracks`` is ignored here: this is what measures it."""
     import math
 
-    from latmodel.measure.yardstick_scale import reference_ms_of, scale_to_yardstick
+    import numpy as np
 
+    from latmodel.measure.yardstick_scale import TRACKS_COLUMN, reference_ms_of, scale_to_yardstick
+
+    ta, tb = ta.drop(columns=[TRACKS_COLUMN], errors="ignore"), tb.drop(columns=[TRACKS_COLUMN], errors="ignore")
     ref = reference_ms_of(ta)
     raw = _prefix_within_10(ta, tb)
     if not math.isfinite(ref):
-        return {"prefix_within_10pct_as_measured": raw, "prefix_within_10pct_scaled": None, "tracks": None}
-    scaled = _prefix_within_10(scale_to_yardstick(ta, ref)[0], scale_to_yardstick(tb, ref)[0])
-    return {"prefix_within_10pct_as_measured": raw, "prefix_within_10pct_scaled": scaled, "tracks": scaled >= raw}
+        return {"prefix_within_10pct_as_measured": raw, "prefix_within_10pct_scaled": None, "elasticity": None,
+                "prefix_within_10pct_at_elasticity": None, "tracks": None}
+
+    def scaled_at(e: float) -> float:
+        return _prefix_within_10(scale_to_yardstick(ta.assign(**{TRACKS_COLUMN: e}), ref)[0],
+                                 scale_to_yardstick(tb.assign(**{TRACKS_COLUMN: e}), ref)[0])
+
+    key = ["config_id", "block_index"]
+    j = ta[key + ["prefix_ms", "yardstick_ms"]].merge(tb[key + ["prefix_ms", "yardstick_ms"]], on=key,
+                                                      suffixes=("_a", "_b"))
+    j = j.assign(lr=np.log(j["prefix_ms_b"].astype(float) / j["prefix_ms_a"].astype(float)),
+                 ly=np.log(j["yardstick_ms_b"].astype(float) / j["yardstick_ms_a"].astype(float)))
+    c = j[np.isfinite(j["ly"])].groupby("config_id")[["lr", "ly"]].median()
+    denom = float((c["ly"] ** 2).sum())
+    e = round(float(np.clip((c["lr"] * c["ly"]).sum() / denom, 0.0, 1.0)), 2) if denom > 0 else 1.0
+    full, partial = scaled_at(1.0), scaled_at(e)
+    tracks = max(((raw, 0.0), (partial, e), (full, 1.0)), key=lambda t: (t[0], t[1] == 1.0))[1]
+    return {"prefix_within_10pct_as_measured": raw, "prefix_within_10pct_scaled": full, "elasticity": e,
+            "prefix_within_10pct_at_elasticity": partial, "tracks": tracks}
 
 
-def mark_untracked(path) -> int:
-    """Write ``yardstick_tracks`` = 0 into the table's rows that have a yardstick; the number of rows marked."""
+def mark_tracking(path, tracks: float) -> int:
+    """Write ``yardstick_tracks`` = ``tracks`` into the table's rows that have a yardstick; the number of rows marked."""
     from latmodel.fileio import atomic_write_text
     from latmodel.measure.table import read_table
     from latmodel.measure.yardstick_scale import TRACKS_COLUMN, scalable_rows
@@ -94,10 +117,10 @@ def mark_untracked(path) -> int:
 
     # every cell as the text it is (a device id such as 51e6073349 must not be read as a number and written back)
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    ok = scalable_rows(read_table(path, required=("config_id",)))
+    ok = scalable_rows(read_table(path, required=("config_id",)).drop(columns=[TRACKS_COLUMN], errors="ignore"))
     if TRACKS_COLUMN not in raw.columns:
         raw[TRACKS_COLUMN] = ""
-    raw.loc[ok.to_numpy(), TRACKS_COLUMN] = "0"
+    raw.loc[ok.to_numpy(), TRACKS_COLUMN] = f"{tracks:g}"
     atomic_write_text(Path(path), raw.to_csv(index=False))
     return int(ok.sum())
 
@@ -109,7 +132,6 @@ def compare_samples(a_json, b_json) -> dict:
     from bench_repeatability import SCALINGS, compare_raw, compare_statistics
 
     from latmodel.measure.bursts import BurstPolicy
-
     from latmodel.measure.samples_file import read_samples  # plain or gzipped
 
     raws = [read_samples(p) for p in (a_json, b_json)]
@@ -139,12 +161,18 @@ def main(argv=None) -> int:
     text = json.dumps(result, indent=2)
     print(text)
     if args.mark_yardstick:
-        if result["yardstick"]["tracks"] is False:
-            marked = [mark_untracked(p) for p in (args.a, args.b)]
-            print(f"the yardstick did not track the host between these passes: {marked[0]} + {marked[1]} rows marked "
-                  "yardstick_tracks=0 (used as measured)")
+        y = result["yardstick"]
+        if y["tracks"] is None:
+            print("the tables have no yardstick: nothing marked")
+        elif y["tracks"] == 1.0:
+            print("the yardstick tracks this host between these passes: nothing marked (rows scaled fully)")
         else:
-            print("the yardstick tracks this host (or the tables have none): nothing marked")
+            marked = [mark_tracking(p, y["tracks"]) for p in (args.a, args.b)]
+            print(f"the networks followed {y['tracks']:g} of the yardstick's change between these passes (prefixes "
+                  f"within 10%: as measured {y['prefix_within_10pct_as_measured']:.1%}, fully scaled "
+                  f"{y['prefix_within_10pct_scaled']:.1%}, at {y['elasticity']:g} "
+                  f"{y['prefix_within_10pct_at_elasticity']:.1%}): {marked[0]} + {marked[1]} rows marked "
+                  f"yardstick_tracks={y['tracks']:g}")
     if args.json:
         Path(args.json).write_text(text + "\n")
     return 0

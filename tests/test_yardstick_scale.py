@@ -97,7 +97,8 @@ def test_calibration_stability_marks_a_yardstick_that_takes_two_passes_apart(tmp
     _pass([1.0, 2.0, 4.0], [10.0, 10.0, 10.0]).to_csv(a, index=False)
     _pass([1.0, 2.0, 4.0], [15.0, 15.0, 15.0]).to_csv(b, index=False)
     assert script.compare(a, b)["yardstick"] == {"prefix_within_10pct_as_measured": 1.0,
-                                                 "prefix_within_10pct_scaled": 0.0, "tracks": False}
+                                                 "prefix_within_10pct_scaled": 0.0, "elasticity": 0.0,
+                                                 "prefix_within_10pct_at_elasticity": 1.0, "tracks": 0.0}
     assert script.main([str(a), str(b), "--mark-yardstick"]) == 0
     assert list(pd.read_csv(a)["yardstick_tracks"]) == [0, 0, 0] and list(pd.read_csv(b)["yardstick_tracks"]) == [0, 0, 0]
     assert scale_to_yardstick(pd.read_csv(b))[1].rows_scaled == 0
@@ -107,7 +108,8 @@ def test_calibration_stability_marks_a_yardstick_that_takes_two_passes_apart(tmp
     _pass([1.0, 2.0, 4.0], [10.0, 10.0, 10.0]).to_csv(c, index=False)
     _pass([1.5, 3.0, 6.0], [15.0, 15.0, 15.0]).to_csv(d, index=False)
     assert script.compare(c, d)["yardstick"] == {"prefix_within_10pct_as_measured": 0.0,
-                                                 "prefix_within_10pct_scaled": 1.0, "tracks": True}
+                                                 "prefix_within_10pct_scaled": 1.0, "elasticity": 1.0,
+                                                 "prefix_within_10pct_at_elasticity": 1.0, "tracks": 1.0}
     script.main([str(c), str(d), "--mark-yardstick"])
     assert "yardstick_tracks" not in pd.read_csv(c).columns
 
@@ -154,3 +156,30 @@ def _write(table, folder):
     path = folder / "t.csv"
     table.to_csv(path, index=False)
     return path
+
+
+def test_a_yardstick_that_tracks_partly_is_fitted_marked_and_scaled_by_its_share(tmp_path):
+    script = _script("calibration_stability")
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    # the second pass's yardstick read 2x in one window and 1x in the other; the networks there ran 2**0.25 slower
+    _pass([1.0, 2.0, 4.0, 8.0], [10.0, 10.0, 10.0, 10.0]).to_csv(a, index=False)
+    _pass([2 ** 0.25, 2.0 * 2 ** 0.25, 4.0, 8.0], [20.0, 20.0, 10.0, 10.0]).to_csv(b, index=False)
+    effect = script.compare(a, b)["yardstick"]
+    assert (effect["elasticity"], effect["tracks"]) == (0.25, 0.25)
+    assert (effect["prefix_within_10pct_as_measured"], effect["prefix_within_10pct_scaled"],
+            effect["prefix_within_10pct_at_elasticity"]) == (0.5, 0.5, 1.0)
+    script.main([str(a), str(b), "--mark-yardstick"])
+    scaled, scale = scale_to_yardstick(pd.read_csv(b), 10.0)
+    assert list(scaled["prefix_ms"]) == pytest.approx([1.0, 2.0, 4.0, 8.0])  # (10 / 20) ** 0.25 undoes the slowdown
+    assert scale.tracks == 0.25 and scale.max_factor == 1.0 and scale.min_factor == pytest.approx(0.5 ** 0.25)
+
+
+def test_a_predictor_of_a_partly_tracking_yardstick_scales_its_devices_tables_by_that_share():
+    from types import SimpleNamespace
+
+    from latmodel.predict.evaluation import at_predictor_scale
+
+    here = _pass([2.0, 4.0], [20.0, 10.0]).drop(columns=["device_id"]).assign(device_id="dev1")
+    model = SimpleNamespace(device_={"device_id": "dev1"}, yardstick_={"reference_ms": 10.0, "tracks": 0.5})
+    df, other = at_predictor_scale(model, here)
+    assert other == "" and list(df["prefix_ms"]) == pytest.approx([2.0 * 0.5 ** 0.5, 4.0])

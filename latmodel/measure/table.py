@@ -112,9 +112,9 @@ _TIMING_DOCS = {
                   "schema 4: 'gemm192x4', a small matrix product); empty for round-model rows"),
     "yardstick_ms": ("the yardstick's statistic in the same window: the machine's speed then; "
                      "latmodel.measure.yardstick_scale divides it out to put windows of different times on one scale"),
-    "yardstick_tracks": ("0 where two passes showed that dividing by the yardstick takes them further apart (it did "
-                         "not track the host's speed between them; scripts/calibration_stability.py "
-                         "--mark-yardstick): those rows are used as measured; empty or 1: scaled"),
+    "yardstick_tracks": ("how much of the yardstick's change the networks follow, fitted on two passes "
+                         "(scripts/calibration_stability.py --mark-yardstick): rows are scaled by (reference / "
+                         "yardstick_ms) to this power; 0: used as measured; empty or 1: scaled fully"),
 }
 _FLAG_DOCS = {
     "flagged": "1 if the measurement looked unreliable (see flag_reason), else 0",

@@ -24,7 +24,7 @@ from .baselines import (
 )
 from ..cluster import connect_scheduler
 from ..errors import ArtifactError, TableError
-from ..measure.yardstick_scale import scale_to_yardstick
+from ..measure.yardstick_scale import TRACKS_COLUMN, scale_to_yardstick
 from .metrics import ErrorMetrics, error_metrics
 from .model import LatencyModel
 from .predictor_io import load_predictor, save_predictor
@@ -317,6 +317,9 @@ def at_predictor_scale(model, df):
         # fitted on latencies as measured (no yardstick, or one marked as not tracking its host): compared as measured
         return df.copy(), other
     same = not other
+    if same and TRACKS_COLUMN not in df.columns and model.yardstick_.get("tracks", 1.0) != 1.0:
+        # the predictor's rows followed the yardstick only partly (their table's yardstick_tracks): so do these
+        df = df.assign(**{TRACKS_COLUMN: float(model.yardstick_["tracks"])})
     scaled, _ = scale_to_yardstick(df, model.yardstick_["reference_ms"] if same else None)
     return scaled, other
 
