@@ -172,6 +172,9 @@ def test_a_yardstick_that_tracks_partly_is_fitted_marked_and_scaled_by_its_share
     scaled, scale = scale_to_yardstick(pd.read_csv(b), 10.0)
     assert list(scaled["prefix_ms"]) == pytest.approx([1.0, 2.0, 4.0, 8.0])  # (10 / 20) ** 0.25 undoes the slowdown
     assert scale.tracks == 0.25 and scale.max_factor == 1.0 and scale.min_factor == pytest.approx(0.5 ** 0.25)
+    again, rescale = scale_to_yardstick(scaled, 10.0)  # as LatencyModel.fit does with fit_tables' scaled table
+    assert list(again["prefix_ms"]) == pytest.approx([1.0, 2.0, 4.0, 8.0])
+    assert (rescale.min_factor, rescale.max_factor) == (pytest.approx(0.5 ** 0.25), 1.0)  # from the windows as measured
 
 
 def test_a_predictor_of_a_partly_tracking_yardstick_scales_its_devices_tables_by_that_share():

@@ -96,10 +96,11 @@ def scale_to_yardstick(df, reference_ms: float | None = None):
     if not (math.isfinite(ref) and ref > 0):
         raise NetcutError(f"the yardstick reference must be a positive number of ms, got {reference_ms!r}")
     factor = ref / out.loc[ok, "yardstick_ms"].astype(float)
-    tracks = 1.0
-    if TRACKS_COLUMN in out.columns:  # a yardstick that tracks only partly (above): its share of the change
-        share = out.loc[ok, TRACKS_COLUMN].astype(float).fillna(1.0)
-        factor, tracks = factor ** share, float(share.median())
+    # a yardstick that tracks only partly (above): each row scaled by its share of the change
+    partly = TRACKS_COLUMN in out.columns
+    share = out.loc[ok, TRACKS_COLUMN].astype(float).fillna(1.0) if partly else 1.0
+    factor = factor ** share
+    tracks = float(share.median()) if partly else 1.0
     for col in SCALED_COLUMNS:
         if col in out.columns:
             out[col] = out[col].astype(float)
@@ -108,4 +109,6 @@ def scale_to_yardstick(df, reference_ms: float | None = None):
         out["window_yardstick_ms"] = out["yardstick_ms"].astype(float)
     out["yardstick_ms"] = out["yardstick_ms"].astype(float)
     out.loc[ok, "yardstick_ms"] = ref
-    return out, YardstickScale(ref, int(ok.sum()), int((~ok).sum()), float(factor.min()), float(factor.max()), tracks)
+    # the record's factors take each row from its window as measured (a table scaled before reports them again, not 1)
+    total = (ref / out.loc[ok, "window_yardstick_ms"].astype(float)) ** share
+    return out, YardstickScale(ref, int(ok.sum()), int((~ok).sum()), float(total.min()), float(total.max()), tracks)
