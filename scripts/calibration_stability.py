@@ -90,8 +90,7 @@ def yardstick_effect(ta, tb) -> dict:
                 "prefix_within_10pct_at_elasticity": None, "tracks": None}
 
     def scaled_at(e: float) -> float:
-        return _prefix_within_10(scale_to_yardstick(ta.assign(**{TRACKS_COLUMN: e}), ref)[0],
-                                 scale_to_yardstick(tb.assign(**{TRACKS_COLUMN: e}), ref)[0])
+        return _prefix_within_10(scale_to_yardstick(ta, ref, tracks=e)[0], scale_to_yardstick(tb, ref, tracks=e)[0])
 
     key = ["config_id", "block_index"]
     j = ta[key + ["prefix_ms", "yardstick_ms"]].merge(tb[key + ["prefix_ms", "yardstick_ms"]], on=key,

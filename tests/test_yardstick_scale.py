@@ -85,13 +85,7 @@ def _pass(prefix_ms, yardstick_ms):
 
 
 def test_calibration_stability_marks_a_yardstick_that_takes_two_passes_apart(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "calibration_stability", Path(__file__).resolve().parents[1] / "scripts" / "calibration_stability.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _script("calibration_stability")
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     # the networks ran alike in both passes while the second pass's yardstick read 1.5x: scaling would take them apart
     _pass([1.0, 2.0, 4.0], [10.0, 10.0, 10.0]).to_csv(a, index=False)
@@ -186,3 +180,5 @@ def test_a_predictor_of_a_partly_tracking_yardstick_scales_its_devices_tables_by
     model = SimpleNamespace(device_={"device_id": "dev1"}, yardstick_={"reference_ms": 10.0, "tracks": 0.5})
     df, other = at_predictor_scale(model, here)
     assert other == "" and list(df["prefix_ms"]) == pytest.approx([2.0 * 0.5 ** 0.5, 4.0])
+    profiled = here.assign(yardstick_tracks=math.nan)  # a new profile writes the column empty
+    assert list(at_predictor_scale(model, profiled)[0]["prefix_ms"]) == pytest.approx([2.0 * 0.5 ** 0.5, 4.0])

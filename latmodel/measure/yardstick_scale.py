@@ -81,13 +81,15 @@ def reference_ms_of(df) -> float:
     return float(df.loc[ok, "yardstick_ms"].astype(float).min())
 
 
-def scale_to_yardstick(df, reference_ms: float | None = None):
+def scale_to_yardstick(df, reference_ms: float | None = None, *, tracks: float = 1.0):
     """``(scaled copy of df, YardstickScale)``: latency columns times ``reference_ms / yardstick_ms`` (to the power of
-    the row's :data:`TRACKS_COLUMN` where it has one).
+    the row's :data:`TRACKS_COLUMN`; ``tracks`` for rows without one: a predictor's share for its device's tables).
 
     ``reference_ms`` defaults to :func:`reference_ms_of` (the table's fastest window).  Raises
     :class:`~latmodel.errors.NetcutError` for a reference that is not a positive number.
     """
+    import pandas as pd
+
     ref = reference_ms_of(df) if reference_ms is None else float(reference_ms)
     ok = scalable_rows(df)
     out = df.copy()
@@ -97,10 +99,9 @@ def scale_to_yardstick(df, reference_ms: float | None = None):
         raise NetcutError(f"the yardstick reference must be a positive number of ms, got {reference_ms!r}")
     factor = ref / out.loc[ok, "yardstick_ms"].astype(float)
     # a yardstick that tracks only partly (above): each row scaled by its share of the change
-    partly = TRACKS_COLUMN in out.columns
-    share = out.loc[ok, TRACKS_COLUMN].astype(float).fillna(1.0) if partly else 1.0
+    share = (out.loc[ok, TRACKS_COLUMN].astype(float) if TRACKS_COLUMN in out.columns
+             else pd.Series(math.nan, index=factor.index)).fillna(float(tracks))
     factor = factor ** share
-    tracks = float(share.median()) if partly else 1.0
     for col in SCALED_COLUMNS:
         if col in out.columns:
             out[col] = out[col].astype(float)
@@ -111,4 +112,5 @@ def scale_to_yardstick(df, reference_ms: float | None = None):
     out.loc[ok, "yardstick_ms"] = ref
     # the record's factors take each row from its window as measured (a table scaled before reports them again, not 1)
     total = (ref / out.loc[ok, "window_yardstick_ms"].astype(float)) ** share
-    return out, YardstickScale(ref, int(ok.sum()), int((~ok).sum()), float(total.min()), float(total.max()), tracks)
+    return out, YardstickScale(ref, int(ok.sum()), int((~ok).sum()), float(total.min()), float(total.max()),
+                               float(share.median()))

@@ -24,7 +24,7 @@ from .baselines import (
 )
 from ..cluster import connect_scheduler
 from ..errors import ArtifactError, TableError
-from ..measure.yardstick_scale import TRACKS_COLUMN, scale_to_yardstick
+from ..measure.yardstick_scale import scale_to_yardstick
 from .metrics import ErrorMetrics, error_metrics
 from .model import LatencyModel
 from .predictor_io import load_predictor, save_predictor
@@ -183,9 +183,9 @@ def _table_records(paths) -> list[dict]:
     (``method`` column: ``window-settled-min``...), so a table of another statistic can be told apart later."""
     import pandas as pd
 
-    def methods(p) -> list[str]:
-        head = pd.read_csv(p, nrows=0).columns
-        return sorted(set(pd.read_csv(p, usecols=["method"], dtype=str)["method"].dropna())) if "method" in head else []
+    def methods(p) -> list[str]:  # one read of the one column (none: a table from before the column)
+        col = pd.read_csv(p, usecols=lambda c: c == "method", dtype=str)
+        return sorted(set(col["method"].dropna())) if "method" in col.columns else []
 
     return [{"path": str(p), "sha256": sha256_file(p), "bytes": Path(p).stat().st_size, "methods": methods(p)}
             for p in paths]
@@ -317,10 +317,9 @@ def at_predictor_scale(model, df):
         # fitted on latencies as measured (no yardstick, or one marked as not tracking its host): compared as measured
         return df.copy(), other
     same = not other
-    if same and TRACKS_COLUMN not in df.columns and model.yardstick_.get("tracks", 1.0) != 1.0:
-        # the predictor's rows followed the yardstick only partly (their table's yardstick_tracks): so do these
-        df = df.assign(**{TRACKS_COLUMN: float(model.yardstick_["tracks"])})
-    scaled, _ = scale_to_yardstick(df, model.yardstick_["reference_ms"] if same else None)
+    # rows of the predictor's device that carry no share of their own follow its training rows' share
+    scaled, _ = scale_to_yardstick(df, model.yardstick_["reference_ms"] if same else None,
+                                   tracks=float(model.yardstick_.get("tracks", 1.0)) if same else 1.0)
     return scaled, other
 
 
