@@ -94,11 +94,14 @@ def main(argv=None) -> int:
     from latmodel.predict.baselines import alone_lookup_prefix_ms, has_alone_lookup, incontext_sum_prefix_ms
     from latmodel.predict.evaluation import by_family_within10 as _by_family_within10
     from latmodel.predict.evaluation import cross_validate_predictions, plot_predicted_vs_measured
-    from latmodel.measure.table import read_table
+    from latmodel.measure.table import read_tables
     from latmodel.measure.yardstick_scale import scale_to_yardstick
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default=str(ROOT / "data/calibration/cpu-1thread.csv"))
+    ap.add_argument("--extra-table", action="append", default=[], metavar="TABLE",
+                    help="another table of the same device whose rows only join the training side (sampled networks "
+                         "of another corpus, e.g. `latmodel profile --corpus wide`); repeatable")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/predictor_accuracy.json"))
     ap.add_argument("--plot", default=None, help="predicted vs measured plot (default: --out with .png)")
     ap.add_argument("--variants", action="store_true", help="also run the design ablations")
@@ -114,7 +117,11 @@ def main(argv=None) -> int:
 
     # every window at the table's fastest window's speed, as `latmodel fit` scores it (a no-op for tables measured
     # before windows): held-out rows and the predictions trained on the others are then on one scale
-    table, _ = scale_to_yardstick(read_table(args.table))
+    for extra in args.extra_table:  # held-out families must stay held out: extra rows only add sampled networks
+        families = sorted({str(f) for f in read_tables([extra])["family"]} - {"random"})
+        if families:
+            ap.error(f"--extra-table {extra}: only sampled networks (family 'random') may join, got {families}")
+    table, _ = scale_to_yardstick(read_tables([args.table, *args.extra_table]))
     params = {} if args.n_estimators is None else {"n_estimators": args.n_estimators}
     t0 = time.perf_counter()
     oof = cross_validate_predictions(table, params)
@@ -140,12 +147,15 @@ def main(argv=None) -> int:
                               "seconds": round(time.perf_counter() - t1, 1)}
             logger.info("%s: prefix within 10%% = %.1f", name, variants[name]["prefix"]["within_10_pct"])
     seeds = {0: results["ours"]["prefix"]["within_10_pct"]}
+    seeds_network = {0: results["ours"]["network"]["within_10_pct"]}
     for seed in [int(x) for x in args.seeds.split(",") if x.strip()]:
         v = cross_validate_predictions(table, {**params, "random_state": seed}, log_progress=False)
-        seeds[seed] = summarize(v.df, v.ours_prefix)["prefix"]["within_10_pct"]
-        logger.info("seed %d: prefix within 10%% = %.1f", seed, seeds[seed])
+        levels = summarize(v.df, v.ours_prefix)
+        seeds[seed], seeds_network[seed] = levels["prefix"]["within_10_pct"], levels["network"]["within_10_pct"]
+        logger.info("seed %d: prefix within 10%% = %.1f, networks %.1f", seed, seeds[seed], seeds_network[seed])
     out = {
         "table": str(args.table),
+        "extra_tables": [str(t) for t in args.extra_table],
         "runtime": ",".join(sorted({str(r) for r in table["runtime"]})) if "runtime" in table.columns else "torch",
         "out": str(args.out),
         "n_rows_held_out": int(len(df)),
@@ -158,6 +168,7 @@ def main(argv=None) -> int:
         "variants": variants,
         "ours_prefix_within_10_by_family": _by_family_within10(df, oof.ours_prefix),
         "ours_prefix_within_10_by_seed": {str(k): v for k, v in seeds.items()},
+        "ours_network_within_10_by_seed": {str(k): v for k, v in seeds_network.items()},
         "note": "timings taken on a shared 2-core CPU; noisy",
     }
     if args.repeat:

@@ -39,6 +39,7 @@ def section_accuracy(r):
     default_out = Path(r.get("out") or "").name in ("", "predictor_accuracy.json")
     out = f" --out {repo_relative(r['out'])}" if not default_out else ""
     out += f" --repeat {repo_relative(r['repeatability']['table_b'])}" if r.get("repeatability") else ""
+    out = "".join(f" --extra-table {repo_relative(t)}" for t in r.get("extra_tables", [])) + out
     lines = [f"### Latency prediction on held-out architecture families ({runtime}, CPU, 1 thread; "
              f"`{Path(r['table']).stem}`)\n",
              f"*table `{Path(r['table']).name}`; leave-one-family-out over {len(r['held_out_families'])} families "
@@ -57,6 +58,10 @@ def section_accuracy(r):
     if fam:
         lines.append("\nOurs, prefixes within ±10% by held-out family: " + ", ".join(
             f"{k} {v:.0f}%" for k, v in fam.items()) + ".")
+    extra = r.get("extra_tables")
+    if extra:
+        lines.append("\nTraining rows also from " + ", ".join(f"`{Path(t).name}`" for t in extra)
+                     + " (sampled networks only: the held-out families stay held out).")
     by_seed = r.get("ours_prefix_within_10_by_seed")
     if by_seed and len(by_seed) > 1:
         from statistics import median
@@ -64,6 +69,10 @@ def section_accuracy(r):
         lines.append("\nThe booster's random seed alone (column and row sampling) moves ours: prefixes within ±10% at "
                      "seeds " + ", ".join(f"{k}: {v:.1f}%" for k, v in by_seed.items())
                      + f" (median {median(by_seed.values()):.1f}%; the shipped predictors use seed 0).")
+        net_seed = r.get("ours_network_within_10_by_seed")
+        if net_seed:
+            lines.append("Whole networks within ±10% at the same seeds: " + ", ".join(
+                f"{k}: {v:.1f}%" for k, v in net_seed.items()) + f" (median {median(net_seed.values()):.1f}%).")
     ours = r["estimators"].get("ours", {})
     pre, net = ours.get("prefix", {}).get("within_10_pct"), ours.get("network", {}).get("within_10_pct")
     if pre is not None and net is not None:

@@ -112,6 +112,30 @@ def test_random5_chains_have_no_normalization_and_branch():
     assert a.infos[-1].out_shape == load_chain("random2:125", 64).infos[-1].out_shape
 
 
+def test_random6_wide_networks():
+    from latmodel.graph.random_wide import random_wide_config
+
+    # sampler 6: odd seeds grouped bottlenecks, even seeds wide ViT-like encoders (frozen: tables hold them)
+    assert random_wide_config(141) == {"kind": "grouped", "stem": 32, "group": 16, "widths": [32, 64, 128],
+                                       "depths": [2, 2, 2], "bottleneck": 1.0, "se": True}
+    assert random_wide_config(146) == {"kind": "vit", "dim": 768, "heads": 12, "depth": 3, "mlp": 2, "patch": 16,
+                                       "act": "gelu", "norm_first": True, "fused": False, "class_token": True}
+    vits = [random_wide_config(s) for s in range(142, 165, 2)]
+    # fused and written-out layers, with and without a class token: every combination three times
+    assert sorted((c["fused"], c["class_token"]) for c in vits) == sorted([(f, t) for f in (0, 1) for t in (0, 1)] * 3)
+    assert family_of("random6:141") == "random"
+    grouped = build_model("random6:141", resolution=96)
+    groups = sorted({m.groups for m in grouped.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1})
+    assert groups == [2, 4, 8]  # 16 channels a group at 32, 64 and 128 channels: neither dense nor depthwise
+    chain = load_chain("random6:142", 128)
+    assert [i.name for i in chain.infos] == ["stem", "add", "encoder.layers.0", "encoder.layers.1"]
+    assert chain.infos[-1].out_shape == (1, 64, 384)
+    layer = build_model("random6:142", resolution=128).encoder.layers[0]  # written out, as torchvision's ViT
+    assert isinstance(layer.attention, torch.nn.MultiheadAttention) and isinstance(layer.fc1, torch.nn.Linear)
+    tokens = load_chain("random6:154", 128)  # 4 x 4 patches and a class token
+    assert tokens.infos[-1].out_shape == (1, 17, 768)
+
+
 def test_unknown_model_lists_close_matches():
     with pytest.raises(UnknownModelError, match="did you mean mobilenet_v2"):
         resolve_spec("mobilenetv2")

@@ -48,7 +48,7 @@ def test_small_corpus_is_a_spread_subset():
 
 
 def test_get_corpus_and_registry():
-    assert set(CORPORA) == {"default", "small", "repeat"}
+    assert set(CORPORA) == {"default", "small", "repeat", "wide"}
     assert get_corpus() == default_corpus()
     assert get_corpus("small") == small_corpus()
     with pytest.raises(NetcutError, match="unknown corpus 'tiny'; choose one of: default, small, repeat"):
@@ -93,3 +93,19 @@ def test_repeat_corpus_covers_every_family_twice():
     assert [(c.model, c.resolution_px) for c in rep[-4:]] == [
         ("random4:119", 96), ("random4:123", 128), ("random5:135", 128), ("random5:139", 160)]
     assert not any(c.model.startswith(("random4:", "random5:")) for c in rep[:-4])
+
+
+def test_wide_corpus_is_sampler_6_at_the_chains_resolutions():
+    from latmodel.graph.random_wide import random_wide_config
+    from latmodel.measure.corpus import RANDOM6_SEEDS, wide_corpus
+
+    wide = wide_corpus()
+    assert [(c.model, c.resolution_px) for c in wide[:4]] == [
+        ("random6:141", 96), ("random6:142", 128), ("random6:143", 160), ("random6:144", 96)]
+    assert len(wide) == len(RANDOM6_SEEDS) == 24 and get_corpus("wide") == wide
+    assert not set(RANDOM6_SEEDS) & {int(c.model.split(":")[1]) for c in default_corpus() if ":" in c.model}
+    kinds = [random_wide_config(s)["kind"] for s in RANDOM6_SEEDS]
+    # half of each kind, and each kind at every resolution
+    assert kinds.count("vit") == kinds.count("grouped") == 12
+    for kind in ("vit", "grouped"):
+        assert {c.resolution_px for c, k in zip(wide, kinds) if k == kind} == {96, 128, 160}

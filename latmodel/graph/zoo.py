@@ -21,7 +21,9 @@ Besides registered names, :func:`build_model` accepts
   before convolutions, SiLU / GELU / sigmoid activations, SiLU in
   squeeze-excitation and in the stem.  ``random:SEED`` networks never change;
 * ``random5:SEED`` -- sampler 2's chain, a third of its blocks fire modules or Inception branches, half
-  of these networks without normalization layers (biased convolutions, as a network with folded batch norms).
+  of these networks without normalization layers (biased convolutions, as a network with folded batch norms);
+* ``random6:SEED`` -- a wide network (:func:`latmodel.graph.random_wide.RandomWideNet`): a ViT-like encoder of
+  256-768 channels, or a chain of grouped-convolution bottlenecks.
 
 To add a network, add one entry to :data:`MODELS`.
 """
@@ -36,6 +38,7 @@ from typing import Any, Callable
 
 from ..errors import NetcutError, UnknownModelError
 from .random_nets import SAMPLERS, RandomChainNet, RandomTransformerNet, RandomWindowNet
+from .random_wide import RandomWideNet
 
 __all__ = [
     "ModelSpec",
@@ -182,7 +185,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_RANDOM_RE = re.compile(r"^(random[2345]?):(\d{1,9})$")
+_RANDOM_RE = re.compile(r"^(random[2-6]?):(\d{1,9})$")
 
 
 def resolve_spec(name: str) -> ModelSpec:
@@ -200,6 +203,8 @@ def resolve_spec(name: str) -> ModelSpec:
         if version == 4:
             return ModelSpec(name=name, family="random",
                              builder=lambda w, r, s=seed: RandomWindowNet(s, width=w, resolution=r))
+        if version == 6:
+            return ModelSpec(name=name, family="random", builder=lambda w, r, s=seed: RandomWideNet(s, width=w))
         return ModelSpec(name=name, family="random",
                          builder=lambda w, r, s=seed, v=version: RandomChainNet(s, width=w, sampler=v))
     if ":" in name:

@@ -32,7 +32,9 @@ seen, and going from 24 to 64 sampled networks took held-out MnasNet prefixes fr
 EfficientNet stayed about 10% under-predicted until SiLU was priced apart from
 hardswish and the sampled networks had explicit padding, see ``latmodel.graph.features``);
 :func:`small_corpus` (13 configurations, about 6 minutes at 2 threads) is what the 2-thread
-table and quick checks of a new device use.
+table and quick checks of a new device use.  :func:`wide_corpus` (24 ``random6:SEED`` networks, about 6 minutes at one
+thread) adds what the default corpus leaves out, wide ViT-like encoders (fused and written out in modules) and
+grouped-convolution bottlenecks: profile it into a second table of the same device and fit on both.
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ from typing import Callable
 from ..errors import NetcutError
 
 __all__ = ["ProfileConfig", "default_corpus", "small_corpus", "repeat_corpus", "CORPORA", "get_corpus", "RANDOM_SEEDS", "RANDOM2_SEEDS",
-           "RANDOM3_SEEDS", "RANDOM4_SEEDS", "RANDOM5_SEEDS", "TRANSFORMER_CONFIGS"]
+           "RANDOM3_SEEDS", "RANDOM4_SEEDS", "RANDOM5_SEEDS", "RANDOM6_SEEDS", "TRANSFORMER_CONFIGS",
+           "wide_corpus"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +93,9 @@ RANDOM4_SEEDS: tuple[int, ...] = tuple(range(109, 125))
 #: ``random5:SEED`` (CNN chains with fire modules and Inception branches, half without normalization layers),
 #: cycling through the CNN chains' resolutions.
 RANDOM5_SEEDS: tuple[int, ...] = tuple(range(125, 141))
+#: ``random6:SEED`` (wide networks: ViT-like encoders of 256-768 channels and grouped-convolution bottlenecks,
+#: :mod:`latmodel.graph.random_wide`), cycling through the CNN chains' resolutions: the ``wide`` corpus.
+RANDOM6_SEEDS: tuple[int, ...] = tuple(range(141, 165))
 #: Samplers that joined the corpus after tables and their second passes existed, in the order they joined:
 #: :func:`repeat_corpus` draws each after the earlier ones.
 _LATER_SAMPLERS: tuple[str, ...] = ("random4", "random5")
@@ -135,6 +141,12 @@ def default_corpus() -> list[ProfileConfig]:
             + [ProfileConfig(name, res) for name, res in TRANSFORMER_CONFIGS]
             + _sampled((("random3", RANDOM3_SEEDS), ("random4", RANDOM4_SEEDS)), _RANDOM3_RESOLUTIONS)
             + _sampled((("random5", RANDOM5_SEEDS),), _RANDOM_RESOLUTIONS))
+
+
+def wide_corpus() -> list[ProfileConfig]:
+    """The 24 ``random6:SEED`` wide networks (half ViT-like, half grouped bottlenecks) at 96-160 px: a table that
+    extends one of the default corpus on the same device (``latmodel fit`` takes both)."""
+    return _sampled((("random6", RANDOM6_SEEDS),), _RANDOM_RESOLUTIONS)
 
 
 def small_corpus() -> list[ProfileConfig]:
@@ -191,6 +203,7 @@ CORPORA: dict[str, Callable[[], list[ProfileConfig]]] = {
     "default": default_corpus,
     "small": small_corpus,
     "repeat": repeat_corpus,
+    "wide": wide_corpus,
 }
 
 
