@@ -95,13 +95,15 @@ def main(argv=None) -> int:
     from latmodel.predict.evaluation import by_family_within10 as _by_family_within10
     from latmodel.predict.evaluation import cross_validate_predictions, plot_predicted_vs_measured
     from latmodel.measure.table import read_tables
+    from latmodel.measure.passes import merge_passes
     from latmodel.measure.yardstick_scale import scale_to_yardstick
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default=str(ROOT / "data/calibration/cpu-1thread.csv"))
     ap.add_argument("--extra-table", action="append", default=[], metavar="TABLE",
-                    help="another table of the same device whose rows only join the training side (sampled networks "
-                         "of another corpus, e.g. `latmodel profile --corpus wide`); repeatable")
+                    help="another table of the same device: sampled networks of another corpus (`latmodel profile "
+                         "--corpus wide`), which only join the training side, or a second pass of the table's "
+                         "configurations, merged into it (each latency the minimum); repeatable")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/predictor_accuracy.json"))
     ap.add_argument("--plot", default=None, help="predicted vs measured plot (default: --out with .png)")
     ap.add_argument("--variants", action="store_true", help="also run the design ablations")
@@ -117,11 +119,15 @@ def main(argv=None) -> int:
 
     # every window at the table's fastest window's speed, as `latmodel fit` scores it (a no-op for tables measured
     # before windows): held-out rows and the predictions trained on the others are then on one scale
-    for extra in args.extra_table:  # held-out families must stay held out: extra rows only add sampled networks
-        families = sorted({str(f) for f in read_tables([extra])["family"]} - {"random"})
+    main_configs = set(read_tables([args.table])["config_id"])
+    for extra in args.extra_table:  # held-out families stay held out: new rows only add sampled networks
+        rows = read_tables([extra])
+        families = sorted({str(f) for f in rows.loc[~rows["config_id"].isin(main_configs), "family"]} - {"random"})
         if families:
-            ap.error(f"--extra-table {extra}: only sampled networks (family 'random') may join, got {families}")
-    table, _ = scale_to_yardstick(read_tables([args.table, *args.extra_table]))
+            ap.error(f"--extra-table {extra}: configurations outside --table must be sampled networks (family "
+                     f"'random'), got {families}")
+    # a second pass of the table's configurations among the extra tables merges into it (latmodel.measure.passes)
+    table, _ = merge_passes(scale_to_yardstick(read_tables([args.table, *args.extra_table]))[0])
     params = {} if args.n_estimators is None else {"n_estimators": args.n_estimators}
     t0 = time.perf_counter()
     oof = cross_validate_predictions(table, params)

@@ -339,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_refeature)
 
     p = sub.add_parser("fit", help="train a latency predictor from measurement tables")
-    p.add_argument("tables", nargs="+", help="measurement CSV(s) from 'latmodel profile'")
+    p.add_argument("tables", nargs="+", help="measurement CSV(s) from 'latmodel profile'; a configuration in several "
+                   "(passes of one device at different times) counts once, each latency the minimum over its passes")
     p.add_argument("--out", required=True, help="predictor folder to write (must not exist, or be a predictor)")
     p.add_argument("--base", help="adapt this existing predictor to the new device's (few) measurements")
     from .predict.model import ADAPT_STRATEGIES
@@ -379,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_calibrate, saved_work=lambda a: calibration_table_path(a.out).is_file())
 
     p = sub.add_parser("evaluate", help="score a predictor on measurements it never saw")
-    p.add_argument("tables", nargs="+", help="measurement CSV(s)")
+    p.add_argument("tables", nargs="+", help="measurement CSV(s); several passes of a configuration merge (minimum)")
     p.add_argument("--predictor", required=True, help="predictor folder")
     p.add_argument("--plot", help="write a predicted-vs-measured PNG here")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -19,6 +19,11 @@ closer than scaling fully, write it as ``yardstick_tracks`` into both tables' sc
 also compare the prefixes under every statistic of the samples (minimum, percentiles, ...) side by side,
 as benchmarks/bench_repeatability.py does for its short passes, so the statistic a host's tables should keep
 can be chosen from two whole passes.
+
+``--merge-a A2.csv --merge-b B2.csv``: further passes of A's and of B's configurations (repeatable): each side's
+passes are put on one yardstick scale (each row at its own ``yardstick_tracks``) and merged, each latency the
+minimum over them (:mod:`latmodel.measure.passes`, what ``latmodel fit`` does with several passes), and the merged
+sides are compared (``merged``): whether a second pass makes a table repeat better.
 """
 from __future__ import annotations
 
@@ -140,6 +145,30 @@ def compare_samples(a_json, b_json) -> dict:
                          for name in ("min", "p25")}}
 
 
+def merged_pair(a_paths, b_paths) -> dict:
+    """Prefixes of A's passes merged against B's passes merged, both at the fastest window's yardstick of all."""
+    import numpy as np
+    import pandas as pd
+
+    from latmodel.measure.passes import merge_passes
+    from latmodel.measure.table import read_table
+    from latmodel.measure.yardstick_scale import reference_ms_of, scale_to_yardstick
+
+    need = ("config_id", "block_index", "prefix_ms")
+    ta, tb = (pd.concat([read_table(p, required=need) for p in side], ignore_index=True) for side in (a_paths, b_paths))
+    refs = [r for r in (reference_ms_of(ta), reference_ms_of(tb)) if np.isfinite(r)]
+    ref = min(refs) if refs else None
+    a, ma = merge_passes(scale_to_yardstick(ta, ref)[0])
+    b, mb = merge_passes(scale_to_yardstick(tb, ref)[0])
+    key = ["config_id", "block_index"]
+    j = a[key + ["prefix_ms"]].merge(b[key + ["prefix_ms"]], on=key, suffixes=("_a", "_b"))
+    rel = (j["prefix_ms_b"].astype(float) / j["prefix_ms_a"].astype(float) - 1.0).abs()
+    return {"tables_a": [str(p) for p in a_paths], "tables_b": [str(p) for p in b_paths], "reference_ms": ref,
+            "passes_a": ma.max_passes, "passes_b": mb.max_passes, "prefixes_compared": int(len(j)),
+            "prefix_within_5pct": float((rel <= 0.05).mean()), "prefix_within_10pct": float((rel <= 0.10).mean()),
+            "prefix_median_rel_diff": float(rel.median())}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("a")
@@ -149,14 +178,23 @@ def main(argv=None) -> int:
                     help="when the yardstick takes the two passes further apart, mark both tables' rows as not scaled")
     ap.add_argument("--samples", nargs=2, metavar=("A_JSON", "B_JSON"), default=None,
                     help="the two passes' raw samples (latmodel profile --samples-out): compare every statistic")
+    ap.add_argument("--merge-a", action="append", default=[], metavar="TABLE",
+                    help="another pass of A's configurations, merged into A (each latency the minimum); repeatable")
+    ap.add_argument("--merge-b", action="append", default=[], metavar="TABLE",
+                    help="another pass of B's configurations, merged into B; repeatable")
     args = ap.parse_args(argv)
+    if args.mark_yardstick and (args.merge_a or args.merge_b):
+        ap.error("--mark-yardstick fits the share of one pair of passes: give it without --merge-a / --merge-b")
     result = compare(args.a, args.b)
+    if args.merge_a or args.merge_b:
+        result["merged"] = merged_pair([args.a, *args.merge_a], [args.b, *args.merge_b])
     if args.samples:
         result["samples"] = compare_samples(*args.samples)
     result["command"] = "python scripts/calibration_stability.py " + " ".join(
         [Path(args.a).name, Path(args.b).name] + (["--json", args.json] if args.json else [])
         + (["--mark-yardstick"] if args.mark_yardstick else [])
-        + (["--samples"] + [Path(p).name for p in args.samples] if args.samples else []))
+        + (["--samples"] + [Path(p).name for p in args.samples] if args.samples else [])
+        + [f"--merge-a {Path(p).name}" for p in args.merge_a] + [f"--merge-b {Path(p).name}" for p in args.merge_b])
     text = json.dumps(result, indent=2)
     print(text)
     if args.mark_yardstick:

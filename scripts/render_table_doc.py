@@ -96,6 +96,14 @@ when scaling by that share brings them closer than scaling fully, writes it into
 0.28 and 0.35 in two independent pairs; at 0.28 the pair of 07:08 agreed on 93.8% of prefixes within ±10% (as
 measured 79.7%, fully scaled 51.3%), and its leave-one-family-out predictor put 78.9% of held-out prefixes within
 ±10% (as measured 62.9%).
+**Several passes of one configuration** (tables given together to `latmodel fit` / `evaluate`, e.g. a second pass
+of the default corpus an hour later) are merged after every window is on one yardstick scale: one row per block,
+each latency column the minimum over the passes (`latmodel.measure.passes`), the same statistic over more of the
+host's time.  Passes merge only under one `method`; a flagged pass counts only where every pass of that row is.  On
+the Xeon 6/207/2 two whole passes agreed on only 67.0% of prefixes within ±10% at the share 0.28, while the merged
+pair (two passes of the default corpus against two of the `repeat` corpus) agreed on 94.8% (the better single pair
+93.8%; `scripts/calibration_stability.py A B --merge-a A2 --merge-b B2`), and leave-one-family-out on the merged
+table put 83.2% of held-out prefixes and 77.5% of whole networks within ±10% (one pass: 80.4% / 70.4%).
 `benchmarks/bench_repeatability.py` measures how well two passes agree, old method beside
 new (README).
 

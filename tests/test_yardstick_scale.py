@@ -182,3 +182,18 @@ def test_a_predictor_of_a_partly_tracking_yardstick_scales_its_devices_tables_by
     assert other == "" and list(df["prefix_ms"]) == pytest.approx([2.0 * 0.5 ** 0.5, 4.0])
     profiled = here.assign(yardstick_tracks=math.nan)  # a new profile writes the column empty
     assert list(at_predictor_scale(model, profiled)[0]["prefix_ms"]) == pytest.approx([2.0 * 0.5 ** 0.5, 4.0])
+
+
+def test_calibration_stability_compares_merged_passes(tmp_path):
+    script = _script("calibration_stability")
+    paths = {name: tmp_path / f"{name}.csv" for name in ("a", "a2", "b", "b2")}
+    # each side's second pass catches the fast state the first missed on one configuration
+    _pass([1.0, 2.4, 4.0], [10.0, 10.0, 10.0]).to_csv(paths["a"], index=False)
+    _pass([1.3, 2.0, 4.0], [10.0, 10.0, 10.0]).to_csv(paths["a2"], index=False)
+    _pass([1.3, 2.0, 4.0], [10.0, 10.0, 10.0]).to_csv(paths["b"], index=False)
+    _pass([1.0, 2.4, 4.4], [10.0, 10.0, 10.0]).to_csv(paths["b2"], index=False)
+    assert script.compare(paths["a"], paths["b"])["all"]["prefix_ms"]["within_10pct"] == pytest.approx(1 / 3)
+    merged = script.merged_pair([paths["a"], paths["a2"]], [paths["b"], paths["b2"]])
+    assert (merged["prefix_within_10pct"], merged["prefixes_compared"], merged["passes_a"]) == (1.0, 3, 2)
+    with pytest.raises(SystemExit):
+        script.main([str(paths["a"]), str(paths["b"]), "--merge-a", str(paths["a2"]), "--mark-yardstick"])

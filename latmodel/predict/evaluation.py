@@ -24,6 +24,7 @@ from .baselines import (
 )
 from ..cluster import connect_scheduler
 from ..errors import ArtifactError, TableError
+from ..measure.passes import merge_passes
 from ..measure.yardstick_scale import scale_to_yardstick
 from .metrics import ErrorMetrics, error_metrics
 from .model import LatencyModel
@@ -258,6 +259,11 @@ def fit_tables(paths: Sequence, out, *, base=None, cv: bool = True, params: dict
     if scale.rows_scaled:
         logger.info("%d rows scaled to the yardstick's %.3f ms (factors %.3f-%.3f); %d rows without it", scale.rows_scaled,
                     scale.reference_ms, scale.min_factor, scale.max_factor, scale.rows_unscaled)
+    # a configuration in several passes (two tables of one device): one row per block, the minimum on that one scale
+    table, merged = merge_passes(table)
+    if merged.configs_merged:
+        logger.info("%d configurations measured in up to %d passes: each latency the minimum over them (%d rows folded)",
+                    merged.configs_merged, merged.max_passes, merged.rows_folded)
     init = load_predictor(base) if base is not None else None
     params = {**(init.get_params() if init is not None else {}), **_adapted_target(init, table, params), **(params or {})}
     base_record = None
@@ -328,8 +334,8 @@ def evaluate_tables(predictor_path, tables: Sequence, *, plot=None) -> Evaluatio
     from ..measure.table import read_tables
 
     model = load_predictor(predictor_path)
-    df = LatencyModel.validate_table(read_tables([Path(t) for t in tables]))
-    df, other = at_predictor_scale(model, df)
+    df, other = at_predictor_scale(model, read_tables([Path(t) for t in tables]))
+    df = LatencyModel.validate_table(merge_passes(df)[0])  # several passes of a configuration: their minimum
     if other:
         logger.warning("%s: the errors below mix the predictor's error with the difference between devices", other)
     stat = statistic_difference(model.tables_, df)

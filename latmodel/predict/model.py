@@ -43,6 +43,7 @@ import time
 from ..errors import ArtifactError, NetcutError, TableError
 from ..graph.features import FEATURE_COLUMNS
 from ..measure.device import library_versions, table_device_record
+from ..measure.passes import require_one_pass
 from ..measure.yardstick_scale import scale_to_yardstick
 from .baselines import FlopsLinearBaseline, FlopsLogLogBaseline, sort_blocks
 from .boosting import TrainArrays, train_booster
@@ -218,6 +219,7 @@ class LatencyModel(PredictionMixin):
         y = pd.to_numeric(table["incontext_ms"], errors="coerce").to_numpy(dtype=float)
         if not (np.isfinite(y) & (y > 0)).all():
             raise TableError("measurement table has NaN or non-positive 'incontext_ms'; latencies must be > 0 ms")
+        require_one_pass(table)
         df = sort_blocks(table)
         if "flagged" not in df.columns:
             df["flagged"] = 0
