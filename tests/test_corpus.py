@@ -48,7 +48,7 @@ def test_small_corpus_is_a_spread_subset():
 
 
 def test_get_corpus_and_registry():
-    assert set(CORPORA) == {"default", "small", "repeat", "wide"}
+    assert set(CORPORA) == {"default", "small", "repeat", "wide", "zoo"}
     assert get_corpus() == default_corpus()
     assert get_corpus("small") == small_corpus()
     with pytest.raises(NetcutError, match="unknown corpus 'tiny'; choose one of: default, small, repeat"):
@@ -109,3 +109,9 @@ def test_wide_corpus_is_sampler_6_at_the_chains_resolutions():
     assert kinds.count("vit") == kinds.count("grouped") == 12
     for kind in ("vit", "grouped"):
         assert {c.resolution_px for c, k in zip(wide, kinds) if k == kind} == {96, 128, 160}
+
+
+def test_zoo_corpus_is_the_default_corpus_s_registered_networks():
+    zoo = get_corpus("zoo")
+    assert len(zoo) == 71 and not any(":" in c.model for c in zoo)
+    assert set(zoo) == {c for c in default_corpus() if ":" not in c.model}

@@ -45,7 +45,7 @@ from ..errors import NetcutError
 
 __all__ = ["ProfileConfig", "default_corpus", "small_corpus", "repeat_corpus", "CORPORA", "get_corpus", "RANDOM_SEEDS", "RANDOM2_SEEDS",
            "RANDOM3_SEEDS", "RANDOM4_SEEDS", "RANDOM5_SEEDS", "RANDOM6_SEEDS", "TRANSFORMER_CONFIGS",
-           "wide_corpus"]
+           "wide_corpus", "zoo_corpus"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +143,13 @@ def default_corpus() -> list[ProfileConfig]:
             + _sampled((("random5", RANDOM5_SEEDS),), _RANDOM_RESOLUTIONS))
 
 
+def zoo_corpus() -> list[ProfileConfig]:
+    """The default corpus's registered networks only (71 configurations, about 20 minutes at one thread): a further
+    pass of the configurations that leave-one-family-out judges a predictor on, to merge with a whole pass
+    (:mod:`latmodel.measure.passes`)."""
+    return _zoo_configs() + [ProfileConfig(name, res) for name, res in TRANSFORMER_CONFIGS]
+
+
 def wide_corpus() -> list[ProfileConfig]:
     """The 24 ``random6:SEED`` wide networks (half ViT-like, half grouped bottlenecks) at 96-160 px: a table that
     extends one of the default corpus on the same device (``latmodel fit`` takes both)."""
@@ -204,6 +211,7 @@ CORPORA: dict[str, Callable[[], list[ProfileConfig]]] = {
     "small": small_corpus,
     "repeat": repeat_corpus,
     "wide": wide_corpus,
+    "zoo": zoo_corpus,
 }
 
 
