@@ -42,7 +42,8 @@ def profile_summary_text(summary) -> str:
         lines.append(f"yardstick: {yard[0]:.2f}-{yard[-1]:.2f} ms over the windows (x{yard[-1] / yard[0]:.2f}): this "
                      "machine's speed moved between windows, so its configurations were measured at different "
                      "speeds; profile a repeat pass (--corpus repeat) and compare (scripts/calibration_stability.py) "
-                     "before trusting the table")
+                     "before trusting the table; a second whole pass later, given to 'latmodel fit' beside this one, "
+                     "counts each configuration once at the faster pass (latmodel.measure.passes)")
     for o in summary.outcomes:
         if o.status == "failed":
             lines.append(f"  FAILED {o.config_id}: {o.reason}")
