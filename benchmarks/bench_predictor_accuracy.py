@@ -90,11 +90,12 @@ def summarize(df, predicted_ms) -> dict:
 
 def main(argv=None) -> int:
     import numpy as np
+    import pandas as pd
 
     from latmodel.predict.baselines import alone_lookup_prefix_ms, has_alone_lookup, incontext_sum_prefix_ms
     from latmodel.predict.evaluation import by_family_within10 as _by_family_within10
     from latmodel.predict.evaluation import cross_validate_predictions, plot_predicted_vs_measured
-    from latmodel.measure.table import read_tables
+    from latmodel.measure.table import read_table
     from latmodel.measure.passes import merge_passes
     from latmodel.measure.yardstick_scale import scale_to_yardstick
 
@@ -119,15 +120,15 @@ def main(argv=None) -> int:
 
     # every window at the table's fastest window's speed, as `latmodel fit` scores it (a no-op for tables measured
     # before windows): held-out rows and the predictions trained on the others are then on one scale
-    main_configs = set(read_tables([args.table])["config_id"])
-    for extra in args.extra_table:  # held-out families stay held out: new rows only add sampled networks
-        rows = read_tables([extra])
+    frames = [read_table(p) for p in (args.table, *args.extra_table)]  # each table read once
+    main_configs = set(frames[0]["config_id"])
+    for extra, rows in zip(args.extra_table, frames[1:]):  # held-out families stay held out: only sampled networks
         families = sorted({str(f) for f in rows.loc[~rows["config_id"].isin(main_configs), "family"]} - {"random"})
         if families:
             ap.error(f"--extra-table {extra}: configurations outside --table must be sampled networks (family "
                      f"'random'), got {families}")
     # a second pass of the table's configurations among the extra tables merges into it (latmodel.measure.passes)
-    table, _ = merge_passes(scale_to_yardstick(read_tables([args.table, *args.extra_table]))[0])
+    table, _ = merge_passes(scale_to_yardstick(pd.concat(frames, ignore_index=True))[0])
     params = {} if args.n_estimators is None else {"n_estimators": args.n_estimators}
     t0 = time.perf_counter()
     oof = cross_validate_predictions(table, params)

@@ -69,10 +69,15 @@ def compare(a_path, b_path) -> dict:
     return out
 
 
-def _prefix_within_10(a, b) -> float:
+def _prefix_rel(a, b):
+    """|b / a - 1| of the prefixes in both tables."""
     j = a[["config_id", "block_index", "prefix_ms"]].merge(b[["config_id", "block_index", "prefix_ms"]],
                                                             on=["config_id", "block_index"], suffixes=("_a", "_b"))
-    return float(((j["prefix_ms_b"] / j["prefix_ms_a"] - 1.0).abs() <= 0.10).mean())
+    return (j["prefix_ms_b"].astype(float) / j["prefix_ms_a"].astype(float) - 1.0).abs()
+
+
+def _prefix_within_10(a, b) -> float:
+    return float((_prefix_rel(a, b) <= 0.10).mean())
 
 
 def yardstick_effect(ta, tb) -> dict:
@@ -160,11 +165,9 @@ def merged_pair(a_paths, b_paths) -> dict:
     ref = min(refs) if refs else None
     a, ma = merge_passes(scale_to_yardstick(ta, ref)[0])
     b, mb = merge_passes(scale_to_yardstick(tb, ref)[0])
-    key = ["config_id", "block_index"]
-    j = a[key + ["prefix_ms"]].merge(b[key + ["prefix_ms"]], on=key, suffixes=("_a", "_b"))
-    rel = (j["prefix_ms_b"].astype(float) / j["prefix_ms_a"].astype(float) - 1.0).abs()
+    rel = _prefix_rel(a, b)
     return {"tables_a": [str(p) for p in a_paths], "tables_b": [str(p) for p in b_paths], "reference_ms": ref,
-            "passes_a": ma.max_passes, "passes_b": mb.max_passes, "prefixes_compared": int(len(j)),
+            "passes_a": ma.max_passes, "passes_b": mb.max_passes, "prefixes_compared": int(len(rel)),
             "prefix_within_5pct": float((rel <= 0.05).mean()), "prefix_within_10pct": float((rel <= 0.10).mean()),
             "prefix_median_rel_diff": float(rel.median())}
 

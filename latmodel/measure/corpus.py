@@ -128,6 +128,10 @@ def _zoo_configs() -> list[ProfileConfig]:
     return configs
 
 
+def _transformer_zoo() -> list[ProfileConfig]:
+    return [ProfileConfig(name, res) for name, res in TRANSFORMER_CONFIGS]
+
+
 def _sampled(samplers: tuple[tuple[str, tuple[int, ...]], ...], resolutions: tuple[int, ...]) -> list[ProfileConfig]:
     """``sampler:SEED`` for every sampler's seeds, each sampler's seeds cycling through ``resolutions``."""
     return [ProfileConfig(f"{sampler}:{seed}", resolutions[i % len(resolutions)])
@@ -138,7 +142,7 @@ def default_corpus() -> list[ProfileConfig]:
     """The zoo at several resolutions plus the sampled networks (the 1-thread calibration table)."""
     return (_zoo_configs()
             + _sampled((("random", RANDOM_SEEDS), ("random2", RANDOM2_SEEDS)), _RANDOM_RESOLUTIONS)
-            + [ProfileConfig(name, res) for name, res in TRANSFORMER_CONFIGS]
+            + _transformer_zoo()
             + _sampled((("random3", RANDOM3_SEEDS), ("random4", RANDOM4_SEEDS)), _RANDOM3_RESOLUTIONS)
             + _sampled((("random5", RANDOM5_SEEDS),), _RANDOM_RESOLUTIONS))
 
@@ -147,7 +151,7 @@ def zoo_corpus() -> list[ProfileConfig]:
     """The default corpus's registered networks only (71 configurations, about 20 minutes at one thread): a further
     pass of the configurations that leave-one-family-out judges a predictor on, to merge with a whole pass
     (:mod:`latmodel.measure.passes`)."""
-    return _zoo_configs() + [ProfileConfig(name, res) for name, res in TRANSFORMER_CONFIGS]
+    return _zoo_configs() + _transformer_zoo()
 
 
 def wide_corpus() -> list[ProfileConfig]:

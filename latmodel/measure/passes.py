@@ -85,8 +85,7 @@ def merge_passes(df):
     values = values.where(np.broadcast_to(counted[:, None], values.shape))
     minima = values.groupby(groups).min()
     order = np.lexsort((np.arange(len(df)), ~counted))  # the first counted pass of a row speaks for its other cells
-    first = df.iloc[order].drop_duplicates(key, keep="first").sort_index()
-    out = first.copy()
+    out = df.iloc[order].drop_duplicates(key, keep="first").sort_index()
     index = pd.MultiIndex.from_arrays([out[k].to_numpy() for k in key])
     for c in cols:
         out[c] = minima[c].reindex(index).to_numpy()
