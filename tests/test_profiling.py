@@ -163,7 +163,7 @@ def test_profile_order_shuffled_is_fixed_and_given_keeps_the_list(tmp_path, monk
 
     seen = []
 
-    def fake_child(job, tmp, timeout_s, tick=None):  # no child process: record the order, report a failure
+    def fake_child(job, tmp, timeout_s, tick=None, reprice=None):  # no child process: record the order, report a failure
         seen.extend(f"{c['model']}@{c['resolution_px']}" for c in job["configs"])
         return None, "fake child"
 
@@ -193,6 +193,30 @@ def test_windows_split_evenly_and_the_estimate_counts_them():
     assert estimate_seconds(2, method="window", runtime="torch") == 60.0 + 5.0 + 2 * 1.5
     assert estimate_seconds(10, method="window", runtime="torch", per_window=5, window_s=60) == 2 * 60 + 2 * 5 + 15
     assert estimate_seconds([3, 4], method="window", runtime="onnxruntime", window_s=60, prepare_s=7.0) == 120 + 10 + 7
+
+
+def test_the_estimate_prices_a_window_by_its_rounds_when_six_outlast_it():
+    from latmodel.measure.windows import estimate_seconds, round_seconds
+
+    # a 100 ms chain of 13 blocks: 11.0 x 0.1 x (7 + 2) s of work and 2 x 27 bursts of 10 ms a round
+    assert round_seconds([(0.1, 13)]) == pytest.approx(11.0 * 0.1 * 9 + 0.010 * 54)
+    assert round_seconds([(0.1, 13), (0.01, 3)]) == pytest.approx(10.44 + 11.0 * 0.01 * 4 + 0.010 * 14)
+    # rounds of 92 s: 6 of them (552 s) outlast the 300 s window; rounds of 10 s: the window's 300 s (30 rounds)
+    assert estimate_seconds([24], method="window", runtime="torch", round_s=92.0) == 552.0 + 5.0 + 24 * 1.5
+    assert estimate_seconds([24], method="window", runtime="torch", round_s=10.0) == 300.0 + 5.0 + 24 * 1.5
+    assert estimate_seconds([24], method="window", runtime="torch", round_s=40.0, min_rounds=2) == 320.0 + 5.0 + 36.0
+
+
+def test_profile_times_each_network_once_before_the_windows_for_the_estimate():
+    import latmodel.measure.profiling as profiling
+    from latmodel.graph.blocks import load_chain
+    from latmodel.measure.corpus import ProfileConfig
+
+    configs = [ProfileConfig("tests.tinymodels:tiny", 16), ProfileConfig("tests.tinymodels:tiny", 32)]
+    works = profiling._validate_configs(configs, 1, time_chains=True)
+    (s16, n16), (s32, n32) = works[configs[0]], works[configs[1]]  # each timed at its own resolution
+    assert n16 == n32 == len(load_chain("tests.tinymodels:tiny", 16)) and s16 > 0 and s32 > 0
+    assert profiling._validate_configs(configs) == {}  # not timed unless asked
 
 
 def test_an_onnx_configuration_is_prepared_in_time_for_its_sessions_and_weights():
@@ -228,17 +252,20 @@ def test_profile_sends_windows_of_configurations_to_one_child_each(tmp_path, mon
 
     jobs, estimates = [], []
 
-    def fake_child(job, tmp, timeout_s, tick=None):
+    def fake_child(job, tmp, timeout_s, tick=None, reprice=None):
         jobs.append(job)
         return None, "fake child"
 
     monkeypatch.setattr(profiling, "_run_child", fake_child)
+    priced = []  # each window's networks as timed once by the parent: rounds of 2 s priced in (6 of them: 12 s)
+    monkeypatch.setattr(profiling, "round_seconds", lambda works: (priced.append(list(works)), 2.0)[1])
     models = [f"random:{i}" for i in range(1, 6)]
     summary = profile(models, tmp_path / "t.csv", resolutions=[32], progress=False, per_window=2, window_s=5,
                       estimate=lambda s, n, w: estimates.append((s, n, w)))
     assert [len(j["configs"]) for j in jobs] == [2, 2, 1]
     assert all(j["method"] == "window" and j["window_s"] == 5 for j in jobs)
-    assert estimates == [(3 * 5.0 + 3 * 5.0 + 5 * 1.5, 5, 3)]
+    assert [len(w) for w in priced] == [2, 2, 1] and all(lat_s > 0 and n > 1 for w in priced for lat_s, n in w)
+    assert estimates == [(3 * 12.0 + 3 * 5.0 + 5 * 1.5, 5, 3)]
     assert summary.failed == 5
     jobs.clear()
     profile(models[:3], tmp_path / "t.csv", resolutions=[32], progress=False)  # default: one window of 3, 60 s
@@ -256,12 +283,12 @@ def test_a_killed_child_is_named_as_likely_out_of_memory_with_the_fix():
 
 
 def test_measuring_child_imports_the_parents_latmodel_not_one_in_its_working_directory(tmp_path):
-    from latmodel.measure.profiling import _child_env  # noqa: PLC2701 - the environment is what is tested
+    from latmodel.measure.child import child_env
     import latmodel
 
     decoy = tmp_path / "latmodel"
     decoy.mkdir()
     (decoy / "__init__.py").write_text("raise ImportError('the decoy in the working directory')\n")
     out = subprocess.run([sys.executable, "-c", "import latmodel; print(latmodel.__file__)"], cwd=tmp_path,
-                         env=_child_env(1), capture_output=True, text=True, check=True)
+                         env=child_env(1), capture_output=True, text=True, check=True)
     assert out.stdout.strip() == latmodel.__file__

@@ -216,7 +216,7 @@ def test_profile_driven_by_a_fake_runtime(tmp_path, monkeypatch):
     real_export = runtimes._export_bytes
     monkeypatch.setattr(runtimes, "_export_bytes", lambda *a, **k: exports.append(a[-1]) or real_export(*a, **k))
 
-    def in_process_child(job, workdir, timeout_s, tick=None):  # the fake runtime is registered in this process only
+    def in_process_child(job, workdir, timeout_s, tick=None, reprice=None):  # the fake runtime is registered in this process only
         json.loads(json.dumps(job))  # the job stays JSON
         (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
         assert exports, "the parent exports before any child runs"

@@ -63,7 +63,7 @@ def test_onnx_profile_cuts_windows_by_memory_and_warns_about_a_configuration_too
     from latmodel.measure.profiling import profile
 
     jobs, estimates = [], []
-    monkeypatch.setattr(profiling, "_run_child", lambda job, tmp, timeout_s, tick=None: (jobs.append(job), (None, "fake"))[1])
+    monkeypatch.setattr(profiling, "_run_child", lambda job, tmp, timeout_s, tick=None, reprice=None: (jobs.append(job), (None, "fake"))[1])
     model = memory_model("onnxruntime")
     # room for the child's libraries and a little more: each tiny configuration gets its own window
     monkeypatch.setattr(profiling, "available_memory_bytes", lambda: (model.base_bytes + 1.0) / profiling.MEMORY_SHARE)

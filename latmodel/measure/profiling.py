@@ -15,14 +15,11 @@ line before anything is written, and no child spends its time budget exporting.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,29 +29,21 @@ from typing import Sequence
 from ..errors import NetcutError, TableError
 from ..records import Record
 from .bursts import STATISTICS, BurstPolicy
+from .child import CHILD_ENV, exit_reason, run_child as _run_child
 from .device import check_device_kind, device_record, make_config_id
 from .progress import WindowProgress
 from .samples_file import SamplesFile
 from .rows import MEASURE_METHODS, WINDOW_METHOD
 from .timing import require_positive_int
 from .windows import MEMORY_SHARE, memory_model, WINDOW_CONFIGS, available_memory_bytes, estimate_seconds, \
-    footprint_of, group_windows, plan_windows, prepare_seconds, window_seconds
+    footprint_of, group_windows, plan_windows, prepare_seconds, round_seconds, window_seconds
 
 __all__ = ["CHILD_ENV", "PROFILE_ORDERS", "WINDOW_CONFIGS", "exit_reason", "window_seconds", "ConfigOutcome",
            "ProfileSummary", "estimate_seconds", "group_windows", "profile"]
 
 logger = logging.getLogger(__name__)
 
-#: Environment of every measuring child (besides the thread counts).  The malloc
-#: thresholds keep freed activations mapped, so repeats do not page-fault anew.
-CHILD_ENV: dict[str, str] = {
-    "MALLOC_MMAP_THRESHOLD_": "33554432",
-    "MALLOC_TRIM_THRESHOLD_": "4294967296",
-    "PYTHONHASHSEED": "0",
-}
 _DEFAULT_TIMEOUT_S = 900.0
-#: The module the measuring child runs (``python -m``): :mod:`latmodel.measure.worker`.
-_CHILD_MODULE = "latmodel.measure.worker"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,10 +223,13 @@ def _plan(todo, footprints: dict, runtime: str, per_window: int, method: str):
     return plan
 
 
-def _validate_configs(configs) -> None:
+def _validate_configs(configs, threads: int = 1, time_chains: bool = False) -> dict:
     """Fail fast, before any child starts: every network builds, is a module and traces.
 
-    Each (model, width) is built once, at the smallest resolution it will be measured at.
+    Each (model, width) is built once, at the smallest resolution it will be measured at.  With ``time_chains``,
+    its chain also runs twice there at ``threads`` threads and the second run is timed: what each configuration's
+    ``(seconds, blocks)`` is for :func:`latmodel.measure.windows.round_seconds` (scaled with the pixel count to
+    the configuration's resolution), by configuration; ``{}`` without.
     """
     from ..graph.blocks import split_model
     from ..graph.zoo import build_model, resolve_spec
@@ -246,74 +238,45 @@ def _validate_configs(configs) -> None:
     for c in configs:
         key = (c.model, float(c.width))
         smallest[key] = min(smallest.get(key, c.resolution_px), c.resolution_px)
+    resolutions: dict[tuple[str, float], set[int]] = {}
+    for c in configs:
+        resolutions.setdefault((c.model, float(c.width)), set()).add(int(c.resolution_px))
+    works: dict = {}
     for (name, width), res in smallest.items():
         model = build_model(name, width=width, resolution=res)
-        split_model(model, res, name=name, head_start=resolve_spec(name).head_start)
+        chain = split_model(model, res, name=name, head_start=resolve_spec(name).head_start)
+        if time_chains:
+            seconds = _time_chain_once(chain, threads, sorted(resolutions[(name, width)]))
+            for c in configs:
+                if (c.model, float(c.width)) == (name, width):
+                    works[c] = (seconds[int(c.resolution_px)], len(chain))
+    return works
 
 
-def _last_line(path: Path) -> str:
+def _time_chain_once(chain, threads: int, resolutions) -> dict[int, float]:
+    """Seconds of one run of ``chain``'s blocks after one untimed run, at ``threads`` threads (restored after), at
+    each of ``resolutions`` (the chain's first is its own; one it cannot run at is priced from the last it ran
+    at by the pixel count): a rough price for the estimate, not a measurement."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    out: dict[int, float] = {}
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
-
-
-def _child_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(CHILD_ENV)
-    env.update(extra or {})
-    env["OMP_NUM_THREADS"] = str(threads)
-    env["MKL_NUM_THREADS"] = str(threads)
-    # the child imports the latmodel this process runs (the folder holding the package, and no current directory
-    # prepended: else `python -m` takes a checkout in the working directory over an editable install of another)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["PYTHONSAFEPATH"] = "1"
-    return env
-
-
-def exit_reason(returncode: int, last_line: str) -> str:
-    """Why a measuring child failed (exit status, last stderr line).  SIGKILL is most often the out-of-memory
-    killer: a window holds all its networks at once (docs/CLI.md, ``profile``)."""
-    if returncode == -9:
-        return ("child killed (SIGKILL, most often the out-of-memory killer: a window holds all its configurations' "
-                "networks at once); measure fewer configurations a window, e.g. --window-configs 6")
-    return f"child exited with status {returncode}: {last_line or '(no message)'}"
-
-
-def _run_child(job: dict, workdir: Path, timeout_s: float, tick=None) -> tuple[dict | None, str]:
-    """Run one measuring child on ``job``; its result (``{"rows": [rows of each configuration]}``) or None and why.
-    ``tick(seconds)`` is called about once a second while the child runs (the progress bar)."""
-    job_path = workdir / "job.json"
-    result_path = workdir / "rows.json"
-    err_path = workdir / "stderr.txt"
-    with contextlib.suppress(FileNotFoundError):
-        result_path.unlink()
-    job_path.write_text(json.dumps(job), encoding="utf-8")
-    cmd = [sys.executable, "-m", _CHILD_MODULE, "--worker", str(job_path), "--result", str(result_path)]
-    with open(err_path, "w", encoding="utf-8") as err:
-        proc = subprocess.Popen(cmd, env=_child_env(job["threads"], job.get("child_env")), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err)
-        t0 = time.monotonic()
-        while proc.poll() is None:  # not proc.wait(timeout_s): the bar moves while the child measures
-            if time.monotonic() - t0 > timeout_s:
-                proc.kill()
-                proc.wait()
-                return None, f"timed out after {timeout_s:.0f} s (raise timeout_s or lower --repeats)"
-            if tick is not None:
-                tick(time.monotonic() - t0)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=1.0)
-    if proc.returncode != 0:
-        return None, exit_reason(proc.returncode, _last_line(err_path))
-    try:
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-        result["rows"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return None, f"child wrote no readable result: {exc}"
-    return result, ""
+        with torch.inference_mode():
+            for r in resolutions:
+                x = torch.zeros(*chain.input_shape[:-2], r, r)
+                try:
+                    chain.forward_features(x)
+                    t0 = time.perf_counter()
+                    chain.forward_features(x)
+                    out[r] = time.perf_counter() - t0
+                except Exception:  # noqa: BLE001 - a network of fixed input size (ViT): priced by its pixels
+                    last = max(out)
+                    out[r] = out[last] * (r / last) ** 2
+    finally:
+        torch.set_num_threads(before)
+    return out
 
 
 #: Orders ``profile`` can measure configurations in (see its docstring).
@@ -431,15 +394,19 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     if order == "shuffled":
         random.Random(0).shuffle(todo)  # the whole list, then what is done is dropped: resuming keeps the order
     todo = [(c, i) for c, i in todo if i not in done]
-    _validate_configs([c for c, _ in todo])
+    # each network timed once on the way (CPU, windows): each window's rounds priced before its child starts
+    works = _validate_configs([c for c, _ in todo], threads, time_chains=method == WINDOW_METHOD and device == "cpu")
     footprints = _export_configs(todo, runtime, batch_size, onnx_cache, progress)
 
     outcomes = [ConfigOutcome(i, "skipped") for c, i in zip(configs, ids) if i in done]
     plan = _plan(todo, footprints, runtime, per_window, method)
     windows = plan.windows
     # each window's estimate once: the progress bar's shares, and their sum the estimate printed before the start
+    rounds_at_least = int(min_rounds if min_rounds is not None else BurstPolicy.min_rounds)
     window_estimates = [estimate_seconds([len(w)], method=method, runtime=runtime, window_s=window_s,
-                                         prepare_s=sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in w))
+                                         prepare_s=sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in w),
+                                         round_s=round_seconds([works[c] for c, _ in w]) if works else None,
+                                         min_rounds=rounds_at_least)
                         for w in windows]
     if estimate is not None and todo:
         estimate(math.fsum(window_estimates), len(todo), len(windows))
@@ -447,7 +414,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                 "pin_cpu": list(cpus) if cpus else None, "record": record.to_dict(), "runtime": runtime,
                 "onnx_cache": str(onnx_cache) if onnx_cache is not None else None, "method": method,
                 "window_s": window_s, "keep_samples": samples_out is not None,
-                "min_rounds": int(min_rounds if min_rounds is not None else BurstPolicy.min_rounds),
+                "min_rounds": rounds_at_least,
                 "child_env": dict(child_env or {}),
                 "settle_ms": float(BurstPolicy.settle_ms if settle_ms is None else settle_ms),
                 "quantile_pct": float(BurstPolicy.quantile_pct if statistic is None else STATISTICS[statistic])}
@@ -459,7 +426,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                 job = {**base_job, "configs": [c.to_dict() for c, _ in window],
                        "window_s": window_s if window_s is not None else window_seconds(len(window))}
                 t0 = time.monotonic()
-                result, why = _run_child(job, Path(tmp), timeout_s, tick=bar.tick)
+                result, why = _run_child(job, Path(tmp), timeout_s, tick=bar.tick, reprice=bar.reprice)
                 seconds = time.monotonic() - t0
                 if result is None:
                     logger.warning("window of %d configuration(s) failed: %s", len(window), why)

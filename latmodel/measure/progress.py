@@ -7,6 +7,13 @@ printed before the start), advances once a second while the window's child runs,
 share, and jumps to the end of the share when the child returns.  Its postfix counts configurations.  The ETA is
 then the estimate of what is left, corrected by how the windows so far kept to theirs (tqdm's rate).
 
+A window lasts its ``window_s`` unless ``min_rounds`` rounds of its networks take longer; the estimate before the
+start prices rounds from each network timed once (:func:`latmodel.measure.windows.round_seconds`), a rough
+price (before it did not, and the heavy corpus's window on the Xeon 6/207/2, estimated at 341 s, ran 6 rounds of
+92 s while the bar sat at 99%); the child reports each round, and :meth:`WindowProgress.reprice` lengthens the window's
+share from the rounds measured so far (:func:`latmodel.measure.windows.window_seconds_from_rounds`), so the bar
+keeps moving and its ETA counts the rounds still to come.
+
 tqdm draws it; what is ours is only the mapping of windows to seconds (tqdm cannot know a child's progress).
 """
 from __future__ import annotations
@@ -61,6 +68,17 @@ class WindowProgress:
         self._late_s = elapsed_s - share if elapsed_s > share else 0.0
         self._move_to(self._bounds[self._window] + min(elapsed_s, _RUNNING_CAP * share))
 
+    def reprice(self, window_total_s: float) -> None:
+        """The current window will take ``window_total_s`` in all (measured rounds): a longer share than
+        estimated lengthens the bar (the windows after it keep theirs); a shorter one changes nothing."""
+        w = self._window
+        if not 0 <= w < len(self._shares) or float(window_total_s) <= self._shares[w]:
+            return
+        self._shares[w] = float(window_total_s)
+        self._bounds = list(itertools.accumulate(self._shares, initial=0.0))
+        self._total_s = float(sum(self._shares))
+        self._bar.total = self._total_s
+
     def end_window(self, n_configs: int) -> None:
         """The current window returned ``n_configs`` configurations (measured or failed)."""
         self._done_configs += int(n_configs)
@@ -73,4 +91,8 @@ class WindowProgress:
     def _move_to(self, position_s: float) -> None:
         late = f", {self._late_s:.0f} s past this window's estimate" if self._late_s >= 1.0 else ""
         self._bar.set_postfix_str(f"{self._done_configs}/{self._n_configs} configs, {self._label}{late}", refresh=False)
-        self._bar.update(min(position_s, self._total_s) - self._bar.n)
+        step = min(position_s, self._total_s) - self._bar.n
+        if step:
+            self._bar.update(step)
+        else:  # tqdm draws nothing on update(0): a bar waiting at its cap would freeze with a stale postfix
+            self._bar.refresh()

@@ -23,7 +23,7 @@ from .timing import require_positive_int
 
 __all__ = ["WINDOW_CONFIGS", "MEMORY_SHARE", "MEMORY_MODELS", "memory_model", "Footprint", "MemoryModel", "WindowPlan",
            "available_memory_bytes", "estimate_seconds", "footprint_of", "group_windows", "plan_windows", "prepare_seconds",
-           "window_seconds"]
+           "round_seconds", "window_seconds", "window_seconds_from_rounds"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,17 @@ _CHILD_START_S = 5.0
 _SESSION_S = 0.01
 _SESSION_S_PER_GB = 5.0
 _COMPILE_S_UNKNOWN = 10.0
+#: One round of a window, from what the parent knows before any child starts (each network timed once as it is
+#: validated): a configuration of ``n`` blocks whose whole chain runs in ``L`` seconds costs ``_ROUND_S_PER_WORK x L x
+#: ((n + 1) / 2 + 2)`` (its prefixes, about half the chain each, its blocks alone and the chain in context, in warm
+#: bursts of both placements) plus ``_ROUND_S_PER_BURST`` for each of its ``2 (2n + 1)`` bursts.  Least squares on
+#: the 14 windows of the Xeon 6/207/2's torch tables (2026-12-06, 1 thread; sampled chains to ViT-B and encoders of
+#: 600 MB): every window's measured round within 7% from the tables' own latencies (factor 12.2); the parent's
+#: single timings run ~10% above the tables' minima, hence 11.0.  A window whose 6 rounds take longer than its
+#: ``window_s`` lasts those rounds: 6 rounds of 23-24 zoo networks took 8-10 minutes there, against the 300 s
+#: window the estimate assumed before (a zoo pass estimated at 17 minutes took 29).
+_ROUND_S_PER_WORK = 11.0
+_ROUND_S_PER_BURST = 0.010
 #: The share of the memory available when profiling starts that a window's estimated peak may take: the
 #: estimate is within about 20% of the measured peak (:data:`MEMORY_MODELS`), and the parent and other
 #: processes keep what they hold.
@@ -247,16 +258,37 @@ def prepare_seconds(runtime: str, footprint: Footprint | None = None,
                                                + _SESSION_S_PER_GB * footprint.held_weight_bytes(True) / 1e9)
 
 
+def round_seconds(works: Sequence[tuple[float, int]]) -> float:
+    """Estimated seconds of one round of a window measuring configurations whose whole chains run in ``L`` seconds
+    with ``n`` blocks, ``works`` = ``[(L, n), ...]`` (:data:`_ROUND_S_PER_WORK`)."""
+    return math.fsum(_ROUND_S_PER_WORK * float(lat_s) * ((int(n) + 1) / 2 + 2) + _ROUND_S_PER_BURST * 2 * (2 * int(n) + 1)
+                     for lat_s, n in works)
+
+
+def window_seconds_from_rounds(rounds: int, seconds: float, *, window_s: float, min_rounds: int,
+                               before_s: float = 0.0) -> float:
+    """How long a window will run in all, from ``rounds`` rounds done in ``seconds``: rounds go on until the window
+    has lasted ``window_s`` and ``min_rounds`` ran (:func:`latmodel.measure.bursts.time_window`), each about as long
+    as those so far; ``before_s``: what the child spent before its first round (building, tracing)."""
+    if rounds < 1 or seconds <= 0:
+        return float(before_s) + float(window_s)
+    round_s = float(seconds) / int(rounds)
+    n = max(int(min_rounds), math.ceil(float(window_s) / round_s - 1e-9))
+    return float(before_s) + n * round_s
+
+
 def estimate_seconds(window_sizes: Sequence[int] | int, *, method: str, runtime: str,
                      per_window: int = WINDOW_CONFIGS, window_s: float | None = None,
-                     prepare_s: float | None = None) -> float:
+                     prepare_s: float | None = None, round_s: float | None = None,
+                     min_rounds: int = BurstPolicy.min_rounds) -> float:
     """How long :func:`~latmodel.measure.profiling.profile` will take (before it starts).
 
     ``window_sizes``: the configurations of each planned window (or a count of configurations, then cut by
     ``per_window``); ``prepare_s``: the configurations' :func:`prepare_seconds` summed (default: each at
-    ``prepare_seconds(runtime)``).  Windowed: every window lasts its ``window_s`` (unless ``min_rounds`` rounds of
-    its networks take longer, which the estimate cannot know) plus starting its child and preparing its
-    networks.  Per configuration (round model): ~6 s of rounds each plus starting a child."""
+    ``prepare_seconds(runtime)``).  Windowed: every window lasts its ``window_s``, or ``min_rounds`` rounds of
+    ``round_s`` (:func:`round_seconds`; for one window: a list of windows all get the same) where those are
+    longer, plus starting its child and preparing its networks.  Per configuration (round model): ~6 s of rounds
+    each plus starting a child."""
     from .rows import WINDOW_METHOD
 
     sizes = ([len(w) for w in group_windows(range(window_sizes), per_window)] if isinstance(window_sizes, int)
@@ -264,6 +296,9 @@ def estimate_seconds(window_sizes: Sequence[int] | int, *, method: str, runtime:
     n_configs = sum(sizes)
     prepare = n_configs * prepare_seconds(runtime) if prepare_s is None else float(prepare_s)
     if method == WINDOW_METHOD:
-        windows = sum(window_seconds(s) if window_s is None else window_s for s in sizes)
+        lengths = [window_seconds(s) if window_s is None else window_s for s in sizes]
+        if round_s is not None and round_s > 0:
+            lengths = [window_seconds_from_rounds(1, round_s, window_s=w, min_rounds=min_rounds) for w in lengths]
+        windows = math.fsum(lengths)
         return windows + _CHILD_START_S * len(sizes) + prepare
     return n_configs * 10.0 + prepare

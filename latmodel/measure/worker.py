@@ -52,7 +52,7 @@ def run_job(job_path: str, result_path: str) -> int:
         samples = {} if job.get("keep_samples") else None
         rows = measure_window(configs, threads=threads, batch_size=int(job["batch_size"]), device=job["device"],
                               policy=policy, record=record, runtime=runtime, onnx_cache=job.get("onnx_cache"),
-                              samples=samples)
+                              samples=samples, on_round=_round_reporter(job.get("progress_path")))
     else:
         rows = [measure_config(c.model, c.resolution_px, c.width, threads=threads,
                                batch_size=int(job["batch_size"]), repeats=job.get("repeats"),
@@ -68,6 +68,21 @@ def run_job(job_path: str, result_path: str) -> int:
         result["samples"] = samples
     atomic_write_text(Path(result_path), json.dumps(result))
     return 0
+
+
+def _round_reporter(path: str | None):
+    """``on_round`` for the window: after every round, the rounds done and the window's seconds so far written to
+    ``path`` (the parent's progress bar re-prices the window from them, :mod:`latmodel.measure.progress`); one small
+    atomic write between rounds, none while a quantity is timed."""
+    if not path:
+        return None
+    from ..fileio import atomic_write_text
+
+    def report(rounds: int, seconds: float) -> None:
+        with contextlib.suppress(OSError):  # progress is a courtesy: a failed write never stops the measurement
+            atomic_write_text(Path(path), json.dumps({"rounds": int(rounds), "seconds": float(seconds)}))
+
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
