@@ -136,6 +136,23 @@ def test_random6_wide_networks():
     assert tokens.infos[-1].out_shape == (1, 17, 768)
 
 
+def test_random7_heavy_networks():
+    from latmodel.graph.random_wide import random_heavy_config
+    from latmodel.measure.corpus import RANDOM7_SEEDS
+
+    # sampler 7: heavy ViT-like encoders (frozen: tables hold them)
+    assert random_heavy_config(165) == {"kind": "vit", "dim": 640, "heads": 10, "depth": 6, "mlp": 4, "patch": 32,
+                                        "act": "gelu", "norm_first": True, "fused": False, "class_token": True}
+    configs = [random_heavy_config(s) for s in RANDOM7_SEEDS]
+    weights_mb = [c["depth"] * (4 + 2 * c["mlp"]) * c["dim"] ** 2 * 4 / 1e6 for c in configs]  # the layers' matrices
+    assert round(min(weights_mb)) == 118 and round(max(weights_mb)) == 604
+    assert sorted((c["fused"], c["class_token"]) for c in configs) == sorted([(f, t) for f in (0, 1) for t in (0, 1)] * 3)
+    assert family_of("random7:174") == "random"
+    chain = load_chain("random7:174", 96, width=0.25)  # 896 channels at width 1; 2 x 2 patches of 48 px, no class token
+    assert [i.name for i in chain.infos][:3] == ["stem", "add", "encoder.layers.0"] and len(chain.infos) == 2 + 6
+    assert chain.infos[-1].out_shape == (1, 4, 192)
+
+
 def test_unknown_model_lists_close_matches():
     with pytest.raises(UnknownModelError, match="did you mean mobilenet_v2"):
         resolve_spec("mobilenetv2")

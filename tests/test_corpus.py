@@ -48,7 +48,7 @@ def test_small_corpus_is_a_spread_subset():
 
 
 def test_get_corpus_and_registry():
-    assert set(CORPORA) == {"default", "small", "repeat", "wide", "zoo"}
+    assert set(CORPORA) == {"default", "small", "repeat", "wide", "heavy", "zoo"}
     assert get_corpus() == default_corpus()
     assert get_corpus("small") == small_corpus()
     with pytest.raises(NetcutError, match="unknown corpus 'tiny'; choose one of: default, small, repeat"):
@@ -115,3 +115,14 @@ def test_zoo_corpus_is_the_default_corpus_s_registered_networks():
     zoo = get_corpus("zoo")
     assert len(zoo) == 71 and not any(":" in c.model for c in zoo)
     assert set(zoo) == {c for c in default_corpus() if ":" not in c.model}
+
+
+def test_heavy_corpus_is_sampler_7_and_chains_at_large_resolutions():
+    from latmodel.measure.corpus import LARGE_RANDOM2_SEEDS, RANDOM6_SEEDS, RANDOM7_SEEDS, heavy_corpus
+
+    heavy = heavy_corpus()
+    assert get_corpus("heavy") == heavy and len(heavy) == len(RANDOM7_SEEDS) + len(LARGE_RANDOM2_SEEDS) == 24
+    assert [(c.model, c.resolution_px) for c in heavy[:2] + heavy[12:15]] == [
+        ("random7:165", 96), ("random7:166", 128), ("random2:177", 224), ("random2:178", 256), ("random2:179", 288)]
+    used = {int(c.model.split(":")[1]) for c in default_corpus() if ":" in c.model} | set(RANDOM6_SEEDS)
+    assert not (set(RANDOM7_SEEDS) | set(LARGE_RANDOM2_SEEDS)) & used  # seeds no other corpus measures

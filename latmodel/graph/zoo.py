@@ -23,7 +23,9 @@ Besides registered names, :func:`build_model` accepts
 * ``random5:SEED`` -- sampler 2's chain, a third of its blocks fire modules or Inception branches, half
   of these networks without normalization layers (biased convolutions, as a network with folded batch norms);
 * ``random6:SEED`` -- a wide network (:func:`latmodel.graph.random_wide.RandomWideNet`): a ViT-like encoder of
-  256-768 channels, or a chain of grouped-convolution bottlenecks.
+  256-768 channels, or a chain of grouped-convolution bottlenecks;
+* ``random7:SEED`` -- a heavy ViT-like encoder (:func:`latmodel.graph.random_wide.RandomHeavyNet`): 640-1024
+  channels, 6-12 layers, 80-600 MB of weights.
 
 To add a network, add one entry to :data:`MODELS`.
 """
@@ -38,7 +40,7 @@ from typing import Any, Callable
 
 from ..errors import NetcutError, UnknownModelError
 from .random_nets import SAMPLERS, RandomChainNet, RandomTransformerNet, RandomWindowNet
-from .random_wide import RandomWideNet
+from .random_wide import RandomHeavyNet, RandomWideNet
 
 __all__ = [
     "ModelSpec",
@@ -185,7 +187,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_RANDOM_RE = re.compile(r"^(random[2-6]?):(\d{1,9})$")
+_RANDOM_RE = re.compile(r"^(random[2-7]?):(\d{1,9})$")
 
 
 def resolve_spec(name: str) -> ModelSpec:
@@ -205,6 +207,8 @@ def resolve_spec(name: str) -> ModelSpec:
                              builder=lambda w, r, s=seed: RandomWindowNet(s, width=w, resolution=r))
         if version == 6:
             return ModelSpec(name=name, family="random", builder=lambda w, r, s=seed: RandomWideNet(s, width=w))
+        if version == 7:
+            return ModelSpec(name=name, family="random", builder=lambda w, r, s=seed: RandomHeavyNet(s, width=w))
         return ModelSpec(name=name, family="random",
                          builder=lambda w, r, s=seed, v=version: RandomChainNet(s, width=w, sampler=v))
     if ":" in name:

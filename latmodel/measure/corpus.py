@@ -24,7 +24,7 @@ at the spatial sizes and channel counts they run at.  Three sources:
 style: 13 of ConvNeXt-T, Swin-T, Swin-V2-T, ViT-B/32, ViT-B/16 and MaxViT-T at 64-128 px (MaxViT 224),
 12 `random3:SEED` transformer-like and ConvNeXt-like chains and 16 `random4:SEED` Swin-like ones at
 64-128 px; and 16 `random5:SEED` CNN chains with fire modules and Inception branches, half of them
-without normalization layers, at 96-160 px) measures in about 51 minutes at one thread on the 2-core
+without normalization layers, at 96-160 px) measures in about 54 minutes at one thread on the 2-core
 development machine with the window method (``latmodel profile`` prints its estimate first).  The sampled networks are most of the
 corpus on purpose: the predictor is judged on architecture families it has never
 seen, and going from 24 to 64 sampled networks took held-out MnasNet prefixes from
@@ -34,7 +34,8 @@ hardswish and the sampled networks had explicit padding, see ``latmodel.graph.fe
 :func:`small_corpus` (13 configurations, about 6 minutes at 2 threads) is what the 2-thread
 table and quick checks of a new device use.  :func:`wide_corpus` (24 ``random6:SEED`` networks, about 6 minutes at one
 thread) adds what the default corpus leaves out, wide ViT-like encoders (fused and written out in modules) and
-grouped-convolution bottlenecks: profile it into a second table of the same device and fit on both.
+grouped-convolution bottlenecks: profile it into a second table of the same device and fit on both;
+:func:`heavy_corpus` likewise adds heavy ViT-like encoders (up to 600 MB of weights) and CNN chains at 224-288 px.
 """
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ from typing import Callable
 from ..errors import NetcutError
 
 __all__ = ["ProfileConfig", "default_corpus", "small_corpus", "repeat_corpus", "CORPORA", "get_corpus", "RANDOM_SEEDS", "RANDOM2_SEEDS",
-           "RANDOM3_SEEDS", "RANDOM4_SEEDS", "RANDOM5_SEEDS", "RANDOM6_SEEDS", "TRANSFORMER_CONFIGS",
-           "wide_corpus", "zoo_corpus"]
+           "RANDOM3_SEEDS", "RANDOM4_SEEDS", "RANDOM5_SEEDS", "RANDOM6_SEEDS", "RANDOM7_SEEDS",
+           "LARGE_RANDOM2_SEEDS", "TRANSFORMER_CONFIGS", "wide_corpus", "heavy_corpus", "zoo_corpus"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +97,13 @@ RANDOM5_SEEDS: tuple[int, ...] = tuple(range(125, 141))
 #: ``random6:SEED`` (wide networks: ViT-like encoders of 256-768 channels and grouped-convolution bottlenecks,
 #: :mod:`latmodel.graph.random_wide`), cycling through the CNN chains' resolutions: the ``wide`` corpus.
 RANDOM6_SEEDS: tuple[int, ...] = tuple(range(141, 165))
+#: ``random7:SEED`` (heavy ViT-like encoders, these 12 with 130-620 MB of weights, :mod:`latmodel.graph.random_wide`)
+#: at the CNN chains' resolutions, and ``random2:SEED`` chains at large resolutions: the ``heavy`` corpus.
+RANDOM7_SEEDS: tuple[int, ...] = tuple(range(165, 177))
+LARGE_RANDOM2_SEEDS: tuple[int, ...] = tuple(range(177, 189))
+#: Resolutions of the ``heavy`` corpus's CNN chains: EfficientNet-Lite runs at 224-260 px, where every sampled
+#: chain stopped at 160 (held-out Lite prefixes at 224-260 px came out 11-14% under, from the stem on).
+_LARGE_RESOLUTIONS: tuple[int, ...] = (224, 256, 288)
 #: Samplers that joined the corpus after tables and their second passes existed, in the order they joined:
 #: :func:`repeat_corpus` draws each after the earlier ones.
 _LATER_SAMPLERS: tuple[str, ...] = ("random4", "random5")
@@ -160,6 +168,14 @@ def wide_corpus() -> list[ProfileConfig]:
     return _sampled((("random6", RANDOM6_SEEDS),), _RANDOM_RESOLUTIONS)
 
 
+def heavy_corpus() -> list[ProfileConfig]:
+    """The 12 ``random7:SEED`` heavy encoders at 96-160 px and 12 ``random2:SEED`` chains at 224-288 px: weights
+    past a large cache and feature maps past every other sampled network's (about 12 minutes at one thread), a
+    table that extends one of the default corpus on the same device (``latmodel fit`` takes both)."""
+    return (_sampled((("random7", RANDOM7_SEEDS),), _RANDOM_RESOLUTIONS)
+            + _sampled((("random2", LARGE_RANDOM2_SEEDS),), _LARGE_RESOLUTIONS))
+
+
 def small_corpus() -> list[ProfileConfig]:
     """13 configurations covering every block kind once: for 2 threads, a new device, quick checks."""
     return [
@@ -215,6 +231,7 @@ CORPORA: dict[str, Callable[[], list[ProfileConfig]]] = {
     "small": small_corpus,
     "repeat": repeat_corpus,
     "wide": wide_corpus,
+    "heavy": heavy_corpus,
     "zoo": zoo_corpus,
 }
 
