@@ -90,17 +90,21 @@ def yardstick_effect(ta, tb) -> dict:
 
     import numpy as np
 
-    from latmodel.measure.yardstick_scale import TRACKS_COLUMN, reference_ms_of, scale_to_yardstick
+    from latmodel.measure.yardstick_scale import TRACKS_COLUMN, reference_ms_of, scale_to_yardstick, yardstick_rows
 
-    ta, tb = ta.drop(columns=[TRACKS_COLUMN], errors="ignore"), tb.drop(columns=[TRACKS_COLUMN], errors="ignore")
-    ref = reference_ms_of(ta)
+    def at_share(t, e: float):  # every row with the yardstick marked with share e, whatever its runtime
+        rows = yardstick_rows(t)
+        t = t.drop(columns=[TRACKS_COLUMN], errors="ignore")
+        return t if rows is None else t.assign(**{TRACKS_COLUMN: rows.map({True: e, False: math.nan})})
+
+    ref = reference_ms_of(at_share(ta, 1.0))
     raw = _prefix_within_10(ta, tb)
     if not math.isfinite(ref):
         return {"prefix_within_10pct_as_measured": raw, "prefix_within_10pct_scaled": None, "elasticity": None,
                 "prefix_within_10pct_at_elasticity": None, "tracks": None}
 
     def scaled_at(e: float) -> float:
-        return _prefix_within_10(scale_to_yardstick(ta, ref, tracks=e)[0], scale_to_yardstick(tb, ref, tracks=e)[0])
+        return _prefix_within_10(scale_to_yardstick(at_share(ta, e), ref)[0], scale_to_yardstick(at_share(tb, e), ref)[0])
 
     key = ["config_id", "block_index"]
     j = ta[key + ["prefix_ms", "yardstick_ms"]].merge(tb[key + ["prefix_ms", "yardstick_ms"]], on=key,
@@ -116,17 +120,26 @@ def yardstick_effect(ta, tb) -> dict:
             "prefix_within_10pct_at_elasticity": partial, "tracks": tracks}
 
 
-def mark_tracking(path, tracks: float) -> int:
-    """Write ``yardstick_tracks`` = ``tracks`` into the table's rows that have a yardstick; the number of rows marked."""
+def mark_tracking(path, tracks: float, *, other_runtimes_only: bool = False) -> int:
+    """Write ``yardstick_tracks`` = ``tracks`` into the table's rows that have a yardstick (``other_runtimes_only``:
+    only those of a runtime other than the yardstick's, which are scaled only where marked); the rows marked."""
     from latmodel.fileio import atomic_write_text
     from latmodel.measure.table import read_table
-    from latmodel.measure.yardstick_scale import TRACKS_COLUMN, scalable_rows
+    from latmodel.measure.bursts import YARDSTICK_RUNTIME
+    from latmodel.measure.yardstick_scale import TRACKS_COLUMN, yardstick_rows
 
     import pandas as pd
 
     # every cell as the text it is (a device id such as 51e6073349 must not be read as a number and written back)
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    ok = scalable_rows(read_table(path, required=("config_id",)).drop(columns=[TRACKS_COLUMN], errors="ignore"))
+    table = read_table(path, required=("config_id",))
+    ok = yardstick_rows(table)  # any runtime: a share above 0 makes them scale
+    if other_runtimes_only and "runtime" in table.columns:
+        ok &= table["runtime"].notna() & (table["runtime"].astype(str) != YARDSTICK_RUNTIME)
+    elif other_runtimes_only:
+        ok &= False
+    if not ok.any():
+        return 0
     if TRACKS_COLUMN not in raw.columns:
         raw[TRACKS_COLUMN] = ""
     raw.loc[ok.to_numpy(), TRACKS_COLUMN] = f"{tracks:g}"
@@ -204,8 +217,11 @@ def main(argv=None) -> int:
         y = result["yardstick"]
         if y["tracks"] is None:
             print("the tables have no yardstick: nothing marked")
-        elif y["tracks"] == 1.0:
-            print("the yardstick tracks this host between these passes: nothing marked (rows scaled fully)")
+        elif y["tracks"] == 1.0:  # both tables marked (a list, not any(): that would stop at the first)
+            other = sum([mark_tracking(p, 1.0, other_runtimes_only=True) for p in (args.a, args.b)])
+            print("the yardstick tracks this host between these passes: " + (
+                f"{other} rows of another runtime marked yardstick_tracks=1 (they are scaled only where marked)"
+                if other else "nothing marked (rows scaled fully)"))
         else:
             marked = [mark_tracking(p, y["tracks"]) for p in (args.a, args.b)]
             print(f"the networks followed {y['tracks']:g} of the yardstick's change between these passes (prefixes "

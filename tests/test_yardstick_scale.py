@@ -197,3 +197,26 @@ def test_calibration_stability_compares_merged_passes(tmp_path):
     assert (merged["prefix_within_10pct"], merged["prefixes_compared"], merged["passes_a"]) == (1.0, 3, 2)
     with pytest.raises(SystemExit):
         script.main([str(paths["a"]), str(paths["b"]), "--merge-a", str(paths["a2"]), "--mark-yardstick"])
+
+
+def test_rows_of_another_runtime_scale_only_where_a_pair_of_passes_marked_their_share():
+    onnx = _table().assign(runtime="onnxruntime")
+    assert scale_to_yardstick(onnx)[1].rows_scaled == 0  # unmarked: as measured (the stepping-1 Xeon's finding)
+    marked = onnx.assign(yardstick_tracks=[0.5, 0.5, math.nan, math.nan])
+    df, info = scale_to_yardstick(marked)
+    assert reference_ms_of(marked) == 16.0 and (info.rows_scaled, info.rows_unscaled) == (2, 2)
+    assert list(df["prefix_ms"]) == pytest.approx([10.0, 12.0 * 0.8 ** 0.5, 5.0, 7.0])
+    assert scale_to_yardstick(onnx.assign(yardstick_tracks=0.0))[1].rows_scaled == 0
+
+
+def test_calibration_stability_marks_another_runtime_that_follows_the_yardstick(tmp_path):
+    script = _script("calibration_stability")
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    # ONNX Runtime rows 1.5x slower in the pass whose yardstick read 1.5x: they follow it fully, and only marked
+    # rows of another runtime are scaled, so both tables are marked 1
+    _pass([1.0, 2.0, 4.0], [10.0, 10.0, 10.0]).assign(runtime="onnxruntime").to_csv(a, index=False)
+    _pass([1.5, 3.0, 6.0], [15.0, 15.0, 15.0]).assign(runtime="onnxruntime").to_csv(b, index=False)
+    assert script.compare(a, b)["yardstick"]["tracks"] == 1.0
+    assert script.main([str(a), str(b), "--mark-yardstick"]) == 0
+    assert list(pd.read_csv(a)["yardstick_tracks"]) == [1, 1, 1] and list(pd.read_csv(b)["yardstick_tracks"]) == [1, 1, 1]
+    assert list(scale_to_yardstick(pd.read_csv(b), 10.0)[0]["prefix_ms"]) == pytest.approx([1.0, 2.0, 4.0])

@@ -170,7 +170,7 @@ def wide_corpus() -> list[ProfileConfig]:
 
 def heavy_corpus() -> list[ProfileConfig]:
     """The 12 ``random7:SEED`` heavy encoders at 96-160 px and 12 ``random2:SEED`` chains at 224-288 px: weights
-    past a large cache and feature maps past every other sampled network's (about 12 minutes at one thread), a
+    past a large cache and feature maps past every other sampled network's (about 10 minutes at one thread), a
     table that extends one of the default corpus on the same device (``latmodel fit`` takes both)."""
     return (_sampled((("random7", RANDOM7_SEEDS),), _RANDOM_RESOLUTIONS)
             + _sampled((("random2", LARGE_RANDOM2_SEEDS),), _LARGE_RESOLUTIONS))

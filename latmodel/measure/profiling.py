@@ -245,11 +245,10 @@ def _validate_configs(configs, threads: int = 1, time_chains: bool = False) -> d
     for (name, width), res in smallest.items():
         model = build_model(name, width=width, resolution=res)
         chain = split_model(model, res, name=name, head_start=resolve_spec(name).head_start)
-        if time_chains:
-            seconds = _time_chain_once(chain, threads, sorted(resolutions[(name, width)]))
-            for c in configs:
-                if (c.model, float(c.width)) == (name, width):
-                    works[c] = (seconds[int(c.resolution_px)], len(chain))
+        seconds = _time_chain_once(chain, threads, sorted(resolutions[(name, width)])) if time_chains else {}
+        for c in configs:
+            if seconds and (c.model, float(c.width)) == (name, width):
+                works[c] = (seconds[int(c.resolution_px)], len(chain))
     return works
 
 
@@ -272,6 +271,8 @@ def _time_chain_once(chain, threads: int, resolutions) -> dict[int, float]:
                     chain.forward_features(x)
                     out[r] = time.perf_counter() - t0
                 except Exception:  # noqa: BLE001 - a network of fixed input size (ViT): priced by its pixels
+                    if not out:  # not even at its own size: no price (the estimate then assumes the window's length)
+                        return {}
                     last = max(out)
                     out[r] = out[last] * (r / last) ** 2
     finally:
@@ -405,7 +406,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     rounds_at_least = int(min_rounds if min_rounds is not None else BurstPolicy.min_rounds)
     window_estimates = [estimate_seconds([len(w)], method=method, runtime=runtime, window_s=window_s,
                                          prepare_s=sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in w),
-                                         round_s=round_seconds([works[c] for c, _ in w]) if works else None,
+                                         round_s=(round_seconds([works[c] for c, _ in w])
+                                                  if all(c in works for c, _ in w) else None),
                                          min_rounds=rounds_at_least)
                         for w in windows]
     if estimate is not None and todo:

@@ -16,7 +16,12 @@ in the yardstick's own runtime (:data:`~latmodel.measure.bursts.YARDSTICK_RUNTIM
 result.  Why not the other runtimes: two passes of the ``repeat`` corpus in ONNX Runtime on the stepping-1 Xeon
 (2026-12-05, 35 configurations, one after the other) had yardsticks 3-14% slower in the second pass while its
 networks ran a median 3-4% slower; network ratio and yardstick ratio correlated -0.25, and scaling took the
-prefixes within +-10% of each other from 94.9% to 73.4%.  The torch yardstick does not speak for ONNX Runtime.
+prefixes within +-10% of each other from 94.9% to 73.4%.  The torch yardstick does not speak for ONNX Runtime there.
+On the Xeon 6/207/2 it does (2026-12-06, the `repeat` corpus in ONNX Runtime after a whole pass, 39 configurations:
+each configuration's log ratio between the passes correlated 0.88 with its windows' yardstick ratio, and scaling
+took the prefixes within +-10% of each other from 31% to 77-81%), so rows of another runtime are scaled where a pair
+of passes marked the share they follow (``yardstick_tracks`` above 0, ``scripts/calibration_stability.py
+--mark-yardstick``), and only there.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from ..errors import NetcutError
 from ..records import Record
 from .bursts import YARDSTICK_NAME, YARDSTICK_RUNTIME
 
-__all__ = ["SCALED_COLUMNS", "TRACKS_COLUMN", "YardstickScale", "scale_to_yardstick", "reference_ms_of",
+__all__ = ["yardstick_rows", "SCALED_COLUMNS", "TRACKS_COLUMN", "YardstickScale", "scale_to_yardstick", "reference_ms_of",
            "scalable_rows"]
 
 #: The latency columns a window's speed scales (yardstick_ms itself is kept as measured).
@@ -58,18 +63,31 @@ class YardstickScale(Record):
     tracks: float = 1.0
 
 
-def scalable_rows(df):
-    """Boolean mask of the rows :func:`scale_to_yardstick` scales (None when the table has no yardstick columns)."""
+def yardstick_rows(df):
+    """Boolean mask of the rows that carry the current yardstick, whatever their runtime (None when the table has no
+    yardstick columns): the rows a pair of passes can show to track it (``scripts/calibration_stability.py``)."""
     if "yardstick_ms" not in df.columns or "yardstick" not in df.columns:
         return None
     import numpy as np
 
     y = df["yardstick_ms"].astype(float)
-    ok = (df["yardstick"].astype(str) == YARDSTICK_NAME) & np.isfinite(y) & (y > 0)
+    return (df["yardstick"].astype(str) == YARDSTICK_NAME) & np.isfinite(y) & (y > 0)
+
+
+def scalable_rows(df):
+    """Boolean mask of the rows :func:`scale_to_yardstick` scales (None when the table has no yardstick columns):
+    the yardstick's own runtime's rows unless marked as not tracking (share 0), and another runtime's rows only
+    where a pair of passes marked a share above 0 (ONNX Runtime followed the torch yardstick on the Xeon 6/207/2,
+    not on the stepping-1 Xeon: the module docstring)."""
+    ok = yardstick_rows(df)
+    if ok is None:
+        return None
+    share = df[TRACKS_COLUMN].astype(float) if TRACKS_COLUMN in df.columns else None
     if "runtime" in df.columns:
-        ok &= df["runtime"].isna() | (df["runtime"].astype(str) == YARDSTICK_RUNTIME)
-    if TRACKS_COLUMN in df.columns:  # rows whose yardstick was shown not to track their host (below)
-        ok &= df[TRACKS_COLUMN].fillna(1).astype(float) != 0
+        own = df["runtime"].isna() | (df["runtime"].astype(str) == YARDSTICK_RUNTIME)
+        ok &= own | (share.fillna(0) > 0 if share is not None else False)
+    if share is not None:  # rows whose yardstick was shown not to track their host (below)
+        ok &= share.fillna(1) != 0
     return ok
 
 
