@@ -125,8 +125,7 @@ def mark_tracking(path, tracks: float, *, other_runtimes_only: bool = False) -> 
     only those of a runtime other than the yardstick's, which are scaled only where marked); the rows marked."""
     from latmodel.fileio import atomic_write_text
     from latmodel.measure.table import read_table
-    from latmodel.measure.bursts import YARDSTICK_RUNTIME
-    from latmodel.measure.yardstick_scale import TRACKS_COLUMN, yardstick_rows
+    from latmodel.measure.yardstick_scale import TRACKS_COLUMN, own_runtime_rows, yardstick_rows
 
     import pandas as pd
 
@@ -134,10 +133,8 @@ def mark_tracking(path, tracks: float, *, other_runtimes_only: bool = False) -> 
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     table = read_table(path, required=("config_id",))
     ok = yardstick_rows(table)  # any runtime: a share above 0 makes them scale
-    if other_runtimes_only and "runtime" in table.columns:
-        ok &= table["runtime"].notna() & (table["runtime"].astype(str) != YARDSTICK_RUNTIME)
-    elif other_runtimes_only:
-        ok &= False
+    if other_runtimes_only:
+        ok &= ~own_runtime_rows(table)
     if not ok.any():
         return 0
     if TRACKS_COLUMN not in raw.columns:

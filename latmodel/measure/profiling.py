@@ -234,21 +234,17 @@ def _validate_configs(configs, threads: int = 1, time_chains: bool = False) -> d
     from ..graph.blocks import split_model
     from ..graph.zoo import build_model, resolve_spec
 
-    smallest: dict[tuple[str, float], int] = {}
+    by_network: dict[tuple[str, float], list] = {}
     for c in configs:
-        key = (c.model, float(c.width))
-        smallest[key] = min(smallest.get(key, c.resolution_px), c.resolution_px)
-    resolutions: dict[tuple[str, float], set[int]] = {}
-    for c in configs:
-        resolutions.setdefault((c.model, float(c.width)), set()).add(int(c.resolution_px))
+        by_network.setdefault((c.model, float(c.width)), []).append(c)
     works: dict = {}
-    for (name, width), res in smallest.items():
-        model = build_model(name, width=width, resolution=res)
-        chain = split_model(model, res, name=name, head_start=resolve_spec(name).head_start)
-        seconds = _time_chain_once(chain, threads, sorted(resolutions[(name, width)])) if time_chains else {}
-        for c in configs:
-            if seconds and (c.model, float(c.width)) == (name, width):
-                works[c] = (seconds[int(c.resolution_px)], len(chain))
+    for (name, width), same in by_network.items():
+        resolutions = sorted({int(c.resolution_px) for c in same})
+        model = build_model(name, width=width, resolution=resolutions[0])  # the smallest
+        chain = split_model(model, resolutions[0], name=name, head_start=resolve_spec(name).head_start)
+        seconds = _time_chain_once(chain, threads, resolutions) if time_chains else {}
+        if seconds:
+            works.update({c: (seconds[int(c.resolution_px)], len(chain)) for c in same})
     return works
 
 

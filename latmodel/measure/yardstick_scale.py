@@ -32,7 +32,7 @@ from ..errors import NetcutError
 from ..records import Record
 from .bursts import YARDSTICK_NAME, YARDSTICK_RUNTIME
 
-__all__ = ["yardstick_rows", "SCALED_COLUMNS", "TRACKS_COLUMN", "YardstickScale", "scale_to_yardstick", "reference_ms_of",
+__all__ = ["yardstick_rows", "own_runtime_rows", "SCALED_COLUMNS", "TRACKS_COLUMN", "YardstickScale", "scale_to_yardstick", "reference_ms_of",
            "scalable_rows"]
 
 #: The latency columns a window's speed scales (yardstick_ms itself is kept as measured).
@@ -74,6 +74,15 @@ def yardstick_rows(df):
     return (df["yardstick"].astype(str) == YARDSTICK_NAME) & np.isfinite(y) & (y > 0)
 
 
+def own_runtime_rows(df):
+    """Boolean mask of the rows measured in the yardstick's own runtime (every row of a table without a runtime)."""
+    import pandas as pd
+
+    if "runtime" not in df.columns:
+        return pd.Series(True, index=df.index)
+    return df["runtime"].isna() | (df["runtime"].astype(str) == YARDSTICK_RUNTIME)
+
+
 def scalable_rows(df):
     """Boolean mask of the rows :func:`scale_to_yardstick` scales (None when the table has no yardstick columns):
     the yardstick's own runtime's rows unless marked as not tracking (share 0), and another runtime's rows only
@@ -82,13 +91,11 @@ def scalable_rows(df):
     ok = yardstick_rows(df)
     if ok is None:
         return None
-    share = df[TRACKS_COLUMN].astype(float) if TRACKS_COLUMN in df.columns else None
-    if "runtime" in df.columns:
-        own = df["runtime"].isna() | (df["runtime"].astype(str) == YARDSTICK_RUNTIME)
-        ok &= own | (share.fillna(0) > 0 if share is not None else False)
-    if share is not None:  # rows whose yardstick was shown not to track their host (below)
-        ok &= share.fillna(1) != 0
-    return ok
+    if TRACKS_COLUMN not in df.columns:
+        return ok & own_runtime_rows(df)
+    share = df[TRACKS_COLUMN].astype(float)
+    # rows whose yardstick was shown not to track their host (share 0) are left, and other runtimes' unless marked
+    return ok & (own_runtime_rows(df) | (share.fillna(0) > 0)) & (share.fillna(1) != 0)
 
 
 def reference_ms_of(df) -> float:
