@@ -6,7 +6,7 @@ import json
 import pytest
 
 import latmodel.graph.netfeatures as netfeatures
-from latmodel.graph.feature_cache import OFF_ENV, cache_dir, cache_key
+from latmodel.graph.feature_cache import OFF_ENV, cache_dir, cache_key, has_rows
 
 
 @pytest.fixture
@@ -53,3 +53,34 @@ def test_off_means_no_files(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert cache_dir() == tmp_path / ".cache" / "netcut" / "features"
     netfeatures.clear_cache()
+
+
+def test_has_rows_only_for_a_readable_entry_of_a_named_structure(cache):
+    assert not has_rows("random:1", 32, 1.0, 1)
+    netfeatures.network_features("random:1", 32)
+    assert has_rows("random:1", 32, 1.0, 1) and not has_rows("random:1", 64, 1.0, 1)
+    (path,) = cache.glob("*.json")
+    path.write_text("not json")
+    assert not has_rows("random:1", 32, 1.0, 1)
+    assert not has_rows("tests.tinymodels:tiny", 32, 1.0, 1)
+    assert has_rows("mobilenet_v2", 128, 1.0, 1)  # shipped (data/features)
+
+
+def test_a_base_network_checked_before_is_not_checked_again(cache, monkeypatch):
+    import latmodel.graph.blocks as blocks
+    from trimmer import jobs
+
+    checks = []
+    real = blocks._check_coverage
+    monkeypatch.setattr(blocks, "_check_coverage", lambda *a: checks.append(a[0]) or real(*a))
+    jobs.clear_base_cache()
+    try:
+        jobs.base_chain("random:1", 32, weights_path=None, pretrained=False, seed=0)
+        assert checks == ["random:1"]  # never split here before: checked
+        netfeatures.network_features("random:1", 32)  # computes (and checks) the features: a cache entry
+        assert checks == ["random:1", "random:1"]
+        jobs.clear_base_cache()
+        chain, _ = jobs.base_chain("random:1", 32, weights_path=None, pretrained=False, seed=0)
+        assert checks == ["random:1", "random:1"] and len(chain.blocks) > 0  # the cache entry proves the split
+    finally:
+        jobs.clear_base_cache()

@@ -56,5 +56,17 @@ def test_feature_autocast_cpu_bfloat16_and_bad_precision():
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.bfloat16
     with feature_autocast(cpu, True, "float32")():
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
-    with pytest.raises(NetcutError, match="--probe-precision must be one of float32, bfloat16, got 'half'"):
+    with pytest.raises(NetcutError, match="--probe-precision must be one of auto, float32, bfloat16, got 'half'"):
         feature_autocast(cpu, True, "half")
+
+
+def test_auto_feature_precision_is_bfloat16_only_where_the_cpu_computes_it():
+    from trimmer.compute import FEATURE_PRECISIONS, resolve_feature_precision
+
+    assert FEATURE_PRECISIONS[0] == "auto"
+    assert resolve_feature_precision("auto", "cpu", _FLAGS.format(extra="amx_tile amx_bf16")) == "bfloat16"
+    assert resolve_feature_precision("auto", "cpu", _FLAGS.format(extra="avx512bw")) == "float32"
+    assert resolve_feature_precision("auto", "cuda", _FLAGS.format(extra="amx_bf16")) == "float32"  # amp decides
+    assert resolve_feature_precision("float32", "cpu", _FLAGS.format(extra="amx_bf16")) == "float32"
+    with pytest.raises(NetcutError, match="--probe-precision must be one of auto, float32, bfloat16, got 'half'"):
+        resolve_feature_precision("half")

@@ -11,6 +11,7 @@ from latmodel.graph.blocks import load_chain
 from latmodel.errors import NetcutError
 from trimmer import jobs as jobs_mod
 from trimmer.candidates import Candidate, check_deadline, enumerate_candidates, prune
+from trimmer.compute import resolve_feature_precision
 from trimmer.plot import pareto_front
 from trimmer.search import SearchConfig, run_search
 from trimmer.trn import build_trn, export_trn, load_trn, TRNConfig
@@ -231,7 +232,7 @@ def test_search_config_validation():
         SearchConfig(epochs=0)
     with pytest.raises(NetcutError, match="--mode must be one of"):
         SearchConfig(mode="bogus")
-    with pytest.raises(NetcutError, match="--probe-precision must be one of float32, bfloat16, got 'fp16'"):
+    with pytest.raises(NetcutError, match="--probe-precision must be one of auto, float32, bfloat16, got 'fp16'"):
         SearchConfig(probe_precision="fp16")
 
 
@@ -669,8 +670,9 @@ def test_a_new_deadline_in_the_same_out_probes_only_the_cuts_not_scored_before(
     assert [s["candidate_id"] for s in saved["scores"]] == [f"{TINY}@8px/cut0{k}" for k in range(4)]
     narrow = run_search(_config(tiny_npz, propose="ranked", deadline_ms=3.0), out, progress=False)
     assert len(probed) == 2 and narrow["chosen"] == first["chosen"]
-    # another probe setting is not reused
-    run_search(_config(tiny_npz, propose="ranked", deadline_ms=3.0, probe_precision="bfloat16"), out, progress=False)
+    # another probe setting is not reused (auto is one of the two here)
+    other = "float32" if resolve_feature_precision("auto") == "bfloat16" else "bfloat16"
+    run_search(_config(tiny_npz, propose="ranked", deadline_ms=3.0, probe_precision=other), out, progress=False)
     assert probed[-1] == (8, [0, 1])
 
 

@@ -260,3 +260,35 @@ def test_fold_batch_norms_is_the_same_function_and_leaves_the_block_alone():
     assert fold_batch_norms(block.train()) is block  # training batch norms are not folded
     plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
     assert fold_batch_norms(plain) is plain
+
+
+class _PaddedConv(nn.Conv2d):
+    """A convolution subclass that pads in its forward (as EfficientNet-Lite's ``Conv2dStaticSamePadding``)."""
+
+    def forward(self, x):
+        return super().forward(nn.functional.pad(x, (1, 1, 1, 1)))
+
+
+def test_fold_batch_norms_folds_conv_subclasses_and_pairs_inside_leaf_modules():
+    import torch.fx as fx
+    from torchvision.ops.misc import Conv2dNormActivation
+
+    from trimmer.pooled import fold_batch_norms
+
+    class Tracer(fx.Tracer):  # keeps the two kinds whole, as the block splitter does
+        def is_leaf_module(self, m, name):
+            return isinstance(m, (_PaddedConv, Conv2dNormActivation)) or super().is_leaf_module(m, name)
+
+    torch.manual_seed(0)
+    net = nn.Sequential(_PaddedConv(3, 4, 3), nn.BatchNorm2d(4), Conv2dNormActivation(4, 5, 3)).eval()
+    for bn in (net[1], net[2][1]):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2.0)
+    block = fx.GraphModule(net, Tracer().trace(net)).eval()
+    folded = fold_batch_norms(block)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in folded.modules()) == 0
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in block.modules()) == 2  # the caller's block is unchanged
+    assert any(type(m) is _PaddedConv for m in folded.modules())  # the subclass (and its padding) stays
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), block(x), atol=1e-5)

@@ -268,8 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-per-class", type=_int_at_least(2), default=d["probe_per_class"],
                    help=f"training images per class the probe fits on (default {d['probe_per_class']})")
     p.add_argument("--probe-precision", choices=list(FEATURE_PRECISIONS), default=d["probe_precision"],
-                   help="the probe's forward pass; bfloat16 is about 1.5x faster on a CPU with AMX or AVX-512 BF16 "
-                        f"and can change which candidate ranks first (default {d['probe_precision']})")
+                   help="the probe's forward pass: auto is bfloat16 on a CPU with AMX or AVX-512 BF16 (about 1.45x "
+                        "faster there, and it can change which candidate ranks first), float32 elsewhere "
+                        f"(default {d['probe_precision']})")
     p.add_argument("--exhaustive", action="store_true",
                    help="retrain every candidate, deadline ignored (the baseline NetCut is compared with)")
     p.add_argument("--verify", action="store_true", help="measure the chosen TRN's latency on this device")

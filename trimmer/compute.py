@@ -14,8 +14,8 @@ from latmodel.errors import NetcutError
 from latmodel.measure.timing import torch_threads
 
 __all__ = ["DEVICE_PATTERN", "WORK_BAR_FORMAT", "FEATURE_PRECISIONS", "NATIVE_BF16_FLAGS", "resolve_device",
-           "amp_setup", "check_feature_precision", "feature_autocast", "native_bf16", "torch_threads", "progress",
-           "progress_bar", "keep_freed_memory"]
+           "amp_setup", "check_feature_precision", "feature_autocast", "native_bf16", "resolve_feature_precision",
+           "torch_threads", "progress", "progress_bar", "keep_freed_memory"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +72,13 @@ def amp_setup(device, amp: bool):
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
 
 
-#: Precisions of a feature pass without gradients (the probe's), the first the default.  On a CPU that computes
-#: bfloat16 natively the probe takes 0.68-0.72 of the float32 time and ranks as well in head mode, but on a
-#: fine-tune search its first choice gave up 4.9 test points on average against 3.5: benchmarks/bench_probe.py
-#: (results/probe.json, docs/RESULTS.md).
-FEATURE_PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
+#: Precisions of a feature pass without gradients (the probe's), the first the default.  ``auto``: bfloat16 on a
+#: CPU that computes it natively (:func:`native_bf16`), else float32 (:func:`resolve_feature_precision`).  There the
+#: probe takes 0.68-0.75 of the float32 time and ranks as well: Spearman with the fine-tuned accuracies as high or
+#: higher in all six runs of benchmarks/bench_probe.py; the test points its first choice gave up averaged
+#: 4.9 against 3.5 (float32) on the stepping-1 Xeon's fine-tune search, 1.7 against 2.6 on the 6/207/2 Xeon's
+#: (2026-12-06, 25 deadlines each): no difference beyond the noise of 120 validation images.
+FEATURE_PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 #: /proc/cpuinfo flags of CPUs with bfloat16 arithmetic in hardware (Intel AMX, AVX-512 BF16 on Zen 4 and Xeons);
 #: without them oneDNN emulates bfloat16, slower than float32.
 NATIVE_BF16_FLAGS: tuple[str, ...] = ("amx_bf16", "avx512_bf16")
@@ -89,19 +91,28 @@ def native_bf16(cpuinfo: str | None = None) -> bool:
     return bool(cpu_flags(cpuinfo) & set(NATIVE_BF16_FLAGS))
 
 
+def resolve_feature_precision(precision: str, device: str = "cpu", cpuinfo: str | None = None) -> str:
+    """``float32`` or ``bfloat16``: what a feature pass in ``precision`` runs on ``device`` (``auto``: bfloat16 on a
+    CPU with :func:`native_bf16` (or the ``/proc/cpuinfo`` text ``cpuinfo``), else float32)."""
+    check_feature_precision(precision)
+    if precision != "auto":
+        return precision
+    return "bfloat16" if str(device).startswith("cpu") and native_bf16(cpuinfo) else "float32"
+
+
 def check_feature_precision(precision: str) -> None:
     """:class:`NetcutError` unless ``precision`` is one of :data:`FEATURE_PRECISIONS`."""
     if precision not in FEATURE_PRECISIONS:
         raise NetcutError(f"--probe-precision must be one of {', '.join(FEATURE_PRECISIONS)}, got {precision!r}")
 
 
-def feature_autocast(device, amp: bool, precision: str = FEATURE_PRECISIONS[0]):
+def feature_autocast(device, amp: bool, precision: str = "float32"):
     """The autocast context factory of a feature pass: ``amp``'s on CUDA; on the CPU bfloat16 autocast when
     ``precision`` is ``bfloat16`` (emulated, and slower than float32, where the CPU lacks :func:`native_bf16`:
     a warning says so), else none."""
     import torch
 
-    check_feature_precision(precision)
+    precision = resolve_feature_precision(precision, device.type)
     if device.type == "cpu" and precision == "bfloat16":
         if not native_bf16():
             logger.warning("this CPU has no bfloat16 arithmetic (%s): the bfloat16 feature pass is emulated and "

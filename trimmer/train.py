@@ -49,7 +49,7 @@ from latmodel.errors import NetcutError
 from latmodel.graph.features import BYTES_PER_ELEMENT
 
 from .compute import amp_setup, progress as _progress, resolve_device, torch_threads
-from .pooled import extract_pooled_features
+from .pooled import extract_pooled_features, fold_batch_norms
 from .splits import DataSplits, batches, to_model_input
 from .train_config import TrainConfig, TrainResult, is_int
 
@@ -241,13 +241,19 @@ def _train_blocks_mode(blocks, n_classes, data, resolution, config, progress):
     for b in trainable:
         b.requires_grad_(True)
 
+    # The frozen blocks only compute: their batch norms folded, channels-last input (as the probe's pass,
+    # trimmer.pooled); the TRN keeps the blocks themselves.
+    run_frozen = [fold_batch_norms(b) for b in frozen]
+
     def prefix(xb):
         h = to_model_input(xb.to(device), resolution)
         if frozen:
+            if h.dim() == 4:
+                h = h.contiguous(memory_format=torch.channels_last)
             with torch.no_grad(), autocast():
-                for b in frozen:
+                for b in run_frozen:
                     h = b(h)
-            h = h.float()
+            h = h.float().contiguous()
         return h
 
     with torch.no_grad():

@@ -288,11 +288,14 @@ def split_model(
     batch_size: int = 1,
     in_channels: int = 3,
     head_start: str | None = None,
+    check_coverage: bool = True,
 ) -> BlockChain:
     """Split ``model`` into a :class:`BlockChain` of feature blocks and a head.
 
     ``resolution`` is the square input size in pixels; shapes are recorded for a
-    ``batch_size x in_channels x resolution x resolution`` input.
+    ``batch_size x in_channels x resolution x resolution`` input.  ``check_coverage`` False skips the FLOP
+    coverage check (two more fvcore traces), for a structure whose split passed it before with this code
+    (:func:`latmodel.graph.feature_cache.has_rows`).
     """
     import torch
     import torch.fx as fx
@@ -393,7 +396,8 @@ def split_model(
     if head_at < len(merged):
         head_nodes = [n for seg in merged[head_at:] for n in seg]
         head = _segment_module(gm, prev, head_nodes, out_node.args[0])
-    _check_coverage(name, model, example, blocks, head)
+    if check_coverage:
+        _check_coverage(name, model, example, blocks, head)
     logger.debug("split %s at %dpx into %d blocks", name, resolution, len(blocks))
     return BlockChain(model_name=name, resolution=resolution, batch_size=batch_size,
                       blocks=blocks, infos=infos, head=head)
@@ -471,14 +475,17 @@ def _segment_module(gm, input_node, seg_nodes, output_arg):
     return module.eval()
 
 
-def load_chain(name: str, resolution: int = 224, *, width: float = 1.0, batch_size: int = 1, model=None) -> BlockChain:
+def load_chain(name: str, resolution: int = 224, *, width: float = 1.0, batch_size: int = 1, model=None,
+               check_coverage: bool = True) -> BlockChain:
     """Build network ``name`` (see :func:`latmodel.graph.zoo.build_model`) and split it.
 
-    Pass ``model`` to split an already built (e.g. pretrained) instance of ``name``.
+    Pass ``model`` to split an already built (e.g. pretrained) instance of ``name``; ``check_coverage``: see
+    :func:`split_model`.
     """
     from .zoo import build_model, resolve_spec
 
     spec = resolve_spec(name)
     if model is None:
         model = build_model(name, width=width, resolution=resolution)
-    return split_model(model, resolution, name=name, batch_size=batch_size, head_start=spec.head_start)
+    return split_model(model, resolution, name=name, batch_size=batch_size, head_start=spec.head_start,
+                       check_coverage=check_coverage)

@@ -25,7 +25,7 @@ from typing import Any, Callable
 from .feature_atlas import atlas_rows
 from .fingerprint import code_fingerprint
 
-__all__ = ["OFF_ENV", "cache_dir", "cache_key", "cached_rows"]
+__all__ = ["OFF_ENV", "cache_dir", "cache_key", "cached_rows", "has_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +100,18 @@ def cached_rows(name: str, resolution: int, width: float, batch_size: int,
         logger.warning("could not write the feature cache %s (%s); set NETCUT_CACHE_DIR to a writable folder or %s=off",
                        path, exc, OFF_ENV)
     return rows
+
+
+def has_rows(name: str, resolution: int, width: float, batch_size: int) -> bool:
+    """Whether the shipped features or the disk cache hold this configuration of ``name``: it was then split,
+    its split passed the FLOP coverage check (:func:`latmodel.graph.blocks.split_model`) and was counted with
+    this installation's code and libraries, so an instance of the same structure need not be checked again.
+    A cache entry that exists but does not read is no proof (False)."""
+    folder = cache_dir()
+    key = cache_key(name, resolution, width, batch_size) if folder is not None else None
+    if key is None:
+        return False
+    if atlas_rows(name, resolution, width, batch_size) is not None:
+        return True
+    path = folder / f"{key}.json"
+    return path.is_file() and _read(path) is not None
