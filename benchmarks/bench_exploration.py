@@ -209,6 +209,19 @@ def _validation_tie(pick, ex_pick, by_id, n_val: int) -> dict:
     return {"val_gap": best - mine, "tied_on_validation": bool(best - mine <= pairwise_half_width(best, mine, n_val))}
 
 
+def exhaustive_ties(ex_pick, eligible, n_val: int) -> int | None:
+    """How many of the candidates the exhaustive run could pick (``eligible``, its pick included) the validation
+    split cannot tell from its pick (:func:`_validation_tie`'s band): the odds of any other policy making the
+    *same* pick are about one in this many when the probe cannot see the differences either."""
+    from trimmer.intervals import pairwise_half_width
+
+    if not ex_pick or not n_val:
+        return None
+    best = float(ex_pick["val_accuracy"])
+    return sum(best - float(r["val_accuracy"]) <= pairwise_half_width(best, float(r["val_accuracy"]), n_val)
+               for r in eligible)
+
+
 def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measured", margin: str = "upper") -> dict:
     """Every policy at every deadline, from the search folders in ``work`` and the ground truth."""
     ex_out = work / f"exhaustive-{mode}"
@@ -231,9 +244,11 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
     measure_s = sum(r.get("measure_seconds", 0.0) for r in reports.values()) / n_meas if n_meas else 0.0
     for deadline in deadlines:
         if feasibility == "measured":
-            ex_pick = best_by_val(rows, lambda r: measured.get(r["candidate_id"], float("inf")) <= deadline)
+            eligible_ex = lambda r: measured.get(r["candidate_id"], float("inf")) <= deadline  # noqa: E731
         else:
-            ex_pick = best_by_val(rows, lambda r: upper_ms(r) <= deadline)
+            eligible_ex = lambda r: upper_ms(r) <= deadline  # noqa: E731
+        ex_pick = best_by_val(rows, eligible_ex)
+        ties = exhaustive_ties(ex_pick, [r for r in rows if eligible_ex(r)], ex["data"]["n_val"])
         rule = deadline_rule(margin, deadline, measured)
         possible = [r for r in rows if rule.possible(cand[r["candidate_id"]])]
         feasible = [r for r in possible if rule.meets(cand[r["candidate_id"]])]
@@ -267,7 +282,13 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
         per_policy["ranked"].append(entry(pick, nc["exploration_seconds"], nc["candidates_trained"],
                                           {"probe_seconds": nc["probe_seconds"], "probed": nc["candidates_probed"],
                                            "measured": nc.get("candidates_measured", 0),
-                                           "measure_seconds": nc.get("measure_seconds", 0.0)}))
+                                           "measure_seconds": nc.get("measure_seconds", 0.0),
+                                           "training_seconds": nc.get("training_seconds"),
+                                           # the speedup a free probe and a free search would leave: the
+                                           # fine-tunings alone (the TRN's and the off-the-shelf baseline's)
+                                           "training_bound_speedup": ex["exploration_seconds"] / nc["training_seconds"]
+                                           if nc.get("training_seconds") else None,
+                                           "exhaustive_tied_candidates": ties}))
         print(json.dumps(per_policy["ranked"][-1]), flush=True)
         if deadline in sweep:  # the same policy in one --out, deadlines ascending: earlier work reused
             sw = sweep[deadline]

@@ -185,6 +185,16 @@ def section_exploration(r):
                          f"split cannot tell them apart) at {sum(d['tied_on_validation'] for d in tied)} of {len(tied)}, "
                          f"at most {100 * max(d['val_gap'] for d in tied):.1f} validation points behind."
                          if tied else "."))
+        ties = [d["exhaustive_tied_candidates"] for d in ranked if d.get("exhaustive_tied_candidates")]
+        bounds = sorted(d["training_bound_speedup"] for d in ranked if d.get("training_bound_speedup"))
+        if ties:
+            lines.append(f"\nCandidates the exhaustive run's validation split cannot tell from its own pick, per "
+                         f"deadline: {', '.join(str(t) for t in ties)} (a same pick is then about a one-in-that-many "
+                         "draw for any policy whose scores cannot see the differences either).")
+        if bounds:
+            lines.append(f"\nThe fine-tunings `ranked` cannot skip (its TRN and the off-the-shelf baseline) alone bound "
+                         f"its speedup at {', '.join(f'{b:.0f}x' for b in bounds)} (median "
+                         f"{bounds[len(bounds) // 2]:.0f}x): what a free probe and a free search would reach.")
         sweep = m["policies"].get("ranked, one --out", {}).get("deadlines")
         if sweep:
             ssp = sorted(d["speedup"] for d in sweep)
