@@ -74,10 +74,10 @@ def amp_setup(device, amp: bool):
 
 #: Precisions of a feature pass without gradients (the probe's), the first the default.  ``auto``: bfloat16 on a
 #: CPU that computes it natively (:func:`native_bf16`), else float32 (:func:`resolve_feature_precision`).  There the
-#: probe takes 0.68-0.75 of the float32 time and ranks as well: Spearman with the fine-tuned accuracies as high or
-#: higher in all six runs of benchmarks/bench_probe.py; the test points its first choice gave up averaged
-#: 4.9 against 3.5 (float32) on the stepping-1 Xeon's fine-tune search, 1.7 against 2.6 on the 6/207/2 Xeon's
-#: (2026-12-06, 25 deadlines each): no difference beyond the noise of 120 validation images.
+#: probe takes 0.68-0.75 of the float32 time and ranks as well: over six exhaustive searches (benchmarks/bench_probe.py,
+#: 100 images a class; results/probe*.json) its Spearman correlation with the fine-tuned accuracies was within 0.006
+#: of float32's or higher, and the test points its first choice gave up differed from float32's by -0.95 to +1.4
+#: (mean +0.07) over 25 deadlines each: no difference beyond the noise of the validation splits.
 FEATURE_PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 #: /proc/cpuinfo flags of CPUs with bfloat16 arithmetic in hardware (Intel AMX, AVX-512 BF16 on Zen 4 and Xeons);
 #: without them oneDNN emulates bfloat16, slower than float32.

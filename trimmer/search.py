@@ -92,6 +92,8 @@ class SearchConfig:
     margin: str = DEFAULT_MARGIN
     propose: str = DEFAULT_PROPOSAL
     top_k: int = DEFAULT_TOP_K
+    #: 100: 50 halves the probe's time but its first choice gave up 0.4-1.2 more test points on digits (head mode,
+    #: benchmarks/results/probe_m207_head.json); 24 gave up more on five of six searches in float32 (probe*.json)
     probe_per_class: int | None = 100
     #: the probe's forward pass (trimmer.compute.FEATURE_PRECISIONS, the first the default)
     probe_precision: str = FEATURE_PRECISIONS[0]
