@@ -146,7 +146,7 @@ def probe_candidates(feasible: Sequence[Any], bases: Mapping, data, config, stat
     pass per (base network, resolution) (``bases`` maps it to its ``(chain, weights info)``), saved in ``state``
     (:class:`trimmer.state.SearchState`) so that a resumed search and a new deadline in the same ``--out`` reuse
     them; ``config``: the search's :class:`trimmer.search.SearchConfig`."""
-    from .compute import WORK_BAR_FORMAT, progress_bar, resolve_feature_precision
+    from .compute import WORK_BAR_FORMAT, progress_bar
 
     by_base: dict[tuple[str, int], list] = {}
     for c in feasible:
@@ -155,10 +155,9 @@ def probe_candidates(feasible: Sequence[Any], bases: Mapping, data, config, stat
                                  else min(len(data.train_y), config.probe_per_class * data.n_classes))
     # Scores of cuts probed by an earlier deadline in this --out are reused (a cut's score does not depend on which
     # other cuts were probed); the pass runs for the missing cuts only, to the deepest of them.
-    precision = resolve_feature_precision(config.probe_precision, config.device)  # what runs, in the key
     keys = {(base, res): (f"{base}@{res}px", {"per_class": config.probe_per_class, "seed": config.seed,
                                               "alphas": list(PROBE_ALPHAS), "resolution_px": res,
-                                              "precision": precision})
+                                              "precision": config.probe_precision})
             for base, res in by_base}
     saved = {b: {p.candidate_id: p for p in state.load_probe(*keys[b]) or []} for b in by_base}
     missing = {b: [c for c in cs if c.candidate_id not in saved[b]] for b, cs in by_base.items()}
@@ -173,7 +172,7 @@ def probe_candidates(feasible: Sequence[Any], bases: Mapping, data, config, stat
                 done.update((p.candidate_id, p) for p in probe_base(
                     chain, {c.cut: c.candidate_id for c in missing[base, res]}, data, res,
                     per_class=config.probe_per_class, seed=config.seed, batch_size=config.batch_size,
-                    device=config.device, precision=precision))
+                    device=config.device, precision=config.probe_precision))
                 state.save_probe(*keys[base, res],
                                  sorted(done.values(), key=lambda p: p.candidate_id))
             mine = [done[c.candidate_id] for c in cands]

@@ -15,7 +15,6 @@ from typing import Any
 
 from latmodel.fileio import atomic_write_text, sanitize_cell
 
-from .compute import resolve_feature_precision
 from .intervals import Z95, accuracy_interval, pairwise_half_width, relative_gain_interval, selection_margin
 from .outcome import SearchOutcome
 
@@ -179,7 +178,7 @@ def build_report(outcome: SearchOutcome) -> dict[str, Any]:
         "propose": "exhaustive" if config.exhaustive else config.propose,
         "top_k": config.top_k,
         "probe_per_class": config.probe_per_class,
-        "probe_precision": resolve_feature_precision(config.probe_precision, config.device),  # what ran
+        "probe_precision": config.probe_precision,  # resolved by the search: what ran
         "mode": config.mode,
         "epochs": config.epochs,
         "seed": config.seed,

@@ -39,7 +39,8 @@ from latmodel.predict.protocol import device_of, runtime_of
 from latmodel.predict.shipped import DEFAULT_SHIPPED, SHIPPED_DIR
 
 from .candidates import AUTO_RESOLUTIONS, DEFAULT_MARGIN, PRUNE_MARGINS, Candidate, check_resolutions, resolve_resolutions
-from .compute import FEATURE_PRECISIONS, WORK_BAR_FORMAT, check_feature_precision, keep_freed_memory, progress_bar
+from .compute import (FEATURE_PRECISIONS, WORK_BAR_FORMAT, check_feature_precision, keep_freed_memory, progress_bar,
+                      resolve_feature_precision)
 from .feasibility import Feasibility, MeasureFn
 from .jobs import SPLIT_ARRAYS, TrainJob, base_chain, run_jobs
 from .outcome import SearchOutcome, SearchTimings
@@ -283,7 +284,8 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
                      val_fraction=config.val_fraction)
     n_classes = data.n_classes
     config = dataclasses.replace(config, resolutions_px=resolve_resolutions(
-        predictor, config.models, config.resolutions_px, config.deadline_ms, margin=config.margin, n_classes=n_classes))
+        predictor, config.models, config.resolutions_px, config.deadline_ms, margin=config.margin, n_classes=n_classes),
+        probe_precision=resolve_feature_precision(config.probe_precision, config.device))  # what runs: probe key, report
 
     # Pretrained bases: loaded here first, so a missing weights file fails before any work; in-process
     # jobs and the feature code reuse these very chains.

@@ -49,7 +49,7 @@ from latmodel.errors import NetcutError
 from latmodel.graph.features import BYTES_PER_ELEMENT
 
 from .compute import amp_setup, progress as _progress, resolve_device, torch_threads
-from .pooled import extract_pooled_features, fold_batch_norms
+from .pooled import channels_last, extract_pooled_features, fold_batch_norms
 from .splits import DataSplits, batches, to_model_input
 from .train_config import TrainConfig, TrainResult, is_int
 
@@ -248,8 +248,7 @@ def _train_blocks_mode(blocks, n_classes, data, resolution, config, progress):
     def prefix(xb):
         h = to_model_input(xb.to(device), resolution)
         if frozen:
-            if h.dim() == 4:
-                h = h.contiguous(memory_format=torch.channels_last)
+            h = channels_last(h)
             with torch.no_grad(), autocast():
                 for b in run_frozen:
                     h = b(h)

@@ -76,25 +76,35 @@ def _read(path: Path) -> list[dict[str, Any]] | None:
     return rows
 
 
-def cached_rows(name: str, resolution: int, width: float, batch_size: int,
-                compute: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The feature rows of ``name`` at this configuration: from the disk cache, else ``compute()`` (stored)."""
+def _entry_path(name: str, resolution: int, width: float, batch_size: int) -> Path | None:
+    """The disk entry of this configuration, or None when the cache is off or the name does not fix the network."""
     folder = cache_dir()
     key = cache_key(name, resolution, width, batch_size) if folder is not None else None
-    if key is None:
-        return compute()
+    return None if key is None else folder / f"{key}.json"
+
+
+def _stored_rows(name: str, resolution: int, width: float, batch_size: int, path: Path) -> list[dict[str, Any]] | None:
+    """The shipped rows of this configuration, else the readable ones at ``path``, else None."""
     shipped = atlas_rows(name, resolution, width, batch_size)
     if shipped is not None:
         return shipped
-    path = folder / f"{key}.json"
-    rows = _read(path) if path.is_file() else None
+    return _read(path) if path.is_file() else None
+
+
+def cached_rows(name: str, resolution: int, width: float, batch_size: int,
+                compute: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The feature rows of ``name`` at this configuration: from the disk cache, else ``compute()`` (stored)."""
+    path = _entry_path(name, resolution, width, batch_size)
+    if path is None:
+        return compute()
+    rows = _stored_rows(name, resolution, width, batch_size, path)
     if rows is not None:
         return rows
     rows = compute()
     try:
         from ..fileio import atomic_write_text
 
-        folder.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(rows))
     except (OSError, TypeError, ValueError) as exc:  # a read-only home still answers, only slower next time
         logger.warning("could not write the feature cache %s (%s); set NETCUT_CACHE_DIR to a writable folder or %s=off",
@@ -107,11 +117,5 @@ def has_rows(name: str, resolution: int, width: float, batch_size: int) -> bool:
     its split passed the FLOP coverage check (:func:`latmodel.graph.blocks.split_model`) and was counted with
     this installation's code and libraries, so an instance of the same structure need not be checked again.
     A cache entry that exists but does not read is no proof (False)."""
-    folder = cache_dir()
-    key = cache_key(name, resolution, width, batch_size) if folder is not None else None
-    if key is None:
-        return False
-    if atlas_rows(name, resolution, width, batch_size) is not None:
-        return True
-    path = folder / f"{key}.json"
-    return path.is_file() and _read(path) is not None
+    path = _entry_path(name, resolution, width, batch_size)
+    return path is not None and _stored_rows(name, resolution, width, batch_size, path) is not None
