@@ -74,7 +74,7 @@ def amp_setup(device, amp: bool):
 
 #: Precisions of a feature pass without gradients (the probe's), the first the default.  ``auto``: bfloat16 on a
 #: CPU that computes it natively (:func:`native_bf16`), else float32 (:func:`resolve_feature_precision`).  There the
-#: probe takes 0.68-0.75 of the float32 time and ranks as well: over six exhaustive searches (benchmarks/bench_probe.py,
+#: probe takes 0.67-0.75 of the float32 time and ranks as well: over six exhaustive searches (benchmarks/bench_probe.py,
 #: 100 images a class; results/probe*.json) its Spearman correlation with the fine-tuned accuracies was within 0.006
 #: of float32's or higher, and the test points its first choice gave up differed from float32's by -0.95 to +1.4
 #: (mean +0.07) over 25 deadlines each: no difference beyond the noise of the validation splits.
