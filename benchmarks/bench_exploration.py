@@ -28,6 +28,10 @@ predicted head.  Also reported from the same run: which pick
 ``ranked`` would make with top-k = 1, 2, 3 (from its probe ranks and the exhaustive results), the
 evidence for the default top-k.
 
+``--replicate-seeds 1,2``: the exhaustive run again with other training seeds on the very same images and split
+(``SearchConfig(seed=s, data_seed=0)``), and how often *exhaustive agrees with itself* on the pick at each deadline:
+the ceiling of any policy's "same pick", set by how much of the choice is training noise.
+
 Writes benchmarks/results/exploration.json and exploration.png.
 """
 from __future__ import annotations
@@ -128,6 +132,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sweep", action="store_true",
                     help="also run ranked at every deadline in ONE output folder, ascending, as a user sweeping "
                          "deadlines does: probe scores and fine-tunings of earlier deadlines are reused")
+    ap.add_argument("--replicate-seeds", default="",
+                    help="comma-separated training seeds: rerun the exhaustive search with each on the same data "
+                         "split (reused when its folder holds a finished run) and report how often the picks agree")
     ap.add_argument("--note", default="", help="a line about this run, kept in the JSON and the README")
     ap.add_argument("--out", default=str(RESULTS / "exploration.json"))
     args = ap.parse_args(argv)
@@ -180,6 +187,15 @@ def main(argv=None) -> int:
                                     sweep / "out", progress=True)
                 (sweep / f"report-{deadline}.json").write_text(json.dumps(report, indent=1))
         results["modes"][mode] = evaluate(work, mode, deadlines, truth, args.exhaustive_feasibility, args.margin)
+        seeds = [int(v) for v in args.replicate_seeds.split(",") if v.strip()]
+        for s in seeds:
+            rep_out = work / f"exhaustive-{mode}-seed{s}"
+            if not (args.evaluate_only or (rep_out / "report.json").is_file()):
+                run_search(SearchConfig(deadline_ms=1e6, exhaustive=True, **{**common, "seed": s, "data_seed": 0}),
+                           rep_out, progress=True)
+        if seeds:
+            results["modes"][mode]["exhaustive_replicates"] = replicate_agreement(
+                work, mode, deadlines, truth, seeds, args.exhaustive_feasibility)
         results["modes"][mode]["exhaustive_reused"] = bool(reuse)
     results["exhaustive_feasibility"] = args.exhaustive_feasibility
     write_result(args.out, results)
@@ -222,6 +238,54 @@ def exhaustive_ties(ex_pick, eligible, n_val: int) -> int | None:
                for r in eligible)
 
 
+def measured_ms(rows, truth) -> dict[str, float]:
+    """candidate_id -> ground-truth latency (prefix alone + predicted head) of the rows ``truth`` covers."""
+    key = lambda r: (r["base"], int(r["resolution_px"]), int(r["cut"]))  # noqa: E731
+    return {r["candidate_id"]: truth[key(r)] + float(r["head_latency_ms"]) for r in rows if key(r) in truth}
+
+
+def replicate_agreement(work: Path, mode: str, deadlines, truth, seeds, feasibility: str = "measured") -> dict:
+    """How often exhaustive runs that differ only in their training seed (same images, same split) pick the same
+    candidate at each deadline, by the rule :func:`evaluate` gives the exhaustive run: every pair of runs, and the
+    seed-0 run against each other.  Also how far fine-tuning moves a candidate's accuracy between seeds."""
+    import itertools
+
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    runs = {0: read_candidates(work / f"exhaustive-{mode}")}
+    runs.update({s: read_candidates(work / f"exhaustive-{mode}-seed{s}") for s in seeds})
+    measured = measured_ms(runs[0], truth)
+    per_deadline = []
+    for deadline in deadlines:
+        if feasibility == "measured":
+            ok = lambda r: measured.get(r["candidate_id"], float("inf")) <= deadline  # noqa: E731
+        else:
+            ok = lambda r: upper_ms(r) <= deadline  # noqa: E731
+        picks = {s: best_by_val(rows, ok) for s, rows in runs.items()}
+        per_deadline.append({"deadline_ms": deadline,
+                             "picks": {str(s): p["candidate_id"] if p else None for s, p in picks.items()},
+                             "pick_test_accuracy": {str(s): float(p["test_accuracy"]) if p else None
+                                                    for s, p in picks.items()}})
+    pairs = list(itertools.combinations(runs, 2))
+    agree = [d["picks"][str(a)] == d["picks"][str(b)] for d in per_deadline for a, b in pairs]
+    vs0 = [d["picks"]["0"] == d["picks"][str(s)] for d in per_deadline for s in seeds]
+    ids = [r["candidate_id"] for r in runs[0]]
+    acc = {s: {r["candidate_id"]: r for r in rows} for s, rows in runs.items()}
+    val_rho, test_moves = [], []
+    for a, b in pairs:
+        va = [float(acc[a][i]["val_accuracy"]) for i in ids]
+        vb = [float(acc[b][i]["val_accuracy"]) for i in ids]
+        val_rho.append(float(spearmanr(va, vb)[0]))
+        test_moves += [abs(float(acc[a][i]["test_accuracy"]) - float(acc[b][i]["test_accuracy"])) for i in ids]
+    return {"seeds": [0, *seeds], "deadlines": per_deadline,
+            "same_pick_all_pairs": int(sum(agree)), "pairs_compared": len(agree),
+            "same_pick_as_seed0": int(sum(vs0)), "compared_with_seed0": len(vs0),
+            "val_accuracy_spearman_between_seeds": [round(v, 3) for v in val_rho],
+            "test_accuracy_abs_change_median_pt": round(100 * float(np.median(test_moves)), 2),
+            "test_accuracy_abs_change_p90_pt": round(100 * float(np.percentile(test_moves, 90)), 2)}
+
+
 def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measured", margin: str = "upper") -> dict:
     """Every policy at every deadline, from the search folders in ``work`` and the ground truth."""
     ex_out = work / f"exhaustive-{mode}"
@@ -231,8 +295,7 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
     from trimmer.candidates import Candidate
 
     cand = {cid: Candidate.from_dict(r) for cid, r in by_id.items()}
-    key = lambda r: (r["base"], int(r["resolution_px"]), int(r["cut"]))  # noqa: E731
-    measured = {r["candidate_id"]: truth[key(r)] + float(r["head_latency_ms"]) for r in rows if key(r) in truth}
+    measured = measured_ms(rows, truth)
     train_s = {r["candidate_id"]: float(r["train_seconds"]) for r in rows}
     fixed_s = ex["exploration_seconds"] - ex["training_seconds"]
     per_policy = {p: [] for p in POLICIES}

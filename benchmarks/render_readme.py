@@ -191,6 +191,9 @@ def section_exploration(r):
             lines.append(f"\nCandidates the exhaustive run's validation split cannot tell from its own pick, per "
                          f"deadline: {', '.join(str(t) for t in ties)} (a same pick is then about a one-in-that-many "
                          "draw for any policy whose scores cannot see the differences either).")
+        rep = m.get("exhaustive_replicates")
+        if rep:
+            lines.append(_replicates_text(rep))
         if bounds:
             lines.append(f"\nThe fine-tunings `ranked` cannot skip (its TRN and the off-the-shelf baseline) alone bound "
                          f"its speedup at {', '.join(f'{b:.0f}x' for b in bounds)} (median "
@@ -208,6 +211,22 @@ def section_exploration(r):
         if m.get("ranked_top_k"):
             lines.append(_top_k_text(m["ranked_top_k"]))
     return lines
+
+
+def _replicates_text(rep) -> str:
+    """How often the exhaustive search agrees with itself when only its training seed changes."""
+    picks = "; ".join(f"{d['deadline_ms']} ms: " + " / ".join(d["picks"][str(s)] or "none" for s in rep["seeds"])
+                      for d in rep["deadlines"])
+    return (f"\n**Exhaustive against itself** (the same images and split, training seeds "
+            f"{', '.join(str(s) for s in rep['seeds'])}): the same pick at {rep['same_pick_all_pairs']} of "
+            f"{rep['pairs_compared']} (deadline, pair of runs) comparisons, seed 0's pick (the one `same pick` is "
+            f"judged against) at {rep['same_pick_as_seed0']} of {rep['compared_with_seed0']}. Between seeds the "
+            f"candidates' validation accuracies rank with Spearman "
+            f"{', '.join(f'{v:.2f}' for v in rep['val_accuracy_spearman_between_seeds'])}, and a candidate's test "
+            f"accuracy moves by a median {rep['test_accuracy_abs_change_median_pt']:.1f} points (90th percentile "
+            f"{rep['test_accuracy_abs_change_p90_pt']:.1f}). Picks per deadline, seed by seed: {picks}. A policy "
+            "that matched seed 0's pick more often than the exhaustive search matches itself would be matching "
+            "the noise of one fine-tuning.")
 
 
 def _top_k_text(ks) -> str:

@@ -234,6 +234,19 @@ def test_search_config_validation():
         SearchConfig(mode="bogus")
     with pytest.raises(NetcutError, match="--probe-precision must be one of auto, float32, bfloat16, got 'fp16'"):
         SearchConfig(probe_precision="fp16")
+    with pytest.raises(NetcutError, match="--data-seed must be an integer >= 0, got -1"):
+        SearchConfig(data_seed=-1)
+
+
+def test_data_seed_keeps_the_images_while_seed_changes_the_training(fake_predictor, tiny_npz, tmp_path, monkeypatch):
+    import trimmer.data
+
+    seen, real = [], trimmer.data.load_data
+    monkeypatch.setattr(trimmer.data, "load_data", lambda *a, **k: seen.append(k["seed"]) or real(*a, **k))
+    report = run_search(_config(tiny_npz, seed=1, data_seed=0), tmp_path / "a", progress=False)
+    assert seen == [0] and (report["seed"], report["data_seed"]) == (1, 0)
+    assert run_search(_config(tiny_npz, seed=2), tmp_path / "b", progress=False)["data_seed"] == 2
+    assert seen == [0, 2]
 
 
 def test_verify_measures_the_chosen_trn(fake_predictor, tiny_npz, tmp_path):

@@ -128,6 +128,7 @@ def _config(args):
         probe_per_class=getattr(args, "probe_per_class", d["probe_per_class"]),
         probe_precision=getattr(args, "probe_precision", d["probe_precision"]),
         verify=getattr(args, "verify", d["verify"]), seed=getattr(args, "seed", d["seed"]),
+        data_seed=getattr(args, "data_seed", d["data_seed"]),
         limit_per_class=getattr(args, "limit_per_class", d["limit_per_class"]),
         val_fraction=getattr(args, "val_fraction", d["val_fraction"]),
         weights=_weights(getattr(args, "weights", None)),
@@ -252,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-blocks", type=positive_int, default=d["finetune_blocks"],
                    help="blocks that train in finetune mode")
     p.add_argument("--seed", type=_nonneg_int, default=d["seed"], help=f"random seed (default {d['seed']})")
+    p.add_argument("--data-seed", type=_nonneg_int, default=d["data_seed"],
+                   help="seed of the data's subset and split (default: --seed); keep it and change --seed to "
+                        "retrain on the same images")
     p.add_argument("--limit-per-class", type=positive_int, default=d["limit_per_class"],
                    help="use at most N training images per class")
     p.add_argument("--val-fraction", type=positive_float, default=d["val_fraction"],

@@ -182,6 +182,7 @@ def build_report(outcome: SearchOutcome) -> dict[str, Any]:
         "mode": config.mode,
         "epochs": config.epochs,
         "seed": config.seed,
+        "data_seed": config.split_seed,
         "exhaustive": config.exhaustive,
         "resolutions_px": list(config.resolutions_px),
         "models": list(config.models),

@@ -101,6 +101,9 @@ class SearchConfig:
     exhaustive: bool = False
     verify: bool = False
     seed: int = 0
+    #: the seed of the data's split and subset (None: ``seed``); another ``seed`` with the same ``data_seed``
+    #: retrains on the very same images, which is how to see how much a choice owes to training noise
+    data_seed: int | None = None
     limit_per_class: int | None = None
     val_fraction: float = 0.1
     weights: tuple[tuple[str, str], ...] = ()
@@ -128,6 +131,11 @@ class SearchConfig:
                               f"got {self.resolutions_px!r}")
         elif len(set(self.resolutions_px)) != len(self.resolutions_px):
             raise NetcutError(f"--resolutions lists a size twice: {self.resolutions_px!r}")
+        for name in ("seed", "data_seed"):
+            value = getattr(self, name)
+            if not (value is None and name == "data_seed") and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise NetcutError(f"--{name.replace('_', '-')} must be an integer >= 0, got {value!r}")
         if not isinstance(self.workers, int) or self.workers < 1:
             raise NetcutError(f"--workers must be an integer >= 1, got {self.workers!r}")
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
@@ -148,6 +156,11 @@ class SearchConfig:
         if self.mode not in MODES:
             raise NetcutError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
 
+    @property
+    def split_seed(self) -> int:
+        """The seed the data is subset and split with."""
+        return self.seed if self.data_seed is None else self.data_seed
+
     def train_config(self):
         from .train_config import TrainConfig
 
@@ -160,7 +173,7 @@ class SearchConfig:
         return {
             "schema_version": SEARCH_SCHEMA_VERSION,
             "data": data_fingerprint,  # the validation split is part of the data
-            "data_spec": {"data": self.data, "seed": self.seed, "limit_per_class": self.limit_per_class,
+            "data_spec": {"data": self.data, "seed": self.split_seed, "limit_per_class": self.limit_per_class,
                           "val_fraction": self.val_fraction},
             "train": self.train_config().to_dict(),
             "pretrained": self.pretrained,
@@ -280,7 +293,7 @@ def run_search(config: SearchConfig, out, *, progress: bool = True, measure: Mea
         if other and config.verify:
             logger.warning("%s: --verify measures here, so its latency does not check a deadline priced for that "
                            "device", other)
-    data = load_data(config.data, seed=config.seed, limit_per_class=config.limit_per_class,
+    data = load_data(config.data, seed=config.split_seed, limit_per_class=config.limit_per_class,
                      val_fraction=config.val_fraction)
     n_classes = data.n_classes
     config = dataclasses.replace(config, resolutions_px=resolve_resolutions(
