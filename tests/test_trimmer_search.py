@@ -376,6 +376,20 @@ def test_probe_accuracies_separate_informative_from_noise_features():
         probe_accuracies({0: signal}, y, {0: signal[:0]}, y[:0])
 
 
+def test_probe_dual_solve_equals_the_primal_one_when_features_outnumber_images():
+    from trimmer.probe import PROBE_ALPHAS, _ridge_dual, _ridge_primal
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(40, 90, generator=g, dtype=torch.float64)
+    targets = -torch.ones(40, 4, dtype=torch.float64)
+    targets[torch.arange(40), torch.arange(40) % 4] = 1.0
+    for alphas in (PROBE_ALPHAS, (0.5,)):
+        (loo_p, alpha_p, coef_p), (loo_d, alpha_d, coef_d) = (_ridge_primal(z, targets, alphas),
+                                                              _ridge_dual(z, targets, alphas))
+        assert alpha_p == alpha_d and loo_p == pytest.approx(loo_d, rel=1e-9)
+        assert torch.allclose(coef_p, coef_d, atol=1e-10)
+
+
 def _four_candidates() -> list[Candidate]:
     """a/cut00 1 ms, a/cut01 2 ms, b/cut00 1.5 ms, b/cut02 3 ms; FLOPs cut + 1; bounds equal to predictions."""
     def cand(base, cut, ms):

@@ -292,3 +292,38 @@ def test_fold_batch_norms_folds_conv_subclasses_and_pairs_inside_leaf_modules():
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
         assert torch.allclose(folded(x), block(x), atol=1e-5)
+
+
+class _StaticSamePadConv(nn.Conv2d):
+    """EfficientNet-Lite's ``Conv2dStaticSamePadding``: a ``static_padding`` module, then the convolution."""
+
+    def __init__(self, cin, cout, k, stride, pad):
+        super().__init__(cin, cout, k, stride)
+        self.static_padding = nn.ZeroPad2d(pad)
+
+    def forward(self, x):
+        return nn.functional.conv2d(self.static_padding(x), self.weight, self.bias, self.stride, self.padding)
+
+
+def test_fold_inlines_a_symmetric_static_padding_and_keeps_an_asymmetric_one():
+    import torch.fx as fx
+
+    from trimmer.pooled import fold_batch_norms
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m, name):
+            return isinstance(m, _StaticSamePadConv) or super().is_leaf_module(m, name)
+
+    torch.manual_seed(0)
+    net = nn.Sequential(_StaticSamePadConv(3, 4, 3, 1, (1, 1, 1, 1)), nn.BatchNorm2d(4),
+                        _StaticSamePadConv(4, 4, 3, 2, (0, 1, 0, 1)), nn.BatchNorm2d(4)).eval()
+    block = fx.GraphModule(net, Tracer().trace(net)).eval()
+    folded = fold_batch_norms(block)
+    convs = [m for m in folded.modules() if isinstance(m, _StaticSamePadConv)]
+    assert [(tuple(c.padding), type(c.static_padding).__name__) for c in convs] == [
+        ((1, 1), "Identity"), ((0, 0), "ZeroPad2d")]
+    assert [type(m.static_padding).__name__ for m in block.modules() if isinstance(m, _StaticSamePadConv)] == [
+        "ZeroPad2d", "ZeroPad2d"]  # the caller's block is unchanged
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), block(x), atol=1e-5)

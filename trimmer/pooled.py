@@ -50,7 +50,9 @@ def fold_batch_norms(block):
     torch.fx's ``fuse`` does the same but matches the convolution's exact type, so it left every batch norm of
     EfficientNet-Lite unfolded (its convolutions are ``Conv2dStaticSamePadding``, a subclass of ``nn.Conv2d``
     that pads in its forward); here any subclass folds (``fuse_conv_bn_eval`` deep-copies the convolution, so
-    its padding stays)."""
+    its padding stays).  A symmetric static padding is inlined into its convolution too
+    (:func:`_inline_symmetric_padding`: EfficientNet-Lite's passes 7-14% faster, lite0 at 128 px and lite2 at
+    96 px, six interleaved rounds, 2-core Xeon 6/207/2 guest, 2026-12-06; bitwise the same features)."""
     import copy
 
     import torch
@@ -66,6 +68,7 @@ def fold_batch_norms(block):
     except Exception:  # noqa: BLE001 - a block fx cannot trace runs unfused: the same result, only slower
         return block
     folded = _fold_in_sequentials(gm)
+    _inline_symmetric_padding(gm)
     modules = dict(gm.named_modules())
     for node in list(gm.graph.nodes):
         conv = node.args[0] if node.op == "call_module" and node.args else None
@@ -80,6 +83,26 @@ def fold_batch_norms(block):
         return block
     gm.graph.lint()
     return torch.fx.GraphModule(gm, gm.graph).eval()
+
+
+def _inline_symmetric_padding(root) -> int:
+    """Give each convolution that zero-pads its input in a separate module before it (``static_padding``, as
+    EfficientNet-Lite's ``Conv2dStaticSamePadding`` does, TensorFlow's 'SAME') that padding itself when it is the
+    same on both sides, and drop the separate pad: the same function without a padded copy of every feature map
+    (in place, on ``root``'s own modules).  Asymmetric pads (stride 2 on even sizes) stay.  Returns how many."""
+    import torch.nn as nn
+
+    inlined = 0
+    for m in root.modules():
+        pad = getattr(m, "static_padding", None)
+        if not (isinstance(m, nn.Conv2d) and isinstance(pad, nn.ZeroPad2d) and tuple(m.padding) == (0, 0)
+                and m.padding_mode == "zeros"):
+            continue
+        left, right, top, bottom = pad.padding
+        if left == right and top == bottom:
+            m.padding, m.static_padding = (top, left), nn.Identity()
+            inlined += 1
+    return inlined
 
 
 def _fold_in_sequentials(root) -> int:

@@ -66,6 +66,17 @@ def _ridge_probe(xtr, ytr, xva, yva, n_classes: int, alphas: tuple[float, ...]) 
     ztr, zva = torch.cat([ztr, ones], 1), torch.cat([zva, torch.ones(len(zva), 1, dtype=zva.dtype)], 1)
     targets = -torch.ones(len(ytr), n_classes, dtype=ztr.dtype)
     targets[torch.arange(len(ytr)), ytr] = 1.0
+    solve = _ridge_dual if ztr.shape[1] > ztr.shape[0] else _ridge_primal
+    _, alpha, coef = solve(ztr, targets, alphas)
+    acc = float((zva @ coef).argmax(dim=1).eq(yva).double().mean())
+    return acc, float(alpha)
+
+
+def _ridge_primal(ztr, targets, alphas: tuple[float, ...]):
+    """(leave-one-out error, alpha, C x K coefficients) of the ridge fit whose alpha has the least leave-one-out
+    error, from one eigendecomposition of the C x C Gram matrix."""
+    import torch
+
     lam, vec = torch.linalg.eigh(ztr.T @ ztr)
     lam = lam.clamp_min(0)
     proj = ztr @ vec  # N x C: the training features in the Gram's eigenbasis
@@ -78,9 +89,27 @@ def _ridge_probe(xtr, ytr, xva, yva, n_classes: int, alphas: tuple[float, ...]) 
         loo = (((targets - fitted) / (1 - hat)[:, None]) ** 2).mean()
         if best is None or float(loo) < best[0]:
             best = (float(loo), alpha, vec @ (inv[:, None] * coef_basis))
-    _, alpha, coef = best
-    acc = float((zva @ coef).argmax(dim=1).eq(yva).double().mean())
-    return acc, float(alpha)
+    return best
+
+
+def _ridge_dual(ztr, targets, alphas: tuple[float, ...]):
+    """:func:`_ridge_primal` for more features than training images: the same fit and leave-one-out errors from
+    the N x N Gram matrix, ``(Z'Z + aI)^-1 Z' = Z' (ZZ' + aI)^-1``, so the eigendecomposition costs N^3 instead
+    of C^3 (a search's probe: 480 images against up to 1,281 features, 9x faster)."""
+    import torch
+
+    lam, u = torch.linalg.eigh(ztr @ ztr.T)
+    lam = lam.clamp_min(0)
+    ut_targets = u.T @ targets  # N x K
+    best = None
+    for alpha in alphas:
+        shrink = lam / (lam + alpha)
+        hat = (u * u * shrink).sum(dim=1).clamp(max=1 - 1e-6)  # leave-one-out leverage
+        fitted = u @ (shrink[:, None] * ut_targets)
+        loo = (((targets - fitted) / (1 - hat)[:, None]) ** 2).mean()
+        if best is None or float(loo) < best[0]:
+            best = (float(loo), alpha, ztr.T @ (u @ (ut_targets / (lam + alpha)[:, None])))
+    return best
 
 
 def probe_accuracies(feats_train: Mapping[int, Any], y_train, feats_val: Mapping[int, Any], y_val,
