@@ -113,6 +113,7 @@ def main(argv=None) -> int:
                     help="NAME=PREDICTOR: adapt target NAME from this predictor instead of --base (e.g. another CPU's)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/adaptation.json"))
     ap.add_argument("--plot", default=str(ROOT / "benchmarks/results/adaptation.png"))
+    ap.add_argument("--note", default="", help="a line about this run (machine, what ran beside it), kept in the JSON")
     ap.add_argument("--draws", type=int, default=5, help="random draws of the n configurations per size")
     ap.add_argument("--scratch-estimators", type=int, default=300, help="stage-1 rounds of the from-scratch fit")
     args = ap.parse_args(argv)
@@ -219,7 +220,7 @@ def main(argv=None) -> int:
            "table": first["table"], "n_configs_available": first["n_configs_available"],
            "sizes_skipped": first["sizes_skipped"], "results": first["results"],
            "note": "metrics pooled over draws on the configurations not used for adaptation; flagged rows left out",
-           "plot": repo_relative(args.plot)}
+           "plot": repo_relative(args.plot), "run_note": args.note}
     write_result(args.out, out)
 
     import matplotlib

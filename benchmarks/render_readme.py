@@ -345,6 +345,8 @@ def section_adaptation(r):
              f"*base unless a target names its own: `{Path(r['base']).name}` ({dev.get('runtime', 'torch')}, {dev.get('threads', 1)} thread(s), "
              f"device {dev.get('device_id', '?')}); {r['draws']} random draws per size, scored on the configurations "
              f"not used; `{r.get('command') or 'python benchmarks/bench_adaptation.py'}`*\n"]
+    if r.get("run_note"):
+        lines.append(r["run_note"] + "\n")
     for name, t in (r.get("targets") or {"target": r}).items():
         lines += _adaptation_target(name, t)
     plot = Path(r.get("plot") or "benchmarks/results/adaptation.png")
@@ -677,7 +679,7 @@ SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", s
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
             ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("adaptation_ort_step1", section_adaptation),
             ("adaptation_ort_step1_epyc_ort_base", section_adaptation),
-            ("adaptation_ort_step1_full", section_adaptation), ("adaptation_epyc_ort", section_adaptation), ("adaptation_m207", section_adaptation), ("exploration", section_exploration), ("probe", section_probe), ("probe_m207", section_probe), ("probe_m207_head", section_probe), ("pareto", section_pareto),
+            ("adaptation_ort_step1_full", section_adaptation), ("adaptation_epyc_ort", section_adaptation), ("adaptation_m207", section_adaptation), ("adaptation_m207_2threads", section_adaptation), ("exploration", section_exploration), ("probe", section_probe), ("probe_m207", section_probe), ("probe_m207_head", section_probe), ("pareto", section_pareto),
             ("tie_break", section_tie_break),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 
