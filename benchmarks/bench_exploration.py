@@ -244,6 +244,14 @@ def measured_ms(rows, truth) -> dict[str, float]:
     return {r["candidate_id"]: truth[key(r)] + float(r["head_latency_ms"]) for r in rows if key(r) in truth}
 
 
+def exhaustive_eligible(feasibility: str, deadline: float, measured: dict):
+    """Which candidates.csv rows the exhaustive run may pick at ``deadline``: those whose ground truth
+    (``measured``) meets it, or under ``feasibility`` "upper" those whose predicted upper bound does."""
+    if feasibility == "measured":
+        return lambda r: measured.get(r["candidate_id"], float("inf")) <= deadline
+    return lambda r: upper_ms(r) <= deadline
+
+
 def replicate_agreement(work: Path, mode: str, deadlines, truth, seeds, feasibility: str = "measured") -> dict:
     """How often exhaustive runs that differ only in their training seed (same images, same split) pick the same
     candidate at each deadline, by the rule :func:`evaluate` gives the exhaustive run: every pair of runs, and the
@@ -258,10 +266,7 @@ def replicate_agreement(work: Path, mode: str, deadlines, truth, seeds, feasibil
     measured = measured_ms(runs[0], truth)
     per_deadline = []
     for deadline in deadlines:
-        if feasibility == "measured":
-            ok = lambda r: measured.get(r["candidate_id"], float("inf")) <= deadline  # noqa: E731
-        else:
-            ok = lambda r: upper_ms(r) <= deadline  # noqa: E731
+        ok = exhaustive_eligible(feasibility, deadline, measured)
         picks = {s: best_by_val(rows, ok) for s, rows in runs.items()}
         per_deadline.append({"deadline_ms": deadline,
                              "picks": {str(s): p["candidate_id"] if p else None for s, p in picks.items()},
@@ -306,10 +311,7 @@ def evaluate(work: Path, mode: str, deadlines, truth, feasibility: str = "measur
     n_meas = sum(r.get("candidates_measured_this_run", 0) for r in reports.values())
     measure_s = sum(r.get("measure_seconds", 0.0) for r in reports.values()) / n_meas if n_meas else 0.0
     for deadline in deadlines:
-        if feasibility == "measured":
-            eligible_ex = lambda r: measured.get(r["candidate_id"], float("inf")) <= deadline  # noqa: E731
-        else:
-            eligible_ex = lambda r: upper_ms(r) <= deadline  # noqa: E731
+        eligible_ex = exhaustive_eligible(feasibility, deadline, measured)
         ex_pick = best_by_val(rows, eligible_ex)
         ties = exhaustive_ties(ex_pick, [r for r in rows if eligible_ex(r)], ex["data"]["n_val"])
         rule = deadline_rule(margin, deadline, measured)

@@ -81,15 +81,8 @@ def _ridge_primal(ztr, targets, alphas: tuple[float, ...]):
     lam = lam.clamp_min(0)
     proj = ztr @ vec  # N x C: the training features in the Gram's eigenbasis
     coef_basis = vec.T @ (ztr.T @ targets)  # C x K
-    best = None
-    for alpha in alphas:
-        inv = 1.0 / (lam + alpha)
-        hat = (proj * proj * inv).sum(dim=1).clamp(max=1 - 1e-6)  # leave-one-out leverage
-        fitted = proj @ (inv[:, None] * coef_basis)
-        loo = (((targets - fitted) / (1 - hat)[:, None]) ** 2).mean()
-        if best is None or float(loo) < best[0]:
-            best = (float(loo), alpha, vec @ (inv[:, None] * coef_basis))
-    return best
+    return _least_loo(proj, coef_basis, targets, alphas, weights=lambda a: 1.0 / (lam + a),
+                      coef=lambda a: vec @ ((1.0 / (lam + a))[:, None] * coef_basis))
 
 
 def _ridge_dual(ztr, targets, alphas: tuple[float, ...]):
@@ -101,14 +94,22 @@ def _ridge_dual(ztr, targets, alphas: tuple[float, ...]):
     lam, u = torch.linalg.eigh(ztr @ ztr.T)
     lam = lam.clamp_min(0)
     ut_targets = u.T @ targets  # N x K
+    return _least_loo(u, ut_targets, targets, alphas, weights=lambda a: lam / (lam + a),
+                      coef=lambda a: ztr.T @ (u @ (ut_targets / (lam + a)[:, None])))
+
+
+def _least_loo(basis, rotated, targets, alphas, *, weights, coef):
+    """The alpha of least leave-one-out error, shared by both solves: the fitted values are
+    ``basis @ (weights(alpha) * rotated)`` and the leverages ``sum(basis**2 * weights(alpha))``.  Returns
+    (error, alpha, ``coef(alpha)``)."""
     best = None
     for alpha in alphas:
-        shrink = lam / (lam + alpha)
-        hat = (u * u * shrink).sum(dim=1).clamp(max=1 - 1e-6)  # leave-one-out leverage
-        fitted = u @ (shrink[:, None] * ut_targets)
+        w = weights(alpha)
+        hat = (basis * basis * w).sum(dim=1).clamp(max=1 - 1e-6)  # leave-one-out leverage
+        fitted = basis @ (w[:, None] * rotated)
         loo = (((targets - fitted) / (1 - hat)[:, None]) ** 2).mean()
         if best is None or float(loo) < best[0]:
-            best = (float(loo), alpha, ztr.T @ (u @ (ut_targets / (lam + alpha)[:, None])))
+            best = (float(loo), alpha, coef(alpha))
     return best
 
 

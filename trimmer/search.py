@@ -131,11 +131,9 @@ class SearchConfig:
                               f"got {self.resolutions_px!r}")
         elif len(set(self.resolutions_px)) != len(self.resolutions_px):
             raise NetcutError(f"--resolutions lists a size twice: {self.resolutions_px!r}")
-        for name in ("seed", "data_seed"):
-            value = getattr(self, name)
-            if not (value is None and name == "data_seed") and (
-                    isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise NetcutError(f"--{name.replace('_', '-')} must be an integer >= 0, got {value!r}")
+        for flag, value in (("--seed", self.seed), ("--data-seed", self.split_seed)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise NetcutError(f"{flag} must be an integer >= 0, got {value!r}")
         if not isinstance(self.workers, int) or self.workers < 1:
             raise NetcutError(f"--workers must be an integer >= 1, got {self.workers!r}")
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
