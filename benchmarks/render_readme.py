@@ -116,7 +116,10 @@ def section_speed(r):
             lines.append(f"| bulk, arrays: {bulk['candidates']:,} candidates priced in one `price_chains` call "
                          f"(prefix latencies, upper bounds, extrapolation checks), features already stacked, "
                          f"XGBoost on {threads} thread{'s' if threads != '1' else ''} | "
-                         f"**{b['price_chains_us_per_candidate']:.2f} µs** per candidate |")
+                         f"**{b['price_chains_us_per_candidate']:.2f} µs** per candidate"
+                         + (f" ({b['price_chains_every_row_us_per_candidate']:.2f} µs with every row through the "
+                            f"trees, in the same run; {bulk['distinct_rows']:,} distinct block rows)"
+                            if "price_chains_every_row_us_per_candidate" in b else "") + " |")
         lines.append(f"| bulk, records: {bulk['candidates']:,} candidates ({bulk['configs']} shipped network × "
                      f"resolution configurations) in one `predict_feature_rows` call, one record a network, "
                      f"XGBoost on {threads} thread{'s' if threads != '1' else ''} | "

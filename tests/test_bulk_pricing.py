@@ -8,6 +8,7 @@ import pytest
 from latmodel.errors import NetcutError
 from latmodel.predict.baselines import sort_blocks
 from latmodel.predict.chains import Chains, segment_cummax
+from latmodel.predict.distinct_rows import distinct_rows
 from latmodel.predict.model import LatencyModel
 from latmodel.predict.ranges import (WIDEN_EXPONENT, extrapolation_distance, extrapolation_distance_many,
                                      extrapolation_distance_of)
@@ -94,3 +95,28 @@ def test_flushed_subnormals_price_like_blocks_that_make_none(fitted, chains_rows
     assert flushed.prefix_latency_ms == plain.prefix_latency_ms
     assert flushed.subnormal_blocks == (rows[1]["block_name"],) and flushed.subnormals_flushed
     assert plain.subnormal_blocks == () and not plain.subnormals_flushed
+
+
+def test_distinct_rows_groups_identical_rows_exactly_and_refuses_what_it_cannot_prove():
+    X = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [5.0, 6.0], [3.0, 4.0], [1.0, 2.0]], dtype=np.float32)
+    first, inverse = distinct_rows(X)
+    assert sorted(first.tolist()) == [0, 1, 3]  # each distinct row's first occurrence
+    np.testing.assert_array_equal(X[first][inverse], X)
+    assert inverse[0] == inverse[2] == inverse[5] and inverse[1] == inverse[4] != inverse[0]
+    assert distinct_rows(X[[0, 1, 3]]) is None  # nothing to save
+    assert distinct_rows(X[:1]) is None
+    # every key the same (a forced collision): the check fails, so no grouping rather than a wrong one
+    assert distinct_rows(X, weights=[0.0, 0.0]) is None
+    assert distinct_rows(np.array([[np.nan, 1.0], [np.nan, 1.0]])) is None  # NaN equals nothing: no grouping
+
+
+def test_repeated_blocks_price_bitwise_as_when_each_is_priced_alone(fitted, chains_rows):
+    # a chain of the same blocks twice over, beside the originals: the trees see each distinct row once, and
+    # every row gets exactly what pricing it alone gives
+    rows = [list(r) for r in chains_rows]
+    rows.append(rows[0] + rows[0][1:])
+    ch = Chains.from_row_lists(rows)
+    assert distinct_rows(ch.X.astype(np.float32)) is not None
+    grouped = fitted.predict_blocks(ch)
+    alone = np.concatenate([fitted.predict_blocks(Chains.from_rows([r])) for r in sum(rows, [])])
+    np.testing.assert_array_equal(grouped, alone)

@@ -10,6 +10,7 @@ import operator
 from ..errors import NetcutError
 from ..graph.features import FEATURE_COLUMNS
 from .chains import FEATURE_INDEX, Chains, as_chains, to_chains
+from .distinct_rows import distinct_rows
 from .prefix_features import bucket_of, prefix_features
 from .protocol import runtime_of
 from .ranges import extrapolation_distance_many, extrapolation_reasons, extrapolation_reasons_many, widen_upper
@@ -48,10 +49,16 @@ class PredictionMixin:
         import numpy as np
 
         ch = as_chains(data)
-        X = ch.X.astype(np.float32)
-        logs = [b.inplace_predict(X, base_margin=self._margin(ch, roofline if kind == "roofline" else None, offset),
-                                  validate_features=False) for b, kind in zip(boosters, kinds)]
-        return np.exp(np.mean(logs, axis=0))
+        X = ch.X
+        margins = [self._margin(ch, roofline if kind == "roofline" else None, offset) for kind in kinds]
+        # repeated blocks (a network's stages) go through the trees once; bitwise the same answers
+        grouped = distinct_rows(X)
+        if grouped is not None:
+            X, margins = X[grouped[0]], [m[grouped[0]] for m in margins]
+        X = X.astype(np.float32)
+        logs = [b.inplace_predict(X, base_margin=m, validate_features=False) for b, m in zip(boosters, margins)]
+        ms = np.exp(np.mean(logs, axis=0))
+        return ms if grouped is None else ms[grouped[1]]
 
     def _predict_prefix(self, data, s1_ms, stage2):
         """Prefix latency (ms) per block: cumulative stage 1 plus the stage-2 correction, non-decreasing."""
