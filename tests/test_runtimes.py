@@ -49,7 +49,8 @@ FAKE = Runtime(name="fake", description="ONNX reference evaluator", packages=("o
 def test_registry_names_and_unknown_runtime():
     assert list(RUNTIMES)[:2] == ["torch", "onnxruntime"] and "openvino" in RUNTIMES
     assert get_runtime("torch").graph == "torch" and get_runtime("onnxruntime").devices == ("cpu",)
-    with pytest.raises(NetcutError, match="unknown runtime 'tflite'; choose one of: torch, onnxruntime, openvino"):
+    with pytest.raises(NetcutError, match="unknown runtime 'tflite'; choose one of: torch, onnxruntime, openvino, "
+                                          "torch-bf16"):
         get_runtime("tflite")
 
 
@@ -201,6 +202,54 @@ def test_prepare_chain_cuts_blocks_and_prefixes_once(monkeypatch):
 
     monkeypatch.setattr(runtimes, "_export_bytes", no_export)
     prepare_chain("fake", list(chain.blocks), x)  # same blocks, same shape: read from the cache
+
+
+def test_torch_bf16_runs_bfloat16_copies_and_leaves_the_callers_blocks_as_they_were():
+    import torch
+
+    from latmodel.graph.blocks import split_model
+    from latmodel.measure.runtimes import compile_module
+
+    chain = split_model(tiny_net(), 8, name="tiny")
+    x = torch.randn(chain.input_shape, generator=torch.Generator().manual_seed(1))
+    blocks = list(chain.blocks)
+    with torch.inference_mode():
+        ready = prepare_chain("torch-bf16", blocks, x)
+        ref = torch.nn.Sequential(*blocks)(x)
+        out = ready.prefixes[-1](ready.x)
+        run, x16 = compile_module("torch-bf16", torch.nn.Sequential(*blocks), x)
+        again = run(x16)
+    assert ready.x.dtype == out.dtype == again.dtype == torch.bfloat16 and len(ready.blocks) == len(blocks)
+    assert all(p.dtype == torch.float32 for b in blocks for p in b.parameters())  # the caller's blocks untouched
+    assert float((out.float() - ref).abs().max() / ref.abs().max()) < 0.05  # bfloat16's 8 mantissa bits
+    bf16, fp32 = device_record(runtime="torch-bf16"), device_record()
+    assert bf16.backend == fp32.backend + "/bfloat16" and bf16.runtime_version == fp32.torch_version
+    assert bf16.device_id != fp32.device_id
+
+
+def test_a_torch_bf16_profile_records_its_runtime_and_the_float32_features(tmp_path, monkeypatch):
+    import latmodel.measure.profiling as profiling
+    from latmodel.graph.netfeatures import network_features
+    from latmodel.measure.table import read_table
+
+    def in_process_child(job, workdir, timeout_s, tick=None, reprice=None):
+        (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        from latmodel.measure.worker import run_job
+
+        run_job(str(workdir / "job.json"), str(workdir / "rows.json"))
+        return json.loads((workdir / "rows.json").read_text(encoding="utf-8")), ""
+
+    monkeypatch.setattr(profiling, "_run_child", in_process_child)
+    out = tmp_path / "t.csv"
+    summary = profiling.profile(["tests.tinymodels:tiny"], out, resolutions=[8], window_s=0, progress=False,
+                                runtime="torch-bf16")
+    assert (summary.measured, summary.failed) == (1, 0)
+    df = read_table(out).sort_values("block_index")
+    assert set(df["runtime"]) == {"torch-bf16"}
+    assert df["config_id"].iloc[0].endswith(device_record(runtime="torch-bf16").device_id)
+    fp32 = network_features("tests.tinymodels:tiny", 8)
+    assert df["param_bytes"].tolist() == [r["param_bytes"] for r in fp32]  # features describe the network
+    assert (df["prefix_ms"] > 0).all()
 
 
 # --------------------------------------------------------------------------- profiler

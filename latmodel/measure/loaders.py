@@ -1,4 +1,5 @@
-"""How each exported-graph runtime compiles ONNX bytes into a callable (the loaders of the runtime registry).
+"""How each exported-graph runtime compiles ONNX bytes into a callable (the loaders of the runtime registry),
+and how a torch-graph runtime converts the modules it runs (``torch-bf16``).
 
 One place for the session settings every measurement of a runtime shares (fixed threads, sequential
 execution, every graph optimisation on as deployed): the timed sessions
@@ -7,9 +8,9 @@ execution, every graph optimisation on as deployed): the timed sessions
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Sequence
 
-__all__ = ["ort_session_options", "ort_load", "openvino_load"]
+__all__ = ["ort_session_options", "ort_load", "openvino_load", "torch_bfloat16"]
 
 
 def ort_session_options(threads: int):
@@ -53,3 +54,13 @@ def openvino_load(model: bytes, threads: int) -> Callable:
         return request.get_output_tensor(0).data
 
     return run
+
+
+def torch_bfloat16(modules: Sequence, x) -> tuple[list, Any]:
+    """Copies of ``modules`` with bfloat16 weights and ``x`` in bfloat16: eager torch as a bfloat16 deployment
+    runs it (oneDNN's AMX / AVX-512 BF16 kernels where the CPU has them, emulated and slow where it does not)."""
+    import copy
+
+    import torch
+
+    return [copy.deepcopy(m).to(torch.bfloat16) for m in modules], x.to(torch.bfloat16)

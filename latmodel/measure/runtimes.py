@@ -4,7 +4,7 @@ Each entry of :data:`RUNTIMES` says how to run a network in that runtime: eager
 PyTorch (``torch``, today's default) runs the blocks as they are; the ONNX runtimes
 (``onnxruntime``: CPUExecutionProvider, fixed intra-/inter-op threads, every graph
 optimisation on as deployed; ``openvino`` on CPU) run ONNX graphs exported from the
-blocks.  Adding a runtime is adding one :class:`Runtime` entry with its loader.
+blocks; ``torch-bf16`` runs bfloat16 copies of the blocks in eager PyTorch.  Adding a runtime is adding one :class:`Runtime` entry with its loader.
 
 For a chain (:func:`prepare_chain`) the ONNX runtimes export the whole chain once
 with every block's output as a graph output and cut each block and each prefix out
@@ -36,7 +36,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import ArtifactError, NetcutError
 from .graph_profile import profile_graph_blocks
-from .loaders import openvino_load, ort_load
+from .loaders import openvino_load, ort_load, torch_bfloat16
 from .timing import setting, torch_threads
 
 __all__ = [
@@ -104,6 +104,9 @@ class Runtime:
     ``block_profiler(onnx_bytes, x, n_blocks, threads=...)``: the runtime's own node profiler attributed to
     blocks (:mod:`latmodel.measure.graph_profile`), or None: with one, the window method times only the
     prefixes and takes each block's in-context cost from the deployed graph's profile.
+    ``convert(modules, x) -> (modules, x)`` (``"torch"`` graphs only): copies of the modules and the input as
+    this runtime runs them (another dtype), or None to run them as they are; the caller's modules are left as
+    they were (their features describe the float32 network).
     """
 
     name: str
@@ -116,6 +119,7 @@ class Runtime:
     backend: Callable[[int], str]
     load: Callable[[bytes, int], Callable] | None = None
     block_profiler: Callable[..., Any] | None = None
+    convert: Callable[[Sequence, Any], tuple[list, Any]] | None = None
 
     def installed(self) -> bool:
         return all(importlib.util.find_spec(p) is not None for p in self.packages)
@@ -164,6 +168,10 @@ RUNTIMES: dict[str, Runtime] = {
     "openvino": _onnx_runtime(
         "openvino", "OpenVINO on CPU, latency hint, one stream", load=openvino_load,
         backend=lambda threads: f"CPU/LATENCY/threads{threads}-streams1/opset{ONNX_OPSET}"),
+    "torch-bf16": Runtime(
+        name="torch-bf16", description="eager PyTorch with bfloat16 weights and activations",
+        packages=("torch",), pip="pip install torch==2.14.1", graph="torch", devices=("cpu", "cuda"),
+        version=_torch_version, backend=lambda threads: f"{_torch_backend(threads)}/bfloat16", convert=torch_bfloat16),
 }
 
 
@@ -404,6 +412,8 @@ def prepare_chain(runtime: str, blocks: Sequence, x, *, threads: int = 1, name: 
     rt = get_runtime(runtime)
     blocks = list(blocks)
     if rt.graph == "torch":
+        if rt.convert is not None:
+            blocks, x = rt.convert(blocks, x)
         return PreparedChain(tuple(blocks), tuple(nn.Sequential(*blocks[: k + 1]) for k in range(len(blocks))), x)
     import onnx
     import onnx.utils
@@ -434,6 +444,8 @@ def compile_module(runtime: str, module, example, *, threads: int = 1, onnx_path
     """
     rt = require_runtime(runtime)
     if rt.graph == "torch":
+        if rt.convert is not None:
+            (module,), example = rt.convert([module], example)
         return module, example
     data = (Path(onnx_path).read_bytes() if onnx_path is not None
             else _export_bytes(module, example, ["output"], type(module).__name__))

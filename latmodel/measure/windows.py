@@ -134,6 +134,8 @@ MEMORY_MODELS: dict[str, MemoryModel] = {
                                session_bytes=1.2 * 2**20),
 }
 MEMORY_MODELS["openvino"] = MEMORY_MODELS["onnxruntime"]
+# bfloat16 copies beside the float32 blocks: at most 1.5x their weights, activations half; torch's figures bound it
+MEMORY_MODELS["torch-bf16"] = dataclasses.replace(MEMORY_MODELS["torch"], weight_factor=1.5)
 
 
 def memory_model(runtime: str) -> MemoryModel | None:
