@@ -46,6 +46,37 @@ def test_block_features_carry_the_counts():
     assert tuple(out.shape) == (1, 4, 2)
 
 
+class _MatmulAttention(torch.nn.Module):
+    """The same masked attention through composite ops (``matmul``, ``softmax``, ``Dropout``), as torchvision's
+    Swin writes it; the input only sets the shape."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = _MaskedAttention(-100.0)
+        self.drop = torch.nn.Dropout(0.0)
+
+    def forward(self, x):
+        attn = self.drop(torch.softmax(x * 0.0 + self.inner.mask, dim=-1))
+        return attn.matmul(torch.ones(1, 4, 2))
+
+
+def test_chain_features_count_the_same_inside_the_profiles_inference_mode():
+    # inference mode hands matmul / softmax / dropout to the counter undecomposed: the product's 12 multiply-adds
+    # read as 6 and the dropout's copy as 6 more values.  The profile computes features inside it, predictions
+    # outside: both must count alike.
+    import types
+
+    from latmodel.graph.features import chain_features
+
+    chain = types.SimpleNamespace(input_shape=(1, 4, 4), blocks=[_MatmulAttention().eval()],
+                                  infos=[types.SimpleNamespace(index=0, name="attn")])
+    outside = chain_features(chain)
+    with torch.inference_mode():
+        inside = chain_features(chain)
+    assert (outside[0]["subnormal_values"], outside[0]["flops_subnormal"]) == (6, 12)
+    assert inside == outside
+
+
 def test_random4_shifted_blocks_make_subnormals_and_the_build_repeats():
     from latmodel.graph.netfeatures import compute_features
     from latmodel.graph.random_nets import random_window_config

@@ -314,10 +314,13 @@ def chain_features(chain, seed: int = 0) -> list[dict[str, Any]]:
     """One feature dict per block of ``chain`` (with ``block_index`` and ``block_name``)."""
     import torch
 
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(chain.input_shape, generator=gen)
     rows = []
-    with torch.no_grad():
+    # Normal (no-grad) mode even inside a caller's inference mode (the profile measures in one): there the
+    # dispatcher hands composite ops (matmul, linear, softmax, dropout) to the subnormal counter undecomposed, so a
+    # matrix product's subnormal multiply-adds read as one per element (Swin-T 128 px, features.5.1: 128,880
+    # against 13,068,420) and the tables disagreed with the features predictions are asked with.
+    with torch.inference_mode(False), torch.no_grad():
+        x = torch.randn(chain.input_shape, generator=torch.Generator().manual_seed(seed))
         for info, block in zip(chain.infos, chain.blocks):
             feats, x = block_features(block, x)
             rows.append({"block_index": info.index, "block_name": info.name, **feats})
