@@ -682,7 +682,7 @@ SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", s
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
             ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("adaptation_ort_step1", section_adaptation),
             ("adaptation_ort_step1_epyc_ort_base", section_adaptation),
-            ("adaptation_ort_step1_full", section_adaptation), ("adaptation_epyc_ort", section_adaptation), ("adaptation_m207", section_adaptation), ("adaptation_m207_2threads", section_adaptation), ("exploration", section_exploration), ("probe", section_probe), ("probe_m207", section_probe), ("probe_m207_head", section_probe), ("pareto", section_pareto),
+            ("adaptation_ort_step1_full", section_adaptation), ("adaptation_epyc_ort", section_adaptation), ("adaptation_m207", section_adaptation), ("adaptation_m207_2threads", section_adaptation), ("adaptation_m207_bf16", section_adaptation), ("exploration", section_exploration), ("probe", section_probe), ("probe_m207", section_probe), ("probe_m207_head", section_probe), ("pareto", section_pareto),
             ("tie_break", section_tie_break),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 
