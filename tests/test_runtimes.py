@@ -228,23 +228,9 @@ def test_torch_bf16_runs_bfloat16_copies_and_leaves_the_callers_blocks_as_they_w
 
 
 def test_a_torch_bf16_profile_records_its_runtime_and_the_float32_features(tmp_path, monkeypatch):
-    import latmodel.measure.profiling as profiling
     from latmodel.graph.netfeatures import network_features
-    from latmodel.measure.table import read_table
 
-    def in_process_child(job, workdir, timeout_s, tick=None, reprice=None):
-        (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
-        from latmodel.measure.worker import run_job
-
-        run_job(str(workdir / "job.json"), str(workdir / "rows.json"))
-        return json.loads((workdir / "rows.json").read_text(encoding="utf-8")), ""
-
-    monkeypatch.setattr(profiling, "_run_child", in_process_child)
-    out = tmp_path / "t.csv"
-    summary = profiling.profile(["tests.tinymodels:tiny"], out, resolutions=[8], window_s=0, progress=False,
-                                runtime="torch-bf16")
-    assert (summary.measured, summary.failed) == (1, 0)
-    df = read_table(out).sort_values("block_index")
+    df = _profile_tiny(tmp_path, monkeypatch, "torch-bf16").sort_values("block_index")
     assert set(df["runtime"]) == {"torch-bf16"}
     assert df["config_id"].iloc[0].endswith(device_record(runtime="torch-bf16").device_id)
     fp32 = network_features("tests.tinymodels:tiny", 8)
@@ -255,31 +241,41 @@ def test_a_torch_bf16_profile_records_its_runtime_and_the_float32_features(tmp_p
 # --------------------------------------------------------------------------- profiler
 
 
-@needs_onnx
-def test_profile_driven_by_a_fake_runtime(tmp_path, monkeypatch):
+def _profile_tiny(tmp_path, monkeypatch, runtime: str, before=None):
+    """The table of ``latmodel profile`` of the tiny network at 8 px in ``runtime``, its child run in this process
+    (a runtime registered by a test exists in this process only); ``before(job)`` checks each job first."""
     import latmodel.measure.profiling as profiling
     from latmodel.measure.table import read_table
+    from latmodel.measure.worker import run_job
 
-    monkeypatch.setitem(RUNTIMES, "fake", FAKE)
-    exports = []
-    real_export = runtimes._export_bytes
-    monkeypatch.setattr(runtimes, "_export_bytes", lambda *a, **k: exports.append(a[-1]) or real_export(*a, **k))
-
-    def in_process_child(job, workdir, timeout_s, tick=None, reprice=None):  # the fake runtime is registered in this process only
-        json.loads(json.dumps(job))  # the job stays JSON
+    def in_process_child(job, workdir, timeout_s, tick=None, reprice=None):
+        job = json.loads(json.dumps(job))  # the job stays JSON
+        if before is not None:
+            before(job)
         (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
-        assert exports, "the parent exports before any child runs"
-        from latmodel.measure.worker import run_job
-
         run_job(str(workdir / "job.json"), str(workdir / "rows.json"))
         return json.loads((workdir / "rows.json").read_text(encoding="utf-8")), ""
 
     monkeypatch.setattr(profiling, "_run_child", in_process_child)
     out = tmp_path / "t.csv"
     summary = profiling.profile(["tests.tinymodels:tiny"], out, resolutions=[8], window_s=0, progress=False,
-                                runtime="fake")
+                                runtime=runtime)
     assert (summary.measured, summary.failed) == (1, 0)
-    df = read_table(out)
+    return read_table(out)
+
+
+
+@needs_onnx
+def test_profile_driven_by_a_fake_runtime(tmp_path, monkeypatch):
+    monkeypatch.setitem(RUNTIMES, "fake", FAKE)
+    exports = []
+    real_export = runtimes._export_bytes
+    monkeypatch.setattr(runtimes, "_export_bytes", lambda *a, **k: exports.append(a[-1]) or real_export(*a, **k))
+
+    def exported_first(job):
+        assert exports, "the parent exports before any child runs"
+
+    df = _profile_tiny(tmp_path, monkeypatch, "fake", before=exported_first)
     assert set(df["runtime"]) == {"fake"} and set(df["runtime_version"]) == {"0.0-fake"}
     torch_id = device_record().device_id
     assert not df["config_id"].iloc[0].endswith(torch_id)
