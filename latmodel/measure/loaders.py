@@ -58,7 +58,7 @@ def openvino_load(model: bytes, threads: int) -> Callable:
 
 def torch_bfloat16(modules: Sequence, x) -> tuple[list, Any]:
     """Copies of ``modules`` with bfloat16 weights and ``x`` in bfloat16: eager torch as a bfloat16 deployment
-    runs it (oneDNN's AMX / AVX-512 BF16 kernels where the CPU has them, emulated and slow where it does not)."""
+    runs it (oneDNN's AMX / AVX-512 BF16 kernels where the CPU has them; converted in software where it does not)."""
     import copy
 
     import torch
