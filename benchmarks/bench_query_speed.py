@@ -122,7 +122,7 @@ def _bulk_query(predictor, repeats: int) -> dict:
     out["loaded_threads"] = loaded_threads
     from latmodel.predict.distinct_rows import distinct_rows
 
-    grouped = distinct_rows(chains.X.astype("float32"))
+    grouped = distinct_rows(chains.X)  # as the predictor groups them (its float64 rows)
     out["distinct_rows"] = n if grouped is None else len(grouped[0])
     return out
 

@@ -264,7 +264,6 @@ def _profile_tiny(tmp_path, monkeypatch, runtime: str, before=None):
     return read_table(out)
 
 
-
 @needs_onnx
 def test_profile_driven_by_a_fake_runtime(tmp_path, monkeypatch):
     monkeypatch.setitem(RUNTIMES, "fake", FAKE)

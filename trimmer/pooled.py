@@ -85,14 +85,13 @@ def fold_batch_norms(block):
     return torch.fx.GraphModule(gm, gm.graph).eval()
 
 
-def _inline_symmetric_padding(root) -> int:
+def _inline_symmetric_padding(root) -> None:
     """Give each convolution that zero-pads its input in a separate module before it (``static_padding``, as
     EfficientNet-Lite's ``Conv2dStaticSamePadding`` does, TensorFlow's 'SAME') that padding itself when it is the
     same on both sides, and drop the separate pad: the same function without a padded copy of every feature map
-    (in place, on ``root``'s own modules).  Asymmetric pads (stride 2 on even sizes) stay.  Returns how many."""
+    (in place, on ``root``'s own modules).  Asymmetric pads (stride 2 on even sizes) stay."""
     import torch.nn as nn
 
-    inlined = 0
     for m in root.modules():
         pad = getattr(m, "static_padding", None)
         if not (isinstance(m, nn.Conv2d) and isinstance(pad, nn.ZeroPad2d) and tuple(m.padding) == (0, 0)
@@ -101,8 +100,6 @@ def _inline_symmetric_padding(root) -> int:
         left, right, top, bottom = pad.padding
         if left == right and top == bottom:
             m.padding, m.static_padding = (top, left), nn.Identity()
-            inlined += 1
-    return inlined
 
 
 def _fold_in_sequentials(root) -> int:

@@ -337,8 +337,9 @@ def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: st
                     x, blocks = x.cuda(), [b.cuda() for b in blocks]
                 groups.append([])
                 for k in range(policy.placements):  # copies land elsewhere in memory (bursts module docstring)
-                    # torch: the modules copied; ONNX runtimes: new sessions of the one cached export
-                    own = copy.deepcopy(blocks) if k and rt.graph == "torch" else blocks
+                    # torch: the modules copied (a converting runtime, torch-bf16, copies them itself); ONNX
+                    # runtimes: new sessions of the one cached export
+                    own = copy.deepcopy(blocks) if k and rt.graph == "torch" and rt.convert is None else blocks
                     ready = prepare_chain(runtime, own, x.clone(), threads=threads, name=label, cache_dir=onnx_cache,
                                           compile_blocks=profiler is None)
                     groups[-1].append(len(units))

@@ -14,13 +14,17 @@ nothing), fails the check and the caller prices every row: never a wrong answer,
 """
 from __future__ import annotations
 
+import functools
+
 __all__ = ["distinct_rows"]
 
 #: Seed of the fixed key weights (any fixed values work: the check, not the weights, makes the grouping exact).
 _KEY_SEED = 20261206
 
 
+@functools.lru_cache(maxsize=8)
 def _key_weights(n_columns: int):
+    """The fixed key weights for ``n_columns`` columns, drawn once per process (every pricing call asks)."""
     import numpy as np
 
     return np.random.default_rng(_KEY_SEED).standard_normal(n_columns)
