@@ -99,6 +99,27 @@ def test_padding_kernel_activation_concat_and_pool_features_hand_computed():
     assert feats["flops_act_transcendental"] == 24 * 16  # SiLU output elements
     assert feats["flops_cat"] == 48 * 16
     assert feats["flops_max_pool"] == 48 * 4 * 4  # 48x2x2 outputs x 2x2 window
+    assert feats["flops_avg_pool"] == 0
+
+
+def test_windowed_average_pooling_is_counted_apart_from_max_pooling_and_global_reductions():
+    from latmodel.graph.features import block_features
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.avg = nn.AvgPool2d(2)
+            self.max = nn.MaxPool2d(3, stride=1, padding=1)
+            self.gap = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            return self.gap(self.max(self.avg(x)))
+
+    feats, out = block_features(Block().eval(), torch.zeros(1, 4, 8, 8))
+    assert tuple(out.shape) == (1, 4, 1, 1)
+    assert feats["flops_avg_pool"] == 4 * 4 * 4 * 4  # 4x4x4 outputs x 2x2 window
+    assert feats["flops_max_pool"] == 4 * 4 * 4 * 9  # 4x4x4 outputs x 3x3 window
+    assert feats["flops_pool"] == 4 * 4 * 4 * 4 + 4 * 4 * 4 * 9 + 4 * 4 * 4  # + the global pool's input elements
 
 
 

@@ -674,3 +674,26 @@ def test_adapting_an_in_context_onnx_base_learns_increments_on_one_graph_rows(ta
     assert _adapted_target(chained, table, None) == {}  # torch rows: in-context means the same
     assert _adapted_target(LatencyModel(**FAST).fit(ort), ort, None) == {}  # the base learned increments already
     assert _adapted_target(None, ort, None) == {}
+
+
+def test_roofline_prices_windowed_pools_apart_from_the_memory_bound_term():
+    from latmodel.predict.roofline import ROOFLINE_TERMS, fit_roofline, roofline_design, roofline_ms
+
+    zero = {c: 0.0 for c in FEATURE_COLUMNS}
+    rows = [{**zero, "config_id": "c", "block_index": 0, "flops_pool": 2e6, "flops_max_pool": 2e6},
+            {**zero, "config_id": "c", "block_index": 1, "flops_pool": 3e6, "flops_avg_pool": 2e6},
+            {**zero, "config_id": "c", "block_index": 2, "flops_elementwise": 4e6},
+            {**zero, "config_id": "c", "block_index": 3, "flops_pool": 1e6, "flops_elementwise": 1e6}]
+    df = pd.DataFrame(rows)
+    design = dict(zip(ROOFLINE_TERMS, roofline_design(df).T))
+    # the memory-bound term keeps the global pools and means (flops_pool minus the windowed pools), not the windows
+    assert design["gflops_memory_bound"].tolist() == pytest.approx([0.0, 1e-3, 4e-3, 2e-3])
+    assert design["gflops_max_pool"].tolist() == pytest.approx([2e-3, 0.0, 0.0, 0.0])
+    assert design["gflops_avg_pool"].tolist() == pytest.approx([0.0, 2e-3, 0.0, 0.0])
+    # 3.2 ms a GFLOP of max pooling, 1.0 of average pooling, 0.1 of the rest: recovered exactly
+    ms = 3.2 * design["gflops_max_pool"] + 1.0 * design["gflops_avg_pool"] + 0.1 * design["gflops_memory_bound"]
+    coef = fit_roofline(df, ms * 1e3, np.ones(len(df)))
+    assert coef["gflops_max_pool"] == pytest.approx(3200.0, rel=1e-6)
+    assert coef["gflops_avg_pool"] == pytest.approx(1000.0, rel=1e-6)
+    assert coef["gflops_memory_bound"] == pytest.approx(100.0, rel=1e-6)
+    assert roofline_ms(df, coef) == pytest.approx(ms * 1e3, rel=1e-6)
