@@ -212,3 +212,46 @@ def _tiny(path):
     for i, label in enumerate(y):
         x[i, :, label * 2:label * 2 + 3] += 200
     np.savez(path, train_x=x, train_y=y, test_x=x[::3], test_y=y[::3], classes=np.array(["a", "b", "c"]))
+
+
+def test_a_predictor_an_older_netcut_calibrated_here_is_passed_over(monkeypatch, tmp_path, caplog):
+    import latmodel.predict.shipped as shipped
+    from latmodel.graph.features import FEATURE_COLUMNS
+    from latmodel.measure.device_cache import cached_device_record
+
+    monkeypatch.setenv("NETCUT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path / "none")  # no shipped predictor matches
+    (tmp_path / "none").mkdir()
+    here = cached_device_record("cpu", threads=1, runtime="torch")
+    folder = shipped.calibrated_path("torch", 1)
+    folder.mkdir(parents=True)
+    manifest = {"device": here.to_dict(), "feature_names": list(FEATURE_COLUMNS)[:-1]}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(NetcutError, match="no shipped predictor"):  # nothing else to fall back to here
+        shipped.choose_predictor(runtime="torch", threads=1)
+    assert "an older netcut calibrated it" in caplog.text
+    manifest["feature_names"] = list(FEATURE_COLUMNS)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert shipped.choose_predictor(runtime="torch", threads=1).path == str(folder)
+
+
+def test_calibration_measurements_of_an_older_netcut_are_refeatured_before_resuming(reference, bases, tmp_path):
+    true, _ = bases
+    out = tmp_path / "here"
+    stale = reference[reference["model"] == "mobilenet_v2"].drop(columns=["flops_avg_pool"])
+    stale.to_csv(calibration_table_path(out), index=False)
+    seen = []
+    measure, _ = _fake_device(reference)
+
+    def resume(configs, path):
+        seen.append("flops_avg_pool" in pd.read_csv(path, nrows=0).columns)
+        old = read_table(path)
+        measure(configs, path)
+        pd.concat([old, read_table(path)], ignore_index=True).to_csv(path, index=False)
+
+    calibrate(out, budget=3, measure=resume, bases=[true], method="scale")
+    assert seen == [True]  # the features were recomputed before the run resumed into the table
+    table = read_table(calibration_table_path(out))
+    assert set(stale["config_id"]) <= set(table["config_id"])  # its measurements kept
+    kept = table[table["model"] == "mobilenet_v2"].sort_values(["config_id", "block_index"])
+    assert kept["prefix_ms"].tolist() == stale.sort_values(["config_id", "block_index"])["prefix_ms"].tolist()

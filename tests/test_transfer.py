@@ -118,11 +118,23 @@ def test_cli_adapt_bad_inputs_exit_2_nothing_written(base, tmp_path, capsys):
     assert rc == 2 and "--base" in _cli_err(capsys)
 
 
-def test_choose_configs_deterministic_and_distinct():
+def test_choose_configs_takes_typical_configurations_deterministically():
     table = synthetic_table()
+    size = table.groupby("config_id", sort=False)["flops"].sum()
+    fam = table.groupby("config_id", sort=False)["family"].first()
+    median_of = {}
+    for f in ("alpha", "beta", "gamma"):
+        log = np.log(size[fam == f])
+        median_of[f] = (log - log.median()).abs().idxmin()
+    sampled = list(size[fam == "random"].sort_values(kind="stable").index)
     first = choose_configs(table, 5)
     assert first == choose_configs(table, 5) and len(set(first)) == 5
-    assert choose_configs(table, 3) == first[:3]  # greedy: a smaller budget is a prefix of a larger one
+    # one central configuration per family, and sampled networks at the inner ranks of size (1 and 2 of 0..3)
+    assert set(first) == {*median_of.values(), sampled[1], sampled[2]}
+    small = choose_configs(table, 2)  # fewer than the pool: chosen from it
+    assert len(set(small)) == 2 and set(small) <= {*median_of.values(), sampled[1], sampled[2]} | set(sampled)
+    large = choose_configs(table, 10)  # more than the pool: the pool and then the rest
+    assert len(set(large)) == 10 and set(median_of.values()) | set(sampled) <= set(large)
     with pytest.raises(NetcutError, match="between 1 and the 16"):
         choose_configs(table, 17)
 

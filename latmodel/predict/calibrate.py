@@ -6,9 +6,9 @@
 2. measure them here with the window method (:func:`latmodel.measure.profiling.profile`), into
    :func:`calibration_table_path` beside the predictor folder: an interrupted run resumes there;
 3. choose the base among the shipped predictors of the current method (not legacy ones) *by measurement*
-   (:func:`score_bases`): the one whose
-   predictions of these measurements have the smallest spread of ``log(measured / predicted)``; a constant
-   factor between two devices is the first thing any adaptation removes, what is left is shape;
+   (:func:`score_bases`): each is adapted to all but a fold of these measurements and scored on that fold
+   (:data:`BASE_FOLDS` folds of configurations); the one that prices the most held-out prefixes within +-10%
+   wins, the spread of ``log(measured / predicted)`` before adapting breaking ties;
 4. adapt it (:func:`latmodel.predict.evaluation.fit_tables` with ``base``, ``adapt_strategy`` ``method``) and write
    the predictor folder: its manifest records this machine's device record and ``adapted_from`` (the base).
 
@@ -49,6 +49,12 @@ CALIBRATE_MIN_ROUNDS = 3
 MAX_REFERENCE_NETWORK_MS = 30.0
 #: What the time estimate adds for choosing the base and adapting it, seconds.
 FIT_SECONDS = 30.0
+#: Folds of the measured configurations each candidate base is adapted on and scored against (:func:`score_bases`).
+#: Choosing by the spread of the unadapted base's errors instead (before 2026-12-07) picked, on the Xeon 6/207/2,
+#: the stepping-8 Xeon's predictor (spread 0.047), which adapted put 59.0% of the machine's 191 other
+#: configurations' prefixes within +-10%; adapted-and-held-out scoring picks the stepping-1 Xeon's (68.1%; the
+#: EPYC's: 70.1%).
+BASE_FOLDS = 4
 
 #: Measures ``configs`` (ProfileConfig) on this machine into the table ``path`` (appending, resuming).
 MeasureFn = Callable[[Sequence, Path], None]
@@ -65,6 +71,9 @@ class BaseScore(Record):
     log_ratio_spread: float  # median |log r - median log r| over the measured prefixes (r = measured / predicted)
     median_ratio: float  # median measured / predicted: the constant factor the adaptation removes
     prefixes: int
+    # share (%) of the measured prefixes within +-10% when the base is adapted to the other folds' configurations;
+    # None: too few configurations to hold any out, or the adaptation refused them
+    cv_within_10_pct: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +87,7 @@ class CalibrationResult(Record):
     method: str
     scores: tuple[BaseScore, ...]
     measure_seconds: float
-    fit_seconds: float
+    fit_seconds: float  # scoring the candidate bases and adapting the chosen one
 
 
 def calibration_table_path(out) -> Path:
@@ -109,9 +118,38 @@ def plan_calibration(budget: int, *, features_table=None):
     return plan_budget(budget, corpus, features_table=path)
 
 
-def score_bases(table, candidates: Sequence[Path]) -> list[BaseScore]:
+def _held_out_share(model, df, method: str | None) -> float | None:
+    """Share (%) of ``df``'s prefixes within +-10% when ``model`` is adapted to the other folds' configurations."""
+    import numpy as np
+
+    from ..errors import TableError
+    from .model import LatencyModel
+
+    ids = list(dict.fromkeys(df["config_id"]))
+    k = min(BASE_FOLDS, len(ids))
+    if k < 2:
+        return None
+    params = {**model.get_params(), **({"adapt_strategy": method} if method else {})}
+    hits = []
+    for i in range(k):
+        held = df["config_id"].isin(ids[i::k]).to_numpy()
+        try:
+            adapted = LatencyModel(**params).fit(df[~held], init_model=model)
+        except TableError:  # too few rows for the method: no held-out score
+            return None
+        test = df[held]
+        meas = test["prefix_ms"].to_numpy(float)
+        ok = np.isfinite(meas) & (meas > 0)
+        pred = np.asarray(adapted.predict_table(test)[1])
+        hits.append(np.abs(pred[ok] / meas[ok] - 1.0) <= 0.10)
+    return round(float(np.concatenate(hits).mean() * 100.0), 2) if hits else None
+
+
+def score_bases(table, candidates: Sequence[Path], *, method: str | None = None) -> list[BaseScore]:
     """Score every loadable predictor folder of ``candidates`` on the measured ``table`` (best first).
 
+    Best: the most held-out prefixes within +-10% after adapting (``method``; default each base's own strategy)
+    to the other :data:`BASE_FOLDS` folds of configurations; then the smallest spread of the unadapted errors.
     A folder whose features differ from this netcut's (another version) is skipped with a warning."""
     import numpy as np
 
@@ -120,6 +158,8 @@ def score_bases(table, candidates: Sequence[Path]) -> list[BaseScore]:
     from .predictor_io import load_predictor
 
     df = sort_blocks(table)
+    if "flagged" not in df.columns:
+        df["flagged"] = 0
     meas = df["prefix_ms"].to_numpy(float)
     ok = np.isfinite(meas) & (meas > 0)
     scores = []
@@ -136,8 +176,10 @@ def score_bases(table, candidates: Sequence[Path]) -> list[BaseScore]:
         scores.append(BaseScore(path=str(folder), device_name=str(dev.get("device_name", "?")),
                                 runtime=str(dev.get("runtime") or "torch"), threads=int(dev.get("threads") or 1),
                                 log_ratio_spread=round(float(np.median(np.abs(r - centre))), 5),
-                                median_ratio=round(math.exp(centre), 4), prefixes=int(ok.sum())))
-    return sorted(scores, key=lambda s: s.log_ratio_spread)
+                                median_ratio=round(math.exp(centre), 4), prefixes=int(ok.sum()),
+                                cv_within_10_pct=_held_out_share(model, df, method)))
+    return sorted(scores, key=lambda s: (-(s.cv_within_10_pct if s.cv_within_10_pct is not None else -1.0),
+                                         s.log_ratio_spread))
 
 
 def _profile_here(runtime: str, threads: int, pin_cpu, window_s: float, progress: bool, estimate) -> MeasureFn:
@@ -154,6 +196,27 @@ def _profile_here(runtime: str, threads: int, pin_cpu, window_s: float, progress
                               "to retry them")
 
     return measure
+
+
+def _refeature_stale(table: Path) -> None:
+    """Measurements an interrupted or older calibration left in ``table`` keep: when an older netcut wrote them
+    (feature columns missing), their features are recomputed in place before the run resumes into it."""
+    import pandas as pd
+
+    from ..graph.features import FEATURE_COLUMNS
+    from ..measure.table import refresh_features
+
+    if not table.is_file():
+        return
+    try:
+        header = list(pd.read_csv(table, nrows=0).columns)
+    except (OSError, ValueError):
+        return  # the profile's resume says what is wrong with it
+    missing = [c for c in FEATURE_COLUMNS if c not in header]
+    if missing:
+        logger.warning("%s was measured by an older netcut (missing %s): recomputing its features, keeping its "
+                       "timings", table, ", ".join(missing[:3]))
+        refresh_features(table, table, progress=False)
 
 
 def calibrate(out, *, budget: int = DEFAULT_BUDGET, runtime: str = "torch", threads: int = 1, base=None,
@@ -201,17 +264,18 @@ def calibrate(out, *, budget: int = DEFAULT_BUDGET, runtime: str = "torch", thre
     plan = plan_calibration(budget)
     table = calibration_table_path(out)
 
+    _refeature_stale(table)
     t0 = time.perf_counter()
     (measure or _profile_here(runtime, threads, pin_cpu, window_s, progress, estimate))(plan.configs, table)
     measure_seconds = time.perf_counter() - t0
     df = read_table(table)
-    scores = score_bases(df, bases)
+    t1 = time.perf_counter()
+    scores = score_bases(df, bases, method=method)
     if not scores:
         raise NetcutError("none of the predictors to adapt loads with this netcut; pass --base FOLDER")
     chosen = scores[0]
     logger.info("adapting %s (spread of log ratio %.3f; factor %.2f)", chosen.path, chosen.log_ratio_spread,
                 chosen.median_ratio)
-    t1 = time.perf_counter()
     fit_tables([table], out, base=chosen.path, cv=False, params={"adapt_strategy": method} if method else None)
     # the strategy the fit used, from the manifest it wrote (not a third load of the base's boosters)
     used = str(json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))["adapted_from"]["method"])

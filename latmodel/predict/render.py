@@ -116,12 +116,15 @@ def evaluation_report_text(report: EvaluationReport) -> str:
 def calibration_text(result) -> str:
     """What ``latmodel calibrate`` prints: the bases scored, the one adapted, where everything went."""
     lines = [f"measured {len(result.configs)} configurations here in {result.measure_seconds:.0f} s "
-             f"({result.table})", "bases, best first (spread of log(measured / predicted) over the prefixes; the "
-             "constant factor is what adapting removes first):"]
+             f"({result.table})", "bases, best first (held out: prefixes within ±10% when adapted to the other "
+             "configurations' folds; spread of log(measured / predicted) before adapting; factor: the constant it "
+             "removes first):"]
     for s in result.scores:
-        lines.append(f"  {s.path}: spread {s.log_ratio_spread:.3f}, factor {s.median_ratio:.2f} "
+        held = f"held out {s.cv_within_10_pct:.1f}%, " if s.cv_within_10_pct is not None else ""
+        lines.append(f"  {s.path}: {held}spread {s.log_ratio_spread:.3f}, factor {s.median_ratio:.2f} "
                      f"({s.device_name}, {s.runtime}, {s.threads} thread(s))")
-    lines.append(f"adapted {result.base} ({result.method}) in {result.fit_seconds:.0f} s: predictor {result.out}")
+    lines.append(f"chose and adapted {result.base} ({result.method}) in {result.fit_seconds:.0f} s: "
+                 f"predictor {result.out}")
     lines.append(f"use it: trimmer search --predictor {result.out} ...   latmodel predict --predictor {result.out} ...")
     return "\n".join(lines)
 

@@ -72,6 +72,25 @@ def shipped_predictors(root: Path | None = None) -> list[tuple[Path, dict]]:
     return out
 
 
+def _current_calibrated() -> list[tuple[Path, dict]]:
+    """The predictors calibrated here that this netcut can load: one an older netcut wrote (other feature columns)
+    is passed over with a warning, so that the caller calibrates again instead of failing on it."""
+    from ..graph.features import FEATURE_COLUMNS
+
+    out = []
+    for folder, dev in shipped_predictors(calibrated_dir()):
+        try:
+            names = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("feature_names")
+        except (OSError, ValueError, AttributeError):
+            names = None
+        if names != list(FEATURE_COLUMNS):
+            logger.warning("passing over %s: an older netcut calibrated it (other features than this one computes); "
+                           "it is calibrated again when needed", folder)
+            continue
+        out.append((folder, dev))
+    return out
+
+
 def calibrated_dir() -> Path:
     """Where ``trimmer search`` keeps the predictors it calibrated on this machine (under netcut's cache folder,
     :func:`latmodel.fileio.cache_root`); :func:`choose_predictor` looks there after the shipped ones."""
@@ -136,7 +155,7 @@ def choose_predictor(path=None, *, runtime: str | None = None, threads: int = 1,
         return PredictorChoice(str(folder), str(dev.get("device_id") or ""), here.device_id,
                                device_mismatch(dev, here), describe_device(here))
     here = cached_device_record(device, threads=threads, runtime=runtime or "torch")
-    shipped = shipped_predictors(root) + (shipped_predictors(calibrated_dir()) if root is None else [])
+    shipped = shipped_predictors(root) + (_current_calibrated() if root is None else [])
     for folder, dev in shipped:
         if str(dev.get("device_id")) == here.device_id:
             return PredictorChoice(str(folder), here.device_id, here.device_id, "", describe_device(here))
