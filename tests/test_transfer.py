@@ -157,3 +157,12 @@ def test_cli_profile_budget_dry_run(tmp_path, capsys):
     assert not (tmp_path / "x.csv").exists()
     rc = main(["profile", "--budget", "3", "--models", "resnet18", "--out", str(tmp_path / "x.csv")])
     assert rc == 2 and "--budget" in _cli_err(capsys)
+
+
+def test_boost_adaptation_is_the_same_however_often_it_runs_in_a_process(base):
+    """Continued boosting used to draw its samples from XGBoost's process-wide generator: the same adaptation
+    fitted again in one process gave other trees."""
+    new = sort_blocks(synthetic_table(seed=1))
+    raws = [bytes(LatencyModel(**{**FAST, "adapt_strategy": "boost"}).fit(new, init_model=base).stage1_[0]
+                  .save_raw(raw_format="json")) for _ in range(3)]
+    assert raws[0] == raws[1] == raws[2]

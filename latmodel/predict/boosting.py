@@ -35,6 +35,12 @@ def train_booster(params: dict, dtrain_arrays: TrainArrays, num_boost_round: int
     """
     import xgboost as xgb
 
+    if xgb_model is not None:
+        # Continued training draws its row and column samples from XGBoost's process-wide generator, which a
+        # loaded booster does not re-seed: the same adaptation fitted three times in one process priced 71.5 /
+        # 75.0 / 73.0% of a table's other prefixes within 10% (XGBoost 3.2).  Seeding by iteration makes it
+        # depend on ``seed`` and the round alone.  Fresh fits are reproducible as they are and stay unchanged.
+        params = {**params, "seed_per_iteration": True}
     a = dtrain_arrays
     if client is None:
         dtrain = xgb.DMatrix(a.X, label=a.label, weight=a.weight, base_margin=a.base_margin,

@@ -131,10 +131,10 @@ def choose_configs(frame, n: int) -> list:
     Typical configurations, not extreme ones: :func:`typical_pool` (one central configuration per family,
     sampled networks across sizes); greedy D-optimal design on the correction terms picks ``n`` of them
     when the pool is larger, and adds configurations from the rest when it is smaller.  Measured
-    (``benchmarks/bench_adaptation.py``, 20 configurations, boost, three torch targets across CPUs): 71.5 /
-    79.6 / 76.9% of the other configurations' prefixes within +-10%, where D-optimal design over every
-    configuration chose the largest and smallest networks and reached 65.0 / 74.4 / 72.2% (random draws:
-    median 74.1 / 77.5 / 76.2%).
+    (20 configurations, boost, three torch targets across CPUs, data/calibration/README.md): 72.9 / 78.6 /
+    78.8% of the other configurations' prefixes within +-10%, where D-optimal design over every
+    configuration chose the largest and smallest networks and reached 64.9 / 73.9 / 72.6% (random draws:
+    median 75.3 / 79.1 / 76.6%).
     """
     import numpy as np
 

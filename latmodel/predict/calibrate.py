@@ -51,9 +51,9 @@ MAX_REFERENCE_NETWORK_MS = 30.0
 FIT_SECONDS = 30.0
 #: Folds of the measured configurations each candidate base is adapted on and scored against (:func:`score_bases`).
 #: Choosing by the spread of the unadapted base's errors instead (before 2026-12-07) picked, on the Xeon 6/207/2,
-#: the stepping-8 Xeon's predictor (spread 0.047), which adapted put 59.0% of the machine's 191 other
-#: configurations' prefixes within +-10%; adapted-and-held-out scoring picks the stepping-1 Xeon's (68.1%; the
-#: EPYC's: 70.1%).
+#: the stepping-8 Xeon's predictor (spread 0.047), which adapted put 59.4% of the machine's 191 other
+#: configurations' prefixes within +-10%; adapted-and-held-out scoring picks the stepping-1 Xeon's (67.1%; the
+#: EPYC's: 69.2%).
 BASE_FOLDS = 4
 
 #: Measures ``configs`` (ProfileConfig) on this machine into the table ``path`` (appending, resuming).
