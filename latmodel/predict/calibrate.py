@@ -153,13 +153,11 @@ def score_bases(table, candidates: Sequence[Path], *, method: str | None = None)
     A folder whose features differ from this netcut's (another version) is skipped with a warning."""
     import numpy as np
 
-    from .baselines import sort_blocks
     from ..errors import ArtifactError
+    from .model import LatencyModel
     from .predictor_io import load_predictor
 
-    df = sort_blocks(table)
-    if "flagged" not in df.columns:
-        df["flagged"] = 0
+    df = LatencyModel.validate_table(table)  # sorted, ``flagged`` filled: as the adaptations below read it
     meas = df["prefix_ms"].to_numpy(float)
     ok = np.isfinite(meas) & (meas > 0)
     scores = []

@@ -52,24 +52,30 @@ class PredictorChoice:
         return cls(**{f.name: str(d.get(f.name, "")) for f in dataclasses.fields(cls)})
 
 
-def _manifest_device(folder: Path) -> dict | None:
+def _manifest(folder: Path) -> dict | None:
     try:
-        return dict(json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("device") or {})
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        return {**manifest, "device": dict(manifest.get("device") or {})}
     except (OSError, ValueError, AttributeError, TypeError):
         return None
 
 
-def shipped_predictors(root: Path | None = None) -> list[tuple[Path, dict]]:
-    """``(folder, device record)`` of every predictor folder under ``root`` (default :data:`SHIPPED_DIR`)."""
-    root = SHIPPED_DIR if root is None else Path(root)
+def _manifest_device(folder: Path) -> dict | None:
+    manifest = _manifest(folder)
+    return None if manifest is None else manifest["device"]
+
+
+def _manifests(root: Path) -> list[tuple[Path, dict]]:
+    """``(folder, manifest)`` of every predictor folder under ``root`` whose manifest reads."""
     if not root.is_dir():
         return []
-    out = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        dev = _manifest_device(folder)
-        if dev is not None:
-            out.append((folder, dev))
-    return out
+    found = ((folder, _manifest(folder)) for folder in sorted(p for p in root.iterdir() if p.is_dir()))
+    return [(folder, manifest) for folder, manifest in found if manifest is not None]
+
+
+def shipped_predictors(root: Path | None = None) -> list[tuple[Path, dict]]:
+    """``(folder, device record)`` of every predictor folder under ``root`` (default :data:`SHIPPED_DIR`)."""
+    return [(folder, m["device"]) for folder, m in _manifests(SHIPPED_DIR if root is None else Path(root))]
 
 
 def _current_calibrated() -> list[tuple[Path, dict]]:
@@ -78,16 +84,12 @@ def _current_calibrated() -> list[tuple[Path, dict]]:
     from ..graph.features import FEATURE_COLUMNS
 
     out = []
-    for folder, dev in shipped_predictors(calibrated_dir()):
-        try:
-            names = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("feature_names")
-        except (OSError, ValueError, AttributeError):
-            names = None
-        if names != list(FEATURE_COLUMNS):
+    for folder, manifest in _manifests(calibrated_dir()):
+        if manifest.get("feature_names") != list(FEATURE_COLUMNS):
             logger.warning("passing over %s: an older netcut calibrated it (other features than this one computes); "
                            "it is calibrated again when needed", folder)
             continue
-        out.append((folder, dev))
+        out.append((folder, manifest["device"]))
     return out
 
 
