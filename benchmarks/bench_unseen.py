@@ -39,6 +39,10 @@ def score(predictor: str, truth: Path) -> dict:
     import numpy as np
 
     model, df = predicted_truth(predictor, truth)
+    # how predicted_truth put the truth on the predictor's scale (latmodel.predict.evaluation.at_predictor_scale)
+    yardstick = model.yardstick_
+    scale = ("as measured" if yardstick is None else
+             f"at the predictor's yardstick speed (share {float(yardstick.get('tracks', 1.0)):g})")
     out = {name: {**network_record(blocks), "extrapolated": bool(model.extrapolation_in(blocks.to_dict("records")))}
            for name, blocks in df.groupby("name", sort=False)}
     networks = list(out.values())
@@ -46,7 +50,7 @@ def score(predictor: str, truth: Path) -> dict:
                "networks_within_10_pct": round(100 * float(np.mean([abs(n["error_pct"]) <= 10 for n in networks])), 1),
                "prefixes_within_10_pct": round(float(np.average([n["prefix_within_10_pct"] for n in networks],
                                                                 weights=[n["prefixes"] for n in networks])), 1)}
-    return {"summary": summary, "networks": out}
+    return {"summary": summary, "scale": scale, "networks": out}
 
 
 def main(argv=None) -> int:

@@ -405,12 +405,22 @@ def section_folded(r):
     return lines
 
 
+def _unseen_scale(r) -> str:
+    """How the truth was scaled for each predictor, from results that record it (2026-12-07 on)."""
+    scales = {n: p["scale"] for n, p in r["predictors"].items() if "scale" in p}
+    if not scales:
+        return ""
+    if len(set(scales.values())) == 1:
+        return f"scored {next(iter(scales.values()))}"
+    return "scored " + "; ".join(f"{n}: {s}" for n, s in scales.items())
+
+
 def section_unseen(r):
     again = ", second pass" if "pass2" in r["truth"] else ""
     lines = [f"### Networks from outside the zoo and the corpus ({r.get('runtime', 'torch')}{again})\n",
              f"*{r['date'][:10]}, {r['machine']}; {r['resolution_px']} px, truth `{r['truth']}`, "
-             + ("scored at each predictor's yardstick speed" if r.get("runtime", "torch") == "torch" else
-                "scored as measured (its rows have no yardstick scale)")
+             + (_unseen_scale(r) or ("scored at each predictor's yardstick speed" if r.get("runtime", "torch") == "torch"
+                                     else "scored as measured (its rows have no yardstick scale)"))
              + f"; {r['note']}; `{r['command'].split(' --note')[0]}`*\n"]
     names = list(r["predictors"])
     lines += ["| network | " + " | ".join(f"{n}: error (prefixes ±10%)" for n in names) + " |",
@@ -678,6 +688,8 @@ SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", s
             ("folded-pass2", section_folded), ("folded-onnxruntime", section_folded), ("unseen", section_unseen),
             ("unseen-pass2", section_unseen), ("unseen-epyc", section_unseen), ("unseen-epyc-pass2", section_unseen),
             ("unseen-epyc-onnxruntime", section_unseen), ("unseen-epyc-onnxruntime-pass2", section_unseen),
+            ("unseen-m207", section_unseen), ("unseen-m207-pass2", section_unseen),
+            ("unseen-m207-onnxruntime", section_unseen), ("unseen-m207-onnxruntime-pass2", section_unseen),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
             ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
             ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("adaptation_ort_step1", section_adaptation),
