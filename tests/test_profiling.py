@@ -201,6 +201,8 @@ def test_the_estimate_prices_a_window_by_its_rounds_when_six_outlast_it():
     # a 100 ms chain of 13 blocks: 11.0 x 0.1 x (7 + 2) s of work and 2 x 27 bursts of 10 ms a round
     assert round_seconds([(0.1, 13)]) == pytest.approx(11.0 * 0.1 * 9 + 0.010 * 54)
     assert round_seconds([(0.1, 13), (0.01, 3)]) == pytest.approx(10.44 + 11.0 * 0.01 * 4 + 0.010 * 14)
+    # a runtime whose blocks' costs come from its node profiler times the 13 prefixes only: 2 x 13 bursts
+    assert round_seconds([(0.1, 13)], graph_only=True) == pytest.approx(11.0 * 0.1 * 7 + 0.010 * 26)
     # rounds of 92 s: 6 of them (552 s) outlast the 300 s window; rounds of 10 s: the window's 300 s (30 rounds)
     assert estimate_seconds([24], method="window", runtime="torch", round_s=92.0) == 552.0 + 5.0 + 24 * 1.5
     assert estimate_seconds([24], method="window", runtime="torch", round_s=10.0) == 300.0 + 5.0 + 24 * 1.5
@@ -223,8 +225,11 @@ def test_an_onnx_configuration_is_prepared_in_time_for_its_sessions_and_weights(
     from latmodel.measure.windows import Footprint, prepare_seconds
 
     fp = Footprint("c", block_weight_bytes=(10**9, 0), block_activation_bytes=(0, 0))
-    # block 0 sits in 3 sessions (itself, prefixes 0 and 1): 3 GB held; 4 sessions; 2 placements
-    assert prepare_seconds("onnxruntime", fp) == 1.5 + 2 * (0.01 * 4 + 5.0 * 3)
+    # a runtime that compiles every block too (OpenVINO): block 0 sits in 3 sessions (itself, prefixes 0 and 1),
+    # 3 GB held; 4 sessions; 2 placements
+    assert prepare_seconds("openvino", fp) == 1.5 + 2 * (0.01 * 4 + 5.0 * 3)
+    # ONNX Runtime takes its blocks' costs from its node profiler: the 2 prefixes only, block 0 in both (2 GB)
+    assert prepare_seconds("onnxruntime", fp) == 1.5 + 2 * (0.01 * 2 + 5.0 * 2)
     assert prepare_seconds("onnxruntime") == 1.5 + 10.0  # footprint unknown: the flat figure
     assert prepare_seconds("torch", fp) == 1.5
 
@@ -258,7 +263,7 @@ def test_profile_sends_windows_of_configurations_to_one_child_each(tmp_path, mon
 
     monkeypatch.setattr(profiling, "_run_child", fake_child)
     priced = []  # each window's networks as timed once by the parent: rounds of 2 s priced in (6 of them: 12 s)
-    monkeypatch.setattr(profiling, "round_seconds", lambda works: (priced.append(list(works)), 2.0)[1])
+    monkeypatch.setattr(profiling, "round_seconds", lambda works, **kw: (priced.append(list(works)), 2.0)[1])
     models = [f"random:{i}" for i in range(1, 6)]
     summary = profile(models, tmp_path / "t.csv", resolutions=[32], progress=False, per_window=2, window_s=5,
                       estimate=lambda s, n, w: estimates.append((s, n, w)))
