@@ -35,7 +35,7 @@ MODULE = "benchmarks.folded_nets"
 
 
 def score(predictor: str, truth: Path, models: list[str]) -> dict:
-    _, df = predicted_truth(predictor, truth)
+    _, df, _ = predicted_truth(predictor, truth)
     by_name = {name: blocks for name, blocks in df.groupby("name", sort=False)}
     out = {}
     for base in models:

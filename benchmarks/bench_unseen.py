@@ -38,11 +38,7 @@ UNSEEN: tuple[str, ...] = (
 def score(predictor: str, truth: Path) -> dict:
     import numpy as np
 
-    model, df = predicted_truth(predictor, truth)
-    # how predicted_truth put the truth on the predictor's scale (latmodel.predict.evaluation.at_predictor_scale)
-    yardstick = model.yardstick_
-    scale = ("as measured" if yardstick is None else
-             f"at the predictor's yardstick speed (share {float(yardstick.get('tracks', 1.0)):g})")
+    model, df, scale = predicted_truth(predictor, truth)
     out = {name: {**network_record(blocks), "extrapolated": bool(model.extrapolation_in(blocks.to_dict("records")))}
            for name, blocks in df.groupby("name", sort=False)}
     networks = list(out.values())

@@ -45,19 +45,21 @@ def measure(names: list[str], resolution: int, truth: Path, runtime: str) -> Non
 
 
 def predicted_truth(predictor: str, truth: Path):
-    """``(model, frame)``: the truth table at the predictor's yardstick speed, sorted by network and block, with
-    each prefix's prediction (``predicted_ms``) and the network's name (``name``: its configuration id's head)."""
+    """``(model, frame, scale)``: the truth table at the predictor's yardstick speed, sorted by network and block,
+    with each prefix's prediction (``predicted_ms``) and the network's name (``name``: its configuration id's head);
+    ``scale``: how it was put on that scale, in words (:func:`latmodel.predict.evaluation.describe_predictor_scale`)."""
     from latmodel.measure.table import read_table
     from latmodel.predict.baselines import sort_blocks
-    from latmodel.predict.evaluation import at_predictor_scale
+    from latmodel.predict.evaluation import at_predictor_scale, describe_predictor_scale, predictor_scale
     from latmodel.predict.model import LatencyModel
     from latmodel.predict.predictor_io import load_predictor
 
     model = load_predictor(predictor)
-    df, _ = at_predictor_scale(model, LatencyModel.validate_table(read_table(truth)))
+    df, other = at_predictor_scale(model, LatencyModel.validate_table(read_table(truth)))
     df = sort_blocks(df)
     _, prefix, _ = model.predict_table(df)
-    return model, df.assign(predicted_ms=prefix, name=df["config_id"].str.split("@").str[0])
+    return (model, df.assign(predicted_ms=prefix, name=df["config_id"].str.split("@").str[0]),
+            describe_predictor_scale(predictor_scale(model, other)))
 
 
 def network_record(blocks) -> dict:

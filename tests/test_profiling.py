@@ -202,7 +202,7 @@ def test_the_estimate_prices_a_window_by_its_rounds_when_six_outlast_it():
     assert round_seconds([(0.1, 13)]) == pytest.approx(11.0 * 0.1 * 9 + 0.010 * 54)
     assert round_seconds([(0.1, 13), (0.01, 3)]) == pytest.approx(10.44 + 11.0 * 0.01 * 4 + 0.010 * 14)
     # a runtime whose blocks' costs come from its node profiler times the 13 prefixes only: 2 x 13 bursts
-    assert round_seconds([(0.1, 13)], graph_only=True) == pytest.approx(11.0 * 0.1 * 7 + 0.010 * 26)
+    assert round_seconds([(0.1, 13)], "onnxruntime") == pytest.approx(11.0 * 0.1 * 7 + 0.010 * 26)
     # rounds of 92 s: 6 of them (552 s) outlast the 300 s window; rounds of 10 s: the window's 300 s (30 rounds)
     assert estimate_seconds([24], method="window", runtime="torch", round_s=92.0) == 552.0 + 5.0 + 24 * 1.5
     assert estimate_seconds([24], method="window", runtime="torch", round_s=10.0) == 300.0 + 5.0 + 24 * 1.5
@@ -263,7 +263,7 @@ def test_profile_sends_windows_of_configurations_to_one_child_each(tmp_path, mon
 
     monkeypatch.setattr(profiling, "_run_child", fake_child)
     priced = []  # each window's networks as timed once by the parent: rounds of 2 s priced in (6 of them: 12 s)
-    monkeypatch.setattr(profiling, "round_seconds", lambda works, **kw: (priced.append(list(works)), 2.0)[1])
+    monkeypatch.setattr(profiling, "round_seconds", lambda works, runtime: (priced.append(list(works)), 2.0)[1])
     models = [f"random:{i}" for i in range(1, 6)]
     summary = profile(models, tmp_path / "t.csv", resolutions=[32], progress=False, per_window=2, window_s=5,
                       estimate=lambda s, n, w: estimates.append((s, n, w)))

@@ -400,11 +400,9 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     windows = plan.windows
     # each window's estimate once: the progress bar's shares, and their sum the estimate printed before the start
     rounds_at_least = int(min_rounds if min_rounds is not None else BurstPolicy.min_rounds)
-    runtime_memory = memory_model(runtime)
-    graph_only = runtime_memory is not None and not runtime_memory.block_sessions  # prefixes timed, nothing else
     window_estimates = [estimate_seconds([len(w)], method=method, runtime=runtime, window_s=window_s,
                                          prepare_s=sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in w),
-                                         round_s=(round_seconds([works[c] for c, _ in w], graph_only=graph_only)
+                                         round_s=(round_seconds([works[c] for c, _ in w], runtime)
                                                   if all(c in works for c, _ in w) else None),
                                          min_rounds=rounds_at_least)
                         for w in windows]

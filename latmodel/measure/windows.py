@@ -261,15 +261,17 @@ def prepare_seconds(runtime: str, footprint: Footprint | None = None,
     return _BUILD_S_PER_CONFIG + placements * (_SESSION_S * sessions + _SESSION_S_PER_GB * held / 1e9)
 
 
-def round_seconds(works: Sequence[tuple[float, int]], *, graph_only: bool = False) -> float:
+def round_seconds(works: Sequence[tuple[float, int]], runtime: str = "torch") -> float:
     """Estimated seconds of one round of a window measuring configurations whose whole chains run in ``L`` seconds
-    with ``n`` blocks, ``works`` = ``[(L, n), ...]`` (:data:`_ROUND_S_PER_WORK`).
+    with ``n`` blocks, ``works`` = ``[(L, n), ...]`` (:data:`_ROUND_S_PER_WORK`), in ``runtime``.
 
-    ``graph_only``: the runtime takes its blocks' costs from its node profiler (:func:`memory_model`'s
-    ``block_sessions`` false), so a round times the ``n`` prefixes only, in ``2 n`` bursts: no blocks alone and no
-    chain in context.  Priced with those as well, the ONNX Runtime estimates of the Xeon 6/207/2 (2026-12-07) read
+    A runtime that takes its blocks' costs from its node profiler (:func:`memory_model`'s ``block_sessions``
+    false) times the ``n`` prefixes only, in ``2 n`` bursts: no blocks alone and no chain in context.  Priced with those as well, the ONNX Runtime estimates of the Xeon 6/207/2 (2026-12-07) read
     3,788 s for a whole-corpus pass that took 2,845 s and 1,337 s for a repeat pass of 1,183 s; without them (and
     :func:`prepare_seconds` compiling the prefixes only) 3,105 s and 1,184 s."""
+    model = memory_model(runtime)
+    graph_only = model is not None and not model.block_sessions
+
     def one(lat_s: float, n: int) -> float:
         if graph_only:
             return _ROUND_S_PER_WORK * lat_s * (n + 1) / 2 + _ROUND_S_PER_BURST * 2 * n

@@ -34,6 +34,8 @@ from .targets import stage1_target_ms
 
 __all__ = [
     "at_predictor_scale",
+    "describe_predictor_scale",
+    "predictor_scale",
     "OutOfFold",
     "levels_for",
     "by_family_within10",
@@ -314,18 +316,40 @@ def device_difference(device: dict, df) -> str:
     return f"the table was measured with {'; '.join(said)}" if said else ""
 
 
+def predictor_scale(model, difference: str) -> tuple[float | None, float] | None:
+    """How :func:`at_predictor_scale` scales a table whose :func:`device_difference` from ``model`` is
+    ``difference``: None (compared as measured), else ``(reference_ms, tracks)`` for
+    :func:`~latmodel.measure.yardstick_scale.scale_to_yardstick` (``reference_ms`` None: the table's own fastest
+    window)."""
+    if not difference and model.yardstick_ is None:
+        # fitted on latencies as measured (no yardstick, or one marked as not tracking its host): compared as measured
+        return None
+    if difference:
+        return None, 1.0
+    # rows of the predictor's device that carry no share of their own follow its training rows' share
+    return model.yardstick_["reference_ms"], float(model.yardstick_.get("tracks", 1.0))
+
+
+def describe_predictor_scale(scale: tuple[float | None, float] | None) -> str:
+    """:func:`predictor_scale`'s answer in words."""
+    if scale is None:
+        return "as measured"
+    reference_ms, tracks = scale
+    if reference_ms is None:
+        return "at its own fastest window's yardstick speed (measured on another device than the predictor's)"
+    return f"at the predictor's yardstick speed (share {tracks:g})"
+
+
 def at_predictor_scale(model, df):
     """``(df at the predictor's scale, difference)``: the table's windows at the predictor's yardstick speed when it
     was measured on the predictor's device (else at the table's own fastest window), so predictions and
-    measurements compare on one scale; ``difference`` is :func:`device_difference`'s line ('' when they agree)."""
+    measurements compare on one scale (:func:`predictor_scale`); ``difference`` is :func:`device_difference`'s line
+    ('' when they agree)."""
     other = device_difference(model.device_, df)
-    if not other and model.yardstick_ is None:
-        # fitted on latencies as measured (no yardstick, or one marked as not tracking its host): compared as measured
+    scale = predictor_scale(model, other)
+    if scale is None:
         return df.copy(), other
-    same = not other
-    # rows of the predictor's device that carry no share of their own follow its training rows' share
-    scaled, _ = scale_to_yardstick(df, model.yardstick_["reference_ms"] if same else None,
-                                   tracks=float(model.yardstick_.get("tracks", 1.0)) if same else 1.0)
+    scaled, _ = scale_to_yardstick(df, scale[0], tracks=scale[1])
     return scaled, other
 
 
