@@ -1,0 +1,124 @@
+"""How much of two passes' disagreement is a whole window moving together (host drift), not single configurations.
+
+    python scripts/pass_drift.py PASS_A.csv PASS_B.csv [--json OUT.json]
+
+Two windowed passes of the same configurations (``latmodel profile``, the same corpus and window plan, e.g. the
+``repeat`` corpus twice) are compared three ways, prefixes of at least 0.2 ms (bench_repeatability's ``TINY_MS``):
+
+* **as measured**: the share of prefixes whose two latencies are within +-5% / +-10%;
+* **by window**: for each window of pass A, the median ratio A / B of its configurations' whole networks and the
+  ratio of its yardsticks (``yardstick_ms``): a window that moved as a whole reads a median away from 1, and a
+  yardstick that tracks the host would read the same;
+* **yardstick taken out**: each window's prefixes divided by its yardstick ratio (what scaling both passes to one
+  yardstick reference does, latmodel.measure.yardstick_scale);
+* **window drift taken out**: each configuration's prefixes divided by the median whole-network ratio of the *other*
+  configurations of its window (leave-one-out, so a configuration never corrects itself).  This is what a yardstick
+  that moved exactly like the window's networks would give; the gap to "as measured" is what such a yardstick could
+  win, the rest is each configuration's own noise.
+
+Windows are told apart by their ``yardstick_ms`` in pass A (every window times its own yardstick; tables keep no
+window number), so both passes must be windowed tables with a yardstick.  Why a script of its own: it reads two
+tables already measured (nothing is timed), which neither bench_repeatability (it measures) nor
+scripts/placement_spread.py (one process's placements) does.  Measured on the AMD EPYC, data/calibration/README.md
+("What keeps torch's passes apart here").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+#: Prefixes faster than this are left out (bench_repeatability reports them apart).
+TINY_MS = 0.2
+
+
+def _share_within(ratios, pct: float) -> float:
+    import numpy as np
+
+    r = np.asarray(ratios, float)
+    return round(float((np.abs(r - 1.0) * 100.0 <= pct + 1e-9).mean() * 100.0), 1) if r.size else float("nan")
+
+
+def drift(table_a, table_b) -> dict:
+    """The three comparisons of the module docstring for two pass tables (paths or DataFrames)."""
+    import numpy as np
+    import pandas as pd
+
+    from latmodel.errors import TableError
+    from latmodel.measure.table import read_table
+
+    need = ("config_id", "block_index", "prefix_ms", "network_ms", "yardstick_ms")
+    a, b = (t if isinstance(t, pd.DataFrame) else read_table(t, required=need) for t in (table_a, table_b))
+    m = a[list(need)].merge(b[list(need)], on=["config_id", "block_index"], suffixes=("_a", "_b"))
+    if m.empty:
+        raise TableError("the two tables share no (config_id, block_index): give two passes of the same corpus")
+    if m["yardstick_ms_a"].isna().any():
+        raise TableError("pass A has rows without a yardstick (round-model rows?): windows cannot be told apart; "
+                         "compare two windowed passes")
+    m = m.copy()
+    m["window"] = m.groupby("yardstick_ms_a", sort=True).ngroup()
+    if (m.groupby("window")["yardstick_ms_b"].nunique() > 1).any() or \
+            m.groupby("yardstick_ms_b")["window"].nunique().gt(1).any():
+        raise TableError("the two passes grouped their configurations into different windows (not one window plan): "
+                         "compare two passes of the same corpus, measured with the same --window-configs")
+    m = m[(m["prefix_ms_a"] + m["prefix_ms_b"]) / 2.0 >= TINY_MS]
+    nets = m.groupby("config_id").agg(window=("window", "first"), a=("network_ms_a", "first"),
+                                      b=("network_ms_b", "first"))
+    nets["ratio"] = nets["a"] / nets["b"]
+    windows, loo = [], {}
+    for w, part in nets.groupby("window"):
+        rows = m[m["window"] == w]
+        windows.append({"window": int(w), "configs": int(len(part)),
+                        "network_ratio_median": round(float(part["ratio"].median()), 4),
+                        "yardstick_ratio": round(float(rows["yardstick_ms_a"].iloc[0] / rows["yardstick_ms_b"].iloc[0]),
+                                                 4)})
+        for cid in part.index:
+            others = part["ratio"].drop(cid)
+            loo[cid] = float(others.median()) if len(others) else 1.0
+    raw = (m["prefix_ms_a"] / m["prefix_ms_b"]).to_numpy()
+    corrected = raw / m["config_id"].map(loo).to_numpy()
+    by_yardstick = raw / (m["yardstick_ms_a"] / m["yardstick_ms_b"]).to_numpy()
+    return {"prefixes": int(len(m)), "configs": int(len(nets)),
+            "as_measured": {"within_5_pct": _share_within(raw, 5), "within_10_pct": _share_within(raw, 10),
+                            "median_ratio": round(float(np.median(raw)), 4)},
+            "windows": windows,
+            "yardstick_out": {"within_5_pct": _share_within(by_yardstick, 5),
+                              "within_10_pct": _share_within(by_yardstick, 10)},
+            "window_drift_out": {"within_5_pct": _share_within(corrected, 5),
+                                 "within_10_pct": _share_within(corrected, 10)}}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("pass_a")
+    ap.add_argument("pass_b")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    from latmodel.errors import NetcutError
+
+    try:
+        res = drift(args.pass_a, args.pass_b)
+    except NetcutError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    am, out = res["as_measured"], res["window_drift_out"]
+    print(f"{res['prefixes']} prefixes of {res['configs']} configurations (>= {TINY_MS} ms)")
+    print(f"as measured:            {am['within_5_pct']:5.1f}% / {am['within_10_pct']:5.1f}% within +-5% / +-10% "
+          f"(median ratio A/B {am['median_ratio']:.3f})")
+    for w in res["windows"]:
+        print(f"  window {w['window']}: {w['configs']:2d} configurations, whole networks A/B median "
+              f"{w['network_ratio_median']:.3f}, yardstick A/B {w['yardstick_ratio']:.3f}")
+    ys = res["yardstick_out"]
+    print(f"yardstick taken out:    {ys['within_5_pct']:5.1f}% / {ys['within_10_pct']:5.1f}% within +-5% / +-10%")
+    print(f"window drift taken out: {out['within_5_pct']:5.1f}% / {out['within_10_pct']:5.1f}% within +-5% / +-10%")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""scripts/pass_drift.py: a window that moved as a whole is told apart from single configurations' noise."""
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from latmodel.errors import TableError
+
+
+def _script():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "pass_drift.py"
+    spec = importlib.util.spec_from_file_location("pass_drift", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pass(network_ms: dict, yardstick_ms: dict) -> pd.DataFrame:
+    """One block a configuration (its prefix is the whole network); ``yardstick_ms``: config -> its window's."""
+    return pd.DataFrame({"config_id": list(network_ms), "block_index": 0, "prefix_ms": list(network_ms.values()),
+                         "network_ms": list(network_ms.values()), "yardstick_ms": [yardstick_ms[c] for c in network_ms]})
+
+
+def test_a_window_that_moved_together_is_taken_out_and_a_single_outlier_is_not():
+    script = _script()
+    ms = {"0": 1.0, "1": 2.0, "2": 4.0, "3": 0.5}
+    a = _pass({w + k: v for w in "cd" for k, v in ms.items()}, {w + k: y for w, y in (("c", 10.0), ("d", 11.0))
+                                                                 for k in ms})
+    # window "c" ran 8% slower in pass B as a whole; in window "d" only d3 moved (12%)
+    b = _pass({**{"c" + k: v * 1.08 for k, v in ms.items()}, **{"d" + k: v * (1.12 if k == "3" else 1.0)
+                                                                for k, v in ms.items()}},
+              {w + k: y for w, y in (("c", 10.8), ("d", 11.0)) for k in ms})
+    res = script.drift(a, b)
+    assert res["prefixes"] == 8 and res["configs"] == 8
+    assert res["as_measured"]["within_5_pct"] == 37.5 and res["as_measured"]["within_10_pct"] == 87.5
+    assert [w["configs"] for w in res["windows"]] == [4, 4]
+    assert res["windows"][0]["network_ratio_median"] == round(1 / 1.08, 4)
+    assert res["windows"][0]["yardstick_ratio"] == round(10.0 / 10.8, 4)
+    assert res["yardstick_out"] == {"within_5_pct": 87.5, "within_10_pct": 87.5}  # this yardstick tracked window "c"
+    assert res["window_drift_out"] == {"within_5_pct": 87.5, "within_10_pct": 87.5}  # d3 stays an outlier
+
+
+def test_passes_of_different_window_plans_are_refused():
+    script = _script()
+    a = _pass({"c0": 1.0, "c1": 2.0}, {"c0": 10.0, "c1": 10.0})
+    b = _pass({"c0": 1.0, "c1": 2.0}, {"c0": 10.0, "c1": 12.0})
+    with pytest.raises(TableError, match="different windows"):
+        script.drift(a, b)
