@@ -1,6 +1,6 @@
 """How much of two passes' disagreement is a whole window moving together (host drift), not single configurations.
 
-    python scripts/pass_drift.py PASS_A.csv PASS_B.csv [--json OUT.json]
+    python scripts/pass_drift.py PASS_A.csv PASS_B.csv [--samples SAMPLES_A.json.gz ...] [--json OUT.json]
 
 Two windowed passes of the same configurations (``latmodel profile``, the same corpus and window plan, e.g. the
 ``repeat`` corpus twice) are compared three ways, prefixes of at least 0.2 ms (bench_repeatability's ``TINY_MS``):
@@ -15,6 +15,13 @@ Two windowed passes of the same configurations (``latmodel profile``, the same c
   configurations of its window (leave-one-out, so a configuration never corrects itself).  This is what a yardstick
   that moved exactly like the window's networks would give; the gap to "as measured" is what such a yardstick could
   win, the rest is each configuration's own noise.
+
+``--samples``: raw samples of a pass (``latmodel profile --samples-out``, plain or gzipped) and, round by round in
+each window, how the host's phase shows in the networks and in the yardstick: each round's fastest sample of every
+configuration's whole network and of the yardstick (logs, centred per configuration), the median of half the
+configurations against the median of the other half, and the yardstick against the median of all (Pearson
+correlations over the rounds), with the spread of the rounds' medians.  Timed passes a visit are read from the
+table's ``samples`` / (``rounds`` x ``placements``).
 
 Windows are told apart by their ``yardstick_ms`` in pass A (every window times its own yardstick; tables keep no
 window number), so both passes must be windowed tables with a yardstick.  Why a script of its own: it reads two
@@ -92,18 +99,62 @@ def drift(table_a, table_b) -> dict:
                                  "within_10_pct": _share_within(corrected, 10)}}
 
 
+def round_phases(samples: dict, timed: int, placements: int) -> list[dict]:
+    """Per window of a raw samples file (:func:`latmodel.measure.samples_file.read_samples`): how the rounds' phase
+    shows in half the networks against the other half and in the yardstick (see the module docstring)."""
+    import numpy as np
+
+    out = []
+    for name, window in samples.items():
+        yard = np.asarray(window.get("yardstick") or [], float)
+        nets = [np.asarray(q["network"], float) for cid, q in window.items() if cid != "yardstick"]
+        if not nets or len(nets) < 4:
+            continue
+        rounds = nets[0].size // (placements * timed)
+        # a configuration's samples: copy after copy, each round by round (latmodel.measure.bursts.merge_placements)
+        rows = np.array([np.log(v[: placements * rounds * timed].reshape(placements, rounds, timed).min(axis=(0, 2)))
+                         for v in nets])
+        rows -= rows.mean(axis=1, keepdims=True)
+        every = np.median(rows, axis=0)
+        rec = {"window": name, "configs": len(nets), "rounds": int(rounds),
+               "halves_corr": round(float(np.corrcoef(np.median(rows[::2], axis=0),
+                                                      np.median(rows[1::2], axis=0))[0, 1]), 2),
+               "rounds_spread_pct": round(float(np.expm1(every.max() - every.min()) * 100.0), 1)}
+        if yard.size >= rounds * placements * timed:
+            # the yardstick: each round, every copy's timed passes one after the other (latmodel.measure.bursts)
+            y = np.log(yard[: rounds * placements * timed].reshape(rounds, placements * timed).min(axis=1))
+            rec["yardstick_corr"] = round(float(np.corrcoef(y, every)[0, 1]), 2)
+            rec["yardstick_spread_pct"] = round(float(np.expm1(y.max() - y.min()) * 100.0), 1)
+        out.append(rec)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("pass_a")
     ap.add_argument("pass_b")
+    ap.add_argument("--samples", nargs="*", default=[], help="raw samples files of the passes (--samples-out): the "
+                                                               "rounds' phases in the networks and the yardstick")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     from latmodel.errors import NetcutError
 
     try:
         res = drift(args.pass_a, args.pass_b)
+        if args.samples:
+            import pandas as pd
+
+            from latmodel.measure.samples_file import read_samples
+
+            t = pd.read_csv(args.pass_a, usecols=["samples", "rounds", "placements"]).iloc[0]
+            placements = int(t["placements"])
+            timed = int(t["samples"]) // (int(t["rounds"]) * placements)
+            res["round_phases"] = {p: round_phases(read_samples(p), timed, placements) for p in args.samples}
     except NetcutError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: cannot read {e.filename!r}: {e.strerror}", file=sys.stderr)
         return 2
     am, out = res["as_measured"], res["window_drift_out"]
     print(f"{res['prefixes']} prefixes of {res['configs']} configurations (>= {TINY_MS} ms)")
@@ -115,6 +166,12 @@ def main(argv=None) -> int:
     ys = res["yardstick_out"]
     print(f"yardstick taken out:    {ys['within_5_pct']:5.1f}% / {ys['within_10_pct']:5.1f}% within +-5% / +-10%")
     print(f"window drift taken out: {out['within_5_pct']:5.1f}% / {out['within_10_pct']:5.1f}% within +-5% / +-10%")
+    for path, windows in res.get("round_phases", {}).items():
+        for w in windows:
+            print(f"{Path(path).name} {w['window']}: {w['rounds']} rounds, half the networks against the other half "
+                  f"{w['halves_corr']:+.2f}, the yardstick against the networks {w.get('yardstick_corr', float('nan')):+.2f} "
+                  f"(rounds' spread: networks {w['rounds_spread_pct']:.1f}%, yardstick "
+                  f"{w.get('yardstick_spread_pct', float('nan')):.1f}%)")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
     return 0

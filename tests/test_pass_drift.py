@@ -47,3 +47,17 @@ def test_passes_of_different_window_plans_are_refused():
     b = _pass({"c0": 1.0, "c1": 2.0}, {"c0": 10.0, "c1": 12.0})
     with pytest.raises(TableError, match="different windows"):
         script.drift(a, b)
+
+
+def test_a_phase_shared_by_the_networks_and_the_yardstick_correlates_fully():
+    script = _script()
+    phase = [1.0, 1.1, 1.2, 1.1]  # four rounds; one placement, two timed passes a visit (the second one slower)
+    window = {f"c{k}": {"network": [v for p in phase for v in (base * p, base * p * 1.3)]}
+              for k, base in enumerate((1.0, 2.0, 3.0, 5.0))}
+    window["yardstick"] = [v for p in phase for v in (10.0 * p, 10.0 * p * 1.5)]
+    (got,) = script.round_phases({"window0": window}, timed=2, placements=1)
+    assert got == {"window": "window0", "configs": 4, "rounds": 4, "halves_corr": 1.0, "rounds_spread_pct": 20.0,
+                   "yardstick_corr": 1.0, "yardstick_spread_pct": 20.0}
+    window["yardstick"] = [v for p in phase for v in (10.0 / p, 10.0 / p)]  # fast when the networks are slow
+    (got,) = script.round_phases({"window0": window}, timed=2, placements=1)
+    assert got["yardstick_corr"] == -1.0
