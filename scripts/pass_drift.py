@@ -39,15 +39,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-#: Prefixes faster than this are left out (bench_repeatability reports them apart).
-TINY_MS = 0.2
+NEED = ("config_id", "block_index", "prefix_ms", "network_ms", "yardstick_ms")
 
 
-def _share_within(ratios, pct: float) -> float:
-    import numpy as np
+def _within(a, b) -> dict:
+    """Shares of ``a / b`` within +-5% / +-10% (bench_repeatability's measure of agreement; tiny prefixes are
+    already left out)."""
+    from benchmarks.bench_repeatability import agreement
 
-    r = np.asarray(ratios, float)
-    return round(float((np.abs(r - 1.0) * 100.0 <= pct + 1e-9).mean() * 100.0), 1) if r.size else float("nan")
+    got = agreement(a, b, tiny_ms=0.0)
+    return {"within_5_pct": got["within_5_pct"], "within_10_pct": got["within_10_pct"]}
 
 
 def drift(table_a, table_b) -> dict:
@@ -55,12 +56,12 @@ def drift(table_a, table_b) -> dict:
     import numpy as np
     import pandas as pd
 
+    from benchmarks.bench_repeatability import TINY_MS
     from latmodel.errors import TableError
     from latmodel.measure.table import read_table
 
-    need = ("config_id", "block_index", "prefix_ms", "network_ms", "yardstick_ms")
-    a, b = (t if isinstance(t, pd.DataFrame) else read_table(t, required=need) for t in (table_a, table_b))
-    m = a[list(need)].merge(b[list(need)], on=["config_id", "block_index"], suffixes=("_a", "_b"))
+    a, b = (t if isinstance(t, pd.DataFrame) else read_table(t, required=NEED) for t in (table_a, table_b))
+    m = a[list(NEED)].merge(b[list(NEED)], on=["config_id", "block_index"], suffixes=("_a", "_b"))
     if m.empty:
         raise TableError("the two tables share no (config_id, block_index): give two passes of the same corpus")
     if m["yardstick_ms_a"].isna().any():
@@ -74,29 +75,23 @@ def drift(table_a, table_b) -> dict:
                          "compare two passes of the same corpus, measured with the same --window-configs")
     m = m[(m["prefix_ms_a"] + m["prefix_ms_b"]) / 2.0 >= TINY_MS]
     nets = m.groupby("config_id").agg(window=("window", "first"), a=("network_ms_a", "first"),
-                                      b=("network_ms_b", "first"))
+                                      b=("network_ms_b", "first"), ya=("yardstick_ms_a", "first"),
+                                      yb=("yardstick_ms_b", "first"))
     nets["ratio"] = nets["a"] / nets["b"]
     windows, loo = [], {}
     for w, part in nets.groupby("window"):
-        rows = m[m["window"] == w]
         windows.append({"window": int(w), "configs": int(len(part)),
                         "network_ratio_median": round(float(part["ratio"].median()), 4),
-                        "yardstick_ratio": round(float(rows["yardstick_ms_a"].iloc[0] / rows["yardstick_ms_b"].iloc[0]),
-                                                 4)})
+                        "yardstick_ratio": round(float(part["ya"].iloc[0] / part["yb"].iloc[0]), 4)})
         for cid in part.index:
             others = part["ratio"].drop(cid)
             loo[cid] = float(others.median()) if len(others) else 1.0
-    raw = (m["prefix_ms_a"] / m["prefix_ms_b"]).to_numpy()
-    corrected = raw / m["config_id"].map(loo).to_numpy()
-    by_yardstick = raw / (m["yardstick_ms_a"] / m["yardstick_ms_b"]).to_numpy()
+    pa, pb = m["prefix_ms_a"].to_numpy(), m["prefix_ms_b"].to_numpy()
     return {"prefixes": int(len(m)), "configs": int(len(nets)),
-            "as_measured": {"within_5_pct": _share_within(raw, 5), "within_10_pct": _share_within(raw, 10),
-                            "median_ratio": round(float(np.median(raw)), 4)},
+            "as_measured": {**_within(pa, pb), "median_ratio": round(float(np.median(pa / pb)), 4)},
             "windows": windows,
-            "yardstick_out": {"within_5_pct": _share_within(by_yardstick, 5),
-                              "within_10_pct": _share_within(by_yardstick, 10)},
-            "window_drift_out": {"within_5_pct": _share_within(corrected, 5),
-                                 "within_10_pct": _share_within(corrected, 10)}}
+            "yardstick_out": _within(pa / (m["yardstick_ms_a"] / m["yardstick_ms_b"]).to_numpy(), pb),
+            "window_drift_out": _within(pa / m["config_id"].map(loo).to_numpy(), pb)}
 
 
 def round_phases(samples: dict, timed: int, placements: int) -> list[dict]:
@@ -108,7 +103,7 @@ def round_phases(samples: dict, timed: int, placements: int) -> list[dict]:
     for name, window in samples.items():
         yard = np.asarray(window.get("yardstick") or [], float)
         nets = [np.asarray(q["network"], float) for cid, q in window.items() if cid != "yardstick"]
-        if not nets or len(nets) < 4:
+        if len(nets) < 4:  # too few to split in halves
             continue
         rounds = nets[0].size // (placements * timed)
         # a configuration's samples: copy after copy, each round by round (latmodel.measure.bursts.merge_placements)
@@ -139,14 +134,16 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from latmodel.errors import NetcutError
 
-    try:
-        res = drift(args.pass_a, args.pass_b)
-        if args.samples:
-            import pandas as pd
+    from benchmarks.bench_repeatability import TINY_MS
+    from latmodel.measure.table import read_table
 
+    try:
+        table_a = read_table(args.pass_a, required=NEED)
+        res = drift(table_a, read_table(args.pass_b, required=NEED))
+        if args.samples:
             from latmodel.measure.samples_file import read_samples
 
-            t = pd.read_csv(args.pass_a, usecols=["samples", "rounds", "placements"]).iloc[0]
+            t = table_a.iloc[0]
             placements = int(t["placements"])
             timed = int(t["samples"]) // (int(t["rounds"]) * placements)
             res["round_phases"] = {p: round_phases(read_samples(p), timed, placements) for p in args.samples}

@@ -56,12 +56,15 @@ def compare(a: dict, b: dict) -> list[dict]:
     """Prefix agreement of two runs by the minimum over their first ``p`` placements, for every ``p``."""
     import numpy as np
 
+    from benchmarks.bench_repeatability import agreement
+
     rows = []
+    common = [c for c in a if c in b]
     for p in range(1, min(len(v) for v in (*a.values(), *b.values())) + 1):
-        d = np.concatenate([np.abs(np.min(np.array(b[c])[:p], axis=0) / np.min(np.array(a[c])[:p], axis=0) - 1)
-                            for c in a if c in b])
-        rows.append({"placements": p, "within_5_pct": round(100 * float((d <= 0.05).mean()), 1),
-                     "within_10_pct": round(100 * float((d <= 0.10).mean()), 1), "prefixes": int(d.size)})
+        first_b, first_a = ([np.min(np.array(run[c])[:p], axis=0) for c in common] for run in (b, a))
+        got = agreement(np.concatenate(first_b), np.concatenate(first_a), tiny_ms=0.0)  # every prefix counted
+        rows.append({"placements": p, "within_5_pct": got["within_5_pct"], "within_10_pct": got["within_10_pct"],
+                     "prefixes": got["n"]})
     return rows
 
 
