@@ -682,7 +682,8 @@ def section_statistic(r):
 
 SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", section_repeatability),
             ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
-            ("repeatability_m207", section_repeatability), ("statistic_m207", section_statistic),
+            ("repeatability_m207", section_repeatability), ("repeatability_epyc_1207", section_repeatability),
+            ("statistic_m207", section_statistic),
             ("predictor_accuracy", section_accuracy), ("predictor_accuracy_onnxruntime", section_accuracy), ("predictor_accuracy_m207", section_accuracy),
             ("predictor_accuracy_m207_onnxruntime", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
             ("folded-pass2", section_folded), ("folded-onnxruntime", section_folded), ("unseen", section_unseen),
