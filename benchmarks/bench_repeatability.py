@@ -153,6 +153,30 @@ def compare_raw(samples_a: dict, samples_b: dict, name: str, per_visit: int, sca
             "scaling": scaling}
 
 
+def window_drift(samples_a: dict, samples_b: dict, name: str, per_visit: int) -> list[dict]:
+    """Per window of pass A: its yardstick's ratio A / B and the median ratio A / B of its configurations' whole
+    networks, under the statistic ``name``.  What the device-reference scaling divides out (the yardstick's ratio)
+    beside what the window's networks did: when they differ, that row of the results falls below "as measured"."""
+    import math
+
+    import numpy as np
+
+    ya, yb = _yardsticks(samples_a, name, per_visit), _yardsticks(samples_b, name, per_visit)
+    b = _flat(samples_b)
+    out = []
+    for label, window in samples_a.items():
+        cids = [cid for cid in window if cid != "yardstick" and cid in b]
+        if not cids:
+            continue
+        nets = [statistic(window[cid]["network"], name, per_visit) / statistic(b[cid]["network"], name, per_visit)
+                for cid in cids]
+        yard = ya[cids[0]] / yb[cids[0]]
+        out.append({"window": label, "configs": len(cids),
+                    "yardstick_ratio": round(yard, 4) if math.isfinite(yard) else None,
+                    "network_ratio_median": round(float(np.median(nets)), 4)})
+    return out
+
+
 def compare(table_a, table_b) -> dict:
     """Prefix and whole-network agreement of two tables of the same configurations (flagged rows included)."""
     from latmodel.measure.table import read_table
@@ -242,6 +266,7 @@ def main(argv=None) -> int:
             res[method] = compare_raw(*raws, stat, per_visit, scaling="yardstick_device")
             res[method]["scalings"] = {sc: compare_raw(*raws, stat, per_visit, scaling=sc) for sc in SCALINGS}
             res[method]["statistics"] = compare_statistics(*raws, per_visit=per_visit)
+            res[method]["window_drift"] = window_drift(*raws, stat, per_visit)
             res[method].update(VARIANTS.get(method, {}))
         if "round-model" not in methods and args.old_from:
             old = json.loads(Path(args.old_from).read_text(encoding="utf-8"))

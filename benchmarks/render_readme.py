@@ -551,6 +551,14 @@ def section_repeatability(r):
             lines.append(f"| {runtime} | {label} | **{p['within_5_pct']:.1f}%** (n={p['n']}) | {p['within_10_pct']:.1f}% "
                          f"| {p['median_abs_pct']:.2f}% | {n['within_5_pct']:.0f}% / {n['within_10_pct']:.0f}% "
                          f"(n={n['n']}) | {tiny} | {secs / 60:.1f} min |")
+    drift = [(rt, d) for rt, res in r["runtimes"].items() for d in res.get("window", {}).get("window_drift") or ()
+             if d.get("yardstick_ratio")]
+    if drift:
+        lines += ["", "Between the two `window` passes, window by window (pass 1 / pass 2): the yardstick, which the "
+                  "device-reference row divides out, beside the median of the window's whole networks: "
+                  + "; ".join(f"{rt} {d['window']} ({d['configs']} configurations): yardstick "
+                              f"{d['yardstick_ratio']:.3f}, networks {d['network_ratio_median']:.3f}" for rt, d in drift)
+                  + "."]
     stats = {(f"{rt}, {m}" if settle else rt): res[m].get("statistics") for rt, res in r["runtimes"].items()
              for m in ("window", "window-unsettled", "window_confirmation") if m in res and (settle or m == "window")}
     if any(stats.values()):
