@@ -156,7 +156,9 @@ def compare_raw(samples_a: dict, samples_b: dict, name: str, per_visit: int, sca
 def window_drift(samples_a: dict, samples_b: dict, name: str, per_visit: int) -> list[dict]:
     """Per window of pass A: its yardstick's ratio A / B and the median ratio A / B of its configurations' whole
     networks, under the statistic ``name``.  What the device-reference scaling divides out (the yardstick's ratio)
-    beside what the window's networks did: when they differ, that row of the results falls below "as measured"."""
+    beside what the window's networks did: when they differ, that row of the results falls below "as measured".
+    From the raw samples, like every other figure here (scripts/pass_drift.py gives the same per-window ratios from
+    two tables, where no samples were kept)."""
     import math
 
     import numpy as np

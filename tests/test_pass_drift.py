@@ -1,19 +1,9 @@
 """scripts/pass_drift.py: a window that moved as a whole is told apart from single configurations' noise."""
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from latmodel.errors import TableError
-
-
-def _script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "pass_drift.py"
-    spec = importlib.util.spec_from_file_location("pass_drift", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from scripts import pass_drift as script  # the repository root is on sys.path (conftest.py)
 
 
 def _pass(network_ms: dict, yardstick_ms: dict) -> pd.DataFrame:
@@ -23,7 +13,6 @@ def _pass(network_ms: dict, yardstick_ms: dict) -> pd.DataFrame:
 
 
 def test_a_window_that_moved_together_is_taken_out_and_a_single_outlier_is_not():
-    script = _script()
     ms = {"0": 1.0, "1": 2.0, "2": 4.0, "3": 0.5}
     a = _pass({w + k: v for w in "cd" for k, v in ms.items()}, {w + k: y for w, y in (("c", 10.0), ("d", 11.0))
                                                                  for k in ms})
@@ -42,7 +31,6 @@ def test_a_window_that_moved_together_is_taken_out_and_a_single_outlier_is_not()
 
 
 def test_passes_of_different_window_plans_are_refused():
-    script = _script()
     a = _pass({"c0": 1.0, "c1": 2.0}, {"c0": 10.0, "c1": 10.0})
     b = _pass({"c0": 1.0, "c1": 2.0}, {"c0": 10.0, "c1": 12.0})
     with pytest.raises(TableError, match="different windows"):
@@ -50,7 +38,6 @@ def test_passes_of_different_window_plans_are_refused():
 
 
 def test_a_phase_shared_by_the_networks_and_the_yardstick_correlates_fully():
-    script = _script()
     phase = [1.0, 1.1, 1.2, 1.1]  # four rounds; one placement, two timed passes a visit (the second one slower)
     window = {f"c{k}": {"network": [v for p in phase for v in (base * p, base * p * 1.3)]}
               for k, base in enumerate((1.0, 2.0, 3.0, 5.0))}
