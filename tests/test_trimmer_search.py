@@ -746,3 +746,19 @@ def test_search_with_auto_resolutions_records_the_ones_it_chose(fake_predictor, 
     report = run_search(_config(tiny_npz, resolutions_px="auto", deadline_ms=5.0), tmp_path / "a", progress=False)
     assert report["resolutions_px"] == [8, 64]  # FakePredictor was calibrated at 8 and 64 px
     assert report["candidates_total"] == 8
+
+
+def test_summary_names_the_predictor_and_the_device_it_was_measured_on(tmp_path):
+    from trimmer.summary import summary_text
+
+    report = {"margin": "upper", "candidates_total": 1, "candidates_pruned": 0, "deadline_ms": 9.0,
+              "candidates_trained": 0, "propose": "ranked", "candidates_resumed": 0, "exploration_seconds": 1.0,
+              "chosen": None, "best_off_the_shelf": None, "exported_trn": None,
+              "predictor": {"path": "/x/data/predictors/epyc-avx512-torch-1thread",
+                            "device": {"device_name": "AMD EPYC", "cpu_vendor": "AuthenticAMD",
+                                       "cpu_model_id": "25/17/1", "cpu_isa": "avx512", "threads": 1,
+                                       "runtime": "torch", "runtime_version": "2.14.1", "device_id": "d5af0ca7b2"}}}
+    assert ("latencies priced by: epyc-avx512-torch-1thread (measured on AMD EPYC (AuthenticAMD 25/17/1, avx512), "
+            "1 thread, torch 2.14.1 [id d5af0ca7b2])") in summary_text(report, tmp_path).splitlines()
+    report["predictor"] = {"path": "/x/p", "device": None}
+    assert "latencies priced by: p" in summary_text(report, tmp_path).splitlines()

@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from latmodel.predict.shipped import predictor_device_text
+
 __all__ = ["summary_text"]
 
 
@@ -81,5 +83,9 @@ def summary_text(report: dict[str, Any], out: Path) -> str:
         lines.append(f"best off-the-shelf (any resolution, fine-tuned the same way): {o['candidate_id']}: validation "
                      f"{_pct_ci(o, 'val')}, test {_pct_ci(o, 'test')}, predicted {o['predicted_latency_ms']:.2f} ms{g}")
     lines.append(f"exported TRN: {report['exported_trn']}")
+    pred = report.get("predictor") or {}
+    if pred.get("path"):
+        dev = f" (measured on {predictor_device_text(pred['device'])})" if pred.get("device") else ""
+        lines.append(f"latencies priced by: {Path(pred['path']).name}{dev}")
     lines.append(f"plot: {out / 'pareto.png'}   table: {out / 'candidates.csv'}   report: {out / 'report.json'}")
     return "\n".join(lines)

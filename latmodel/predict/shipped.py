@@ -21,7 +21,7 @@ from ..errors import NetcutError
 from ..resources import data_path
 
 __all__ = ["SHIPPED_DIR", "DEFAULT_SHIPPED", "PredictorChoice", "shipped_predictors", "device_mismatch",
-           "choose_predictor", "calibrated_dir", "calibrated_path"]
+           "predictor_device_text", "choose_predictor", "calibrated_dir", "calibrated_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,13 +131,20 @@ def device_mismatch(device: dict, here=None) -> str:
     theirs = str(device.get("device_id") or "")
     if theirs and theirs == here.device_id:
         return ""
+    return f"the predictor was measured on {predictor_device_text(device)}; this machine is {describe_device(here)}"
+
+
+def predictor_device_text(device: dict) -> str:
+    """A predictor's device record (its manifest's, which keeps fewer fields than a table's) in words:
+    ``AMD EPYC (AuthenticAMD 25/17/1, avx512), 1 thread, torch 2.14.1+cu130 [id d5af0ca7b2]``."""
     isa = device.get("cpu_isa")
-    what = (f"{device.get('device_name', '?')}"
+    threads = int(device.get("threads") or 1)
+    return (f"{device.get('device_name', '?')}"
             + (f" ({device.get('cpu_vendor', '?')} {device.get('cpu_model_id', '?')}, {isa})" if isa else
                " (ISA not recorded: a legacy predictor)")
+            + f", {threads} thread{'s' if threads != 1 else ''}"
             + f", {device.get('runtime') or 'torch'} {device.get('runtime_version') or ''}".rstrip()
-            + f" [id {theirs or '?'}]")
-    return f"the predictor was measured on {what}; this machine is {describe_device(here)}"
+            + f" [id {device.get('device_id') or '?'}]")
 
 
 def choose_predictor(path=None, *, runtime: str | None = None, threads: int = 1, device: str = "cpu",
