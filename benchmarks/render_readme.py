@@ -692,6 +692,8 @@ SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", s
             ("repeatability_thp", section_repeatability), ("repeatability_step1", section_repeatability),
             ("repeatability_m207", section_repeatability), ("repeatability_epyc_1207", section_repeatability),
             ("repeatability_epyc_1207_onnxruntime", section_repeatability),
+            ("repeatability_epyc_1207b_onnxruntime", section_repeatability),
+            ("repeatability_epyc_1207b", section_repeatability),
             ("statistic_m207", section_statistic),
             ("predictor_accuracy", section_accuracy), ("predictor_accuracy_onnxruntime", section_accuracy), ("predictor_accuracy_m207", section_accuracy),
             ("predictor_accuracy_m207_onnxruntime", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),
