@@ -49,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.results_io import result_header, write_result  # noqa: E402
+from benchmarks.results_io import repo_relative, result_header, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 POLICIES = ("ranked", "deepest", "feasible")
@@ -202,6 +202,7 @@ def main(argv=None) -> int:
                 work, mode, deadlines, truth, seeds, args.exhaustive_feasibility)
         results["modes"][mode]["exhaustive_reused"] = bool(reuse)
     results["exhaustive_feasibility"] = args.exhaustive_feasibility
+    results["plot"] = repo_relative(Path(args.out).with_suffix(".png"))
     write_result(args.out, results)
     plot(results, Path(args.out).with_suffix(".png"))
     print(f"wrote {args.out}")

@@ -160,7 +160,7 @@ def section_exploration(r):
              f"of a search. Priced with `{r.get('predictor', 'data/predictors/cpu-1thread')}`, deadline compared "
              f"with {_MARGIN_TEXT[r.get('margin', 'upper')]}; latency measured here in {r.get('runtime', 'torch')} at "
              f"{r.get('threads', 1)} thread(s): prefix alone + head.\n",
-             "![exploration](benchmarks/results/exploration.png)\n"]
+             f"![exploration]({r.get('plot') or 'benchmarks/results/exploration.png'})\n"]
     if r.get("note"):
         lines.append(r["note"] + "\n")
     for mode, m in r["modes"].items():
@@ -703,10 +703,11 @@ SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", s
             ("unseen-m207", section_unseen), ("unseen-m207-pass2", section_unseen),
             ("unseen-m207-onnxruntime", section_unseen), ("unseen-m207-onnxruntime-pass2", section_unseen),
             ("op_costs", section_op_costs), ("runtime", section_runtime), ("host_noise", section_host_noise),
-            ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("cli_latency", section_cli_latency),
+            ("extrapolation", section_extrapolation), ("query_speed", section_speed), ("query_speed_epyc", section_speed), ("cli_latency", section_cli_latency),
+            ("cli_latency_epyc", section_cli_latency),
             ("adaptation", section_adaptation), ("adaptation_xeon_step1", section_adaptation), ("adaptation_ort_step1", section_adaptation),
             ("adaptation_ort_step1_epyc_ort_base", section_adaptation),
-            ("adaptation_ort_step1_full", section_adaptation), ("adaptation_epyc_ort", section_adaptation), ("adaptation_m207", section_adaptation), ("adaptation_m207_2threads", section_adaptation), ("adaptation_m207_bf16", section_adaptation), ("exploration", section_exploration), ("probe", section_probe), ("probe_m207", section_probe), ("probe_m207_head", section_probe), ("pareto", section_pareto),
+            ("adaptation_ort_step1_full", section_adaptation), ("adaptation_epyc_ort", section_adaptation), ("adaptation_m207", section_adaptation), ("adaptation_m207_2threads", section_adaptation), ("adaptation_m207_bf16", section_adaptation), ("exploration", section_exploration), ("exploration_epyc", section_exploration), ("probe", section_probe), ("probe_m207", section_probe), ("probe_m207_head", section_probe), ("pareto", section_pareto),
             ("tie_break", section_tie_break),
             ("scaleout", section_scaleout), ("costs", section_costs)]
 
