@@ -202,9 +202,10 @@ def main(argv=None) -> int:
                 work, mode, deadlines, truth, seeds, args.exhaustive_feasibility)
         results["modes"][mode]["exhaustive_reused"] = bool(reuse)
     results["exhaustive_feasibility"] = args.exhaustive_feasibility
-    results["plot"] = repo_relative(Path(args.out).with_suffix(".png"))
+    png = Path(args.out).with_suffix(".png")
+    results["plot"] = repo_relative(png)
     write_result(args.out, results)
-    plot(results, Path(args.out).with_suffix(".png"))
+    plot(results, png)
     print(f"wrote {args.out}")
     return 0
 
