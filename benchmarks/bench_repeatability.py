@@ -11,7 +11,9 @@ prefix (``prefix_ms``, what a TRN costs: the predictor's ground truth) and whole
 network: the share within +-5% and +-10% and the median |difference|.  Prefixes under
 :data:`TINY_MS` are counted apart (a timer's resolution and a call's fixed cost weigh more there).
 ``--methods window,window-thp`` compares the window method with and without transparent huge pages
-for the measuring children's heap (:data:`VARIANTS`; ``--out benchmarks/results/repeatability_thp.json``).
+for the measuring children's heap (:data:`VARIANTS`; ``--out benchmarks/results/repeatability_thp.json``);
+``--methods window,window-no-rerun --old-from OLD.json`` the window method with and without measuring again the
+configurations measured while the host was noisy (``latmodel.measure.spread``).
 Writes ``benchmarks/results/repeatability.json`` (``runtimes.<runtime>.<method>.prefix.within_5_pct``
 ...), with the CPU the passes ran on and how long each pass took.  Measure alone: anything else on
 the machine slows the measured core.
@@ -44,9 +46,12 @@ METHODS = ("round-model", "window")
 #: Method variants of the window method (studies, ``--methods window,window-thp``), as the extra arguments of
 #: latmodel.measure.profiling.profile they measure with (also recorded with their results): "window-thp" gives the
 #: measuring children glibc's malloc asking for transparent huge pages for its heap; "window-unsettled" is the
-#: burst before 2026-12-05 (exactly one untimed pass, latmodel.measure.bursts.BurstPolicy's settling off).
+#: burst before 2026-12-05 (exactly one untimed pass, latmodel.measure.bursts.BurstPolicy's settling off);
+#: "window-no-rerun" writes every configuration as first measured (latmodel.measure.spread's rule off, the window
+#: method before 2026-12-07).
 VARIANTS: dict[str, dict] = {"window-thp": {"child_env": {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}},
-                             "window-unsettled": {"settle_ms": 0.0}}
+                             "window-unsettled": {"settle_ms": 0.0},
+                             "window-no-rerun": {"reruns": 0}}
 
 
 def agreement(a, b, tiny_ms: float = TINY_MS) -> dict:
@@ -250,10 +255,16 @@ def main(argv=None) -> int:
                 windowed = method == "window" or method in VARIANTS
                 raw = path.with_suffix(".samples.json") if windowed else None
                 t0 = time.monotonic()
-                profile(None, path, corpus=corpus, pin_cpu=args.pin_cpu, runtime=runtime,
-                        method="window" if windowed else method, window_s=args.window_s, per_window=per_window,
-                        progress=False, samples_out=raw, **VARIANTS.get(method, {}))
+                summary = profile(None, path, corpus=corpus, pin_cpu=args.pin_cpu, runtime=runtime,
+                                  method="window" if windowed else method, window_s=args.window_s,
+                                  per_window=per_window, progress=False, samples_out=raw, **VARIANTS.get(method, {}))
                 res["seconds"][f"{method}-{pass_no}"] = round(time.monotonic() - t0, 1)
+                if windowed:  # how noisy each window was, and how many times the noisy-window rule measured it
+                    res.setdefault("window_spread", {})[f"{method}-{pass_no}"] = {
+                        "max_spread": summary.max_spread,
+                        "configs": {o.config_id.split("@")[0] + f"@{o.config_id.split('@')[1]}":
+                                    {"spread": round(o.window_spread, 4), "runs": o.window_runs}
+                                    for o in summary.outcomes if o.status == "measured"}}
                 print(f"{runtime} {method} pass {pass_no}: {res['seconds'][f'{method}-{pass_no}']:.0f} s",
                       file=sys.stderr, flush=True)
         if args.evaluate_only and (folder / "seconds.json").is_file():

@@ -499,8 +499,11 @@ def section_repeatability(r):
     w = r["window"]
     thp = any("window-thp" in res for res in r["runtimes"].values())
     settle = any("window-unsettled" in res for res in r["runtimes"].values())
+    rerun = any("window-no-rerun" in res for res in r["runtimes"].values())
     title = ("Transparent huge pages for the measured networks' memory: the window method with and without, "
              "alternating in one run" if thp else
+             "Configurations measured in noise measured again, against written as first measured, alternating in "
+             "one run" if rerun else
              "Settled bursts against one untimed pass a burst, alternating in one run" if settle else
              "Do two profile passes agree? Per-configuration rounds vs windows of warm bursts")
     settling = (f" Settling (`window`): after the untimed pass a burst runs more untimed passes while the quantity "
@@ -521,7 +524,8 @@ def section_repeatability(r):
              "±10% | prefixes < 0.2 ms within ±10% | time of the two passes |", "|---|---|---|---|---|---|---|---|"]
     for runtime, res in r["runtimes"].items():
         rows = []
-        for method in ("round-model", "window", "window-unsettled", "window-thp", "window_confirmation"):
+        for method in ("round-model", "window", "window-unsettled", "window-thp", "window-no-rerun",
+                       "window_confirmation"):
             if method not in res:
                 continue
             m = res[method]
@@ -533,11 +537,13 @@ def section_repeatability(r):
                 label = (f"window{', settled bursts' if settle else ''} ({m['statistic']}), a later independent run "
                          f"({m.get('date', '')})")
                 secs = sum(m.get("seconds", {}).values())
-            if method in ("window", "window-unsettled", "window-thp") and m.get("scalings"):
+            if method in ("window", "window-unsettled", "window-thp", "window-no-rerun") and m.get("scalings"):
                 placements = r["window"].get("placements", 1)
                 env = ", ".join(f"`{k}={v}`" for k, v in (m.get("child_env") or {}).items())
                 name = (f"window + huge pages ({env})" if method == "window-thp" else
-                        "window, settled bursts" if settle and method == "window" else method)
+                        "window, settled bursts" if settle and method == "window" else
+                        "window, noisy configurations measured again" if rerun and method == "window" else
+                        "window, as first measured" if method == "window-no-rerun" else method)
                 for scaling, sm in m["scalings"].items():
                     rows.append((f"{name} ({sm['statistic']}, {placements} placements), {_SCALING_LABELS[scaling]}",
                                  sm, secs))
@@ -559,6 +565,12 @@ def section_repeatability(r):
                   + "; ".join(f"{rt} {d['window']} ({d['configs']} configurations): yardstick "
                               f"{d['yardstick_ratio']:.3f}, networks {d['network_ratio_median']:.3f}" for rt, d in drift)
                   + "."]
+    spreads = [_spread_text(rt, key, v) for rt, res in r["runtimes"].items()
+               for key, v in (res.get("window_spread") or {}).items()]
+    if spreads:
+        lines += ["", "How noisy the host was as each configuration was measured (its spread: the median prefix's "
+                  "typical warm sample over its fastest; one over the limit is measured again after the others and "
+                  "its least noisy run kept, `latmodel.measure.spread`), pass by pass: " + "; ".join(spreads) + "."]
     stats = {(f"{rt}, {m}" if settle else rt): res[m].get("statistics") for rt, res in r["runtimes"].items()
              for m in ("window", "window-unsettled", "window_confirmation") if m in res and (settle or m == "window")}
     if any(stats.values()):
@@ -570,6 +582,18 @@ def section_repeatability(r):
             cells = [f"{v[name]['within_5_pct']:.0f}% / {v[name]['within_10_pct']:.0f}%" if v else "" for v in stats.values()]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _spread_text(runtime: str, key: str, v: dict) -> str:
+    """One pass's configurations in a few words: the range of their spreads, how many were measured again and how
+    many are still over the limit."""
+    import statistics
+
+    spreads = [c["spread"] for c in v["configs"].values()]
+    again = sum(c["runs"] > 1 for c in v["configs"].values())
+    still = sum(sp > v["max_spread"] for sp in spreads)
+    return (f"{runtime} {key}: x{min(spreads):.2f}-{max(spreads):.2f} (median x{statistics.median(spreads):.2f}); "
+            f"{again} of {len(spreads)} measured again, {still} still over x{v['max_spread']:.2f}")
 
 
 def section_cli_latency(r):
@@ -694,6 +718,8 @@ SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", s
             ("repeatability_epyc_1207_onnxruntime", section_repeatability),
             ("repeatability_epyc_1207b_onnxruntime", section_repeatability),
             ("repeatability_epyc_1207b", section_repeatability),
+            ("repeatability_epyc_1207c", section_repeatability),
+            ("repeatability_epyc_1207d", section_repeatability),
             ("statistic_m207", section_statistic),
             ("predictor_accuracy", section_accuracy), ("predictor_accuracy_onnxruntime", section_accuracy), ("predictor_accuracy_m207", section_accuracy),
             ("predictor_accuracy_m207_onnxruntime", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),

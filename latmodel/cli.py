@@ -14,6 +14,7 @@ User errors (:class:`latmodel.errors.NetcutError`) print one line and exit 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -113,6 +114,7 @@ def cmd_blocks(args) -> int:
 def cmd_profile(args) -> int:
     out = _out_path(args.out)
     from .measure.profiling import profile
+    from .measure.rows import WINDOW_METHOD
 
     models = parse_csv_list(args.models, what="model name") if args.models is not None else None
     resolutions = parse_csv_list(args.resolutions, positive_int, "resolution") if args.resolutions else None
@@ -134,17 +136,21 @@ def cmd_profile(args) -> int:
         models, out, resolutions=resolutions, widths=widths, threads=args.threads, batch_size=args.batch_size,
         repeats=args.repeats, warmup=args.warmup, pin_cpu=args.pin_cpu, device=args.device,
         progress=not args.quiet, corpus=corpus, order=args.order, runtime=args.runtime, method=args.method,
-        per_window=args.window_configs, window_s=args.window_s, estimate=None if args.quiet else _print_estimate,
-        statistic=args.statistic, samples_out=args.samples_out,
+        per_window=args.window_configs, window_s=args.window_s,
+        estimate=None if args.quiet else functools.partial(
+            _print_estimate, reruns=args.reruns if args.method == WINDOW_METHOD else 0),
+        statistic=args.statistic, samples_out=args.samples_out, max_spread=args.max_spread, reruns=args.reruns,
     )
     print(summary.to_text())
     return 0
 
 
-def _print_estimate(seconds: float, n_configs: int, n_windows: int) -> None:
+def _print_estimate(seconds: float, n_configs: int, n_windows: int, *, reruns: int = 0) -> None:
+    again = (f" (plus up to {reruns} more run(s) of the configurations measured while this machine is noisy)"
+             if reruns else "")
     print(f"profile: {n_configs} configuration(s) in {n_windows} measuring window(s), about "
-          f"{max(1, round(seconds / 60))} min; measure alone (other work on this machine slows the measured core)",
-          file=sys.stderr, flush=True)
+          f"{max(1, round(seconds / 60))} min{again}; measure alone (other work on this machine slows the measured "
+          f"core)", file=sys.stderr, flush=True)
 
 
 def cmd_fit(args) -> int:
@@ -310,6 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples-out", default=None, metavar="JSON",
                    help="window method: also write every raw sample here (to compare statistics between passes: "
                         "scripts/calibration_stability.py --samples)")
+    from .measure.spread import MAX_WINDOW_SPREAD, WINDOW_RERUNS
+
+    p.add_argument("--max-spread", type=float, default=MAX_WINDOW_SPREAD, metavar="X",
+                   help=f"window method: a configuration whose typical warm sample ran more than X times its fastest "
+                        f"was measured while this machine was noisy and is measured again after the others "
+                        f"(default {MAX_WINDOW_SPREAD})")
+    p.add_argument("--reruns", type=int, default=WINDOW_RERUNS, metavar="N",
+                   help=f"window method: how many more times a noisy configuration is measured; its least noisy "
+                        f"run is written (0: never; default {WINDOW_RERUNS})")
     p.add_argument("--repeats", type=positive_int, default=None, help="round-model only: rounds per configuration (default: auto, 7-60)")
     p.add_argument("--warmup", type=positive_int, default=None, help="round-model only: untimed warm-up runs (default: auto)")
     p.add_argument("--pin-cpu", type=int, default=None, help="pin the measuring process to this CPU core")

@@ -195,6 +195,8 @@ def _cli(*args):
         (["blocks", "--model", "resnet18", "--resolution", "0"], "positive integer"),
         (["blocks", "--model", "resnet18", "--resolution", "-3"], "positive integer"),
         (["profile", "--models", "resnet18", "--out", "/no/such/dir/t.csv"], "does not exist"),
+        (["profile", "--models", "resnet18", "--out", "/tmp/netcut-not-written.csv", "--max-spread", "0.5"],
+         "--max-spread must be a number >= 1"),
     ],
 )
 def test_cli_user_errors_are_one_line_exit_2(args, needle):

@@ -1,6 +1,8 @@
 """The profile runner: child processes, resume, failures, validation, order, and its CLI."""
 from __future__ import annotations
 
+import json
+import math
 import os
 import subprocess
 import sys
@@ -9,7 +11,7 @@ import pytest
 
 from latmodel.errors import NetcutError, UnknownModelError, UntraceableModelError
 from latmodel.measure.profiling import CHILD_ENV, ConfigOutcome, ProfileSummary, profile
-from latmodel.measure.table import TABLE_COLUMNS, read_table
+from latmodel.measure.table import TABLE_COLUMNS, TABLE_SCHEMA_VERSION, read_table
 
 from .conftest import ROOT, tiny_net
 
@@ -99,8 +101,6 @@ def test_profile_validates_before_spawning(tmp_path, kwargs, error, match):
 
 
 def test_samples_out_is_not_the_table_and_a_resumed_pass_keeps_its_earlier_windows(tmp_path):
-    import json
-
     out, raw = tmp_path / "t.csv", tmp_path / "s.json"
     with pytest.raises(NetcutError, match="is the table itself"):
         profile(["random:1"], out, resolutions=[32], progress=False, samples_out=out)
@@ -235,8 +235,6 @@ def test_an_onnx_configuration_is_prepared_in_time_for_its_sessions_and_weights(
 
 
 def test_the_statistic_reaches_the_measuring_child_and_is_taken_over_its_samples(tmp_path):
-    import json
-
     from latmodel.measure.bursts import warm_quantile_ms
 
     out, raw = tmp_path / "table.csv", tmp_path / "samples.json"
@@ -297,3 +295,78 @@ def test_measuring_child_imports_the_parents_latmodel_not_one_in_its_working_dir
     out = subprocess.run([sys.executable, "-c", "import latmodel; print(latmodel.__file__)"], cwd=tmp_path,
                          env=child_env(1), capture_output=True, text=True, check=True)
     assert out.stdout.strip() == latmodel.__file__
+
+
+def test_window_spread_is_the_median_ratio_of_typical_to_fastest_sample():
+    from latmodel.measure.spread import window_spread
+
+    rows = [{"prefix_ms": 1.0, "prefix_median_ms": 1.1}, {"prefix_ms": 2.0, "prefix_median_ms": 2.6},
+            {"prefix_ms": float("nan"), "prefix_median_ms": 3.0}, {"prefix_ms": 1.0}]
+    assert window_spread(rows) == pytest.approx(1.2)  # median of 1.1 and 1.3; rows without both left out
+    assert window_spread([{"prefix_ms": 1.0, "prefix_median_ms": 1.5}] + rows[:2]) == pytest.approx(1.3)
+    assert math.isnan(window_spread([{"prefix_ms": 1.0}]))
+
+
+def _spread_child(spreads, jobs):
+    """A fake measuring child: call n measures each configuration of its job with the spread ``spreads[n][model]``
+    (``prefix_median_ms`` that many times ``prefix_ms``); ``network_ms`` tells the calls apart (1, 2, ...)."""
+    from latmodel.measure.device import make_config_id
+
+    def child(job, tmp, timeout_s, tick=None, reprice=None):
+        jobs.append([c["model"] for c in job["configs"]])
+        spread = spreads[len(jobs) - 1]
+        rows = [[{"config_id": make_config_id(c["model"], c["resolution_px"], c["width"], 1, 1,
+                                              job["record"]["device_id"]),
+                  "model": c["model"], "block_index": k, "prefix_ms": 1.0 + k,
+                  "prefix_median_ms": spread[c["model"]] * (1.0 + k), "network_ms": float(len(jobs)),
+                  "incontext_ms": 1.0, "flagged": 0, "schema_version": TABLE_SCHEMA_VERSION} for k in range(2)]
+                for c in job["configs"]]
+        raw = {r[0]["config_id"]: {"prefix": [[1.0]]} for r in rows}
+        return {"rows": rows, "diagnostics": {}, "samples": {**raw, "yardstick": [float(len(jobs))]}}, ""
+    return child
+
+
+def test_a_configuration_measured_in_noise_is_measured_again_after_the_others(tmp_path, monkeypatch):
+    import latmodel.measure.profiling as profiling
+
+    jobs = []
+    # one window: random:1 quiet, random:2 and random:3 noisy; measured again together: random:2 quieter,
+    # random:3 noisier than its first run
+    monkeypatch.setattr(profiling, "_run_child", _spread_child(
+        [{"random:1": 1.05, "random:2": 1.30, "random:3": 1.25}, {"random:2": 1.10, "random:3": 1.40}], jobs))
+    out, raw = tmp_path / "t.csv", tmp_path / "s.json"
+    summary = profile(["random:1", "random:2", "random:3"], out, resolutions=[32], progress=False, order="given",
+                      window_s=0, samples_out=raw)
+    assert jobs == [["random:1", "random:2", "random:3"], ["random:2", "random:3"]]
+    # the samples file: each configuration's kept run, grouped by the child that measured it, with its yardstick
+    windows = json.loads(raw.read_text())
+    assert [(sorted(c.split("@")[0] for c in w if c != "yardstick"), w["yardstick"]) for w in windows.values()] == [
+        (["random:1"], [1.0]), (["random:3"], [1.0]), (["random:2"], [2.0])]
+    df = read_table(out, required=("config_id", "model", "network_ms"))
+    # which call each configuration's rows come from: random:2 the second, random:3 its first (less noisy)
+    assert df.groupby("model")["network_ms"].first().to_dict() == {"random:1": 1.0, "random:2": 2.0, "random:3": 1.0}
+    runs = {o.config_id.split("@")[0]: (o.window_runs, round(o.window_spread, 2)) for o in summary.outcomes}
+    assert runs == {"random:1": (1, 1.05), "random:2": (2, 1.1), "random:3": (2, 1.25)}
+    text = summary.to_text()
+    assert ("noise: 2 configuration(s) were first measured while this machine was noisy (their warm samples' spread "
+            "over x1.20) and were measured again after the others; 1 of them are written from a quieter run") in text
+    assert "noise: 1 configuration(s) written from a run measured while this machine was noisy (spread up to " \
+           "x1.25 > x1.20)" in text
+    assert ProfileSummary.from_dict(summary.to_dict()) == summary
+
+
+def test_no_reruns_writes_every_configuration_as_measured_and_the_rule_is_validated(tmp_path, monkeypatch):
+    import latmodel.measure.profiling as profiling
+
+    jobs = []
+    monkeypatch.setattr(profiling, "_run_child", _spread_child([{"random:1": 1.30, "random:2": 1.05}], jobs))
+    summary = profile(["random:1", "random:2"], tmp_path / "t.csv", resolutions=[32], progress=False,
+                      order="given", window_s=0, reruns=0)
+    assert jobs == [["random:1", "random:2"]] and summary.measured == 2
+    assert "were first measured while" not in summary.to_text()
+    assert "noise: 1 configuration(s) written from a run measured while" in summary.to_text()
+    for kwargs, match in (({"max_spread": 0.9}, "--max-spread must be a number >= 1"),
+                          ({"reruns": -1}, "--reruns must be an integer >= 0")):
+        with pytest.raises(NetcutError, match=match):
+            profile(["random:1"], tmp_path / "u.csv", resolutions=[32], progress=False, **kwargs)
+    assert not (tmp_path / "u.csv").exists()

@@ -102,3 +102,21 @@ def test_a_bar_waiting_at_its_cap_still_redraws_its_postfix():
     bar.tick(12.0)  # the position stays at 9.9; the postfix changes and is drawn
     assert out.getvalue().rsplit("\r", 1)[-1].endswith("0/1 configs, a, 2 s past this window's estimate]")
     bar.close()
+
+
+def test_a_window_measured_again_lengthens_the_bar_by_its_share():
+    out = io.StringIO()
+    bar = WindowProgress([100.0, 50.0], 2, file=out)
+    for label in ("a", "b"):
+        bar.start_window(label)
+        bar.end_window(1)
+    assert bar.position_s == 150.0
+    bar.add_window(100.0)  # window a again, after the others
+    bar.start_window("again: a")
+    bar.tick(40.0)
+    bar._bar.refresh()  # noqa: SLF001 - draw now
+    assert bar.position_s == 190.0 and "| 190/250 s [" in out.getvalue().rsplit("\r", 1)[-1]
+    assert "2/2 configs, again: a" in out.getvalue().rsplit("\r", 1)[-1]
+    bar.end_window(0)
+    bar.close()
+    assert "250/250 s" in out.getvalue()

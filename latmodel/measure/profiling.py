@@ -16,6 +16,7 @@ line before anything is written, and no child spends its time budget exporting.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import os
@@ -32,7 +33,8 @@ from .bursts import STATISTICS, BurstPolicy
 from .child import CHILD_ENV, exit_reason, run_child as _run_child
 from .device import check_device_kind, device_record, make_config_id
 from .progress import WindowProgress
-from .samples_file import SamplesFile
+from .samples_file import YARDSTICK_KEY, SamplesFile
+from .spread import MAX_WINDOW_SPREAD, WINDOW_RERUNS, check_spread_rule, window_spread
 from .rows import MEASURE_METHODS, WINDOW_METHOD
 from .timing import require_positive_int
 from .windows import MEMORY_SHARE, memory_model, WINDOW_CONFIGS, available_memory_bytes, estimate_seconds, \
@@ -64,6 +66,8 @@ class ConfigOutcome(Record):
     window_estimate_bytes: float = math.nan  # what the window plan estimated it (latmodel.measure.windows)
     incontext_from_profile: bool = False  # in-context latencies split from the deployed graph's node profile
     yardstick_ms: float = math.nan  # the machine's speed in the configuration's window (bursts.yardstick)
+    window_spread: float = math.nan  # how noisy the host was as it was measured (latmodel.measure.spread)
+    window_runs: int = 1  # how many times it was measured (a noisy configuration runs again: profile's max_spread)
 
     @property
     def incontext_vs_network(self) -> float:
@@ -83,6 +87,7 @@ class ProfileSummary:
     out_path: str
     outcomes: tuple[ConfigOutcome, ...]
     seconds: float
+    max_spread: float = MAX_WINDOW_SPREAD  # the spread over which a configuration counted as measured in noise
 
     def _count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -109,12 +114,14 @@ class ProfileSummary:
         return sum(o.rows for o in self.outcomes if o.status == "measured")
 
     def to_dict(self) -> dict:
-        return {"out_path": self.out_path, "seconds": self.seconds, "outcomes": [o.to_dict() for o in self.outcomes]}
+        return {"out_path": self.out_path, "seconds": self.seconds, "max_spread": self.max_spread,
+                "outcomes": [o.to_dict() for o in self.outcomes]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ProfileSummary":
         return cls(out_path=str(d["out_path"]), seconds=float(d["seconds"]),
-                   outcomes=tuple(ConfigOutcome.from_dict(o) for o in d["outcomes"]))
+                   outcomes=tuple(ConfigOutcome.from_dict(o) for o in d["outcomes"]),
+                   max_spread=float(d.get("max_spread", MAX_WINDOW_SPREAD)))
 
     def to_text(self) -> str:
         from .summary_text import profile_summary_text
@@ -288,7 +295,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
             onnx_cache=None, method: str = WINDOW_METHOD, per_window: int = WINDOW_CONFIGS,
             window_s: float | None = None, min_rounds: int | None = None, estimate=None,
             samples_out=None, child_env: dict[str, str] | None = None,
-            settle_ms: float | None = None, statistic: str | None = None) -> ProfileSummary:
+            settle_ms: float | None = None, statistic: str | None = None,
+            max_spread: float = MAX_WINDOW_SPREAD, reruns: int = WINDOW_RERUNS) -> ProfileSummary:
     """Measure configurations, each in a fresh child process, appending rows to ``out``.
 
     ``models`` None: the corpus ``corpus`` (a name from :data:`latmodel.measure.corpus.CORPORA`,
@@ -325,6 +333,12 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     ``statistic``: the window method's reference statistic, a name from
     :data:`latmodel.measure.bursts.STATISTICS` (default the policy's, the minimum); the table's ``method``
     column names it (``window-settled-p25``).
+
+    ``max_spread``, ``reruns`` (window method): a configuration whose spread in its window
+    (:func:`latmodel.measure.spread.window_spread`: its typical warm sample over its fastest) exceeds ``max_spread``
+    was measured while the host was noisy; it is measured again after the other windows (the noisy configurations
+    of the pass together), up to ``reruns`` more times, and its run with the least spread is written (one still
+    noisy after its re-runs is written too, and the summary says so).
 
     Everything the user gave is validated before the first child starts
     (:class:`NetcutError`); a child that crashes or times out is reported in the
@@ -366,6 +380,7 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     if child_env is not None and not (isinstance(child_env, dict)
                                       and all(isinstance(k, str) and isinstance(v, str) for k, v in child_env.items())):
         raise NetcutError(f"child_env must map variable names to string values, got {child_env!r}")
+    check_spread_rule(max_spread, reruns)
     if method == WINDOW_METHOD and (repeats is not None or warmup is not None):
         raise NetcutError("--repeats / --warmup set the round-model method's rounds; windows run until --window-s "
                           "has passed: drop them or add --method round-model")
@@ -400,12 +415,15 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
     windows = plan.windows
     # each window's estimate once: the progress bar's shares, and their sum the estimate printed before the start
     rounds_at_least = int(min_rounds if min_rounds is not None else BurstPolicy.min_rounds)
-    window_estimates = [estimate_seconds([len(w)], method=method, runtime=runtime, window_s=window_s,
-                                         prepare_s=sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in w),
-                                         round_s=(round_seconds([works[c] for c, _ in w], runtime)
-                                                  if all(c in works for c, _ in w) else None),
-                                         min_rounds=rounds_at_least)
-                        for w in windows]
+
+    def estimate_of(w) -> float:
+        return estimate_seconds([len(w)], method=method, runtime=runtime, window_s=window_s,
+                                prepare_s=sum(prepare_seconds(runtime, footprints.get(cid)) for _, cid in w),
+                                round_s=(round_seconds([works[c] for c, _ in w], runtime)
+                                         if all(c in works for c, _ in w) else None),
+                                min_rounds=rounds_at_least)
+
+    window_estimates = [estimate_of(w) for w in windows]
     if estimate is not None and todo:
         estimate(math.fsum(window_estimates), len(todo), len(windows))
     base_job = {"threads": threads, "batch_size": batch_size, "repeats": repeats, "warmup": warmup, "device": device,
@@ -417,35 +435,99 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                 "settle_ms": float(BurstPolicy.settle_ms if settle_ms is None else settle_ms),
                 "quantile_pct": float(BurstPolicy.quantile_pct if statistic is None else STATISTICS[statistic])}
     bar = WindowProgress(window_estimates, len(todo), enabled=progress)
+    gate = method == WINDOW_METHOD and reruns > 0
+    noisy: dict[str, _ConfigRun] = {}  # configuration -> its least noisy run so far, not written yet
+    children = itertools.count()  # which child measured a run: the runs of one child are written together
+
+    def write(runs: list["_ConfigRun"]) -> None:
+        """Rows and outcomes of configurations one child measured; their samples as one window of the file."""
+        for run in runs:
+            append_rows(out, run.rows)
+            outcomes.append(_outcome(run.config_id, run.rows, run.seconds, run.diagnostics, run.estimate_bytes,
+                                     spread=run.spread, runs=run.runs))
+        if samples is not None and any(run.samples for run in runs):
+            samples.add({k: v for run in runs for k, v in run.samples.items()})
+
+    def measure(window, estimate_bytes, tmp: Path, label: str, runs: int) -> list["_ConfigRun"]:
+        bar.start_window(label + window[0][1].rsplit("@", 1)[0] + (f" +{len(window) - 1}" if len(window) > 1 else ""))
+        job = {**base_job, "configs": [c.to_dict() for c, _ in window],
+               "window_s": window_s if window_s is not None else window_seconds(len(window))}
+        t0 = time.monotonic()
+        result, why = _run_child(job, tmp, timeout_s, tick=bar.tick, reprice=bar.reprice)
+        seconds = time.monotonic() - t0
+        child = next(children)
+        if result is None:
+            logger.warning("window of %d configuration(s) failed: %s", len(window), why)
+            if runs == 1:
+                outcomes.extend(ConfigOutcome(cid, "failed", seconds=seconds, reason=why) for _, cid in window)
+            return []
+        got = []
+        for (_, cid), rows in zip(window, result["rows"]):
+            if rows and rows[0]["config_id"] != cid:
+                raise RuntimeError(f"child measured {rows[0]['config_id']!r}, expected {cid!r}")
+            raw = result.get("samples") or {}
+            got.append(_ConfigRun(cid, rows, seconds / len(window), result.get("diagnostics", {}), estimate_bytes,
+                                  window_spread(rows), runs, child,
+                                  {k: raw[k] for k in (cid, YARDSTICK_KEY) if k in raw} if cid in raw else {}))
+        return got
+
     try:
         with tempfile.TemporaryDirectory(prefix="latmodel-profile-") as tmp:
             for window, estimate_bytes in zip(windows, plan.peak_bytes):
-                bar.start_window(window[0][1].rsplit("@", 1)[0] + (f" +{len(window) - 1}" if len(window) > 1 else ""))
-                job = {**base_job, "configs": [c.to_dict() for c, _ in window],
-                       "window_s": window_s if window_s is not None else window_seconds(len(window))}
-                t0 = time.monotonic()
-                result, why = _run_child(job, Path(tmp), timeout_s, tick=bar.tick, reprice=bar.reprice)
-                seconds = time.monotonic() - t0
-                if result is None:
-                    logger.warning("window of %d configuration(s) failed: %s", len(window), why)
-                    outcomes += [ConfigOutcome(cid, "failed", seconds=seconds, reason=why) for _, cid in window]
-                else:
-                    for (config, cid), rows in zip(window, result["rows"]):
-                        if rows and rows[0]["config_id"] != cid:
-                            raise RuntimeError(f"child measured {rows[0]['config_id']!r}, expected {cid!r}")
-                        append_rows(out, rows)
-                        outcomes.append(_outcome(cid, rows, seconds / len(window), result.get("diagnostics", {}),
-                                                 estimate_bytes))
-                    if samples is not None and result.get("samples"):
-                        samples.add(result["samples"])
+                quiet = []
+                for run in measure(window, estimate_bytes, Path(tmp), "", 1):
+                    if gate and run.spread > max_spread:
+                        noisy[run.config_id] = run
+                    else:
+                        quiet.append(run)
+                write(quiet)
                 bar.end_window(len(window))
+            for attempt in range(2, reruns + 2):
+                again = [(c, cid) for c, cid in todo if cid in noisy and noisy[cid].spread > max_spread]
+                if not again:
+                    break
+                logger.info("%d configuration(s) measured while this machine was noisy (spread over x%.2f): "
+                            "measuring them again", len(again), max_spread)
+                replan = _plan(again, footprints, runtime, per_window, method)
+                for window, estimate_bytes in zip(replan.windows, replan.peak_bytes):
+                    bar.add_window(estimate_of(window))
+                    fresh = {run.config_id: run for run in measure(window, estimate_bytes, Path(tmp), "again: ",
+                                                                   attempt)}
+                    for _, cid in window:
+                        run = fresh.get(cid)
+                        better = run is not None and run.spread < noisy[cid].spread
+                        noisy[cid] = run if better else dataclasses.replace(noisy[cid], runs=attempt)
+                    bar.end_window(0)
     finally:
         bar.close()
-    return ProfileSummary(out_path=str(out), outcomes=tuple(outcomes), seconds=time.monotonic() - started)
+        # the least noisy run of each, grouped by the child that measured it (also when interrupted: nothing
+        # measured is lost)
+        for child in sorted({run.child for run in noisy.values()}):
+            write([run for run in noisy.values() if run.child == child])
+        noisy.clear()
+    return ProfileSummary(out_path=str(out), outcomes=tuple(outcomes), seconds=time.monotonic() - started,
+                          max_spread=float(max_spread))
+
+
+@dataclasses.dataclass(frozen=True)
+class _ConfigRun:
+    """One configuration as one run of a measuring window measured it: its rows, its share of the window's wall
+    time, the window's diagnostics and memory estimate, its spread, which run it was (1: the first), which child
+    of the profile measured it, and its raw samples with the window's yardstick (when kept)."""
+
+    config_id: str
+    rows: list
+    seconds: float
+    diagnostics: dict
+    estimate_bytes: float | None
+    spread: float
+    runs: int
+    child: int
+    samples: dict
 
 
 def _outcome(cid: str, rows: list[dict], seconds: float, diagnostics: dict,
-             estimate_bytes: float | None) -> ConfigOutcome:
+             estimate_bytes: float | None, *, spread: float = math.nan, runs: int = 1) -> ConfigOutcome:
     from .runtimes import RUNTIMES
 
     rt = RUNTIMES.get(str(rows[0].get("runtime", "torch")))
@@ -458,4 +540,5 @@ def _outcome(cid: str, rows: list[dict], seconds: float, diagnostics: dict,
         window_estimate_bytes=math.nan if estimate_bytes is None else float(estimate_bytes),
         incontext_from_profile=bool(str(rows[0].get("method", "")).startswith(WINDOW_METHOD)
                                     and rt is not None and rt.block_profiler is not None),
-        yardstick_ms=float(rows[0].get("yardstick_ms", math.nan)))
+        yardstick_ms=float(rows[0].get("yardstick_ms", math.nan)), window_spread=float(spread),
+        window_runs=int(runs))

@@ -79,6 +79,14 @@ class WindowProgress:
         self._total_s = float(sum(self._shares))
         self._bar.total = self._total_s
 
+    def add_window(self, window_s: float) -> None:
+        """One more window, estimated at ``window_s``, after those planned (a noisy window measured again): the bar
+        lengthens by its share."""
+        self._shares.append(max(0.0, float(window_s)))
+        self._bounds = list(itertools.accumulate(self._shares, initial=0.0))
+        self._total_s = float(sum(self._shares))
+        self._bar.total = self._total_s
+
     def end_window(self, n_configs: int) -> None:
         """The current window returned ``n_configs`` configurations (measured or failed)."""
         self._done_configs += int(n_configs)

@@ -376,5 +376,7 @@ def measure_window(configs, *, threads: int = 1, batch_size: int = 1, device: st
             samples[rows[0]["config_id"]] = w.samples[u]
         out.append(rows)
     if samples is not None:
-        samples["yardstick"] = list(w.yardstick)
+        from .samples_file import YARDSTICK_KEY
+
+        samples[YARDSTICK_KEY] = list(w.yardstick)
     return out

@@ -13,7 +13,10 @@ from pathlib import Path
 
 from ..errors import NetcutError
 
-__all__ = ["SamplesFile", "read_samples"]
+__all__ = ["YARDSTICK_KEY", "SamplesFile", "read_samples"]
+
+#: The key of a window's yardstick samples, beside its configurations' ids.
+YARDSTICK_KEY = "yardstick"
 
 
 def read_samples(path) -> dict:

@@ -44,7 +44,28 @@ def profile_summary_text(summary) -> str:
                      "speeds; profile a repeat pass (--corpus repeat) and compare (scripts/calibration_stability.py) "
                      "before trusting the table; a second whole pass later, given to 'latmodel fit' beside this one, "
                      "counts each configuration once at the faster pass (latmodel.measure.passes)")
+    lines += _noise_lines(measured, summary.max_spread)
     for o in summary.outcomes:
         if o.status == "failed":
             lines.append(f"  FAILED {o.config_id}: {o.reason}")
     return "\n".join(lines)
+
+
+def _noise_lines(measured, max_spread: float) -> list[str]:
+    """What the noisy-configuration rule did (:mod:`latmodel.measure.spread`): configurations measured again, and any
+    still from a noisy run."""
+    again = [o for o in measured if o.window_runs > 1]
+    still = [o for o in measured if o.window_spread > max_spread]
+    lines = []
+    if again:
+        quieter = [o for o in again if not o.window_spread > max_spread]
+        lines.append(f"noise: {len(again)} configuration(s) were first measured while this machine was noisy (their "
+                     f"warm samples' spread over x{max_spread:.2f}) and were measured again after the others; "
+                     f"{len(quieter)} of them are written from a quieter run")
+    if still:
+        worst = max(o.window_spread for o in still)
+        lines.append(f"noise: {len(still)} configuration(s) written from a run measured while this machine was "
+                     f"noisy (spread up to x{worst:.2f} > x{max_spread:.2f}): their latencies may read high; profile "
+                     "a second pass later (--corpus repeat, or the same command into another --out) and give both "
+                     "tables to 'latmodel fit', which counts each configuration at its faster pass")
+    return lines

@@ -178,7 +178,8 @@ def read_table(path, *, required: Sequence[str] = REQUIRED_FOR_FIT):
     if "schema_version" in df.columns:
         versions = pd.to_numeric(df["schema_version"], errors="coerce")
         if versions.isna().any() or (versions > TABLE_SCHEMA_VERSION).any() or (versions < 1).any():
-            bad = sorted(set(df["schema_version"].astype(str)) - {str(TABLE_SCHEMA_VERSION)})
+            # str() of each value: a missing one (NaN) is named too, where astype(str) may keep it a float
+            bad = sorted({str(v) for v in df["schema_version"]} - {str(TABLE_SCHEMA_VERSION)})
             raise TableError(
                 f"measurement table {str(path)!r} has schema version(s) {', '.join(bad)}; this netcut reads "
                 f"version {TABLE_SCHEMA_VERSION}; upgrade netcut or re-measure with 'latmodel profile'"
