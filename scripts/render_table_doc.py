@@ -96,6 +96,16 @@ when scaling by that share brings them closer than scaling fully, writes it into
 0.28 and 0.35 in two independent pairs; at 0.28 the pair of 07:08 agreed on 93.8% of prefixes within ±10% (as
 measured 79.7%, fully scaled 51.3%), and its leave-one-family-out predictor put 78.9% of held-out prefixes within
 ±10% (as measured 62.9%).
+**A configuration measured in noise is measured again.**  Its rows tell how noisy the host was while its window
+measured it: its *spread*, the median over its prefix rows of `prefix_median_ms / prefix_ms`
+(`latmodel.measure.spread.window_spread`; no column of its own: both columns are in every row).  While the host is
+quiet the samples bunch near their minimum (0-3% of the AMD EPYC's shipped configurations over 1.20); in a slow
+phase that covers most of a window they run late and the minimum comes from the few fast moments left, so it can
+read high (over five pairs of passes on that EPYC, the configurations at most 1.20 in both passes agreed on 91.7% /
+99.3% of prefixes within ±5% / ±10%, those over 1.20 in either on 62.4% / 83.1%, the noisy pass the slow one;
+data/calibration/README.md, "Noisy configurations measured again").  `latmodel profile` measures the
+configurations over `--max-spread` (1.20) again, together, after the other windows, up to `--reruns` (1) more
+times, and writes each one's run with the least spread; the summary names those still from a noisy run.
 **Several passes of one configuration** (tables given together to `latmodel fit` / `evaluate`, e.g. a second pass
 of the default corpus an hour later) are merged after every window is on one yardstick scale: one row per block,
 each latency column the minimum over the passes (`latmodel.measure.passes`), the same statistic over more of the

@@ -72,11 +72,12 @@ def test_a_profile_whose_windows_ran_at_different_speeds_points_to_a_second_pass
     def outcome(yardstick_ms):
         return SimpleNamespace(status="measured", incontext_from_profile=False, flagged_rows=0, config_id="c",
                                timestamped_total_ms=float("nan"), incontext_vs_network=0.0, n_blocks=2,
-                               network_ms=1.0, seconds=3.0, window_peak_bytes=float("nan"), yardstick_ms=yardstick_ms)
+                               network_ms=1.0, seconds=3.0, window_peak_bytes=float("nan"), yardstick_ms=yardstick_ms,
+                               window_spread=1.1, window_runs=1)
 
     def summary(*yardsticks):
         return SimpleNamespace(measured=len(yardsticks), skipped=0, failed=0, flagged=0, rows_written=2,
-                               seconds=1.0, out_path="t.csv", outcomes=[outcome(y) for y in yardsticks])
+                               seconds=1.0, out_path="t.csv", outcomes=[outcome(y) for y in yardsticks], max_spread=1.2)
 
     text = profile_summary_text(summary(10.0, 13.0))
     assert "yardstick: 10.00-13.00 ms over the windows (x1.30)" in text and "latmodel.measure.passes" in text

@@ -1,4 +1,4 @@
-"""The text ``latmodel profile`` prints when it is done (:class:`latmodel.measure.profiling.ProfileSummary`)."""
+"""The text ``latmodel profile`` prints when it is done (:class:`latmodel.measure.outcomes.ProfileSummary`)."""
 from __future__ import annotations
 
 import math
