@@ -720,6 +720,7 @@ SECTIONS = [("repeatability", section_repeatability), ("repeatability_settle", s
             ("repeatability_epyc_1207b", section_repeatability),
             ("repeatability_epyc_1207c", section_repeatability),
             ("repeatability_epyc_1207d", section_repeatability),
+            ("repeatability_epyc_1207e_onnxruntime", section_repeatability),
             ("statistic_m207", section_statistic),
             ("predictor_accuracy", section_accuracy), ("predictor_accuracy_onnxruntime", section_accuracy), ("predictor_accuracy_m207", section_accuracy),
             ("predictor_accuracy_m207_onnxruntime", section_accuracy), ("independent_pass", section_independent), ("folded", section_folded),

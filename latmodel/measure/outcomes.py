@@ -46,7 +46,7 @@ class ConfigOutcome(Record):
 
 @dataclasses.dataclass(frozen=True)
 class ProfileSummary:
-    """Result of :func:`profile`."""
+    """Result of :func:`latmodel.measure.profiling.profile`."""
 
     out_path: str
     outcomes: tuple[ConfigOutcome, ...]

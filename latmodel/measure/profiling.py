@@ -362,8 +362,8 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
         """Rows and outcomes of configurations one child measured; their samples as one window of the file."""
         for run in runs:
             append_rows(out, run.rows)
-            outcomes.append(config_outcome(run.config_id, run.rows, run.seconds, run.diagnostics, run.estimate_bytes,
-                                     spread=run.spread, runs=run.runs))
+            outcomes.append(config_outcome(run.config_id, run.rows, run.seconds, run.diagnostics,
+                                           run.estimate_bytes, spread=run.spread, runs=run.runs))
         if samples is not None and any(run.samples for run in runs):
             samples.add({k: v for run in runs for k, v in run.samples.items()})
 

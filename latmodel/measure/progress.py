@@ -80,7 +80,7 @@ class WindowProgress:
         self._bar.total = self._total_s
 
     def add_window(self, window_s: float) -> None:
-        """One more window, estimated at ``window_s``, after those planned (a noisy window measured again): the bar
+        """One more window, estimated at ``window_s``, after those planned (configurations measured again): the bar
         lengthens by its share."""
         self._shares.append(max(0.0, float(window_s)))
         self._bounds = list(itertools.accumulate(self._shares, initial=0.0))

@@ -17,6 +17,7 @@ of this EPYC's configurations over 1.20, 16-39% of the Xeon 6/207/2's default-co
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Iterable, Mapping
 
 __all__ = ["MAX_WINDOW_SPREAD", "WINDOW_RERUNS", "window_spread", "check_spread_rule"]
@@ -39,11 +40,7 @@ def window_spread(rows: Iterable[Mapping]) -> float:
             continue
         if math.isfinite(low) and math.isfinite(mid) and low > 0 and mid > 0:
             ratios.append(mid / low)
-    if not ratios:
-        return math.nan
-    ratios.sort()
-    n = len(ratios)
-    return ratios[n // 2] if n % 2 else 0.5 * (ratios[n // 2 - 1] + ratios[n // 2])
+    return statistics.median(ratios) if ratios else math.nan
 
 
 def check_spread_rule(max_spread, reruns) -> None:
