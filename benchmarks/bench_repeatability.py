@@ -259,7 +259,7 @@ def main(argv=None) -> int:
                                   method="window" if windowed else method, window_s=args.window_s,
                                   per_window=per_window, progress=False, samples_out=raw, **VARIANTS.get(method, {}))
                 res["seconds"][f"{method}-{pass_no}"] = round(time.monotonic() - t0, 1)
-                if windowed:  # how noisy each window was, and how many times the noisy-window rule measured it
+                if windowed:  # how noisy the host was as each configuration was measured, and how many runs it took
                     res.setdefault("window_spread", {})[f"{method}-{pass_no}"] = {
                         "max_spread": summary.max_spread,
                         "configs": {o.config_id.split("@")[0] + f"@{o.config_id.split('@')[1]}":
