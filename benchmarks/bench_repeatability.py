@@ -262,7 +262,7 @@ def main(argv=None) -> int:
                 if windowed:  # how noisy the host was as each configuration was measured, and how many runs it took
                     res.setdefault("window_spread", {})[f"{method}-{pass_no}"] = {
                         "max_spread": summary.max_spread,
-                        "configs": {o.config_id.split("@")[0] + f"@{o.config_id.split('@')[1]}":
+                        "configs": {"@".join(o.config_id.split("@")[:2]):
                                     {"spread": round(o.window_spread, 4), "runs": o.window_runs}
                                     for o in summary.outcomes if o.status == "measured"}}
                 print(f"{runtime} {method} pass {pass_no}: {res['seconds'][f'{method}-{pass_no}']:.0f} s",

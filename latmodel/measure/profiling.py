@@ -381,12 +381,12 @@ def profile(models: Sequence[str] | None, out: str | os.PathLike, *,
                 outcomes.extend(ConfigOutcome(cid, "failed", seconds=seconds, reason=why) for _, cid in window)
             return []
         got = []
+        raw, diagnostics = result.get("samples") or {}, result.get("diagnostics", {})
         for (_, cid), rows in zip(window, result["rows"]):
             if rows and rows[0]["config_id"] != cid:
                 raise RuntimeError(f"child measured {rows[0]['config_id']!r}, expected {cid!r}")
-            raw = result.get("samples") or {}
-            got.append(_ConfigRun(cid, rows, seconds / len(window), result.get("diagnostics", {}), estimate_bytes,
-                                  window_spread(rows), runs, child,
+            got.append(_ConfigRun(cid, rows, seconds / len(window), diagnostics, estimate_bytes, window_spread(rows),
+                                  runs, child,
                                   {k: raw[k] for k in (cid, YARDSTICK_KEY) if k in raw} if cid in raw else {}))
         return got
 

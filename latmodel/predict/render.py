@@ -141,4 +141,5 @@ def calibration_estimate_text(seconds: float, n_configs: int) -> str:
 
     return (f"calibrate: measuring {n_configs} configuration(s) here, then adapting the closest predictor: about "
             f"{max(1, round((seconds + FIT_SECONDS) / 60))} min (about twice that if this machine turns out noisy: "
-            "what it measured in noise is measured again); measure alone (other work on this machine slows the measured core)")
+            "what it measured in noise is measured again); measure alone (other work on this machine slows the "
+            "measured core)")
