@@ -697,3 +697,30 @@ def test_roofline_prices_windowed_pools_apart_from_the_memory_bound_term():
     assert coef["gflops_avg_pool"] == pytest.approx(1000.0, rel=1e-6)
     assert coef["gflops_memory_bound"] == pytest.approx(100.0, rel=1e-6)
     assert roofline_ms(df, coef) == pytest.approx(ms * 1e3, rel=1e-6)
+
+
+def test_roofline_prices_explicit_padding_apart_and_older_predictors_keep_their_prices(saved):
+    from latmodel.predict.roofline import ROOFLINE_TERMS, roofline_design, roofline_ms, upgrade_coefficients
+
+    zero = {c: 0.0 for c in FEATURE_COLUMNS}
+    # a padded block: 2e6 elementwise flops, 5e5 of them a ZeroPad2d's output
+    df = pd.DataFrame([{**zero, "config_id": "c", "block_index": 0, "flops_elementwise": 2e6, "flops_pad": 5e5}])
+    design = dict(zip(ROOFLINE_TERMS, roofline_design(df).T))
+    assert design["gflops_memory_bound"].tolist() == pytest.approx([1.5e-3])
+    assert design["gflops_pad"].tolist() == pytest.approx([0.5e-3])
+    # saved before the split: the pad was in the memory-bound term, at its price (0.13 ms a GFLOP of 2e6 flops)
+    old = {name: 0.0 for name in ROOFLINE_TERMS if name != "gflops_pad"}
+    old["gflops_memory_bound"] = 130.0
+    assert upgrade_coefficients(old)["gflops_pad"] == 130.0
+    assert roofline_ms(df, upgrade_coefficients(old)).tolist() == pytest.approx([130.0 * 2e-3])
+    # an older predictor folder loads, its roofline upgraded; one lacking any other term is still refused
+    manifest = json.loads((saved / MANIFEST_NAME).read_text())
+    for key in ("roofline", "head_roofline"):
+        manifest[key] = {k: v for k, v in manifest[key].items() if k != "gflops_pad"}
+    (saved / MANIFEST_NAME).write_text(json.dumps(manifest))
+    loaded = load_predictor(saved)
+    for coef in (loaded.roofline_, loaded.head_roofline_):
+        assert coef["gflops_pad"] == coef["gflops_memory_bound"]
+    _rewrite_manifest(saved, roofline={k: v for k, v in manifest["roofline"].items() if k != "gflops_max_pool"})
+    with pytest.raises(ArtifactError, match="roofline coefficients do not match"):
+        load_predictor(saved)

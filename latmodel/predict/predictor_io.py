@@ -19,7 +19,7 @@ from ..measure.device import library_versions
 from .artifact import read_predictor_folder, write_predictor_folder
 from .model import LatencyModel
 from .prefix_features import POSITION_BUCKETS, STAGE2_FEATURES
-from .roofline import ROOFLINE_TERMS
+from .roofline import ROOFLINE_TERMS, upgrade_coefficients
 from .transfer import DeviceCorrection
 
 __all__ = ["STAGE1_FILE", "STAGE1_FILES", "STAGE2_FILE", "predictor_manifest", "save_predictor", "load_predictor"]
@@ -139,8 +139,9 @@ def load_predictor(path, *, cls: type[LatencyModel] = LatencyModel) -> LatencyMo
     try:
         model = cls(**dict(manifest["hyperparameters"]))
         model.check_params()
-        roofline = manifest["roofline"]
-        head = manifest["head_roofline"]
+        # a predictor saved before a term was split out prices it as it did (roofline.SPLIT_TERMS)
+        roofline, head = (upgrade_coefficients(c) if isinstance(c, dict) else c
+                          for c in (manifest["roofline"], manifest["head_roofline"]))
         for coef in (roofline, head):
             if coef is not None and (set(coef) != set(ROOFLINE_TERMS)
                                      or not all(isinstance(v, (int, float)) for v in coef.values())):
