@@ -56,6 +56,21 @@ def test_grouped_and_elementwise_ops():
     assert grouped["flops_elementwise"] == 3 * 64
 
 
+def test_relu6_counts_alike_as_a_module_or_a_function():
+    """nn.ReLU6 runs as hardtanh, F.relu6 as its own op: one flop an element either way."""
+    import torch.nn.functional as F
+
+    class Functional(nn.Module):
+        def forward(self, x):
+            return F.relu6(x)
+
+    flops = []
+    for act in (nn.ReLU6(), Functional()):
+        net = nn.Sequential(nn.Conv2d(3, 4, 1, bias=False), act, nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+        flops.append(sum(r["flops_elementwise"] for r in chain_features(split_model(net, 4, name="r6"))))
+    assert flops == [4 * 4 * 4] * 2
+
+
 def test_network_features_cached_and_consistent():
     a = network_features("mobilenet_v2", 64)
     b = network_features("mobilenet_v2", 64)

@@ -165,8 +165,8 @@ def _fused_encoder_layer(inputs: list, outputs: list, lengths: list[int] | None 
 
 
 _ELEMENTWISE_OPS = [
-    "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "relu", "relu_", "hardtanh", "hardtanh_",
-    "silu", "silu_", "hardswish", "hardswish_", "sigmoid", "sigmoid_", "hardsigmoid", "hardsigmoid_",
+    "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "relu", "relu_", "relu6", "relu6_", "hardtanh",
+    "hardtanh_", "silu", "silu_", "hardswish", "hardswish_", "sigmoid", "sigmoid_", "hardsigmoid", "hardsigmoid_",
     "clamp", "clamp_", "clamp_min", "clamp_min_", "gelu", "tanh", "leaky_relu", "leaky_relu_", "elu",
     "cat", "constant_pad_nd", "pad", "contiguous", "clone", "gelu_", "tanh_", "elu_", "mish", "mish_", "softplus",
     "softmax", "roll",
