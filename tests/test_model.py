@@ -708,7 +708,7 @@ def test_roofline_prices_explicit_padding_apart_and_older_predictors_keep_their_
     design = dict(zip(ROOFLINE_TERMS, roofline_design(df).T))
     assert design["gflops_memory_bound"].tolist() == pytest.approx([1.5e-3])
     assert design["gflops_pad"].tolist() == pytest.approx([0.5e-3])
-    # saved before the split: the pad was in the memory-bound term, at its price (0.13 ms a GFLOP of 2e6 flops)
+    # saved before the split: the pad was in the memory-bound term, at its price (130 ms a GFLOP, over all 2e6 flops)
     old = {name: 0.0 for name in ROOFLINE_TERMS if name != "gflops_pad"}
     old["gflops_memory_bound"] = 130.0
     assert upgrade_coefficients(old)["gflops_pad"] == 130.0
