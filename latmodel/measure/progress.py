@@ -75,14 +75,16 @@ class WindowProgress:
         if not 0 <= w < len(self._shares) or float(window_total_s) <= self._shares[w]:
             return
         self._shares[w] = float(window_total_s)
-        self._bounds = list(itertools.accumulate(self._shares, initial=0.0))
-        self._total_s = float(sum(self._shares))
-        self._bar.total = self._total_s
+        self._reshare()
 
     def add_window(self, window_s: float) -> None:
         """One more window, estimated at ``window_s``, after those planned (configurations measured again): the bar
         lengthens by its share."""
         self._shares.append(max(0.0, float(window_s)))
+        self._reshare()
+
+    def _reshare(self) -> None:
+        """Windows' bounds and the bar's length after a share changed or was added."""
         self._bounds = list(itertools.accumulate(self._shares, initial=0.0))
         self._total_s = float(sum(self._shares))
         self._bar.total = self._total_s
