@@ -288,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which calibration corpus to measure when --models is not given: default (all), small "
                         "(13 configurations), repeat (2 of every family, for a second pass), wide (24 wide ViT-like "
                         "and grouped-convolution networks, a second table to fit with the default one), heavy (24 heavy "
-                        "ViT-like encoders and CNN chains at 224-288 px, likewise), zoo (the default "
+                        "ViT-like encoders and CNN chains at 224-288 px, likewise), units (24 channel-shuffle, narrow "
+                        "grouped and small squeeze-excitation networks at 128-224 px, likewise), zoo (the default "
                         "corpus's 71 registered-network configurations: a further pass to merge); default: default")
     p.add_argument("--resolutions", help="comma-separated resolutions, pixels (default: 224 with --models, the corpus's otherwise)")
     p.add_argument("--widths", help="comma-separated width multipliers (default 1.0)")

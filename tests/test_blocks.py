@@ -153,6 +153,30 @@ def test_random7_heavy_networks():
     assert chain.infos[-1].out_shape == (1, 4, 192)
 
 
+def test_random8_unit_networks():
+    from latmodel.graph.random_units import random_unit_config
+    from latmodel.measure.corpus import RANDOM8_SEEDS
+
+    # sampler 8: seeds cycle through the three kinds (frozen: tables hold them)
+    assert random_unit_config(189) == {"kind": "shuffle", "stem": 24, "widths": [244, 488, 976], "depths": [4, 2, 2],
+                                       "last": 0}
+    assert random_unit_config(196) == {"kind": "grouped", "stem": 32, "group": 8, "widths": [64, 136, 304, 680],
+                                       "depths": [2, 2, 4, 4], "se": True}
+    assert [random_unit_config(s)["kind"] for s in RANDOM8_SEEDS[:3]] == ["shuffle", "grouped", "se_small"]
+    # 4, 8, 8 and 16 channels a group in turn: RegNetY's 8 in half the grouped networks
+    groups = [random_unit_config(s)["group"] for s in RANDOM8_SEEDS if s % 3 == 1]
+    assert sorted(groups) == [4, 4, 8, 8, 8, 8, 16, 16]
+    assert family_of("random8:189") == "random"
+    shuffle = load_chain("random8:195", 64)  # the stem's max-pool a block of its own, as in ShuffleNetV2; a unit a block
+    assert [i.name for i in shuffle.infos] == ["stem.0..stem.2", "stem.3", *(f"trunk.{i}" for i in range(4))]
+    assert shuffle.infos[-1].out_shape == (1, 192, 4, 4)  # /2 stem, /2 max-pool, /2 each stage
+    net = build_model("random8:196", resolution=64)
+    widths = sorted({m.in_channels // m.groups for m in net.modules() if isinstance(m, torch.nn.Conv2d) and 1 < m.groups})
+    assert widths == [8]  # grouped 3x3s of 8 channels a group, neither dense nor depthwise
+    small = build_model("random8:191", resolution=64)
+    assert any(isinstance(m, torch.nn.Hardsigmoid) for m in small.modules())  # squeeze-excitation as modules
+
+
 def test_unknown_model_lists_close_matches():
     with pytest.raises(UnknownModelError, match="did you mean mobilenet_v2"):
         resolve_spec("mobilenetv2")

@@ -48,7 +48,7 @@ def test_small_corpus_is_a_spread_subset():
 
 
 def test_get_corpus_and_registry():
-    assert set(CORPORA) == {"default", "small", "repeat", "wide", "heavy", "zoo"}
+    assert set(CORPORA) == {"default", "small", "repeat", "wide", "heavy", "units", "zoo"}
     assert get_corpus() == default_corpus()
     assert get_corpus("small") == small_corpus()
     with pytest.raises(NetcutError, match="unknown corpus 'tiny'; choose one of: default, small, repeat"):
@@ -109,6 +109,21 @@ def test_wide_corpus_is_sampler_6_at_the_chains_resolutions():
     assert kinds.count("vit") == kinds.count("grouped") == 12
     for kind in ("vit", "grouped"):
         assert {c.resolution_px for c, k in zip(wide, kinds) if k == kind} == {96, 128, 160}
+
+
+def test_units_corpus_is_sampler_8_with_every_kind_at_every_resolution():
+    from latmodel.graph.random_units import random_unit_config
+    from latmodel.measure.corpus import LARGE_RANDOM2_SEEDS, RANDOM6_SEEDS, RANDOM7_SEEDS, RANDOM8_SEEDS, units_corpus
+
+    units = units_corpus()
+    assert get_corpus("units") == units and len(units) == len(RANDOM8_SEEDS) == 24
+    assert [(c.model, c.resolution_px) for c in units[:4]] == [
+        ("random8:189", 128), ("random8:190", 160), ("random8:191", 192), ("random8:192", 224)]
+    pairs = {(random_unit_config(int(c.model.split(":")[1]))["kind"], c.resolution_px) for c in units}
+    assert len(pairs) == 12  # three kinds x four resolutions, each twice
+    used = ({int(c.model.split(":")[1]) for c in default_corpus() if ":" in c.model} | set(RANDOM6_SEEDS)
+            | set(RANDOM7_SEEDS) | set(LARGE_RANDOM2_SEEDS))
+    assert not set(RANDOM8_SEEDS) & used
 
 
 def test_zoo_corpus_is_the_default_corpus_s_registered_networks():

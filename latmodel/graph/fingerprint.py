@@ -13,7 +13,7 @@ __all__ = ["FEATURE_SOURCES", "FEATURE_LIBRARIES", "code_fingerprint", "fingerpr
 
 #: netcut's modules whose code decides a network's features (their sources are part of the key; a module
 #: that moves is found by its name, and its new source makes a new key).
-FEATURE_SOURCES = ("latmodel.graph.zoo", "latmodel.graph.random_nets", "latmodel.graph.random_wide",
+FEATURE_SOURCES = ("latmodel.graph.zoo", "latmodel.graph.random_nets", "latmodel.graph.random_wide", "latmodel.graph.random_units",
                    "latmodel.graph.tracing", "latmodel.graph.blocks", "latmodel.graph.features",
                    "latmodel.graph.subnormals", "latmodel.graph.op_handles", "latmodel.graph.netfeatures")
 #: The libraries that build and count a network (their versions are part of the key).

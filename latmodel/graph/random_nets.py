@@ -1,6 +1,7 @@
 """Randomly sampled networks that widen the calibration corpus (``random:SEED``, ``random2:SEED``,
 ``random3:SEED``, ``random4:SEED``, ``random5:SEED`` in :func:`latmodel.graph.zoo.resolve_spec`; sampler 6,
-``random6:SEED`` and 7, ``random7:SEED``, are :mod:`latmodel.graph.random_wide`): chains of
+``random6:SEED`` and 7, ``random7:SEED``, are :mod:`latmodel.graph.random_wide`, sampler 8, ``random8:SEED``,
+:mod:`latmodel.graph.random_units`): chains of
 CNN blocks in the spirit of nn-Meter's sampling, transformer-like or ConvNeXt-like networks, Swin-like
 window-attention networks, and CNN chains with SqueezeNet-style fire modules and Inception-style branches,
 half of them without normalization layers (batch norms folded into the convolutions, as deployed).  A sampler
@@ -17,7 +18,7 @@ __all__ = ["CHAIN_SAMPLERS", "SAMPLERS", "RandomChainNet", "RandomTransformerNet
 #: Sampler name (the part before ``:SEED``) -> sampler version of :func:`RandomChainNet`.
 #: Each version is frozen once tables hold its networks: a new sampler gets a new name.
 SAMPLERS: dict[str, int] = {"random": 1, "random2": 2, "random3": 3, "random4": 4, "random5": 5, "random6": 6,
-                           "random7": 7}
+                           "random7": 7, "random8": 8}
 #: Samplers of :func:`random_chain_layers` (CNN chains built by :func:`RandomChainNet`).
 CHAIN_SAMPLERS: tuple[int, ...] = (1, 2, 5)
 

@@ -25,7 +25,10 @@ Besides registered names, :func:`build_model` accepts
 * ``random6:SEED`` -- a wide network (:func:`latmodel.graph.random_wide.RandomWideNet`): a ViT-like encoder of
   256-768 channels, or a chain of grouped-convolution bottlenecks;
 * ``random7:SEED`` -- a heavy ViT-like encoder (:func:`latmodel.graph.random_wide.RandomHeavyNet`): 640-1024
-  channels, 6-12 layers, 80-600 MB of weights.
+  channels, 6-12 layers, 80-600 MB of weights;
+* ``random8:SEED`` -- a chain of ShuffleNetV2-style channel-shuffle units, of RegNet-style bottlenecks with 4-16
+  channels a group, or of small MobileNetV3-style inverted residuals with squeeze-excitation modules
+  (:func:`latmodel.graph.random_units.RandomUnitNet`).
 
 To add a network, add one entry to :data:`MODELS`.
 """
@@ -40,6 +43,7 @@ from typing import Any, Callable
 
 from ..errors import NetcutError, UnknownModelError
 from .random_nets import SAMPLERS, RandomChainNet, RandomTransformerNet, RandomWindowNet
+from .random_units import RandomUnitNet
 from .random_wide import RandomHeavyNet, RandomWideNet
 
 __all__ = [
@@ -187,7 +191,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_RANDOM_RE = re.compile(r"^(random[2-7]?):(\d{1,9})$")
+_RANDOM_RE = re.compile(r"^(random[2-8]?):(\d{1,9})$")
 
 
 def resolve_spec(name: str) -> ModelSpec:
@@ -209,6 +213,8 @@ def resolve_spec(name: str) -> ModelSpec:
             return ModelSpec(name=name, family="random", builder=lambda w, r, s=seed: RandomWideNet(s, width=w))
         if version == 7:
             return ModelSpec(name=name, family="random", builder=lambda w, r, s=seed: RandomHeavyNet(s, width=w))
+        if version == 8:
+            return ModelSpec(name=name, family="random", builder=lambda w, r, s=seed: RandomUnitNet(s, width=w))
         return ModelSpec(name=name, family="random",
                          builder=lambda w, r, s=seed, v=version: RandomChainNet(s, width=w, sampler=v))
     if ":" in name:

@@ -35,7 +35,9 @@ hardswish and the sampled networks had explicit padding, see ``latmodel.graph.fe
 table and quick checks of a new device use.  :func:`wide_corpus` (24 ``random6:SEED`` networks, about 6 minutes at one
 thread) adds what the default corpus leaves out, wide ViT-like encoders (fused and written out in modules) and
 grouped-convolution bottlenecks: profile it into a second table of the same device and fit on both;
-:func:`heavy_corpus` likewise adds heavy ViT-like encoders (up to 600 MB of weights) and CNN chains at 224-288 px.
+:func:`heavy_corpus` likewise adds heavy ViT-like encoders (up to 600 MB of weights) and CNN chains at 224-288 px;
+:func:`units_corpus` (24 ``random8:SEED`` networks, about 6 minutes) channel-shuffle units, grouped bottlenecks of 4-16
+channels a group and small squeeze-excitation inverted residuals at 128-224 px.
 """
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ from ..errors import NetcutError
 
 __all__ = ["ProfileConfig", "default_corpus", "small_corpus", "repeat_corpus", "CORPORA", "get_corpus", "RANDOM_SEEDS", "RANDOM2_SEEDS",
            "RANDOM3_SEEDS", "RANDOM4_SEEDS", "RANDOM5_SEEDS", "RANDOM6_SEEDS", "RANDOM7_SEEDS",
-           "LARGE_RANDOM2_SEEDS", "TRANSFORMER_CONFIGS", "wide_corpus", "heavy_corpus", "zoo_corpus"]
+           "RANDOM8_SEEDS", "LARGE_RANDOM2_SEEDS", "TRANSFORMER_CONFIGS", "wide_corpus", "heavy_corpus", "units_corpus",
+           "zoo_corpus"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +104,11 @@ RANDOM6_SEEDS: tuple[int, ...] = tuple(range(141, 165))
 #: at the CNN chains' resolutions, and ``random2:SEED`` chains at large resolutions: the ``heavy`` corpus.
 RANDOM7_SEEDS: tuple[int, ...] = tuple(range(165, 177))
 LARGE_RANDOM2_SEEDS: tuple[int, ...] = tuple(range(177, 189))
+#: ``random8:SEED`` (channel-shuffle units, narrow grouped bottlenecks, small squeeze-excitation inverted residuals,
+#: :mod:`latmodel.graph.random_units`): the ``units`` corpus, at the resolutions of the zoo networks that have these
+#: units (four resolutions against three kinds, so that every kind runs at every resolution).
+RANDOM8_SEEDS: tuple[int, ...] = tuple(range(189, 213))
+_UNIT_RESOLUTIONS: tuple[int, ...] = (128, 160, 192, 224)
 #: Resolutions of the ``heavy`` corpus's CNN chains: EfficientNet-Lite runs at 224-260 px, where every sampled
 #: chain stopped at 160 (held-out Lite prefixes at 224-260 px came out 11-14% under, from the stem on).
 _LARGE_RESOLUTIONS: tuple[int, ...] = (224, 256, 288)
@@ -176,6 +184,13 @@ def heavy_corpus() -> list[ProfileConfig]:
             + _sampled((("random2", LARGE_RANDOM2_SEEDS),), _LARGE_RESOLUTIONS))
 
 
+def units_corpus() -> list[ProfileConfig]:
+    """The 24 ``random8:SEED`` networks (a third each channel-shuffle units, narrow grouped bottlenecks, small
+    squeeze-excitation inverted residuals) at 128-224 px: a table that extends one of the default corpus on the
+    same device (``latmodel fit`` takes both)."""
+    return _sampled((("random8", RANDOM8_SEEDS),), _UNIT_RESOLUTIONS)
+
+
 def small_corpus() -> list[ProfileConfig]:
     """13 configurations covering every block kind once: for 2 threads, a new device, quick checks."""
     return [
@@ -232,6 +247,7 @@ CORPORA: dict[str, Callable[[], list[ProfileConfig]]] = {
     "repeat": repeat_corpus,
     "wide": wide_corpus,
     "heavy": heavy_corpus,
+    "units": units_corpus,
     "zoo": zoo_corpus,
 }
 
