@@ -36,7 +36,8 @@ table and quick checks of a new device use.  :func:`wide_corpus` (24 ``random6:S
 thread) adds what the default corpus leaves out, wide ViT-like encoders (fused and written out in modules) and
 grouped-convolution bottlenecks: profile it into a second table of the same device and fit on both;
 :func:`heavy_corpus` likewise adds heavy ViT-like encoders (up to 600 MB of weights) and CNN chains at 224-288 px;
-:func:`units_corpus` (24 ``random8:SEED`` networks, about 6 minutes) channel-shuffle units, grouped bottlenecks of 4-16
+:func:`units_corpus` (24 ``random8:SEED`` networks, about 6 minutes; 9-12 on a noisy night, when the spread rule
+measures most of them again) channel-shuffle units, grouped bottlenecks of 4-16
 channels a group and small squeeze-excitation inverted residuals at 128-224 px.
 """
 from __future__ import annotations
