@@ -50,8 +50,11 @@ def random_unit_config(seed: int, width: float = 1.0) -> dict:
         group = (4, 8, 8, 16)[(seed // 3) % 4]
         first = max(group, int(rng.choice([24, 32, 48, 64]) * width) // group * group)
         return {"kind": kind, "stem": max(8, int(32 * width)), "group": group,
-                "widths": [min(int(first * 2.2 ** i) // group * group, 1024 // group * group) for i in range(n_stages)],
+                "widths": [min(int(first * 2.2 ** i) // group * group, 1024 // group * group)
+                           for i in range(n_stages)],
                 "depths": [rng.randint(1, 4) for _ in range(n_stages)], "se": rng.random() < 0.67}
+    # the first block's growth is taken from this draw while the stem stays at 16 channels (so a first block drawn
+    # from 24 grows to 40-48 from a 16-channel input): frozen as measured
     channels = max(8, int(rng.choice([16, 16, 24]) * width))
     blocks = []
     n_blocks = rng.randint(6, 11)
