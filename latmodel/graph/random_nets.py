@@ -12,7 +12,7 @@ import random
 
 from ..errors import NetcutError
 
-__all__ = ["CHAIN_SAMPLERS", "SAMPLERS", "RandomChainNet", "RandomTransformerNet", "RandomWindowNet",
+__all__ = ["CHAIN_SAMPLERS", "SAMPLERS", "RandomChainNet", "activation", "RandomTransformerNet", "RandomWindowNet",
            "random_chain_layers", "random_transformer_config", "random_window_config"]
 
 #: Sampler name (the part before ``:SEED``) -> sampler version of :func:`RandomChainNet`.
@@ -96,7 +96,8 @@ def random_chain_layers(seed: int, width: float = 1.0, sampler: int = 1):
     return layers
 
 
-def _act(name: str):
+def activation(name: str):
+    """The activation module the samplers call ``name`` (in place where torch offers it)."""
     import torch.nn as nn
 
     if name == "sigmoid":
@@ -125,7 +126,7 @@ def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000, sampl
             self.fc1 = nn.Conv2d(c, r, 1)
             self.fc2 = nn.Conv2d(r, c, 1)
             # sampler 1's SE calls torch.relu (no module): kept so that its networks' features do not change
-            self.act = None if act == "relu" else _act(act)
+            self.act = None if act == "relu" else activation(act)
 
         def forward(self, x):
             s = self.fc1(torch.nn.functional.adaptive_avg_pool2d(x, 1))
@@ -162,7 +163,7 @@ def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000, sampl
         act = extra["act"]
 
         def unit(ci, co, kk):
-            return [*conv(ci, co, kk, 1, extra), *bn(co, extra), _act(act)]
+            return [*conv(ci, co, kk, 1, extra), *bn(co, extra), activation(act)]
 
         head = [nn.MaxPool2d(3, 2, ceil_mode=True)] if stride == 2 else []
         if kind == "fire":
@@ -183,24 +184,24 @@ def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000, sampl
             act = extra["act"]
             self.residual = kind in ("mbconv", "basic") and stride == 1 and cin == cout
             if kind == "dense":
-                body = [*conv(cin, cout, k, stride, extra), *bn(cout, extra), _act(act)]
+                body = [*conv(cin, cout, k, stride, extra), *bn(cout, extra), activation(act)]
             elif kind == "dwsep":
                 body = [
-                    *conv(cin, cin, k, stride, extra, groups=cin), *bn(cin, extra), _act(act),
-                    *conv(cin, cout, 1, 1, extra), *bn(cout, extra), _act(act),
+                    *conv(cin, cin, k, stride, extra, groups=cin), *bn(cin, extra), activation(act),
+                    *conv(cin, cout, 1, 1, extra), *bn(cout, extra), activation(act),
                 ]
             elif kind == "mbconv":
                 mid = cin * extra["expand"]
                 body = []
                 if mid != cin:
-                    body += [*conv(cin, mid, 1, 1, extra), *bn(mid, extra), _act(act)]
-                body += [*conv(mid, mid, k, stride, extra, groups=mid), *bn(mid, extra), _act(act)]
+                    body += [*conv(cin, mid, 1, 1, extra), *bn(mid, extra), activation(act)]
+                body += [*conv(mid, mid, k, stride, extra, groups=mid), *bn(mid, extra), activation(act)]
                 if extra["se"]:
                     body.append(_SE(mid, extra.get("se_act", "relu")))
                 body += [*conv(mid, cout, 1, 1, extra), *bn(cout, extra)]
             elif kind == "basic":
                 body = [
-                    *conv(cin, cout, 3, stride, extra), *bn(cout, extra), _act(act),
+                    *conv(cin, cout, 3, stride, extra), *bn(cout, extra), activation(act),
                     *conv(cout, cout, 3, 1, extra), *bn(cout, extra),
                 ]
             elif kind in ("fire", "inception"):
@@ -218,7 +219,7 @@ def RandomChainNet(seed: int, width: float = 1.0, num_classes: int = 1000, sampl
     for kind, cin, cout, k, stride, extra in layers:
         if kind == "stem":
             extra = extra or {"act": "relu"}
-            modules.append(nn.Sequential(*conv(cin, cout, k, stride, extra), *bn(cout, extra), _act(extra["act"])))
+            modules.append(nn.Sequential(*conv(cin, cout, k, stride, extra), *bn(cout, extra), activation(extra["act"])))
         else:
             modules.append(_Block(kind, cin, cout, k, stride, extra))
     last = layers[-1][2]

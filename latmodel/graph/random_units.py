@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import random
 
+from .random_nets import activation
+
 __all__ = ["UNIT_KINDS", "random_unit_config", "RandomUnitNet"]
 
 #: The kinds of network sampler 8 draws (a third of the seeds each, in this order by ``seed % 3``).
@@ -85,7 +87,7 @@ def _build(cfg: dict, num_classes: int):
     def conv_bn(cin, cout, k=1, stride=1, groups=1, act=None):
         layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
         if act is not None:
-            layers.append({"relu": nn.ReLU, "hswish": nn.Hardswish}[act](inplace=True))
+            layers.append(activation(act))
         return layers
 
     def shuffle(x):
@@ -97,17 +99,15 @@ def _build(cfg: dict, num_classes: int):
         def __init__(self, cin: int, cout: int, stride: int):
             super().__init__()
             half = cout // 2
-            self.stride = stride
-            if stride > 1:
-                self.branch1 = nn.Sequential(*conv_bn(cin, cin, 3, stride, groups=cin), *conv_bn(cin, half, act="relu"))
-            else:
-                self.branch1 = nn.Sequential()
+            # a unit of stride 1 passes its first half through untouched
+            self.branch1 = (nn.Sequential(*conv_bn(cin, cin, 3, stride, groups=cin), *conv_bn(cin, half, act="relu"))
+                            if stride > 1 else None)
             mid_in = cin if stride > 1 else half
             self.branch2 = nn.Sequential(*conv_bn(mid_in, half, act="relu"), *conv_bn(half, half, 3, stride, groups=half),
                                          *conv_bn(half, half, act="relu"))
 
         def forward(self, x):
-            if self.stride == 1:
+            if self.branch1 is None:
                 x1, x2 = x.chunk(2, dim=1)
                 out = torch.cat((x1, self.branch2(x2)), dim=1)
             else:
@@ -162,7 +162,8 @@ def _build(cfg: dict, num_classes: int):
             super().__init__()
             c = cfg["stem"]
             kind = cfg["kind"]
-            stem = conv_bn(3, c, 3, 2, act="hswish" if kind == "se_small" else "relu")
+            act = "hswish" if kind == "se_small" else "relu"
+            stem = conv_bn(3, c, 3, 2, act=act)
             if kind == "shuffle":
                 stem.append(nn.MaxPool2d(3, 2, 1))
             self.stem = nn.Sequential(*stem)
@@ -178,7 +179,7 @@ def _build(cfg: dict, num_classes: int):
                         blocks.append(unit(c, w, 2 if j == 0 else 1))
                         c = w
             if cfg.get("last"):
-                blocks.append(nn.Sequential(*conv_bn(c, cfg["last"], act="hswish" if kind == "se_small" else "relu")))
+                blocks.append(nn.Sequential(*conv_bn(c, cfg["last"], act=act)))
                 c = cfg["last"]
             self.trunk = nn.Sequential(*blocks)
             self.head = nn.Linear(c, num_classes)
