@@ -25,7 +25,8 @@ choose the design (no stage 2, stage 2 at every position, either stage-1 booster
 stage 1 on prefix increments, stage 2 against out-of-fold stage 1, flagged rows dropped /
 at full weight).
 ``--seeds`` cross-validates ours at other booster seeds too, and their predictions averaged (geometric mean: what
-bagging boosters of those seeds would price), which parts the held-out error the seed makes from the bias.
+bagging boosters of those seeds would price): the distance from the single seeds to the average is the part of the
+held-out error that the seed makes; what the average still misses is bias.
 Flagged rows are left out of the metrics (``*_including_flagged`` keep them: only 11 of
 the 67 held-out configurations have an unflagged whole-network timing).
 """
@@ -158,15 +159,16 @@ def main(argv=None) -> int:
     seeds = {0: results["ours"]["prefix"]["within_10_pct"]}
     seeds_network = {0: results["ours"]["network"]["within_10_pct"]}
     seed_log_ms = [np.log(np.asarray(oof.ours_prefix, dtype=float))]
-    for seed in [int(x) for x in args.seeds.split(",") if x.strip()]:
+    for seed in dict.fromkeys(int(x) for x in args.seeds.split(",") if x.strip()):
+        if seed in seeds:  # seed 0 is the fit above; each seed counts once in the average
+            continue
         v = cross_validate_predictions(table, {**params, "random_state": seed}, log_progress=False)
         assert (v.df["config_id"].to_numpy() == df["config_id"].to_numpy()).all()
         levels = summarize(v.df, v.ours_prefix)
         seeds[seed], seeds_network[seed] = levels["prefix"]["within_10_pct"], levels["network"]["within_10_pct"]
         seed_log_ms.append(np.log(np.asarray(v.ours_prefix, dtype=float)))
         logger.info("seed %d: prefix within 10%% = %.1f, networks %.1f", seed, seeds[seed], seeds_network[seed])
-    # The seeds' predictions averaged (geometric mean): what bagging boosters of these seeds would price.  How far it
-    # lies above the single seeds is the part of the held-out error that the seed's sampling makes; the rest is bias.
+    # the seeds' predictions averaged in log space (see the module docstring)
     seed_average = ({"seeds": sorted(seeds), **summarize(df, np.exp(np.mean(seed_log_ms, axis=0)))}
                     if len(seed_log_ms) > 1 else None)
     out = {
