@@ -114,7 +114,8 @@ def run(args) -> int:
     done = set()
     if out.is_file():
         done = set(map(tuple, pd.read_csv(out)[["model", "resolution_px", "width"]].itertuples(index=False)))
-    for i, (model, res, width, family) in enumerate(todo.itertuples(index=False)):
+    for i, (model, res, width, family) in enumerate(todo[["model", "resolution_px", "width", "family"]]
+                                                    .itertuples(index=False)):  # read_csv keeps the file's order
         if (model, int(res), float(width)) in done:
             continue
         rows = [{**r, "family": family} for r in profile_nodes(model, res, width, args.runs)]
