@@ -148,7 +148,8 @@ def node_features(nodes):
 
 
 def _lofo(frame, X, y, params, rounds):
-    """Held-out-family predictions (ms-like units of the label) of every row; sampled networks always train."""
+    """Every row priced by a model that did not see its family (µs: labels are log1p of µs); sampled networks
+    always train."""
     import numpy as np
     import xgboost as xgb
 
@@ -172,7 +173,6 @@ def _score(blocks, column) -> tuple[float, float, dict]:
 
 def fit(args) -> int:
     import numpy as np
-
     import pandas as pd
 
     from latmodel.graph.features import FEATURE_COLUMNS
