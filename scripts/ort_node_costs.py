@@ -66,7 +66,7 @@ def profile_nodes(model: str, resolution: int, width: float, runs: int) -> list[
     import torch
 
     from latmodel.graph.blocks import load_chain
-    from latmodel.measure.graph_profile import block_of_node
+    from latmodel.measure.graph_profile import kernel_events, node_blocks
     from latmodel.measure.loaders import ort_session_options
     from latmodel.measure.runtimes import export_chain_onnx
 
@@ -82,15 +82,11 @@ def profile_nodes(model: str, resolution: int, width: float, runs: int) -> list[
         for _ in range(WARM_RUNS + runs):
             session.run(None, feed)
         events = json.loads(Path(session.end_profiling()).read_text())
-    nodes: dict[str, dict] = {}
-    for e in events:
-        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
-            node = nodes.setdefault(e["name"][: -len("_kernel_time")], {"durs": [], "args": e["args"]})
-            node["durs"].append(float(e["dur"]))
-    rows, block = [], 0
-    for name, node in nodes.items():  # execution order; an unnamed node belongs to the block run before it
-        named = block_of_node(name)
-        block = block if named is None else named
+    nodes: dict[str, dict] = {}  # every pass's events of one node under its name, in execution order
+    for name, e in kernel_events(events):
+        nodes.setdefault(name, {"durs": [], "args": e["args"]})["durs"].append(float(e["dur"]))
+    rows = []
+    for (name, node), block in zip(nodes.items(), node_blocks(nodes)):
         a = node["args"]
         rows.append({"model": model, "resolution_px": int(resolution), "width": float(width), "block_index": block,
                      "node": name, "op": a.get("op_name"), "nchwc": int("_nchwc" in name),

@@ -34,8 +34,8 @@ from typing import Iterable, Sequence
 
 from ..errors import NetcutError
 
-__all__ = ["GraphBlockProfile", "attribute_nodes", "block_of_node", "profile_graph_blocks",
-           "node_events"]
+__all__ = ["GraphBlockProfile", "attribute_nodes", "block_of_node", "kernel_events", "node_blocks",
+           "node_events", "profile_graph_blocks"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +86,26 @@ class GraphBlockProfile:
                    runs=int(d["runs"]), nodes=int(d["nodes"]))
 
 
+def kernel_events(events: Iterable[dict]) -> list[tuple[str, dict]]:
+    """``(node name, event)`` of every node-kernel event of an ONNX Runtime profile, in execution order (the
+    event's ``args`` hold the node's op type, shapes and bytes)."""
+    return [(e["name"][: -len(_KERNEL_SUFFIX)], e) for e in events
+            if e.get("cat") == "Node" and e.get("name", "").endswith(_KERNEL_SUFFIX)]
+
+
 def node_events(events: Iterable[dict]) -> list[tuple[str, float]]:
     """``(node name, µs)`` of every node-kernel event of an ONNX Runtime profile, in execution order."""
-    out = []
-    for e in events:
-        name = e.get("name", "")
-        if e.get("cat") == "Node" and name.endswith(_KERNEL_SUFFIX):
-            out.append((name[: -len(_KERNEL_SUFFIX)], float(e.get("dur", 0.0))))
+    return [(name, float(e.get("dur", 0.0))) for name, e in kernel_events(events)]
+
+
+def node_blocks(names: Iterable[str]) -> list[int]:
+    """The block of every node, ``names`` in execution order (module docstring for the rules): the one its name
+    carries, else the block of the named node run before it (0 before the first)."""
+    out, current = [], 0
+    for name in names:
+        k = block_of_node(name)
+        current = current if k is None else k
+        out.append(current)
     return out
 
 
@@ -101,17 +114,14 @@ def attribute_nodes(nodes: Sequence[tuple[str, float]], n_blocks: int, *, runs: 
     if n_blocks < 1:
         raise NetcutError(f"a graph profile needs at least one block; got n_blocks={n_blocks}")
     block_us = [0.0] * n_blocks
-    unnamed, current = 0.0, 0
-    for name, us in nodes:
-        k = block_of_node(name)
-        if k is None:
-            unnamed += us
-        elif k >= n_blocks:
+    unnamed = 0.0
+    for (name, us), k in zip(nodes, node_blocks(name for name, _ in nodes)):
+        if k >= n_blocks:
             raise NetcutError(f"profiled node {name!r} names block {k}, but the graph has blocks 0..{n_blocks - 1}; "
                               "profile the graph the blocks were exported from")
-        else:
-            current = k
-        block_us[current] += us
+        if block_of_node(name) is None:
+            unnamed += us
+        block_us[k] += us
     return GraphBlockProfile(block_us=tuple(block_us), unnamed_us=unnamed, runs=int(runs), nodes=len(nodes))
 
 
